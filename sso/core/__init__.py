@@ -1,0 +1,1 @@
+"""Leaf helpers every layer may use: the clock, crypto primitives, domain errors, audit events."""

@@ -1,0 +1,37 @@
+"""All tables. Importing this package registers every model on ``Base.metadata``."""
+
+from sso.db.models.accounts import Agency, PasswordCredential, User
+from sso.db.models.audit import AuditEvent
+from sso.db.models.clients import Client, ClientAssertionJti
+from sso.db.models.keys import SigningKey
+from sso.db.models.oauth import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    Consent,
+    Grant,
+    RefreshToken,
+    RevokedAccessToken,
+)
+from sso.db.models.roles import Role, RoleAssignment
+from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
+
+__all__ = [
+    "Agency",
+    "AuditEvent",
+    "AuthorizationCode",
+    "AuthorizationRequest",
+    "BackchannelLogoutDelivery",
+    "Client",
+    "ClientAssertionJti",
+    "Consent",
+    "Grant",
+    "LoginSession",
+    "PasswordCredential",
+    "RefreshToken",
+    "RevokedAccessToken",
+    "Role",
+    "RoleAssignment",
+    "SessionClient",
+    "SigningKey",
+    "User",
+]

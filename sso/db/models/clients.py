@@ -1,0 +1,72 @@
+"""Registered OAuth clients (relying parties) and used client-assertion ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sso.db.base import Base
+from sso.db.models._common import created_at_column, updated_at_column
+from sso.db.types import JSONType, UTCDateTime
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    __table_args__ = (
+        CheckConstraint("client_type IN ('confidential', 'public')", name="client_type"),
+        CheckConstraint("status IN ('pending', 'active', 'disabled', 'rejected')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC of the secret (never the secret): secrets are random and long, a keyed hash is
+    # enough and keeps /token fast.
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    client_type: Mapped[str] = mapped_column(String(16), default="confidential")
+    redirect_uris: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    scope: Mapped[str] = mapped_column(Text, default="openid")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(32), default="client_secret_basic"
+    )
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(default=True)
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    trusted: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    access_token_lifetime: Mapped[int | None] = mapped_column(Integer)
+    refresh_token_lifetime: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == "public"
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+
+class ClientAssertionJti(Base):
+    """``jti`` of private_key_jwt assertions already used (RFC 7523 §3: not reusable)."""
+
+    __tablename__ = "client_assertion_jtis"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -31,9 +31,10 @@ def build_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) 
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # BEGIN IMMEDIATE takes the write lock up front: no deadlock between two writers that
-            # both read first, and consume-once updates stay serial.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A deferred BEGIN: readers never block the writer (WAL). Writers are serialised by
+            # SQLite's single write lock (busy_timeout waits for it); single-use values are
+            # consumed by one conditional UPDATE, which is atomic on its own.
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     if url.drivername in ("postgresql", "postgres"):

@@ -1,0 +1,2 @@
+"""Account rules: identifiers (username, email, NIP, NIK), passwords, creating and
+authenticating people. No HTTP here."""

@@ -1,0 +1,114 @@
+"""Composition root: ``create_app(settings)`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from sso import __version__
+from sso.config import Settings, load_settings
+from sso.core.logging import configure_logging
+from sso.runtime import Runtime, build_runtime, current_revision, head_revision
+
+log = logging.getLogger("sso.app")
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+ROUTERS = (
+    "sso.web.routes.discovery",
+    "sso.web.routes.authorize",
+    "sso.web.routes.interaction",
+    "sso.web.routes.token",
+    "sso.web.routes.logout",
+    "sso.web.routes.home",
+)
+
+
+def _prepare(runtime: Runtime) -> None:
+    """Per-process start-up: make sure signing keys exist (safe with many workers at once)."""
+    from sso.oidc.keys import key_service
+
+    try:
+        with runtime.sessions() as session:
+            key_service(runtime).ensure_keys(session)
+            session.commit()
+    except SQLAlchemyError as exc:  # not migrated yet or database down: /readyz says so
+        log.warning("signing keys not ensured at start: %s", exc.__class__.__name__)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    configure_logging(settings.log_level, settings.log_json)
+    runtime = runtime or build_runtime(settings)
+    head = head_revision()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_prepare, runtime)
+        app.state.ready = True
+        yield
+        app.state.ready = False  # readiness flips first on shutdown
+        runtime.dispose()
+
+    app = FastAPI(
+        title="Tangsel SSO",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+    app.state.ready = False
+
+    from sso.web.errors import install_error_handlers
+    from sso.web.middleware import RequestContextMiddleware
+
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    for name in ROUTERS:
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            log.warning("router %s not available", name)
+            continue
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        if not getattr(app.state, "ready", False):
+            return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+        try:
+            revision = current_revision(runtime.engine)
+        except SQLAlchemyError:
+            return JSONResponse(
+                {"status": "database unreachable"}, status_code=503, headers={"Retry-After": "5"}
+            )
+        if revision != head:
+            return JSONResponse(
+                {"status": "database not migrated", "revision": revision, "head": head},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        return JSONResponse({"status": "ready", "revision": revision})
+
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``sso serve``)."""
+    return create_app(load_settings())

@@ -1,0 +1,101 @@
+"""``sso clients``: register relying parties and rotate their secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from sso.cli._common import fail, runtime, unit_of_work
+from sso.oauth.clients import ClientSpec, register, rotate_secret
+from sso.storage import clients as repo
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def create(
+    name: str = typer.Option(..., "--name"),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri"),
+    post_logout_redirect_uri: list[str] = typer.Option([], "--post-logout-redirect-uri"),
+    grant_type: list[str] = typer.Option([], "--grant-type"),
+    scope: str = typer.Option("openid profile email", "--scope"),
+    auth_method: str | None = typer.Option(None, "--auth-method"),
+    public: bool = typer.Option(False, "--public"),
+    trusted: bool = typer.Option(False, "--trusted", help="First-party: skip consent."),
+    backchannel_logout_uri: str | None = typer.Option(None, "--backchannel-logout-uri"),
+    id_token_alg: str = typer.Option("RS256", "--id-token-alg"),
+    jwks_file: Path | None = typer.Option(None, "--jwks-file", help="Client JWKS (private_key_jwt)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Register a client; prints its client_id and, once, its secret."""
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text())
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read JWKS file: {exc}")
+    grants = grant_type or (
+        ["authorization_code", "refresh_token"] if redirect_uri else ["client_credentials"]
+    )
+    spec = ClientSpec(
+        name=name,
+        redirect_uris=redirect_uri,
+        post_logout_redirect_uris=post_logout_redirect_uri,
+        grant_types=grants,
+        scope=scope,
+        token_endpoint_auth_method=auth_method,
+        public=public,
+        trusted=trusted,
+        backchannel_logout_uri=backchannel_logout_uri,
+        id_token_signed_response_alg=id_token_alg,
+        jwks=jwks,
+    )
+    rt = runtime()
+    with unit_of_work(rt) as session:
+        result = register(session, rt.secret_key, spec)
+        client_id = result.client.client_id
+    if as_json:
+        typer.echo(json.dumps({"client_id": client_id, "client_secret": result.client_secret}))
+        return
+    typer.echo(f"client_id: {client_id}")
+    if result.client_secret:
+        typer.echo(f"client_secret: {result.client_secret}")
+        typer.echo("(the secret is shown only now; store it safely)")
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List clients (never their secrets)."""
+    rt = runtime()
+    with unit_of_work(rt) as session:
+        data = [
+            {
+                "client_id": c.client_id, "name": c.name, "type": c.client_type,
+                "status": c.status, "trusted": c.trusted, "redirect_uris": c.redirect_uris,
+                "grant_types": c.grant_types, "scope": c.scope,
+                "token_endpoint_auth_method": c.token_endpoint_auth_method,
+            }
+            for c in repo.list_all(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for c in data:
+        typer.echo(f"{c['client_id']}\t{c['name']}\t{c['type']}\t{c['status']}")
+
+
+@app.command("rotate-secret")
+def rotate(
+    client_id: str = typer.Argument(...),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Replace a client's secret; the old one stops working at once."""
+    rt = runtime()
+    with unit_of_work(rt) as session:
+        secret = rotate_secret(session, rt.secret_key, client_id)
+    if as_json:
+        typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+    else:
+        typer.echo(f"client_secret: {secret}")

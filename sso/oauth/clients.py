@@ -1,0 +1,199 @@
+"""Client registration rules and client secret checks.
+
+Redirect URIs are absolute, carry no fragment, and use https unless they point at the loopback
+interface (RFC 8252 §7.3) or a private-use scheme of a native app (RFC 8252 §7.1). Secrets are
+random, shown once, stored as keyed hashes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from sso.core import events
+from sso.core.clock import now
+from sso.core.crypto import constant_time_equals, keyed_hash, random_id, random_token
+from sso.core.errors import InvalidInput, NotFound
+from sso.db.models import Client
+from sso.storage import audit
+from sso.storage import clients as client_repo
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SIGNING_ALGS = ("RS256", "ES256")
+SCOPES = ("openid", "profile", "email", "phone", "offline_access", "opd", "roles", "nik")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 §3.3 scope-token
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_redirect_uri(uri: str) -> str:
+    if len(uri) > 2000 or any(c.isspace() for c in uri):
+        raise InvalidInput("error.redirect_uri_invalid", detail=f"malformed redirect URI {uri!r}")
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or "#" in uri:
+        raise InvalidInput(
+            "error.redirect_uri_invalid",
+            detail=f"redirect URI must be absolute and have no fragment: {uri!r}",
+        )
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise InvalidInput("error.redirect_uri_invalid", detail=f"no host in {uri!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise InvalidInput(
+                "error.redirect_uri_invalid",
+                detail=f"http redirect URIs are allowed only for loopback hosts: {uri!r}",
+            )
+        return uri
+    if parts.scheme in ("javascript", "data", "file", "vbscript"):
+        raise InvalidInput("error.redirect_uri_invalid", detail=f"scheme not allowed: {uri!r}")
+    # Private-use URI scheme of a native app: must contain a period (RFC 8252 §7.1).
+    if "." not in parts.scheme:
+        raise InvalidInput(
+            "error.redirect_uri_invalid",
+            detail=f"custom schemes must be reverse domain names (RFC 8252): {uri!r}",
+        )
+    return uri
+
+
+def validate_scope(scope: str) -> str:
+    tokens = scope.split()
+    for token in tokens:
+        if not _SCOPE_TOKEN.fullmatch(token):
+            raise InvalidInput("error.scope_invalid", detail=f"bad scope token {token!r}")
+    return " ".join(dict.fromkeys(tokens))
+
+
+@dataclass
+class ClientSpec:
+    name: str
+    redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    grant_types: list[str] = field(default_factory=lambda: ["authorization_code", "refresh_token"])
+    scope: str = "openid profile email"
+    token_endpoint_auth_method: str | None = None
+    public: bool = False
+    trusted: bool = False
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = True
+    id_token_signed_response_alg: str = "RS256"
+    jwks: dict[str, object] | None = None
+    owner_id: str | None = None
+    status: str = "active"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    client: Client
+    client_secret: str | None
+
+
+def _check_spec(spec: ClientSpec) -> str:
+    if not spec.name.strip() or len(spec.name) > 200:
+        raise InvalidInput("error.client_name_invalid", detail="client name is required (≤200 chars)")
+    for grant in spec.grant_types:
+        if grant not in GRANT_TYPES:
+            raise InvalidInput("error.grant_type_invalid", detail=f"unsupported grant type {grant!r}")
+    method = spec.token_endpoint_auth_method or ("none" if spec.public else "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise InvalidInput("error.auth_method_invalid", detail=f"unsupported auth method {method!r}")
+    if spec.public and method != "none":
+        raise InvalidInput("error.auth_method_invalid", detail="public clients use auth method none")
+    if not spec.public and method == "none":
+        raise InvalidInput("error.auth_method_invalid", detail="method none is for public clients")
+    if spec.public and "client_credentials" in spec.grant_types:
+        raise InvalidInput(
+            "error.grant_type_invalid", detail="public clients cannot use client_credentials"
+        )
+    if method == "private_key_jwt" and not spec.jwks:
+        raise InvalidInput("error.jwks_required", detail="private_key_jwt needs the client's JWKS")
+    if "authorization_code" in spec.grant_types and not spec.redirect_uris:
+        raise InvalidInput("error.redirect_uri_required", detail="authorization_code needs a redirect URI")
+    for uri in spec.redirect_uris + spec.post_logout_redirect_uris:
+        validate_redirect_uri(uri)
+    if spec.backchannel_logout_uri:
+        parts = urlsplit(spec.backchannel_logout_uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise InvalidInput(
+                "error.redirect_uri_invalid",
+                detail=f"malformed back-channel logout URI {spec.backchannel_logout_uri!r}",
+            )
+    if spec.id_token_signed_response_alg not in SIGNING_ALGS:
+        raise InvalidInput("error.alg_invalid", detail="id_token_signed_response_alg: RS256 or ES256")
+    validate_scope(spec.scope)
+    return method
+
+
+def register(
+    session: Session, secret_key: bytes, spec: ClientSpec, *, actor_id: str | None = None
+) -> RegisteredClient:
+    method = _check_spec(spec)
+    secret = None if spec.public or method == "private_key_jwt" else random_token("client_secret")
+    client = Client(
+        client_id=random_id(18),
+        client_secret_hash=keyed_hash(secret_key, secret, "client_secret") if secret else None,
+        secret_rotated_at=now() if secret else None,
+        name=spec.name.strip(),
+        description=spec.description,
+        owner_id=spec.owner_id,
+        client_type="public" if spec.public else "confidential",
+        redirect_uris=list(dict.fromkeys(spec.redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(spec.post_logout_redirect_uris)),
+        grant_types=list(dict.fromkeys(spec.grant_types)),
+        scope=validate_scope(spec.scope),
+        token_endpoint_auth_method=method,
+        jwks=spec.jwks,
+        backchannel_logout_uri=spec.backchannel_logout_uri,
+        backchannel_logout_session_required=spec.backchannel_logout_session_required,
+        id_token_signed_response_alg=spec.id_token_signed_response_alg,
+        trusted=spec.trusted,
+        status=spec.status,
+    )
+    client_repo.add(session, client)
+    audit.record(
+        session, events.CLIENT_CREATED, actor_id=actor_id, target_type="client",
+        target_id=client.client_id, client_id=client.client_id,
+    )
+    return RegisteredClient(client, secret)
+
+
+def rotate_secret(
+    session: Session, secret_key: bytes, client_id: str, *, actor_id: str | None = None
+) -> str:
+    client = client_repo.get_by_client_id(session, client_id)
+    if client is None:
+        raise NotFound("error.client_unknown", detail=f"no client {client_id!r}")
+    if client.is_public or client.token_endpoint_auth_method == "private_key_jwt":
+        raise InvalidInput("error.client_has_no_secret", detail="this client has no secret")
+    secret = random_token("client_secret")
+    client.client_secret_hash = keyed_hash(secret_key, secret, "client_secret")
+    client.secret_rotated_at = now()
+    session.flush()
+    audit.record(
+        session, events.CLIENT_SECRET_ROTATED, actor_id=actor_id, target_type="client",
+        target_id=client.client_id, client_id=client.client_id,
+    )
+    return secret
+
+
+def check_secret(secret_key: bytes, client: Client, presented: str) -> bool:
+    if not client.client_secret_hash or not presented:
+        return False
+    return constant_time_equals(
+        keyed_hash(secret_key, presented, "client_secret"), client.client_secret_hash
+    )

@@ -1,0 +1,225 @@
+"""Interactions: an authorization request parked server-side while the person logs in and
+consents, then resumed (the node-oidc-provider model).
+
+The interaction id travels in the URL; the row stores only its keyed hash and the keyed hash
+of a per-browser cookie, so a leaked interaction URL is useless in another browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from sso.accounts import sessions as login_sessions
+from sso.config import Settings
+from sso.core import events
+from sso.core.clock import now
+from sso.core.crypto import keyed_hash, random_token
+from sso.db.models import AuthorizationRequest, Client, LoginSession, User
+from sso.oidc.authorize import AuthorizationParams, redirect_error
+from sso.oidc.keys import InvalidJWT, KeyService
+from sso.storage import audit
+from sso.storage import consents as consent_repo
+from sso.storage import grants as grant_repo
+from sso.storage import interactions as repo
+from sso.storage import sessions as session_repo
+
+BROWSER_COOKIE = "sso_browser"
+Step = Literal["login", "consent", "complete"]
+
+
+class InteractionExpired(Exception):
+    """The interaction is unknown, used, expired or belongs to another browser."""
+
+
+@dataclass(frozen=True)
+class AuthorizationResponse:
+    """Where to send the browser and what to send (``code`` or ``error``), plus ``iss``."""
+
+    redirect_uri: str
+    response_mode: str
+    params: dict[str, str]
+
+
+def _hash(settings: Settings, value: str, purpose: str) -> str:
+    return keyed_hash(settings.secret_key_bytes(), value, purpose)
+
+
+def hint_subject(keys: KeyService, settings: Settings, params: AuthorizationParams) -> str | None:
+    """``sub`` of a valid ``id_token_hint`` (an expired one still identifies the person)."""
+    if not params.id_token_hint:
+        return None
+    try:
+        claims = keys.verify_jwt(
+            params.id_token_hint, issuer=settings.issuer_url, check_exp=False, typ=("jwt", None)
+        )
+    except InvalidJWT:
+        raise redirect_error(params, "invalid_request", "id_token_hint is not a valid ID token") from None
+    sub = claims.get("sub")
+    return sub if isinstance(sub, str) else None
+
+
+def needs_login(
+    settings: Settings,
+    params: AuthorizationParams,
+    current: tuple[LoginSession, User] | None,
+    hinted_sub: str | None,
+) -> bool:
+    if current is None or "login" in params.prompt or "select_account" in params.prompt:
+        return True
+    row, user = current
+    if params.max_age is not None and (now() - row.auth_time).total_seconds() > params.max_age:
+        return True
+    return hinted_sub is not None and hinted_sub != user.id
+
+
+def needs_consent(
+    session: Session, client: Client, params: AuthorizationParams, user_id: str
+) -> bool:
+    if client.trusted:
+        return False
+    if "consent" in params.prompt:
+        return True
+    remembered = consent_repo.get(session, user_id, client.client_id)
+    return remembered is None or not set(params.scope) <= set(remembered.scopes)
+
+
+def park(
+    session: Session,
+    settings: Settings,
+    params: AuthorizationParams,
+    *,
+    browser_value: str,
+    login_required: bool,
+) -> str:
+    """Store the request; returns the interaction id for the URL."""
+    interaction_id = random_token("interaction")
+    data = params.to_json()
+    data["_login_required"] = login_required
+    repo.add(
+        session,
+        AuthorizationRequest(
+            id_hash=_hash(settings, interaction_id, "interaction"),
+            browser_binding=_hash(settings, browser_value, "browser"),
+            client_id=params.client_id,
+            params=data,
+            expires_at=now() + timedelta(seconds=settings.interaction_lifetime),
+        ),
+    )
+    return interaction_id
+
+
+def load(
+    session: Session, settings: Settings, interaction_id: str, browser_value: str | None
+) -> tuple[AuthorizationRequest, AuthorizationParams, bool]:
+    """The live interaction for this browser: (row, params, login_required)."""
+    if not interaction_id or len(interaction_id) > 200 or not browser_value:
+        raise InteractionExpired()
+    row = repo.get(session, _hash(settings, interaction_id, "interaction"))
+    if (
+        row is None
+        or row.consumed_at is not None
+        or row.expires_at <= now()
+        or row.browser_binding != _hash(settings, browser_value, "browser")
+    ):
+        raise InteractionExpired()
+    data = dict(row.params)
+    login_required = bool(data.pop("_login_required", False))
+    return row, AuthorizationParams.from_json(data), login_required
+
+
+def next_step(
+    session: Session,
+    settings: Settings,
+    row: AuthorizationRequest,
+    params: AuthorizationParams,
+    login_required: bool,
+    client: Client,
+    current: tuple[LoginSession, User] | None,
+) -> tuple[Step, tuple[LoginSession, User] | None]:
+    """What the person still has to do, and the session the result will be bound to."""
+    if row.login_session_id is not None:
+        # Logged in during this interaction: that session, if still live, is the one.
+        live = session_repo.get(session, row.login_session_id)
+        if live is None or not login_sessions.is_live(live, settings) or current is None or current[0].id != live.id:
+            return "login", None
+    elif login_required or current is None:
+        return "login", None
+    assert current is not None
+    if needs_consent(session, client, params, current[1].id):
+        return "consent", current
+    return "complete", current
+
+
+def issue_code(
+    session: Session,
+    settings: Settings,
+    client: Client,
+    params: AuthorizationParams,
+    login: LoginSession,
+    user: User,
+) -> AuthorizationResponse:
+    """Create the grant and a single-use code bound to client, redirect URI and PKCE challenge."""
+    grant = grant_repo.create_grant(
+        session,
+        client_id=client.client_id,
+        user_id=user.id,
+        scope=" ".join(params.scope),
+        login_session_id=login.id,
+        auth_time=login.auth_time,
+        amr=list(login.amr),
+        acr=login.acr,
+        claims=params.claims,
+    )
+    code = random_token("code")
+    grant_repo.add_code(
+        session,
+        code_hash=keyed_hash(settings.secret_key_bytes(), code, "code"),
+        grant=grant,
+        redirect_uri=params.redirect_uri,
+        nonce=params.nonce,
+        code_challenge=params.code_challenge,
+        code_challenge_method=params.code_challenge_method,
+        lifetime=settings.authorization_code_lifetime,
+    )
+    session_repo.add_client(session, login.id, client.client_id)
+    audit.record(
+        session, events.CODE_ISSUED, actor_id=user.id, target_type="client",
+        target_id=client.client_id, client_id=client.client_id, grant_id=grant.id,
+    )
+    out = {"code": code}
+    if params.state is not None:
+        out["state"] = params.state
+    out["iss"] = settings.issuer_url
+    return AuthorizationResponse(params.redirect_uri, params.response_mode, out)
+
+
+def error_response(settings: Settings, redirect_uri: str, response_mode: str, state: str | None,
+                   error: str, description: str) -> AuthorizationResponse:
+    out = {"error": error, "error_description": description}
+    if state is not None:
+        out["state"] = state
+    out["iss"] = settings.issuer_url
+    return AuthorizationResponse(redirect_uri, response_mode, out)
+
+
+def complete(session: Session, settings: Settings, row: AuthorizationRequest) -> bool:
+    """Consume the interaction (exactly once)."""
+    return repo.consume(session, row.id_hash)
+
+
+def remember_consent(session: Session, user: User, client: Client, params: AuthorizationParams) -> None:
+    consent_repo.grant(session, user.id, client.client_id, params.scope)
+    audit.record(
+        session, events.CONSENT_GRANTED, actor_id=user.id, target_type="client",
+        target_id=client.client_id, client_id=client.client_id, scopes=params.scope,
+    )
+
+
+def attach_login(session: Session, row: AuthorizationRequest, login: LoginSession, user: User) -> None:
+    row.user_id = user.id
+    row.login_session_id = login.id
+    session.flush()

@@ -1,0 +1,82 @@
+"""The process-wide objects a deployment needs, built once from Settings by the composition
+roots (``create_app`` and the CLI). Nothing here holds state another worker needs: the
+database (and Redis, when configured) is the shared truth; in-process caches are short-lived
+copies that every worker revalidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sso.config import Settings
+from sso.core.crypto import Encryptor
+from sso.db.engine import build_engine
+from sso.db.session import build_sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    encryptor: Encryptor
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def secret_key(self) -> bytes:
+        return self.settings.secret_key_bytes()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    assert settings.key_encryption_key is not None, "Settings.finalize() must run first"
+    engine = build_engine(settings.database_url, pool_size=settings.database_pool_size)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=build_sessionmaker(engine),
+        encryptor=Encryptor(settings.key_encryption_key.get_secret_value()),
+    )
+
+
+def alembic_config(database_url: str, connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade_database(database_url: str, engine: Engine | None = None) -> None:
+    """Apply every migration (the only way the schema is made)."""
+    from alembic import command
+
+    if engine is not None:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(database_url, conn), "head")
+    else:
+        command.upgrade(alembic_config(database_url), "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -1,0 +1,50 @@
+"""Append-only audit log writes and reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sso.core.events import current_context
+from sso.db.models import AuditEvent
+
+
+def record(
+    session: Session,
+    event: str,
+    *,
+    outcome: str = "success",
+    actor_id: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    client_id: str | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """Add an audit event to the session's transaction (committed with the change it records).
+
+    ``details`` must never hold a secret, password, token or NIK."""
+    ctx = current_context()
+    row = AuditEvent(
+        event=event,
+        outcome=outcome,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        client_id=client_id,
+        ip=ctx.ip,
+        user_agent=(ctx.user_agent or "")[:512] or None,
+        request_id=ctx.request_id,
+        details=details,
+    )
+    session.add(row)
+    return row
+
+
+def recent(session: Session, *, event: str | None = None, limit: int = 100) -> Sequence[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if event:
+        stmt = stmt.where(AuditEvent.event == event)
+    return session.scalars(stmt).all()

@@ -1,0 +1,188 @@
+"""Grants, authorization codes, refresh tokens and revoked access tokens.
+
+Single-use values are consumed with one conditional UPDATE and a row-count check, so of two
+concurrent redemptions exactly one wins on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sso.core.clock import now
+from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken
+
+
+def create_grant(
+    session: Session,
+    *,
+    client_id: str,
+    user_id: str | None,
+    scope: str,
+    login_session_id: str | None = None,
+    auth_time: datetime | None = None,
+    amr: list[str] | None = None,
+    acr: str | None = None,
+    claims: dict[str, Any] | None = None,
+) -> Grant:
+    grant = Grant(
+        client_id=client_id,
+        user_id=user_id,
+        scope=scope,
+        login_session_id=login_session_id,
+        auth_time=auth_time,
+        amr=amr,
+        acr=acr,
+        claims=claims,
+    )
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def get_grant(session: Session, grant_id: str) -> Grant | None:
+    return session.get(Grant, grant_id)
+
+
+def add_code(
+    session: Session,
+    *,
+    code_hash: str,
+    grant: Grant,
+    redirect_uri: str,
+    nonce: str | None,
+    code_challenge: str | None,
+    code_challenge_method: str | None,
+    lifetime: int,
+) -> AuthorizationCode:
+    assert grant.user_id is not None
+    row = AuthorizationCode(
+        code_hash=code_hash,
+        client_id=grant.client_id,
+        user_id=grant.user_id,
+        grant_id=grant.id,
+        redirect_uri=redirect_uri,
+        scope=grant.scope,
+        nonce=nonce,
+        code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method,
+        expires_at=now() + timedelta(seconds=lifetime),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_code(session: Session, code_hash: str) -> AuthorizationCode | None:
+    return session.get(AuthorizationCode, code_hash)
+
+
+@dataclass(frozen=True)
+class ConsumeResult:
+    code: AuthorizationCode | None
+    # "ok", "unknown", "expired" or "reused" (already consumed: the caller revokes the grant)
+    status: str
+
+
+def consume_code(session: Session, code_hash: str) -> ConsumeResult:
+    """Atomically mark the code used. Exactly one caller ever sees ``ok`` for a code."""
+    t = now()
+    result = session.execute(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.code_hash == code_hash,
+            AuthorizationCode.consumed_at.is_(None),
+            AuthorizationCode.expires_at > t,
+        )
+        .values(consumed_at=t)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.get(AuthorizationCode, code_hash, populate_existing=True)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return ConsumeResult(row, "ok")
+    if row is None:
+        return ConsumeResult(None, "unknown")
+    if row.consumed_at is not None:
+        return ConsumeResult(row, "reused")
+    return ConsumeResult(row, "expired")
+
+
+def revoke_grant(session: Session, grant_id: str) -> bool:
+    """Revoke a grant and every refresh token of it; its access tokens fail introspection."""
+    t = now()
+    result = session.execute(
+        update(Grant)
+        .where(Grant.id == grant_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=t)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.grant_id == grant_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=t)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def grants_of_user(session: Session, user_id: str, *, live_only: bool = True) -> Sequence[Grant]:
+    stmt = select(Grant).where(Grant.user_id == user_id)
+    if live_only:
+        stmt = stmt.where(Grant.revoked_at.is_(None))
+    return session.scalars(stmt).all()
+
+
+def grants_of_session(session: Session, login_session_id: str) -> Sequence[Grant]:
+    return session.scalars(
+        select(Grant).where(Grant.login_session_id == login_session_id, Grant.revoked_at.is_(None))
+    ).all()
+
+
+def add_refresh_token(
+    session: Session, *, token_hash: str, grant: Grant, scope: str, lifetime: int
+) -> RefreshToken:
+    row = RefreshToken(
+        token_hash=token_hash,
+        grant_id=grant.id,
+        client_id=grant.client_id,
+        scope=scope,
+        expires_at=now() + timedelta(seconds=lifetime),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
+    return session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+def consume_refresh_token(session: Session, token_hash: str) -> bool:
+    """Atomically mark a refresh token as rotated; True only for the one caller that did it."""
+    t = now()
+    result = session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == token_hash,
+            RefreshToken.consumed_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > t,
+        )
+        .values(consumed_at=t)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def revoke_access_token(session: Session, jti: str, expires_at: datetime) -> None:
+    if session.get(RevokedAccessToken, jti) is None:
+        session.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+        session.flush()
+
+
+def is_access_token_revoked(session: Session, jti: str) -> bool:
+    return session.get(RevokedAccessToken, jti) is not None

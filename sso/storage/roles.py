@@ -1,0 +1,47 @@
+"""Roles and their assignments (to people or to whole agencies)."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from sso.db.models import Role, RoleAssignment
+
+
+def get_or_create_global(session: Session, name: str, description: str = "") -> Role:
+    role = session.scalar(select(Role).where(Role.name == name, Role.client_id.is_(None)))
+    if role is None:
+        role = Role(name=name, client_id=None, description=description)
+        session.add(role)
+        session.flush()
+    return role
+
+
+def assign_to_user(session: Session, role: Role, user_id: str) -> None:
+    exists = session.scalar(
+        select(RoleAssignment.id).where(
+            RoleAssignment.role_id == role.id, RoleAssignment.user_id == user_id
+        )
+    )
+    if exists is None:
+        session.add(RoleAssignment(role_id=role.id, user_id=user_id))
+        session.flush()
+
+
+def role_names_for(
+    session: Session, user_id: str, agency_id: int | None, client_pk: int | None
+) -> list[str]:
+    """Role names a person holds, directly or through their agency: global roles when
+    ``client_pk`` is None, else that client's app roles."""
+    holder = RoleAssignment.user_id == user_id
+    if agency_id is not None:
+        holder = or_(holder, RoleAssignment.agency_id == agency_id)
+    client_filter = Role.client_id.is_(None) if client_pk is None else Role.client_id == client_pk
+    stmt = (
+        select(Role.name)
+        .join(RoleAssignment, RoleAssignment.role_id == Role.id)
+        .where(holder, client_filter)
+        .distinct()
+        .order_by(Role.name)
+    )
+    return list(session.scalars(stmt).all())

@@ -1,0 +1,66 @@
+"""Authorization responses (query redirect or form_post) and the provider's cookies."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from sso.config import Settings
+from sso.oidc.interaction import BROWSER_COOKIE, AuthorizationResponse
+from sso.web.templating import render
+
+SESSION_COOKIE = "sso_session"
+
+
+def authorization_response(request: Request, result: AuthorizationResponse) -> Response:
+    if result.response_mode == "form_post":
+        return render(
+            request,
+            "form_post.html",
+            {"redirect_uri": result.redirect_uri, "params": result.params},
+            form_action=[_origin(result.redirect_uri)],
+        )
+    parts = urlsplit(result.redirect_uri)
+    query = "&".join(q for q in (parts.query, urlencode(result.params)) if q)
+    target = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    # 303 so a browser that arrived by POST follows with GET (RFC 9700 §4.12).
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"
+
+
+def set_session_cookie(response: Response, settings: Settings, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=settings.session_absolute_lifetime,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/"
+    )
+
+
+def set_browser_cookie(response: Response, settings: Settings, value: str) -> None:
+    response.set_cookie(
+        BROWSER_COOKIE,
+        value,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )

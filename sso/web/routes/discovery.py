@@ -1,0 +1,46 @@
+"""Discovery documents and the JWKS, served from bytes built once (cheap and cacheable)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from sso.oidc.discovery import documents
+from sso.oidc.keys import key_service
+from sso.runtime import Runtime
+
+router = APIRouter(include_in_schema=False)
+JSON = "application/json"
+
+
+def _documents(request: Request) -> tuple[bytes, bytes]:
+    runtime: Runtime = request.app.state.runtime
+    docs = runtime.extras.get("discovery")
+    if docs is None:
+        docs = runtime.extras["discovery"] = documents(runtime.settings)
+    return docs  # type: ignore[no-any-return]
+
+
+@router.get("/.well-known/openid-configuration")
+def openid_configuration(request: Request) -> Response:
+    return Response(_documents(request)[0], media_type=JSON,
+                    headers={"Cache-Control": "public, max-age=300",
+                             "Access-Control-Allow-Origin": "*"})
+
+
+@router.get("/.well-known/oauth-authorization-server")
+def oauth_metadata(request: Request) -> Response:
+    return Response(_documents(request)[1], media_type=JSON,
+                    headers={"Cache-Control": "public, max-age=300",
+                             "Access-Control-Allow-Origin": "*"})
+
+
+@router.get("/jwks.json")
+async def jwks(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    body = await run_in_threadpool(key_service(runtime).jwks)
+    # Short max-age: relying parties pick up a newly published key within minutes.
+    return Response(body, media_type="application/jwk-set+json",
+                    headers={"Cache-Control": "public, max-age=60",
+                             "Access-Control-Allow-Origin": "*"})

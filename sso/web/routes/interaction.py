@@ -1,0 +1,222 @@
+"""The login and consent pages of a parked authorization request, and its completion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from sso.accounts import sessions as login_sessions
+from sso.accounts.passwords import PasswordHasher
+from sso.accounts.service import AuthenticationFailed, authenticate
+from sso.core import events
+from sso.db.models import AuthorizationRequest, Client, LoginSession, User
+from sso.oidc import interaction
+from sso.oidc.authorize import AuthorizationParams
+from sso.runtime import Runtime
+from sso.storage import audit
+from sso.storage import clients as client_repo
+from sso.web import security
+from sso.web.i18n import negotiate_locale
+from sso.web.responses import (
+    SESSION_COOKIE,
+    authorization_response,
+    set_session_cookie,
+)
+from sso.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+MAX_FIELD = 1024
+
+
+def password_hasher(runtime: Runtime) -> PasswordHasher:
+    hasher = runtime.extras.get("password_hasher")
+    if not isinstance(hasher, PasswordHasher):
+        hasher = runtime.extras["password_hasher"] = PasswordHasher(runtime.settings)
+    return hasher
+
+
+class _Context:
+    """Everything one interaction request needs, loaded in one place."""
+
+    def __init__(self, request: Request, session: Session, interaction_id: str) -> None:
+        self.request = request
+        self.runtime: Runtime = request.app.state.runtime
+        self.settings = self.runtime.settings
+        self.session = session
+        self.interaction_id = interaction_id
+        self.row: AuthorizationRequest
+        self.params: AuthorizationParams
+        self.row, self.params, self.login_required = interaction.load(
+            session, self.settings, interaction_id, request.cookies.get(interaction.BROWSER_COOKIE)
+        )
+        client = client_repo.get_by_client_id(session, self.row.client_id)
+        if client is None or client.status != "active":
+            raise interaction.InteractionExpired()
+        self.client: Client = client
+        self.current = login_sessions.resolve(
+            session, self.settings, request.cookies.get(SESSION_COOKIE)
+        )
+        self.locale = negotiate_locale(request, self.params.ui_locales)
+
+    def page(self, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        context = {"client_name": self.client.name, **context}
+        return render(self.request, name, context, status=status, locale=self.locale)
+
+    def login_page(self, error: str | None = None, username: str | None = None, status: int = 200) -> Response:
+        return self.page(
+            "login.html",
+            {
+                "action": f"/interaction/{self.interaction_id}/login",
+                "csrf_token": security.csrf.token_for(self.request),
+                "username": username if username is not None else (self.params.login_hint or ""),
+                "error": error,
+            },
+            status=status,
+        )
+
+    def consent_page(self) -> Response:
+        return self.page(
+            "consent.html",
+            {
+                "action": f"/interaction/{self.interaction_id}/consent",
+                "csrf_token": security.csrf.token_for(self.request),
+                "scopes": self.params.scope,
+            },
+        )
+
+    def finish(self, current: tuple[LoginSession, User]) -> Response:
+        if not interaction.complete(self.session, self.settings, self.row):
+            self.session.rollback()
+            return expired_page(self.request)
+        result = interaction.issue_code(
+            self.session, self.settings, self.client, self.params, *current
+        )
+        self.session.commit()
+        return authorization_response(self.request, result)
+
+    def deny(self, error: str, description: str) -> Response:
+        if not interaction.complete(self.session, self.settings, self.row):
+            self.session.rollback()
+            return expired_page(self.request)
+        result = interaction.error_response(
+            self.settings, self.params.redirect_uri, self.params.response_mode, self.params.state,
+            error, description,
+        )
+        self.session.commit()
+        return authorization_response(self.request, result)
+
+    def proceed(self) -> Response:
+        step, current = interaction.next_step(
+            self.session, self.settings, self.row, self.params, self.login_required,
+            self.client, self.current,
+        )
+        if step == "login":
+            response = self.login_page()
+        elif step == "consent":
+            response = self.consent_page()
+        else:
+            assert current is not None
+            return self.finish(current)
+        self.session.commit()  # session touch
+        return response
+
+
+def expired_page(request: Request) -> Response:
+    return render(request, "error.html", {"message": "error.interaction_expired"}, status=400)
+
+
+def _with_context(request: Request, interaction_id: str, action: Any) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    with runtime.sessions() as session:
+        try:
+            ctx = _Context(request, session, interaction_id)
+        except interaction.InteractionExpired:
+            return expired_page(request)
+        try:
+            response: Response = action(ctx)
+        except BaseException:
+            session.rollback()
+            raise
+        return response
+
+
+@router.get("/interaction/{interaction_id}")
+async def show(request: Request, interaction_id: str) -> Response:
+    return await run_in_threadpool(_with_context, request, interaction_id, lambda ctx: ctx.proceed())
+
+
+@router.post("/interaction/{interaction_id}/login")
+async def login(request: Request, interaction_id: str) -> Response:
+    form = await request.form()
+    security.csrf.verify(request, form)
+    username = str(form.get("username") or "")[:MAX_FIELD]
+    password = str(form.get("password") or "")[:MAX_FIELD]
+    return await run_in_threadpool(
+        _with_context, request, interaction_id, lambda ctx: _login(ctx, username, password)
+    )
+
+
+def _login(ctx: _Context, username: str, password: str) -> Response:
+    if not username or not password:
+        return ctx.login_page("login.invalid_credentials", username, status=400)
+    hasher = password_hasher(ctx.runtime)
+    try:
+        user = authenticate(ctx.session, hasher, username, password)
+    except AuthenticationFailed as exc:
+        ctx.session.rollback()
+        audit.record(
+            ctx.session, events.USER_LOGIN_FAILED, outcome="failure",
+            actor_id=exc.user.id if exc.user else None, target_type="user",
+            target_id=exc.user.id if exc.user else None, client_id=ctx.client.client_id,
+            reason=exc.reason,
+        )
+        ctx.session.commit()
+        key = "login.account_disabled" if exc.reason == "disabled" else "login.invalid_credentials"
+        return ctx.login_page(key, username, status=401)
+    new = login_sessions.start(
+        ctx.session, ctx.settings, user, amr=["pwd"], acr="1",
+        replaces=ctx.current[0] if ctx.current else None,
+    )
+    interaction.attach_login(ctx.session, ctx.row, new.row, user)
+    ctx.session.commit()
+    response = RedirectResponse(f"/interaction/{ctx.interaction_id}", status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    set_session_cookie(response, ctx.settings, new.cookie_value)
+    return response
+
+
+@router.post("/interaction/{interaction_id}/consent")
+async def consent(request: Request, interaction_id: str) -> Response:
+    form = await request.form()
+    security.csrf.verify(request, form)
+    decision = str(form.get("decision") or "")
+    return await run_in_threadpool(
+        _with_context, request, interaction_id, lambda ctx: _consent(ctx, decision)
+    )
+
+
+def _consent(ctx: _Context, decision: str) -> Response:
+    step, current = interaction.next_step(
+        ctx.session, ctx.settings, ctx.row, ctx.params, ctx.login_required, ctx.client, ctx.current
+    )
+    if step == "login" or current is None:
+        return ctx.proceed()
+    if decision != "allow":
+        return ctx.deny("access_denied", "the person declined")
+    interaction.remember_consent(ctx.session, current[1], ctx.client, ctx.params)
+    return ctx.finish(current)
+
+
+@router.post("/interaction/{interaction_id}/abort")
+async def abort(request: Request, interaction_id: str) -> Response:
+    form = await request.form()
+    security.csrf.verify(request, form)
+    return await run_in_threadpool(
+        _with_context, request, interaction_id,
+        lambda ctx: ctx.deny("access_denied", "the person cancelled the login"),
+    )

@@ -1,0 +1,128 @@
+"""Shared fixtures.
+
+Every test that takes ``runtime`` (or anything built on it) runs on SQLite and, when
+``SSO_TEST_POSTGRES_URL`` is set, on PostgreSQL too. The schema is built once per backend with
+Alembic (never ``create_all``); between tests every table is emptied.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from sso.config import Settings
+from sso.db.base import Base
+from sso.runtime import Runtime, build_runtime, upgrade_database
+
+POSTGRES_URL = os.environ.get("SSO_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_database_url() -> str:
+    """A database of this test worker's own, created on first use."""
+    assert POSTGRES_URL
+    base = make_url(POSTGRES_URL)
+    if base.drivername in ("postgresql", "postgres"):
+        base = base.set(drivername="postgresql+psycopg")
+    name = f"{base.database}_{_worker_suffix()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}).first()
+        if exists:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Database URL per backend, migrated to head once per test session."""
+    urls: dict[str, str] = {}
+    sqlite_path: Path = tmp_path_factory.mktemp("db") / "sso.db"
+    urls["sqlite"] = f"sqlite:///{sqlite_path}"
+    if POSTGRES_URL:
+        urls["postgres"] = _postgres_database_url()
+    for url in urls.values():
+        upgrade_database(url)
+    return urls
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "issuer": "http://testserver",
+        "database_url": database_url,
+        "var_dir": tmp_path / "var",
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        "key_encryption_key": "kPd6T0mYbq5bQ2o2tX8Yf0Ck3kG9cQ8o7J1s2T4u5V0=",
+        "admin_password": "Admin-Password-For-Tests-1",
+        "argon2_memory_cost": 19456,
+        "argon2_time_cost": 2,
+    }
+    values.update(overrides)
+    return Settings(**values).finalize()  # type: ignore[arg-type]
+
+
+def _empty_all_tables(runtime: Runtime) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with runtime.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgres" and not POSTGRES_URL:
+        pytest.skip("SSO_TEST_POSTGRES_URL is not set")
+    return name
+
+
+@pytest.fixture
+def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path) -> Settings:
+    return make_settings(backend_urls[backend], tmp_path)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    _empty_all_tables(rt)
+    yield rt
+    rt.dispose()
+
+
+@pytest.fixture
+def db(runtime: Runtime) -> Iterator[object]:
+    """A session for arranging and asserting rows; committed work is cleaned by ``runtime``."""
+    with runtime.sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> object:
+    from sso.app import create_app
+
+    return create_app(runtime.settings, runtime)
+
+
+@pytest.fixture
+def http(app: object) -> Iterator[object]:
+    """An HTTP client (a browser's cookie jar) for the whole provider, lifespan included."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver") as client:  # type: ignore[arg-type]
+        yield client

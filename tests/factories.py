@@ -1,0 +1,71 @@
+"""Plain factory functions for tests (wrapped by thin fixtures where useful)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from sso.accounts.passwords import PasswordHasher
+from sso.accounts.service import NewUser, create_user as _create_user
+from sso.db.models import Agency, Client, User
+from sso.oauth.clients import ClientSpec, register
+from sso.runtime import Runtime
+from sso.storage import agencies as agency_repo
+
+PASSWORD = "correct horse battery staple"
+
+
+def create_agency(session: Session, code: str = "DISKOMINFO", name: str = "Dinas Komunikasi dan Informatika") -> Agency:
+    existing = agency_repo.get_by_code(session, code)
+    if existing:
+        return existing
+    return agency_repo.add(session, Agency(code=code, name=name))
+
+
+def create_user(
+    runtime: Runtime,
+    session: Session,
+    *,
+    username: str = "siti",
+    email: str | None = None,
+    kind: str = "citizen",
+    password: str = PASSWORD,
+    **fields: Any,
+) -> User:
+    hasher = runtime.extras.get("password_hasher") or PasswordHasher(runtime.settings)
+    runtime.extras["password_hasher"] = hasher
+    if kind == "staff" and "agency_code" not in fields:
+        fields["agency_code"] = create_agency(session).code
+    user = _create_user(
+        session,
+        hasher,
+        NewUser(username=username, email=email or f"{username}@example.id", kind=kind,
+                email_verified=True, **fields),
+        password,
+    )
+    session.commit()
+    return user
+
+
+def create_client(
+    runtime: Runtime,
+    session: Session,
+    *,
+    name: str = "Portal Satu Data",
+    redirect_uris: list[str] | None = None,
+    scope: str = "openid profile email phone opd roles offline_access",
+    **spec: Any,
+) -> tuple[Client, str | None]:
+    registered = register(
+        session,
+        runtime.secret_key,
+        ClientSpec(
+            name=name,
+            redirect_uris=redirect_uris if redirect_uris is not None else ["https://rp.example.id/callback"],
+            scope=scope,
+            **spec,
+        ),
+    )
+    session.commit()
+    return registered.client, registered.client_secret

@@ -24,7 +24,8 @@ BACKENDS = ["sqlite", "postgres"]
 
 
 def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Unique per test process, so concurrent test runs never share (or drop) a database.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def _postgres_database_url() -> str:
@@ -41,7 +42,24 @@ def _postgres_database_url() -> str:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    _created_databases.append((base, name))
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+_created_databases: list[tuple[object, str]] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the databases this test process created."""
+    for base, name in _created_databases:
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")  # type: ignore[call-overload]
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except Exception:  # noqa: BLE001,S110  (best effort; CI drops leftovers too)
+            pass
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

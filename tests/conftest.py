@@ -98,6 +98,7 @@ def _empty_all_tables(runtime: Runtime) -> None:
             names = ", ".join(t.name for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            conn.execute(text("UPDATE agencies SET parent_id = NULL"))  # self-reference
             for table in tables:
                 conn.execute(table.delete())
 

@@ -42,7 +42,8 @@ def unit_of_work(rt: Runtime) -> Iterator[Session]:
         session.commit()
     except DomainError as exc:
         session.rollback()
-        fail(exc.message.format(**exc.params) if exc.params else exc.message)
+        # The operator at the terminal gets the operator's detail (in English).
+        fail(exc.detail or exc.message)
     except BaseException:
         session.rollback()
         raise

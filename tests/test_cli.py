@@ -1,0 +1,200 @@
+"""The ``sso`` command line: the interface other tools script against, errors included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from sso.cli import app as cli
+from sso.db.models import Agency, Client, PasswordCredential, User
+from sso.runtime import Runtime
+
+
+@pytest.fixture
+def sso(runtime: Runtime):
+    s = runtime.settings
+    env = {
+        "SSO_ENV": "test",
+        "SSO_DATABASE_URL": s.database_url,
+        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),
+        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),
+        "SSO_ISSUER": s.issuer,
+        "SSO_VAR_DIR": str(s.var_dir),
+        "SSO_ADMIN_PASSWORD": "",
+    }
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, extra_env: dict[str, str] | None = None):
+        e = dict(env, **(extra_env or {}))
+        e = {k: v for k, v in e.items() if v != ""}
+        return runner.invoke(cli, list(args), input=input, env=e, catch_exceptions=False)
+
+    return run
+
+
+def count(db, model) -> int:
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def test_agencies_create_and_list(sso, db):
+    assert sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo").exit_code == 0
+    r = sso("agencies", "create", "--code", "BIDANG-TI", "--name", "Bidang TI", "--parent", "DISKOMINFO")
+    assert r.exit_code == 0, r.output
+    r = sso("agencies", "list", "--json")
+    data = json.loads(r.stdout)
+    assert {"code": "BIDANG-TI", "name": "Bidang TI", "parent": "DISKOMINFO"} in data
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--code", "X", "--name", "Y", "--parent", "NOPE"),
+        ("--code", "bad code!", "--name", "Y"),
+        ("--code", "X", "--name", " "),
+    ],
+)
+def test_agencies_create_errors_change_nothing(sso, db, args):
+    r = sso("agencies", "create", *args)
+    assert r.exit_code != 0
+    assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert count(db, Agency) == 0
+
+
+def test_duplicate_agency(sso, db):
+    sso("agencies", "create", "--code", "DINKES", "--name", "Dinas Kesehatan")
+    r = sso("agencies", "create", "--code", "DINKES", "--name", "Again")
+    assert r.exit_code == 1 and "already exists" in r.stderr
+    assert count(db, Agency) == 1
+
+
+def test_users_create_staff_list_disable(sso, db):
+    sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo")
+    r = sso(
+        "users", "create", "--username", "budi", "--email", "Budi@Tangsel.go.id", "--kind", "staff",
+        "--name", "Budi Santoso", "--nip", "198503122010011001", "--agency", "DISKOMINFO",
+        "--password-stdin", input="a long staff password\n",
+    )
+    assert r.exit_code == 0, r.output
+    users = json.loads(sso("users", "list", "--json").stdout)
+    assert users[0]["username"] == "budi" and users[0]["agency"] == "DISKOMINFO"
+    assert users[0]["nip"] == "198503122010011001"
+    cred = db.scalar(select(PasswordCredential))
+    assert cred.password_hash.startswith("$argon2id$") and "long staff" not in cred.password_hash
+    assert sso("users", "disable", "budi@tangsel.go.id").exit_code == 0
+    db.expire_all()
+    assert db.scalar(select(User.status)) == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--username", "ani", "--email", "not-an-email"), "email"),
+        (("--username", "a n i", "--email", "ani@example.id"), "username"),
+        (("--username", "ani", "--email", "ani@example.id", "--kind", "staff", "--nip", "123"), "18 digits"),
+        (("--username", "ani", "--email", "ani@example.id", "--kind", "staff",
+          "--nip", "198513122010011001"), "birth date"),
+        (("--username", "ani", "--email", "ani@example.id", "--kind", "staff", "--agency", "NOPE"), "agency"),
+        (("--username", "ani", "--email", "ani@example.id", "--kind", "robot"), "kind"),
+    ],
+)
+def test_users_create_errors(sso, db, args, message):
+    r = sso("users", "create", *args, "--password-stdin", input="a long staff password\n")
+    assert r.exit_code != 0
+    assert message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert count(db, User) == 0
+
+
+def test_users_duplicate_username_case_insensitive(sso, db):
+    sso("users", "create", "--username", "ani", "--email", "ani@example.id", "--password-stdin",
+        input="password one two\n")
+    r = sso("users", "create", "--username", "ANI", "--email", "ani2@example.id", "--password-stdin",
+            input="password one two\n")
+    assert r.exit_code == 1 and "taken" in r.stderr
+    assert count(db, User) == 1
+
+
+def test_users_create_requires_a_password_source(sso, db):
+    r = sso("users", "create", "--username", "ani", "--email", "ani@example.id")
+    assert r.exit_code != 0 and count(db, User) == 0
+
+
+def test_clients_create_json_prints_only_the_credentials(sso, db):
+    r = sso("clients", "create", "--name", "Portal Satu Data", "--redirect-uri",
+            "https://data.tangerangselatankota.go.id/callback", "--scope", "openid profile opd", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out) == {"client_id", "client_secret"}
+    assert out["client_secret"].startswith("tsso_cs_")
+    row = db.scalar(select(Client))
+    assert row.client_secret_hash and out["client_secret"] not in row.client_secret_hash
+    listed = sso("clients", "list", "--json").stdout
+    assert out["client_secret"] not in listed
+    rotated = json.loads(sso("clients", "rotate-secret", out["client_id"], "--json").stdout)
+    assert rotated["client_secret"] != out["client_secret"]
+
+
+def test_public_client_has_no_secret(sso):
+    r = sso("clients", "create", "--name", "Hotspot", "--public", "--redirect-uri",
+            "http://127.0.0.1/callback", "--json")
+    assert json.loads(r.stdout)["client_secret"] is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--redirect-uri", "not a uri"),
+        ("--redirect-uri", "http://evil.example/cb"),
+        ("--redirect-uri", "https://rp.example/cb#frag"),
+        ("--redirect-uri", "https://rp.example/cb", "--grant-type", "password"),
+        ("--redirect-uri", "https://rp.example/cb", "--auth-method", "private_key_jwt"),
+        ("--redirect-uri", "https://rp.example/cb", "--public", "--grant-type", "client_credentials"),
+    ],
+)
+def test_clients_create_errors(sso, db, args):
+    r = sso("clients", "create", "--name", "X", *args)
+    assert r.exit_code != 0 and r.stderr.startswith("error: ")
+    assert count(db, Client) == 0
+
+
+def test_rotate_secret_of_unknown_client(sso):
+    r = sso("clients", "rotate-secret", "nope")
+    assert r.exit_code == 1 and "no client" in r.stderr
+
+
+def test_bootstrap_creates_one_admin_and_keys(sso, db):
+    r = sso("bootstrap")
+    assert r.exit_code == 0, r.output
+    assert "admin password (shown once):" in r.stdout
+    again = sso("bootstrap")
+    assert "admin exists" in again.stdout and "password" not in again.stdout
+    assert count(db, User) == 1
+    keys = json.loads(sso("keys", "list", "--json").stdout)
+    assert {k["state"] for k in keys} >= {"active", "next"}
+
+
+def test_bootstrap_uses_configured_admin_password(sso, db):
+    r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": "configured admin password"})
+    assert r.exit_code == 0 and "shown once" not in r.stdout
+
+
+def test_gc_prints_counts(sso):
+    r = sso("gc")
+    assert r.exit_code == 0 and "authorization_codes\t0" in r.stdout
+
+
+def test_db_current(sso):
+    r = sso("db", "current")
+    assert r.exit_code == 0 and "(head)" in r.stdout
+
+
+def test_prod_refuses_unsafe_settings_listing_every_problem(sso):
+    r = sso("users", "list", extra_env={
+        "SSO_ENV": "prod", "SSO_ISSUER": "http://sso.example", "SSO_SECRET_KEY": "changeme",
+        "SSO_DATABASE_URL": "sqlite:///var/prod.db"})
+    assert r.exit_code == 2
+    assert "https" in r.stderr and "SQLite" in r.stderr and "SSO_SECRET_KEY" in r.stderr

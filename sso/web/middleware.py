@@ -1,0 +1,189 @@
+"""The one request middleware: request id, request context, body limit, access log.
+
+A pure ASGI middleware (no ``BaseHTTPMiddleware``: that one copies every response through a
+memory stream and breaks context variables). Per HTTP request it
+
+- takes the caller's ``X-Request-ID`` when it is short and plain (``[A-Za-z0-9-]{1,64}``),
+  otherwise makes one, and returns it as ``X-Request-ID``; it is also on
+  ``request.state.request_id`` for error handlers that run outside this middleware;
+- sets :data:`sso.core.events.request_context` (request id, client IP, user agent) so services
+  and log lines know the request without knowing HTTP. The IP is the peer address;
+  ``X-Forwarded-For`` is honoured only when the peer is one of ``trusted_proxies`` (addresses
+  or networks), read from the right, skipping our own proxies, so a client cannot forge it;
+- refuses a body over ``max_body_size`` bytes with 413: at once when ``Content-Length`` says so,
+  and by counting when the body streams in (raised as :class:`RequestBodyTooLarge`, an
+  ``HTTPException`` that the error handlers render as a page or JSON);
+- writes one access line: method, path (never the query string, which carries codes and
+  states), status, duration in ms.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sso.core.events import RequestContext, request_context
+
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_USER_AGENT_MAX = 512
+
+access_log = logging.getLogger("sso.access")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RequestBodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="Request body too large")
+
+
+def _networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_proxies: Iterable[str] = (),
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        self.app = app
+        self.trusted_proxies = _networks(trusted_proxies)
+        self.max_body_size = max_body_size
+
+    # ------------------------------------------------------------------ helpers
+    def _trusted(self, address: str | None) -> bool:
+        if not address or not self.trusted_proxies:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_proxies)
+
+    def client_ip(self, scope: Scope, headers: Headers) -> str | None:
+        client = scope.get("client")
+        peer: str | None = client[0] if client else None
+        if not self._trusted(peer):
+            return peer
+        hops = [h.strip() for v in headers.getlist("x-forwarded-for") for h in v.split(",")]
+        ip = peer
+        for hop in reversed(hops):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                break  # garbage: stop at the last address we could vouch for
+            ip = hop
+            if not self._trusted(hop):
+                break
+        return ip
+
+    @staticmethod
+    def request_id(headers: Headers) -> str:
+        incoming = headers.get("x-request-id", "")
+        if _REQUEST_ID.fullmatch(incoming):
+            return incoming
+        return secrets.token_hex(16)
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        rid = self.request_id(headers)
+        scope.setdefault("state", {})["request_id"] = rid
+        context = RequestContext(
+            request_id=rid,
+            ip=self.client_ip(scope, headers),
+            user_agent=(headers.get("user-agent") or "")[:_USER_AGENT_MAX] or None,
+        )
+        token = request_context.set(context)
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_size:
+                    raise RequestBodyTooLarge()
+            return message
+
+        try:
+            if self._declared_too_large(headers):
+                await self._send_too_large(send_wrapper)
+            else:
+                await self.app(scope, receive_limited, send_wrapper)
+        except RequestBodyTooLarge:
+            # Raised while no exception handler was in the way (e.g. a bare ASGI route).
+            if response_started:
+                raise
+            await self._send_too_large(send_wrapper)
+        finally:
+            self._log_access(scope, status, started)
+            request_context.reset(token)
+
+    def _declared_too_large(self, headers: Headers) -> bool:
+        length = headers.get("content-length")
+        if length is None:
+            return False
+        try:
+            return int(length) > self.max_body_size
+        except ValueError:
+            return False
+
+    @staticmethod
+    async def _send_too_large(send: Send) -> None:
+        body = json.dumps(
+            {"error": "invalid_request", "error_description": "request body too large"}
+        ).encode()
+        headers: list[tuple[bytes, bytes]] = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log_access(scope: Scope, status: int, started: float) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        method: str = scope.get("method", "-")
+        path: str = scope.get("path", "-")
+        extra: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+        }
+        level = logging.ERROR if status >= 500 else logging.INFO
+        access_log.log(level, "%s %s %s %s ms", method, path, status, duration_ms, extra=extra)

@@ -91,7 +91,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> Response:
         if not getattr(app.state, "ready", False):
-            return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+            return JSONResponse(
+                {"status": "starting"}, status_code=503, headers={"Retry-After": "1"}
+            )
         try:
             revision = current_revision(runtime.engine)
         except SQLAlchemyError:

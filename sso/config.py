@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "test", "prod"] = Field(
-        "dev", description="Deployment kind: dev (local), test (test suite) or prod (refuses unsafe settings)."
+        "dev",
+        description="Deployment kind: dev (local), test (test suite) or prod (refuses unsafe settings).",
     )
     issuer: str = Field(
         "http://127.0.0.1:8000",
@@ -69,18 +70,30 @@ class Settings(BaseSettings):
             "to rotate."
         ),
     )
-    admin_username: str = Field("admin", description="Username of the first admin created at start.")
-    admin_email: str = Field("admin@tangerangselatankota.go.id", description="Email of the first admin.")
+    admin_username: str = Field(
+        "admin", description="Username of the first admin created at start."
+    )
+    admin_email: str = Field(
+        "admin@tangerangselatankota.go.id", description="Email of the first admin."
+    )
     admin_password: SecretStr | None = Field(
         None, description="Password of the first admin; generated and printed once when unset."
     )
-    var_dir: Path = Field(Path("var"), description="Directory for the SQLite database and dev secrets.")
-    default_locale: Literal["id", "en"] = Field("id", description="Language of pages when the browser asks for none we have.")
+    var_dir: Path = Field(
+        Path("var"), description="Directory for the SQLite database and dev secrets."
+    )
+    default_locale: Literal["id", "en"] = Field(
+        "id", description="Language of pages when the browser asks for none we have."
+    )
 
     access_token_lifetime: int = Field(600, description="Access token lifetime in seconds.")
     id_token_lifetime: int = Field(3600, description="ID token lifetime in seconds.")
-    authorization_code_lifetime: int = Field(60, description="Authorization code lifetime in seconds (max 60).")
-    refresh_token_lifetime: int = Field(30 * 24 * 3600, description="Refresh token lifetime in seconds.")
+    authorization_code_lifetime: int = Field(
+        60, description="Authorization code lifetime in seconds (max 60)."
+    )
+    refresh_token_lifetime: int = Field(
+        30 * 24 * 3600, description="Refresh token lifetime in seconds."
+    )
     interaction_lifetime: int = Field(
         900, description="How long a parked authorization request waits for login and consent (s)."
     )
@@ -96,25 +109,34 @@ class Settings(BaseSettings):
     default_signing_alg: Literal["RS256", "ES256"] = Field(
         "RS256", description="Default ID token and access token signing algorithm."
     )
-    argon2_memory_cost: int = Field(19456, description="argon2id memory cost in KiB (OWASP floor 19456).")
+    argon2_memory_cost: int = Field(
+        19456, description="argon2id memory cost in KiB (OWASP floor 19456)."
+    )
     argon2_time_cost: int = Field(2, description="argon2id iterations (OWASP floor 2).")
     argon2_parallelism: int = Field(1, description="argon2id lanes.")
     password_check_concurrency: int = Field(
-        0, description="Concurrent password hash checks per worker; 0 means the number of CPU cores."
+        0,
+        description="Concurrent password hash checks per worker; 0 means the number of CPU cores.",
     )
     backchannel_logout_timeout: float = Field(
         5.0, description="Seconds to wait for a relying party's back-channel logout endpoint."
     )
-    backchannel_logout_max_attempts: int = Field(5, description="Delivery attempts of a logout token.")
+    backchannel_logout_max_attempts: int = Field(
+        5, description="Delivery attempts of a logout token."
+    )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     log_json: bool = Field(False, description="Write logs as JSON lines (recommended in prod).")
-    smtp_host: str | None = Field(None, description="SMTP server host; unset in dev writes mail to the log.")
+    smtp_host: str | None = Field(
+        None, description="SMTP server host; unset in dev writes mail to the log."
+    )
     smtp_port: int = Field(587, description="SMTP server port.")
     smtp_starttls: bool = Field(True, description="Use STARTTLS with the SMTP server.")
     smtp_ssl: bool = Field(False, description="Use implicit TLS (SMTPS) with the SMTP server.")
     smtp_username: str | None = Field(None, description="SMTP user name.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
-    mail_from: str = Field("Tangsel SSO <no-reply@tangerangselatankota.go.id>", description="Sender of mail.")
+    mail_from: str = Field(
+        "Tangsel SSO <no-reply@tangerangselatankota.go.id>", description="Sender of mail."
+    )
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -150,7 +172,9 @@ class Settings(BaseSettings):
                 try:
                     Fernet(part.strip().encode())
                 except (ValueError, TypeError):
-                    found.append("SSO_KEY_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes)")
+                    found.append(
+                        "SSO_KEY_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes)"
+                    )
                     break
         if self.env == "prod":
             if not self.issuer_url.startswith("https://"):
@@ -178,7 +202,9 @@ class Settings(BaseSettings):
         if self.secret_key is None or self.key_encryption_key is None:
             generated = self._stored_dev_secrets() if self.env == "dev" else {}
             if self.secret_key is None:
-                self.secret_key = SecretStr(generated.get("secret_key") or secrets.token_urlsafe(48))
+                self.secret_key = SecretStr(
+                    generated.get("secret_key") or secrets.token_urlsafe(48)
+                )
             if self.key_encryption_key is None:
                 self.key_encryption_key = SecretStr(
                     generated.get("key_encryption_key") or Fernet.generate_key().decode()

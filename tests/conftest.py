@@ -37,7 +37,9 @@ def _postgres_database_url() -> str:
     name = f"{base.database}_{_worker_suffix()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}).first()
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}
+        ).first()
         if exists:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sso.accounts.passwords import PasswordHasher
-from sso.accounts.service import NewUser, create_user as _create_user
+from sso.accounts.service import NewUser
+from sso.accounts.service import create_user as _create_user
 from sso.db.models import Agency, Client, User
 from sso.oauth.clients import ClientSpec, register
 from sso.runtime import Runtime
@@ -16,7 +17,9 @@ from sso.storage import agencies as agency_repo
 PASSWORD = "correct horse battery staple"
 
 
-def create_agency(session: Session, code: str = "DISKOMINFO", name: str = "Dinas Komunikasi dan Informatika") -> Agency:
+def create_agency(
+    session: Session, code: str = "DISKOMINFO", name: str = "Dinas Komunikasi dan Informatika"
+) -> Agency:
     existing = agency_repo.get_by_code(session, code)
     if existing:
         return existing
@@ -40,8 +43,13 @@ def create_user(
     user = _create_user(
         session,
         hasher,
-        NewUser(username=username, email=email or f"{username}@example.id", kind=kind,
-                email_verified=True, **fields),
+        NewUser(
+            username=username,
+            email=email or f"{username}@example.id",
+            kind=kind,
+            email_verified=True,
+            **fields,
+        ),
         password,
     )
     session.commit()
@@ -62,7 +70,9 @@ def create_client(
         runtime.secret_key,
         ClientSpec(
             name=name,
-            redirect_uris=redirect_uris if redirect_uris is not None else ["https://rp.example.id/callback"],
+            redirect_uris=redirect_uris
+            if redirect_uris is not None
+            else ["https://rp.example.id/callback"],
             scope=scope,
             **spec,
         ),

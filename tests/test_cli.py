@@ -41,8 +41,12 @@ def count(db, model) -> int:
 
 
 def test_agencies_create_and_list(sso, db):
-    assert sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo").exit_code == 0
-    r = sso("agencies", "create", "--code", "BIDANG-TI", "--name", "Bidang TI", "--parent", "DISKOMINFO")
+    assert (
+        sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo").exit_code == 0
+    )
+    r = sso(
+        "agencies", "create", "--code", "BIDANG-TI", "--name", "Bidang TI", "--parent", "DISKOMINFO"
+    )
     assert r.exit_code == 0, r.output
     r = sso("agencies", "list", "--json")
     data = json.loads(r.stdout)
@@ -74,9 +78,22 @@ def test_duplicate_agency(sso, db):
 def test_users_create_staff_list_disable(sso, db):
     sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo")
     r = sso(
-        "users", "create", "--username", "budi", "--email", "Budi@Tangsel.go.id", "--kind", "staff",
-        "--name", "Budi Santoso", "--nip", "198503122010011001", "--agency", "DISKOMINFO",
-        "--password-stdin", input="a long staff password\n",
+        "users",
+        "create",
+        "--username",
+        "budi",
+        "--email",
+        "Budi@Tangsel.go.id",
+        "--kind",
+        "staff",
+        "--name",
+        "Budi Santoso",
+        "--nip",
+        "198503122010011001",
+        "--agency",
+        "DISKOMINFO",
+        "--password-stdin",
+        input="a long staff password\n",
     )
     assert r.exit_code == 0, r.output
     users = json.loads(sso("users", "list", "--json").stdout)
@@ -94,10 +111,36 @@ def test_users_create_staff_list_disable(sso, db):
     [
         (("--username", "ani", "--email", "not-an-email"), "email"),
         (("--username", "a n i", "--email", "ani@example.id"), "username"),
-        (("--username", "ani", "--email", "ani@example.id", "--kind", "staff", "--nip", "123"), "18 digits"),
-        (("--username", "ani", "--email", "ani@example.id", "--kind", "staff",
-          "--nip", "198513122010011001"), "birth date"),
-        (("--username", "ani", "--email", "ani@example.id", "--kind", "staff", "--agency", "NOPE"), "agency"),
+        (
+            ("--username", "ani", "--email", "ani@example.id", "--kind", "staff", "--nip", "123"),
+            "18 digits",
+        ),
+        (
+            (
+                "--username",
+                "ani",
+                "--email",
+                "ani@example.id",
+                "--kind",
+                "staff",
+                "--nip",
+                "198513122010011001",
+            ),
+            "birth date",
+        ),
+        (
+            (
+                "--username",
+                "ani",
+                "--email",
+                "ani@example.id",
+                "--kind",
+                "staff",
+                "--agency",
+                "NOPE",
+            ),
+            "agency",
+        ),
         (("--username", "ani", "--email", "ani@example.id", "--kind", "robot"), "kind"),
     ],
 )
@@ -110,10 +153,26 @@ def test_users_create_errors(sso, db, args, message):
 
 
 def test_users_duplicate_username_case_insensitive(sso, db):
-    sso("users", "create", "--username", "ani", "--email", "ani@example.id", "--password-stdin",
-        input="password one two\n")
-    r = sso("users", "create", "--username", "ANI", "--email", "ani2@example.id", "--password-stdin",
-            input="password one two\n")
+    sso(
+        "users",
+        "create",
+        "--username",
+        "ani",
+        "--email",
+        "ani@example.id",
+        "--password-stdin",
+        input="password one two\n",
+    )
+    r = sso(
+        "users",
+        "create",
+        "--username",
+        "ANI",
+        "--email",
+        "ani2@example.id",
+        "--password-stdin",
+        input="password one two\n",
+    )
     assert r.exit_code == 1 and "taken" in r.stderr
     assert count(db, User) == 1
 
@@ -124,8 +183,17 @@ def test_users_create_requires_a_password_source(sso, db):
 
 
 def test_clients_create_json_prints_only_the_credentials(sso, db):
-    r = sso("clients", "create", "--name", "Portal Satu Data", "--redirect-uri",
-            "https://data.tangerangselatankota.go.id/callback", "--scope", "openid profile opd", "--json")
+    r = sso(
+        "clients",
+        "create",
+        "--name",
+        "Portal Satu Data",
+        "--redirect-uri",
+        "https://data.tangerangselatankota.go.id/callback",
+        "--scope",
+        "openid profile opd",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert set(out) == {"client_id", "client_secret"}
@@ -139,8 +207,16 @@ def test_clients_create_json_prints_only_the_credentials(sso, db):
 
 
 def test_public_client_has_no_secret(sso):
-    r = sso("clients", "create", "--name", "Hotspot", "--public", "--redirect-uri",
-            "http://127.0.0.1/callback", "--json")
+    r = sso(
+        "clients",
+        "create",
+        "--name",
+        "Hotspot",
+        "--public",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+        "--json",
+    )
     assert json.loads(r.stdout)["client_secret"] is None
 
 
@@ -152,7 +228,13 @@ def test_public_client_has_no_secret(sso):
         ("--redirect-uri", "https://rp.example/cb#frag"),
         ("--redirect-uri", "https://rp.example/cb", "--grant-type", "password"),
         ("--redirect-uri", "https://rp.example/cb", "--auth-method", "private_key_jwt"),
-        ("--redirect-uri", "https://rp.example/cb", "--public", "--grant-type", "client_credentials"),
+        (
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--public",
+            "--grant-type",
+            "client_credentials",
+        ),
     ],
 )
 def test_clients_create_errors(sso, db, args):
@@ -193,8 +275,15 @@ def test_db_current(sso):
 
 
 def test_prod_refuses_unsafe_settings_listing_every_problem(sso):
-    r = sso("users", "list", extra_env={
-        "SSO_ENV": "prod", "SSO_ISSUER": "http://sso.example", "SSO_SECRET_KEY": "changeme",
-        "SSO_DATABASE_URL": "sqlite:///var/prod.db"})
+    r = sso(
+        "users",
+        "list",
+        extra_env={
+            "SSO_ENV": "prod",
+            "SSO_ISSUER": "http://sso.example",
+            "SSO_SECRET_KEY": "changeme",
+            "SSO_DATABASE_URL": "sqlite:///var/prod.db",
+        },
+    )
     assert r.exit_code == 2
     assert "https" in r.stderr and "SQLite" in r.stderr and "SSO_SECRET_KEY" in r.stderr

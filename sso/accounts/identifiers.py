@@ -56,7 +56,9 @@ def validate_nip(raw: str) -> str:
         raise InvalidInput("error.nip_shape", detail="a NIP is exactly 18 digits")
     year, month, day = int(nip[0:4]), int(nip[4:6]), int(nip[6:8])
     if not _real_date(year, month, day) or year < 1900:
-        raise InvalidInput("error.nip_birth_date", detail="NIP digits 1-8 are not a real birth date")
+        raise InvalidInput(
+            "error.nip_birth_date", detail="NIP digits 1-8 are not a real birth date"
+        )
     start_year, start_month = int(nip[8:12]), int(nip[12:14])
     if not (1 <= start_month <= 12) or start_year < year + 15:
         raise InvalidInput(

@@ -68,9 +68,11 @@ def create_user(
         raise Conflict("error.email_taken", detail="email already registered")
     if nip and user_repo.nip_taken(session, nip):
         raise Conflict("error.nip_taken", detail="NIP already registered")
-    display = new.display_name.strip() or " ".join(
-        p for p in (new.given_name, new.family_name) if p
-    ) or username
+    display = (
+        new.display_name.strip()
+        or " ".join(p for p in (new.given_name, new.family_name) if p)
+        or username
+    )
     user = User(
         kind=new.kind,
         username=new.username.strip(),
@@ -95,8 +97,13 @@ def create_user(
     if admin:
         role_repo.assign_to_user(session, role_repo.get_or_create_global(session, "admin"), user.id)
     audit.record(
-        session, events.USER_CREATED, actor_id=actor_id, target_type="user", target_id=user.id,
-        kind=new.kind, admin=admin,
+        session,
+        events.USER_CREATED,
+        actor_id=actor_id,
+        target_type="user",
+        target_id=user.id,
+        kind=new.kind,
+        admin=admin,
     )
     return user
 
@@ -107,7 +114,9 @@ def disable_user(session: Session, identifier: str, *, actor_id: str | None = No
         raise NotFound("error.user_unknown", detail=f"no user {identifier!r}")
     user.status = "disabled"
     session.flush()
-    audit.record(session, events.USER_DISABLED, actor_id=actor_id, target_type="user", target_id=user.id)
+    audit.record(
+        session, events.USER_DISABLED, actor_id=actor_id, target_type="user", target_id=user.id
+    )
     return user
 
 

@@ -69,8 +69,13 @@ def start(
         ),
     )
     audit.record(
-        session, events.USER_LOGIN, actor_id=user.id, target_type="user", target_id=user.id,
-        session_id=row.id, amr=amr,
+        session,
+        events.USER_LOGIN,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        session_id=row.id,
+        amr=amr,
     )
     return NewSession(row, cookie_value)
 
@@ -106,7 +111,11 @@ def end(session: Session, row: LoginSession, *, reason: str = "logout") -> bool:
     ended = repo.end(session, row.id)
     if ended:
         audit.record(
-            session, events.SESSION_ENDED, actor_id=row.user_id, target_type="session",
-            target_id=row.id, reason=reason,
+            session,
+            events.SESSION_ENDED,
+            actor_id=row.user_id,
+            target_type="session",
+            target_id=row.id,
+            reason=reason,
         )
     return ended

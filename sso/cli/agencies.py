@@ -47,7 +47,11 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
         rows = repo.list_all(session)
         by_id = {a.id: a.code for a in rows}
         data = [
-            {"code": a.code, "name": a.name, "parent": by_id.get(a.parent_id) if a.parent_id else None}
+            {
+                "code": a.code,
+                "name": a.name,
+                "parent": by_id.get(a.parent_id) if a.parent_id else None,
+            }
             for a in rows
         ]
     if as_json:

@@ -26,7 +26,9 @@ def create(
     trusted: bool = typer.Option(False, "--trusted", help="First-party: skip consent."),
     backchannel_logout_uri: str | None = typer.Option(None, "--backchannel-logout-uri"),
     id_token_alg: str = typer.Option("RS256", "--id-token-alg"),
-    jwks_file: Path | None = typer.Option(None, "--jwks-file", help="Client JWKS (private_key_jwt)."),
+    jwks_file: Path | None = typer.Option(
+        None, "--jwks-file", help="Client JWKS (private_key_jwt)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Register a client; prints its client_id and, once, its secret."""
@@ -72,9 +74,14 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     with unit_of_work(rt) as session:
         data = [
             {
-                "client_id": c.client_id, "name": c.name, "type": c.client_type,
-                "status": c.status, "trusted": c.trusted, "redirect_uris": c.redirect_uris,
-                "grant_types": c.grant_types, "scope": c.scope,
+                "client_id": c.client_id,
+                "name": c.name,
+                "type": c.client_type,
+                "status": c.status,
+                "trusted": c.trusted,
+                "redirect_uris": c.redirect_uris,
+                "grant_types": c.grant_types,
+                "scope": c.scope,
                 "token_endpoint_auth_method": c.token_endpoint_auth_method,
             }
             for c in repo.list_all(session)

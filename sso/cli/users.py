@@ -36,8 +36,14 @@ def create(
             session,
             hasher,
             NewUser(
-                username=username, email=email, kind=kind, display_name=name, nip=nip,
-                agency_code=agency, position=position, email_verified=True,
+                username=username,
+                email=email,
+                kind=kind,
+                display_name=name,
+                nip=nip,
+                agency_code=agency,
+                position=position,
+                email_verified=True,
             ),
             password,
             admin=admin,
@@ -61,8 +67,13 @@ def list_(
             for u in page:
                 out.append(
                     {
-                        "id": u.id, "username": u.username, "email": u.email, "kind": u.kind,
-                        "name": u.display_name, "status": u.status, "nip": u.nip,
+                        "id": u.id,
+                        "username": u.username,
+                        "email": u.email,
+                        "kind": u.kind,
+                        "name": u.display_name,
+                        "status": u.status,
+                        "nip": u.nip,
                         "agency": u.agency.code if u.agency else None,
                     }
                 )

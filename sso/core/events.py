@@ -17,7 +17,10 @@ class RequestContext:
     user_agent: str | None = None
 
 
-request_context: ContextVar[RequestContext] = ContextVar("request_context", default=RequestContext())
+request_context: ContextVar[RequestContext] = ContextVar(
+    "request_context",
+    default=RequestContext(),  # noqa: B039 (a frozen dataclass is immutable)
+)
 
 
 def current_context() -> RequestContext:

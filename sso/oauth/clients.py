@@ -105,15 +105,23 @@ class RegisteredClient:
 
 def _check_spec(spec: ClientSpec) -> str:
     if not spec.name.strip() or len(spec.name) > 200:
-        raise InvalidInput("error.client_name_invalid", detail="client name is required (≤200 chars)")
+        raise InvalidInput(
+            "error.client_name_invalid", detail="client name is required (≤200 chars)"
+        )
     for grant in spec.grant_types:
         if grant not in GRANT_TYPES:
-            raise InvalidInput("error.grant_type_invalid", detail=f"unsupported grant type {grant!r}")
+            raise InvalidInput(
+                "error.grant_type_invalid", detail=f"unsupported grant type {grant!r}"
+            )
     method = spec.token_endpoint_auth_method or ("none" if spec.public else "client_secret_basic")
     if method not in AUTH_METHODS:
-        raise InvalidInput("error.auth_method_invalid", detail=f"unsupported auth method {method!r}")
+        raise InvalidInput(
+            "error.auth_method_invalid", detail=f"unsupported auth method {method!r}"
+        )
     if spec.public and method != "none":
-        raise InvalidInput("error.auth_method_invalid", detail="public clients use auth method none")
+        raise InvalidInput(
+            "error.auth_method_invalid", detail="public clients use auth method none"
+        )
     if not spec.public and method == "none":
         raise InvalidInput("error.auth_method_invalid", detail="method none is for public clients")
     if spec.public and "client_credentials" in spec.grant_types:
@@ -123,7 +131,9 @@ def _check_spec(spec: ClientSpec) -> str:
     if method == "private_key_jwt" and not spec.jwks:
         raise InvalidInput("error.jwks_required", detail="private_key_jwt needs the client's JWKS")
     if "authorization_code" in spec.grant_types and not spec.redirect_uris:
-        raise InvalidInput("error.redirect_uri_required", detail="authorization_code needs a redirect URI")
+        raise InvalidInput(
+            "error.redirect_uri_required", detail="authorization_code needs a redirect URI"
+        )
     for uri in spec.redirect_uris + spec.post_logout_redirect_uris:
         validate_redirect_uri(uri)
     if spec.backchannel_logout_uri:
@@ -134,7 +144,9 @@ def _check_spec(spec: ClientSpec) -> str:
                 detail=f"malformed back-channel logout URI {spec.backchannel_logout_uri!r}",
             )
     if spec.id_token_signed_response_alg not in SIGNING_ALGS:
-        raise InvalidInput("error.alg_invalid", detail="id_token_signed_response_alg: RS256 or ES256")
+        raise InvalidInput(
+            "error.alg_invalid", detail="id_token_signed_response_alg: RS256 or ES256"
+        )
     validate_scope(spec.scope)
     return method
 
@@ -166,8 +178,12 @@ def register(
     )
     client_repo.add(session, client)
     audit.record(
-        session, events.CLIENT_CREATED, actor_id=actor_id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id,
+        session,
+        events.CLIENT_CREATED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
     )
     return RegisteredClient(client, secret)
 
@@ -185,8 +201,12 @@ def rotate_secret(
     client.secret_rotated_at = now()
     session.flush()
     audit.record(
-        session, events.CLIENT_SECRET_ROTATED, actor_id=actor_id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id,
+        session,
+        events.CLIENT_SECRET_ROTATED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
     )
     return secret
 

@@ -41,7 +41,12 @@ class AuthorizationRedirectError(Exception):
     """Sent back to the (validated) redirect URI as ``error`` and ``error_description``."""
 
     def __init__(
-        self, error: str, description: str, *, redirect_uri: str, state: str | None,
+        self,
+        error: str,
+        description: str,
+        *,
+        redirect_uri: str,
+        state: str | None,
         response_mode: str = "query",
     ) -> None:
         super().__init__(f"{error}: {description}")
@@ -132,7 +137,9 @@ def check_client(session: Session, values: Mapping[str, str]) -> Client:
         raise AuthorizationPageError("error.unknown_client", "client_id too long")
     client = client_repo.get_by_client_id(session, client_id)
     if client is None or client.status != "active":
-        raise AuthorizationPageError("error.unknown_client", f"unknown or inactive client {client_id!r}")
+        raise AuthorizationPageError(
+            "error.unknown_client", f"unknown or inactive client {client_id!r}"
+        )
     return client
 
 
@@ -158,7 +165,10 @@ class _Fail:
 
     def __call__(self, error: str, description: str) -> AuthorizationRedirectError:
         return AuthorizationRedirectError(
-            error, description, redirect_uri=self.redirect_uri, state=self.state,
+            error,
+            description,
+            redirect_uri=self.redirect_uri,
+            state=self.state,
             response_mode=self.response_mode,
         )
 
@@ -170,7 +180,9 @@ def check_response_mode(values: Mapping[str, str]) -> str | None:
 
 def check_duplicates(duplicated: list[str], fail: _Fail) -> None:
     if duplicated:
-        raise fail("invalid_request", f"parameter given more than once: {', '.join(sorted(duplicated))}")
+        raise fail(
+            "invalid_request", f"parameter given more than once: {', '.join(sorted(duplicated))}"
+        )
 
 
 def check_lengths(values: Mapping[str, str], fail: _Fail) -> None:
@@ -210,7 +222,9 @@ def check_scope(client: Client, values: Mapping[str, str], fail: _Fail) -> list[
     return granted
 
 
-def check_pkce(client: Client, values: Mapping[str, str], fail: _Fail) -> tuple[str | None, str | None]:
+def check_pkce(
+    client: Client, values: Mapping[str, str], fail: _Fail
+) -> tuple[str | None, str | None]:
     challenge = values.get("code_challenge")
     method = values.get("code_challenge_method")
     if challenge is None:
@@ -287,12 +301,16 @@ def validate(
     """Run every check in order; returns the client and the validated request."""
     values, duplicated = single_values(multi)
     if "client_id" in duplicated or "redirect_uri" in duplicated:
-        raise AuthorizationPageError("error.invalid_request", "client_id or redirect_uri duplicated")
+        raise AuthorizationPageError(
+            "error.invalid_request", "client_id or redirect_uri duplicated"
+        )
     client = check_client(session, values)
     redirect_uri = check_redirect_uri(client, values)
     state = values.get("state")
     mode = check_response_mode(values)
-    fail = _Fail(redirect_uri, state if state and len(state) <= MAX_PARAM_LENGTH else None, mode or "query")
+    fail = _Fail(
+        redirect_uri, state if state and len(state) <= MAX_PARAM_LENGTH else None, mode or "query"
+    )
     if mode is None:
         raise fail("invalid_request", "unsupported response_mode")
     check_duplicates(duplicated, fail)
@@ -327,5 +345,7 @@ def validate(
     return client, params
 
 
-def redirect_error(params: AuthorizationParams, error: str, description: str) -> AuthorizationRedirectError:
+def redirect_error(
+    params: AuthorizationParams, error: str, description: str
+) -> AuthorizationRedirectError:
     return _Fail(params.redirect_uri, params.state, params.response_mode)(error, description)

@@ -12,10 +12,34 @@ from sso.config import Settings
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, SCOPES, SIGNING_ALGS
 
 CLAIMS_SUPPORTED = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
-    "sid", "name", "given_name", "family_name", "preferred_username", "locale", "updated_at",
-    "email", "email_verified", "phone_number", "phone_number_verified", "opd", "position",
-    "nip", "roles", "nik", "nik_verified",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "sid",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "locale",
+    "updated_at",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "opd",
+    "position",
+    "nip",
+    "roles",
+    "nik",
+    "nik_verified",
 ]
 
 

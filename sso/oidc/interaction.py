@@ -57,7 +57,9 @@ def hint_subject(keys: KeyService, settings: Settings, params: AuthorizationPara
             params.id_token_hint, issuer=settings.issuer_url, check_exp=False, typ=("jwt", None)
         )
     except InvalidJWT:
-        raise redirect_error(params, "invalid_request", "id_token_hint is not a valid ID token") from None
+        raise redirect_error(
+            params, "invalid_request", "id_token_hint is not a valid ID token"
+        ) from None
     sub = claims.get("sub")
     return sub if isinstance(sub, str) else None
 
@@ -144,7 +146,12 @@ def next_step(
     if row.login_session_id is not None:
         # Logged in during this interaction: that session, if still live, is the one.
         live = session_repo.get(session, row.login_session_id)
-        if live is None or not login_sessions.is_live(live, settings) or current is None or current[0].id != live.id:
+        if (
+            live is None
+            or not login_sessions.is_live(live, settings)
+            or current is None
+            or current[0].id != live.id
+        ):
             return "login", None
     elif login_required or current is None:
         return "login", None
@@ -187,8 +194,13 @@ def issue_code(
     )
     session_repo.add_client(session, login.id, client.client_id)
     audit.record(
-        session, events.CODE_ISSUED, actor_id=user.id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id, grant_id=grant.id,
+        session,
+        events.CODE_ISSUED,
+        actor_id=user.id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        grant_id=grant.id,
     )
     out = {"code": code}
     if params.state is not None:
@@ -197,8 +209,14 @@ def issue_code(
     return AuthorizationResponse(params.redirect_uri, params.response_mode, out)
 
 
-def error_response(settings: Settings, redirect_uri: str, response_mode: str, state: str | None,
-                   error: str, description: str) -> AuthorizationResponse:
+def error_response(
+    settings: Settings,
+    redirect_uri: str,
+    response_mode: str,
+    state: str | None,
+    error: str,
+    description: str,
+) -> AuthorizationResponse:
     out = {"error": error, "error_description": description}
     if state is not None:
         out["state"] = state
@@ -211,15 +229,24 @@ def complete(session: Session, settings: Settings, row: AuthorizationRequest) ->
     return repo.consume(session, row.id_hash)
 
 
-def remember_consent(session: Session, user: User, client: Client, params: AuthorizationParams) -> None:
+def remember_consent(
+    session: Session, user: User, client: Client, params: AuthorizationParams
+) -> None:
     consent_repo.grant(session, user.id, client.client_id, params.scope)
     audit.record(
-        session, events.CONSENT_GRANTED, actor_id=user.id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id, scopes=params.scope,
+        session,
+        events.CONSENT_GRANTED,
+        actor_id=user.id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        scopes=params.scope,
     )
 
 
-def attach_login(session: Session, row: AuthorizationRequest, login: LoginSession, user: User) -> None:
+def attach_login(
+    session: Session, row: AuthorizationRequest, login: LoginSession, user: User
+) -> None:
     row.user_id = user.id
     row.login_session_id = login.id
     session.flush()

@@ -39,4 +39,6 @@ def of_user(session: Session, user_id: str) -> Sequence[Consent]:
 
 
 def revoke(session: Session, user_id: str, client_id: str) -> None:
-    session.execute(delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+    session.execute(
+        delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id)
+    )

@@ -44,7 +44,9 @@ def add(session: Session, user: User) -> User:
     return user
 
 
-def set_password_hash(session: Session, user_id: str, password_hash: str, changed_at: object) -> None:
+def set_password_hash(
+    session: Session, user_id: str, password_hash: str, changed_at: object
+) -> None:
     cred = session.get(PasswordCredential, user_id)
     if cred is None:
         session.add(

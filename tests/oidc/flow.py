@@ -41,7 +41,13 @@ def authorize_url(
         params["code_challenge"] = create_s256_code_challenge(verifier)
         params["code_challenge_method"] = "S256"
     url = prepare_grant_uri(
-        "/authorize", client_id, "code", redirect_uri=redirect_uri, scope=scope, state=state, **params
+        "/authorize",
+        client_id,
+        "code",
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=state,
+        **params,
     )
     return AuthRequest(url, state, nonce, verifier)
 
@@ -54,8 +60,6 @@ def csrf_of(page: str) -> str:
 
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
 
 
 def login(

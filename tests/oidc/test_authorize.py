@@ -94,8 +94,14 @@ def test_login_consent_code_and_single_sign_on(http, rp, siti, db):
     assert q["code"].startswith("tsso_ac_") and q["state"] == req.state
     assert q["iss"] == "http://testserver"
     # The code is stored only as a keyed hash.
-    assert db.scalar(select(func.count()).select_from(AuthorizationCode).where(
-        AuthorizationCode.code_hash == q["code"])) == 0
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(AuthorizationCode)
+            .where(AuthorizationCode.code_hash == q["code"])
+        )
+        == 0
+    )
     cookie = http.cookies.get("sso_session")
     assert cookie and cookie.startswith("tsso_ss_")
 
@@ -114,16 +120,20 @@ def test_email_and_login_by_email(http, rp, siti):
 
 def test_second_app_gets_code_without_a_form_when_trusted(http, rp, siti, runtime, db):
     login(http, authorize_url(rp.client_id), "siti")
-    other, _ = create_client(runtime, db, name="Event", redirect_uris=["https://event.example.id/cb"],
-                             trusted=True)
-    r = http.get(authorize_url(other.client_id, "https://event.example.id/cb").url,
-                 follow_redirects=False)
+    other, _ = create_client(
+        runtime, db, name="Event", redirect_uris=["https://event.example.id/cb"], trusted=True
+    )
+    r = http.get(
+        authorize_url(other.client_id, "https://event.example.id/cb").url, follow_redirects=False
+    )
     assert r.headers["location"].startswith("https://event.example.id/cb?code=")
 
 
 def test_untrusted_second_app_asks_consent_once(http, rp, siti, runtime, db):
     login(http, authorize_url(rp.client_id), "siti")
-    other, _ = create_client(runtime, db, name="Hotspot", redirect_uris=["https://wifi.example.id/cb"])
+    other, _ = create_client(
+        runtime, db, name="Hotspot", redirect_uris=["https://wifi.example.id/cb"]
+    )
     req = authorize_url(other.client_id, "https://wifi.example.id/cb")
     r = http.get(req.url, follow_redirects=False)
     assert r.headers["location"].startswith("/interaction/")
@@ -132,10 +142,16 @@ def test_untrusted_second_app_asks_consent_once(http, rp, siti, runtime, db):
     location = login(http, req, "siti")
     assert "code" in query_of(location)
     # Remembered: the next request gets a code at once; a new scope asks again.
-    r = http.get(authorize_url(other.client_id, "https://wifi.example.id/cb").url, follow_redirects=False)
+    r = http.get(
+        authorize_url(other.client_id, "https://wifi.example.id/cb").url, follow_redirects=False
+    )
     assert r.headers["location"].startswith("https://wifi.example.id/cb?code=")
-    r = http.get(authorize_url(other.client_id, "https://wifi.example.id/cb",
-                               scope="openid profile email phone").url, follow_redirects=False)
+    r = http.get(
+        authorize_url(
+            other.client_id, "https://wifi.example.id/cb", scope="openid profile email phone"
+        ).url,
+        follow_redirects=False,
+    )
     assert r.headers["location"].startswith("/interaction/")
 
 
@@ -148,8 +164,9 @@ def test_prompt_none_without_session_is_login_required(http, rp):
 
 def test_prompt_none_without_consent_is_consent_required(http, rp, siti, runtime, db):
     login(http, authorize_url(rp.client_id), "siti")
-    r = http.get(authorize_url(rp.client_id, scope="openid phone", prompt="none").url,
-                 follow_redirects=False)
+    r = http.get(
+        authorize_url(rp.client_id, scope="openid phone", prompt="none").url, follow_redirects=False
+    )
     assert query_of(r.headers["location"])["error"] == "consent_required"
 
 
@@ -166,7 +183,9 @@ def test_prompt_login_and_max_age_force_a_new_login_and_new_session(http, rp, si
         assert "code" in query_of(location)
     assert http.cookies.get("sso_session") != first
     db.expire_all()
-    ended = db.scalar(select(func.count()).select_from(LoginSession).where(LoginSession.ended_at.is_not(None)))
+    ended = db.scalar(
+        select(func.count()).select_from(LoginSession).where(LoginSession.ended_at.is_not(None))
+    )
     assert ended >= 1
 
 
@@ -189,8 +208,10 @@ def test_wrong_password_is_refused_and_audited(http, rp, siti, db):
     req = authorize_url(rp.client_id)
     interaction = http.get(req.url, follow_redirects=False).headers["location"]
     page = http.get(interaction)
-    r = http.post(f"{interaction}/login", data={
-        "username": "siti", "password": "wrong password!", "csrf_token": csrf_of(page.text)})
+    r = http.post(
+        f"{interaction}/login",
+        data={"username": "siti", "password": "wrong password!", "csrf_token": csrf_of(page.text)},
+    )
     assert r.status_code == 401
     assert "sso_session" not in http.cookies
     events = db.scalars(select(AuditEvent.event)).all()
@@ -204,9 +225,11 @@ def test_login_form_needs_csrf_and_same_site(http, rp, siti):
     page = http.get(interaction)
     r = http.post(f"{interaction}/login", data={"username": "siti", "password": "x"})
     assert r.status_code == 403
-    r = http.post(f"{interaction}/login", data={
-        "username": "siti", "password": "x", "csrf_token": csrf_of(page.text)},
-        headers={"Origin": "https://evil.example"})
+    r = http.post(
+        f"{interaction}/login",
+        data={"username": "siti", "password": "x", "csrf_token": csrf_of(page.text)},
+        headers={"Origin": "https://evil.example"},
+    )
     assert r.status_code == 403
 
 
@@ -228,11 +251,13 @@ def test_english_with_ui_locales(http, rp):
 
 
 def test_loopback_redirect_uri_may_change_port(http, runtime, db, siti):
-    native, _ = create_client(runtime, db, name="Desktop", public=True,
-                              redirect_uris=["http://127.0.0.1/callback"])
+    native, _ = create_client(
+        runtime, db, name="Desktop", public=True, redirect_uris=["http://127.0.0.1/callback"]
+    )
     req = authorize_url(native.client_id, "http://127.0.0.1:53123/callback")
     location = login(http, req, "siti")
     assert location.startswith("http://127.0.0.1:53123/callback?code=")
-    r = http.get(authorize_url(native.client_id, "http://127.0.0.1:53123/other").url,
-                 follow_redirects=False)
+    r = http.get(
+        authorize_url(native.client_id, "http://127.0.0.1:53123/other").url, follow_redirects=False
+    )
     assert r.status_code == 400

@@ -27,9 +27,7 @@ class RoleAssignment(Base):
 
     __tablename__ = "role_assignments"
     __table_args__ = (
-        CheckConstraint(
-            "(user_id IS NULL) <> (agency_id IS NULL)", name="exactly_one_holder"
-        ),
+        CheckConstraint("(user_id IS NULL) <> (agency_id IS NULL)", name="exactly_one_holder"),
         UniqueConstraint("role_id", "user_id", "agency_id"),
     )
 

@@ -50,7 +50,9 @@ async def authorize(request: Request) -> Response:
     return await run_in_threadpool(_authorize, request, multi)
 
 
-def error_page(request: Request, message: str, status: int = 400, locale: str | None = None) -> Response:
+def error_page(
+    request: Request, message: str, status: int = 400, locale: str | None = None
+) -> Response:
     return render(request, "error.html", {"message": message}, status=status, locale=locale)
 
 
@@ -69,8 +71,10 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
                 assert current is not None
                 if interaction.needs_consent(session, client, params, current[1].id):
                     raise redirect_error(params, "consent_required", "consent is required")
-            if not login_required and current is not None and not interaction.needs_consent(
-                session, client, params, current[1].id
+            if (
+                not login_required
+                and current is not None
+                and not interaction.needs_consent(session, client, params, current[1].id)
             ):
                 result = interaction.issue_code(session, settings, client, params, *current)
                 session.commit()

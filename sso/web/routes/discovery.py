@@ -24,16 +24,20 @@ def _documents(request: Request) -> tuple[bytes, bytes]:
 
 @router.get("/.well-known/openid-configuration")
 def openid_configuration(request: Request) -> Response:
-    return Response(_documents(request)[0], media_type=JSON,
-                    headers={"Cache-Control": "public, max-age=300",
-                             "Access-Control-Allow-Origin": "*"})
+    return Response(
+        _documents(request)[0],
+        media_type=JSON,
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
 
 
 @router.get("/.well-known/oauth-authorization-server")
 def oauth_metadata(request: Request) -> Response:
-    return Response(_documents(request)[1], media_type=JSON,
-                    headers={"Cache-Control": "public, max-age=300",
-                             "Access-Control-Allow-Origin": "*"})
+    return Response(
+        _documents(request)[1],
+        media_type=JSON,
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
 
 
 @router.get("/jwks.json")
@@ -41,6 +45,8 @@ async def jwks(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     body = await run_in_threadpool(key_service(runtime).jwks)
     # Short max-age: relying parties pick up a newly published key within minutes.
-    return Response(body, media_type="application/jwk-set+json",
-                    headers={"Cache-Control": "public, max-age=60",
-                             "Access-Control-Allow-Origin": "*"})
+    return Response(
+        body,
+        media_type="application/jwk-set+json",
+        headers={"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"},
+    )

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import sessions as login_sessions
 from sso.accounts.passwords import PasswordHasher
@@ -67,7 +67,9 @@ class _Context:
         context = {"client_name": self.client.name, **context}
         return render(self.request, name, context, status=status, locale=self.locale)
 
-    def login_page(self, error: str | None = None, username: str | None = None, status: int = 200) -> Response:
+    def login_page(
+        self, error: str | None = None, username: str | None = None, status: int = 200
+    ) -> Response:
         return self.page(
             "login.html",
             {
@@ -104,16 +106,25 @@ class _Context:
             self.session.rollback()
             return expired_page(self.request)
         result = interaction.error_response(
-            self.settings, self.params.redirect_uri, self.params.response_mode, self.params.state,
-            error, description,
+            self.settings,
+            self.params.redirect_uri,
+            self.params.response_mode,
+            self.params.state,
+            error,
+            description,
         )
         self.session.commit()
         return authorization_response(self.request, result)
 
     def proceed(self) -> Response:
         step, current = interaction.next_step(
-            self.session, self.settings, self.row, self.params, self.login_required,
-            self.client, self.current,
+            self.session,
+            self.settings,
+            self.row,
+            self.params,
+            self.login_required,
+            self.client,
+            self.current,
         )
         if step == "login":
             response = self.login_page()
@@ -147,7 +158,9 @@ def _with_context(request: Request, interaction_id: str, action: Any) -> Respons
 
 @router.get("/interaction/{interaction_id}")
 async def show(request: Request, interaction_id: str) -> Response:
-    return await run_in_threadpool(_with_context, request, interaction_id, lambda ctx: ctx.proceed())
+    return await run_in_threadpool(
+        _with_context, request, interaction_id, lambda ctx: ctx.proceed()
+    )
 
 
 @router.post("/interaction/{interaction_id}/login")
@@ -170,16 +183,24 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
     except AuthenticationFailed as exc:
         ctx.session.rollback()
         audit.record(
-            ctx.session, events.USER_LOGIN_FAILED, outcome="failure",
-            actor_id=exc.user.id if exc.user else None, target_type="user",
-            target_id=exc.user.id if exc.user else None, client_id=ctx.client.client_id,
+            ctx.session,
+            events.USER_LOGIN_FAILED,
+            outcome="failure",
+            actor_id=exc.user.id if exc.user else None,
+            target_type="user",
+            target_id=exc.user.id if exc.user else None,
+            client_id=ctx.client.client_id,
             reason=exc.reason,
         )
         ctx.session.commit()
         key = "login.account_disabled" if exc.reason == "disabled" else "login.invalid_credentials"
         return ctx.login_page(key, username, status=401)
     new = login_sessions.start(
-        ctx.session, ctx.settings, user, amr=["pwd"], acr="1",
+        ctx.session,
+        ctx.settings,
+        user,
+        amr=["pwd"],
+        acr="1",
         replaces=ctx.current[0] if ctx.current else None,
     )
     interaction.attach_login(ctx.session, ctx.row, new.row, user)
@@ -217,6 +238,8 @@ async def abort(request: Request, interaction_id: str) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)
     return await run_in_threadpool(
-        _with_context, request, interaction_id,
+        _with_context,
+        request,
+        interaction_id,
         lambda ctx: ctx.deny("access_denied", "the person cancelled the login"),
     )

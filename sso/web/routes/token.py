@@ -1,0 +1,193 @@
+"""POST /token, POST /introspect, POST /revoke, GET|POST /userinfo.
+
+Each route is ``async`` only to read the body once; the protocol work (database, signing)
+runs in the thread pool. The transaction is committed before the response goes out. A
+refused request is rolled back whole (no half-written rows) and then only the effects that
+must outlive it are applied and committed: the revocation after a replayed code or refresh
+token, a used client-assertion ``jti``, and the audit events of the failure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from sso.oauth.requests import (
+    MAX_BODY_BYTES,
+    MalformedRequest,
+    OAuthRequest,
+    build_request,
+    parse_form,
+)
+from sso.oauth.server import OAuthResponse
+from sso.oidc.provider import BearerError, get_authorization_server, userinfo
+from sso.runtime import Runtime
+from sso.web.deps import RuntimeDep, SessionDep
+
+router = APIRouter(tags=["oauth"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused past MAX_BODY_BYTES without reading it all into memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _render(result: OAuthResponse) -> Response:
+    headers = dict(result.headers)
+    headers.pop("Content-Type", None)
+    if isinstance(result.body, dict):
+        return Response(
+            json.dumps(result.body, separators=(",", ":")),
+            status_code=result.status,
+            headers=headers,
+            media_type="application/json",
+        )
+    return Response(result.body, status_code=result.status, headers=headers)
+
+
+def _finish(session: Session, request: OAuthRequest, result: OAuthResponse) -> None:
+    if result.status == 200:
+        session.commit()
+        return
+    session.rollback()
+    if request.on_error:
+        for action in request.on_error:
+            action(session)
+        session.commit()
+
+
+def _serve(
+    runtime: Runtime,
+    session: Session,
+    endpoint: str,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> OAuthResponse:
+    server = get_authorization_server(runtime)
+    try:
+        request = build_request(method, url, headers, body, session)
+    except MalformedRequest as exc:
+        return server.malformed_response(str(exc))
+    try:
+        if endpoint == "token":
+            result = server.token_response(request)
+        else:
+            result = server.endpoint_response(endpoint, request)
+        _finish(session, request, result)
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+async def _endpoint(
+    endpoint: str, request: Request, runtime: Runtime, session: Session
+) -> Response:
+    try:
+        body = await _read_body(request)
+    except _TooLarge:
+        return _render(get_authorization_server(runtime).malformed_response("body too large"))
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    result = await run_in_threadpool(
+        _serve, runtime, session, endpoint, request.method, str(request.url), headers, body
+    )
+    return _render(result)
+
+
+@router.post("/token")
+async def token(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    return await _endpoint("token", request, runtime, session)
+
+
+@router.post("/introspect")
+async def introspect(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    return await _endpoint("introspection", request, runtime, session)
+
+
+@router.post("/revoke")
+async def revoke(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    return await _endpoint("revocation", request, runtime, session)
+
+
+def _bearer(authorization: str | None, content_type: str | None, body: bytes) -> str:
+    """The access token from the header or (POST) the form body (RFC 6750 §2.1, §2.2)."""
+    found: list[str] = []
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise BearerError("invalid_request", 400, "Use the Bearer scheme.")
+        found.append(value.strip())
+    if body:
+        try:
+            form = parse_form(body, content_type)
+        except MalformedRequest as exc:
+            raise BearerError("invalid_request", 400, "Malformed request body.") from exc
+        if "access_token" in form:
+            found.append(form["access_token"])
+    if len(found) > 1:
+        raise BearerError("invalid_request", 400, "Send the access token one way only.")
+    if not found:
+        raise BearerError(None, 401)
+    return found[0]
+
+
+def _userinfo_sync(
+    runtime: Runtime,
+    session: Session,
+    authorization: str | None,
+    content_type: str | None,
+    body: bytes,
+) -> dict[str, Any]:
+    token = _bearer(authorization, content_type, body)
+    return userinfo(runtime, session, token)
+
+
+@router.api_route("/userinfo", methods=["GET", "POST"])
+async def userinfo_endpoint(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    try:
+        body = await _read_body(request) if request.method == "POST" else b""
+    except _TooLarge:
+        return _bearer_error(BearerError("invalid_request", 400, "Request body too large."))
+    try:
+        claims = await run_in_threadpool(
+            _userinfo_sync,
+            runtime,
+            session,
+            request.headers.get("authorization"),
+            request.headers.get("content-type"),
+            body,
+        )
+    except BearerError as exc:
+        return _bearer_error(exc)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+def _bearer_error(exc: BearerError) -> Response:
+    return JSONResponse(
+        exc.body,
+        status_code=exc.status,
+        headers={**NO_STORE, "WWW-Authenticate": exc.challenge},
+    )

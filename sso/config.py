@@ -2,7 +2,7 @@
 
 Every field is read from an ``SSO_``-prefixed environment variable (or a ``.env`` file) and is
 documented here; the README's settings table is generated from this class
-(``sso settings-doc``). No other module reads the environment.
+(``python -m sso.settings_doc --write README.md``). No other module reads the environment.
 
 Outside ``dev`` and ``test``, placeholder or missing secrets, an ``http://`` issuer and SQLite are
 refused at start, with every problem reported at once (:func:`Settings.problems`). In ``dev``,

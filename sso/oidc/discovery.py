@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from sso.config import Settings
+from sso.oauth.assertions import ALGORITHMS as ASSERTION_ALGS
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, SCOPES, SIGNING_ALGS
 
 CLAIMS_SUPPORTED = [
@@ -63,11 +64,11 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": endpoint_auth,
-        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "introspection_endpoint_auth_methods_supported": [m for m in endpoint_auth if m != "none"],
-        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "revocation_endpoint_auth_methods_supported": endpoint_auth,
-        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
         "claims_parameter_supported": True,

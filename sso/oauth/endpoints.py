@@ -1,0 +1,194 @@
+"""Introspection (RFC 7662) and revocation (RFC 7009), and the one access-token check that
+introspection and /userinfo share.
+
+An access token is live when its signature verifies with a key we publish, it has not expired,
+its ``jti`` was not revoked, its grant (``gid``) was not revoked, and its client and person are
+still active. A refresh token is live when it is known (by keyed hash), neither rotated, revoked
+nor expired, and its grant is live. A client may introspect its own tokens, and access tokens
+whose ``aud`` names it; anything else is ``{"active": false}``, indistinguishable from garbage.
+Only the client a token was issued to may revoke it; revoking a refresh token revokes its
+whole grant, revoking an access token lists its ``jti`` until it would have expired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from authlib.consts import default_json_headers
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
+from sqlalchemy.orm import Session
+
+from sso.core import events
+from sso.core.clock import now
+from sso.core.errors import InvalidInput
+from sso.db.models import Client, Grant, RefreshToken, User
+from sso.oauth.requests import OAuthRequest
+from sso.oauth.tokens import ACCESS_TOKEN_TYP, REFRESH_TOKEN_PREFIX, TokenIssuer
+from sso.storage import audit
+from sso.storage import clients as client_repo
+from sso.storage import grants as grant_repo
+from sso.storage import users as user_repo
+
+if TYPE_CHECKING:
+    from sso.oauth.server import ClientAdapter, TokenServer
+
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+@dataclass(frozen=True)
+class LiveAccessToken:
+    claims: dict[str, Any]
+    grant: Grant
+    client: Client
+    user: User | None
+
+    @property
+    def scopes(self) -> list[str]:
+        scope = self.claims.get("scope")
+        return scope.split() if isinstance(scope, str) else []
+
+    @property
+    def audiences(self) -> list[str]:
+        aud = self.claims.get("aud")
+        return [a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)]
+
+
+def verify_access_token(
+    session: Session, tokens: TokenIssuer, token: str, *, check_exp: bool = True
+) -> dict[str, Any] | None:
+    """Claims of an access token we signed (signature, typ, iss, exp), or None."""
+    try:
+        claims = tokens.signer.verify_jwt(
+            token, typ=ACCESS_TOKEN_TYP, issuer=tokens.issuer, check_exp=check_exp,
+            session=session,
+        )
+    except InvalidInput:
+        return None
+    if not all(isinstance(claims.get(n), str) for n in ("jti", "client_id", "gid", "sub")):
+        return None
+    return claims
+
+
+def live_access_token(session: Session, tokens: TokenIssuer, token: str) -> LiveAccessToken | None:
+    claims = verify_access_token(session, tokens, token)
+    if claims is None or grant_repo.is_access_token_revoked(session, claims["jti"]):
+        return None
+    grant = grant_repo.get_grant(session, claims["gid"])
+    if grant is None or grant.revoked_at is not None or grant.client_id != claims["client_id"]:
+        return None
+    client = client_repo.get_by_client_id(session, claims["client_id"])
+    if client is None or client.status != "active":
+        return None
+    user = None
+    if grant.user_id is not None:
+        user = user_repo.get(session, grant.user_id)
+        if user is None or not user.is_active or user.id != claims["sub"]:
+            return None
+    return LiveAccessToken(claims, grant, client, user)
+
+
+def _live_refresh_token(session: Session, tokens: TokenIssuer, token: str) -> RefreshToken | None:
+    row = grant_repo.get_refresh_token(session, tokens.hash_refresh_token(token))
+    if row is None or row.consumed_at or row.revoked_at or row.expires_at <= now():
+        return None
+    grant = grant_repo.get_grant(session, row.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        return None
+    if grant.user_id is not None:
+        user = user_repo.get(session, grant.user_id)
+        if user is None or not user.is_active:
+            return None
+    return row
+
+
+def introspect(session: Session, tokens: TokenIssuer, client: Client, token: str) -> dict[str, Any]:
+    if token.startswith(REFRESH_TOKEN_PREFIX):
+        row = _live_refresh_token(session, tokens, token)
+        if row is None or row.client_id != client.client_id:
+            return dict(INACTIVE)
+        grant = grant_repo.get_grant(session, row.grant_id)
+        body: dict[str, Any] = {
+            "active": True, "token_type": "refresh_token", "scope": row.scope,
+            "client_id": row.client_id, "iss": tokens.issuer,
+            "exp": int(row.expires_at.timestamp()), "iat": int(row.created_at.timestamp()),
+        }
+        if grant is not None and grant.user_id:
+            body["sub"] = grant.user_id
+        return body
+    live = live_access_token(session, tokens, token)
+    if live is None:
+        return dict(INACTIVE)
+    if live.claims["client_id"] != client.client_id and client.client_id not in live.audiences:
+        return dict(INACTIVE)
+    body = {"active": True, "token_type": "Bearer"}
+    for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time"):
+        if name in live.claims:
+            body[name] = live.claims[name]
+    if live.user is not None:
+        body["username"] = live.user.username
+    return body
+
+
+def _server(endpoint: Any) -> TokenServer:
+    server: TokenServer = endpoint.server
+    return server
+
+
+def _token_param(request: OAuthRequest) -> str:
+    token = request.form.get("token")
+    if not token:
+        raise InvalidRequestError("Missing 'token' parameter.")
+    return token
+
+
+class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
+    # Public clients cannot prove who they are, so they cannot introspect.
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def create_endpoint_response(
+        self, request: OAuthRequest
+    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: ClientAdapter = self.authenticate_endpoint_client(request)
+        token = _token_param(request)
+        body = introspect(request.db, _server(self).tokens, client.row, token)
+        return 200, body, list(default_json_headers)
+
+
+class RevocationEndpoint(_Revocation):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+    def create_endpoint_response(
+        self, request: OAuthRequest
+    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: ClientAdapter = self.authenticate_endpoint_client(request)
+        token = _token_param(request)
+        revoke(request.db, _server(self).tokens, client.row, token)
+        return 200, {}, list(default_json_headers)
+
+
+def revoke(session: Session, tokens: TokenIssuer, client: Client, token: str) -> None:
+    """RFC 7009 §2.1; unknown (or already dead) tokens are fine, another client's are not."""
+    if token.startswith(REFRESH_TOKEN_PREFIX):
+        row = grant_repo.get_refresh_token(session, tokens.hash_refresh_token(token))
+        if row is None:
+            return
+        if row.client_id != client.client_id:
+            raise InvalidGrantError("The token was issued to another client.")
+        if grant_repo.revoke_grant(session, row.grant_id):
+            audit.record(session, events.GRANT_REVOKED, client_id=client.client_id,
+                         target_type="grant", target_id=row.grant_id, reason="revocation")
+        return
+    claims = verify_access_token(session, tokens, token, check_exp=False)
+    if claims is None:
+        return
+    if claims["client_id"] != client.client_id:
+        raise InvalidGrantError("The token was issued to another client.")
+    expires_at = tokens.access_token_expires_at(claims)
+    if expires_at <= now() or grant_repo.is_access_token_revoked(session, claims["jti"]):
+        return
+    grant_repo.revoke_access_token(session, claims["jti"], expires_at)
+    audit.record(session, events.TOKEN_REVOKED, client_id=client.client_id,
+                 target_type="access_token", target_id=claims["jti"], grant_id=claims["gid"])

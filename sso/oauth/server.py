@@ -1,0 +1,357 @@
+"""Authlib's AuthorizationServer for our token-side endpoints: /token, /introspect, /revoke.
+
+The server is built once per process (:func:`build`, kept in ``runtime.extras`` by
+``sso.oidc.provider``) and holds no request state: every request carries its own Session
+(:class:`~sso.oauth.requests.OAuthRequest`). Responses come back as :class:`OAuthResponse`, a
+plain value the web layer renders (no web framework below ``sso.web``).
+
+Client authentication (RFC 6749 §2.3, OIDC Core §9): a request uses exactly one method, and it
+must be the one the client registered (``token_endpoint_auth_method``): ``client_secret_basic``,
+``client_secret_post``, ``private_key_jwt`` (RFC 7523, see ``sso.oauth.assertions``) or ``none``
+(public clients). Only ``active`` clients authenticate. Every failure is ``invalid_client`` with
+status 401 and ``WWW-Authenticate: Basic`` (RFC 6749 §5.2), audited as ``client.auth_failed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+from urllib.parse import unquote_plus
+
+from authlib.consts import default_json_headers
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    ClientMixin,
+    InvalidClientError,
+    InvalidRequestError,
+    OAuth2Error,
+)
+from sqlalchemy.orm import Session
+
+from sso.config import Settings
+from sso.core import events
+from sso.db.models import Client
+from sso.oauth.assertions import ASSERTION_TYPE, AssertionRejected, verify_client_assertion
+from sso.oauth.clients import AUTH_METHODS, check_secret
+from sso.oauth.requests import OAuthRequest
+from sso.oauth.tokens import TokenIssuer
+from sso.storage import audit
+from sso.storage import clients as client_repo
+from sso.storage import tokens as token_repo
+
+REALM = "tangsel-sso"
+TOKEN_PATH = "/token"
+INTROSPECTION_PATH = "/introspect"
+REVOCATION_PATH = "/revoke"
+USERINFO_PATH = "/userinfo"
+TOKEN_REFUSED = "token.refused"
+_DESCRIPTION_OK = re.compile(r"[^\x20\x21\x23-\x5B\x5D-\x7E]")
+_printable = re.compile(r"^[\x20-\x7E\u00A0-\uFFFF]*$")
+
+_bound_session: ContextVar[Session | None] = ContextVar("oauth_session", default=None)
+
+
+@dataclass(frozen=True)
+class OAuthResponse:
+    status: int
+    body: dict[str, Any] | str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ClientAuthFailed(InvalidClientError):  # type: ignore[misc]
+    """``invalid_client``, always 401 with a Basic challenge (RFC 6749 §5.2)."""
+
+    status_code = 401
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        challenge = f'Basic realm="{REALM}", charset="UTF-8"'
+        return [*default_json_headers, ("WWW-Authenticate", challenge)]
+
+
+class ClientAdapter(ClientMixin):  # type: ignore[misc]
+    """Authlib's view of a :class:`~sso.db.models.Client` row."""
+
+    def __init__(self, row: Client, secret_key: bytes) -> None:
+        self.row = row
+        self._secret_key = secret_key
+
+    @property
+    def client_id(self) -> str:
+        return self.row.client_id
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None  # OIDC: redirect_uri is always sent
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = set(self.row.scopes)
+        return " ".join(s for s in dict.fromkeys((scope or "").split()) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.row.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return check_secret(self._secret_key, self.row, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.row.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.row.grant_types
+
+
+def _clean(value: str | None, limit: int = 255) -> str | None:
+    """A client-supplied identifier safe to query and log (no control chars, bounded)."""
+    if value is None or not value or len(value) > limit or not _printable.match(value):
+        return None
+    return value
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """client_id and secret of an HTTP Basic header (form-encoded first, RFC 6749 §2.3.1)."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+class TokenServer(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, *, settings: Settings, secret_key: bytes, tokens: TokenIssuer) -> None:
+        super().__init__(scopes_supported=None)
+        self.settings = settings
+        self.secret_key = secret_key
+        self.tokens = tokens
+
+    # ------------------------------------------------------------------ endpoints
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer_url
+
+    def token_endpoint_url(self) -> str:
+        return self.issuer + TOKEN_PATH
+
+    def token_response(self, request: OAuthRequest) -> OAuthResponse:
+        request.context["endpoint"] = "token"
+        with self.bound(request.db):
+            if "grant_type" not in request.form:
+                return self.handle_error_response(
+                    request, InvalidRequestError("Missing 'grant_type' parameter.")
+                )
+            response: OAuthResponse = self.create_token_response(request)
+            return response
+
+    def endpoint_response(self, name: str, request: OAuthRequest) -> OAuthResponse:
+        """``introspection`` or ``revocation``."""
+        request.context["endpoint"] = name
+        with self.bound(request.db):
+            response: OAuthResponse = self.create_endpoint_response(name, request)
+            return response
+
+    def malformed_response(self, description: str) -> OAuthResponse:
+        return self.handle_response(*InvalidRequestError(_description(description))())
+
+    @contextmanager
+    def bound(self, session: Session) -> Iterator[None]:
+        token = _bound_session.set(session)
+        try:
+            yield
+        finally:
+            _bound_session.reset(token)
+
+    # ------------------------------------------------------------------ Authlib hooks
+    def create_oauth2_request(self, request: object) -> OAuthRequest:
+        if not isinstance(request, OAuthRequest):
+            raise TypeError("build the request with sso.oauth.requests.build_request")
+        return request
+
+    def query_client(self, client_id: str) -> ClientAdapter | None:
+        session = _bound_session.get()
+        if session is None:
+            raise RuntimeError("no Session bound: call through token_response/endpoint_response")
+        return self.load_client(session, client_id)
+
+    def load_client(self, session: Session, client_id: str) -> ClientAdapter | None:
+        cleaned = _clean(client_id, 64)
+        row = client_repo.get_by_client_id(session, cleaned) if cleaned else None
+        if row is None or row.status != "active":
+            return None
+        return ClientAdapter(row, self.secret_key)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def handle_response(
+        self, status: int, body: Any, headers: Sequence[tuple[str, str]]
+    ) -> OAuthResponse:
+        merged = {name.lower(): (name, value) for name, value in default_json_headers}
+        for name, value in headers:
+            merged[name.lower()] = (name, value)
+        if isinstance(body, dict) and "error_description" in body:
+            body["error_description"] = _description(str(body["error_description"]))
+        content = body if isinstance(body, dict | str) else {}
+        return OAuthResponse(status, content, list(merged.values()))
+
+    def handle_error_response(self, request: OAuthRequest, error: OAuth2Error) -> OAuthResponse:
+        if request.context.get("endpoint") == "token" and error.error != "invalid_client":
+            grant_type = request.form.get("grant_type")
+            known = grant_type if grant_type in ("authorization_code", "refresh_token",
+                                                 "client_credentials") else "other"
+            client = request.client.client_id if request.client is not None else None
+            code = str(error.error)
+
+            def record(session: Session) -> None:
+                audit.record(session, TOKEN_REFUSED, outcome="failure", client_id=client,
+                             error=code, grant_type=known)
+
+            request.on_error.append(record)
+        response: OAuthResponse = super().handle_error_response(request, error)
+        return response
+
+    # ------------------------------------------------------------------ client authentication
+    def authenticate_client(
+        self, request: OAuthRequest, methods: Sequence[str], endpoint: str = "token"
+    ) -> ClientAdapter:
+        form = request.form
+        header = request.headers.get("Authorization")
+        presented: list[str] = []
+        if header:
+            presented.append("client_secret_basic")
+        if "client_secret" in form:
+            presented.append("client_secret_post")
+        if "client_assertion" in form or "client_assertion_type" in form:
+            presented.append("private_key_jwt")
+        if not presented and "client_id" in form:
+            presented.append("none")
+        if len(presented) > 1:
+            raise InvalidRequestError("Use exactly one client authentication method.")
+        if not presented:
+            self._fail(request, None, "none", "no client authentication")
+        method = presented[0]
+        client_id, row = self._authenticate(request, method, header)
+        if method not in methods:
+            self._fail(request, client_id, method, "method not accepted at this endpoint")
+        form_client_id = form.get("client_id")
+        if form_client_id is not None and form_client_id != row.client_id:
+            self._fail(request, client_id, method, "client_id does not match the credentials")
+        client = ClientAdapter(row, self.secret_key)
+        request.client = client
+        request.auth_method = method
+        return client
+
+    def _authenticate(
+        self, request: OAuthRequest, method: str, header: str | None
+    ) -> tuple[str | None, Client]:
+        form = request.form
+        db = request.db
+        secret: str | None = None
+        if method == "client_secret_basic":
+            credentials = _basic_credentials(header or "")
+            if credentials is None:
+                self._fail(request, None, method, "malformed Basic credentials")
+            client_id, secret = credentials
+        elif method == "client_secret_post":
+            client_id, secret = form.get("client_id", ""), form["client_secret"]
+        elif method == "private_key_jwt":
+            return self._authenticate_assertion(request)
+        else:
+            client_id = form["client_id"]
+        cleaned = _clean(client_id, 64)
+        row = client_repo.get_by_client_id(db, cleaned) if cleaned else None
+        if row is None or row.status != "active":
+            self._fail(request, cleaned, method, "unknown or inactive client")
+        if row.token_endpoint_auth_method != method:
+            self._fail(request, cleaned, method, "not the client's registered method")
+        if method != "none" and not check_secret(self.secret_key, row, secret or ""):
+            self._fail(request, cleaned, method, "wrong client secret")
+        if method == "none" and not row.is_public:
+            self._fail(request, cleaned, method, "confidential clients must authenticate")
+        return cleaned, row
+
+    def _authenticate_assertion(self, request: OAuthRequest) -> tuple[str | None, Client]:
+        form = request.form
+        audiences = [self.issuer, self.token_endpoint_url(), self.issuer + INTROSPECTION_PATH,
+                     self.issuer + REVOCATION_PATH]
+        try:
+            verified = verify_client_assertion(
+                request.db, form.get("client_assertion_type"), form.get("client_assertion"),
+                audiences,
+            )
+        except AssertionRejected as exc:
+            self._fail(request, _clean(exc.client_id, 64), "private_key_jwt", exc.reason)
+        row = verified.client
+        if not token_repo.record_assertion_jti(request.db, row.client_id, verified.jti,
+                                               verified.expires_at):
+            self._fail(request, row.client_id, "private_key_jwt", "assertion jti replayed")
+
+        def remember(session: Session) -> None:  # the jti stays used even if the request fails
+            token_repo.record_assertion_jti(session, row.client_id, verified.jti,
+                                            verified.expires_at)
+
+        request.on_error.append(remember)
+        return row.client_id, row
+
+    def _fail(
+        self, request: OAuthRequest, client_id: str | None, method: str, reason: str
+    ) -> NoReturn:
+        endpoint = str(request.context.get("endpoint", "token"))
+
+        def record(session: Session) -> None:
+            audit.record(session, events.CLIENT_AUTH_FAILED, outcome="failure",
+                         client_id=client_id, target_type="client", target_id=client_id,
+                         method=method, reason=reason, endpoint=endpoint)
+
+        request.on_error.append(record)
+        raise ClientAuthFailed(description="Client authentication failed.")
+
+
+def _description(text: str) -> str:
+    """error_description restricted to RFC 6749 §5.2's characters."""
+    return _DESCRIPTION_OK.sub("", text)[:300]
+
+
+def build(
+    settings: Settings,
+    secret_key: bytes,
+    tokens: TokenIssuer,
+    *,
+    openid: Callable[[Any], None] | None = None,
+) -> TokenServer:
+    """The server with our grants and endpoints; ``openid`` is the OpenID Connect extension
+    (``sso.oidc.provider`` passes it) added to the code and refresh grants."""
+    from sso.oauth.endpoints import IntrospectionEndpoint, RevocationEndpoint
+    from sso.oauth.grants import (
+        PKCE,
+        AuthorizationCodeGrant,
+        ClientCredentialsGrant,
+        RefreshTokenGrant,
+    )
+
+    server = TokenServer(settings=settings, secret_key=secret_key, tokens=tokens)
+    extra = [openid] if openid is not None else []
+    server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), *extra])
+    server.register_grant(RefreshTokenGrant, extra)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RevocationEndpoint)
+    return server
+
+
+__all__ = ["AUTH_METHODS", "ASSERTION_TYPE", "OAuthResponse", "TokenServer", "build"]

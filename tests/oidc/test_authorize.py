@@ -261,3 +261,68 @@ def test_loopback_redirect_uri_may_change_port(http, runtime, db, siti):
         authorize_url(native.client_id, "http://127.0.0.1:53123/other").url, follow_redirects=False
     )
     assert r.status_code == 400
+
+
+def _id_token_for(runtime, user_id: str, client_id: str) -> str:
+    from sso.core.clock import now
+    from sso.oidc.keys import key_service
+
+    t = int(now().timestamp())
+    return key_service(runtime).sign_jwt(
+        {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t, "exp": t + 60},
+        "RS256",
+    )
+
+
+def test_id_token_hint_for_another_person_needs_login(http, rp, siti, runtime, db):
+    login(http, authorize_url(rp.client_id), "siti")
+    other = create_user(runtime, db, username="ani")
+    hint = _id_token_for(runtime, other.id, rp.client_id)
+    r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
+                 follow_redirects=False)
+    assert query_of(r.headers["location"])["error"] == "login_required"
+    mine = _id_token_for(runtime, siti.id, rp.client_id)
+    r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=mine).url,
+                 follow_redirects=False)
+    assert "code" in query_of(r.headers["location"])
+
+
+@pytest.mark.parametrize("hint", ["not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "a.b.c"])
+def test_bogus_id_token_hint_is_invalid_request(http, rp, hint):
+    r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
+    assert r.status_code == 303
+    assert query_of(r.headers["location"])["error"] == "invalid_request"
+
+
+def test_idle_and_absolute_session_lifetimes(http, rp, siti, runtime):
+    from sso.core.clock import FrozenClock, set_clock
+
+    clock = FrozenClock()
+    previous = set_clock(clock)
+    try:
+        login(http, authorize_url(rp.client_id), "siti")
+        clock.advance(runtime.settings.session_idle_lifetime - 120)
+        r = http.get(authorize_url(rp.client_id, prompt="none").url, follow_redirects=False)
+        assert "code" in query_of(r.headers["location"])  # in use: idle timer restarts
+        clock.advance(runtime.settings.session_idle_lifetime + 1)
+        r = http.get(authorize_url(rp.client_id, prompt="none").url, follow_redirects=False)
+        assert query_of(r.headers["location"])["error"] == "login_required"
+    finally:
+        set_clock(previous)
+
+
+def test_malformed_requests_never_500(http, rp):
+    cases = [
+        "/authorize?client_id=%ff%fe&response_type=code",
+        "/authorize?" + "x" * 9000,
+        f"/authorize?client_id={rp.client_id}&client_id=other",
+        f"/authorize?client_id={rp.client_id}&redirect_uri=https%3A%2F%2Frp.example.id%2Fcallback"
+        "&response_type=code&scope=openid&state=" + "s" * 5000,
+        "/interaction/does-not-exist",
+    ]
+    for path in cases:
+        r = http.get(path, follow_redirects=False)
+        assert r.status_code in (303, 400, 414), (path[:80], r.status_code)
+    r = http.post("/authorize", content=b"\xff\xfe=\x00", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    assert r.status_code in (303, 400)

@@ -36,7 +36,7 @@ class PasswordHasher:
 
     def hash(self, password: str) -> str:
         with self._slots:
-            return self._context.hash(password)
+            return str(self._context.hash(password))
 
     def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """(matches, new_hash): ``new_hash`` is set when the stored hash should be upgraded."""

@@ -59,7 +59,7 @@ def list_(
 ) -> None:
     """List people (username order)."""
     rt = runtime()
-    out = []
+    out: list[dict[str, str | None]] = []
     with unit_of_work(rt) as session:
         after = None
         while True:
@@ -83,8 +83,10 @@ def list_(
     if as_json:
         typer.echo(json.dumps(out))
         return
-    for u in out:
-        typer.echo(f"{u['username']}\t{u['kind']}\t{u['status']}\t{u['email'] or ''}\t{u['name']}")
+    for row in out:
+        typer.echo(
+            f"{row['username']}\t{row['kind']}\t{row['status']}\t{row['email'] or ''}\t{row['name']}"
+        )
 
 
 @app.command()

@@ -175,7 +175,7 @@ def consume_refresh_token(session: Session, token_hash: str) -> bool:
         .values(consumed_at=t)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def revoke_access_token(session: Session, jti: str, expires_at: datetime) -> None:

@@ -32,4 +32,4 @@ def consume(session: Session, id_hash: str) -> bool:
         .values(consumed_at=t)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

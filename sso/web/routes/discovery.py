@@ -19,7 +19,7 @@ def _documents(request: Request) -> tuple[bytes, bytes]:
     docs = runtime.extras.get("discovery")
     if docs is None:
         docs = runtime.extras["discovery"] = documents(runtime.settings)
-    return docs  # type: ignore[no-any-return]
+    return docs
 
 
 @router.get("/.well-known/openid-configuration")

@@ -27,6 +27,8 @@ ROUTERS = (
     "sso.web.routes.interaction",
     "sso.web.routes.token",
     "sso.web.routes.logout",
+    "sso.web.routes.account_self_service",
+    "sso.web.routes.device",
     "sso.web.routes.home",
 )
 
@@ -50,10 +52,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from sso.oidc.logout import start_delivery_worker
+
         await run_in_threadpool(_prepare, runtime)
+        stop_worker = start_delivery_worker(runtime)
         app.state.ready = True
         yield
         app.state.ready = False  # readiness flips first on shutdown
+        stop_worker()  # back-channel deliveries still queued are retried by any worker
         runtime.dispose()
 
     app = FastAPI(

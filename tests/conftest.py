@@ -128,9 +128,19 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def db(runtime: Runtime) -> Iterator[object]:
-    """A session for arranging and asserting rows; committed work is cleaned by ``runtime``."""
-    with runtime.sessions() as session:
+    """A session for arranging and asserting rows, in autocommit mode: every statement sees
+    what the app committed so far and holds no lock or snapshot while the app works."""
+    from sqlalchemy.orm import sessionmaker
+
+    url = runtime.settings.database_url
+    kwargs: dict[str, object] = {"isolation_level": "AUTOCOMMIT"}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
+    factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    with factory() as session:
         yield session
+    engine.dispose()
 
 
 @pytest.fixture

@@ -260,7 +260,7 @@ def test_bootstrap_creates_one_admin_and_keys(sso, db):
 
 
 def test_bootstrap_uses_configured_admin_password(sso, db):
-    r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": "configured admin password"})
+    r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": "kota tangsel berbenah 2026"})
     assert r.exit_code == 0 and "shown once" not in r.stdout
 
 

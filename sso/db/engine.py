@@ -10,7 +10,19 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
-def build_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def build_engine(
+    database_url: str, *, pool_size: int = 10, echo: bool = False, sqlite_begin: str = "IMMEDIATE"
+) -> Engine:
+    """An engine for ``database_url``.
+
+    On SQLite, transactions start with ``BEGIN IMMEDIATE`` by default: a transaction that reads
+    and then writes would otherwise fail at once ("database is locked") whenever another
+    connection committed in between, since SQLite cannot upgrade a stale read snapshot. Taking
+    the single write lock up front serialises transactions instead (waiting up to the busy
+    timeout), which is right for the development database; production runs PostgreSQL.
+    """
+    if sqlite_begin not in ("IMMEDIATE", "DEFERRED"):
+        raise ValueError("sqlite_begin must be IMMEDIATE or DEFERRED")
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.get_backend_name() == "sqlite":
@@ -31,10 +43,7 @@ def build_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) 
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # A deferred BEGIN: readers never block the writer (WAL). Writers are serialised by
-            # SQLite's single write lock (busy_timeout waits for it); single-use values are
-            # consumed by one conditional UPDATE, which is atomic on its own.
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql(f"BEGIN {sqlite_begin}")
 
         return engine
     if url.drivername in ("postgresql", "postgres"):

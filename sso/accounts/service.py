@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from sso.accounts import policy
 from sso.accounts.identifiers import (
     normalize_email,
     normalize_login,
@@ -62,6 +63,13 @@ def create_user(
         if agency is None:
             raise NotFound("error.agency_unknown", detail=f"unknown agency {new.agency_code!r}")
         agency_id = agency.id
+    if password is not None:
+        # NIST SP 800-63B policy (12 characters for staff); raises PasswordRefused.
+        policy.enforce(
+            password,
+            kind=new.kind,
+            identifiers=policy.identifiers_of(username, email, nip),
+        )
     if user_repo.username_taken(session, username):
         raise Conflict("error.username_taken", detail=f"username {username!r} is taken")
     if email and user_repo.email_taken(session, email):
@@ -142,6 +150,9 @@ def authenticate(session: Session, hasher: PasswordHasher, identifier: str, pass
         raise AuthenticationFailed("bad_password", user)
     if not user.is_active:
         raise AuthenticationFailed("disabled", user)
+    if user.kind == "citizen" and not user.email_verified:
+        # Checked only after the right password, so it reveals nothing to a guesser.
+        raise AuthenticationFailed("unverified", user)
     if new_hash:
         user_repo.replace_password_hash_if_unchanged(
             session, user.id, credential.password_hash, new_hash

@@ -23,6 +23,7 @@ PREFIXES = {
     "interaction": "tsso_ia_",
     "reset": "tsso_pr_",
     "verify": "tsso_ev_",
+    "device_code": "tsso_dc_",
 }
 
 

@@ -22,7 +22,12 @@ from sso.db.models import Client
 from sso.storage import audit
 from sso.storage import clients as client_repo
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",  # RFC 8628 (sso.oauth.device)
+)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
 SCOPES = ("openid", "profile", "email", "phone", "offline_access", "opd", "roles", "nik")

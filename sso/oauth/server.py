@@ -38,7 +38,7 @@ from sso.config import Settings
 from sso.core import events
 from sso.db.models import Client
 from sso.oauth.assertions import ASSERTION_TYPE, AssertionRejected, verify_client_assertion
-from sso.oauth.clients import AUTH_METHODS, check_secret
+from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, check_secret
 from sso.oauth.requests import OAuthRequest
 from sso.oauth.tokens import TokenIssuer
 from sso.storage import audit
@@ -210,10 +210,12 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return OAuthResponse(status, content, list(merged.values()))
 
     def handle_error_response(self, request: OAuthRequest, error: OAuth2Error) -> OAuthResponse:
-        if request.context.get("endpoint") == "token" and error.error != "invalid_client":
+        # A device's authorization_pending/slow_down (RFC 8628 §3.5) answers a poll every few
+        # seconds: not a refusal worth an audit row each.
+        if (request.context.get("endpoint") == "token" and error.error != "invalid_client"
+                and error.error not in ("authorization_pending", "slow_down")):
             grant_type = request.form.get("grant_type")
-            known = grant_type if grant_type in ("authorization_code", "refresh_token",
-                                                 "client_credentials") else "other"
+            known = grant_type if grant_type in GRANT_TYPES else "other"
             client = request.client.client_id if request.client is not None else None
             code = str(error.error)
 
@@ -335,7 +337,8 @@ def build(
     openid: Callable[[Any], None] | None = None,
 ) -> TokenServer:
     """The server with our grants and endpoints; ``openid`` is the OpenID Connect extension
-    (``sso.oidc.provider`` passes it) added to the code and refresh grants."""
+    (``sso.oidc.provider`` passes it) added to the code, refresh and device code grants."""
+    from sso.oauth.device import DeviceAuthorizationEndpoint, DeviceCodeGrant
     from sso.oauth.endpoints import IntrospectionEndpoint, RevocationEndpoint
     from sso.oauth.grants import (
         PKCE,
@@ -349,8 +352,10 @@ def build(
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), *extra])
     server.register_grant(RefreshTokenGrant, extra)
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(DeviceCodeGrant, extra)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(DeviceAuthorizationEndpoint)
     return server
 
 

@@ -76,6 +76,9 @@ class AuthorizationParams:
     ui_locales: str | None = None
     claims: dict[str, Any] | None = None
     acr_values: list[str] = field(default_factory=list)
+    # Set for a device's request (RFC 8628, sso.oauth.device): completing the interaction
+    # approves that device authorization instead of issuing a code.
+    device_code_hash: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -56,6 +56,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "end_session_endpoint": f"{iss}/logout",
         "introspection_endpoint": f"{iss}/introspect",
         "revocation_endpoint": f"{iss}/revoke",
+        "device_authorization_endpoint": f"{iss}/device_authorization",  # RFC 8628 §4
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

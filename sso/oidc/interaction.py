@@ -19,6 +19,7 @@ from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
+from sso.oauth import device as device_flow
 from sso.oidc.authorize import AuthorizationParams, redirect_error
 from sso.oidc.keys import InvalidJWT, KeyService
 from sso.storage import audit
@@ -170,6 +171,14 @@ def issue_code(
     user: User,
 ) -> AuthorizationResponse:
     """Create the grant and a single-use code bound to client, redirect URI and PKCE challenge."""
+    if params.device_code_hash is not None:
+        # RFC 8628: the device fetches its tokens itself; the browser is only told it is done.
+        approved = device_flow.approve(
+            session, params.device_code_hash, client=client, login=login, user=user
+        )
+        return AuthorizationResponse(
+            params.redirect_uri, "query", {} if approved else {"error": "expired_token"}
+        )
     grant = grant_repo.create_grant(
         session,
         client_id=client.client_id,

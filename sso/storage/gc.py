@@ -13,11 +13,13 @@ from sso.db.models import (
     AuthorizationRequest,
     BackchannelLogoutDelivery,
     ClientAssertionJti,
+    DeviceAuthorization,
     Grant,
     LoginSession,
     RefreshToken,
     RevokedAccessToken,
 )
+from sso.storage import account_tokens
 
 # Consumed single-use rows are kept a little while so a late replay is still recognised as a
 # replay (and answered with revocation) rather than as an unknown value.
@@ -33,7 +35,10 @@ def collect(session: Session) -> dict[str, int]:
         result = session.execute(stmt)  # type: ignore[call-overload]
         counts[name] = int(result.rowcount or 0)
 
-    run("authorization_requests", delete(AuthorizationRequest).where(AuthorizationRequest.expires_at < t))
+    run(
+        "authorization_requests",
+        delete(AuthorizationRequest).where(AuthorizationRequest.expires_at < t),
+    )
     run(
         "authorization_codes",
         delete(AuthorizationCode).where(AuthorizationCode.expires_at < t - REPLAY_MEMORY),
@@ -53,8 +58,12 @@ def collect(session: Session) -> dict[str, int]:
             or_(LoginSession.expires_at < t, LoginSession.ended_at < t - REPLAY_MEMORY)
         ),
     )
-    run("revoked_access_tokens", delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < t))
-    run("client_assertion_jtis", delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < t))
+    run(
+        "revoked_access_tokens", delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < t)
+    )
+    run(
+        "client_assertion_jtis", delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < t)
+    )
     run(
         "backchannel_logout_deliveries",
         delete(BackchannelLogoutDelivery).where(
@@ -64,17 +73,18 @@ def collect(session: Session) -> dict[str, int]:
             )
         ),
     )
-    # A grant with no live refresh token left, older than the longest access token, is spent.
-    live_rt = (
-        RefreshToken.__table__.select()
-        .where(RefreshToken.grant_id == Grant.id)
-        .exists()
+    counts["account_tokens"] = account_tokens.delete_expired(session, t)
+    run(
+        "device_authorizations",
+        delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < t - REPLAY_MEMORY),
     )
-    live_code = AuthorizationCode.__table__.select().where(AuthorizationCode.grant_id == Grant.id).exists()
+    # A grant with no live refresh token left, older than the longest access token, is spent.
+    live_rt = RefreshToken.__table__.select().where(RefreshToken.grant_id == Grant.id).exists()
+    live_code = (
+        AuthorizationCode.__table__.select().where(AuthorizationCode.grant_id == Grant.id).exists()
+    )
     run(
         "grants",
-        delete(Grant).where(
-            and_(Grant.created_at < t - timedelta(days=1), ~live_rt, ~live_code)
-        ),
+        delete(Grant).where(and_(Grant.created_at < t - timedelta(days=1), ~live_rt, ~live_code)),
     )
     return counts

@@ -1,8 +1,10 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 
+from sso.db.models.account_tokens import AccountToken
 from sso.db.models.accounts import Agency, PasswordCredential, User
 from sso.db.models.audit import AuditEvent
 from sso.db.models.clients import Client, ClientAssertionJti
+from sso.db.models.devices import DeviceAuthorization
 from sso.db.models.keys import SigningKey
 from sso.db.models.oauth import (
     AuthorizationCode,
@@ -16,6 +18,7 @@ from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 
 __all__ = [
+    "AccountToken",
     "Agency",
     "AuditEvent",
     "AuthorizationCode",
@@ -24,6 +27,7 @@ __all__ = [
     "Client",
     "ClientAssertionJti",
     "Consent",
+    "DeviceAuthorization",
     "Grant",
     "LoginSession",
     "PasswordCredential",

@@ -14,6 +14,7 @@ from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate
 from sso.core import events
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
+from sso.oauth import device as device_flow
 from sso.oidc import interaction
 from sso.oidc.authorize import AuthorizationParams
 from sso.runtime import Runtime
@@ -105,6 +106,10 @@ class _Context:
         if not interaction.complete(self.session, self.settings, self.row):
             self.session.rollback()
             return expired_page(self.request)
+        if self.params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
+            device_flow.deny(self.session, self.params.device_code_hash,
+                             client_id=self.client.client_id,
+                             actor_id=self.current[1].id if self.current else None)
         result = interaction.error_response(
             self.settings,
             self.params.redirect_uri,
@@ -193,7 +198,10 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
             reason=exc.reason,
         )
         ctx.session.commit()
-        key = "login.account_disabled" if exc.reason == "disabled" else "login.invalid_credentials"
+        key = {
+            "disabled": "login.account_disabled",
+            "unverified": "login.email_unverified",
+        }.get(exc.reason, "login.invalid_credentials")
         return ctx.login_page(key, username, status=401)
     new = login_sessions.start(
         ctx.session,

@@ -1,0 +1,312 @@
+"""The OAuth 2.0 Device Authorization Grant (RFC 8628): the device authorization endpoint
+(§3.1–3.2), the person's approval (§3.3, driven by the web layer's ``/device`` page and the
+interaction pages), and the ``device_code`` grant at /token (§3.4–3.5).
+
+The device authenticates as at /token (a public client sends only ``client_id``) and must be
+registered for ``urn:ietf:params:oauth:grant-type:device_code``; ``scope`` is narrowed to the
+client's registered scopes as at /authorize. It gets a ``device_code`` (random, prefixed, stored
+as a keyed hash) and a ``user_code`` of 8 letters from an alphabet without vowels or look-alikes
+(§6.1), shown as ``XXXX-XXXX`` and accepted in any case, with or without the dash. Both live
+10 minutes.
+
+Polling answers, in this order: a code that is unknown or issued to another client is
+``invalid_grant``; one already redeemed is ``invalid_grant`` and, as with a replayed
+authorization code, revokes the grant of the first redemption (whoever holds a copy of the
+device code cannot keep tokens alive unnoticed); an expired one ``expired_token``; a denied
+one ``access_denied``; a pending one ``authorization_pending``, or ``slow_down`` when it came
+sooner than ``interval`` seconds after the previous poll (the interval then grows by 5 s, and
+the failed request's rollback does not undo that bookkeeping). An approved one is consumed
+atomically and answered like an authorization-code exchange: access token, a refresh token by
+:func:`~sso.oauth.grants.issues_refresh_token`, and the ID token the OpenID extension adds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from authlib.consts import default_json_headers
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.hooks import hooked
+from authlib.oauth2.rfc8628 import (
+    DEVICE_CODE_GRANT_TYPE,
+    AuthorizationPendingError,
+    ExpiredTokenError,
+    SlowDownError,
+)
+from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint as _Endpoint
+from authlib.oauth2.rfc8628 import DeviceCodeGrant as _Grant
+from sqlalchemy.orm import Session
+
+from sso.core.clock import now
+from sso.core.crypto import keyed_hash, random_token
+from sso.db.models import Client, DeviceAuthorization, LoginSession, User
+from sso.db.models.devices import APPROVED, CONSUMED, DENIED, PENDING
+from sso.oauth.clients import AUTH_METHODS
+from sso.oauth.grants import _Common, issues_refresh_token
+from sso.oauth.requests import OAuthRequest
+from sso.storage import audit
+from sso.storage import devices as repo
+from sso.storage import grants as grant_repo
+from sso.storage import sessions as session_repo
+
+if TYPE_CHECKING:
+    from sso.oauth.server import ClientAdapter, TokenServer
+
+VERIFICATION_PATH = "/device"
+DONE_PATH = "/device/done"
+DEVICE_CODE_LIFETIME = 600
+POLL_INTERVAL = 5
+# RFC 8628 §6.1: no vowels (no words), nothing that looks like a digit; 20^8 ≈ 2.6e10 codes.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+_USER_CODE_SEPARATORS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2212")
+_DRAWS = 5
+
+DEVICE_CODE_ISSUED = "device_code.issued"
+DEVICE_CODE_APPROVED = "device_code.approved"
+DEVICE_CODE_DENIED = "device_code.denied"
+DEVICE_CODE_REUSED = "device_code.reused"
+
+
+# ---------------------------------------------------------------------------- codes
+
+
+def new_user_code() -> str:
+    return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+
+
+def display_user_code(code: str) -> str:
+    half = USER_CODE_LENGTH // 2
+    return f"{code[:half]}-{code[half:]}"
+
+
+def normalise_user_code(text: str) -> str | None:
+    """The 8 letters of a typed user code (any case, dashes and spaces ignored), or None."""
+    if len(text) > 64:
+        return None
+    letters = "".join(c for c in text.upper() if not c.isspace() and c not in _USER_CODE_SEPARATORS)
+    if len(letters) != USER_CODE_LENGTH or any(c not in USER_CODE_ALPHABET for c in letters):
+        return None
+    return letters
+
+
+def hash_device_code(secret_key: bytes, device_code: str) -> str:
+    return keyed_hash(secret_key, device_code, "device_code")
+
+
+def hash_user_code(secret_key: bytes, normalised: str) -> str:
+    return keyed_hash(secret_key, normalised, "user_code")
+
+
+# ---------------------------------------------------------------------------- §3.1–3.2
+
+
+def granted_scope(client: Client, requested: str | None) -> str:
+    """The requested scopes the client is registered for (as at /authorize), or invalid_scope."""
+    allowed = set(client.scopes)
+    granted = [s for s in dict.fromkeys((requested or "").split()) if s in allowed]
+    if not granted:
+        raise InvalidScopeError("No requested scope is allowed for this client.")
+    return " ".join(granted)
+
+
+@dataclass(frozen=True)
+class DeviceStart:
+    device_code: str
+    user_code: str  # XXXX-XXXX
+
+
+def start(session: Session, secret_key: bytes, client: Client, scope: str) -> DeviceStart:
+    """Store a new pending device authorization; returns its two codes."""
+    device_code = random_token("device_code")
+    for _ in range(_DRAWS):
+        user_code = new_user_code()
+        row = DeviceAuthorization(
+            device_code_hash=hash_device_code(secret_key, device_code),
+            user_code_hash=hash_user_code(secret_key, user_code),
+            client_id=client.client_id,
+            scope=scope,
+            status=PENDING,
+            interval=POLL_INTERVAL,
+            expires_at=now() + timedelta(seconds=DEVICE_CODE_LIFETIME),
+        )
+        if repo.add(session, row):
+            break
+    else:  # five collisions in a space of 2.6e10: something else is wrong
+        raise RuntimeError("could not draw a free user code")
+    audit.record(session, DEVICE_CODE_ISSUED, client_id=client.client_id, target_type="client",
+                 target_id=client.client_id, scope=scope)
+    return DeviceStart(device_code, display_user_code(user_code))
+
+
+class DeviceAuthorizationEndpoint(_Endpoint):  # type: ignore[misc]
+    """POST /device_authorization (RFC 8628 §3.1, §3.2)."""
+
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)
+    EXPIRES_IN = DEVICE_CODE_LIFETIME
+    INTERVAL = POLL_INTERVAL
+
+    def create_endpoint_response(
+        self, request: OAuthRequest
+    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: ClientAdapter = self.authenticate_client(request)
+        if not client.check_grant_type(DEVICE_CODE_GRANT_TYPE):
+            raise UnauthorizedClientError("The client may not use the device authorization grant.")
+        scope = granted_scope(client.row, request.form.get("scope"))
+        server: TokenServer = self.server
+        started = start(request.db, server.secret_key, client.row, scope)
+        verification_uri = server.issuer + VERIFICATION_PATH
+        body = {
+            "device_code": started.device_code,
+            "user_code": started.user_code,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": f"{verification_uri}?user_code={started.user_code}",
+            "expires_in": self.EXPIRES_IN,
+            "interval": self.INTERVAL,
+        }
+        return 200, body, list(default_json_headers)
+
+
+# ---------------------------------------------------------------------------- §3.3 (the person)
+
+
+def find_pending(session: Session, secret_key: bytes, user_code: str) -> DeviceAuthorization | None:
+    """The pending, unexpired request a person's typed code names, else None."""
+    normalised = normalise_user_code(user_code)
+    if normalised is None:
+        return None
+    row = repo.get_by_user_code(session, hash_user_code(secret_key, normalised))
+    if row is None or row.status != PENDING or row.expires_at <= now():
+        return None
+    return row
+
+
+def approve(
+    session: Session, device_code_hash: str, *, client: Client, login: LoginSession, user: User
+) -> bool:
+    """The person said yes: make the grant the device's tokens will belong to. False when the
+    request expired or was decided meanwhile (nothing is written then)."""
+    row = repo.get(session, device_code_hash)
+    if row is None or row.client_id != client.client_id:
+        return False
+    amr = list(login.amr)
+    if not repo.approve(session, device_code_hash, user_id=user.id, login_session_id=login.id,
+                        auth_time=login.auth_time, amr=amr, acr=login.acr):
+        return False
+    grant = grant_repo.create_grant(
+        session, client_id=client.client_id, user_id=user.id, scope=row.scope,
+        login_session_id=login.id, auth_time=login.auth_time, amr=amr, acr=login.acr,
+    )
+    repo.attach_grant(session, device_code_hash, grant.id)
+    session_repo.add_client(session, login.id, client.client_id)  # for back-channel logout
+    audit.record(session, DEVICE_CODE_APPROVED, actor_id=user.id, client_id=client.client_id,
+                 target_type="client", target_id=client.client_id, grant_id=grant.id)
+    return True
+
+
+def deny(
+    session: Session, device_code_hash: str, *, client_id: str, actor_id: str | None = None
+) -> bool:
+    """The person said no (or cancelled): the device's next poll gets ``access_denied``."""
+    denied = repo.deny(session, device_code_hash)
+    if denied:
+        audit.record(session, DEVICE_CODE_DENIED, actor_id=actor_id, client_id=client_id,
+                     target_type="client", target_id=client_id)
+    return denied
+
+
+# ---------------------------------------------------------------------------- §3.4–3.5
+
+
+class DeviceCodeGrant(_Common, _Grant):  # type: ignore[misc]
+    """grant_type=urn:ietf:params:oauth:grant-type:device_code at /token."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
+    device: DeviceAuthorization
+
+    def validate_token_request(self) -> None:
+        device_code = self.request.form.get("device_code")
+        if not device_code:
+            raise InvalidRequestError("Missing 'device_code' parameter.")
+        client: ClientAdapter = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("The client may not use the device code grant.")
+        self.request.client = client
+        row = None
+        if len(device_code) <= 200:
+            row = repo.get(self.db, hash_device_code(self.server.secret_key, device_code))
+        if row is None or row.client_id != client.client_id:
+            raise InvalidGrantError("The device code is invalid.")
+        if row.status == CONSUMED:
+            self._reused(row)
+        t = now()
+        if row.expires_at <= t:
+            raise ExpiredTokenError("The device code expired.")
+        if row.status == DENIED:
+            raise AccessDeniedError("The person denied the request.")
+        if row.status == PENDING:
+            self._pending(row, t)
+        if row.status != APPROVED:  # not reached: the statuses are exhaustive
+            raise InvalidGrantError("The device code is invalid.")
+        self.device = row
+
+    def _pending(self, row: DeviceAuthorization, at: datetime) -> NoReturn:
+        decision = repo.poll(row, at)
+        device_code_hash = row.device_code_hash
+
+        def remember(session: Session) -> None:  # kept although the request is rolled back
+            repo.record_poll(session, device_code_hash, at=at, interval=decision.interval)
+
+        self.request.on_error.append(remember)
+        if decision.slow_down:
+            raise SlowDownError(f"Poll at most every {decision.interval} seconds.")
+        raise AuthorizationPendingError("The person has not answered yet.")
+
+    def _reused(self, row: DeviceAuthorization) -> NoReturn:
+        if row.grant_id is not None:
+            self._revoke_on_error(row.grant_id, DEVICE_CODE_REUSED)
+        raise InvalidGrantError("The device code was already used.")
+
+    @hooked  # type: ignore[untyped-decorator]
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        row = self.device
+        if not repo.consume(self.db, row.device_code_hash):
+            current = repo.get(self.db, row.device_code_hash)
+            if current is not None and current.status == CONSUMED:
+                self._reused(current)  # another poll redeemed it a moment ago
+            raise ExpiredTokenError("The device code expired.")
+        grant = grant_repo.get_grant(self.db, row.grant_id) if row.grant_id else None
+        if grant is None or grant.revoked_at is not None:
+            raise InvalidGrantError("The grant of this device code was revoked.")
+        user = self._live_user(grant)
+        client = self._client_row()
+        refresh = None
+        if issues_refresh_token(client, grant.scope):
+            refresh = self.server.tokens.refresh_token(
+                self.db, client=client, grant=grant, scope=grant.scope
+            )
+        body = self._issued(grant, user, grant.scope, refresh=refresh, nonce=None)
+        return 200, body, list(self.TOKEN_RESPONSE_HEADER)
+
+
+__all__ = [
+    "DEVICE_CODE_GRANT_TYPE",
+    "DONE_PATH",
+    "VERIFICATION_PATH",
+    "DeviceAuthorizationEndpoint",
+    "DeviceCodeGrant",
+    "approve",
+    "deny",
+    "display_user_code",
+    "find_pending",
+    "normalise_user_code",
+]

@@ -1,0 +1,123 @@
+"""The Device Authorization Grant over HTTP (RFC 8628, ``sso.oauth.device``).
+
+- POST /device_authorization: the device's request (§3.1), a JSON API served like /token.
+- GET /device: the page where the person types the user code (``?user_code=`` prefills it,
+  §3.3.1, and then asks them to compare it with the device's screen).
+- POST /device: look the code up; then the person logs in and consents through the same
+  interaction pages as /authorize (SSO session reuse, remembered consent, trusted clients
+  skipping it). The parked request carries ``device_code_hash``, so its completion approves the
+  device (or a denial refuses it) and sends the browser to /device/done instead of a client.
+- GET /device/done: "you can go back to your device" (or why not).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from sso.accounts import sessions as login_sessions
+from sso.core.crypto import random_token
+from sso.oauth import device as device_flow
+from sso.oidc import interaction
+from sso.oidc.authorize import AuthorizationParams
+from sso.runtime import Runtime
+from sso.storage import clients as client_repo
+from sso.web import security
+from sso.web.deps import RuntimeDep, SessionDep
+from sso.web.responses import SESSION_COOKIE, authorization_response, set_browser_cookie
+from sso.web.routes.token import _endpoint as serve_endpoint
+from sso.web.templating import render
+
+router = APIRouter()
+
+DEVICE_AUTHORIZATION_PATH = "/device_authorization"
+SHOWN_CODE_LENGTH = 16  # what the page echoes back of a typed code
+
+
+@router.post(DEVICE_AUTHORIZATION_PATH, tags=["oauth"])
+async def device_authorization(
+    request: Request, runtime: RuntimeDep, session: SessionDep
+) -> Response:
+    return await serve_endpoint("device_authorization", request, runtime, session)
+
+
+def _page(
+    request: Request,
+    user_code: str,
+    *,
+    error: str | None = None,
+    prefilled: bool = False,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "device.html",
+        {
+            "action": device_flow.VERIFICATION_PATH,
+            "csrf_token": security.csrf.token_for(request),
+            "user_code": user_code[:SHOWN_CODE_LENGTH],
+            "error": error,
+            "prefilled": prefilled,
+        },
+        status=status,
+    )
+
+
+@router.get(device_flow.VERIFICATION_PATH, include_in_schema=False)
+def device_page(request: Request) -> Response:
+    typed = request.query_params.get("user_code", "")
+    normalised = device_flow.normalise_user_code(typed)
+    if normalised is None:
+        return _page(request, typed)
+    return _page(request, device_flow.display_user_code(normalised), prefilled=True)
+
+
+@router.post(device_flow.VERIFICATION_PATH, include_in_schema=False)
+async def submit_user_code(request: Request) -> Response:
+    form = await request.form()
+    security.csrf.verify(request, form)
+    user_code = str(form.get("user_code") or "")[:64]
+    return await run_in_threadpool(_submit, request, user_code)
+
+
+def _submit(request: Request, user_code: str) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        row = device_flow.find_pending(session, runtime.secret_key, user_code)
+        client = client_repo.get_by_client_id(session, row.client_id) if row else None
+        if row is None or client is None or client.status != "active":
+            return _page(request, user_code, error="device.code_invalid", status=400)
+        params = AuthorizationParams(
+            client_id=client.client_id,
+            redirect_uri=settings.issuer_url + device_flow.DONE_PATH,
+            scope=row.scope.split(),
+            device_code_hash=row.device_code_hash,
+        )
+        current = login_sessions.resolve(session, settings, request.cookies.get(SESSION_COOKIE))
+        login_required = interaction.needs_login(settings, params, current, None)
+        if (
+            not login_required
+            and current is not None
+            and not interaction.needs_consent(session, client, params, current[1].id)
+        ):
+            result = interaction.issue_code(session, settings, client, params, *current)
+            session.commit()
+            return authorization_response(request, result)
+        browser = request.cookies.get(interaction.BROWSER_COOKIE) or random_token(nbytes=24)
+        interaction_id = interaction.park(
+            session, settings, params, browser_value=browser, login_required=login_required
+        )
+        session.commit()
+    response = RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    set_browser_cookie(response, settings, browser)
+    return response
+
+
+@router.get(device_flow.DONE_PATH, include_in_schema=False)
+def device_done(request: Request) -> Response:
+    error = request.query_params.get("error")
+    outcome = "approved" if error is None else "denied" if error == "access_denied" else "expired"
+    return render(request, "device_done.html", {"outcome": outcome})

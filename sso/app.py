@@ -81,14 +81,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     for name in ROUTERS:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            log.warning("router %s not available", name)
-            continue
-        app.include_router(module.router)
+        app.include_router(import_module(name).router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

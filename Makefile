@@ -45,6 +45,17 @@ chromium:
 	    >/dev/null 2>&1 || echo "warning: could not install chromium; browser tests will skip"; \
 	fi
 
+# `make demo`: the provider and the three relying parties with demo accounts (clients/README.md).
+.PHONY: demo
+demo: venv
+	$(BIN)/python clients/demo.py
+
+# `make bench`: the load benchmark, ~10 min, see bench/README.md (BENCH_FULL=0: skip 1M citizens).
+.PHONY: bench
+bench: venv
+	BENCH_COMMAND='make bench$(if $(BENCH_FULL), BENCH_FULL=$(BENCH_FULL))$(if $(BENCH_ARGS), BENCH_ARGS="$(BENCH_ARGS)")' \
+	  $(BIN)/python bench/run.py $(if $(filter 0,$(BENCH_FULL)),--no-full) $(BENCH_ARGS)
+
 # Removes the virtualenv, caches and build output; keeps var/ (the dev database and secrets).
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""Settings of the hotspot portal: ``HOTSPOT_*`` variables (see tangsel_rp.settings too)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+from tangsel_rp.settings import RPSettings
+
+
+class HotspotSettings(RPSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTSPOT_", env_file=".env", extra="ignore")
+
+    base_url: str = "http://127.0.0.1:8103"
+    port: int = 8103
+    database_url: str = "sqlite:///var/hotspot.db"
+    scope: str = "openid profile email roles offline_access"
+    session_cookie: str = "hotspot_session"
+    operator_role: str = "hotspot-operator"
+    daily_quota: int = Field(7200, ge=60, description="Internet time per person per day (s).")
+    timezone: str = Field("Asia/Jakarta", description="Where a day starts and ends.")
+    gateway_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the gateways send to /api/gateway/decision; the API answers "
+        "503 while it is unset.",
+    )

@@ -287,3 +287,41 @@ def test_prod_refuses_unsafe_settings_listing_every_problem(sso):
     )
     assert r.exit_code == 2
     assert "https" in r.stderr and "SQLite" in r.stderr and "SSO_SECRET_KEY" in r.stderr
+
+
+def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
+    from sso.db.models import Client as ClientRow
+    from sso.storage import roles as role_repo
+
+    sso("agencies", "create", "--code", "DINKES", "--name", "Dinas Kesehatan")
+    sso("users", "create", "--username", "rina", "--email", "rina@example.id", "--kind", "staff",
+        "--agency", "DINKES", "--password-stdin", input="a long staff password\n")
+    out = json.loads(sso("clients", "create", "--name", "Event", "--redirect-uri",
+                         "https://event.example.id/cb", "--json").stdout)
+    cid = out["client_id"]
+    assert sso("roles", "create", "--name", "organizer", "--client", cid).exit_code == 0
+    assert sso("roles", "create", "--name", "publisher", "--client", cid).exit_code == 0
+    r = sso("roles", "assign", "--role", "organizer", "--client", cid, "--user", "rina")
+    assert r.exit_code == 0, r.output
+    r = sso("roles", "assign", "--role", "publisher", "--client", cid, "--agency", "DINKES")
+    assert r.exit_code == 0, r.output
+    db.expire_all()
+    user = db.scalar(select(User))
+    client_pk = db.scalar(select(ClientRow.id))
+    assert role_repo.role_names_for(db, user.id, user.agency_id, client_pk) == ["organizer", "publisher"]
+    listed = {r["name"]: r for r in json.loads(sso("roles", "list", "--json").stdout)}
+    assert listed["organizer"]["client_id"] == cid and listed["organizer"]["assignments"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("create", "--name", "Bad Name"),
+        ("create", "--name", "organizer", "--client", "nope"),
+        ("assign", "--role", "nope", "--user", "x"),
+        ("assign", "--role", "admin", "--user", "x", "--agency", "Y"),
+    ],
+)
+def test_roles_errors(sso, args):
+    r = sso("roles", *args)
+    assert r.exit_code == 1 and r.stderr.startswith("error: ")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from sso.cli import agencies, clients, db, gc, keys, serve, users
+from sso.cli import agencies, clients, db, gc, keys, roles, serve, users
 
 app = typer.Typer(
     name="sso",
@@ -20,6 +20,7 @@ app.add_typer(users.app, name="users", help="People: staff and citizens.")
 app.add_typer(agencies.app, name="agencies", help="Agencies (OPD).")
 app.add_typer(clients.app, name="clients", help="OAuth clients (relying parties).")
 app.add_typer(keys.app, name="keys", help="Token signing keys.")
+app.add_typer(roles.app, name="roles", help="Global and per-client app roles.")
 serve.register(app)
 gc.register(app)
 

@@ -45,3 +45,38 @@ def role_names_for(
         .order_by(Role.name)
     )
     return list(session.scalars(stmt).all())
+
+
+def get(session: Session, name: str, client_pk: int | None) -> Role | None:
+    client_filter = Role.client_id.is_(None) if client_pk is None else Role.client_id == client_pk
+    return session.scalar(select(Role).where(Role.name == name, client_filter))
+
+
+def add(session: Session, role: Role) -> Role:
+    session.add(role)
+    session.flush()
+    return role
+
+
+def assign_to_agency(session: Session, role: Role, agency_id: int) -> None:
+    exists = session.scalar(
+        select(RoleAssignment.id).where(
+            RoleAssignment.role_id == role.id, RoleAssignment.agency_id == agency_id
+        )
+    )
+    if exists is None:
+        session.add(RoleAssignment(role_id=role.id, agency_id=agency_id))
+        session.flush()
+
+
+def list_all(session: Session) -> list[tuple[Role, int]]:
+    """Every role with the number of its assignments."""
+    from sqlalchemy import func
+
+    stmt = (
+        select(Role, func.count(RoleAssignment.id))
+        .outerjoin(RoleAssignment, RoleAssignment.role_id == Role.id)
+        .group_by(Role.id)
+        .order_by(Role.client_id.is_not(None), Role.client_id, Role.name)
+    )
+    return [(role, int(count)) for role, count in session.execute(stmt).all()]

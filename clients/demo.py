@@ -93,6 +93,14 @@ APPS = {
         "openid profile email roles offline_access",
     ),
 }
+# The hotspot also serves smart TVs and kiosks with the Device Authorization Grant (RFC 8628).
+APP_GRANTS: dict[str, tuple[str, ...]] = {
+    "hotspot": (
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ),
+}
 GRANT_ROLES = {
     "event": {"rina": ["organizer"]},
     "portal": {"budi": ["publisher"]},
@@ -179,7 +187,11 @@ class Demo:
                 args += ["--agency", agency, "--nip", nip or ""]
             self.cli(*args, stdin=DEMO_PASSWORD + "\n")
 
-    def register(self, name: str, base: str, scope: str) -> dict[str, str]:
+    def register(
+        self, name: str, base: str, scope: str, grant_types: tuple[str, ...] = ()
+    ) -> dict[str, str]:
+        # Explicit grant types replace the CLI's default (authorization_code, refresh_token).
+        grants = [arg for grant in grant_types for arg in ("--grant-type", grant)]
         registered: dict[str, str] = json.loads(
             self.cli(
                 "clients",
@@ -195,6 +207,7 @@ class Demo:
                 "--scope",
                 scope,
                 "--trusted",
+                *grants,
                 "--json",
             )
         )
@@ -225,7 +238,7 @@ class Demo:
         )
         for key, (_dir, _module, prefix, port, name, scope) in APPS.items():
             base = f"http://127.0.0.1:{port}"
-            client = self.register(name, base, scope)
+            client = self.register(name, base, scope, APP_GRANTS.get(key, ()))
             values = {
                 "OIDC_ISSUER": self.issuer,
                 "CLIENT_ID": client["client_id"],
@@ -320,6 +333,7 @@ Tangsel SSO demo
   event site      http://127.0.0.1:8101
   data portal     http://127.0.0.1:8102
   hotspot portal  http://127.0.0.1:8103/?location=TSL-0001&mac=AA:BB:CC:DD:EE:01
+  a smart TV      http://127.0.0.1:8103/device?location=TSL-0001&mac=AA:BB:CC:DD:EE:02
 
 Accounts (password: {DEMO_PASSWORD})
 {people}

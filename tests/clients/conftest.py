@@ -81,7 +81,14 @@ class Provider:
         return result.stdout
 
     def register(
-        self, name: str, base_url: str, scope: str, *, backchannel: bool = True
+        self,
+        name: str,
+        base_url: str,
+        scope: str,
+        *,
+        backchannel: bool = True,
+        grant_types: tuple[str, ...] = (),
+        trusted: bool = True,
     ) -> tuple[str, str]:
         args = [
             "clients",
@@ -94,11 +101,14 @@ class Provider:
             f"{base_url}/logged-out",
             "--scope",
             scope,
-            "--trusted",
             "--json",
         ]
+        if trusted:
+            args.append("--trusted")
         if backchannel:
             args += ["--backchannel-logout-uri", f"{base_url}/backchannel-logout"]
+        for grant_type in grant_types:  # none: the CLI's default grants
+            args += ["--grant-type", grant_type]
         data = json.loads(self.cli(*args))
         return data["client_id"], data["client_secret"]
 
@@ -238,14 +248,28 @@ RP_SPECS: dict[str, tuple[str, str, str]] = {
 
 
 def start_rp(
-    provider: Provider, name: str, tmp: Path, *, backchannel: bool = True, **overrides: Any
+    provider: Provider,
+    name: str,
+    tmp: Path,
+    *,
+    backchannel: bool = True,
+    grant_types: tuple[str, ...] = (),
+    trusted: bool = True,
+    **overrides: Any,
 ) -> RP:
     import importlib
 
     module, settings_cls, scope = RP_SPECS[name]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    client_id, secret = provider.register(f"Test {name}", base, scope, backchannel=backchannel)
+    client_id, secret = provider.register(
+        f"Test {name}",
+        base,
+        scope,
+        backchannel=backchannel,
+        grant_types=grant_types,
+        trusted=trusted,
+    )
     settings_type = getattr(importlib.import_module(f"{module}.settings"), settings_cls)
     values: dict[str, Any] = {
         "oidc_issuer": provider.url,

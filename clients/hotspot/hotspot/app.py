@@ -228,4 +228,9 @@ def create_app(settings: HotspotSettings) -> FastAPI:
             return RedirectResponse(f"/operator?problem={exc.key}", 303)
         return RedirectResponse("/operator?done=location", 303)
 
+    if settings.device_flow:
+        from hotspot import device
+
+        device.install(app, kit, settings)
+
     return app

@@ -42,3 +42,26 @@ class AccessSession(Base):
 
     def seconds_left(self, now: int) -> int:
         return max(self.end() - now, 0)
+
+
+class DeviceLogin(Base):
+    """A device without a browser (smart TV, kiosk) logging in with the Device Authorization
+    Grant (RFC 8628): the codes the provider gave, and how it went. ``id`` is the random handle
+    of the device's own status page; ``device_code`` never leaves the server."""
+
+    __tablename__ = "device_logins"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mac: Mapped[str] = mapped_column(String(17))
+    location_code: Mapped[str] = mapped_column(ForeignKey("locations.code"))
+    device_code: Mapped[str] = mapped_column(String(512))
+    user_code: Mapped[str] = mapped_column(String(32))
+    verification_uri: Mapped[str] = mapped_column(String(1000))
+    verification_uri_complete: Mapped[str | None] = mapped_column(String(1000))
+    interval: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    # pending, connected, denied, expired, quota_used, error
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    user_sub: Mapped[str | None] = mapped_column(String(255))
+    session_id: Mapped[int | None] = mapped_column(Integer)

@@ -23,3 +23,12 @@ class HotspotSettings(RPSettings):
         description="Bearer token the gateways send to /api/gateway/decision; the API answers "
         "503 while it is unset.",
     )
+    device_flow: bool = Field(
+        True,
+        description="Let devices without a browser (smart TVs, kiosks) log in with the OAuth 2.0 "
+        "Device Authorization Grant (RFC 8628); the client registration then needs the grant "
+        "type urn:ietf:params:oauth:grant-type:device_code.",
+    )
+    device_scope: str = Field(
+        "openid profile", description="Scopes a device login asks (openid gets the ID token)."
+    )

@@ -137,6 +137,45 @@ class Settings(BaseSettings):
     mail_from: str = Field(
         "Tangsel SSO <no-reply@tangerangselatankota.go.id>", description="Sender of mail."
     )
+    throttle_window_seconds: int = Field(
+        900,
+        description=(
+            "Guessing protection: failures are forgotten this many seconds after the last one "
+            "(or after the lock they caused ends)."
+        ),
+    )
+    throttle_lock_seconds: int = Field(
+        60, description="Guessing protection: first lock after a threshold of failures (s)."
+    )
+    throttle_max_lock_seconds: int = Field(
+        900,
+        description="Guessing protection: each further lock doubles, up to this many seconds.",
+    )
+    login_max_failures_account_ip: int = Field(
+        5, description="Password attempts for one account from one IP before a lock."
+    )
+    login_max_failures_account: int = Field(
+        10, description="Password attempts for one account from all IPs before a lock."
+    )
+    login_max_failures_ip: int = Field(
+        100,
+        description=(
+            "Failed logins from one IP before it is locked for accounts that failed there "
+            "(high, so people behind one public address do not lock each other out)."
+        ),
+    )
+    client_secret_max_failures: int = Field(
+        10, description="Failed client authentications at /token per client and IP before 429."
+    )
+    device_code_max_failures_ip: int = Field(
+        20, description="Wrong device user codes from one IP before a lock."
+    )
+    password_reset_max_requests_email: int = Field(
+        5, description="Password-reset requests for one email before a lock."
+    )
+    password_reset_max_requests_ip: int = Field(
+        50, description="Password-reset requests from one IP before a lock."
+    )
 
     # ------------------------------------------------------------------ derived values
     @property

@@ -34,6 +34,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from sqlalchemy.orm import Session
 
+from sso.accounts.throttle import Throttle
 from sso.config import Settings
 from sso.core import events
 from sso.db.models import Client
@@ -72,6 +73,19 @@ class ClientAuthFailed(InvalidClientError):  # type: ignore[misc]
     def get_headers(self) -> list[tuple[str, str]]:
         challenge = f'Basic realm="{REALM}", charset="UTF-8"'
         return [*default_json_headers, ("WWW-Authenticate", challenge)]
+
+
+class ClientThrottled(InvalidClientError):  # type: ignore[misc]
+    """Too many failed client authentications from this IP: 429 with ``Retry-After``."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(description="too many failed attempts")
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*default_json_headers, ("Retry-After", str(self.retry_after))]
 
 
 class ClientAdapter(ClientMixin):  # type: ignore[misc]
@@ -139,6 +153,9 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         self.settings = settings
         self.secret_key = secret_key
         self.tokens = tokens
+        # Client secret guessing is counted per client_id and IP, in the request's own
+        # transaction (or Redis): see sso.accounts.throttle.
+        self.throttle = Throttle(settings)
 
     # ------------------------------------------------------------------ endpoints
     @property
@@ -276,6 +293,8 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         else:
             client_id = form["client_id"]
         cleaned = _clean(client_id, 64)
+        if method != "none":
+            self._check_throttle(request, cleaned or "", method)
         row = client_repo.get_by_client_id(db, cleaned) if cleaned else None
         if row is None or row.status != "active":
             self._fail(request, cleaned, method, "unknown or inactive client")
@@ -285,7 +304,28 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             self._fail(request, cleaned, method, "wrong client secret")
         if method == "none" and not row.is_public:
             self._fail(request, cleaned, method, "confidential clients must authenticate")
+        key, count = request.context.pop("throttle", (None, 0))
+        if key is not None and count:
+            self.throttle.reset([key], db)  # committed with the successful response
         return cleaned, row
+
+    def _check_throttle(self, request: OAuthRequest, client_id: str, method: str) -> None:
+        """Refuse with 429 while this client_id is locked for this IP; else arm :meth:`_fail`
+        to count a failure (after the rollback, in the transaction that records it)."""
+        key = self.throttle.key("client", client_id, events.current_context().ip or "unknown")
+        state = self.throttle.peek(key, request.db)
+        wait = self.throttle.seconds_left(state)
+        if wait:
+            endpoint = str(request.context.get("endpoint", "token"))
+
+            def record(session: Session) -> None:
+                audit.record(session, events.CLIENT_AUTH_FAILED, outcome="failure",
+                             client_id=client_id, target_type="client", target_id=client_id,
+                             method=method, reason="throttled", endpoint=endpoint)
+
+            request.on_error.append(record)
+            raise ClientThrottled(wait)
+        request.context["throttle"] = (key, state.count)
 
     def _authenticate_assertion(self, request: OAuthRequest) -> tuple[str | None, Client]:
         form = request.form
@@ -321,6 +361,14 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
                          method=method, reason=reason, endpoint=endpoint)
 
         request.on_error.append(record)
+        key, _count = request.context.pop("throttle", (None, 0))
+        if key is not None:
+            limit = self.throttle.limit(self.settings.client_secret_max_failures)
+
+            def count_failure(session: Session) -> None:
+                self.throttle.hit(key, limit, session)
+
+            request.on_error.append(count_failure)
         raise ClientAuthFailed(description="Client authentication failed.")
 
 

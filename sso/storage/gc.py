@@ -20,6 +20,7 @@ from sso.db.models import (
     RevokedAccessToken,
 )
 from sso.storage import account_tokens
+from sso.storage import throttle as throttle_counters
 
 # Consumed single-use rows are kept a little while so a late replay is still recognised as a
 # replay (and answered with revocation) rather than as an unknown value.
@@ -74,6 +75,7 @@ def collect(session: Session) -> dict[str, int]:
         ),
     )
     counts["account_tokens"] = account_tokens.delete_expired(session, t)
+    counts["throttle_counters"] = throttle_counters.delete_expired(session, t)
     run(
         "device_authorizations",
         delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < t - REPLAY_MEMORY),

@@ -16,6 +16,7 @@ from sso.db.models.oauth import (
 )
 from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
+from sso.db.models.throttle import ThrottleCounter
 
 __all__ = [
     "AccountToken",
@@ -37,5 +38,6 @@ __all__ = [
     "RoleAssignment",
     "SessionClient",
     "SigningKey",
+    "ThrottleCounter",
     "User",
 ]

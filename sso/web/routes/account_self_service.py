@@ -18,13 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import policy, recovery, registration
 from sso.accounts.mail import Mail, Mailer
+from sso.accounts.throttle import wait_minutes
+from sso.core import events
 from sso.core.errors import InvalidInput
 from sso.oidc.revocation import end_everything_for_user
 from sso.runtime import Runtime
 from sso.web import security
-from sso.web.i18n import negotiate_locale
+from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import clear_session_cookie
-from sso.web.routes.interaction import password_hasher
+from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import default_locale, render
 
 router = APIRouter(include_in_schema=False)
@@ -181,8 +183,32 @@ async def forgot(request: Request) -> Response:
     return await run_in_threadpool(_forgot, request, fields["email"])
 
 
+def _forgot_refused(request: Request, runtime: Runtime, email: str) -> Response | None:
+    """Every request counts, per IP and per address (the same whether or not it has an
+    account), so nobody floods a mailbox or probes addresses by the page's timing."""
+    guard = throttle(runtime)
+    settings = runtime.settings
+    ip = events.current_context().ip or "unknown"
+    checks = (
+        (guard.key("reset_ip", ip), settings.password_reset_max_requests_ip),
+        (guard.key("reset_email", email.strip().casefold()), settings.password_reset_max_requests_email),
+    )
+    for key, threshold in checks:
+        verdict = guard.hit(key, guard.limit(threshold))
+        if not verdict.allowed:
+            message = translate(_locale(request), "error.wait_minutes",
+                                minutes=wait_minutes(verdict.retry_after))
+            page = _forgot_page(request, email, message, status=429)
+            page.headers["Retry-After"] = str(verdict.retry_after)
+            return page
+    return None
+
+
 def _forgot(request: Request, email: str) -> Response:
     runtime = _runtime(request)
+    refused = _forgot_refused(request, runtime, email)
+    if refused is not None:
+        return refused
     with runtime.sessions() as session:
         try:
             mails = recovery.request_reset(session, runtime.settings, email, _locale(request))

@@ -17,6 +17,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import sessions as login_sessions
+from sso.accounts.throttle import wait_minutes
+from sso.core import events
 from sso.core.crypto import random_token
 from sso.oauth import device as device_flow
 from sso.oidc import interaction
@@ -25,9 +27,11 @@ from sso.runtime import Runtime
 from sso.storage import clients as client_repo
 from sso.web import security
 from sso.web.deps import RuntimeDep, SessionDep
+from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import SESSION_COOKIE, authorization_response, set_browser_cookie
+from sso.web.routes.interaction import throttle
 from sso.web.routes.token import _endpoint as serve_endpoint
-from sso.web.templating import render
+from sso.web.templating import default_locale, render
 
 router = APIRouter()
 
@@ -84,10 +88,22 @@ async def submit_user_code(request: Request) -> Response:
 def _submit(request: Request, user_code: str) -> Response:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
+    # Wrong user codes are counted per IP (only failures: a hotspot's devices are not slowed).
+    guard = throttle(runtime)
+    ip_key = guard.key("device_ip", events.current_context().ip or "unknown")
+    wait = guard.retry_after(ip_key)
+    if wait:
+        locale = negotiate_locale(request, default=default_locale(request))
+        message = translate(locale, "error.wait_minutes", minutes=wait_minutes(wait))
+        response = _page(request, user_code, error=message, status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     with runtime.sessions() as session:
         row = device_flow.find_pending(session, runtime.secret_key, user_code)
         client = client_repo.get_by_client_id(session, row.client_id) if row else None
         if row is None or client is None or client.status != "active":
+            session.rollback()
+            guard.hit(ip_key, guard.limit(settings.device_code_max_failures_ip))
             return _page(request, user_code, error="device.code_invalid", status=400)
         params = AuthorizationParams(
             client_id=client.client_id,

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from sso.accounts import sessions as login_sessions
 from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate
+from sso.accounts.throttle import Throttle, account_ref, for_runtime, wait_minutes
 from sso.core import events
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oauth import device as device_flow
@@ -21,7 +22,7 @@ from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.web import security
-from sso.web.i18n import negotiate_locale
+from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import (
     SESSION_COOKIE,
     authorization_response,
@@ -39,6 +40,11 @@ def password_hasher(runtime: Runtime) -> PasswordHasher:
     if not isinstance(hasher, PasswordHasher):
         hasher = runtime.extras["password_hasher"] = PasswordHasher(runtime.settings)
     return hasher
+
+
+def throttle(runtime: Runtime) -> Throttle:
+    """The process's guessing protection (Redis or database counters)."""
+    return for_runtime(runtime.extras, runtime.settings, runtime.sessions)
 
 
 class _Context:
@@ -183,10 +189,28 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
     if not username or not password:
         return ctx.login_page("login.invalid_credentials", username, status=400)
     hasher = password_hasher(ctx.runtime)
+    guard = throttle(ctx.runtime)
+    account = account_ref(ctx.session, username)
+    ctx.session.commit()  # the throttle counts in its own transaction (SQLite has one writer)
+    attempt = guard.reserve_login(account, events.current_context().ip)
+    if not attempt.verdict.allowed:
+        # Refused before any password check, with the same answer for unknown accounts.
+        audit.record(ctx.session, events.USER_LOGIN_FAILED, outcome="failure",
+                     client_id=ctx.client.client_id, reason="throttled")
+        ctx.session.commit()
+        wait = attempt.verdict.retry_after
+        message = translate(ctx.locale, "login.locked", minutes=wait_minutes(wait))
+        response = ctx.login_page(message, username, status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     try:
         user = authenticate(ctx.session, hasher, username, password)
     except AuthenticationFailed as exc:
         ctx.session.rollback()
+        if exc.reason in ("unknown_user", "bad_password"):
+            guard.login_failed(attempt)
+        else:  # disabled or unverified: the password was right
+            guard.login_succeeded(attempt)
         audit.record(
             ctx.session,
             events.USER_LOGIN_FAILED,
@@ -213,6 +237,7 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
     )
     interaction.attach_login(ctx.session, ctx.row, new.row, user)
     ctx.session.commit()
+    guard.login_succeeded(attempt)
     response = RedirectResponse(f"/interaction/{ctx.interaction_id}", status_code=303)
     response.headers["Cache-Control"] = "no-store"
     set_session_cookie(response, ctx.settings, new.cookie_value)

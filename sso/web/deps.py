@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from sso.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: it only reads app.state, so it need not hop to the thread pool (bench/README.md)
     runtime: Runtime = request.app.state.runtime
     return runtime
 

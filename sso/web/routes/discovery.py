@@ -23,7 +23,7 @@ def _documents(request: Request) -> tuple[bytes, bytes]:
 
 
 @router.get("/.well-known/openid-configuration")
-def openid_configuration(request: Request) -> Response:
+async def openid_configuration(request: Request) -> Response:
     return Response(
         _documents(request)[0],
         media_type=JSON,
@@ -32,7 +32,7 @@ def openid_configuration(request: Request) -> Response:
 
 
 @router.get("/.well-known/oauth-authorization-server")
-def oauth_metadata(request: Request) -> Response:
+async def oauth_metadata(request: Request) -> Response:
     return Response(
         _documents(request)[1],
         media_type=JSON,

@@ -5,37 +5,44 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 # `make test PYTEST_WORKERS=2` spreads the tests over 2 processes (pytest-xdist). One process is
 # the default: on a 2-core machine it was as fast (108 s against 115 s) and it is simpler.
 PYTEST_WORKERS ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint clean venv chromium
+.PHONY: run test lint clean venv dev chromium
 
 run: venv
 	$(BIN)/sso db upgrade && $(BIN)/sso bootstrap && \
 	  exec $(BIN)/sso serve --host 127.0.0.1 --port 8000
 
-test: venv chromium
+test: dev chromium
 	@if $(BIN)/python -c 'import xdist' 2>/dev/null && [ "$(PYTEST_WORKERS)" != "0" ]; then \
 	  set -x; exec $(BIN)/pytest -q -p xdist -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
 	else \
 	  set -x; exec $(BIN)/pytest -q $(PYTEST_ARGS); \
 	fi
 
-lint: venv
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 venv: $(STAMP)
+dev: $(DEV_STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The stamp is newer than pyproject.toml once its dependencies are installed.
+# A stamp is newer than pyproject.toml once its dependencies are installed. `make run` needs
+# only the runtime dependencies (a faster first start); tests and lint add the dev extras.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(DEV_STAMP)
 
 # Browser journeys drive Debian's Chromium; without it (not root, no apt-get, offline) they skip.
 chromium:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
+import string
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sso.core import events
 from sso.core.clock import now
-from sso.core.crypto import constant_time_equals, keyed_hash, random_id, random_token
+from sso.core.crypto import constant_time_equals, keyed_hash, random_token
 from sso.core.errors import InvalidInput, NotFound
 from sso.db.models import Client
 from sso.storage import audit
@@ -156,13 +158,22 @@ def _check_spec(spec: ClientSpec) -> str:
     return method
 
 
+_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """A public identifier of letters and digits only: safe in URLs, and never mistaken for a
+    command-line option (a leading ``-``) by ``sso clients rotate-secret`` or a client's tools."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(24))
+
+
 def register(
     session: Session, secret_key: bytes, spec: ClientSpec, *, actor_id: str | None = None
 ) -> RegisteredClient:
     method = _check_spec(spec)
     secret = None if spec.public or method == "private_key_jwt" else random_token("client_secret")
     client = Client(
-        client_id=random_id(18),
+        client_id=new_client_id(),
         client_secret_hash=keyed_hash(secret_key, secret, "client_secret") if secret else None,
         secret_rotated_at=now() if secret else None,
         name=spec.name.strip(),

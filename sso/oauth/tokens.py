@@ -117,13 +117,10 @@ class TokenIssuer:
         """A new refresh token of ``grant``. ``expires_at`` keeps a rotated token's end: a
         refresh token family lives at most ``refresh_token_lifetime`` from its first issue."""
         token = random_token("refresh_token")
-        row = grant_repo.add_refresh_token(
+        grant_repo.add_refresh_token(
             session, token_hash=self.hash_refresh_token(token), grant=grant, scope=scope,
-            lifetime=self.refresh_token_lifetime(client),
+            lifetime=self.refresh_token_lifetime(client), expires_at=expires_at,
         )
-        if expires_at is not None:
-            row.expires_at = expires_at
-            session.flush()
         return token
 
     def hash_refresh_token(self, token: str) -> str:

@@ -143,14 +143,22 @@ def grants_of_session(session: Session, login_session_id: str) -> Sequence[Grant
 
 
 def add_refresh_token(
-    session: Session, *, token_hash: str, grant: Grant, scope: str, lifetime: int
+    session: Session,
+    *,
+    token_hash: str,
+    grant: Grant,
+    scope: str,
+    lifetime: int,
+    expires_at: datetime | None = None,
 ) -> RefreshToken:
+    """Insert a refresh token; ``expires_at`` (a rotated token keeps its family's end) wins
+    over ``lifetime``."""
     row = RefreshToken(
         token_hash=token_hash,
         grant_id=grant.id,
         client_id=grant.client_id,
         scope=scope,
-        expires_at=now() + timedelta(seconds=lifetime),
+        expires_at=expires_at or now() + timedelta(seconds=lifetime),
     )
     session.add(row)
     session.flush()

@@ -30,6 +30,13 @@ ROUTERS = (
     "sso.web.routes.account_self_service",
     "sso.web.routes.device",
     "sso.web.routes.home",
+    "sso.web.console",
+    "sso.web.routes.mfa",
+    "sso.web.routes.account",
+    "sso.web.routes.metrics",
+    "sso.admin.routes",
+    "sso.developers.routes",
+    "sso.developers.registration_api",
 )
 
 
@@ -73,10 +80,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.ready = False
 
+    from sso.web import console
     from sso.web.errors import install_error_handlers
     from sso.web.middleware import RequestContextMiddleware
 
     install_error_handlers(app)
+    console.install(app)
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

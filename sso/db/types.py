@@ -37,3 +37,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # JSON everywhere, JSONB on PostgreSQL.
 JSONType: Any = JSON().with_variant(JSONB(), "postgresql")
+
+
+def search_key(length: int) -> Any:
+    """A normalised text column searched by prefix and paged in order (keyset). PostgreSQL
+    compares it byte-wise (``COLLATE "C"``) so a plain b-tree index serves both
+    ``LIKE 'prefix%'`` and ``ORDER BY`` at a million rows; SQLite's default is already binary."""
+    from sqlalchemy import String
+
+    return String(length).with_variant(String(length, collation="C"), "postgresql")

@@ -1,7 +1,8 @@
 """Languages of the pages: Bahasa Indonesia (the default) and English.
 
-Catalogues are flat JSON files (``i18n/<locale>.json``, key → text with ``{name}``
-placeholders), loaded once per process. A missing key renders as the key itself, so a text
+Catalogues are flat JSON files (``i18n/<locale>.json`` plus one ``i18n/<locale>.<part>.json``
+per feature area, e.g. ``id.admin.json``; key → text with ``{name}`` placeholders), merged and
+loaded once per process. A key defined in two parts is an error (caught at load). A missing key renders as the key itself, so a text
 that is not a catalogue key (a plain message) passes through unchanged.
 
 Which language a request gets (:func:`negotiate_locale`), first match wins:
@@ -39,9 +40,15 @@ _ALIASES = {"id": "id", "in": "id", "en": "en"}
 
 @cache
 def catalogue(locale: str) -> dict[str, str]:
-    path = CATALOGUE_DIR / f"{locale}.json"
-    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+    merged: dict[str, str] = {}
+    paths = [CATALOGUE_DIR / f"{locale}.json", *sorted(CATALOGUE_DIR.glob(f"{locale}.*.json"))]
+    for path in paths:
+        part: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        clash = merged.keys() & part.keys()
+        if clash:
+            raise ValueError(f"{path.name} redefines {sorted(clash)[:5]}")
+        merged.update(part)
+    return merged
 
 
 def match_locale(tag: str | None) -> str | None:

@@ -28,12 +28,16 @@ from sso.web.security import apply_csrf_cookie, security_headers
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
+# The admin UI and the developer portal keep their templates next to their routes
+# (``sso/admin/templates/admin/*.html`` → ``render(request, "admin/users.html")``).
+TEMPLATE_DIRS = [TEMPLATES_DIR, WEB_DIR.parent / "admin" / "templates",
+                 WEB_DIR.parent / "developers" / "templates"]
 STATIC_DIR = WEB_DIR / "static"
 STATIC_PREFIX = "/static/"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 env = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
+    loader=FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,

@@ -99,3 +99,33 @@ def login(
         return r.headers["location"]
     assert page.status_code == 303, page.text
     return page.headers["location"]
+
+
+def open_console_page(
+    http: TestClient, path: str, username: str, password: str = PASSWORD
+) -> object:
+    """GET a page of the provider's own consoles (/account, /admin, /developers), logging in
+    through the console client when asked to; returns the final response of ``path``."""
+    r = http.get(path, follow_redirects=False)
+    if r.status_code != 303 or not r.headers["location"].startswith("/authorize"):
+        return r
+    authorize = r.headers["location"]
+    r = http.get(authorize, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    location = r.headers["location"]
+    if location.startswith("/interaction/"):
+        page = http.get(location)
+        assert 'name="password"' in page.text, page.text
+        r = http.post(
+            f"{location}/login",
+            data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        r = http.get(location, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        location = r.headers["location"]
+    assert urlsplit(location).path == "/console/callback", location
+    r = http.get(location, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return http.get(r.headers["location"], follow_redirects=False)

@@ -14,7 +14,7 @@ from sso.web.i18n import (
     parse_accept_language,
     translate,
 )
-from sso.web.templating import TEMPLATES_DIR
+from sso.web.templating import TEMPLATE_DIRS
 
 
 def make_request(query: str = "", headers: dict[str, str] | None = None) -> Request:
@@ -27,7 +27,12 @@ def placeholders(text: str) -> set[str]:
 
 
 def test_catalogues_have_the_same_keys() -> None:
-    assert sorted(p.stem for p in CATALOGUE_DIR.glob("*.json")) == sorted(SUPPORTED)
+    files = {p.name for p in CATALOGUE_DIR.glob("*.json")}
+    assert {f"{locale}.json" for locale in SUPPORTED} <= files
+    for name in files:  # every feature part exists in every language
+        locale, _, rest = name.partition(".")
+        assert locale in SUPPORTED, name
+        assert {f"{other}.{rest}" for other in SUPPORTED} <= files, name
     assert set(catalogue("id")) == set(catalogue("en"))
 
 
@@ -39,7 +44,7 @@ def test_catalogues_use_the_same_placeholders_and_no_empty_text() -> None:
 
 def test_every_key_the_templates_use_exists() -> None:
     used: set[str] = set()
-    for template in TEMPLATES_DIR.glob("*.html"):
+    for template in (t for d in TEMPLATE_DIRS for t in d.rglob("*.html")):
         used |= set(re.findall(r"_\('([a-z0-9_.]+)'", template.read_text()))
     assert used, "no keys found: the pattern is out of date"
     assert used - set(catalogue("id")) == set()

@@ -3,9 +3,15 @@
 from sso.db.models.account_tokens import AccountToken
 from sso.db.models.accounts import Agency, PasswordCredential, User
 from sso.db.models.audit import AuditEvent
-from sso.db.models.clients import Client, ClientAssertionJti
+from sso.db.models.clients import Client, ClientAssertionJti, InitialAccessToken
 from sso.db.models.devices import DeviceAuthorization
 from sso.db.models.keys import SigningKey
+from sso.db.models.mfa import (
+    RecoveryCode,
+    TotpCredential,
+    WebAuthnChallenge,
+    WebAuthnCredential,
+)
 from sso.db.models.oauth import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -30,8 +36,10 @@ __all__ = [
     "Consent",
     "DeviceAuthorization",
     "Grant",
+    "InitialAccessToken",
     "LoginSession",
     "PasswordCredential",
+    "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",
     "Role",
@@ -39,5 +47,8 @@ __all__ = [
     "SessionClient",
     "SigningKey",
     "ThrottleCounter",
+    "TotpCredential",
     "User",
+    "WebAuthnChallenge",
+    "WebAuthnCredential",
 ]

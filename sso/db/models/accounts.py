@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sso.db.base import Base
 from sso.db.models._common import created_at_column, new_uuid, updated_at_column
-from sso.db.types import UTCDateTime
+from sso.db.types import UTCDateTime, search_key
 
 
 class Agency(Base):
@@ -40,7 +40,7 @@ class User(Base):
         CheckConstraint("kind IN ('staff', 'citizen')", name="kind"),
         CheckConstraint("status IN ('active', 'disabled')", name="status"),
         CheckConstraint("kind = 'staff' OR nip IS NULL", name="nip_staff_only"),
-        Index("ix_users_display_name_lower", "display_name_search"),
+        Index("ix_users_display_name_search", "display_name_search", "id"),
         Index("ix_users_kind_created", "kind", "created_at", "id"),
     )
 
@@ -48,20 +48,20 @@ class User(Base):
     kind: Mapped[str] = mapped_column(String(16))
     username: Mapped[str] = mapped_column(String(64))
     # NFKC-normalised, case-folded username: the uniqueness and lookup key.
-    username_normalized: Mapped[str] = mapped_column(String(64), unique=True)
+    username_normalized: Mapped[str] = mapped_column(search_key(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
-    email_normalized: Mapped[str | None] = mapped_column(String(254), unique=True)
+    email_normalized: Mapped[str | None] = mapped_column(search_key(254), unique=True)
     email_verified: Mapped[bool] = mapped_column(default=False)
     phone: Mapped[str | None] = mapped_column(String(32))
     phone_verified: Mapped[bool] = mapped_column(default=False)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     # Case-folded display name for prefix search (indexed).
-    display_name_search: Mapped[str] = mapped_column(String(200), default="")
+    display_name_search: Mapped[str] = mapped_column(search_key(200), default="")
     given_name: Mapped[str | None] = mapped_column(String(100))
     family_name: Mapped[str | None] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(8), default="id")
     status: Mapped[str] = mapped_column(String(16), default="active")
-    nip: Mapped[str | None] = mapped_column(String(18), unique=True)
+    nip: Mapped[str | None] = mapped_column(search_key(18), unique=True)
     agency_id: Mapped[int | None] = mapped_column(
         ForeignKey("agencies.id", ondelete="RESTRICT"), index=True
     )

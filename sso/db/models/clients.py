@@ -45,6 +45,23 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     trusted: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # What kind of app a developer said it is: web, spa, native or m2m (RFC 7591
+    # application_type covers only web/native; this drives the portal's checks and examples).
+    app_kind: Mapped[str | None] = mapped_column(String(16))
+    logo_uri: Mapped[str | None] = mapped_column(String(2000))
+    client_uri: Mapped[str | None] = mapped_column(String(2000))
+    policy_uri: Mapped[str | None] = mapped_column(String(2000))
+    tos_uri: Mapped[str | None] = mapped_column(String(2000))
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    contacts: Mapped[list[str] | None] = mapped_column(JSONType, default=list)
+    # RFC 7592: keyed hash of the registration access token of a dynamically registered client.
+    registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Review of a developer registration by an admin (approve / reject, with a note).
+    reviewed_by_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_note: Mapped[str | None] = mapped_column(Text)
     access_token_lifetime: Mapped[int | None] = mapped_column(Integer)
     refresh_token_lifetime: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at_column()
@@ -60,6 +77,25 @@ class Client(Base):
     @property
     def scopes(self) -> list[str]:
         return self.scope.split()
+
+
+class InitialAccessToken(Base):
+    """An admin-issued token that allows Dynamic Client Registration (RFC 7591 §3). Only its
+    keyed hash is stored; it may be limited in uses and time and revoked."""
+
+    __tablename__ = "initial_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(300), default="")
+    created_by_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ClientAssertionJti(Base):

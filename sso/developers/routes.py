@@ -1,0 +1,7 @@
+"""The developer portal at /developers (issue 5)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

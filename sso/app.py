@@ -81,11 +81,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.ready = False
 
     from sso.web import console
+    from sso.web.cors import CORSMiddleware
     from sso.web.errors import install_error_handlers
     from sso.web.middleware import RequestContextMiddleware
 
     install_error_handlers(app)
     console.install(app)
+    app.add_middleware(CORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -24,11 +24,10 @@ from sqlalchemy.orm import Session
 from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import InvalidInput
-from sso.db.models import Client, Grant, RefreshToken, User
+from sso.db.models import Client, Grant, User
 from sso.oauth.requests import OAuthRequest
 from sso.oauth.tokens import ACCESS_TOKEN_TYP, REFRESH_TOKEN_PREFIX, TokenIssuer
 from sso.storage import audit
-from sso.storage import clients as client_repo
 from sso.storage import grants as grant_repo
 from sso.storage import users as user_repo
 
@@ -44,6 +43,8 @@ class LiveAccessToken:
     grant: Grant
     client: Client
     user: User | None
+    # The person's username (None for a client's own token), also when ``user`` was not loaded.
+    username: str | None = None
 
     @property
     def scopes(self) -> list[str]:
@@ -72,53 +73,67 @@ def verify_access_token(
     return claims
 
 
-def live_access_token(session: Session, tokens: TokenIssuer, token: str) -> LiveAccessToken | None:
+def live_access_token(
+    session: Session, tokens: TokenIssuer, token: str, *, load_user: bool = True
+) -> LiveAccessToken | None:
+    """The access token when it is live (see the module docstring), checked against the
+    database on every call: its ``jti``, its grant and its person in one query, its client
+    through the process's client cache (revalidated every 2 s). ``load_user=False`` skips
+    loading the person's row (``user`` is then None; ``username`` is still set)."""
     claims = verify_access_token(session, tokens, token)
-    if claims is None or grant_repo.is_access_token_revoked(session, claims["jti"]):
+    if claims is None:
         return None
-    grant = grant_repo.get_grant(session, claims["gid"])
-    if grant is None or grant.revoked_at is not None or grant.client_id != claims["client_id"]:
+    state = grant_repo.access_token_state(session, claims["gid"], claims["jti"])
+    if state is None or state.jti_revoked:
         return None
-    client = client_repo.get_by_client_id(session, claims["client_id"])
+    grant = state.grant
+    if grant.revoked_at is not None or grant.client_id != claims["client_id"]:
+        return None
+    client = tokens.clients.get(session, claims["client_id"])
     if client is None or client.status != "active":
         return None
     user = None
     if grant.user_id is not None:
-        user = user_repo.get(session, grant.user_id)
-        if user is None or not user.is_active or user.id != claims["sub"]:
+        if state.user_status != "active" or grant.user_id != claims["sub"]:
             return None
-    return LiveAccessToken(claims, grant, client, user)
+        if load_user:
+            user = user_repo.get(session, grant.user_id)
+            if user is None or not user.is_active:
+                return None
+    return LiveAccessToken(claims, grant, client, user, state.username)
 
 
-def _live_refresh_token(session: Session, tokens: TokenIssuer, token: str) -> RefreshToken | None:
-    row = grant_repo.get_refresh_token(session, tokens.hash_refresh_token(token))
-    if row is None or row.consumed_at or row.revoked_at or row.expires_at <= now():
+def _live_refresh_token(
+    session: Session, tokens: TokenIssuer, token: str
+) -> grant_repo.RefreshTokenState | None:
+    found = grant_repo.refresh_token_with_grant(session, tokens.hash_refresh_token(token))
+    if found is None:
         return None
-    grant = grant_repo.get_grant(session, row.grant_id)
-    if grant is None or grant.revoked_at is not None:
+    row = found.token
+    if row.consumed_at or row.revoked_at or row.expires_at <= now():
         return None
-    if grant.user_id is not None:
-        user = user_repo.get(session, grant.user_id)
-        if user is None or not user.is_active:
-            return None
-    return row
+    if found.grant.revoked_at is not None:
+        return None
+    if found.grant.user_id is not None and found.user_status != "active":
+        return None
+    return found
 
 
 def introspect(session: Session, tokens: TokenIssuer, client: Client, token: str) -> dict[str, Any]:
     if token.startswith(REFRESH_TOKEN_PREFIX):
-        row = _live_refresh_token(session, tokens, token)
-        if row is None or row.client_id != client.client_id:
+        found = _live_refresh_token(session, tokens, token)
+        if found is None or found.token.client_id != client.client_id:
             return dict(INACTIVE)
-        grant = grant_repo.get_grant(session, row.grant_id)
+        row = found.token
         body: dict[str, Any] = {
             "active": True, "token_type": "refresh_token", "scope": row.scope,
             "client_id": row.client_id, "iss": tokens.issuer,
             "exp": int(row.expires_at.timestamp()), "iat": int(row.created_at.timestamp()),
         }
-        if grant is not None and grant.user_id:
-            body["sub"] = grant.user_id
+        if found.grant.user_id:
+            body["sub"] = found.grant.user_id
         return body
-    live = live_access_token(session, tokens, token)
+    live = live_access_token(session, tokens, token, load_user=False)
     if live is None:
         return dict(INACTIVE)
     if live.claims["client_id"] != client.client_id and client.client_id not in live.audiences:
@@ -127,8 +142,8 @@ def introspect(session: Session, tokens: TokenIssuer, client: Client, token: str
     for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time"):
         if name in live.claims:
             body[name] = live.claims[name]
-    if live.user is not None:
-        body["username"] = live.user.username
+    if live.username is not None:
+        body["username"] = live.username
     return body
 
 

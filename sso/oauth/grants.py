@@ -150,9 +150,9 @@ class _Common:
         body = token_response(access, scope, refresh)
         self.request.user = user
         self.request.context.update(grant=grant, user=user, client=client, **extra)
-        audit.record(self.db, events.TOKEN_ISSUED, actor_id=user.id if user else None,
-                     client_id=client.client_id, target_type="grant", target_id=grant.id,
-                     grant_type=self.GRANT_TYPE, refresh_token=refresh is not None)
+        audit.insert_now(self.db, events.TOKEN_ISSUED, actor_id=user.id if user else None,
+                         client_id=client.client_id, target_type="grant", target_id=grant.id,
+                         grant_type=self.GRANT_TYPE, refresh_token=refresh is not None)
         return body
 
 
@@ -191,16 +191,16 @@ class RefreshTokenGrant(_Common, grants.RefreshTokenGrant):  # type: ignore[misc
 
     def authenticate_refresh_token(self, refresh_token: str) -> _Refresh | None:
         token_hash = self.server.tokens.hash_refresh_token(refresh_token)
-        row = grant_repo.get_refresh_token(self.db, token_hash)
-        if row is None:
+        found = grant_repo.refresh_token_with_grant(self.db, token_hash)
+        if found is None:
             return None
+        row, grant = found.token, found.grant
         if row.consumed_at is not None:
             self._revoke_on_error(row.grant_id, events.REFRESH_TOKEN_REUSED)
             raise InvalidGrantError("The refresh token was already used.")
         if row.revoked_at is not None or row.expires_at <= now():
             return None
-        grant = grant_repo.get_grant(self.db, row.grant_id)
-        if grant is None or grant.revoked_at is not None:
+        if grant.revoked_at is not None:
             return None
         return _Refresh(row, grant)
 
@@ -245,7 +245,7 @@ class ClientCredentialsGrant(_Common, grants.ClientCredentialsGrant):  # type: i
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client = self._client_row()
         scope: str = self.request.scope
-        grant = grant_repo.create_grant(self.db, client_id=client.client_id, user_id=None,
+        grant = grant_repo.insert_grant(self.db, client_id=client.client_id, user_id=None,
                                         scope=scope)
         body = self._issued(grant, None, scope)
         return 200, body, list(self.TOKEN_RESPONSE_HEADER)

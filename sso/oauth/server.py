@@ -43,7 +43,6 @@ from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, check_secret
 from sso.oauth.requests import OAuthRequest
 from sso.oauth.tokens import TokenIssuer
 from sso.storage import audit
-from sso.storage import clients as client_repo
 from sso.storage import tokens as token_repo
 
 REALM = "tangsel-sso"
@@ -207,7 +206,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
 
     def load_client(self, session: Session, client_id: str) -> ClientAdapter | None:
         cleaned = _clean(client_id, 64)
-        row = client_repo.get_by_client_id(session, cleaned) if cleaned else None
+        row = self.tokens.clients.get(session, cleaned) if cleaned else None
         if row is None or row.status != "active":
             return None
         return ClientAdapter(row, self.secret_key)
@@ -295,7 +294,8 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         cleaned = _clean(client_id, 64)
         if method != "none":
             self._check_throttle(request, cleaned or "", method)
-        row = client_repo.get_by_client_id(db, cleaned) if cleaned else None
+        # Cached per process, revalidated every 2 s (sso.oauth.client_cache).
+        row = self.tokens.clients.get(db, cleaned) if cleaned else None
         if row is None or row.status != "active":
             self._fail(request, cleaned, method, "unknown or inactive client")
         if row.token_endpoint_auth_method != method:

@@ -11,7 +11,7 @@ the OpenID layer; it hands us a :class:`Signer` (layering: oauth never imports o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_id, random_token
 from sso.db.models import Client, Grant
+from sso.oauth.client_cache import ClientCache
 from sso.storage import grants as grant_repo
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -66,6 +67,9 @@ class TokenIssuer:
     settings: Settings
     secret_key: bytes
     signer: Signer
+    # The process's copy of client metadata (see sso.oauth.client_cache), shared by the token,
+    # introspection, revocation and userinfo endpoints that hold this issuer.
+    clients: ClientCache = field(default_factory=ClientCache, compare=False, repr=False)
 
     @property
     def issuer(self) -> str:

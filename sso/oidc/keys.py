@@ -11,23 +11,24 @@ Each process keeps a :class:`KeyCache`: decrypted active keys and the JWKS docum
 against the database at most every ``refresh_interval`` seconds with one small query, so every
 worker follows ``sso keys rotate`` within seconds. A stale worker may keep signing with the old
 key for that long, which is safe because the old key stays published well beyond it.
+
+Signing and verifying use the ``cryptography`` key objects held in the snapshot directly (one
+RSA or ECDSA operation over ``header.payload``, the header segment encoded once per key), not a
+JOSE library per token: the token endpoint signs once or twice per request, and introspection
+and /userinfo verify once (bench/README.md §1). The checks are the same: header first (alg,
+kid, typ and nothing else), the key always ours, then signature, then claims.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import threading
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeyParameters, KeySet, RSAKey
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,33 +37,20 @@ from sso.core import clock, events
 from sso.core.crypto import Encryptor, random_id
 from sso.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from sso.db.models.keys import SigningKey
+from sso.oidc import jws
+from sso.oidc.jws import ALGORITHMS as ALGORITHMS
+from sso.oidc.jws import MAX_JWT_LENGTH as MAX_JWT_LENGTH
+from sso.oidc.jws import InvalidJWT as InvalidJWT
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import keys as storage
 from sso.storage.keys import ACTIVE, NEXT, RETIRED, KeyRow
 
-ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 # Added to the longest token lifetime before a retired key leaves the JWKS: covers clock skew,
 # a worker that signs with a stale cache for a few seconds, and a relying party's JWKS cache.
 UNPUBLISH_MARGIN = timedelta(seconds=300)
-# Header parameters our own tokens carry. Anything else is refused, above all the ones that
-# carry or point to a key (jwk, jku, x5u, x5c) or change how the token is processed (crit, b64).
-ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
-MAX_JWT_LENGTH = 16 * 1024
 KEY_RETIRED = "key.retired"  # audit event (key.created and key.rotated are in core.events)
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _KTY = {"RS256": ("RSA", ("n", "e")), "ES256": ("EC", ("crv", "x", "y"))}
-
-
-class InvalidJWT(InvalidInput):
-    """A JWT we refuse. ``reason`` is for logs and audit events, never for the person."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__("invalid_token", detail=reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"invalid JWT: {self.reason}"
 
 
 class SigningKeyUnavailable(ServiceUnavailable):
@@ -285,6 +273,8 @@ class _Snapshot:
     signing: Mapping[str, Key]  # alg -> private key of the active key
     key_set: KeySet
     jwks: bytes
+    # kid -> (alg, cryptography public key), every published key
+    verifiers: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
 
 
 def _build(rows: list[KeyRow], previous: _Snapshot | None, encryptor: Encryptor) -> _Snapshot:
@@ -303,6 +293,7 @@ def _build(rows: list[KeyRow], previous: _Snapshot | None, encryptor: Encryptor)
             priv = previous.private.get(row.kid) if previous else None
             private[row.kid] = signing[row.alg] = priv or _private_key(row, pub, encryptor)
     documents = [k.as_dict(private=False) for k in public.values()]
+    verifiers = {kid: (str(key.alg), key.public_key) for kid, key in public.items()}
     return _Snapshot(
         states=tuple(sorted(storage.KeyState(r.kid, r.alg, r.state) for r in rows)),
         public=public,
@@ -310,6 +301,7 @@ def _build(rows: list[KeyRow], previous: _Snapshot | None, encryptor: Encryptor)
         signing=signing,
         key_set=KeySet(list(public.values())),
         jwks=json.dumps({"keys": documents}, separators=(",", ":")).encode(),
+        verifiers=verifiers,
     )
 
 
@@ -374,6 +366,14 @@ class KeyCache:
         """The JWKS document (RFC 7517 §5): public members only, next and retired keys included."""
         return self._current(session).jwks
 
+    def fresh_jwks(self) -> bytes | None:
+        """The JWKS document when the copy needs no revalidation now (no database, no lock):
+        lets the route answer from the event loop; None means call :meth:`jwks` in a thread."""
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._checked_at < self.refresh_interval:
+            return snapshot.jwks
+        return None
+
     def verification_keys(self, *, session: Session | None = None) -> KeySet:
         """Every published public key (joserfc KeySet), to verify tokens we signed."""
         return self._current(session).key_set
@@ -400,10 +400,7 @@ class KeyCache:
         key = self._current(session).signing.get(alg)
         if key is None or key.kid is None:
             raise SigningKeyUnavailable("no active signing key for {alg}", alg=alg)
-        header: dict[str, Any] = {"alg": alg, "kid": key.kid}
-        if typ:
-            header["typ"] = typ
-        return jwt.encode(header, dict(claims), key, algorithms=[alg], default_type=None)
+        return jws.encode(claims, alg, key.kid, typ, key.private_key)
 
     def verify_jwt(
         self,
@@ -424,103 +421,20 @@ class KeyCache:
         ``exp``/``nbf`` are checked against our clock (``check_exp=False`` for an expired
         ``id_token_hint``); ``iss`` and ``aud`` when given.
         """
-        header = _parse_header(token)
+        header = jws.parse_header(token)
         alg, kid = header["alg"], header["kid"]
-        key = self._current(session).public.get(kid)
-        if key is None:
+        found = self._current(session).verifiers.get(kid)
+        if found is None:
             raise InvalidJWT(f"unknown kid {kid[:64]!r}")
-        if key.alg != alg:
+        key_alg, public = found
+        if key_alg != alg:
             raise InvalidJWT(f"alg {alg} does not match key {kid}")
-        try:
-            claims = jwt.decode(token, key, algorithms=[alg]).claims
-        except (JoseError, ValueError, TypeError) as exc:
-            raise InvalidJWT(f"signature or payload rejected: {exc}") from exc
-        _check_typ(header.get("typ"), typ)
-        _check_claims(claims, issuer=issuer, audience=audience, check_exp=check_exp, leeway=leeway)
+        claims = jws.verified_claims(token, alg, public)
+        jws.check_typ(header.get("typ"), typ)
+        jws.check_claims(
+            claims, issuer=issuer, audience=audience, check_exp=check_exp, leeway=leeway
+        )
         return dict(claims)
-
-
-def _parse_header(token: object) -> dict[str, Any]:
-    """The protected header of a compact JWS, checked before any key is looked at."""
-    if isinstance(token, bytes):
-        try:
-            token = token.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise InvalidJWT("not ASCII") from exc
-    if not isinstance(token, str):
-        raise InvalidJWT("not a string")
-    if len(token) > MAX_JWT_LENGTH:
-        raise InvalidJWT("too long")
-    parts = token.split(".")
-    # An empty signature is well-formed (alg "none"): it is refused below, by its alg.
-    if len(parts) != 3 or not parts[0] or not parts[1] or not all(map(_B64URL.fullmatch, parts)):
-        raise InvalidJWT("not a compact JWS (three base64url segments)")
-    try:
-        raw = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
-        header = json.loads(raw)
-    except (ValueError, binascii.Error, RecursionError) as exc:  # UnicodeDecodeError included
-        raise InvalidJWT("header is not base64url JSON") from exc
-    if not isinstance(header, dict):
-        raise InvalidJWT("header is not a JSON object")
-    extra = set(header) - ALLOWED_HEADER
-    if extra:
-        raise InvalidJWT(f"header parameters not accepted: {sorted(extra)[:5]}")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ALGORITHMS:
-        raise InvalidJWT(f"alg {str(alg)[:20]!r} not accepted")
-    if not isinstance(header.get("kid"), str):
-        raise InvalidJWT("no kid")
-    if "typ" in header and not isinstance(header["typ"], str):
-        raise InvalidJWT("typ is not a string")
-    return header
-
-
-def _normal_typ(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.lower()
-    return value.removeprefix("application/")
-
-
-def _check_typ(found: str | None, expected: str | Collection[str | None] | None) -> None:
-    if expected is None:
-        return
-    allowed = [expected] if isinstance(expected, str) else list(expected)
-    if _normal_typ(found) not in {_normal_typ(t) for t in allowed}:
-        raise InvalidJWT(f"typ {str(found)[:20]!r} not accepted here")
-
-
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidJWT(f"{name} is not a number")
-    return float(value)
-
-
-def _check_claims(
-    claims: Mapping[str, Any],
-    *,
-    issuer: str | None,
-    audience: str | None,
-    check_exp: bool,
-    leeway: int,
-) -> None:
-    now = clock.now().timestamp()
-    exp, nbf = _number(claims, "exp"), _number(claims, "nbf")
-    _number(claims, "iat")
-    if check_exp and (exp is None or now >= exp + leeway):
-        raise InvalidJWT("expired" if exp is not None else "no exp")
-    if nbf is not None and now < nbf - leeway:
-        raise InvalidJWT("not yet valid (nbf)")
-    if issuer is not None and claims.get("iss") != issuer:
-        raise InvalidJWT("wrong iss")
-    if audience is not None:
-        aud = claims.get("aud")
-        audiences = aud if isinstance(aud, list) else [aud]
-        if audience not in audiences:
-            raise InvalidJWT("wrong aud")
 
 
 # ---------------------------------------------------------------------------- the service

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from sso.core.clock import now
 from sso.core.events import current_context
 from sso.db.models import AuditEvent
 
@@ -41,6 +42,28 @@ def record(
     )
     session.add(row)
     return row
+
+
+def insert_now(
+    session: Session,
+    event: str,
+    *,
+    outcome: str = "success",
+    actor_id: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    client_id: str | None = None,
+    **details: Any,
+) -> None:
+    """:func:`record` as one Core INSERT executed at once, in the same transaction (no ORM unit
+    of work): for the token endpoint's hot paths. Same columns, same rules for ``details``."""
+    ctx = current_context()
+    session.execute(insert(cast(Table, AuditEvent.__table__)).values(
+        created_at=now(), event=event, outcome=outcome, actor_id=actor_id,
+        target_type=target_type, target_id=target_id, client_id=client_id, ip=ctx.ip,
+        user_agent=(ctx.user_agent or "")[:512] or None, request_id=ctx.request_id,
+        details=details,
+    ))
 
 
 def recent(session: Session, *, event: str | None = None, limit: int = 100) -> Sequence[AuditEvent]:

@@ -1,20 +1,32 @@
 """Grants, authorization codes, refresh tokens and revoked access tokens.
 
 Single-use values are consumed with one conditional UPDATE and a row-count check, so of two
-concurrent redemptions exactly one wins on every backend."""
+concurrent redemptions exactly one wins on every backend.
+
+The token endpoint's hot paths (client credentials, refresh, introspection, /userinfo) use
+plain Core statements here (:func:`insert_grant`, :func:`add_refresh_token`,
+:func:`refresh_token_with_grant`, :func:`access_token_state`): one INSERT or one joined SELECT
+each, and rows handed back as objects attached to no session (read them, never change them),
+so no ORM unit of work or identity map runs per token (bench/README.md §2)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken
+from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken, User
+from sso.db.models._common import new_uuid
+
+_grants = cast(Table, Grant.__table__)
+_refresh = cast(Table, RefreshToken.__table__)
+_grant_columns = tuple(_grants.columns)
+_refresh_columns = tuple(c for c in _refresh.columns if c.name != "id")
 
 
 def create_grant(
@@ -42,6 +54,17 @@ def create_grant(
     session.add(grant)
     session.flush()
     return grant
+
+
+def insert_grant(session: Session, *, client_id: str, user_id: str | None, scope: str) -> Grant:
+    """A grant without a login session (client credentials) as one Core INSERT; the returned
+    row is attached to no session."""
+    values: dict[str, Any] = {
+        "id": new_uuid(), "client_id": client_id, "user_id": user_id, "scope": scope,
+        "created_at": now(),
+    }
+    session.execute(insert(_grants).values(values))
+    return Grant(**values)
 
 
 def get_grant(session: Session, grant_id: str) -> Grant | None:
@@ -151,18 +174,16 @@ def add_refresh_token(
     lifetime: int,
     expires_at: datetime | None = None,
 ) -> RefreshToken:
-    """Insert a refresh token; ``expires_at`` (a rotated token keeps its family's end) wins
-    over ``lifetime``."""
-    row = RefreshToken(
-        token_hash=token_hash,
-        grant_id=grant.id,
-        client_id=grant.client_id,
-        scope=scope,
-        expires_at=expires_at or now() + timedelta(seconds=lifetime),
-    )
-    session.add(row)
-    session.flush()
-    return row
+    """Insert a refresh token (one Core INSERT, executed now); ``expires_at`` (a rotated token
+    keeps its family's end) wins over ``lifetime``. The returned row is attached to no session."""
+    t = now()
+    values: dict[str, Any] = {
+        "token_hash": token_hash, "grant_id": grant.id, "client_id": grant.client_id,
+        "scope": scope, "created_at": t,
+        "expires_at": expires_at or t + timedelta(seconds=lifetime),
+    }
+    session.execute(insert(_refresh).values(values))
+    return RefreshToken(**values)
 
 
 def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
@@ -194,3 +215,59 @@ def revoke_access_token(session: Session, jti: str, expires_at: datetime) -> Non
 
 def is_access_token_revoked(session: Session, jti: str) -> bool:
     return session.get(RevokedAccessToken, jti) is not None
+
+
+@dataclass(frozen=True)
+class RefreshTokenState:
+    """A refresh token with its grant and the status of the grant's person (None without one)."""
+
+    token: RefreshToken
+    grant: Grant
+    user_status: str | None
+
+
+def refresh_token_with_grant(session: Session, token_hash: str) -> RefreshTokenState | None:
+    """The refresh token, its grant and its person's status in one SELECT (rows attached to no
+    session; use :func:`consume_refresh_token` to rotate it)."""
+    stmt = (
+        select(*_refresh_columns, *_grant_columns, User.status)
+        .select_from(_refresh)
+        .join(_grants, _grants.c.id == _refresh.c.grant_id)
+        .outerjoin(User, User.id == _grants.c.user_id)
+        .where(_refresh.c.token_hash == token_hash)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    n = len(_refresh_columns)
+    token = RefreshToken(**{c.name: row[i] for i, c in enumerate(_refresh_columns)})
+    grant = Grant(**{c.name: row[n + i] for i, c in enumerate(_grant_columns)})
+    return RefreshTokenState(token, grant, row[-1])
+
+
+@dataclass(frozen=True)
+class AccessTokenState:
+    """What decides whether an access token is live, besides its signature: its grant, whether
+    its ``jti`` was revoked, and its person's status and username (None without one)."""
+
+    grant: Grant
+    jti_revoked: bool
+    user_status: str | None
+    username: str | None
+
+
+def access_token_state(session: Session, grant_id: str, jti: str) -> AccessTokenState | None:
+    """One SELECT: the grant (None when unknown), the revoked-``jti`` check and the person."""
+    revoked = exists().where(RevokedAccessToken.jti == jti)
+    stmt = (
+        select(*_grant_columns, revoked.label("jti_revoked"), User.status, User.username)
+        .select_from(_grants)
+        .outerjoin(User, User.id == _grants.c.user_id)
+        .where(_grants.c.id == grant_id)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    n = len(_grant_columns)
+    grant = Grant(**{c.name: row[i] for i, c in enumerate(_grant_columns)})
+    return AccessTokenState(grant, bool(row[n]), row[n + 1], row[n + 2])

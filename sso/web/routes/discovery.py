@@ -12,6 +12,8 @@ from sso.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
 JSON = "application/json"
+DOCUMENT_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+JWKS_HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
 
 
 def _documents(request: Request) -> tuple[bytes, bytes]:
@@ -27,7 +29,7 @@ async def openid_configuration(request: Request) -> Response:
     return Response(
         _documents(request)[0],
         media_type=JSON,
-        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+        headers=DOCUMENT_HEADERS,
     )
 
 
@@ -36,17 +38,18 @@ async def oauth_metadata(request: Request) -> Response:
     return Response(
         _documents(request)[1],
         media_type=JSON,
-        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+        headers=DOCUMENT_HEADERS,
     )
 
 
 @router.get("/jwks.json")
 async def jwks(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    body = await run_in_threadpool(key_service(runtime).jwks)
+    keys = key_service(runtime)
+    # The bytes are built once per key-set version; only a due revalidation (one small query,
+    # every few seconds) goes to the thread pool.
+    body = keys.cache.fresh_jwks()
+    if body is None:
+        body = await run_in_threadpool(keys.jwks)
     # Short max-age: relying parties pick up a newly published key within minutes.
-    return Response(
-        body,
-        media_type="application/jwk-set+json",
-        headers={"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"},
-    )
+    return Response(body, media_type="application/jwk-set+json", headers=JWKS_HEADERS)

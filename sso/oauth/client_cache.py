@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -51,9 +52,15 @@ class _Entry:
 class ClientCache:
     """Read-only client rows by ``client_id``: :meth:`get` (one per process and runtime)."""
 
-    def __init__(self, ttl: float = DEFAULT_TTL, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        ttl: float = DEFAULT_TTL,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.clock = clock  # seconds, monotonic (tests move it by hand)
         self._entries: dict[str, _Entry] = {}
         self._generation = client_repo.change_generation()
         self._lock = threading.Lock()
@@ -73,7 +80,7 @@ class ClientCache:
                 self._entries = {}
                 self._generation = generation
         entry = self._entries.get(client_id)
-        started = time.monotonic()
+        started = self.clock()
         if entry is not None:
             if started - entry.checked_at < self.ttl:
                 return entry.client

@@ -118,11 +118,63 @@ class Settings(BaseSettings):
         0,
         description="Concurrent password hash checks per worker; 0 means the number of CPU cores.",
     )
+    password_check_queue: int = Field(
+        16,
+        description=(
+            "Requests per worker that may wait for a password check slot; more are refused at "
+            "once with 503 and Retry-After (load shedding in a login storm)."
+        ),
+    )
+    password_check_max_wait: float = Field(
+        5.0,
+        description="Seconds a password check waits for a slot before the request gets 503.",
+    )
+    rate_limit_ip_per_minute: int = Field(
+        3000,
+        description=(
+            "Requests per minute from one client IP before 429 with Retry-After (0: no limit). "
+            "High, because many people share a carrier-grade NAT address."
+        ),
+    )
+    rate_limit_client_per_minute: int = Field(
+        3000,
+        description="Requests per minute at /token per client_id before 429 (0: no limit).",
+    )
+    shutdown_drain_seconds: float = Field(
+        5.0,
+        description=(
+            "After SIGTERM, seconds /readyz answers 503 while requests are still served, so a "
+            "load balancer stops sending traffic before the server stops accepting it."
+        ),
+    )
     backchannel_logout_timeout: float = Field(
         5.0, description="Seconds to wait for a relying party's back-channel logout endpoint."
     )
     backchannel_logout_max_attempts: int = Field(
         5, description="Delivery attempts of a logout token."
+    )
+    allow_private_client_urls: bool | None = Field(
+        None,
+        description=(
+            "Whether URLs a client registers (jwks_uri, logo_uri, back-channel logout URI …) may "
+            "point at private, loopback or link-local addresses; unset means yes in dev and test, "
+            "never in prod (SSRF guard)."
+        ),
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token a Prometheus scraper sends to /metrics (24+ characters); unset, "
+            "/metrics is 404 in prod and open in dev and test."
+        ),
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description=(
+            "Directory where all worker processes of one server write their metrics "
+            "(prometheus-client multiprocess mode), so /metrics adds them up; `sso serve` uses "
+            "var_dir/metrics when it starts more than one worker. Unset: per process."
+        ),
     )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     log_json: bool = Field(False, description="Write logs as JSON lines (recommended in prod).")
@@ -163,6 +215,23 @@ class Settings(BaseSettings):
             "Failed logins from one IP before it is locked for accounts that failed there "
             "(high, so people behind one public address do not lock each other out)."
         ),
+    )
+    mfa_required_for_staff: bool | None = Field(
+        None,
+        description=(
+            "Require a second factor (TOTP or passkey) from every staff member, not only from "
+            "holders of admin roles; unset means yes in prod, no in dev and test."
+        ),
+    )
+    admin_require_mfa: bool = Field(
+        True,
+        description=(
+            "The admin UI (/admin) only for people who logged in with a second factor in this "
+            "session (acr 2); turn off only for local development."
+        ),
+    )
+    admin_import_max_rows: int = Field(
+        50000, description="Rows a staff CSV import file may have in the admin UI."
     )
     client_secret_max_failures: int = Field(
         10, description="Failed client authentications at /token per client and IP before 429."
@@ -227,6 +296,9 @@ class Settings(BaseSettings):
                     found.append(f"SSO_{name.upper()} is missing or a placeholder")
                 elif name == "secret_key" and len(raw) < 32:
                     found.append("SSO_SECRET_KEY must be at least 32 characters")
+            token = self.metrics_token.get_secret_value() if self.metrics_token else None
+            if token is not None and len(token.strip()) < 24:
+                found.append("SSO_METRICS_TOKEN must be at least 24 characters")
         return found
 
     def finalize(self) -> Settings:

@@ -1,4 +1,5 @@
-"""``sso clients``: register relying parties and rotate their secrets."""
+"""``sso clients``: register relying parties, rotate their secrets, and issue or revoke the
+initial access tokens of Dynamic Client Registration (RFC 7591)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import typer
 
 from sso.cli._common import fail, runtime, unit_of_work
+from sso.oauth import initial_access
 from sso.oauth.clients import ClientSpec, register, rotate_secret
 from sso.storage import clients as repo
 
@@ -106,3 +108,45 @@ def rotate(
         typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
     else:
         typer.echo(f"client_secret: {secret}")
+
+
+@app.command("issue-registration-token")
+def issue_registration_token(
+    description: str = typer.Option("", "--description", help="Who it is for, and why."),
+    expires_in: int = typer.Option(7 * 24 * 3600, "--expires-in", help="Lifetime in seconds."),
+    max_uses: int = typer.Option(1, "--max-uses", help="Registrations allowed; 0 = no limit."),
+    approve: bool = typer.Option(
+        False, "--approve", help="Clients registered with it are active at once (no review)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Issue an initial access token for POST /oauth2/register; prints it once."""
+    rt = runtime()
+    with unit_of_work(rt) as session:
+        issued = initial_access.issue(
+            session, rt.secret_key, description=description, expires_in=expires_in,
+            max_uses=max_uses or None, approve_clients=approve,
+        )
+        token_id, expires_at = issued.row.id, issued.row.expires_at
+    data = {
+        "id": token_id,
+        "initial_access_token": issued.token,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+        "max_uses": max_uses or None,
+        "approve_clients": approve,
+    }
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(f"initial_access_token: {issued.token}")
+    typer.echo(f"id: {token_id}  expires: {data['expires_at']}  max uses: {data['max_uses']}")
+    typer.echo("(shown only now; send it as 'Authorization: Bearer …' to POST /oauth2/register)")
+
+
+@app.command("revoke-registration-token")
+def revoke_registration_token(token_id: int = typer.Argument(...)) -> None:
+    """Revoke an initial access token by its id; it registers nothing more."""
+    rt = runtime()
+    with unit_of_work(rt) as session:
+        initial_access.revoke(session, token_id)
+    typer.echo(f"revoked initial access token {token_id}")

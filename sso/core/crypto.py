@@ -24,6 +24,8 @@ PREFIXES = {
     "reset": "tsso_pr_",
     "verify": "tsso_ev_",
     "device_code": "tsso_dc_",
+    "initial_access_token": "tsso_it_",
+    "registration_access_token": "tsso_rat_",
 }
 
 

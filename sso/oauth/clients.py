@@ -102,6 +102,14 @@ class ClientSpec:
     owner_id: str | None = None
     status: str = "active"
     description: str = ""
+    # Developer portal / RFC 7591 metadata (URLs checked by the caller with sso.oauth.url_guard).
+    app_kind: str | None = None
+    logo_uri: str | None = None
+    client_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+    jwks_uri: str | None = None
+    contacts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,13 @@ def register(
         id_token_signed_response_alg=spec.id_token_signed_response_alg,
         trusted=spec.trusted,
         status=spec.status,
+        app_kind=spec.app_kind,
+        logo_uri=spec.logo_uri,
+        client_uri=spec.client_uri,
+        policy_uri=spec.policy_uri,
+        tos_uri=spec.tos_uri,
+        jwks_uri=spec.jwks_uri,
+        contacts=list(spec.contacts),
     )
     client_repo.add(session, client)
     audit.record(

@@ -57,6 +57,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "introspection_endpoint": f"{iss}/introspect",
         "revocation_endpoint": f"{iss}/revoke",
         "device_authorization_endpoint": f"{iss}/device_authorization",  # RFC 8628 §4
+        "registration_endpoint": f"{iss}/oauth2/register",  # RFC 7591 §3 (initial access token)
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

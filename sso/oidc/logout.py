@@ -42,6 +42,7 @@ from sso.core.clock import now
 from sso.core.crypto import random_id
 from sso.db.models import Client, LoginSession
 from sso.oauth.tokens import Signer
+from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.oidc.authorize import MAX_PARAM_LENGTH, single_values
 from sso.oidc.keys import MAX_JWT_LENGTH, InvalidJWT, KeyService, key_service
 from sso.oidc.revocation import enqueue_backchannel_logouts, revoke_session_grants
@@ -267,6 +268,12 @@ def _send(runtime: Runtime, http: httpx.Client, job: _Job) -> str | None:
     """POST the logout token; None on success, else an error for logs (never the token)."""
     if job.uri is None or job.client is None:
         return "client has no back-channel logout URI any more"
+    try:  # SSRF guard: the name may resolve to a private address now (trusted clients are
+        # first-party, registered by an admin, and may sit on the city's own network)
+        if not job.client.trusted:
+            check_client_url(runtime.settings, job.uri)
+    except UnsafeURL as exc:
+        return f"back-channel logout URI refused: {exc.reason}"
     d = job.delivery
     try:
         token = logout_token(

@@ -96,6 +96,9 @@ class InitialAccessToken(Base):
     max_uses: Mapped[int | None] = mapped_column(Integer)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Clients registered with this token start ``active`` (the admin who issued it vouches for
+    # its holder, e.g. a city agency's CI pipeline); otherwise they wait ``pending`` for review.
+    approve_clients: Mapped[bool] = mapped_column(default=False)
 
 
 class ClientAssertionJti(Base):

@@ -49,6 +49,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import templates
 from procfs import RssSampler, cmdline, cpu_seconds, descendants
 from report import (
     PASSWORD,
@@ -70,6 +71,8 @@ PERSON_SCOPE = "openid profile email offline_access"
 USER_FORMAT = "citizen%07d"
 BASE_USERS = 1_000
 FULL_USERS = 1_000_000
+# What the seeded rows depend on besides the database (kept with a template, see templates.py).
+SEEDED_ENV = ("SSO_SECRET_KEY", "SSO_KEY_ENCRYPTION_KEY", "SSO_ADMIN_PASSWORD")
 
 
 def log(message: str) -> None:
@@ -120,8 +123,20 @@ class Bench:
             "SSO_VAR_DIR": str(self.out / "var"),
             "SSO_ADMIN_PASSWORD": secrets.token_urlsafe(18),
         }
-        # Extra environment for the server only (experiments, e.g. MALLOC_ARENA_MAX=2).
-        self.server_env = dict(kv.split("=", 1) for kv in args.server_env)
+        # The production settings of the README's deployment notes, then --server-env
+        # (experiments, e.g. SSO_DEFAULT_SIGNING_ALG=ES256) on top.
+        workers = args.workers or os.cpu_count() or 1
+        self.server_env = {
+            # argon2 checks capped machine-wide: cores // workers per worker (bench/README §5)
+            "SSO_PASSWORD_CHECK_CONCURRENCY": str(max(1, (os.cpu_count() or 1) // workers)),
+            "MALLOC_ARENA_MAX": "2",  # fewer glibc arenas kept per worker (§6)
+            **dict(kv.split("=", 1) for kv in args.server_env),
+        }
+        self.template_key = templates.template_key(
+            SEED_CITIZENS_SQL, BASE_USERS, FULL_USERS, args.cc_clients, REDIRECT_URI,
+            PERSON_SCOPE, USER_FORMAT, PASSWORD,
+        )
+        self.seeding: list[str] = []
         self.server: subprocess.Popen[bytes] | None = None
         self.workers: list[int] = []
         self.use_database(self.base_db)
@@ -197,6 +212,60 @@ class Bench:
             except psycopg.Error as exc:
                 log(f"could not drop {name}: {exc}")
 
+    def prepare_base(self) -> None:
+        """The 1,000-citizen database: a copy of the template of an earlier run when the
+        migrations and the seeding are unchanged (templates.py), else seeded now and kept."""
+        t0 = time.monotonic()
+        with self.admin_db() as conn:
+            for db in templates.drop_stale(conn, self.template_key):
+                log(f"dropped the stale template {db}")
+            have = templates.existing(conn)
+        tpl = templates.name(self.template_key, "base")
+        values = templates.load_values(self.template_key)
+        if values and tpl in have and not self.args.fresh_seed:
+            self.create_database(self.base_db, template=tpl)
+            self.env.update(values["env"])
+            self.clients = Clients(cc=[(c, s) for c, s in values["cc"]], rp=tuple(values["rp"]))
+            self.users = int(values["users"])
+            self.sso("db", "upgrade")  # nothing to do: the key covers every migration
+            self.seeding.append(f"{self.users:,} citizens: copy of template `{tpl}` "
+                                f"({time.monotonic() - t0:.0f} s)")
+            return
+        self.create_database(self.base_db)
+        self.seed_base()
+        assert self.clients is not None
+        with self.admin_db() as conn:
+            templates.make(conn, self.base_db, tpl)
+        templates.save_values(self.template_key, {
+            "env": {k: self.env[k] for k in SEEDED_ENV},
+            "cc": self.clients.cc, "rp": self.clients.rp, "users": self.users,
+        })
+        self.seeding.append(f"{self.users:,} citizens: seeded ({time.monotonic() - t0:.0f} s,"
+                            f" kept as template `{tpl}`)")
+
+    def prepare_big(self, big: str) -> None:
+        """The 1,000,000-citizen database: from its template, or the 1,000-citizen template
+        grown in SQL and then kept as a template too."""
+        t0 = time.monotonic()
+        tpl = templates.name(self.template_key, "1m")
+        with self.admin_db() as conn:
+            have = templates.existing(conn)
+        if tpl in have and not self.args.fresh_seed:
+            self.create_database(big, template=tpl)
+            self.use_database(big)
+            self.users = FULL_USERS
+            self.seeding.append(f"{FULL_USERS:,} citizens: copy of template `{tpl}` "
+                                f"({time.monotonic() - t0:.0f} s)")
+            return
+        self.create_database(big, template=templates.name(self.template_key, "base"))
+        self.use_database(big)
+        log(f"seeding {FULL_USERS:,} citizens")
+        self.add_citizens(FULL_USERS)
+        with self.admin_db() as conn:
+            templates.make(conn, big, tpl)
+        self.seeding.append(f"{FULL_USERS:,} citizens: seeded ({time.monotonic() - t0:.0f} s,"
+                            f" kept as template `{tpl}`)")
+
     def seed_base(self) -> None:
         self.sso("db", "upgrade")
         self.sso("bootstrap")
@@ -240,10 +309,22 @@ class Bench:
                 " WHERE u.username_normalized = %s", (USER_FORMAT % 1,)
             ).fetchone()
             assert row is not None, "citizen 1 has no password"
+            # A large load goes in without the secondary indexes, which are then rebuilt from
+            # their own definitions (pg_get_indexdef): one sort per index instead of a million
+            # random b-tree inserts. Same indexes afterwards, built in a fraction of the time.
+            rebuild: list[tuple[str, str]] = []
+            if total - first > 100_000:
+                rebuild = [(r[0], r[1]) for r in conn.execute(SECONDARY_INDEXES_SQL)]
+                for index, _ in rebuild:
+                    conn.execute(f"DROP INDEX {index}")
             step = 250_000
             for lo in range(first, total + 1, step):
                 hi = min(total, lo + step - 1)
                 conn.execute(SEED_CITIZENS_SQL, {"lo": lo, "hi": hi, "hash": row[0]})
+            if rebuild:
+                conn.execute("SET maintenance_work_mem = '256MB'")
+                for _, definition in rebuild:
+                    conn.execute(definition)
             conn.execute("ANALYZE users")
             conn.execute("ANALYZE password_credentials")
         self.users = total
@@ -628,8 +709,7 @@ class Bench:
         self.calibration.append(calibrate())
         log("calibration: argon2id check {argon2id_ms:.1f} ms CPU, RS256 signature "
             "{rs256_ms:.2f} ms CPU".format(**self.calibration[-1]))
-        self.create_database(self.base_db)
-        self.seed_base()
+        self.prepare_base()
         self.start_server()
         if wanted("discovery"):
             self.scenario_get("discovery", "/.well-known/openid-configuration",
@@ -663,11 +743,8 @@ class Bench:
         minutes hits both alike."""
         self.stop_server()
         small, big = self.base_db, self.base_db + "_1m"
-        self.create_database(big, template=small)
-        self.use_database(big)
-        log(f"seeding {FULL_USERS:,} citizens")
         small_users = self.users
-        self.add_citizens(FULL_USERS)
+        self.prepare_big(big)
         if login:
             d, w = self.args.login_duration, self.args.warmup
             pairs = [
@@ -727,13 +804,16 @@ class Bench:
             f"{platform.release()}; Python {platform.python_version()}, PostgreSQL {pg}. "
             f"Provider at commit `{commit}`{' (with uncommitted changes in sso/)' if dirty else ''}, "
             f"`sso serve --workers {workers}`"
-            f"{(' with ' + ' '.join(self.args.server_env)) if self.args.server_env else ''}. Load: wrk -t{self.args.threads} "
+            f" with {' '.join(f'{k}={v}' for k, v in self.server_env.items())}. "
+            f"Load: wrk -t{self.args.threads} "
             f"-c{self.args.connections}, {self.args.warmup:.0f} s warm-up + "
             f"{self.args.repeats} × {self.args.duration:.0f} s per scenario; login: "
             f"{self.args.login_workers} browsers (login_load.py), "
             f"{self.args.repeats} × {self.args.login_duration:.0f} s. Median of the runs, "
             f"range in brackets when the runs differ by more than 10 %.\n\n"
         )
+        if self.seeding:
+            header += "Databases: " + "; ".join(self.seeding) + ".\n\n"
         if self.calibration:
             cal = self.calibration
             header += (
@@ -787,19 +867,29 @@ SELECT id, %(hash)s, now() FROM inserted
 """
 
 
+# Indexes of the seeded tables that back no constraint (primary keys and unique constraints
+# stay): safe to drop and rebuild around a bulk load.
+SECONDARY_INDEXES_SQL = """
+SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+WHERE i.indrelid IN ('users'::regclass, 'password_credentials'::regclass)
+  AND NOT i.indisprimary
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ORDER BY 1
+"""
+
+
 def ensure_py_spy() -> str | None:
-    """py-spy from PyPI in bench/.tools (kept out of the project's virtualenv)."""
-    tools = BENCH / ".tools"
-    exe = tools / "bin" / "py-spy"
+    """py-spy from the virtualenv (a dev extra in pyproject.toml), installed there if missing."""
+    exe = BIN / "py-spy"
     if exe.exists():
         return str(exe)
     found = shutil.which("py-spy")
     if found:
         return found
-    log("installing py-spy into bench/.tools")
+    log("installing py-spy into the virtualenv")
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(tools)], check=True, timeout=120)
-        subprocess.run([str(tools / "bin" / "pip"), "install", "-q", "py-spy"], check=True,
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True,
                        timeout=300, capture_output=True)
     except (subprocess.SubprocessError, OSError) as exc:
         log(f"py-spy unavailable ({exc}); no profile")
@@ -844,6 +934,8 @@ def main() -> int:
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the server process (repeatable)")
     ap.add_argument("--keep-db", action="store_true", help="do not drop the bench database")
+    ap.add_argument("--fresh-seed", action="store_true",
+                    help="seed again even when templates of an earlier run match (templates.py)")
     ap.add_argument("--no-readme", action="store_true", help="do not append to bench/README.md")
     args = ap.parse_args()
     random.seed()

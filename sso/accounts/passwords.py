@@ -2,22 +2,77 @@
 
 argon2id with parameters from settings (OWASP floor m=19 MiB, t=2, p=1). Hashes made with older
 parameters or imported legacy schemes (bcrypt, PBKDF2) verify and are flagged for re-hashing.
-Concurrent hash checks are capped per process so a login storm queues instead of exhausting
-memory and starving cheap endpoints.
+
+Load: one argon2id check costs ~20-50 ms of CPU and 19 MiB of memory, so a login storm is
+the cheapest way to knock the provider over. Two bounds keep it standing:
+
+- a per-process cap on concurrent checks (``password_check_concurrency``, default the number
+  of cores): the rest wait in line rather than thrash the CPU and memory;
+- a bounded line: :meth:`PasswordHasher.try_admit` (called by the web layer on the event loop,
+  before a request takes a thread) refuses at once when ``cap + password_check_queue``
+  requests are already admitted, and a check that still cannot start within
+  ``password_check_max_wait`` seconds is refused too. Both refusals are
+  :class:`PasswordChecksBusy`, a 503 with ``Retry-After``: a fast, honest "try again" instead
+  of a timeout, while cheap endpoints (JWKS, discovery, token refresh) keep their threads.
+
+The 19 MiB buffers are handed back to the OS after each check (glibc only, see
+:func:`_release_large_buffers`), so a storm does not leave every pool thread's malloc arena
+holding one (bench/README.md §6).
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from passlib.context import CryptContext
 
 from sso.config import Settings
+from sso.core.errors import ServiceUnavailable
+
+log = logging.getLogger("sso.passwords")
 
 # A fixed hash to verify against when the account does not exist, so the response takes the
 # same time whether or not it does.
 _DUMMY_PASSWORD = "tangsel-sso-timing-equaliser"
+# Seconds a refused caller is asked to wait before trying again.
+BUSY_RETRY_AFTER = 2
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_MMAP_THRESHOLD = 1024 * 1024
+_malloc_tuned = False
+
+
+class PasswordChecksBusy(ServiceUnavailable):
+    """Too many password checks in flight in this process: try again in a moment."""
+
+    retry_after = BUSY_RETRY_AFTER
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("error.service_unavailable", detail=detail)
+
+
+def _release_large_buffers() -> None:
+    """Serve allocations of 1 MiB and more with mmap, returned to the OS on free.
+
+    glibc otherwise raises its mmap threshold after the first large free, and later argon2
+    buffers come from per-thread arenas that keep the memory (one per pool thread). The same
+    as ``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment, but set once per process here so
+    it holds however the provider is started. A no-op where ``mallopt`` does not exist."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    if not mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD):
+        log.info("mallopt(M_MMAP_THRESHOLD) refused; argon2 buffers stay in malloc arenas")
 
 
 class PasswordHasher:
@@ -30,17 +85,51 @@ class PasswordHasher:
             argon2__rounds=settings.argon2_time_cost,
             argon2__parallelism=settings.argon2_parallelism,
         )
-        limit = settings.password_check_concurrency or (os.cpu_count() or 1)
-        self._slots = threading.BoundedSemaphore(limit)
+        self.concurrency = settings.password_check_concurrency or (os.cpu_count() or 1)
+        self.max_admitted = self.concurrency + max(0, settings.password_check_queue)
+        self.max_wait = settings.password_check_max_wait
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._admitted = 0
+        self._admitted_lock = threading.Lock()
         self._dummy_hash: str | None = None
+        _release_large_buffers()
 
+    # ------------------------------------------------------------------ load bounds
+    @property
+    def admitted(self) -> int:
+        """Requests admitted and not yet finished (running or waiting for a slot)."""
+        return self._admitted
+
+    def try_admit(self) -> bool:
+        """Take a place in the bounded line for one request that will check a password;
+        False (at once, never blocking) when the line is full. Pair with :meth:`leave`."""
+        with self._admitted_lock:
+            if self._admitted >= self.max_admitted:
+                return False
+            self._admitted += 1
+            return True
+
+    def leave(self) -> None:
+        with self._admitted_lock:
+            self._admitted -= 1
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=self.max_wait):
+            raise PasswordChecksBusy(f"no password check slot within {self.max_wait} s")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    # ------------------------------------------------------------------ hashing
     def hash(self, password: str) -> str:
-        with self._slots:
+        with self._slot():
             return str(self._context.hash(password))
 
     def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """(matches, new_hash): ``new_hash`` is set when the stored hash should be upgraded."""
-        with self._slots:
+        with self._slot():
             try:
                 ok, new_hash = self._context.verify_and_update(password, password_hash)
             except (ValueError, TypeError):

@@ -1,12 +1,85 @@
-"""``sso serve`` (uvicorn) and ``sso bootstrap`` (first admin and signing keys)."""
+"""``sso serve`` (uvicorn) and ``sso bootstrap`` (first admin and signing keys).
+
+Graceful shutdown: on SIGTERM each worker first flips ``/readyz`` to 503 ("draining") and
+keeps serving for ``SSO_SHUTDOWN_DRAIN_SECONDS``, so a load balancer polling readiness stops
+sending it new requests; only then does uvicorn stop accepting connections, finish the
+requests in flight (up to 20 s) and run the application's shutdown. A second SIGTERM during
+the drain is ignored; SIGINT (Ctrl-C) stops at once, as before.
+"""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import signal
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from types import FrameType
+from typing import Any
 
 import typer
 
 from sso.cli._common import runtime, settings, unit_of_work
+
+log = logging.getLogger("sso.serve")
+
+# ASGI's shapes, spelt out here (starlette belongs to the web layer).
+Message = MutableMapping[str, Any]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class DrainOnTerm:
+    """ASGI wrapper around the provider that adds the drain step to uvicorn's SIGTERM.
+
+    uvicorn installs its signal handlers before the application starts; once the lifespan
+    startup is complete this puts a handler in front of uvicorn's SIGTERM handler."""
+
+    def __init__(self, app: Any, delay: float) -> None:
+        self.app = app
+        self.delay = delay
+        self.draining = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_and_arm(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.arm()
+            await send(message)
+
+        await self.app(scope, receive, send_and_arm)
+
+    def arm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can be handled only there (not the case under uvicorn)
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return
+
+        def on_term(sig: int, frame: FrameType | None) -> None:
+            if self.draining:
+                return
+            self.draining = True
+            self.app.state.draining = True
+            self.app.state.ready = False
+            log.warning("SIGTERM: readiness is 503; stopping in %.1f s", self.delay)
+            timer = threading.Timer(self.delay, previous, args=(sig, frame))
+            timer.daemon = True
+            timer.start()
+
+        signal.signal(signal.SIGTERM, on_term)
+
+
+def create_served_app() -> DrainOnTerm:
+    """Factory for uvicorn (``sso serve``): the provider with the drain step."""
+    from sso.app import create_app_from_environment
+
+    app = create_app_from_environment()
+    return DrainOnTerm(app, app.state.runtime.settings.shutdown_drain_seconds)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +94,7 @@ def register(app: typer.Typer) -> None:
 
         s = settings()  # fail fast, with every problem listed, before forking workers
         uvicorn.run(
-            "sso.app:create_app_from_environment",
+            "sso.cli.serve:create_served_app",
             factory=True,
             host=host,
             port=port,

@@ -131,7 +131,10 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         exc.detail or exc.message,
         extra={"status": status, "request_id": request_id_of(request)},
     )
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    headers = None
+    if status in (429, 503):  # an error that passes: say when to try again
+        retry_after = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS
+        headers = {"Retry-After": str(retry_after)}
     return error_response(
         request,
         status,

@@ -1,0 +1,245 @@
+"""Load shedding and request-rate limits: refuse early and cheaply, with ``Retry-After``.
+
+Two pure ASGI middlewares, installed by ``create_app`` inside the request-context middleware
+(so the client IP is known):
+
+- :class:`PasswordCheckAdmission`: a request that will hash a password (the login form, the
+  registration form, the new-password form) takes a place in the bounded line of
+  :meth:`sso.accounts.passwords.PasswordHasher.try_admit` *before* it takes a thread. When the
+  line is full it gets 503 at once. So a login storm holds at most ``cap + queue`` threads of
+  the pool and JWKS, discovery and token refresh keep being served.
+- :class:`RateLimits`: requests per minute per client IP (every path but health, metrics and
+  static files) and per ``client_id`` at ``/token``; over the limit, 429 with ``Retry-After``
+  (seconds to the end of the minute). A caller over its limit does not slow anyone else.
+
+The per-client count at ``/token`` is taken before the request and given back when the
+answer is 401 or 429 (the client did not authenticate, or was refused by the secret-guessing
+lock): someone who sends another client's ``client_id`` with a wrong secret cannot use up that
+client's budget.
+
+Counters are fixed one-minute windows in Redis (``SSO_REDIS_URL``), shared by every worker and
+instance. Without Redis, or while it cannot be reached (retried every 30 s), each process
+counts on its own, so the effective limit is the setting times the number of processes: a
+request-rate limit is about fairness and load, not secrets, so it degrades to approximate
+rather than failing requests. (The guessing protection, which is about secrets, degrades to the
+database instead: :mod:`sso.accounts.throttle`.)
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sso.accounts.passwords import PasswordChecksBusy
+from sso.config import Settings
+from sso.core.crypto import keyed_hash
+from sso.core.events import current_context
+from sso.runtime import Runtime
+from sso.web.errors import error_response
+from sso.web.routes.interaction import password_hasher
+
+log = logging.getLogger("sso.web.load_shedding")
+
+WINDOW_SECONDS = 60
+REDIS_RETRY_SECONDS = 30.0
+REDIS_PREFIX = "sso:rate:"
+# POST paths whose handler checks or makes a password hash.
+PASSWORD_PATHS = (
+    re.compile(r"/interaction/[^/]+/login"),
+    re.compile(r"/register"),
+    re.compile(r"/password/reset"),
+)
+EXEMPT_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/")
+MAX_TOKEN_BODY = 64 * 1024
+
+
+# ----------------------------------------------------------------------------- admission
+
+
+class PasswordCheckAdmission:
+    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or not any(p.fullmatch(scope.get("path", "")) for p in PASSWORD_PATHS)
+        ):
+            await self.app(scope, receive, send)
+            return
+        hasher = password_hasher(self.runtime)  # looked up each time: tests may swap it
+        if not hasher.try_admit():
+            log.warning("password checks busy: %s admitted, request refused", hasher.admitted)
+            response = error_response(
+                Request(scope),
+                503,
+                headers={"Retry-After": str(PasswordChecksBusy.retry_after)},
+            )
+            await response(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            hasher.leave()
+
+
+# ----------------------------------------------------------------------------- counters
+
+
+class WindowCounters:
+    """Fixed one-minute windows: Redis when configured and reachable, else this process."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._redis_url = redis_url
+        self._redis: Any = None
+        self._redis_down_until = 0.0
+        self._local: dict[str, int] = {}
+        self._local_window = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def window() -> tuple[int, int]:
+        """(window number, seconds until it ends)."""
+        now = time.time()
+        number = int(now // WINDOW_SECONDS)
+        return number, max(1, int((number + 1) * WINDOW_SECONDS - now + 0.999))
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            import redis.asyncio
+
+            self._redis = redis.asyncio.Redis.from_url(
+                str(self._redis_url), socket_connect_timeout=0.5, socket_timeout=0.5
+            )
+        return self._redis
+
+    async def add(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` to ``key``'s count in the current window; the new count."""
+        number, _left = self.window()
+        if self._redis_url and time.monotonic() >= self._redis_down_until:
+            name = f"{REDIS_PREFIX}{key}:{number}"
+            try:
+                pipe = self._client().pipeline(transaction=True)
+                pipe.incrby(name, amount)
+                pipe.expire(name, 2 * WINDOW_SECONDS)
+                count, _ = await pipe.execute()
+                return int(count)
+            except Exception as exc:  # any Redis trouble: count here instead, retry later
+                self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+                self._redis = None
+                log.warning("Redis unreachable for rate limits (%s): counting per process",
+                            type(exc).__name__)
+        with self._lock:
+            if number != self._local_window:
+                self._local.clear()
+                self._local_window = number
+            count = self._local.get(key, 0) + amount
+            self._local[key] = count
+            return count
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def client_id_of(headers: Headers, body: bytes) -> str | None:
+    """The ``client_id`` a /token request claims (Basic auth, or the form), unverified."""
+    auth = headers.get("authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        name, sep, _secret = decoded.partition(":")
+        return unquote_plus(name) if sep else None
+    try:
+        form = parse_qsl(body.decode("latin-1"), max_num_fields=64)
+    except ValueError:
+        return None
+    for name, value in form:
+        if name == "client_id":
+            return value
+    return None
+
+
+class RateLimits:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.per_ip = settings.rate_limit_ip_per_minute
+        self.per_client = settings.rate_limit_client_per_minute
+        self.counters = WindowCounters(settings.redis_url)
+        self._secret = settings.secret_key_bytes()
+
+    def _key(self, kind: str, value: str) -> str:
+        # Keyed hashes: neither IP addresses nor client ids are written to Redis in clear.
+        return kind + ":" + keyed_hash(self._secret, value, purpose="rate:" + kind)[:32]
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
+        _number, left = WindowCounters.window()
+        log.info("rate limit per %s reached", kind)
+        response = error_response(Request(scope), 429, headers={"Retry-After": str(left)})
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self.per_ip > 0:
+            ip = current_context().ip or "unknown"
+            if await self.counters.add(self._key("ip", ip)) > self.per_ip:
+                await self._refuse(scope, receive, send, "IP")
+                return
+        if self.per_client > 0 and path == "/token" and scope.get("method") == "POST":
+            await self._token(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _token(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Read the (small) form body to find client_id, then hand the same messages on.
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+            if size > MAX_TOKEN_BODY:
+                break  # the endpoint itself refuses an oversized body
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        client_id = client_id_of(Headers(scope=scope), body)
+        if not client_id:
+            await self.app(scope, replay, send)
+            return
+        key = self._key("client", client_id)
+        if await self.counters.add(key) > self.per_client:
+            await self._refuse(scope, replay, send, "client")
+            return
+        status = 0
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, replay, send_status)
+        finally:
+            if status in (401, 429):  # not this client's doing: give the count back
+                await self.counters.add(key, -1)

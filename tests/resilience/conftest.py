@@ -1,0 +1,155 @@
+"""Fixtures of the resilience tests (issue 8: faults, load, restore drill).
+
+They start real `sso serve` processes on the machine's PostgreSQL (a database of each test's
+own, ``sso_res_<pid>_<n>``, migrated with `sso db upgrade` and dropped afterwards) and Redis
+(database 14, keys of this run only), plus throwaway PostgreSQL clusters and Redis servers of
+their own where a test breaks them. They are slow, so `make test` leaves them out: this
+directory is collected only when it is named on the command line (`make test-resilience`,
+or `pytest tests/resilience/...`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.resilience.people import RP
+from tests.resilience.procs import DEFAULT_ADMIN_URL, Provider, base_env, database, sso
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "Kota-Tangsel-2026!aman"
+ISSUER = "http://sso.tangsel.test"
+_numbers = itertools.count(1)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Collect this directory only when a command-line argument points into it."""
+    for arg in config.args:
+        target = Path(arg.split("::")[0]).resolve()
+        if target == HERE or HERE in target.parents:
+            return None
+    return True
+
+
+def _admin_url() -> str:
+    configured = os.environ.get("SSO_TEST_POSTGRES_URL")
+    if not configured:
+        return DEFAULT_ADMIN_URL
+    info = psycopg.conninfo.conninfo_to_dict(configured.replace("+psycopg", ""))
+    return (f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
+            f"{info.get('port', 5432)}/postgres")
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    url = _admin_url()
+    try:
+        with psycopg.connect(url, connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {url}: {exc}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("SSO_TEST_RESILIENCE_REDIS_URL", "redis://127.0.0.1:6379/14")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis not reachable at {url}: {exc}")
+    return url
+
+
+class City:
+    """One deployment under test: a database, shared secrets, and its provider processes."""
+
+    def __init__(self, url: str, redis_url: str | None, log_dir: Path) -> None:
+        self.database_url = url
+        self.log_dir = log_dir
+        self.env = base_env(
+            SSO_ENV="test",
+            SSO_ISSUER=ISSUER,
+            SSO_DATABASE_URL=url,
+            SSO_SECRET_KEY=secrets.token_urlsafe(48),
+            SSO_KEY_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+            SSO_ADMIN_PASSWORD=PASSWORD,
+            SSO_LOG_LEVEL="WARNING",
+            SSO_SHUTDOWN_DRAIN_SECONDS="1",
+            SSO_VAR_DIR=str(log_dir / "var"),
+        )
+        if redis_url:
+            self.env["SSO_REDIS_URL"] = redis_url
+        self.providers: list[Provider] = []
+
+    def sso(self, *args: str, stdin: str | None = None) -> str:
+        return sso(self.env, *args, stdin=stdin)
+
+    def provider(self, name: str, *, workers: int = 1, start: bool = True,
+                 **settings: str) -> Provider:
+        env = dict(self.env)
+        env.update({f"SSO_{k.upper()}": v for k, v in settings.items()})
+        p = Provider(env, self.log_dir, name, workers)
+        self.providers.append(p)
+        if start:
+            p.start().wait_ready()
+        return p
+
+    def rp(self, name: str = "Portal Warga") -> RP:
+        out = self.sso("clients", "create", "--name", name, "--redirect-uri",
+                       "https://rp.example.id/callback", "--trusted", "--scope",
+                       "openid profile email offline_access", "--json")
+        data = json.loads(out)
+        return RP(data["client_id"], data["client_secret"])
+
+    def person(self, username: str, password: str = PASSWORD) -> str:
+        self.sso("users", "create", "--username", username, "--email",
+                 f"{username}@warga.tangsel.test", "--name", username.title(),
+                 "--password-stdin", stdin=password + "\n")
+        return username
+
+    def stop_all(self) -> None:
+        for p in self.providers:
+            p.stop()
+
+
+@pytest.fixture()
+def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object]:
+    """``make_city(migrate=True, redis=True)``: a new database (migrated) and its settings."""
+    cities: list[City] = []
+    stack: list[object] = []
+
+    def make(*, migrate: bool = True, redis: bool | str = True, admin: str | None = None) -> City:
+        name = f"sso_res_{os.getpid()}_{next(_numbers)}"
+        cm = database(admin or admin_url, name)
+        url = cm.__enter__()
+        stack.append(cm)
+        log_dir = tmp_path / name
+        log_dir.mkdir()
+        chosen = redis if isinstance(redis, str) else (redis_url if redis else None)
+        city = City(url, chosen, log_dir)
+        cities.append(city)
+        if migrate:
+            city.sso("db", "upgrade")
+        return city
+
+    try:
+        yield make
+    finally:
+        for city in cities:
+            city.stop_all()
+        for cm in reversed(stack):
+            try:
+                cm.__exit__(None, None, None)  # type: ignore[attr-defined]
+            except psycopg.Error:
+                pass

@@ -87,6 +87,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     install_error_handlers(app)
     console.install(app)
+    # Inner to outer: the load bounds run inside the request context (they need the client IP).
+    from sso.web.load_shedding import PasswordCheckAdmission, RateLimits
+
+    app.add_middleware(PasswordCheckAdmission, runtime=runtime)
+    app.add_middleware(RateLimits, settings=settings)
     app.add_middleware(CORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -101,9 +106,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> Response:
         if not getattr(app.state, "ready", False):
-            return JSONResponse(
-                {"status": "starting"}, status_code=503, headers={"Retry-After": "1"}
-            )
+            # draining: set by `sso serve` on SIGTERM (sso/cli/serve.py), before it stops
+            status = "draining" if getattr(app.state, "draining", False) else "starting"
+            return JSONResponse({"status": status}, status_code=503, headers={"Retry-After": "1"})
         try:
             revision = current_revision(runtime.engine)
         except SQLAlchemyError:

@@ -92,7 +92,10 @@ def register(app: typer.Typer) -> None:
         """Serve the provider (uvicorn; several workers share nothing but the database)."""
         import uvicorn
 
+        from sso.web.metrics import prepare_for_workers as prepare_metrics
+
         s = settings()  # fail fast, with every problem listed, before forking workers
+        prepare_metrics(s, workers)  # one metrics directory shared by all workers
         uvicorn.run(
             "sso.cli.serve:create_served_app",
             factory=True,

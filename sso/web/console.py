@@ -32,7 +32,8 @@ from sso.core.crypto import random_token
 from sso.db.models import Client, LoginSession, User
 from sso.runtime import Runtime
 from sso.storage import clients as client_repo
-from sso.web.responses import SESSION_COOKIE
+from sso.web.responses import session_cookie
+from sso.web.security import clear_cookie, cookie_name, read_cookie
 from sso.web.templating import render
 
 CONSOLE_CLIENT_ID = "tangselconsole"
@@ -83,7 +84,7 @@ def here(request: Request) -> str:
 
 def current_login(request: Request, session: Session) -> CurrentLogin | None:
     runtime: Runtime = request.app.state.runtime
-    found = login_sessions.resolve(session, runtime.settings, request.cookies.get(SESSION_COOKIE))
+    found = login_sessions.resolve(session, runtime.settings, session_cookie(request))
     return CurrentLogin(*found) if found else None
 
 
@@ -172,26 +173,26 @@ def login_redirect(request: Request, exc: LoginRequired) -> Response:
         params["max_age"] = str(exc.max_age)
     if exc.acr:
         params["acr_values"] = exc.acr
-    lang = request.query_params.get("lang") or request.cookies.get("lang")
+    lang = request.query_params.get("lang") or read_cookie(request, "lang")
     if lang:
         params["ui_locales"] = lang
     response = RedirectResponse("/authorize?" + urlencode(params), status_code=303)
     response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
-        STATE_COOKIE,
+        cookie_name(settings, STATE_COOKIE),
         f"{state}|{_local_path(exc.next_path)}",
         max_age=settings.interaction_lifetime,
         httponly=True,
         secure=settings.cookie_secure,
         samesite="lax",
-        path=CALLBACK_PATH,
+        path="/",  # a __Host- cookie must be Path=/
     )
     return response
 
 
 @router.get(CALLBACK_PATH)
 def callback(request: Request) -> Response:
-    cookie = request.cookies.get(STATE_COOKIE) or ""
+    cookie = read_cookie(request, STATE_COOKIE) or ""
     state, _, next_path = cookie.partition("|")
     got = request.query_params.get("state") or ""
     if not state or got != state:
@@ -200,7 +201,7 @@ def callback(request: Request) -> Response:
     target = "/" if request.query_params.get("error") else _local_path(next_path)
     response = RedirectResponse(target, status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    response.delete_cookie(STATE_COOKIE, path=CALLBACK_PATH)
+    clear_cookie(request, response, STATE_COOKIE)
     return response
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from sso.web.security import read_cookie
+
 SUPPORTED: tuple[str, ...] = ("id", "en")
 DEFAULT_LOCALE = "id"
 LANG_COOKIE = "lang"
@@ -96,7 +98,7 @@ def negotiate_locale(
         chosen = match_locale(tag)
         if chosen:
             return chosen
-    chosen = match_locale(request.cookies.get(LANG_COOKIE))
+    chosen = match_locale(read_cookie(request, LANG_COOKIE))
     if chosen:
         return chosen
     preferred = parse_accept_language(request.headers.get("accept-language"))

@@ -13,8 +13,17 @@ memory stream and breaks context variables). Per HTTP request it
 - refuses a body over ``max_body_size`` bytes with 413: at once when ``Content-Length`` says so,
   and by counting when the body streams in (raised as :class:`RequestBodyTooLarge`, an
   ``HTTPException`` that the error handlers render as a page or JSON);
+- puts the security headers on every response (:func:`sso.web.security.apply_baseline_headers`:
+  pages rendered by templates set their own CSP with a nonce; JSON, redirects, 404s, static
+  files and errors get ``nosniff``, framing refused, ``Referrer-Policy`` and a CSP too, and
+  HSTS when the issuer is https);
+- counts the request for /metrics by route template (:mod:`sso.web.metrics`);
 - writes one access line: method, path (never the query string, which carries codes and
   states), status, duration in ms.
+
+Settings and metrics come from ``scope["app"].state.runtime`` (Starlette puts the application
+in the scope before any middleware runs); an app without a runtime gets the headers without
+HSTS and no metrics.
 """
 
 from __future__ import annotations
@@ -30,9 +39,14 @@ from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sso.core.events import RequestContext, request_context
+from sso.runtime import Runtime
+from sso.web.metrics import UNMATCHED, Metrics
+from sso.web.metrics import for_runtime as metrics_for_runtime
+from sso.web.security import apply_baseline_headers
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -64,6 +78,21 @@ class RequestContextMiddleware:
         self.app = app
         self.trusted_proxies = _networks(trusted_proxies)
         self.max_body_size = max_body_size
+        self._resolved = False
+        self._hsts = False
+        self._metrics: Metrics | None = None
+        self._runtime: Runtime | None = None
+
+    def _resolve(self, scope: Scope) -> None:
+        """Read the deployment's settings and metrics once (the app is built by then)."""
+        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+        settings = getattr(runtime, "settings", None)
+        if settings is not None:
+            self._hsts = bool(settings.cookie_secure)
+        if isinstance(runtime, Runtime):
+            self._runtime = runtime
+            self._metrics = metrics_for_runtime(runtime)
+        self._resolved = True
 
     # ------------------------------------------------------------------ helpers
     def _trusted(self, address: str | None) -> bool:
@@ -105,7 +134,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
+        if not self._resolved:
+            self._resolve(scope)
         started = time.perf_counter()
+        root_path = scope.get("root_path", "")
         headers = Headers(scope=scope)
         rid = self.request_id(headers)
         scope.setdefault("state", {})["request_id"] = rid
@@ -123,7 +155,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+                response_headers = MutableHeaders(scope=message)
+                response_headers[REQUEST_ID_HEADER] = rid
+                apply_baseline_headers(response_headers, hsts=self._hsts)
             await send(message)
 
         received = 0
@@ -149,7 +183,20 @@ class RequestContextMiddleware:
             await self._send_too_large(send_wrapper)
         finally:
             self._log_access(scope, status, started)
+            if self._metrics is not None:
+                self._observe(self._metrics, scope, root_path, status, started)
             request_context.reset(token)
+
+    def _observe(
+        self, metrics: Metrics, scope: Scope, root_path: str, status: int, started: float
+    ) -> None:
+        route = _route_template(scope, root_path)
+        metrics.observe_request(
+            scope.get("method", "-"), route, status, time.perf_counter() - started
+        )
+        hasher = self._runtime.extras.get("password_hasher") if self._runtime else None
+        if hasher is not None:
+            metrics.observe_password_checks(hasher)
 
     def _declared_too_large(self, headers: Headers) -> bool:
         length = headers.get("content-length")
@@ -187,3 +234,22 @@ class RequestContextMiddleware:
         }
         level = logging.ERROR if status >= 500 else logging.INFO
         access_log.log(level, "%s %s %s %s ms", method, path, status, duration_ms, extra=extra)
+
+
+def _route_template(scope: Scope, root_path: str) -> str:
+    """The path template of the route that served (or would have served) this request.
+
+    Set by the router when it matched; for a request answered before routing (a rate limit, an
+    oversized body) or by a mounted app (static files), the routes are asked, with the scope as
+    it came in. Never the raw path: ids and codes make no labels."""
+    route = scope.get("route")
+    if route is None:
+        app = scope.get("app")
+        incoming = {**scope, "root_path": root_path}
+        for candidate in getattr(getattr(app, "router", None), "routes", ()):
+            match, _ = candidate.matches(incoming)
+            if match is not Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED

@@ -1,4 +1,9 @@
-"""Authorization responses (query redirect or form_post) and the provider's cookies."""
+"""Authorization responses (query redirect or form_post) and the provider's cookies.
+
+Cookie names depend on the deployment: over https they carry the ``__Host-`` prefix (and are
+``Secure``, ``Path=/``, without ``Domain``), see :func:`sso.web.security.cookie_name`. Read them
+with :func:`session_cookie` / :func:`browser_cookie`, never by a fixed name.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,32 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.requests import HTTPConnection
 
 from sso.config import Settings
 from sso.oidc.interaction import BROWSER_COOKIE, AuthorizationResponse
+from sso.web.security import cookie_name, read_cookie
 from sso.web.templating import render
 
-SESSION_COOKIE = "sso_session"
+SESSION_COOKIE = "sso_session"  # the base name: see session_cookie_name()
+
+
+def session_cookie_name(settings: Settings) -> str:
+    return cookie_name(settings, SESSION_COOKIE)
+
+
+def browser_cookie_name(settings: Settings) -> str:
+    return cookie_name(settings, BROWSER_COOKIE)
+
+
+def session_cookie(request: HTTPConnection) -> str | None:
+    """The login session cookie's value, under this deployment's name."""
+    return read_cookie(request, SESSION_COOKIE)
+
+
+def browser_cookie(request: HTTPConnection) -> str | None:
+    """The browser-binding cookie's value (ties a parked interaction to this browser)."""
+    return read_cookie(request, BROWSER_COOKIE)
 
 
 def authorization_response(request: Request, result: AuthorizationResponse) -> Response:
@@ -38,7 +63,7 @@ def _origin(uri: str) -> str:
 
 def set_session_cookie(response: Response, settings: Settings, value: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(settings),
         value,
         max_age=settings.session_absolute_lifetime,
         httponly=True,
@@ -50,13 +75,17 @@ def set_session_cookie(response: Response, settings: Settings, value: str) -> No
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/"
+        session_cookie_name(settings),
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        path="/",
     )
 
 
 def set_browser_cookie(response: Response, settings: Settings, value: str) -> None:
     response.set_cookie(
-        BROWSER_COOKIE,
+        browser_cookie_name(settings),
         value,
         max_age=365 * 24 * 3600,
         httponly=True,

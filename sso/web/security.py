@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
@@ -36,13 +37,69 @@ from sso.core.crypto import constant_time_equals, keyed_hash, random_token
 from sso.core.errors import DomainError
 
 CSRF_COOKIE = "sso_csrf"
-CSRF_COOKIE_SECURE = "__Host-sso_csrf"
+CSRF_COOKIE_SECURE = "__Host-sso_csrf"  # cookie_name(https settings, CSRF_COOKIE)
 CSRF_FIELD = "csrf_token"
 _CSRF_PURPOSE = "csrf"
 _STATE_NEW_COOKIE = "sso_csrf_new_cookie"
 
 FORM_ACTION_SOURCES: tuple[str, ...] = ("'self'", "https:", "http:")
 REFERRER_POLICY = "no-referrer"
+
+
+HOST_PREFIX = "__Host-"
+HSTS = "max-age=31536000; includeSubDomains"
+# Headers every response gets (pages, JSON, redirects, errors, static files): the middleware
+# (``sso.web.middleware``) adds whichever a response does not set itself.
+BASELINE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", REFERRER_POLICY),
+)
+# For responses that are not HTML (JSON, images, CSS, redirects): nothing may load from them,
+# nothing may frame them (a JSON error rendered by a browser included).
+NON_HTML_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def cookie_name(settings: Settings | None, base: str) -> str:
+    """``__Host-<base>`` when the issuer is https, else ``base``.
+
+    A ``__Host-`` cookie is only accepted by a browser with ``Secure``, ``Path=/`` and no
+    ``Domain``, so a sibling subdomain (or a network attacker on plain http) cannot plant or
+    overwrite it. Readers ask for this name only: an unprefixed cookie of the same base name is
+    ignored over https."""
+    return HOST_PREFIX + base if settings is not None and settings.cookie_secure else base
+
+
+def settings_of(request: HTTPConnection) -> Settings | None:
+    app = request.scope.get("app")
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    settings: Settings | None = getattr(runtime, "settings", None)
+    return settings
+
+
+def read_cookie(request: HTTPConnection, base: str) -> str | None:
+    """The value of our cookie ``base`` under this deployment's name (see :func:`cookie_name`)."""
+    return request.cookies.get(cookie_name(settings_of(request), base))
+
+
+def clear_cookie(request: HTTPConnection, response: Response, base: str) -> None:
+    """Delete our cookie ``base`` (with the attributes a ``__Host-`` deletion needs)."""
+    settings = settings_of(request)
+    secure = settings is not None and settings.cookie_secure
+    response.delete_cookie(
+        cookie_name(settings, base), path="/", secure=secure, httponly=True, samesite="lax"
+    )
+
+
+def apply_baseline_headers(headers: MutableHeaders, *, hsts: bool) -> None:
+    """Add the headers every response needs unless the response set them itself."""
+    for name, value in BASELINE_HEADERS:
+        headers.setdefault(name, value)
+    if "content-security-policy" not in headers:
+        html = headers.get("content-type", "").startswith("text/html")
+        headers["Content-Security-Policy"] = content_security_policy() if html else NON_HTML_CSP
+    if hsts:
+        headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 def content_security_policy(nonce: str | None = None, form_action: Iterable[str] = ()) -> str:
@@ -95,7 +152,7 @@ def _settings(request: HTTPConnection) -> Settings:
 
 
 def csrf_cookie_name(settings: Settings) -> str:
-    return CSRF_COOKIE_SECURE if settings.cookie_secure else CSRF_COOKIE
+    return cookie_name(settings, CSRF_COOKIE)
 
 
 def _token_for_cookie(settings: Settings, cookie_value: str) -> str:

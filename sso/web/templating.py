@@ -24,7 +24,13 @@ from starlette.responses import HTMLResponse
 from sso.core.events import request_context
 from sso.web.i18n import LANG_COOKIE, LANG_PARAM, match_locale, negotiate_locale, other_locale
 from sso.web.i18n import translate as _translate
-from sso.web.security import apply_csrf_cookie, security_headers
+from sso.web.security import (
+    apply_csrf_cookie,
+    cookie_name,
+    read_cookie,
+    security_headers,
+    settings_of,
+)
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -112,11 +118,11 @@ def render(
 def _remember_language(request: Request, response: HTMLResponse) -> None:
     """A ``?lang=`` click is kept in a cookie so the next pages of the flow follow it."""
     chosen = match_locale(request.query_params.get(LANG_PARAM))
-    if chosen and chosen != request.cookies.get(LANG_COOKIE):
-        runtime = getattr(request.app.state, "runtime", None)
-        secure = bool(getattr(getattr(runtime, "settings", None), "cookie_secure", False))
+    if chosen and chosen != read_cookie(request, LANG_COOKIE):
+        settings = settings_of(request)
+        secure = settings is not None and settings.cookie_secure
         response.set_cookie(
-            LANG_COOKIE,
+            cookie_name(settings, LANG_COOKIE),
             chosen,
             max_age=LANG_COOKIE_MAX_AGE,
             path="/",

@@ -21,8 +21,9 @@ from sso.oidc.authorize import (
 from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.web.responses import (
-    SESSION_COOKIE,
     authorization_response,
+    browser_cookie,
+    session_cookie,
     set_browser_cookie,
 )
 from sso.web.templating import render
@@ -63,7 +64,7 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
         try:
             client, params = validate(session, multi)
             hinted = interaction.hint_subject(key_service(runtime), settings, params)
-            current = login_sessions.resolve(session, settings, request.cookies.get(SESSION_COOKIE))
+            current = login_sessions.resolve(session, settings, session_cookie(request))
             login_required = interaction.needs_login(settings, params, current, hinted)
             if "none" in params.prompt:
                 if login_required:
@@ -79,7 +80,7 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
                 result = interaction.issue_code(session, settings, client, params, *current)
                 session.commit()
                 return authorization_response(request, result)
-            browser = request.cookies.get(interaction.BROWSER_COOKIE) or random_token(nbytes=24)
+            browser = browser_cookie(request) or random_token(nbytes=24)
             interaction_id = interaction.park(
                 session, settings, params, browser_value=browser, login_required=login_required
             )

@@ -25,10 +25,15 @@ from sso.oidc import interaction
 from sso.oidc.authorize import AuthorizationParams
 from sso.runtime import Runtime
 from sso.storage import clients as client_repo
-from sso.web import security
+from sso.web import api_docs, security
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.i18n import negotiate_locale, translate
-from sso.web.responses import SESSION_COOKIE, authorization_response, set_browser_cookie
+from sso.web.responses import (
+    authorization_response,
+    browser_cookie,
+    session_cookie,
+    set_browser_cookie,
+)
 from sso.web.routes.interaction import throttle
 from sso.web.routes.token import _endpoint as serve_endpoint
 from sso.web.templating import default_locale, render
@@ -39,7 +44,7 @@ DEVICE_AUTHORIZATION_PATH = "/device_authorization"
 SHOWN_CODE_LENGTH = 16  # what the page echoes back of a typed code
 
 
-@router.post(DEVICE_AUTHORIZATION_PATH, tags=["oauth"])
+@router.post(DEVICE_AUTHORIZATION_PATH, tags=["oauth"], **api_docs.DEVICE_AUTHORIZATION)
 async def device_authorization(
     request: Request, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
@@ -111,7 +116,7 @@ def _submit(request: Request, user_code: str) -> Response:
             scope=row.scope.split(),
             device_code_hash=row.device_code_hash,
         )
-        current = login_sessions.resolve(session, settings, request.cookies.get(SESSION_COOKIE))
+        current = login_sessions.resolve(session, settings, session_cookie(request))
         login_required = interaction.needs_login(settings, params, current, None)
         if (
             not login_required
@@ -121,7 +126,7 @@ def _submit(request: Request, user_code: str) -> Response:
             result = interaction.issue_code(session, settings, client, params, *current)
             session.commit()
             return authorization_response(request, result)
-        browser = request.cookies.get(interaction.BROWSER_COOKIE) or random_token(nbytes=24)
+        browser = browser_cookie(request) or random_token(nbytes=24)
         interaction_id = interaction.park(
             session, settings, params, browser_value=browser, login_required=login_required
         )

@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from sso.oidc.discovery import documents
 from sso.oidc.keys import key_service
 from sso.runtime import Runtime
+from sso.web import api_docs
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["discovery"])
 JSON = "application/json"
 DOCUMENT_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 JWKS_HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
@@ -24,7 +25,7 @@ def _documents(request: Request) -> tuple[bytes, bytes]:
     return docs
 
 
-@router.get("/.well-known/openid-configuration")
+@router.get("/.well-known/openid-configuration", **api_docs.DISCOVERY)
 async def openid_configuration(request: Request) -> Response:
     return Response(
         _documents(request)[0],
@@ -33,7 +34,7 @@ async def openid_configuration(request: Request) -> Response:
     )
 
 
-@router.get("/.well-known/oauth-authorization-server")
+@router.get("/.well-known/oauth-authorization-server", **api_docs.DISCOVERY)
 async def oauth_metadata(request: Request) -> Response:
     return Response(
         _documents(request)[1],
@@ -42,7 +43,7 @@ async def oauth_metadata(request: Request) -> Response:
     )
 
 
-@router.get("/jwks.json")
+@router.get("/jwks.json", **api_docs.JWKS)
 async def jwks(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     keys = key_service(runtime)

@@ -24,8 +24,9 @@ from sso.storage import clients as client_repo
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import (
-    SESSION_COOKIE,
     authorization_response,
+    browser_cookie,
+    session_cookie,
     set_session_cookie,
 )
 from sso.web.templating import render
@@ -59,14 +60,14 @@ class _Context:
         self.row: AuthorizationRequest
         self.params: AuthorizationParams
         self.row, self.params, self.login_required = interaction.load(
-            session, self.settings, interaction_id, request.cookies.get(interaction.BROWSER_COOKIE)
+            session, self.settings, interaction_id, browser_cookie(request)
         )
         client = client_repo.get_by_client_id(session, self.row.client_id)
         if client is None or client.status != "active":
             raise interaction.InteractionExpired()
         self.client: Client = client
         self.current = login_sessions.resolve(
-            session, self.settings, request.cookies.get(SESSION_COOKIE)
+            session, self.settings, session_cookie(request)
         )
         self.locale = negotiate_locale(request, self.params.ui_locales)
 

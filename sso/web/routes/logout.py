@@ -33,7 +33,7 @@ from sso.oidc.logout import (
 from sso.runtime import Runtime
 from sso.web import security
 from sso.web.i18n import negotiate_locale
-from sso.web.responses import SESSION_COOKIE, clear_session_cookie
+from sso.web.responses import clear_session_cookie, session_cookie
 from sso.web.templating import render
 
 log = logging.getLogger("sso.web.logout")
@@ -125,7 +125,7 @@ def _logout(request: Request, multi: Params) -> Response:
         except LogoutRequestError as exc:
             return _error_page(request, multi, exc)
         current = login_sessions.resolve(
-            session, runtime.settings, request.cookies.get(SESSION_COOKIE)
+            session, runtime.settings, session_cookie(request)
         )
         if current is not None and not req.is_tied_to(current[0]):
             session.commit()  # the session's last_seen_at touch
@@ -151,7 +151,7 @@ def _confirm(request: Request, multi: Params, confirmed: bool) -> Response:
             target = req.redirect_target() or "/"
             return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
         current = login_sessions.resolve(
-            session, runtime.settings, request.cookies.get(SESSION_COOKIE)
+            session, runtime.settings, session_cookie(request)
         )
         ids: list[str] = []
         if current is not None:

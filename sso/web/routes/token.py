@@ -29,6 +29,7 @@ from sso.oauth.requests import (
 from sso.oauth.server import OAuthResponse
 from sso.oidc.provider import BearerError, get_authorization_server, userinfo
 from sso.runtime import Runtime
+from sso.web import api_docs
 from sso.web.deps import RuntimeDep
 
 router = APIRouter(tags=["oauth"])
@@ -135,17 +136,17 @@ async def _endpoint(
     return _render(result)
 
 
-@router.post("/token")
+@router.post("/token", **api_docs.TOKEN)
 async def token(request: Request, runtime: RuntimeDep) -> Response:
     return await _endpoint("token", request, runtime)
 
 
-@router.post("/introspect")
+@router.post("/introspect", **api_docs.INTROSPECT)
 async def introspect(request: Request, runtime: RuntimeDep) -> Response:
     return await _endpoint("introspection", request, runtime)
 
 
-@router.post("/revoke")
+@router.post("/revoke", **api_docs.REVOKE)
 async def revoke(request: Request, runtime: RuntimeDep) -> Response:
     return await _endpoint("revocation", request, runtime)
 
@@ -183,7 +184,8 @@ def _userinfo_sync(
         return userinfo(runtime, session, token)
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"])
+@router.get("/userinfo", operation_id="userinfo_get", **api_docs.USERINFO)
+@router.post("/userinfo", operation_id="userinfo_post", **api_docs.USERINFO)
 async def userinfo_endpoint(request: Request, runtime: RuntimeDep) -> Response:
     try:
         body = await _read_body(request) if request.method == "POST" else b""

@@ -79,3 +79,23 @@ def create_client(
     )
     session.commit()
     return registered.client, registered.client_secret
+
+
+def enrol_totp(runtime: Runtime, session: Session, user: User) -> str:
+    """Give ``user`` a confirmed TOTP credential; returns its base32 secret (answer with
+    ``pyotp.TOTP(secret).now()`` or :func:`tests.oidc.flow.totp_code`)."""
+    import pyotp
+
+    from sso.core.clock import now
+    from sso.db.models import TotpCredential
+
+    secret = pyotp.random_base32(length=32)
+    session.merge(
+        TotpCredential(
+            user_id=user.id,
+            secret_encrypted=runtime.encryptor.encrypt(secret),
+            confirmed_at=now(),
+        )
+    )
+    session.commit()
+    return secret

@@ -119,3 +119,11 @@ def end(session: Session, row: LoginSession, *, reason: str = "logout") -> bool:
             reason=reason,
         )
     return ended
+
+
+def upgrade(session: Session, row: LoginSession, *, amr: list[str], acr: str) -> None:
+    """Step-up: the person proved another factor within this session (``auth_time``, the time
+    of the login itself, stays: ``max_age`` is about that)."""
+    row.amr = amr
+    row.acr = acr
+    session.flush()

@@ -3,6 +3,12 @@ consents, then resumed (the node-oidc-provider model).
 
 The interaction id travels in the URL; the row stores only its keyed hash and the keyed hash
 of a per-browser cookie, so a leaked interaction URL is useless in another browser.
+
+Second factors: after a correct password, a person who has a factor (or must have one, or whose
+client asked ``acr_values=2``) is *held*: the row names them and keeps the methods used so far,
+but no login session exists until the second factor is done, so SSO never hands out a
+password-only session to someone who owes a second factor. A live session with ``acr`` "1" that
+meets a request for "2" gets the step-up: the second factor only, then the session is upgraded.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from sso.accounts import mfa
 from sso.accounts import sessions as login_sessions
 from sso.config import Settings
 from sso.core import events
@@ -27,13 +34,25 @@ from sso.storage import consents as consent_repo
 from sso.storage import grants as grant_repo
 from sso.storage import interactions as repo
 from sso.storage import sessions as session_repo
+from sso.storage import users as user_repo
 
 BROWSER_COOKIE = "sso_browser"
-Step = Literal["login", "consent", "complete"]
+Step = Literal["login", "mfa", "enrol", "consent", "complete"]
+PENDING = "_pending"
 
 
 class InteractionExpired(Exception):
     """The interaction is unknown, used, expired or belongs to another browser."""
+
+
+@dataclass(frozen=True)
+class Next:
+    """What the person still has to do; ``current`` is the session the result will be bound
+    to (None while a second factor is owed after a password), ``user`` who has to do it."""
+
+    step: Step
+    current: tuple[LoginSession, User] | None = None
+    user: User | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,41 @@ def needs_login(
     if params.max_age is not None and (now() - row.auth_time).total_seconds() > params.max_age:
         return True
     return hinted_sub is not None and hinted_sub != user.id
+
+
+def requested_acr(params: AuthorizationParams) -> str | None:
+    """The level the client asked for: the first known value of ``acr_values`` (its most
+    preferred), or an essential ``acr`` claim request (OIDC Core §5.5.1.1)."""
+    wanted = [v for v in params.acr_values if v in (mfa.ACR_PASSWORD, mfa.ACR_MFA)]
+    claim = (params.claims or {}).get("id_token", {}).get("acr")
+    if isinstance(claim, dict) and claim.get("essential"):
+        values = claim.get("values") or ([claim["value"]] if "value" in claim else [])
+        if isinstance(values, list) and values and all(v == mfa.ACR_MFA for v in values):
+            return mfa.ACR_MFA
+    return wanted[0] if wanted else None
+
+
+def needs_second_factor(
+    session: Session,
+    settings: Settings,
+    params: AuthorizationParams,
+    current: tuple[LoginSession, User],
+) -> bool:
+    """A live session that does not reach the level this request (or the policy) needs."""
+    row, user = current
+    if row.acr == mfa.ACR_MFA:
+        return False
+    return requested_acr(params) == mfa.ACR_MFA or mfa.mfa_required(session, settings, user)
+
+
+def needs_second_factor_after_password(
+    session: Session, settings: Settings, params: AuthorizationParams, user: User
+) -> bool:
+    return (
+        requested_acr(params) == mfa.ACR_MFA
+        or mfa.has_mfa(session, user.id)
+        or mfa.mfa_required(session, settings, user)
+    )
 
 
 def needs_consent(
@@ -131,6 +185,7 @@ def load(
         raise InteractionExpired()
     data = dict(row.params)
     login_required = bool(data.pop("_login_required", False))
+    data.pop(PENDING, None)
     return row, AuthorizationParams.from_json(data), login_required
 
 
@@ -142,8 +197,9 @@ def next_step(
     login_required: bool,
     client: Client,
     current: tuple[LoginSession, User] | None,
-) -> tuple[Step, tuple[LoginSession, User] | None]:
+) -> Next:
     """What the person still has to do, and the session the result will be bound to."""
+    held = pending_amr(row)
     if row.login_session_id is not None:
         # Logged in during this interaction: that session, if still live, is the one.
         live = session_repo.get(session, row.login_session_id)
@@ -153,13 +209,21 @@ def next_step(
             or current is None
             or current[0].id != live.id
         ):
-            return "login", None
+            return Next("login")
+    elif held is not None and row.user_id is not None:
+        user = user_repo.get(session, row.user_id)
+        if user is None or not user.is_active:
+            return Next("login")
+        return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", None, user)
     elif login_required or current is None:
-        return "login", None
+        return Next("login")
     assert current is not None
+    if needs_second_factor(session, settings, params, current):
+        user = current[1]
+        return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", current, user)
     if needs_consent(session, client, params, current[1].id):
-        return "consent", current
-    return "complete", current
+        return Next("consent", current, current[1])
+    return Next("complete", current, current[1])
 
 
 def issue_code(
@@ -258,4 +322,24 @@ def attach_login(
 ) -> None:
     row.user_id = user.id
     row.login_session_id = login.id
+    if PENDING in row.params:
+        row.params = {k: v for k, v in row.params.items() if k != PENDING}
     session.flush()
+
+
+def hold_for_second_factor(
+    session: Session, row: AuthorizationRequest, user: User, amr: list[str]
+) -> None:
+    """The password was right; the login completes only after a second factor."""
+    row.user_id = user.id
+    row.login_session_id = None
+    row.params = {**row.params, PENDING: {"amr": list(amr)}}
+    session.flush()
+
+
+def pending_amr(row: AuthorizationRequest) -> list[str] | None:
+    """Methods already proven by a person held for a second factor, else None."""
+    held = row.params.get(PENDING)
+    if not isinstance(held, dict):
+        return None
+    return [str(v) for v in held.get("amr") or []]

@@ -66,14 +66,26 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
             hinted = interaction.hint_subject(key_service(runtime), settings, params)
             current = login_sessions.resolve(session, settings, session_cookie(request))
             login_required = interaction.needs_login(settings, params, current, hinted)
+            # A session below the level asked for (acr_values=2, or MFA policy) is never
+            # answered at once: the person is prompted for the second factor first.
+            step_up = (
+                not login_required
+                and current is not None
+                and interaction.needs_second_factor(session, settings, params, current)
+            )
             if "none" in params.prompt:
                 if login_required:
                     raise redirect_error(params, "login_required", "the person is not logged in")
                 assert current is not None
+                if step_up:
+                    raise redirect_error(
+                        params, "interaction_required", "a second factor is required"
+                    )
                 if interaction.needs_consent(session, client, params, current[1].id):
                     raise redirect_error(params, "consent_required", "consent is required")
             if (
                 not login_required
+                and not step_up
                 and current is not None
                 and not interaction.needs_consent(session, client, params, current[1].id)
             ):

@@ -29,6 +29,7 @@ from sso.web.responses import (
     session_cookie,
     set_session_cookie,
 )
+from sso.web.routes import mfa_pages
 from sso.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -85,8 +86,33 @@ class _Context:
                 "csrf_token": security.csrf.token_for(self.request),
                 "username": username if username is not None else (self.params.login_hint or ""),
                 "error": error,
+                "passkey_options": f"/interaction/{self.interaction_id}/passkey/options",
+                "passkey_finish": f"/interaction/{self.interaction_id}/passkey",
             },
             status=status,
+        )
+
+    def mfa_page(
+        self, user: User, error: str | None = None, method: str = "totp", status: int = 200
+    ) -> Response:
+        return mfa_pages.verify_page(
+            self.request, self.session, self.interaction_id, user, locale=self.locale,
+            client_name=self.client.name, step_up=interaction.pending_amr(self.row) is None,
+            error=error, method=method, status=status,
+        )
+
+    def enrol_page(self, user: User, error: str | None = None, status: int = 200) -> Response:
+        return mfa_pages.enrol_page(
+            self.request, self.session, self.runtime.encryptor, user,
+            action=f"/interaction/{self.interaction_id}/enrol", locale=self.locale,
+            required=True, cancel_action=f"/interaction/{self.interaction_id}/abort",
+            client_name=self.client.name, error=error, status=status,
+        )
+
+    def next(self) -> interaction.Next:
+        return interaction.next_step(
+            self.session, self.settings, self.row, self.params, self.login_required,
+            self.client, self.current,
         )
 
     def consent_page(self) -> Response:
@@ -129,23 +155,21 @@ class _Context:
         return authorization_response(self.request, result)
 
     def proceed(self) -> Response:
-        step, current = interaction.next_step(
-            self.session,
-            self.settings,
-            self.row,
-            self.params,
-            self.login_required,
-            self.client,
-            self.current,
-        )
-        if step == "login":
+        nxt = self.next()
+        if nxt.step == "login":
             response = self.login_page()
-        elif step == "consent":
+        elif nxt.step == "mfa":
+            assert nxt.user is not None
+            response = self.mfa_page(nxt.user)
+        elif nxt.step == "enrol":
+            assert nxt.user is not None
+            response = self.enrol_page(nxt.user)
+        elif nxt.step == "consent":
             response = self.consent_page()
         else:
-            assert current is not None
-            return self.finish(current)
-        self.session.commit()  # session touch
+            assert nxt.current is not None
+            return self.finish(nxt.current)
+        self.session.commit()  # session touch, TOTP enrolment started
         return response
 
 
@@ -228,6 +252,14 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
             "unverified": "login.email_unverified",
         }.get(exc.reason, "login.invalid_credentials")
         return ctx.login_page(key, username, status=401)
+    response = RedirectResponse(f"/interaction/{ctx.interaction_id}", status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    if interaction.needs_second_factor_after_password(ctx.session, ctx.settings, ctx.params, user):
+        # No session yet: it starts once the second factor (or its enrolment) is done.
+        interaction.hold_for_second_factor(ctx.session, ctx.row, user, ["pwd"])
+        ctx.session.commit()
+        guard.login_succeeded(attempt)
+        return response
     new = login_sessions.start(
         ctx.session,
         ctx.settings,
@@ -239,8 +271,6 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
     interaction.attach_login(ctx.session, ctx.row, new.row, user)
     ctx.session.commit()
     guard.login_succeeded(attempt)
-    response = RedirectResponse(f"/interaction/{ctx.interaction_id}", status_code=303)
-    response.headers["Cache-Control"] = "no-store"
     set_session_cookie(response, ctx.settings, new.cookie_value)
     return response
 
@@ -256,10 +286,9 @@ async def consent(request: Request, interaction_id: str) -> Response:
 
 
 def _consent(ctx: _Context, decision: str) -> Response:
-    step, current = interaction.next_step(
-        ctx.session, ctx.settings, ctx.row, ctx.params, ctx.login_required, ctx.client, ctx.current
-    )
-    if step == "login" or current is None:
+    nxt = ctx.next()
+    current = nxt.current
+    if nxt.step != "consent" or current is None:
         return ctx.proceed()
     if decision != "allow":
         return ctx.deny("access_denied", "the person declined")

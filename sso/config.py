@@ -245,6 +245,13 @@ class Settings(BaseSettings):
     password_reset_max_requests_ip: int = Field(
         50, description="Password-reset requests from one IP before a lock."
     )
+    registration_max_requests_ip: int = Field(
+        100,
+        description=(
+            "Registrations from one IP before a lock (high: a festival or hotspot registers "
+            "many people from one public address)."
+        ),
+    )
 
     # ------------------------------------------------------------------ derived values
     @property

@@ -120,6 +120,9 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
         )
     if errors:
         return _register_page(request, fields, errors, status=400)
+    refused = _register_refused(request, runtime)
+    if refused is not None:
+        return refused
     with runtime.sessions() as session:
         try:
             outcome = registration.register_citizen(
@@ -132,6 +135,26 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
     # The same page, word for word, whether an account was made or its owner was notified.
     page = render(request, "register_sent.html", {"email": fields["email"].strip()})
     return _send_after(page, runtime, outcome.mails)
+
+
+def _register_refused(request: Request, runtime: Runtime) -> Response | None:
+    """Registrations that would hash a password and send a mail count per IP, the same
+    whether or not the address has an account (the limit is high: many people register behind
+    one public address). Over it: 429 with the wait in words and ``Retry-After``."""
+    guard = throttle(runtime)
+    ip = events.current_context().ip or "unknown"
+    limit = guard.limit(runtime.settings.registration_max_requests_ip)
+    verdict = guard.hit(guard.key("register_ip", ip), limit)
+    if verdict.allowed:
+        return None
+    minutes = wait_minutes(verdict.retry_after)
+    return render(
+        request,
+        "error.html",
+        {"message": "error.wait_minutes", "params": {"minutes": minutes}},
+        status=429,
+        headers={"Retry-After": str(verdict.retry_after)},
+    )
 
 
 @router.get("/register/verify")

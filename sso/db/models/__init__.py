@@ -5,6 +5,7 @@ from sso.db.models.accounts import Agency, PasswordCredential, User
 from sso.db.models.audit import AuditEvent
 from sso.db.models.clients import Client, ClientAssertionJti, InitialAccessToken
 from sso.db.models.devices import DeviceAuthorization
+from sso.db.models.imports import ImportJob
 from sso.db.models.keys import SigningKey
 from sso.db.models.mfa import (
     RecoveryCode,
@@ -36,6 +37,7 @@ __all__ = [
     "Consent",
     "DeviceAuthorization",
     "Grant",
+    "ImportJob",
     "InitialAccessToken",
     "LoginSession",
     "PasswordCredential",

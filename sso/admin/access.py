@@ -1,0 +1,185 @@
+"""Who may do what in the admin UI, checked on the server for every page and every action.
+
+Roles are global roles (``sso.storage.roles``), held directly or through one's agency:
+
+- ``admin``: everything.
+- ``opd-admin``: people of their own agency and the agencies below it (delegated
+  administration): find, create, edit, disable, unlock, reset, import. Nothing else.
+- ``helpdesk``: find people, unlock, send a reset link, reset MFA. No edits, no role changes.
+- ``auditor``: the dashboard and the audit log, read-only.
+
+Nobody but an admin acts on a holder of an admin role (a helpdesk account resetting an admin's
+MFA would be a way up). Every refusal is a 403 page *and* an ``admin.access_denied`` event.
+Admin pages need a login with a second factor (``Settings.admin_require_mfa``); sensitive
+actions need a login within the last 5 minutes (:func:`staff` with ``recent=True``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from sso.core import events
+from sso.core.errors import DomainError
+from sso.db.models import User
+from sso.runtime import Runtime
+from sso.storage import audit
+from sso.storage import directory as dir_repo
+from sso.storage import roles as role_repo
+from sso.web import console
+from sso.web.console import ACR_MFA, CurrentLogin
+from sso.web.security import csrf
+
+ADMIN, OPD_ADMIN, HELPDESK, AUDITOR = "admin", "opd-admin", "helpdesk", "auditor"
+ADMIN_ROLES = (ADMIN, OPD_ADMIN, HELPDESK, AUDITOR)
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "dashboard.view": frozenset(ADMIN_ROLES),
+    "users.view": frozenset({ADMIN, OPD_ADMIN, HELPDESK}),
+    "users.manage": frozenset({ADMIN, OPD_ADMIN}),  # create, edit, disable, end sessions
+    "users.import": frozenset({ADMIN, OPD_ADMIN}),
+    "users.support": frozenset({ADMIN, OPD_ADMIN, HELPDESK}),  # unlock, reset link, reset MFA
+    "agencies.view": frozenset({ADMIN, OPD_ADMIN}),
+    "agencies.manage": frozenset({ADMIN}),
+    "roles.manage": frozenset({ADMIN}),
+    "clients.manage": frozenset({ADMIN}),
+    "sessions.manage": frozenset({ADMIN}),
+    "keys.manage": frozenset({ADMIN}),
+    "audit.view": frozenset({ADMIN, AUDITOR}),
+}
+MAX_FIELD = 4000
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+class AdminForbidden(DomainError):
+    status_code = 403
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The person using the admin UI, their admin roles and the agencies they may manage."""
+
+    login: CurrentLogin
+    roles: frozenset[str]
+    scope: frozenset[int] | None  # None: every agency (and people without one)
+
+    @property
+    def user(self) -> User:
+        return self.login.user
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+    def can(self, permission: str) -> bool:
+        return bool(self.roles & PERMISSIONS[permission])
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def admin_roles_of(session: Session, user: User) -> frozenset[str]:
+    held = role_repo.role_names_for(session, user.id, user.agency_id, None)
+    return frozenset(r for r in held if r in ADMIN_ROLES)
+
+
+def deny(session: Session, who: User | None, reason: str, **details: Any) -> AdminForbidden:
+    """Record the refusal (committed at once: the request fails after this) and return the
+    error to raise."""
+    session.rollback()
+    audit.record(
+        session, events.ADMIN_ACCESS_DENIED, outcome="failure",
+        actor_id=who.id if who else None, reason=reason, **details,
+    )
+    session.commit()
+    return AdminForbidden("admin.forbidden", detail=reason)
+
+
+def staff(
+    request: Request,
+    session: Session,
+    permission: str,
+    *,
+    recent: bool = False,
+    next_path: str | None = None,
+) -> Staff:
+    """The logged-in admin allowed ``permission``, or a login redirect, or a 403."""
+    settings = runtime_of(request).settings
+    acr = ACR_MFA if settings.admin_require_mfa else None
+    if recent:
+        login = console.require_recent_login(request, session, next_path=next_path, acr=acr)
+    else:
+        login = console.require_login(request, session, next_path=next_path, acr=acr)
+    roles = admin_roles_of(session, login.user)
+    if not roles:
+        raise deny(session, login.user, "no_admin_role", path=request.url.path)
+    if not roles & PERMISSIONS[permission]:
+        raise deny(session, login.user, "not_permitted", permission=permission,
+                   path=request.url.path)
+    scope: frozenset[int] | None = None
+    # An opd-admin's reach is their agency's subtree, unless another role of theirs allows
+    # this permission everywhere (helpdesk support actions).
+    unlimited = roles & (PERMISSIONS[permission] - {OPD_ADMIN})
+    if not unlimited:
+        agencies = dir_repo.all_agencies(session)
+        own = login.user.agency_id
+        scope = frozenset(dir_repo.subtree_ids(agencies, own) if own is not None else ())
+    return Staff(login, roles, scope)
+
+
+def check_person(session: Session, who: Staff, target: User, permission: str) -> None:
+    """Refuse acting on ``target`` outside ``who``'s agencies, or on an admin by a non-admin."""
+    if who.scope is not None and (target.kind != "staff" or target.agency_id not in who.scope):
+        raise deny(session, who.user, "outside_scope", permission=permission,
+                   target_id=target.id)
+    if not who.is_admin and ADMIN in admin_roles_of(session, target):
+        raise deny(session, who.user, "target_is_admin", permission=permission,
+                   target_id=target.id)
+
+
+def check_agency(session: Session, who: Staff, agency_id: int | None, permission: str) -> None:
+    if who.scope is not None and agency_id not in who.scope:
+        raise deny(session, who.user, "agency_outside_scope", permission=permission,
+                   agency_id=agency_id)
+
+
+# ---------------------------------------------------------------------------- forms
+
+
+@dataclass(frozen=True)
+class Form:
+    """A CSRF-checked form: text fields (cut to a sane length) and uploaded files."""
+
+    values: dict[str, list[str]]
+    files: dict[str, tuple[str, bytes]]
+
+    def get(self, name: str, default: str = "") -> str:
+        found = self.values.get(name)
+        return found[0].strip() if found else default
+
+    def all(self, name: str) -> list[str]:
+        return [v.strip() for v in self.values.get(name, []) if v.strip()]
+
+    def flag(self, name: str) -> bool:
+        return self.get(name) in ("1", "on", "true", "yes")
+
+
+async def checked_form(request: Request) -> Form:
+    form = await request.form(max_part_size=MAX_UPLOAD)
+    csrf.verify(request, form)
+    values: dict[str, list[str]] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files[name] = ((value.filename or "")[:200], await value.read(MAX_UPLOAD + 1))
+        else:
+            values.setdefault(name, []).append(str(value)[:MAX_FIELD])
+    return Form(values, files)
+
+
+FormDep = Annotated[Form, Depends(checked_form)]

@@ -1,0 +1,100 @@
+"""``/admin/clients``: every client by status; review developer registrations; edit settings
+(optimistic locking); rotate the secret (shown once, fresh login); disable / enable."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from sso.admin.access import Form, FormDep, Staff, runtime_of, staff
+from sso.admin.services import clients as service
+from sso.admin.views import back, page
+from sso.core.errors import Conflict, DomainError
+from sso.db.models import Client
+from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
+from sso.storage import clients as client_repo
+from sso.web.deps import SessionDep
+
+router = APIRouter()
+PATH = "/admin/clients"
+STATUSES = ("pending", "active", "disabled", "rejected")
+
+
+@router.get(PATH)
+def clients_page(request: Request, session: SessionDep) -> Response:
+    who = staff(request, session, "clients.manage")
+    status = request.query_params.get("status")
+    clients = [c for c in client_repo.list_all(session) if status not in STATUSES or c.status == status]
+    return page(request, "admin/clients.html", who, {
+        "clients": clients, "status": status if status in STATUSES else "", "statuses": STATUSES})
+
+
+def _detail(request: Request, session: Session, who: Staff, client: Client,
+            error: DomainError | None = None, secret: str | None = None) -> Response:
+    return page(request, "admin/client.html", who, {
+        "client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES, "secret": secret,
+        "error": error.message if error else None, "error_params": error.params if error else None,
+    }, status=error.status_code if error else 200)
+
+
+@router.get(PATH + "/{client_id}")
+def client_page(request: Request, session: SessionDep, client_id: str) -> Response:
+    who = staff(request, session, "clients.manage")
+    return _detail(request, session, who, service.get(session, client_id[:64]))
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _edit_of(form: Form) -> service.ClientEdit:
+    lines = lambda name: [x.strip() for x in form.get(name).splitlines() if x.strip()]  # noqa: E731
+    return service.ClientEdit(
+        version=_int(form.get("version")) or -1, redirect_uris=lines("redirect_uris"),
+        post_logout_redirect_uris=lines("post_logout_redirect_uris"),
+        scope=" ".join(form.all("scope") + form.get("extra_scope").split()),
+        grant_types=form.all("grant_types"),
+        access_token_lifetime=_int(form.get("access_token_lifetime")),
+        refresh_token_lifetime=_int(form.get("refresh_token_lifetime")),
+        trusted=form.flag("trusted"), backchannel_logout_uri=form.get("backchannel_logout_uri") or None,
+    )
+
+
+@router.post(PATH + "/{client_id}/{action}")
+def client_action(request: Request, session: SessionDep, form: FormDep, client_id: str,
+                  action: str) -> Response:
+    path = f"{PATH}/{client_id[:64]}"
+    # Rotating a secret hands out a credential: a fresh login is required.
+    who = staff(request, session, "clients.manage", recent=action == "rotate", next_path=path)
+    client = service.get(session, client_id[:64])
+    runtime = runtime_of(request)
+    actor = who.user.id
+    secret = None
+    try:
+        if action == "edit":
+            service.edit(session, runtime.settings, client, _edit_of(form), actor_id=actor)
+            done = "saved"
+        elif action in ("approve", "reject"):
+            service.review(session, client, action == "approve", form.get("note"), actor_id=actor)
+            done = "approved" if action == "approve" else "rejected"
+        elif action in ("disable", "enable"):
+            service.set_disabled(session, client, action == "disable", actor_id=actor)
+            done = action + "d"
+        elif action == "rotate":
+            secret = rotate_secret(session, runtime.secret_key, client.client_id, actor_id=actor)
+            done = "rotated"
+        else:
+            raise DomainError("admin.error.unknown_action")
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        return _detail(request, session, who, service.get(session, client_id[:64]),
+                       Conflict("admin.conflict"))
+    except DomainError as exc:
+        session.rollback()
+        return _detail(request, session, who, service.get(session, client_id[:64]), exc)
+    if secret is not None:  # shown once, on this response only (never in a URL)
+        return _detail(request, session, who, service.get(session, client_id[:64]), secret=secret)
+    return back(path, done)

@@ -1,0 +1,108 @@
+"""Agencies (OPD): create, rename, move within the tree (never under itself or one of its
+own sub-agencies), and merge one into another.
+
+A merge moves the source's staff to the target, hands its role assignments to the target
+(dropping one the target already has), hangs its sub-agencies under the target, and deletes
+the source; one ``agency.merged`` event records all of it."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.orm import Session
+
+from sso.core import events
+from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.db.models import Agency
+from sso.storage import agencies as agency_repo
+from sso.storage import audit
+from sso.storage import directory as dir_repo
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+
+
+def _get(session: Session, agency_id: int) -> Agency:
+    agency = agency_repo.get(session, agency_id)
+    if agency is None:
+        raise NotFound("error.agency_unknown")
+    return agency
+
+
+def _check_version(agency: Agency, version: int) -> None:
+    if agency.version != version:
+        raise Conflict("admin.conflict")
+
+
+def _name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise InvalidInput("admin.error.name_required")
+    return name
+
+
+def create(session: Session, code: str, name: str, parent_id: int | None, *, actor_id: str) -> Agency:
+    code = code.strip().upper()
+    if not _CODE.fullmatch(code):
+        raise InvalidInput("admin.agency.code_invalid")
+    if agency_repo.get_by_code(session, code) is not None:
+        raise Conflict("admin.agency.code_taken")
+    if parent_id is not None:
+        _get(session, parent_id)
+    agency = agency_repo.add(session, Agency(code=code, name=_name(name), parent_id=parent_id))
+    audit.record(session, events.AGENCY_CREATED, actor_id=actor_id, target_type="agency",
+                 target_id=str(agency.id), code=code, parent_id=parent_id)
+    return agency
+
+
+def rename(session: Session, agency_id: int, name: str, version: int, *, actor_id: str) -> Agency:
+    agency = _get(session, agency_id)
+    _check_version(agency, version)
+    old, agency.name = agency.name, _name(name)
+    session.flush()
+    audit.record(session, events.AGENCY_RENAMED, actor_id=actor_id, target_type="agency",
+                 target_id=str(agency.id), old=old, new=agency.name)
+    return agency
+
+
+def move(session: Session, agency_id: int, parent_id: int | None, version: int, *,
+         actor_id: str) -> Agency:
+    agency = _get(session, agency_id)
+    _check_version(agency, version)
+    if parent_id is not None:
+        _get(session, parent_id)
+        if parent_id in dir_repo.subtree_ids(dir_repo.all_agencies(session), agency.id):
+            raise InvalidInput("admin.agency.cycle")
+    old, agency.parent_id = agency.parent_id, parent_id
+    session.flush()
+    audit.record(session, events.AGENCY_MOVED, actor_id=actor_id, target_type="agency",
+                 target_id=str(agency.id), old_parent_id=old, parent_id=parent_id)
+    return agency
+
+
+def merge(session: Session, source_id: int, target_id: int, *, actor_id: str) -> dict[str, int]:
+    if source_id == target_id:
+        raise InvalidInput("admin.agency.merge_self")
+    source, target = _get(session, source_id), _get(session, target_id)
+    if target.id in dir_repo.subtree_ids(dir_repo.all_agencies(session), source.id):
+        # The target is below the source: hang it where the source was first.
+        target.parent_id = source.parent_id
+        session.flush()
+    staff = dir_repo.move_staff(session, source.id, target.id)
+    children = dir_repo.reparent_children(session, source.id, target.id)
+    held = {a.role_id for a in dir_repo.agency_assignments(session, target.id)}
+    roles = 0
+    for assignment in dir_repo.agency_assignments(session, source.id):
+        if assignment.role_id in held:
+            session.delete(assignment)
+        else:
+            assignment.agency_id = target.id
+            roles += 1
+    session.flush()
+    session.expire_all()
+    code = source.code
+    session.delete(_get(session, source_id))
+    session.flush()
+    audit.record(session, events.AGENCY_MERGED, actor_id=actor_id, target_type="agency",
+                 target_id=str(target_id), source_id=source_id, source_code=code,
+                 staff_moved=staff, roles_moved=roles, children_moved=children)
+    return {"staff": staff, "roles": roles, "children": children}

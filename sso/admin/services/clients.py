@@ -1,0 +1,111 @@
+"""Admin changes to clients: review of developer registrations (pending → active / rejected,
+with reviewer, time and note), settings edits checked by the same rules as registration
+(:mod:`sso.oauth.clients`, :mod:`sso.oauth.url_guard`), disable / enable. A disabled client's
+tokens are refused at once: introspection and the token endpoint read its status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from sso.config import Settings
+from sso.core import events
+from sso.core.clock import now
+from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.db.models import Client
+from sso.oauth import url_guard
+from sso.oauth.clients import GRANT_TYPES, validate_redirect_uri, validate_scope
+from sso.storage import audit
+from sso.storage import clients as client_repo
+
+MAX_ACCESS_LIFETIME = 24 * 3600
+MAX_REFRESH_LIFETIME = 365 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ClientEdit:
+    version: int
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    scope: str
+    grant_types: list[str]
+    access_token_lifetime: int | None
+    refresh_token_lifetime: int | None
+    trusted: bool
+    backchannel_logout_uri: str | None
+
+
+def get(session: Session, client_id: str) -> Client:
+    client = client_repo.get_by_client_id(session, client_id)
+    if client is None:
+        raise NotFound("error.client_unknown")
+    return client
+
+
+def _lifetime(value: int | None, maximum: int) -> int | None:
+    if value is not None and not 60 <= value <= maximum:
+        raise InvalidInput("admin.client.lifetime_invalid", max=maximum)
+    return value
+
+
+def edit(session: Session, settings: Settings, client: Client, change: ClientEdit, *,
+         actor_id: str) -> list[str]:
+    if client.version != change.version:
+        raise Conflict("admin.conflict")
+    for grant in change.grant_types:
+        if grant not in GRANT_TYPES:
+            raise InvalidInput("error.grant_type_invalid")
+    if client.is_public and "client_credentials" in change.grant_types:
+        raise InvalidInput("error.grant_type_invalid")
+    if "authorization_code" in change.grant_types and not change.redirect_uris:
+        raise InvalidInput("error.redirect_uri_required")
+    for uri in change.redirect_uris + change.post_logout_redirect_uris:
+        validate_redirect_uri(uri)
+    if change.backchannel_logout_uri:
+        try:
+            url_guard.check_client_url(settings, change.backchannel_logout_uri)
+        except url_guard.UnsafeURL as exc:
+            raise InvalidInput("admin.client.logout_uri_invalid", reason=str(exc)) from exc
+    values = {
+        "redirect_uris": list(dict.fromkeys(change.redirect_uris)),
+        "post_logout_redirect_uris": list(dict.fromkeys(change.post_logout_redirect_uris)),
+        "scope": validate_scope(change.scope),
+        "grant_types": list(dict.fromkeys(change.grant_types)),
+        "access_token_lifetime": _lifetime(change.access_token_lifetime, MAX_ACCESS_LIFETIME),
+        "refresh_token_lifetime": _lifetime(change.refresh_token_lifetime, MAX_REFRESH_LIFETIME),
+        "trusted": change.trusted,
+        "backchannel_logout_uri": change.backchannel_logout_uri or None,
+    }
+    changed = [k for k, v in values.items() if getattr(client, k) != v]
+    if not changed:
+        return []
+    for key, value in values.items():
+        setattr(client, key, value)
+    session.flush()
+    audit.record(session, events.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
+                 target_id=client.client_id, client_id=client.client_id, fields=changed)
+    return changed
+
+
+def review(session: Session, client: Client, approve: bool, note: str, *, actor_id: str) -> None:
+    if client.status != "pending":
+        raise Conflict("admin.client.not_pending")
+    client.status = "active" if approve else "rejected"
+    client.reviewed_by_id, client.reviewed_at = actor_id, now()
+    client.review_note = note.strip()[:2000] or None
+    session.flush()
+    audit.record(session, events.CLIENT_APPROVED if approve else events.CLIENT_REJECTED,
+                 actor_id=actor_id, target_type="client", target_id=client.client_id,
+                 client_id=client.client_id)
+
+
+def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: str) -> None:
+    wanted, expected = ("disabled", "active") if disabled else ("active", "disabled")
+    if client.status != expected:
+        raise Conflict("admin.client.wrong_status")
+    client.status = wanted
+    session.flush()
+    audit.record(session, events.CLIENT_DISABLED if disabled else events.CLIENT_ENABLED,
+                 actor_id=actor_id, target_type="client", target_id=client.client_id,
+                 client_id=client.client_id)

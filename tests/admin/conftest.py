@@ -1,0 +1,119 @@
+"""Admin UI test helpers: people with admin roles (and a real TOTP second factor, since admin
+pages need a login with MFA), each in a browser (cookie jar) of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sso.db.models import Agency, AuditEvent, User
+from sso.runtime import Runtime
+from sso.storage import roles as role_repo
+from tests.factories import create_agency, create_user, enrol_totp
+from tests.oidc.flow import csrf_of, open_console_page
+
+NIP_ADMIN = "198001012005011001"
+NIP_OPD = "198202022006022002"
+NIP_HELP = "198303032007031003"
+NIP_AUDIT = "198404042008042004"
+
+
+@dataclass
+class Browser:
+    """One person's browser on the provider, logged in to the admin UI."""
+
+    http: TestClient
+    user: User
+    totp: str | None
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.http.get(path, follow_redirects=False, **kw)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None,
+             **kw: Any) -> Any:
+        """POST ``data`` with the CSRF token of ``page`` (default: the form's own path)."""
+        source = self.http.get(page or path, follow_redirects=False)
+        assert source.status_code == 200, (source.status_code, source.text[:300])
+        return self.http.post(path, data={**(data or {}), "csrf_token": csrf_of(source.text)},
+                              follow_redirects=False, **kw)
+
+
+def agencies(db: Session) -> dict[str, Agency]:
+    """DISKOMINFO with a sub-agency BIDANG-TI, and DINKES beside it."""
+    top = create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
+    sub = create_agency(db, "BIDANG-TI", "Bidang Teknologi Informasi")
+    sub.parent_id = top.id
+    other = create_agency(db, "DINKES", "Dinas Kesehatan")
+    db.commit()
+    return {"DISKOMINFO": top, "BIDANG-TI": sub, "DINKES": other}
+
+
+def person(runtime: Runtime, db: Session, username: str, *, role: str | None = None,
+           agency: str = "DISKOMINFO", nip: str | None = None, kind: str = "staff",
+           mfa: bool = True) -> tuple[User, str | None]:
+    fields: dict[str, Any] = {"agency_code": agency, "nip": nip} if kind == "staff" else {}
+    user = create_user(runtime, db, username=username, kind=kind,
+                       display_name=username.title(), **fields)
+    if role:
+        role_repo.assign_to_user(db, role_repo.get_or_create_global(db, role), user.id)
+        db.commit()
+    secret = enrol_totp(runtime, db, user) if mfa else None
+    return user, secret
+
+
+def browser(app: FastAPI, user: User, totp: str | None, path: str = "/admin") -> Browser:
+    http = TestClient(app, base_url="http://testserver")
+    r = open_console_page(http, path, user.username, totp_secret=totp)
+    assert r.status_code == 200, (r.status_code, r.text[:500])  # type: ignore[attr-defined]
+    return Browser(http, user, totp)
+
+
+@pytest.fixture
+def org(db: Session) -> dict[str, Agency]:
+    return agencies(db)
+
+
+@pytest.fixture
+def admin(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+    user, totp = person(runtime, db, "adminkota", role="admin", nip=NIP_ADMIN)
+    b = browser(app, user, totp)
+    yield b
+    b.http.close()
+
+
+@pytest.fixture
+def opd_admin(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+    user, totp = person(runtime, db, "adminopd", role="opd-admin", nip=NIP_OPD)
+    b = browser(app, user, totp)
+    yield b
+    b.http.close()
+
+
+@pytest.fixture
+def helpdesk(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+    user, totp = person(runtime, db, "bantuan", role="helpdesk", nip=NIP_HELP, agency="DINKES")
+    b = browser(app, user, totp)
+    yield b
+    b.http.close()
+
+
+@pytest.fixture
+def auditor(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+    user, totp = person(runtime, db, "pemeriksa", role="auditor", nip=NIP_AUDIT, agency="DINKES")
+    b = browser(app, user, totp)
+    yield b
+    b.http.close()
+
+
+def events(db: Session, name: str, **where: Any) -> list[AuditEvent]:
+    stmt = select(AuditEvent).where(AuditEvent.event == name)
+    for key, value in where.items():
+        stmt = stmt.where(getattr(AuditEvent, key) == value)
+    return list(db.scalars(stmt.order_by(AuditEvent.id)).all())

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import mfa, passkeys
 from sso.core import events
-from sso.core.errors import Conflict, NotFound
 from sso.db.models import User
 from sso.runtime import Runtime
 from sso.storage import audit
@@ -68,34 +67,39 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: str(v)[:1024] for k, v in form.items() if isinstance(v, str)}
 
 
-def _refuse_last_factor(db: Session, request: Request, user: User, *, totp: bool,
-                        passkey: bool) -> None:
-    """A person who must use MFA keeps at least one factor (TOTP or a passkey)."""
+def _last_factor(db: Session, request: Request, user: User, *, totp: bool,
+                 passkey: bool) -> bool:
+    """Whether removing this factor would leave a person who must use MFA with none."""
     have = mfa.factors(db, user.id)
     left_totp = have.totp and not totp
     left_passkeys = have.passkeys - (1 if passkey else 0)
-    if not left_totp and left_passkeys <= 0 and mfa.mfa_required(
+    return not left_totp and left_passkeys <= 0 and mfa.mfa_required(
         db, _runtime(request).settings, user
-    ):
-        raise Conflict("mfa.last_factor_required")
+    )
 
 
 # ---------------------------------------------------------------------- overview
+def _overview(
+    request: Request, db: Session, user: User, error: str | None = None, status: int = 200
+) -> Response:
+    context = {
+        "user": user,
+        "factors": mfa.factors(db, user.id),
+        "passkeys": list(repo.passkeys_of(db, user.id)),
+        "required": mfa.mfa_required(db, _runtime(request).settings, user),
+        "csrf_token": security.csrf.token_for(request),
+        "done": None if error else DONE.get(request.query_params.get("done") or ""),
+        "error": error,
+    }
+    db.commit()
+    return render(request, "mfa/security.html", context, status=status)
+
+
 @router.get(HOME)
 def security_page(request: Request) -> Response:
     with _runtime(request).sessions() as db:
         who = require_login(request, db)
-        user = who.user
-        context = {
-            "user": user,
-            "factors": mfa.factors(db, user.id),
-            "passkeys": list(repo.passkeys_of(db, user.id)),
-            "required": mfa.mfa_required(db, _runtime(request).settings, user),
-            "csrf_token": security.csrf.token_for(request),
-            "done": DONE.get(request.query_params.get("done") or ""),
-        }
-        db.commit()
-        return render(request, "mfa/security.html", context)
+        return _overview(request, db, who.user)
 
 
 # ---------------------------------------------------------------------- TOTP
@@ -151,7 +155,8 @@ async def totp_remove(request: Request) -> Response:
 def _totp_remove(request: Request) -> Response:
     with _runtime(request).sessions() as db:
         who = require_recent_login(request, db, next_path=HOME)
-        _refuse_last_factor(db, request, who.user, totp=True, passkey=False)
+        if _last_factor(db, request, who.user, totp=True, passkey=False):
+            return _overview(request, db, who.user, "mfa.last_factor_required", 409)
         mfa.remove_totp(db, who.user)
         db.commit()
         return _done("totp_removed")
@@ -169,7 +174,7 @@ def _recovery_codes(request: Request) -> Response:
     with runtime.sessions() as db:
         who = require_recent_login(request, db, next_path=HOME)
         if not mfa.has_mfa(db, who.user.id):
-            raise Conflict("mfa.recovery_needs_factor")
+            return _overview(request, db, who.user, "mfa.recovery_needs_factor", 409)
         codes = mfa.new_recovery_codes(db, runtime.settings, who.user.id, actor_id=who.user.id)
         db.commit()
         return mfa_pages.recovery_codes_page(request, codes, continue_url=HOME)
@@ -265,10 +270,10 @@ def _passkey_rename(request: Request, passkey_id: str, name: str) -> Response:
         who = require_login(request, db, next_path=HOME)
         row = repo.get_passkey(db, who.user.id, passkey_id[:64])
         if row is None:
-            raise NotFound("mfa.passkey_not_found")
+            return _overview(request, db, who.user, "mfa.passkey_not_found", 404)
         cleaned = passkeys.clean_name(name)
         if not cleaned:
-            raise Conflict("mfa.passkey_name_required")
+            return _overview(request, db, who.user, "mfa.passkey_name_required", 400)
         row.name = cleaned
         audit.record(db, events.MFA_PASSKEY_RENAMED, actor_id=who.user.id, target_type="user",
                      target_id=who.user.id, passkey_id=row.id)
@@ -286,8 +291,9 @@ def _passkey_remove(request: Request, passkey_id: str) -> Response:
     with _runtime(request).sessions() as db:
         who = require_recent_login(request, db, next_path=HOME)
         if repo.get_passkey(db, who.user.id, passkey_id[:64]) is None:
-            raise NotFound("mfa.passkey_not_found")
-        _refuse_last_factor(db, request, who.user, totp=False, passkey=True)
+            return _overview(request, db, who.user, "mfa.passkey_not_found", 404)
+        if _last_factor(db, request, who.user, totp=False, passkey=True):
+            return _overview(request, db, who.user, "mfa.last_factor_required", 409)
         repo.delete_passkey(db, who.user.id, passkey_id[:64])
         audit.record(db, events.MFA_PASSKEY_REMOVED, actor_id=who.user.id, target_type="user",
                      target_id=who.user.id, passkey_id=passkey_id[:64])

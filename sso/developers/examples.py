@@ -59,7 +59,7 @@ def callback(callback_url, saved):
                  "aud": {{"essential": True, "value": CLIENT_ID}}}},
         params={{"nonce": saved["nonce"], "access_token": token["access_token"]}},
     )
-    claims.validate()
+    claims.validate(leeway=30)  # tolerate a little clock skew
     return claims, token  # claims["sub"], claims.get("name"), claims.get("email") …
 '''
 

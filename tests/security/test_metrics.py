@@ -167,7 +167,7 @@ _WORKER = textwrap.dedent(
 def _run_worker(url: str, tmp: Path, directory: Path, count: int) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 (our own interpreter and script)
         [sys.executable, "-c", _WORKER, url, str(tmp), str(directory), str(count)],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False,
     )

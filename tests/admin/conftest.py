@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +14,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sso.config import Settings
 from sso.db.models import Agency, AuditEvent, User
 from sso.runtime import Runtime
 from sso.storage import roles as role_repo
+from tests.accounts import mailbox as smtp
+from tests.conftest import make_settings
 from tests.factories import create_agency, create_user, enrol_totp
-from tests.oidc.flow import csrf_of, open_console_page
+from tests.factories import PASSWORD
+from tests.oidc.flow import answer_mfa, csrf_of, open_console_page
 
 NIP_ADMIN = "198001012005011001"
 NIP_OPD = "198202022006022002"
@@ -45,6 +50,20 @@ class Browser:
                               follow_redirects=False, **kw)
 
 
+def login_again(b: Browser, authorize: str) -> Any:
+    """Follow a re-login redirect (``max_age`` / ``acr_values``): password, TOTP, back."""
+    r = b.http.get(authorize, follow_redirects=False)
+    interaction = r.headers["location"]
+    page = b.http.get(interaction)
+    r = b.http.post(f"{interaction}/login", data={
+        "username": b.user.username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False)
+    assert r.status_code == 303, r.text
+    r = answer_mfa(b.http, interaction, b.http.get(interaction, follow_redirects=False), b.totp)
+    callback = b.http.get(r.headers["location"], follow_redirects=False)
+    return b.http.get(callback.headers["location"], follow_redirects=False)
+
+
 def agencies(db: Session) -> dict[str, Agency]:
     """DISKOMINFO with a sub-agency BIDANG-TI, and DINKES beside it."""
     top = create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
@@ -69,10 +88,29 @@ def person(runtime: Runtime, db: Session, username: str, *, role: str | None = N
 
 
 def browser(app: FastAPI, user: User, totp: str | None, path: str = "/admin") -> Browser:
-    http = TestClient(app, base_url="http://testserver")
+    http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
     r = open_console_page(http, path, user.username, totp_secret=totp)
     assert r.status_code == 200, (r.status_code, r.text[:500])  # type: ignore[attr-defined]
     return Browser(http, user, totp)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[smtp.Mailbox]:
+    box = smtp.Mailbox()
+    controller = smtp.start(box)
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def settings(
+    backend: str, backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
+) -> Settings:
+    """Admin pages need MFA (the default); mail goes to a real SMTP server in the test."""
+    return make_settings(backend_urls[backend], tmp_path, smtp_host=mailbox.host,
+                         smtp_port=mailbox.port, smtp_starttls=False)
 
 
 @pytest.fixture
@@ -81,7 +119,7 @@ def org(db: Session) -> dict[str, Agency]:
 
 
 @pytest.fixture
-def admin(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def admin(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
     user, totp = person(runtime, db, "adminkota", role="admin", nip=NIP_ADMIN)
     b = browser(app, user, totp)
     yield b
@@ -89,7 +127,7 @@ def admin(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -
 
 
 @pytest.fixture
-def opd_admin(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def opd_admin(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
     user, totp = person(runtime, db, "adminopd", role="opd-admin", nip=NIP_OPD)
     b = browser(app, user, totp)
     yield b
@@ -97,7 +135,7 @@ def opd_admin(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency
 
 
 @pytest.fixture
-def helpdesk(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def helpdesk(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
     user, totp = person(runtime, db, "bantuan", role="helpdesk", nip=NIP_HELP, agency="DINKES")
     b = browser(app, user, totp)
     yield b
@@ -105,7 +143,7 @@ def helpdesk(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]
 
 
 @pytest.fixture
-def auditor(app: FastAPI, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def auditor(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
     user, totp = person(runtime, db, "pemeriksa", role="auditor", nip=NIP_AUDIT, agency="DINKES")
     b = browser(app, user, totp)
     yield b

@@ -316,6 +316,8 @@ def _write(s: Session, report: list[dict[str, Any]], actor: str | None, job_id: 
     new_rows, audit_rows = [], []
     changed = 0
     for e in report:
+        if e["action"] not in ("create", "change"):
+            continue
         agency_id = by_code.get(str(e["agency"]).casefold())
         name = " ".join(str(e["name"]).split())
         email_norm = normalize_email(e["email"]) if e["email"] else None

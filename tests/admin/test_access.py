@@ -1,0 +1,238 @@
+"""Who may do what, enforced on the server: each refusal is a direct request (no menu to
+hide behind) answered 403 with an ``admin.access_denied`` event; MFA and fresh-login rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from sso.core.clock import now
+from sso.db.models import LoginSession
+from sso.runtime import Runtime
+from sso.storage import roles as role_repo
+from tests.admin.conftest import Browser, events, login_again, person
+from tests.oidc.flow import csrf_of, open_console_page
+
+NIP_X = "199001012015011005"
+NIP_Y = "199102022016022006"
+
+
+@pytest.fixture
+def staff_ti(runtime: Runtime, db: Session, org: Any) -> Any:
+    return person(runtime, db, "pegawaiti", agency="BIDANG-TI", nip=NIP_X, mfa=False)[0]
+
+
+@pytest.fixture
+def staff_dinkes(runtime: Runtime, db: Session, org: Any) -> Any:
+    return person(runtime, db, "pegawaidinkes", agency="DINKES", nip=NIP_Y, mfa=False)[0]
+
+
+def refused(b: Browser, r: Any, db: Session) -> None:
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    assert "tidak berwenang" in r.text
+    assert events(db, "admin.access_denied", actor_id=b.user.id)
+
+
+def post_to(b: Browser, path: str, data: dict[str, str] | None = None) -> Any:
+    """A forged-but-CSRF-valid POST: the token comes from a page the person may see."""
+    token = csrf_of(b.http.get("/password/forgot").text)  # any form of this browser
+    return b.http.post(path, data={**(data or {}), "csrf_token": token}, follow_redirects=False)
+
+
+def test_admin_pages_need_a_second_factor(
+    app: FastAPI, runtime: Runtime, db: Session, org: Any, backend: str
+) -> None:
+    user, _ = person(runtime, db, "tanpamfa", nip=NIP_X, mfa=False)
+    http = TestClient(app, base_url="http://testserver")
+    assert open_console_page(http, "/account", user.username).status_code == 200  # type: ignore[attr-defined]
+    # Made an admin after logging in with a password only: the session's acr is "1".
+    role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), user.id)
+    db.commit()
+    r = http.get("/admin", follow_redirects=False)
+    assert r.status_code == 303
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert urlsplit(r.headers["location"]).path == "/authorize"
+    assert query["acr_values"] == ["2"]
+    r = http.post("/admin/users/new", data={"csrf_token": "x"}, follow_redirects=False)
+    assert r.status_code in (303, 403)  # never the page
+
+
+def test_no_admin_role_is_refused(app: FastAPI, runtime: Runtime, db: Session, org: Any,
+                                  backend: str) -> None:
+    user, totp = person(runtime, db, "biasa", nip=NIP_X)
+    http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
+    r = open_console_page(http, "/admin", user.username, totp_secret=totp)
+    assert r.status_code == 403  # type: ignore[attr-defined]
+    assert events(db, "admin.access_denied", actor_id=user.id)[0].details["reason"] == "no_admin_role"
+
+
+# ---------------------------------------------------------------------------- helpdesk
+
+
+def test_helpdesk_cannot_edit(helpdesk: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+    refused(helpdesk, post_to(helpdesk, f"/admin/users/{staff_ti.id}",
+                              {"version": "1", "display_name": "Changed"}), db)
+    db.expire_all()
+    assert staff_ti.display_name == "Pegawaiti"
+
+
+def test_helpdesk_cannot_disable(helpdesk: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+    refused(helpdesk, post_to(helpdesk, f"/admin/users/{staff_ti.id}/disable"), db)
+
+
+def test_helpdesk_cannot_create_staff(helpdesk: Browser, db: Session, org: Any, backend: str) -> None:
+    refused(helpdesk, post_to(helpdesk, "/admin/users/new",
+                              {"display_name": "X", "nip": NIP_Y, "agency_id": str(org["DINKES"].id)}), db)
+
+
+def test_helpdesk_cannot_grant_roles(helpdesk: Browser, db: Session, backend: str) -> None:
+    role = role_repo.get_or_create_global(db, "admin")
+    db.commit()
+    refused(helpdesk, post_to(helpdesk, f"/admin/roles/{role.id}/grant", {"holder": "bantuan"}), db)
+    refused(helpdesk, helpdesk.get("/admin/roles"), db)
+
+
+def test_helpdesk_cannot_touch_an_admin(helpdesk: Browser, admin: Browser, db: Session,
+                                        backend: str) -> None:
+    refused(helpdesk, post_to(helpdesk, f"/admin/users/{admin.user.id}/reset-mfa"), db)
+    refused(helpdesk, post_to(helpdesk, f"/admin/users/{admin.user.id}/reset-link"), db)
+
+
+def test_helpdesk_cannot_read_the_audit_log(helpdesk: Browser, db: Session, backend: str) -> None:
+    refused(helpdesk, helpdesk.get("/admin/audit"), db)
+
+
+def test_helpdesk_may_support(helpdesk: Browser, staff_dinkes: Any, db: Session,
+                              backend: str) -> None:
+    page = f"/admin/users/{staff_dinkes.id}"
+    assert helpdesk.get(page).status_code == 200
+    for action in ("unlock", "reset-mfa"):
+        r = helpdesk.post(f"{page}/{action}", page=page)
+        assert r.status_code == 303, r.text
+    assert events(db, "user.unlocked", actor_id=helpdesk.user.id, target_id=staff_dinkes.id)
+    assert events(db, "mfa.reset", actor_id=helpdesk.user.id, target_id=staff_dinkes.id)
+    assert 'id="edit-user"' not in helpdesk.get(page).text  # no edit form for helpdesk
+
+
+# ---------------------------------------------------------------------------- auditor
+
+
+def test_auditor_cannot_see_people(auditor: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+    refused(auditor, auditor.get("/admin/users"), db)
+    refused(auditor, auditor.get(f"/admin/users/{staff_ti.id}"), db)
+
+
+def test_auditor_cannot_unlock(auditor: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+    refused(auditor, post_to(auditor, f"/admin/users/{staff_ti.id}/unlock"), db)
+
+
+def test_auditor_cannot_change_clients_or_keys(auditor: Browser, db: Session, backend: str) -> None:
+    refused(auditor, post_to(auditor, "/admin/keys/rotate"), db)
+    refused(auditor, auditor.get("/admin/clients"), db)
+
+
+def test_auditor_reads_the_audit_log(auditor: Browser, db: Session, backend: str) -> None:
+    r = auditor.get("/admin/audit?event=user.login")
+    assert r.status_code == 200 and "user.login" in r.text
+    csv_text = auditor.get("/admin/audit.csv").text
+    assert csv_text.startswith("id,created_at,event")
+    assert events(db, "audit.exported", actor_id=auditor.user.id)
+
+
+# ---------------------------------------------------------------------------- opd-admin
+
+
+def test_opd_admin_manages_own_subtree(opd_admin: Browser, staff_ti: Any, db: Session,
+                                       backend: str) -> None:
+    page = f"/admin/users/{staff_ti.id}"
+    r = opd_admin.post(page, {"version": "1", "display_name": "Pegawai TI Baru",
+                              "email": staff_ti.email, "nip": NIP_X,
+                              "agency_id": str(staff_ti.agency_id), "position": "Pranata"})
+    assert r.status_code == 303, r.text
+    db.expire_all()
+    assert staff_ti.display_name == "Pegawai TI Baru" and staff_ti.position == "Pranata"
+    listing = opd_admin.get("/admin/users").text
+    assert "Pegawai TI Baru" in listing and "Pegawaidinkes" not in listing
+
+
+def test_opd_admin_cannot_see_other_agency(opd_admin: Browser, staff_dinkes: Any, db: Session,
+                                           backend: str) -> None:
+    refused(opd_admin, opd_admin.get(f"/admin/users/{staff_dinkes.id}"), db)
+
+
+def test_opd_admin_cannot_edit_other_agency(opd_admin: Browser, staff_dinkes: Any, db: Session,
+                                            backend: str) -> None:
+    refused(opd_admin, post_to(opd_admin, f"/admin/users/{staff_dinkes.id}",
+                               {"version": "1", "display_name": "Hacked"}), db)
+    refused(opd_admin, post_to(opd_admin, f"/admin/users/{staff_dinkes.id}/disable"), db)
+
+
+def test_opd_admin_cannot_move_staff_out(opd_admin: Browser, staff_ti: Any, db: Session,
+                                         org: Any, backend: str) -> None:
+    refused(opd_admin, post_to(opd_admin, f"/admin/users/{staff_ti.id}", {
+        "version": "1", "display_name": "X", "nip": NIP_X, "agency_id": str(org["DINKES"].id)}), db)
+
+
+def test_opd_admin_cannot_create_staff_elsewhere(opd_admin: Browser, db: Session, org: Any,
+                                                 backend: str) -> None:
+    refused(opd_admin, post_to(opd_admin, "/admin/users/new", {
+        "display_name": "Orang Lain", "nip": NIP_Y, "agency_id": str(org["DINKES"].id)}), db)
+
+
+def test_opd_admin_cannot_reach_citizens(opd_admin: Browser, runtime: Runtime, db: Session,
+                                         backend: str) -> None:
+    citizen, _ = person(runtime, db, "warga", kind="citizen", mfa=False)
+    refused(opd_admin, opd_admin.get(f"/admin/users/{citizen.id}"), db)
+
+
+def test_opd_admin_cannot_manage_agencies_or_clients(opd_admin: Browser, db: Session,
+                                                     backend: str) -> None:
+    refused(opd_admin, post_to(opd_admin, "/admin/agencies/create", {"code": "BARU", "name": "Baru"}), db)
+    refused(opd_admin, opd_admin.get("/admin/clients"), db)
+    refused(opd_admin, opd_admin.get("/admin/sessions"), db)
+
+
+# ---------------------------------------------------------------------------- general rules
+
+
+def test_forms_need_csrf(admin: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+    r = admin.http.post(f"/admin/users/{staff_ti.id}/disable", data={}, follow_redirects=False)
+    assert r.status_code == 403
+    db.expire_all()
+    assert staff_ti.status == "active"
+
+
+def test_sensitive_actions_need_a_recent_login(admin: Browser, staff_ti: Any, db: Session,
+                                               backend: str) -> None:
+    role = role_repo.get_or_create_global(db, "helpdesk")
+    db.commit()
+    page = f"/admin/roles/{role.id}"
+    token = csrf_of(admin.get(page).text)
+    db.execute(update(LoginSession).values(auth_time=now() - timedelta(minutes=10)))
+    r = admin.http.post(f"{page}/grant", data={"holder": "pegawaiti", "csrf_token": token},
+                        follow_redirects=False)
+    assert r.status_code == 303
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert query["max_age"] == ["300"] and query["acr_values"] == ["2"]
+    assert not events(db, "role.granted")
+    # Logging in again (password and TOTP) allows it.
+    again = login_again(admin, r.headers["location"])
+    assert again.status_code == 200, again.text
+    r = admin.post(f"{page}/grant", {"holder": "pegawaiti"}, page=page)
+    assert r.status_code == 303 and "done=granted" in r.headers["location"]
+    assert events(db, "role.granted", actor_id=admin.user.id, target_id=staff_ti.id)
+
+
+def test_menu_shows_only_what_a_role_may_use(auditor: Browser, helpdesk: Browser,
+                                             backend: str) -> None:
+    text = auditor.get("/admin").text
+    assert 'href="/admin/audit"' in text and 'href="/admin/users"' not in text
+    text = helpdesk.get("/admin").text
+    assert 'href="/admin/users"' in text and 'href="/admin/roles"' not in text

@@ -69,7 +69,7 @@ def audit_csv(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "audit.view")
     f, shown = _filter(session, request)
     audit.record(session, events.AUDIT_EXPORTED, actor_id=who.user.id, target_type="audit",
-                 **{k: v for k, v in shown.items() if v})
+                 filters={k: v for k, v in shown.items() if v})
     session.commit()
     runtime = runtime_of(request)
 

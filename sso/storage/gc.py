@@ -20,6 +20,7 @@ from sso.db.models import (
     RevokedAccessToken,
 )
 from sso.storage import account_tokens
+from sso.storage import mfa as mfa_store
 from sso.storage import throttle as throttle_counters
 
 # Consumed single-use rows are kept a little while so a late replay is still recognised as a
@@ -76,6 +77,7 @@ def collect(session: Session) -> dict[str, int]:
     )
     counts["account_tokens"] = account_tokens.delete_expired(session, t)
     counts["throttle_counters"] = throttle_counters.delete_expired(session, t)
+    counts["webauthn_challenges"] = mfa_store.delete_expired_challenges(session, t)
     run(
         "device_authorizations",
         delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < t - REPLAY_MEMORY),

@@ -58,12 +58,15 @@ def insert_now(
     """:func:`record` as one Core INSERT executed at once, in the same transaction (no ORM unit
     of work): for the token endpoint's hot paths. Same columns, same rules for ``details``."""
     ctx = current_context()
-    session.execute(insert(cast(Table, AuditEvent.__table__)).values(
-        created_at=now(), event=event, outcome=outcome, actor_id=actor_id,
-        target_type=target_type, target_id=target_id, client_id=client_id, ip=ctx.ip,
-        user_agent=(ctx.user_agent or "")[:512] or None, request_id=ctx.request_id,
-        details=details,
-    ))
+    session.connection().execute(_INSERT, {
+        "created_at": now(), "event": event, "outcome": outcome, "actor_id": actor_id,
+        "target_type": target_type, "target_id": target_id, "client_id": client_id,
+        "ip": ctx.ip, "user_agent": (ctx.user_agent or "")[:512] or None,
+        "request_id": ctx.request_id, "details": details,
+    })
+
+
+_INSERT = insert(cast(Table, AuditEvent.__table__))  # built once (a compiled-cache hit each time)
 
 
 def recent(session: Session, *, event: str | None = None, limit: int = 100) -> Sequence[AuditEvent]:

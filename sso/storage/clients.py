@@ -16,14 +16,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from sso.db.models import Client
 
 _CHANGED = "sso.clients_changed"
-_columns = tuple(Client.__table__.columns)
+_table = cast(Table, Client.__table__)
+_select_client = select(*_table.columns).where(_table.c.client_id == bindparam("client_id"))
+_select_stamp = select(
+    _table.c.version, _table.c.updated_at, _table.c.status, _table.c.client_secret_hash
+).where(_table.c.client_id == bindparam("client_id"))
 _generation = 0
 _generation_lock = threading.Lock()
 
@@ -48,9 +53,7 @@ def add(session: Session, client: Client) -> Client:
 def load_client(session: Session, client_id: str) -> Client | None:
     """The client as a new row object attached to no session (safe to share read-only
     between threads), read with one Core SELECT; None when unknown."""
-    row = session.execute(
-        select(*_columns).where(Client.__table__.c.client_id == client_id)
-    ).first()
+    row = session.connection().execute(_select_client, {"client_id": client_id}).first()
     if row is None:
         return None
     return Client(**row._asdict())
@@ -67,10 +70,7 @@ def stamp(session: Session, client_id: str) -> Stamp | None:
     """``(version, updated_at, status, client_secret_hash)`` of a client: the first two change
     with every update SQLAlchemy writes; the last two are what must never be served stale,
     compared as well in case an operator changed them with plain SQL."""
-    row = session.execute(
-        select(Client.version, Client.updated_at, Client.status, Client.client_secret_hash)
-        .where(Client.client_id == client_id)
-    ).first()
+    row = session.connection().execute(_select_stamp, {"client_id": client_id}).first()
     return None if row is None else (int(row[0]), row[1], row[2], row[3])
 
 

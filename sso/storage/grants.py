@@ -16,17 +16,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken, User
 from sso.db.models._common import new_uuid
+from sso.db.types import UTCDateTime
 
 _grants = cast(Table, Grant.__table__)
 _refresh = cast(Table, RefreshToken.__table__)
 _grant_columns = tuple(_grants.columns)
 _refresh_columns = tuple(c for c in _refresh.columns if c.name != "id")
+# Built once: values go in as execute() parameters, so each INSERT is a compiled-cache hit
+# instead of a new statement (and a new cache key) per token. The hot-path statements run on
+# the session's Connection (same transaction), skipping the ORM's execute layer.
+_insert_grant = insert(_grants)
+_insert_refresh = insert(_refresh)
 
 
 def create_grant(
@@ -63,7 +69,7 @@ def insert_grant(session: Session, *, client_id: str, user_id: str | None, scope
         "id": new_uuid(), "client_id": client_id, "user_id": user_id, "scope": scope,
         "created_at": now(),
     }
-    session.execute(insert(_grants).values(values))
+    session.connection().execute(_insert_grant, values)
     return Grant(**values)
 
 
@@ -182,7 +188,7 @@ def add_refresh_token(
         "scope": scope, "created_at": t,
         "expires_at": expires_at or t + timedelta(seconds=lifetime),
     }
-    session.execute(insert(_refresh).values(values))
+    session.connection().execute(_insert_refresh, values)
     return RefreshToken(**values)
 
 
@@ -192,19 +198,21 @@ def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
 
 def consume_refresh_token(session: Session, token_hash: str) -> bool:
     """Atomically mark a refresh token as rotated; True only for the one caller that did it."""
-    t = now()
-    result = session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.token_hash == token_hash,
-            RefreshToken.consumed_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > t,
-        )
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
+    result = session.connection().execute(_consume_refresh, {"h": token_hash, "now": now()})
+    return bool(result.rowcount == 1)
+
+
+_at = bindparam("now", type_=UTCDateTime())
+_consume_refresh = (
+    update(_refresh)
+    .where(
+        _refresh.c.token_hash == bindparam("h"),
+        _refresh.c.consumed_at.is_(None),
+        _refresh.c.revoked_at.is_(None),
+        _refresh.c.expires_at > _at,
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    .values(consumed_at=_at)
+)
 
 
 def revoke_access_token(session: Session, jti: str, expires_at: datetime) -> None:
@@ -229,20 +237,23 @@ class RefreshTokenState:
 def refresh_token_with_grant(session: Session, token_hash: str) -> RefreshTokenState | None:
     """The refresh token, its grant and its person's status in one SELECT (rows attached to no
     session; use :func:`consume_refresh_token` to rotate it)."""
-    stmt = (
-        select(*_refresh_columns, *_grant_columns, User.status)
-        .select_from(_refresh)
-        .join(_grants, _grants.c.id == _refresh.c.grant_id)
-        .outerjoin(User, User.id == _grants.c.user_id)
-        .where(_refresh.c.token_hash == token_hash)
-    )
-    row = session.execute(stmt).first()
+    row = session.connection().execute(_refresh_with_grant, {"h": token_hash}).first()
     if row is None:
         return None
     n = len(_refresh_columns)
     token = RefreshToken(**{c.name: row[i] for i, c in enumerate(_refresh_columns)})
     grant = Grant(**{c.name: row[n + i] for i, c in enumerate(_grant_columns)})
     return RefreshTokenState(token, grant, row[-1])
+
+
+_users = cast(Table, User.__table__)
+_refresh_with_grant = (
+    select(*_refresh_columns, *_grant_columns, _users.c.status)
+    .select_from(_refresh)
+    .join(_grants, _grants.c.id == _refresh.c.grant_id)
+    .outerjoin(_users, _users.c.id == _grants.c.user_id)
+    .where(_refresh.c.token_hash == bindparam("h"))
+)
 
 
 @dataclass(frozen=True)
@@ -258,16 +269,23 @@ class AccessTokenState:
 
 def access_token_state(session: Session, grant_id: str, jti: str) -> AccessTokenState | None:
     """One SELECT: the grant (None when unknown), the revoked-``jti`` check and the person."""
-    revoked = exists().where(RevokedAccessToken.jti == jti)
-    stmt = (
-        select(*_grant_columns, revoked.label("jti_revoked"), User.status, User.username)
-        .select_from(_grants)
-        .outerjoin(User, User.id == _grants.c.user_id)
-        .where(_grants.c.id == grant_id)
-    )
-    row = session.execute(stmt).first()
+    row = session.connection().execute(_access_state, {"gid": grant_id, "jti": jti}).first()
     if row is None:
         return None
     n = len(_grant_columns)
     grant = Grant(**{c.name: row[i] for i, c in enumerate(_grant_columns)})
     return AccessTokenState(grant, bool(row[n]), row[n + 1], row[n + 2])
+
+
+_revoked = cast(Table, RevokedAccessToken.__table__)
+_access_state = (
+    select(
+        *_grant_columns,
+        exists().where(_revoked.c.jti == bindparam("jti")).label("jti_revoked"),
+        _users.c.status,
+        _users.c.username,
+    )
+    .select_from(_grants)
+    .outerjoin(_users, _users.c.id == _grants.c.user_id)
+    .where(_grants.c.id == bindparam("gid"))
+)

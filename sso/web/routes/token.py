@@ -11,13 +11,17 @@ token, a used client-assertion ``jti``, and the audit events of the failure.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
-from typing import Any
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from sso.oauth.requests import (
     MAX_BODY_BYTES,
@@ -30,7 +34,6 @@ from sso.oauth.server import OAuthResponse
 from sso.oidc.provider import BearerError, get_authorization_server, userinfo
 from sso.runtime import Runtime
 from sso.web import api_docs
-from sso.web.deps import RuntimeDep
 
 router = APIRouter(tags=["oauth"])
 
@@ -130,25 +133,59 @@ async def _endpoint(
     except _TooLarge:
         return _render(get_authorization_server(runtime).malformed_response("body too large"))
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-    result = await run_in_threadpool(
+    result = await _in_pool(
         _serve, runtime, session, endpoint, request.method, str(request.url), headers, body
     )
     return _render(result)
 
 
+T = TypeVar("T")
+_pool_lock = threading.Lock()
+
+
+def _pool(runtime: Runtime) -> ThreadPoolExecutor:
+    """The token endpoints' own threads, as many as the database pool has connections (so none
+    waits for one), apart from the shared pool where password checks may queue in a login
+    storm: machine-to-machine traffic keeps moving. A plain executor also hands work over in
+    about half the CPU of anyio's (bench/README.md)."""
+    pool = runtime.extras.get("token_pool")
+    if not isinstance(pool, ThreadPoolExecutor):
+        with _pool_lock:
+            pool = runtime.extras.get("token_pool")
+            if not isinstance(pool, ThreadPoolExecutor):
+                size = max(4, 2 * runtime.settings.database_pool_size)
+                pool = ThreadPoolExecutor(size, thread_name_prefix="sso-token")
+                runtime.extras["token_pool"] = pool
+    return pool
+
+
+async def _in_pool(fn: Callable[..., T], runtime: Runtime, *args: Any) -> T:
+    """``fn(runtime, *args)`` in :func:`_pool`, with this request's context variables."""
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(runtime), context.run, fn, runtime, *args)
+
+
+def _runtime(request: Request) -> Runtime:
+    # Read directly, not through a dependency: FastAPI's dependency solving was ~15 % of the
+    # event loop's share of a token request (bench/README.md).
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 @router.post("/token", **api_docs.TOKEN)
-async def token(request: Request, runtime: RuntimeDep) -> Response:
-    return await _endpoint("token", request, runtime)
+async def token(request: Request) -> Response:
+    return await _endpoint("token", request, _runtime(request))
 
 
 @router.post("/introspect", **api_docs.INTROSPECT)
-async def introspect(request: Request, runtime: RuntimeDep) -> Response:
-    return await _endpoint("introspection", request, runtime)
+async def introspect(request: Request) -> Response:
+    return await _endpoint("introspection", request, _runtime(request))
 
 
 @router.post("/revoke", **api_docs.REVOKE)
-async def revoke(request: Request, runtime: RuntimeDep) -> Response:
-    return await _endpoint("revocation", request, runtime)
+async def revoke(request: Request) -> Response:
+    return await _endpoint("revocation", request, _runtime(request))
 
 
 def _bearer(authorization: str | None, content_type: str | None, body: bytes) -> str:
@@ -186,13 +223,14 @@ def _userinfo_sync(
 
 @router.get("/userinfo", operation_id="userinfo_get", **api_docs.USERINFO)
 @router.post("/userinfo", operation_id="userinfo_post", **api_docs.USERINFO)
-async def userinfo_endpoint(request: Request, runtime: RuntimeDep) -> Response:
+async def userinfo_endpoint(request: Request) -> Response:
+    runtime = _runtime(request)
     try:
         body = await _read_body(request) if request.method == "POST" else b""
     except _TooLarge:
         return _bearer_error(BearerError("invalid_request", 400, "Request body too large."))
     try:
-        claims = await run_in_threadpool(
+        claims = await _in_pool(
             _userinfo_sync,
             runtime,
             request.headers.get("authorization"),

@@ -49,11 +49,14 @@ def _int(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _lines(form: Form, name: str) -> list[str]:
+    return [x.strip() for x in form.get(name).splitlines() if x.strip()]
+
+
 def _edit_of(form: Form) -> service.ClientEdit:
-    lines = lambda name: [x.strip() for x in form.get(name).splitlines() if x.strip()]  # noqa: E731
     return service.ClientEdit(
-        version=_int(form.get("version")) or -1, redirect_uris=lines("redirect_uris"),
-        post_logout_redirect_uris=lines("post_logout_redirect_uris"),
+        version=_int(form.get("version")) or -1, redirect_uris=_lines(form, "redirect_uris"),
+        post_logout_redirect_uris=_lines(form, "post_logout_redirect_uris"),
         scope=" ".join(form.all("scope") + form.get("extra_scope").split()),
         grant_types=form.all("grant_types"),
         access_token_lifetime=_int(form.get("access_token_lifetime")),

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Date, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Date, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from sso.db.models import AuditEvent
@@ -88,6 +89,7 @@ def daily_counts(
     """``{event: {local day: count}}`` for ``days`` days from ``first_day`` (local time)."""
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - LOCAL_OFFSET
     end = start + timedelta(days=days)
+    day: ColumnElement[Any]
     if session.get_bind().dialect.name == "postgresql":
         day = cast(func.timezone("UTC", AuditEvent.created_at) + LOCAL_OFFSET, Date)
     else:

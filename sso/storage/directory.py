@@ -108,7 +108,7 @@ def staff_counts(session: Session) -> dict[int, int]:
         .where(User.agency_id.is_not(None))
         .group_by(User.agency_id)
     )
-    return {int(a): int(n) for a, n in session.execute(stmt).all()}
+    return {int(a or 0): int(n) for a, n in session.execute(stmt).all()}
 
 
 def subtree_ids(agencies: Sequence[Agency], root_id: int) -> set[int]:

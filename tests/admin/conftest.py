@@ -20,8 +20,7 @@ from sso.runtime import Runtime
 from sso.storage import roles as role_repo
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings
-from tests.factories import create_agency, create_user, enrol_totp
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, create_agency, create_user, enrol_totp
 from tests.oidc.flow import answer_mfa, csrf_of, open_console_page
 
 NIP_ADMIN = "198001012005011001"

@@ -251,7 +251,7 @@ def validate(sessions: SessionFactory, job_id: str, max_rows: int) -> None:
         job_repo.set_progress(s, job_id, len(rows), status="validated",
                               report={"rows": report, "counts": counts})
         audit.record(s, events.IMPORT_VALIDATED, actor_id=actor, target_type="import",
-                     target_id=job_id, **counts)
+                     target_id=job_id, counts=counts)
         s.commit()
 
 
@@ -298,7 +298,7 @@ def apply(sessions: SessionFactory, job_id: str, max_rows: int) -> None:
                                   report={"rows": report, "counts": summary(report),
                                           "applied": counts})
             audit.record(s, events.IMPORT_APPLIED, actor_id=actor, target_type="import",
-                         target_id=job_id, **counts)
+                         target_id=job_id, created=counts["created"], changed=counts["changed"])
             s.commit()
     except DomainError as exc:
         _fail(sessions, job_id, actor, exc.message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import Request
@@ -25,6 +26,8 @@ from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import render
 
 MAX_FIELD = 1024
+# Tangerang Selatan keeps Western Indonesian Time all year (no daylight saving).
+WIB = timezone(timedelta(hours=7), "WIB")
 
 # (section, path, catalogue key) of the console's menu, in order.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -45,6 +48,11 @@ DONE = {
     "others": "account.done.others_ended",
     "revoked": "account.done.app_revoked",
 }
+
+
+def local_time(value: datetime) -> str:
+    """``27-11-2026 05:43 WIB``: how a person in the city reads a time."""
+    return value.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -74,6 +82,7 @@ def page(
         "done": done,
         "error": None,
         "error_params": {},
+        "local_time": local_time,
     }
     values.update(context or {})
     return render(request, f"account/{name}", values, status=status, headers=headers)

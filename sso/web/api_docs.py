@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 FORM = "application/x-www-form-urlencoded"
@@ -238,7 +238,7 @@ DISCOVERY: dict[str, Any] = {
     "response_model": None,
     "responses": {200: _json(ProviderMetadata, "Provider metadata.")},
 }
-class JWKSetResponse(Response):
+class JWKSetResponse(JSONResponse):
     media_type = "application/jwk-set+json"
 
 

@@ -11,8 +11,8 @@ What is counted, and where:
 - ``sso_logins_total``, ``sso_login_failures_total{reason}`` and
   ``sso_tokens_issued_total{grant_type}``: read from the audit events the services record
   (``user.login``, ``user.login_failed``, ``token.issued``), counted when their transaction
-  *commits* (SQLAlchemy session events on the runtime's session factory), so a rolled-back
-  attempt is not counted twice and services never import Prometheus.
+  *commits* (SQLAlchemy connection events on the runtime's engine), so a rolled-back attempt
+  is not counted twice and services never import Prometheus.
 - ``sso_password_checks_admitted`` and ``sso_password_check_queue_depth``: the argon2 line of
   :class:`sso.accounts.passwords.PasswordHasher` (admitted requests, and how many of them wait
   beyond the concurrency cap), sampled after every request and at every scrape.
@@ -45,8 +45,7 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy import Connection, Engine, event
 
 from sso.config import Settings
 from sso.core import events
@@ -234,57 +233,66 @@ def for_runtime(runtime: Runtime) -> Metrics:
             key = (str(directory), os.getpid())
             made = _multiprocess_by_directory.get(key) or Metrics(directory)
             _multiprocess_by_directory[key] = made
-        watch_audit_events(runtime.sessions, made)
+        watch_audit_events(runtime.engine, made)
         runtime.extras["metrics"] = made
     return made
 
 
 # ---------------------------------------------------------------------- audit events
 
-
-def _pending(session: Session) -> list[tuple[str, dict[str, Any]]]:
-    pending: list[tuple[str, dict[str, Any]]] = session.info.setdefault(_PENDING, [])
-    return pending
+_AUDIT_TABLE = AuditEvent.__table__
 
 
-def _after_flush(session: Session, _context: object) -> None:
-    for obj in session.new:
-        if isinstance(obj, AuditEvent):
-            _pending(session).append((obj.event, dict(obj.details or {})))
+def _rows(multiparams: Any, params: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for item in [*(multiparams or ()), params]:
+        if isinstance(item, dict):
+            found.append(item)
+        elif isinstance(item, list | tuple):
+            found.extend(row for row in item if isinstance(row, dict))
+    return found
 
 
-def _core_insert_values(state: ORMExecuteState) -> dict[str, Any] | None:
-    statement = state.statement
-    if not state.is_insert or getattr(statement, "table", None) is not AuditEvent.__table__:
-        return None
-    # The values of ``insert(table).values(...)``: SQLAlchemy keeps them as bound parameters
-    # (reading them is far cheaper than compiling the statement once more).
-    raw = getattr(statement, "_values", None) or {}
-    return {getattr(k, "key", k): getattr(v, "value", v) for k, v in raw.items()}
+def _audit_rows(statement: Any, multiparams: Any, params: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(event, details) of the audit rows an INSERT into audit_events writes, if it is one."""
+    if getattr(statement, "table", None) is not _AUDIT_TABLE or not getattr(
+        statement, "is_insert", False
+    ):
+        return []
+    rows = _rows(multiparams, params)
+    # ``insert(table).values(...)``: SQLAlchemy keeps the values as bound parameters.
+    inline = getattr(statement, "_values", None)
+    if inline:
+        rows.append({getattr(k, "key", k): getattr(v, "value", v) for k, v in inline.items()})
+    found: list[tuple[str, dict[str, Any]]] = []
+    for row in rows:
+        name, details = row.get("event"), row.get("details")
+        if isinstance(name, str):
+            found.append((name, dict(details) if isinstance(details, dict) else {}))
+    return found
 
 
-def _do_orm_execute(state: ORMExecuteState) -> None:
-    found = _core_insert_values(state)
-    if found and isinstance(found.get("event"), str):
-        details = found.get("details")
-        _pending(state.session).append(
-            (found["event"], dict(details) if isinstance(details, dict) else {})
-        )
+def watch_audit_events(engine: Engine, metrics: Metrics) -> None:
+    """Count the audit events written through ``engine``, when their transaction commits.
 
+    Listening at the connection (not the ORM session) sees both ``session.add(AuditEvent)``
+    and the hot paths' Core INSERTs; a rolled-back transaction's events are dropped."""
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    def before_execute(
+        conn: Connection, statement: Any, multiparams: Any, params: Any, _options: Any
+    ) -> None:
+        found = _audit_rows(statement, multiparams, params)
+        if found:
+            conn.info.setdefault(_PENDING, []).extend(found)
 
-
-def watch_audit_events(sessions: sessionmaker[Session], metrics: Metrics) -> None:
-    """Count the audit events committed through sessions of ``sessions``."""
-
-    def after_commit(session: Session) -> None:
-        found = session.info.pop(_PENDING, None)
+    def commit(conn: Connection) -> None:
+        found = conn.info.pop(_PENDING, None)
         if found:
             metrics.count_audit_events(found)
 
-    event.listen(sessions, "after_flush", _after_flush)
-    event.listen(sessions, "do_orm_execute", _do_orm_execute)
-    event.listen(sessions, "after_commit", after_commit)
-    event.listen(sessions, "after_rollback", _after_rollback)
+    def rollback(conn: Connection) -> None:
+        conn.info.pop(_PENDING, None)
+
+    event.listen(engine, "before_execute", before_execute)
+    event.listen(engine, "commit", commit)
+    event.listen(engine, "rollback", rollback)

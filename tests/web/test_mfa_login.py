@@ -202,7 +202,7 @@ def test_staff_admin_without_mfa_must_enrol_before_the_login_completes(
     page = password_step(http, interaction, "budi")
     assert page.status_code == 200
     assert f'action="{interaction}/enrol"' in page.text
-    assert "<svg" in page.text and "Pasang aplikasi autentikator" in page.text
+    assert "<svg" in page.text and "Akun Anda wajib memakai verifikasi dua langkah" in page.text
     assert "sso_session" not in http.cookies
     # Skipping the step is impossible: the interaction keeps showing it.
     assert f'action="{interaction}/enrol"' in http.get(interaction).text
@@ -300,6 +300,7 @@ def test_citizen_without_factor_asked_for_acr_2_is_led_to_enrol(
     interaction = start(http, req)
     page = password_step(http, interaction)
     assert f'action="{interaction}/enrol"' in page.text
+    assert "Aplikasi ini meminta verifikasi dua langkah" in page.text
     # Cancelling goes back to the client with access_denied.
     r = http.post(f"{interaction}/abort", data={"csrf_token": csrf_of(page.text)},
                   follow_redirects=False)

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from sso.accounts import mfa
 from sso.accounts import sessions as login_sessions
 from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate
@@ -105,7 +106,8 @@ class _Context:
         return mfa_pages.enrol_page(
             self.request, self.session, self.runtime.encryptor, user,
             action=f"/interaction/{self.interaction_id}/enrol", locale=self.locale,
-            required=True, cancel_action=f"/interaction/{self.interaction_id}/abort",
+            required=mfa.mfa_required(self.session, self.settings, user), requested=True,
+            cancel_action=f"/interaction/{self.interaction_id}/abort",
             client_name=self.client.name, error=error, status=status,
         )
 

@@ -55,6 +55,7 @@ def enrol_page(
     action: str,
     locale: str | None = None,
     required: bool = False,
+    requested: bool = False,
     cancel_action: str | None = None,
     cancel_url: str | None = None,
     client_name: str | None = None,
@@ -72,6 +73,7 @@ def enrol_page(
         "qr_svg": Markup(totp.qr_svg(uri)),  # noqa: S704
         "manual_key": totp.grouped(secret),
         "required": required,
+        "requested": requested,
         "cancel_action": cancel_action,
         "cancel_url": cancel_url,
         "error": error,

@@ -189,6 +189,8 @@ def test_deleting_the_account_logs_it_out_of_every_app(http, phone, runtime, db,
     assert rows and {row.user_id for row in rows} == {alias}
     refused = refresh(http, client.client_id, secret, tokens["refresh_token"])
     assert refused.status_code == 400
+    userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert userinfo.status_code == 401
     redirected_to_login(phone.get("/account", follow_redirects=False))
     # The person can no longer log in (the same answer as for an unknown account).
     req = authorize_url(client.client_id, RP, "openid")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sso.core.crypto import keyed_hash
 from sso.db.models import LoginSession, RecoveryCode, TotpCredential, User, WebAuthnCredential
 from sso.storage import roles as role_repo
-from tests.factories import create_user
+from tests.factories import PASSWORD, create_user
 from tests.oidc.flow import csrf_of, open_console_page
 
 PAGES = ("/account", "/account/password", "/account/sessions", "/account/apps", "/account/data",
@@ -55,6 +55,10 @@ def test_navigation_shows_what_the_person_may_open(http, runtime, db):
         s.commit()
     page = text(http.get("/account?lang=en"))
     assert 'href="/admin"' in page and 'href="/developers"' in page
+    data = http.get("/account/export").json()
+    assert data["agency"] == {"code": "DISKOMINFO", "name": "Dinas Komunikasi dan Informatika"}
+    assert {"name": "admin", "client_id": None} in data["roles"]
+    assert data["profile"]["nip"] == "198503122010011001" and data["profile"]["nik"] is None
     # Pages of people who are not logged in have no navigation.
     assert "site-nav" not in http.get("/register").text
 
@@ -93,3 +97,20 @@ def test_export_describes_factors_without_their_secrets(http, runtime, db):
         assert secret not in r.text
     assert any(e["event"] == "user.login" for e in data["audit_events"])
     assert data["sessions"][0]["device"] is None or isinstance(data["sessions"][0]["device"], str)
+
+
+def test_deleting_the_account_removes_its_mfa_factors(http, runtime, db):
+    siti = create_user(runtime, db, username="siti")
+    assert open_console_page(http, "/account/delete", "siti").status_code == 200
+    db.add(TotpCredential(user_id=siti.id, secret_encrypted=runtime.encryptor.encrypt("X")))
+    db.add(RecoveryCode(user_id=siti.id, code_hash=keyed_hash(b"k", "code-2")))
+    db.add(WebAuthnCredential(user_id=siti.id, credential_id="Y3JlZC0y", public_key="cA"))
+    db.commit()
+    token = csrf_of(http.get("/account/delete").text)
+    r = http.post("/account/delete", data={"password": PASSWORD, "confirm": "yes",
+                                           "csrf_token": token})
+    assert r.status_code == 200
+    db.rollback()
+    for model in (TotpCredential, RecoveryCode, WebAuthnCredential):
+        assert not db.scalars(select(model).where(model.user_id == siti.id)).all()
+    assert db.get(User, siti.id, populate_existing=True) is None

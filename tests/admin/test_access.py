@@ -236,3 +236,52 @@ def test_menu_shows_only_what_a_role_may_use(auditor: Browser, helpdesk: Browser
     assert 'href="/admin/audit"' in text and 'href="/admin/users"' not in text
     text = helpdesk.get("/admin").text
     assert 'href="/admin/users"' in text and 'href="/admin/roles"' not in text
+
+
+def test_the_bootstrapped_admin_enrols_a_second_factor_on_the_way_in(
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session, backend: str
+) -> None:
+    """``sso bootstrap`` makes the first admin with a password only; the first visit to /admin
+    asks for TOTP enrolment during the login, then the admin pages open."""
+    import html
+    import re
+
+    import pyotp
+
+    from sso.accounts.passwords import PasswordHasher
+    from sso.accounts.service import NewUser, create_user
+    from tests.factories import PASSWORD
+
+    create_user(db, PasswordHasher(runtime.settings), NewUser(
+        username="admin", email="admin@tangerangselatankota.go.id", kind="staff",
+        display_name="Administrator", email_verified=True), PASSWORD, admin=True)
+    db.commit()
+    r = http.get("/admin", follow_redirects=False)
+    r = http.get(r.headers["location"], follow_redirects=False)
+    interaction = r.headers["location"]
+    page = http.get(interaction)
+    http.post(f"{interaction}/login", data={"username": "admin", "password": PASSWORD,
+                                            "csrf_token": csrf_of(page.text)})
+    page = http.get(interaction)
+    key = re.search(r'id="totp-key">([^<]+)<', page.text)
+    assert key, page.text[:2000]
+    secret = html.unescape(key.group(1)).replace(" ", "")
+    r = http.post(f"{interaction}/enrol", data={"code": pyotp.TOTP(secret).now(),
+                                                "csrf_token": csrf_of(page.text)})
+    found = re.search(r'href="([^"]+)">[^<]*</a></p>', r.text)
+    assert r.status_code == 200 and found, r.text[:2000]
+    r = http.get(html.unescape(found.group(1)), headers={"accept": "text/html"})
+    assert r.status_code == 200 and 'href="/admin/keys"' in r.text
+
+
+def test_disabling_an_admin_needs_a_recent_login(app: FastAPI, admin: Browser, runtime: Runtime,
+                                                 db: Session, backend: str) -> None:
+    other, _ = person(runtime, db, "adminlain", role="admin", nip=NIP_Y)
+    page = f"/admin/users/{other.id}"
+    token = csrf_of(admin.get(page).text)
+    db.execute(update(LoginSession).values(auth_time=now() - timedelta(minutes=10)))
+    r = admin.http.post(f"{page}/disable", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and "max_age=300" in r.headers["location"]
+    db.expire_all()
+    assert db.get(type(other), other.id).status == "active"  # type: ignore[union-attr]
+    assert not events(db, "user.disabled")

@@ -15,17 +15,22 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
+from sso.runtime import upgrade_database
 from tests.resilience.people import RP
 from tests.resilience.procs import DEFAULT_ADMIN_URL, Provider, base_env, database, sso
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = "Kota-Tangsel-2026!aman"
+# siti: logs in everywhere; budi: disabled by the two-instance test; ani: the Redis outage;
+# dewi: the restore drill.
+PEOPLE = ("siti", "budi", "ani", "dewi")
 ISSUER = "http://sso.tangsel.test"
 _numbers = itertools.count(1)
 
@@ -91,12 +96,15 @@ class City:
         if redis_url:
             self.env["SSO_REDIS_URL"] = redis_url
         self.providers: list[Provider] = []
+        self.portal = RP("", "")  # set by seed()
+        self.machines: list[RP] = []
 
     def sso(self, *args: str, stdin: str | None = None) -> str:
         return sso(self.env, *args, stdin=stdin)
 
     def provider(self, name: str, *, workers: int = 1, start: bool = True,
                  **settings: str) -> Provider:
+        """A provider on this city's database; ``settings`` are Settings field names."""
         env = dict(self.env)
         env.update({f"SSO_{k.upper()}": v for k, v in settings.items()})
         p = Provider(env, self.log_dir, name, workers)
@@ -104,6 +112,46 @@ class City:
         if start:
             p.start().wait_ready()
         return p
+
+    def seed(self) -> None:
+        """Relying parties and people shared by the tests of a run, made in this process with
+        the provider's own services (what `sso clients create` / `sso users create` call),
+        which is much cheaper than one CLI process each."""
+        from sso.accounts.passwords import PasswordHasher
+        from sso.accounts.service import NewUser, create_user
+        from sso.config import Settings
+        from sso.oauth.clients import ClientSpec, register
+        from sso.runtime import build_runtime
+
+        settings = Settings(
+            env="test", database_url=self.database_url, secret_key=self.env["SSO_SECRET_KEY"],
+            key_encryption_key=self.env["SSO_KEY_ENCRYPTION_KEY"],
+        ).finalize()  # type: ignore[arg-type]
+        rt = build_runtime(settings)
+        hasher = PasswordHasher(settings)
+        try:
+            with rt.sessions() as session:
+                portal = register(session, rt.secret_key, ClientSpec(
+                    name="Portal Warga", redirect_uris=["https://rp.example.id/callback"],
+                    grant_types=["authorization_code", "refresh_token"],
+                    scope="openid profile email offline_access", trusted=True))
+                self.portal = RP(portal.client.client_id, str(portal.client_secret))
+                for name in ("Mesin Satu", "Mesin Dua"):
+                    made = register(session, rt.secret_key, ClientSpec(
+                        name=name, grant_types=["client_credentials"]))
+                    self.machines.append(RP(made.client.client_id, str(made.client_secret)))
+                for username in PEOPLE:
+                    create_user(session, hasher, NewUser(
+                        username=username, email=f"{username}@warga.tangsel.test",
+                        kind="citizen", display_name=username.title(), email_verified=True),
+                        PASSWORD)
+                session.commit()
+        finally:
+            rt.dispose()
+
+    def machine(self, name: str) -> RP:
+        """A client_credentials client (a service calling APIs)."""
+        return RP(**json.loads(self.sso("clients", "create", "--name", name, "--json")))
 
     def rp(self, name: str = "Portal Warga") -> RP:
         out = self.sso("clients", "create", "--name", name, "--redirect-uri",
@@ -125,31 +173,60 @@ class City:
 
 @pytest.fixture()
 def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object]:
-    """``make_city(migrate=True, redis=True)``: a new database (migrated) and its settings."""
+    """``make_city(migrate=True, redis=True, admin=None)``: a deployment of the test's own (a
+    new database, on the server of ``admin`` or the machine's), for tests that break things."""
     cities: list[City] = []
-    stack: list[object] = []
+    with ExitStack() as stack:
 
-    def make(*, migrate: bool = True, redis: bool | str = True, admin: str | None = None) -> City:
-        name = f"sso_res_{os.getpid()}_{next(_numbers)}"
-        cm = database(admin or admin_url, name)
-        url = cm.__enter__()
-        stack.append(cm)
-        log_dir = tmp_path / name
-        log_dir.mkdir()
-        chosen = redis if isinstance(redis, str) else (redis_url if redis else None)
-        city = City(url, chosen, log_dir)
-        cities.append(city)
-        if migrate:
-            city.sso("db", "upgrade")
-        return city
+        def make(*, migrate: bool = True, redis: bool | str = True,
+                 admin: str | None = None) -> City:
+            name = f"sso_res_{os.getpid()}_{next(_numbers)}"
+            url = stack.enter_context(database(admin or admin_url, name, missing_ok=True))
+            log_dir = tmp_path / name
+            log_dir.mkdir()
+            chosen = redis if isinstance(redis, str) else (redis_url if redis else None)
+            city = City(url, chosen, log_dir)
+            cities.append(city)
+            if migrate:
+                city.sso("db", "upgrade")
+            return city
+
+        try:
+            yield make
+        finally:
+            for city in cities:
+                city.stop_all()
+
+
+@pytest.fixture(scope="session")
+def city(admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    """The run's deployment: one database (migrated, seeded) and Redis database 14, shared by
+    the tests that do not break them; each test starts the providers it needs (``launch``)."""
+    name = f"sso_res_{os.getpid()}"
+    with database(admin_url, name) as url:
+        log_dir = tmp_path_factory.mktemp("city")
+        c = City(url, redis_url, log_dir)
+        try:
+            upgrade_database(url)  # what `sso db upgrade` does
+            c.seed()
+            yield c
+        finally:
+            c.stop_all()
+
+
+@pytest.fixture()
+def launch(city: City) -> Iterator[object]:
+    """``launch(name, workers=1, start=True, **settings)``: a provider on the run's database,
+    stopped at the end of the test."""
+    started: list[Provider] = []
+
+    def make(name: str, *, workers: int = 1, start: bool = True, **settings: str) -> Provider:
+        p = city.provider(name, workers=workers, start=start, **settings)
+        started.append(p)
+        return p
 
     try:
         yield make
     finally:
-        for city in cities:
-            city.stop_all()
-        for cm in reversed(stack):
-            try:
-                cm.__exit__(None, None, None)  # type: ignore[attr-defined]
-            except psycopg.Error:
-                pass
+        for p in started:
+            p.stop()

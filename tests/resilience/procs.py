@@ -10,10 +10,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
-SSO = str(ROOT / ".venv" / "bin" / "sso")
+# `sso` of this checkout, run by the interpreter running the tests (PYTHONPATH below makes the
+# checkout's package win over whatever is installed).
+SSO = [sys.executable, "-c", "from sso.cli import main; main()"]
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -39,6 +42,8 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> 
     while time.monotonic() < deadline:
         try:
             last = check()
+        except AssertionError:
+            raise
         except Exception as exc:  # not up yet: keep polling
             last = exc
         else:
@@ -51,13 +56,14 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> 
 def base_env(**settings: str) -> dict[str, str]:
     """The environment of a provider process: ours without any SSO_* variable, plus settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSO_")}
+    env["PYTHONPATH"] = str(ROOT)
     env.update(settings)
     return env
 
 
 def sso(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120) -> str:
     proc = subprocess.run(  # noqa: S603
-        [SSO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+        [*SSO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
         cwd=ROOT,
     )
     if proc.returncode != 0:
@@ -87,7 +93,7 @@ class Provider:
     def start(self) -> Provider:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603
-                [SSO, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [*SSO, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers)],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                 start_new_session=True,
@@ -133,24 +139,18 @@ class Provider:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
         return self.proc.returncode
 
     def kill(self) -> None:
         if self.proc is None:
             return
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def rss_mb(pid: int) -> float:
@@ -164,8 +164,9 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def database(admin_url: str, name: str) -> Iterator[str]:
-    """A new database on the server of ``admin_url``; dropped afterwards. Yields its URL."""
+def database(admin_url: str, name: str, missing_ok: bool = False) -> Iterator[str]:
+    """A new database on the server of ``admin_url``; dropped afterwards (``missing_ok``: not
+    an error when that server is gone by then). Yields its URL."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -175,14 +176,19 @@ def database(admin_url: str, name: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.OperationalError:
+            if not missing_ok:
+                raise
 
 
 def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
-        return conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
+        cur = conn.execute(query, params or None)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -235,10 +241,8 @@ class PgCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def destroy(self) -> None:
-        try:
+        with suppress(RuntimeError, subprocess.TimeoutExpired):
             self.stop("immediate")
-        except (RuntimeError, subprocess.TimeoutExpired):
-            pass
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -257,14 +261,16 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", tempfile.gettempdir()]
         self.proc = subprocess.Popen(  # noqa: S603
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tempfile.gettempdir()],
+            command,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         import redis
 
-        wait_until(lambda: redis.Redis(port=self.port).ping(), 20, "redis-server")
+        wait_until(lambda: redis.Redis(host="127.0.0.1", port=self.port).ping(), 20,
+                   "redis-server")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -305,3 +305,20 @@ def test_citizen_without_factor_asked_for_acr_2_is_led_to_enrol(
     r = http.post(f"{interaction}/abort", data={"csrf_token": csrf_of(page.text)},
                   follow_redirects=False)
     assert query_of(r.headers["location"])["error"] == "access_denied"
+
+
+def test_an_essential_acr_claim_request_also_steps_up(
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+) -> None:
+    import json
+
+    req = authorize_url(rp[0].client_id, RP)
+    login(http, req, "siti")
+    secret = enrol_totp(runtime, db, siti)
+    claims = {"id_token": {"acr": {"essential": True, "values": ["2"]}}}
+    req = authorize_url(rp[0].client_id, RP, claims=json.dumps(claims))
+    interaction = start(http, req)
+    page = http.get(interaction)
+    assert f'action="{interaction}/mfa"' in page.text
+    location = login(http, req, "siti", totp_secret=secret)
+    assert redeem(http, rp, req, location)["acr"] == "2"

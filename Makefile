@@ -52,6 +52,13 @@ chromium:
 	    >/dev/null 2>&1 || echo "warning: could not install chromium; browser tests will skip"; \
 	fi
 
+# `make test-resilience`: faults, load and the restore drill against real `sso serve` processes,
+# PostgreSQL (a database of its own, plus throwaway clusters) and Redis (database 14); a few
+# minutes. Not part of `make test` (tests/resilience is collected only when named). Issue 8.
+.PHONY: test-resilience
+test-resilience: dev
+	$(BIN)/pytest -q tests/resilience $(PYTEST_ARGS)
+
 # `make demo`: the provider and the three relying parties with demo accounts (clients/README.md).
 .PHONY: demo
 demo: venv

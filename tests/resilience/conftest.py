@@ -1,7 +1,7 @@
 """Fixtures of the resilience tests (issue 8: faults, load, restore drill).
 
-They start real `sso serve` processes on the machine's PostgreSQL (a database of each test's
-own, ``sso_res_<pid>_<n>``, migrated with `sso db upgrade` and dropped afterwards) and Redis
+They start real `sso serve` processes on the machine's PostgreSQL (one database for the run,
+``sso_res_<pid>``, migrated as `sso db upgrade` does, seeded, dropped afterwards) and Redis
 (database 14, keys of this run only), plus throwaway PostgreSQL clusters and Redis servers of
 their own where a test breaks them. They are slow, so `make test` leaves them out: this
 directory is collected only when it is named on the command line (`make test-resilience`,
@@ -42,6 +42,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         if target == HERE or HERE in target.parents:
             return None
     return True
+
+
+def database_prefix() -> str:
+    """``sso_res_<pid>``, or ``<CI database>_res_<pid>`` under .ci/run (which drops every
+    database named after its own at the end, so even a killed run leaves nothing behind)."""
+    configured = os.environ.get("SSO_TEST_POSTGRES_URL")
+    if configured:
+        info = psycopg.conninfo.conninfo_to_dict(configured.replace("+psycopg", ""))
+        return f"{info.get('dbname', 'sso')}_res_{os.getpid()}"
+    return f"sso_res_{os.getpid()}"
 
 
 def _admin_url() -> str:
@@ -180,7 +190,7 @@ def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object
 
         def make(*, migrate: bool = True, redis: bool | str = True,
                  admin: str | None = None) -> City:
-            name = f"sso_res_{os.getpid()}_{next(_numbers)}"
+            name = f"{database_prefix()}_{next(_numbers)}"
             url = stack.enter_context(database(admin or admin_url, name, missing_ok=True))
             log_dir = tmp_path / name
             log_dir.mkdir()
@@ -202,7 +212,7 @@ def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object
 def city(admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     """The run's deployment: one database (migrated, seeded) and Redis database 14, shared by
     the tests that do not break them; each test starts the providers it needs (``launch``)."""
-    name = f"sso_res_{os.getpid()}"
+    name = database_prefix()
     with database(admin_url, name) as url:
         log_dir = tmp_path_factory.mktemp("city")
         c = City(url, redis_url, log_dir)

@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.core import events
-from sso.core.clock import now
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.db.models import Client
-from sso.oauth import url_guard
+from sso.oauth import registration, url_guard
 from sso.oauth.clients import GRANT_TYPES, validate_redirect_uri, validate_scope
 from sso.storage import audit
 from sso.storage import clients as client_repo
@@ -89,15 +88,12 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
 
 
 def review(session: Session, client: Client, approve: bool, note: str, *, actor_id: str) -> None:
-    if client.status != "pending":
-        raise Conflict("admin.client.not_pending")
-    client.status = "active" if approve else "rejected"
-    client.reviewed_by_id, client.reviewed_at = actor_id, now()
-    client.review_note = note.strip()[:2000] or None
-    session.flush()
-    audit.record(session, events.CLIENT_APPROVED if approve else events.CLIENT_REJECTED,
-                 actor_id=actor_id, target_type="client", target_id=client.client_id,
-                 client_id=client.client_id)
+    """Approve or reject a developer registration: the rules live with the registrations
+    (:mod:`sso.oauth.registration`), so the portal and the admin UI cannot drift apart."""
+    if approve:
+        registration.approve(session, client, actor_id, note or "")
+    else:
+        registration.reject(session, client, actor_id, note or "")
 
 
 def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: str) -> None:

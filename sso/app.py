@@ -93,7 +93,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(PasswordCheckAdmission, runtime=runtime)
     app.add_middleware(RateLimits, settings=settings)
     app.add_middleware(CORSMiddleware)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxy_list)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     for name in ROUTERS:

@@ -12,6 +12,7 @@ signing keys and encrypted data readable.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -140,6 +141,14 @@ class Settings(BaseSettings):
         3000,
         description="Requests per minute at /token per client_id before 429 (0: no limit).",
     )
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "Comma-separated addresses or networks (e.g. 10.0.0.0/8) of the load balancers and "
+            "reverse proxies in front of the provider: only from them is X-Forwarded-For "
+            "believed, so per-IP limits and audit events see the person's address."
+        ),
+    )
     shutdown_drain_seconds: float = Field(
         5.0,
         description=(
@@ -263,6 +272,10 @@ class Settings(BaseSettings):
         return self.issuer_url.startswith("https://")
 
     @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -291,6 +304,11 @@ class Settings(BaseSettings):
                         "SSO_KEY_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes)"
                     )
                     break
+        for proxy in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                found.append(f"SSO_TRUSTED_PROXIES: {proxy!r} is not an address or network")
         if self.env == "prod":
             if not self.issuer_url.startswith("https://"):
                 found.append("SSO_ISSUER must use https:// in prod")

@@ -38,7 +38,7 @@ def test_client_and_ip_limits_refuse_only_the_caller_over_them(
         city: City, launch: object) -> None:
     provider: Provider = launch(  # type: ignore[operator]
         "limits", rate_limit_client_per_minute=str(PER_CLIENT),
-        rate_limit_ip_per_minute=str(PER_IP))
+        rate_limit_ip_per_minute=str(PER_IP), trusted_proxies="127.0.0.6")
     busy, quiet = city.machines
     with client_from("127.0.0.2", provider.url) as a, \
             client_from("127.0.0.3", provider.url) as b, \
@@ -69,3 +69,12 @@ def test_client_and_ip_limits_refuse_only_the_caller_over_them(
         assert token(b, quiet).status_code == 200
         # Health and readiness stay reachable for the load balancer.
         assert c.get("/readyz").status_code == 200
+
+    # Behind a load balancer (a trusted proxy), the limit applies to the person's address
+    # from X-Forwarded-For, not to the balancer that all requests come from.
+    with client_from("127.0.0.6", provider.url) as balancer:
+        def via(address: str) -> httpx.Response:
+            return balancer.get("/jwks.json", headers={"X-Forwarded-For": address})
+
+        until_refused(lambda: via("203.0.113.9"), 3 * PER_IP)
+        assert via("203.0.113.10").status_code == 200

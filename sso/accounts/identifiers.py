@@ -30,7 +30,7 @@ def normalize_username(raw: str) -> str:
 
 def normalize_email(raw: str) -> str:
     value = unicodedata.normalize("NFKC", raw).strip()
-    if not _EMAIL_RE.fullmatch(value):
+    if not _EMAIL_RE.fullmatch(value) or not value.isprintable():
         raise InvalidInput("error.email_invalid", detail=f"not an email address: {raw!r}")
     local, domain = value.rsplit("@", 1)
     return f"{local}@{domain}".casefold()
@@ -52,7 +52,7 @@ def _real_date(year: int, month: int, day: int) -> bool:
 def validate_nip(raw: str) -> str:
     """Return the NIP if valid; raise InvalidInput explaining what is wrong."""
     nip = re.sub(r"\s", "", raw)
-    if not re.fullmatch(r"\d{18}", nip):
+    if not re.fullmatch(r"[0-9]{18}", nip):  # ASCII digits only (\d would allow ١٢٣…)
         raise InvalidInput("error.nip_shape", detail="a NIP is exactly 18 digits")
     year, month, day = int(nip[0:4]), int(nip[4:6]), int(nip[6:8])
     if not _real_date(year, month, day) or year < 1900:
@@ -71,7 +71,7 @@ def validate_nip(raw: str) -> str:
 
 def validate_nik(raw: str) -> str:
     nik = re.sub(r"\s", "", raw)
-    if not re.fullmatch(r"\d{16}", nik):
+    if not re.fullmatch(r"[0-9]{16}", nik):
         raise InvalidInput("error.nik_shape", detail="a NIK is exactly 16 digits")
     province = int(nik[0:2])
     if not 11 <= province <= 99 or nik[2:4] == "00" or nik[4:6] == "00":

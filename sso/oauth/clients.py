@@ -51,16 +51,20 @@ def is_loopback(host: str | None) -> bool:
 def validate_redirect_uri(uri: str) -> str:
     if len(uri) > 2000 or any(c.isspace() for c in uri):
         raise InvalidInput("error.redirect_uri_invalid", detail=f"malformed redirect URI {uri!r}")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        hostname = parts.hostname
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 literal)
+        raise InvalidInput("error.redirect_uri_invalid", detail=f"malformed URI {uri!r}") from None
     if not parts.scheme or parts.fragment or "#" in uri:
         raise InvalidInput(
             "error.redirect_uri_invalid",
             detail=f"redirect URI must be absolute and have no fragment: {uri!r}",
         )
     if parts.scheme in ("http", "https"):
-        if not parts.hostname:
+        if not hostname:
             raise InvalidInput("error.redirect_uri_invalid", detail=f"no host in {uri!r}")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(hostname):
             raise InvalidInput(
                 "error.redirect_uri_invalid",
                 detail=f"http redirect URIs are allowed only for loopback hosts: {uri!r}",

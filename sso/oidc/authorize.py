@@ -112,18 +112,18 @@ def redirect_uri_matches(registered: str, presented: str) -> bool:
     """Exact string match, except the port of a loopback IP redirect URI (RFC 8252 §7.3)."""
     if registered == presented:
         return True
-    reg, pre = urlsplit(registered), urlsplit(presented)
+    try:
+        reg, pre = urlsplit(registered), urlsplit(presented)
+        host, presented_host = reg.hostname, pre.hostname
+        pre.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:  # a malformed URI (unclosed IPv6 literal, bad port) matches nothing
+        return False
     if reg.scheme != "http" or pre.scheme != "http":
         return False
-    host = reg.hostname
     if not host or host == "localhost" or not is_loopback(host):
         return False
-    try:
-        pre.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:
-        return False
     return (
-        pre.hostname == host
+        presented_host == host
         and pre.username is None
         and pre.password is None
         and (reg.path, reg.query) == (pre.path, pre.query)
@@ -136,8 +136,8 @@ def check_client(session: Session, values: Mapping[str, str]) -> Client:
     client_id = values.get("client_id")
     if not client_id:
         raise AuthorizationPageError("error.unknown_client", "missing client_id")
-    if len(client_id) > 64:
-        raise AuthorizationPageError("error.unknown_client", "client_id too long")
+    if len(client_id) > 64 or not client_id.isprintable():  # PostgreSQL refuses NUL in text
+        raise AuthorizationPageError("error.unknown_client", "client_id too long or malformed")
     client = client_repo.get_by_client_id(session, client_id)
     if client is None or client.status != "active":
         raise AuthorizationPageError(

@@ -16,6 +16,8 @@ def get(session: Session, user_id: str) -> User | None:
 
 def find_by_login(session: Session, normalized: str) -> User | None:
     """The user whose username, email or NIP equals ``normalized`` (already normalised)."""
+    if not normalized.isprintable():  # none of them holds a control character (nor can
+        return None  # PostgreSQL compare with NUL: it refuses the query)
     stmt = select(User).where(
         or_(
             User.username_normalized == normalized,

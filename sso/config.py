@@ -120,10 +120,10 @@ class Settings(BaseSettings):
         description="Concurrent password hash checks per worker; 0 means the number of CPU cores.",
     )
     password_check_queue: int = Field(
-        16,
+        64,
         description=(
-            "Requests per worker that may wait for a password check slot; more are refused at "
-            "once with 503 and Retry-After (load shedding in a login storm)."
+            "Requests per worker that may wait (holding no thread) for their turn to check a "
+            "password; more are refused at once with 503 and Retry-After (a login storm)."
         ),
     )
     password_check_max_wait: float = Field(

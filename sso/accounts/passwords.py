@@ -8,12 +8,13 @@ the cheapest way to knock the provider over. Two bounds keep it standing:
 
 - a per-process cap on concurrent checks (``password_check_concurrency``, default the number
   of cores): the rest wait in line rather than thrash the CPU and memory;
-- a bounded line: :meth:`PasswordHasher.try_admit` (called by the web layer on the event loop,
-  before a request takes a thread) refuses at once when ``cap + password_check_queue``
-  requests are already admitted, and a check that still cannot start within
-  ``password_check_max_wait`` seconds is refused too. Both refusals are
-  :class:`PasswordChecksBusy`, a 503 with ``Retry-After``: a fast, honest "try again" instead
-  of a timeout, while cheap endpoints (JWKS, discovery, token refresh) keep their threads.
+- a bounded line: the web layer (:mod:`sso.web.load_shedding`) makes requests that will hash
+  wait for their turn on the event loop, before they take a thread or a database connection,
+  and refuses at once beyond ``password_check_queue`` waiting or ``password_check_max_wait``
+  seconds; here, a check that still cannot start within ``password_check_max_wait`` is refused
+  too (:class:`PasswordChecksBusy`). Refusals are 503 with ``Retry-After``: a fast, honest
+  "try again" instead of a timeout, while cheap endpoints (JWKS, discovery, token refresh) keep
+  their threads.
 
 The 19 MiB buffers are handed back to the OS after each check (glibc only, see
 :func:`_release_large_buffers`), so a storm does not leave every pool thread's malloc arena
@@ -86,32 +87,10 @@ class PasswordHasher:
             argon2__parallelism=settings.argon2_parallelism,
         )
         self.concurrency = settings.password_check_concurrency or (os.cpu_count() or 1)
-        self.max_admitted = self.concurrency + max(0, settings.password_check_queue)
         self.max_wait = settings.password_check_max_wait
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._admitted = 0
-        self._admitted_lock = threading.Lock()
         self._dummy_hash: str | None = None
         _release_large_buffers()
-
-    # ------------------------------------------------------------------ load bounds
-    @property
-    def admitted(self) -> int:
-        """Requests admitted and not yet finished (running or waiting for a slot)."""
-        return self._admitted
-
-    def try_admit(self) -> bool:
-        """Take a place in the bounded line for one request that will check a password;
-        False (at once, never blocking) when the line is full. Pair with :meth:`leave`."""
-        with self._admitted_lock:
-            if self._admitted >= self.max_admitted:
-                return False
-            self._admitted += 1
-            return True
-
-    def leave(self) -> None:
-        with self._admitted_lock:
-            self._admitted -= 1
 
     @contextmanager
     def _slot(self) -> Iterator[None]:

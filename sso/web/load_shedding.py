@@ -4,10 +4,10 @@ Two pure ASGI middlewares, installed by ``create_app`` inside the request-contex
 (so the client IP is known):
 
 - :class:`PasswordCheckAdmission`: a request that will hash a password (the login form, the
-  registration form, the new-password form) takes a place in the bounded line of
-  :meth:`sso.accounts.passwords.PasswordHasher.try_admit` *before* it takes a thread. When the
-  line is full it gets 503 at once. So a login storm holds at most ``cap + queue`` threads of
-  the pool and JWKS, discovery and token refresh keep being served.
+  registration form, the new-password form) waits for its turn *before* it takes a thread or
+  a database connection, in a bounded line; when the line is full, or the wait too long, it
+  gets 503 at once. So a login storm holds only a few threads and connections, and JWKS,
+  discovery and token refresh keep being served.
 - :class:`RateLimits`: requests per minute per client IP (every path but health, metrics and
   static files) and per ``client_id`` at ``/token``; over the limit, 429 with ``Retry-After``
   (seconds to the end of the minute). A caller over its limit does not slow anyone else.
@@ -27,11 +27,14 @@ database instead: :mod:`sso.accounts.throttle`.)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import os
 import re
 import threading
 import time
+import weakref
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -45,7 +48,6 @@ from sso.core.crypto import keyed_hash
 from sso.core.events import current_context
 from sso.runtime import Runtime
 from sso.web.errors import error_response
-from sso.web.routes.interaction import password_hasher
 
 log = logging.getLogger("sso.web.load_shedding")
 
@@ -66,9 +68,40 @@ MAX_TOKEN_BODY = 64 * 1024
 
 
 class PasswordCheckAdmission:
+    """A bounded, thread-free line in front of the requests that hash a password.
+
+    ``2 × cap`` of them run at a time (so one's database work overlaps another's hash; the
+    hasher's own semaphore still lets only ``cap`` hash at once); up to
+    ``password_check_queue`` more wait here as coroutines, holding no thread and no database
+    connection, for at most ``password_check_max_wait`` seconds. Anything beyond that, or
+    waiting longer, gets 503 with ``Retry-After`` at once."""
+
     def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+        settings = runtime.settings
+        self.running = 2 * (settings.password_check_concurrency or (os.cpu_count() or 1))
+        self.queue = max(0, settings.password_check_queue)
+        self.max_wait = settings.password_check_max_wait
+        # One semaphore per event loop (one per process under uvicorn; tests may run several).
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.waiting = 0
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        found = self._slots.get(loop)
+        if found is None:
+            found = self._slots[loop] = asyncio.Semaphore(self.running)
+        return found
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
+        log.warning("password checks busy (%s): request refused with 503", why)
+        response = error_response(
+            Request(scope), 503, headers={"Retry-After": str(PasswordChecksBusy.retry_after)}
+        )
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -78,20 +111,25 @@ class PasswordCheckAdmission:
         ):
             await self.app(scope, receive, send)
             return
-        hasher = password_hasher(self.runtime)  # looked up each time: tests may swap it
-        if not hasher.try_admit():
-            log.warning("password checks busy: %s admitted, request refused", hasher.admitted)
-            response = error_response(
-                Request(scope),
-                503,
-                headers={"Retry-After": str(PasswordChecksBusy.retry_after)},
-            )
-            await response(scope, receive, send)
-            return
+        slots = self._semaphore()
+        if slots.locked():
+            if self.waiting >= self.queue:
+                await self._refuse(scope, receive, send, f"{self.waiting} waiting")
+                return
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(slots.acquire(), self.max_wait)
+            except TimeoutError:
+                await self._refuse(scope, receive, send, f"waited {self.max_wait} s")
+                return
+            finally:
+                self.waiting -= 1
+        else:
+            await slots.acquire()
         try:
             await self.app(scope, receive, send)
         finally:
-            hasher.leave()
+            slots.release()
 
 
 # ----------------------------------------------------------------------------- counters

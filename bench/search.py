@@ -1,14 +1,14 @@
 """The admin search by name prefix, measured at the SQL level on the bench database (run by
 ``bench/run.py --full`` once 1,000,000 citizens are seeded).
 
-The query is the shape the admin UI uses: people whose ``users.display_name_search`` (the
-case-folded display name; ``COLLATE "C"`` on PostgreSQL since migration 0005, with the index
-``ix_users_display_name_search (display_name_search, id)``) starts with what the admin typed
-(``LIKE 'prefix%'``, wildcards in the input escaped), ``ORDER BY display_name_search, id``,
-``LIMIT 50``, and the next page by keyset (``(name, id) > (last name, last id)``), written with
-the provider's ORM model the way a repository function does. Each prefix is 1 to 10 characters
-of a real name, drawn at random. The plans of two probes (early and late in the alphabet) go to
-``out/<stamp>/search-plans.txt``. Prints one JSON line.
+It calls the admin UI's own query, ``sso.storage.directory.search_users`` (people whose
+``display_name_search``, ``COLLATE "C"`` on PostgreSQL since migration 0005 with the index
+``ix_users_display_name_search (display_name_search, id)``, lies in ``[prefix, prefix +
+U+10FFFF)``, i.e. starts with the prefix; ``ORDER BY display_name_search, id``; 50 per page;
+the next page by keyset ``(name, id) > (last name, last id)``). When that module is not there
+(an older tree), the same shape is written here with ``LIKE 'prefix%'``. Each prefix is 1 to 10
+characters of a real name, drawn at random. The plans of two probes (early and late in the
+alphabet) go to ``out/<stamp>/search-plans.txt``. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event, text, tuple_
 from sqlalchemy import select as sa_select
-from sqlalchemy import text, tuple_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,23 +47,44 @@ def prefixes(session: Session, count: int) -> list[str]:
     return [name[: rnd.choice(lengths)] for name in names[:count]]
 
 
-def admin_ui(prefix: str, after: tuple[str, str] | None) -> Any:
-    stmt = (
-        sa_select(User)
-        .where(User.display_name_search.startswith(prefix, autoescape=True))
-        .order_by(User.display_name_search, User.id)
-        .limit(PAGE)
-    )
-    if after is not None:
-        stmt = stmt.where(tuple_(User.display_name_search, User.id) > after)
-    return stmt
+def admin_ui(session: Session, prefix: str, after: tuple[str, str] | None
+             ) -> tuple[list[Any], tuple[str, str] | None]:
+    """One page of the admin UI's search and the cursor of the next page."""
+    try:
+        from sso.storage.directory import UserQuery, search_users
+    except ImportError:  # a tree without the admin UI: the same query shape, written here
+        stmt = (sa_select(User)
+                .where(User.display_name_search.startswith(prefix, autoescape=True))
+                .order_by(User.display_name_search, User.id).limit(PAGE))
+        if after is not None:
+            stmt = stmt.where(tuple_(User.display_name_search, User.id) > after)
+        rows = list(session.scalars(stmt).unique().all())
+        return rows, ((rows[-1].display_name_search, rows[-1].id) if len(rows) == PAGE
+                      else None)
+    found, cursor = search_users(session, UserQuery(field="name", prefix=prefix, after=after,
+                                                    limit=PAGE))
+    return list(found), cursor
 
 
 def plan(session: Session, build: Callable[..., Any], prefix: str) -> tuple[str, str]:
-    """The scan node of the plan for ``prefix``, and the whole EXPLAIN ANALYZE text."""
-    stmt = build(prefix, None)
-    compiled = stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
-    lines = [r[0] for r in session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))]
+    """The scan node of the plan for ``prefix``, and the whole EXPLAIN ANALYZE text: the
+    statement the search really sends is captured from the engine and explained as is."""
+    bind = session.get_bind()
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(bind, "before_cursor_execute", capture)
+    try:
+        build(session, prefix, None)
+    finally:
+        event.remove(bind, "before_cursor_execute", capture)
+    statement, parameters = seen[-1]
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    lines = [r[0] for r in raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)]
     scan = next((ln.strip().lstrip("-> ").split("  (")[0] for ln in lines if "Scan" in ln), "?")
     return scan, "\n".join(lines)
 
@@ -77,11 +98,12 @@ def measure(sessions: sessionmaker[Session], build: Callable[..., Any], words: l
     rows = timeouts = 0
     deadline = time.perf_counter() + budget
 
-    def timed(stmt: Any, into: list[float]) -> list[Any] | None:
+    def timed(word: str, after: tuple[str, str] | None, into: list[float]
+              ) -> tuple[list[Any], tuple[str, str] | None] | None:
         nonlocal timeouts
         t0 = time.perf_counter()
         try:
-            found = list(session.scalars(stmt).unique().all())
+            found = build(session, word, after)
         except OperationalError:
             timeouts += 1
             into.append(TIMEOUT_MS / 1000)
@@ -95,12 +117,11 @@ def measure(sessions: sessionmaker[Session], build: Callable[..., Any], words: l
             if time.perf_counter() > deadline:
                 break
             session.execute(text(f"SET statement_timeout = {TIMEOUT_MS}"))
-            page = timed(build(word, None), first)
+            page = timed(word, None, first)
             if page is not None:
-                rows += len(page)
-                if len(page) == PAGE:
-                    last = page[-1]
-                    timed(build(word, (last.display_name_search, last.id)), second)
+                rows += len(page[0])
+                if page[1] is not None:
+                    timed(word, page[1], second)
             session.rollback()
             session.expunge_all()
 
@@ -134,8 +155,9 @@ def main() -> None:
     variants: list[dict[str, Any]] = []
     plans: list[str] = []
     steps: list[tuple[str, str, Callable[..., Any]]] = [
-        ("admin_ui", f"admin search, {total:,} people: prefix LIKE, ORDER BY (name, id), "
-                     f"LIMIT {PAGE}, keyset (database collation {collation})", admin_ui),
+        ("admin_ui", f"admin search (the admin UI's search_users), {total:,} people: name "
+                     f"prefix, ORDER BY (name, id), {PAGE} per page, keyset (database "
+                     f"collation {collation})", admin_ui),
     ]
     for name, title, build in steps:
         measure(sessions, build, words[-10:], budget=5)  # warm cache and prepared statements

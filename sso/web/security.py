@@ -2,7 +2,13 @@
 
 Headers (:func:`security_headers`): pages can never be framed (``frame-ancestors 'none'`` and
 ``X-Frame-Options: DENY``), scripts run only from our origin or with the per-response nonce,
-and no URL (which may carry a code or a state) leaks through ``Referer``.
+and no URL (which may carry a code or a state) leaks through ``Referer``. Pages rendered by
+templates get them with their nonce; every other response (JSON, redirects, 404s, static
+files) gets them from the request middleware (:func:`apply_baseline_headers`), with a CSP that
+loads nothing for non-HTML bodies, and HSTS (one year) when the issuer is https.
+
+Cookies (:func:`cookie_name`): over https every cookie of ours is ``__Host-``-prefixed,
+``Secure``, ``Path=/`` and without ``Domain``; readers look only at that name.
 
 ``form-action`` allows ``https:`` and ``http:`` besides ``'self'``: Chromium applies
 ``form-action`` to the redirects that follow a form submission, and our login, consent and

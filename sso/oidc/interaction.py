@@ -136,6 +136,11 @@ def needs_second_factor_after_password(
 def needs_consent(
     session: Session, client: Client, params: AuthorizationParams, user_id: str
 ) -> bool:
+    if params.device_code_hash is not None:
+        # RFC 8628 §5.4 (remote phishing): a user code can be sent to a victim by an attacker
+        # holding the device. The person confirms which app and device they connect every
+        # time, even for trusted clients and remembered consent.
+        return True
     if client.trusted:
         return False
     if "consent" in params.prompt:

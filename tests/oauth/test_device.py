@@ -310,25 +310,35 @@ def test_confidential_client_single_sign_on_and_remembered_consent(
     verify_id_token(env, token["id_token"], client_id=client.client_id, nonce=None,
                     access_token=token["access_token"])
 
-    # Same phone, still logged in, consent remembered: the code alone finishes it.
+    # Same phone, still logged in, consent remembered: no password, but the person still
+    # confirms the device (RFC 8628 §5.4: a user code may come from a phisher).
     second = started(env.http, client, secret)
     r = enter_code(phone, second["user_code"])
-    assert r.status_code == 303 and r.headers["location"] == f"{ISSUER}/device/done"
+    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+    page = phone.get(r.headers["location"])
+    assert 'name="password"' not in page.text and 'name="decision"' in page.text
+    assert_error(poll(env.http, second["device_code"], client, secret), "authorization_pending")
+    approve(phone, second["user_code"])
     r = poll(env.http, second["device_code"], client, secret)
     assert r.status_code == 200, r.text
-    assert len(events(env, "consent.granted")) == 1
     assert len(events(env, "user.login")) == 1
 
 
-def test_trusted_client_skips_consent(
+def test_trusted_client_still_asks_to_confirm_the_device(
     env: Env, phone: TestClient, runtime: Runtime, db: Session, siti: User
 ) -> None:
     client, _ = create_client(runtime, db, name="Kios Resmi", public=True, redirect_uris=[],
                               grant_types=[DEVICE_GRANT], scope="openid profile", trusted=True)
     body = started(env.http, client)
-    done = approve(phone, body["user_code"], decision=None)  # no consent page
-    assert done.status_code == 200
-    assert poll(env.http, body["device_code"], client).status_code == 200
+    try:
+        approve(phone, body["user_code"], decision=None)
+    except AssertionError as exc:
+        assert "unexpected consent page" in str(exc)
+    else:
+        raise AssertionError("a trusted client's device was connected without a confirmation")
+    second = started(env.http, client)
+    assert approve(phone, second["user_code"]).status_code == 200
+    assert poll(env.http, second["device_code"], client).status_code == 200
 
 
 def test_denial_is_access_denied(env: Env, phone: TestClient, tv: Client, siti: User) -> None:

@@ -29,7 +29,6 @@ from sso.web import api_docs, security
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import (
-    authorization_response,
     browser_cookie,
     session_cookie,
     set_browser_cookie,
@@ -118,14 +117,7 @@ def _submit(request: Request, user_code: str) -> Response:
         )
         current = login_sessions.resolve(session, settings, session_cookie(request))
         login_required = interaction.needs_login(settings, params, current, None)
-        if (
-            not login_required
-            and current is not None
-            and not interaction.needs_consent(session, client, params, current[1].id)
-        ):
-            result = interaction.issue_code(session, settings, client, params, *current)
-            session.commit()
-            return authorization_response(request, result)
+        # Never approved at once: the confirmation page always comes (interaction.needs_consent).
         browser = browser_cookie(request) or random_token(nbytes=24)
         interaction_id = interaction.park(
             session, settings, params, browser_value=browser, login_required=login_required

@@ -88,6 +88,11 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "admin_password": "Admin-Password-For-Tests-1",
         "argon2_memory_cost": 19456,
         "argon2_time_cost": 2,
+        # In-process tests send up to 100 password forms at once to test races and guessing
+        # limits, not load shedding: the line holds them all, however busy the machine is.
+        # Shedding with the production defaults is tested by tests/resilience on real servers.
+        "password_check_queue": 1000,
+        "password_check_max_wait": 300.0,
     }
     values.update(overrides)
     return Settings(**values).finalize()  # type: ignore[arg-type]

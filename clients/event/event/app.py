@@ -19,6 +19,23 @@ from event.settings import EventSettings
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+def event_form(
+    title: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    venue: Annotated[str, Form()] = "",
+    starts_at: Annotated[str, Form()] = "",
+    capacity: Annotated[str, Form()] = "",
+    team_size: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    """The fields of the event form (create and edit post the same form)."""
+    return dict(title=title, kind=kind, description=description, venue=venue,
+                starts_at=starts_at, capacity=capacity, team_size=team_size)
+
+
+EventFormValues = Annotated[dict[str, str], Depends(event_form)]
+
+
 def create_app(settings: EventSettings) -> FastAPI:
     app, kit = build_app(
         settings,
@@ -164,50 +181,13 @@ def create_app(settings: EventSettings) -> FastAPI:
         return RedirectResponse("/manage?done=saved", 303)
 
     @app.post("/manage/events/new", dependencies=csrf)
-    def create_event(
-        request: Request,
-        user: Organizer,
-        title: Annotated[str, Form()] = "",
-        kind: Annotated[str, Form()] = "",
-        description: Annotated[str, Form()] = "",
-        venue: Annotated[str, Form()] = "",
-        starts_at: Annotated[str, Form()] = "",
-        capacity: Annotated[str, Form()] = "",
-        team_size: Annotated[str, Form()] = "",
-    ) -> Response:
-        values = dict(
-            title=title,
-            kind=kind,
-            description=description,
-            venue=venue,
-            starts_at=starts_at,
-            capacity=capacity,
-            team_size=team_size,
-        )
+    def create_event(request: Request, user: Organizer, values: EventFormValues) -> Response:
         return save(request, None, user, values)
 
     @app.post("/manage/events/{event_id}/edit", dependencies=csrf)
     def update_event(
-        request: Request,
-        event_id: int,
-        user: Organizer,
-        title: Annotated[str, Form()] = "",
-        kind: Annotated[str, Form()] = "",
-        description: Annotated[str, Form()] = "",
-        venue: Annotated[str, Form()] = "",
-        starts_at: Annotated[str, Form()] = "",
-        capacity: Annotated[str, Form()] = "",
-        team_size: Annotated[str, Form()] = "",
+        request: Request, event_id: int, user: Organizer, values: EventFormValues
     ) -> Response:
-        values = dict(
-            title=title,
-            kind=kind,
-            description=description,
-            venue=venue,
-            starts_at=starts_at,
-            capacity=capacity,
-            team_size=team_size,
-        )
         return save(request, event_id, user, values)
 
     @app.get("/manage/events/{event_id}/registrants.csv")

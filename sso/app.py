@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from sso import __version__
 from sso.config import Settings, load_settings
 from sso.core.logging import configure_logging
-from sso.runtime import Runtime, build_runtime, current_revision, head_revision
+from sso.runtime import Runtime, build_runtime, migration_head, schema_revision
 
 log = logging.getLogger("sso.app")
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -55,7 +55,7 @@ def _prepare(runtime: Runtime) -> None:
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
     runtime = runtime or build_runtime(settings)
-    head = head_revision()
+    head = migration_head()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -110,7 +110,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             status = "draining" if getattr(app.state, "draining", False) else "starting"
             return JSONResponse({"status": status}, status_code=503, headers={"Retry-After": "1"})
         try:
-            revision = current_revision(runtime.engine)
+            revision = schema_revision(runtime.engine)
         except SQLAlchemyError:
             return JSONResponse(
                 {"status": "database unreachable"}, status_code=503, headers={"Retry-After": "5"}

@@ -29,7 +29,14 @@ import sso.db.models  # noqa: F401  (registers every table on Base.metadata)
 from sso.db.base import Base
 from sso.db.engine import build_engine
 from sso.db.models import AuditEvent
-from sso.runtime import alembic_config, current_revision, head_revision, upgrade_database
+from sso.runtime import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    migration_head,
+    schema_revision,
+    upgrade_database,
+)
 
 POSTGRES_URL = os.environ.get("SSO_TEST_POSTGRES_URL")
 ALEMBIC_TABLE = "alembic_version"
@@ -86,6 +93,9 @@ def _tables(engine: Engine) -> set[str]:
 
 def test_upgrade_head_matches_the_models(migrated: Engine) -> None:
     assert current_revision(migrated) == head_revision()
+    # What /readyz reads without importing Alembic agrees with Alembic.
+    assert schema_revision(migrated) == current_revision(migrated)
+    assert migration_head() == head_revision()
     differences = _schema_differences(migrated)
     assert not differences, "migrations and models differ (write a migration):\n" + "\n".join(
         repr(diff) for diff in differences
@@ -100,6 +110,7 @@ def test_downgrade_base_then_upgrade_head(fresh_url: str, migrated: Engine) -> N
     command.downgrade(alembic_config(fresh_url), "base")
     assert _tables(migrated) == set(), "downgrade base left tables behind"
     assert current_revision(migrated) is None
+    assert schema_revision(migrated) is None
     if migrated.dialect.name == "postgresql":
         assert not _audit_trigger_exists(migrated), "downgrade base left the audit trigger"
 

@@ -94,6 +94,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(RateLimits, settings=settings)
     app.add_middleware(CORSMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxy_list)
+    # Outermost: discovery and JWKS answered from prebuilt bytes before the stack (issue 7).
+    from sso.web.public_documents import PublicDocuments
+
+    app.add_middleware(PublicDocuments)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     for name in ROUTERS:

@@ -374,6 +374,12 @@ class KeyCache:
             return snapshot.jwks
         return None
 
+    def last_jwks(self) -> bytes | None:
+        """The JWKS document this process last published, however old (None before the first):
+        what to serve while the database cannot be asked."""
+        snapshot = self._snapshot
+        return snapshot.jwks if snapshot is not None else None
+
     def verification_keys(self, *, session: Session | None = None) -> KeySet:
         """Every published public key (joserfc KeySet), to verify tokens we signed."""
         return self._current(session).key_set

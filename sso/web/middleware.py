@@ -123,10 +123,7 @@ class RequestContextMiddleware:
 
     @staticmethod
     def request_id(headers: Headers) -> str:
-        incoming = headers.get("x-request-id", "")
-        if _REQUEST_ID.fullmatch(incoming):
-            return incoming
-        return secrets.token_hex(16)
+        return request_id_from(headers.get("x-request-id"))
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -182,7 +179,7 @@ class RequestContextMiddleware:
                 raise
             await self._send_too_large(send_wrapper)
         finally:
-            self._log_access(scope, status, started)
+            log_access(scope, status, started)
             if self._metrics is not None:
                 self._observe(self._metrics, scope, root_path, status, started)
             request_context.reset(token)
@@ -221,19 +218,29 @@ class RequestContextMiddleware:
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    @staticmethod
-    def _log_access(scope: Scope, status: int, started: float) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        method: str = scope.get("method", "-")
-        path: str = scope.get("path", "-")
-        extra: dict[str, Any] = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-        }
-        level = logging.ERROR if status >= 500 else logging.INFO
-        access_log.log(level, "%s %s %s %s ms", method, path, status, duration_ms, extra=extra)
+
+def request_id_from(incoming: str | bytes | None) -> str:
+    """The caller's ``X-Request-ID`` when short and plain, otherwise a new one."""
+    if isinstance(incoming, bytes):
+        incoming = incoming.decode("latin-1")
+    if incoming and _REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return secrets.token_hex(16)
+
+
+def log_access(scope: Scope, status: int, started: float) -> None:
+    """One access line: method, path (never the query string), status, duration in ms."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    method: str = scope.get("method", "-")
+    path: str = scope.get("path", "-")
+    extra: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+    }
+    level = logging.ERROR if status >= 500 else logging.INFO
+    access_log.log(level, "%s %s %s %s ms", method, path, status, duration_ms, extra=extra)
 
 
 def _route_template(scope: Scope, root_path: str) -> str:

@@ -16,19 +16,23 @@ the cheapest way to knock the provider over. Two bounds keep it standing:
   "try again" instead of a timeout, while cheap endpoints (JWKS, discovery, token refresh) keep
   their threads.
 
-The 19 MiB buffers are handed back to the OS after each check (glibc only, see
-:func:`_release_large_buffers`), so a storm does not leave every pool thread's malloc arena
-holding one (bench/README.md §6).
+Memory and CPU: the checks run only in this process's own hashing threads (as many as the
+cap), never in the request threads. So at most ``cap`` malloc arenas ever hold an argon2
+buffer, and each keeps one 19 MiB block that the next check reuses with its pages already
+mapped. (Handing the block back to the OS after every check, as an earlier version did with
+``mallopt(M_MMAP_THRESHOLD)``, made the kernel map and zero 19 MiB per check: ~12 ms more CPU
+per login than the hash itself, bench/README.md "Third round".)
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from passlib.context import CryptContext
 
@@ -42,9 +46,7 @@ log = logging.getLogger("sso.passwords")
 _DUMMY_PASSWORD = "tangsel-sso-timing-equaliser"
 # Seconds a refused caller is asked to wait before trying again.
 BUSY_RETRY_AFTER = 2
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-_MMAP_THRESHOLD = 1024 * 1024
-_malloc_tuned = False
+T = TypeVar("T")
 
 
 class PasswordChecksBusy(ServiceUnavailable):
@@ -54,26 +56,6 @@ class PasswordChecksBusy(ServiceUnavailable):
 
     def __init__(self, detail: str) -> None:
         super().__init__("error.service_unavailable", detail=detail)
-
-
-def _release_large_buffers() -> None:
-    """Serve allocations of 1 MiB and more with mmap, returned to the OS on free.
-
-    glibc otherwise raises its mmap threshold after the first large free, and later argon2
-    buffers come from per-thread arenas that keep the memory (one per pool thread). The same
-    as ``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment, but set once per process here so
-    it holds however the provider is started. A no-op where ``mallopt`` does not exist."""
-    global _malloc_tuned
-    if _malloc_tuned:
-        return
-    _malloc_tuned = True
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    if not mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD):
-        log.info("mallopt(M_MMAP_THRESHOLD) refused; argon2 buffers stay in malloc arenas")
 
 
 class PasswordHasher:
@@ -90,7 +72,9 @@ class PasswordHasher:
         self.max_wait = settings.password_check_max_wait
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._dummy_hash: str | None = None
-        _release_large_buffers()
+        self._threads: ThreadPoolExecutor | None = None
+        self._threads_pid = 0
+        self._threads_lock = threading.Lock()
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -101,19 +85,32 @@ class PasswordHasher:
         finally:
             self._slots.release()
 
+    def _run(self, work: Callable[[], T]) -> T:
+        """``work()`` in a slot, on one of the hashing threads (made in this process: a pool
+        inherited through fork has no threads)."""
+        with self._slot():
+            with self._threads_lock:
+                if self._threads is None or self._threads_pid != os.getpid():
+                    self._threads = ThreadPoolExecutor(self.concurrency, "sso-argon2")
+                    self._threads_pid = os.getpid()
+                threads = self._threads
+            return threads.submit(work).result()
+
     # ------------------------------------------------------------------ hashing
     def hash(self, password: str) -> str:
-        with self._slot():
-            return str(self._context.hash(password))
+        return self._run(lambda: str(self._context.hash(password)))
 
     def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """(matches, new_hash): ``new_hash`` is set when the stored hash should be upgraded."""
-        with self._slot():
+
+        def check() -> tuple[bool, str | None]:
             try:
                 ok, new_hash = self._context.verify_and_update(password, password_hash)
             except (ValueError, TypeError):
                 return False, None
-        return bool(ok), new_hash
+            return bool(ok), new_hash
+
+        return self._run(check)
 
     def waste_time(self, password: str) -> None:
         """Spend one hash check's time (for unknown accounts)."""

@@ -3,11 +3,16 @@ threads (FastAPI runs sync routes in a thread pool) and WAL for concurrent reade
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
+
+# A pooled connection used less than this many seconds ago is handed out without a ping.
+PING_AFTER_IDLE = 2.0
 
 
 def build_engine(
@@ -51,8 +56,38 @@ def build_engine(
     kwargs.update(
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
     )
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """``pool_pre_ping``, but only for a connection that sat idle ``PING_AFTER_IDLE`` seconds.
+
+    A ping on every checkout is a round trip on every request (bench/README.md). Under load a
+    connection comes back to the pool and out again within milliseconds, and one that worked a
+    moment ago is as good as pinged; one that waited longer (a server restart, a dropped idle
+    connection) is pinged and, when dead, replaced before the request sees it (the pool retries
+    the checkout after ``DisconnectionError``). A connection that dies within the window fails
+    its statement instead: SQLAlchemy then invalidates it and every pooled connection opened
+    before it, and the request gets the database-unavailable answer (503), as during any
+    outage."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        if since is None:
+            return  # a new connection: it was just opened
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("stale pooled connection") from exc

@@ -27,6 +27,7 @@ server started (the directory is emptied at start), the gauges sum over live pro
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -46,6 +47,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 
 from sso.config import Settings
 from sso.core import events
@@ -291,7 +293,11 @@ def watch_audit_events(engine: Engine, metrics: Metrics) -> None:
             metrics.count_audit_events(found)
 
     def rollback(conn: Connection) -> None:
-        conn.info.pop(_PENDING, None)
+        # When the database dropped the connection mid-transaction it is invalidated, and
+        # its pending events go with it: raising here would turn the request's database error
+        # (503) into a crash (500) while the session closes.
+        with contextlib.suppress(SQLAlchemyError):
+            conn.info.pop(_PENDING, None)
 
     event.listen(engine, "before_execute", before_execute)
     event.listen(engine, "commit", commit)

@@ -695,6 +695,12 @@ class Bench:
             "redirect_uri": REDIRECT_URI,
             "scope": PERSON_SCOPE,
         }
+        # For bench/inprocess.py (A/B of a change against this database, with --keep-db).
+        private = os.open(self.out / "inprocess.json", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(private, "w") as fh:
+            env = {**self.env, **self.server_env, "SSO_DATABASE_URL": self.db_url}
+            json.dump({**spec, "env": {k: v for k, v in env.items() if k.startswith("SSO_")}},
+                      fh)
         proc = subprocess.run(
             [sys.executable, str(BENCH / "sqlcount.py")], input=json.dumps(spec),
             capture_output=True, text=True, timeout=300, env=self.env, cwd=self.out,

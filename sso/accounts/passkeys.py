@@ -20,21 +20,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import webauthn
 from sqlalchemy.orm import Session
-from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from sso.config import Settings
 from sso.core import events
@@ -44,6 +33,12 @@ from sso.core.errors import DomainError
 from sso.db.models import User, WebAuthnChallenge, WebAuthnCredential
 from sso.storage import audit
 from sso.storage import mfa as repo
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
+# py_webauthn (with pyOpenSSL, cbor2, asn1 parsers: ~8 MB per process) is imported by the
+# functions that run a ceremony, not at start: most workers never see a passkey (issue 7).
 
 CEREMONY_SECONDS = 300
 RP_NAME = "Tangsel SSO"
@@ -83,6 +78,9 @@ def _handle_hash(settings: Settings, handle: str) -> str:
 
 
 def _descriptors(creds: list[WebAuthnCredential]) -> list[PublicKeyCredentialDescriptor]:
+    import webauthn
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     out = []
     for cred in creds:
         transports = []
@@ -107,6 +105,8 @@ def _store_challenge(
     user_id: str | None,
     data: dict[str, Any],
 ) -> str:
+    from webauthn.helpers import bytes_to_base64url
+
     handle = random_token(nbytes=24)
     repo.add_challenge(
         session,
@@ -136,6 +136,13 @@ def registration_options(
     session: Session, settings: Settings, user: User
 ) -> tuple[str, dict[str, Any]]:
     """(handle, PublicKeyCredentialCreationOptions as JSON) for ``navigator.credentials.create``."""
+    import webauthn
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     rp = relying_party(settings)
     existing = list(repo.passkeys_of(session, user.id))
     options = webauthn.generate_registration_options(
@@ -166,6 +173,11 @@ def register(
     name: str,
 ) -> WebAuthnCredential:
     """Verify the browser's attestation and store the new passkey."""
+    import webauthn
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+    from webauthn.helpers.structs import CredentialDeviceType
+
     row = _spend(session, settings, handle, "register")
     if row.user_id != user.id or not isinstance(credential, dict):
         raise PasskeyError("mfa.passkey_failed", detail="challenge of another person")
@@ -229,6 +241,9 @@ def authentication_options(
 ) -> tuple[str, dict[str, Any]]:
     """Options for ``navigator.credentials.get``: for ``user``'s passkeys (second factor), or
     for any discoverable credential (``user`` None: a login without password, UV required)."""
+    import webauthn
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     rp = relying_party(settings)
     allow = _descriptors(list(repo.passkeys_of(session, user.id))) if user is not None else []
     uv = UserVerificationRequirement.PREFERRED if user else UserVerificationRequirement.REQUIRED
@@ -250,6 +265,9 @@ def authenticate(
 ) -> Assertion:
     """Verify an assertion against the challenge ``handle`` names; the caller checks that
     ``Assertion.data`` (what the ceremony was started for) matches where it is finished."""
+    import webauthn
+    from webauthn.helpers.exceptions import WebAuthnException
+
     row = _spend(session, settings, handle, "authenticate")
     if not isinstance(credential, dict) or not isinstance(credential.get("id"), str):
         raise PasskeyError("mfa.passkey_failed", detail="malformed credential")

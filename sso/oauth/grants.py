@@ -142,7 +142,10 @@ class _Common:
 
         self.request.on_error.append(revoke)
 
-    def _issued(self, grant: Grant, user: User | None, scope: str, **extra: Any) -> dict[str, Any]:
+    def _issued(self, grant: Grant, user: User | None, scope: str, *, new_grant: bool = False,
+                **extra: Any) -> dict[str, Any]:
+        """The token response; the ``token.issued`` audit row is written with it, and with a
+        ``new_grant`` (not written yet) the grant too, in the same statement."""
         client = self._client_row()
         tokens = self.server.tokens
         access = tokens.access_token(self.db, client=client, grant=grant, scope=scope)
@@ -150,9 +153,15 @@ class _Common:
         body = token_response(access, scope, refresh)
         self.request.user = user
         self.request.context.update(grant=grant, user=user, client=client, **extra)
-        audit.insert_now(self.db, events.TOKEN_ISSUED, actor_id=user.id if user else None,
-                         client_id=client.client_id, target_type="grant", target_id=grant.id,
-                         grant_type=self.GRANT_TYPE, refresh_token=refresh is not None)
+        event = audit.event_values(
+            events.TOKEN_ISSUED, actor_id=user.id if user else None, client_id=client.client_id,
+            target_type="grant", target_id=grant.id, grant_type=self.GRANT_TYPE,
+            refresh_token=refresh is not None,
+        )
+        if new_grant:
+            grant_repo.insert_grant(self.db, grant, event)
+        else:
+            audit.write(self.db, event)
         return body
 
 
@@ -245,9 +254,8 @@ class ClientCredentialsGrant(_Common, grants.ClientCredentialsGrant):  # type: i
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client = self._client_row()
         scope: str = self.request.scope
-        grant = grant_repo.insert_grant(self.db, client_id=client.client_id, user_id=None,
-                                        scope=scope)
-        body = self._issued(grant, None, scope)
+        grant = grant_repo.new_grant(client_id=client.client_id, user_id=None, scope=scope)
+        body = self._issued(grant, None, scope, new_grant=True)
         return 200, body, list(self.TOKEN_RESPONSE_HEADER)
 
 

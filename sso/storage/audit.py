@@ -57,16 +57,40 @@ def insert_now(
 ) -> None:
     """:func:`record` as one Core INSERT executed at once, in the same transaction (no ORM unit
     of work): for the token endpoint's hot paths. Same columns, same rules for ``details``."""
+    write(session, event_values(
+        event, outcome=outcome, actor_id=actor_id, target_type=target_type,
+        target_id=target_id, client_id=client_id, **details,
+    ))
+
+
+def write(session: Session, values: dict[str, Any]) -> None:
+    """Execute the INSERT of one :func:`event_values` row now, in the session's transaction."""
+    session.connection().execute(_INSERT, values)
+
+
+def event_values(
+    event: str,
+    *,
+    outcome: str = "success",
+    actor_id: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    client_id: str | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """The row :func:`insert_now` writes, as parameters named after the columns (for another
+    repository that writes it in the same statement as its own row)."""
     ctx = current_context()
-    session.connection().execute(_INSERT, {
+    return {
         "created_at": now(), "event": event, "outcome": outcome, "actor_id": actor_id,
         "target_type": target_type, "target_id": target_id, "client_id": client_id,
         "ip": ctx.ip, "user_agent": (ctx.user_agent or "")[:512] or None,
         "request_id": ctx.request_id, "details": details,
-    })
+    }
 
 
-_INSERT = insert(cast(Table, AuditEvent.__table__))  # built once (a compiled-cache hit each time)
+TABLE = cast(Table, AuditEvent.__table__)
+_INSERT = insert(TABLE)  # built once (a compiled-cache hit each time)
 
 
 def recent(session: Session, *, event: str | None = None, limit: int = 100) -> Sequence[AuditEvent]:

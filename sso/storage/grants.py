@@ -23,6 +23,7 @@ from sso.core.clock import now
 from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken, User
 from sso.db.models._common import new_uuid
 from sso.db.types import UTCDateTime
+from sso.storage import audit
 
 _grants = cast(Table, Grant.__table__)
 _refresh = cast(Table, RefreshToken.__table__)
@@ -33,6 +34,15 @@ _refresh_columns = tuple(c for c in _refresh.columns if c.name != "id")
 # the session's Connection (same transaction), skipping the ORM's execute layer.
 _insert_grant = insert(_grants)
 _insert_refresh = insert(_refresh)
+_NEW_GRANT_COLUMNS = ("id", "client_id", "user_id", "scope", "created_at")
+# The audit row's parameters keep the column names (the /metrics watcher reads "event" and
+# "details" from them); the grant's are prefixed.
+_insert_grant_with_event = insert(audit.TABLE).values(
+    {c.name: bindparam(c.name) for c in audit.TABLE.columns if c.name != "id"}
+).add_cte(
+    insert(_grants).values({name: bindparam("g_" + name) for name in _NEW_GRANT_COLUMNS})
+    .cte("new_grant")
+)
 
 
 def create_grant(
@@ -62,15 +72,26 @@ def create_grant(
     return grant
 
 
-def insert_grant(session: Session, *, client_id: str, user_id: str | None, scope: str) -> Grant:
-    """A grant without a login session (client credentials) as one Core INSERT; the returned
-    row is attached to no session."""
-    values: dict[str, Any] = {
-        "id": new_uuid(), "client_id": client_id, "user_id": user_id, "scope": scope,
-        "created_at": now(),
-    }
-    session.connection().execute(_insert_grant, values)
-    return Grant(**values)
+def new_grant(*, client_id: str, user_id: str | None, scope: str) -> Grant:
+    """A grant without a login session (client credentials), not yet written: its id is made
+    here, so a token can name it before :func:`insert_grant` writes it."""
+    return Grant(id=new_uuid(), client_id=client_id, user_id=user_id, scope=scope,
+                 created_at=now())
+
+
+def insert_grant(session: Session, grant: Grant, event: dict[str, Any] | None = None) -> None:
+    """Write :func:`new_grant`'s row as one Core INSERT, and with it the audit row ``event``
+    (:func:`sso.storage.audit.event_values`): on PostgreSQL both in one statement (a
+    data-modifying CTE, one round trip), elsewhere one after the other."""
+    values = {name: getattr(grant, name) for name in _NEW_GRANT_COLUMNS}
+    conn = session.connection()
+    if event is not None and conn.dialect.name == "postgresql":
+        conn.execute(_insert_grant_with_event,
+                     {**{"g_" + k: v for k, v in values.items()}, **event})
+        return
+    conn.execute(_insert_grant, values)
+    if event is not None:
+        audit.write(session, event)
 
 
 def get_grant(session: Session, grant_id: str) -> Grant | None:

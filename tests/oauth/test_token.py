@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sso.core.clock import FrozenClock, set_clock
-from sso.db.models import Client, ClientAssertionJti, Grant, RefreshToken, User
+from sso.db.models import AuditEvent, Client, ClientAssertionJti, Grant, RefreshToken, User
 from sso.runtime import Runtime
 from tests.factories import create_client
 from tests.oauth.helpers import (
@@ -346,6 +346,15 @@ def test_client_credentials(env: Env, runtime: Runtime, db: Session) -> None:
     assert "refresh_token" not in token and "id_token" not in token
     claims = jwt.decode(token["access_token"], env.jwks()).claims
     assert claims["sub"] == client.client_id and "auth_time" not in claims
+    # Each exchange is a grant of its own, written with its token.issued audit row (one
+    # statement on PostgreSQL).
+    with env.session() as s:
+        grant = s.get(Grant, claims["gid"])
+        assert grant is not None and grant.client_id == client.client_id
+        assert grant.user_id is None and grant.scope == "api:read"
+        issued = s.scalars(select(AuditEvent).where(AuditEvent.target_id == grant.id)).one()
+        assert issued.event == "token.issued" and issued.client_id == client.client_id
+        assert issued.details == {"grant_type": "client_credentials", "refresh_token": False}
     default = post(env, {"grant_type": "client_credentials"}, auth=(client.client_id, secret))
     assert default.json()["scope"] == "api:read api:write"
     for scope in ("openid", "api:admin"):

@@ -69,6 +69,12 @@ def test_logins_tokens_routes_and_rate_limits_are_counted(
         auth=(client.client_id, secret),
     )
     assert r.status_code == 200, r.text
+    # A machine-to-machine token (its grant and audit row written in one statement on
+    # PostgreSQL) is counted too.
+    m2m, m2m_secret = create_client(runtime, db, name="Batch", redirect_uris=[],
+                                    grant_types=["client_credentials"], scope="api:read")
+    assert http.post("/token", data={"grant_type": "client_credentials"},
+                     auth=(m2m.client_id, str(m2m_secret))).status_code == 200
     # Guessing a client secret ends in 429 (the per-client lock at /token).
     for _ in range(runtime.settings.client_secret_max_failures + 1):
         last = http.post("/token", data={"grant_type": "client_credentials"},
@@ -79,6 +85,7 @@ def test_logins_tokens_routes_and_rate_limits_are_counted(
     assert sample(text, "sso_logins_total") == 1
     assert sample(text, "sso_login_failures_total", reason="bad_password") == 1
     assert sample(text, "sso_tokens_issued_total", grant_type="authorization_code") == 1
+    assert sample(text, "sso_tokens_issued_total", grant_type="client_credentials") == 1
     assert sample(text, "sso_rate_limited_total", route="/token") >= 1
     assert sample(
         text, "sso_http_requests_total", method="POST",

@@ -125,11 +125,10 @@ class Bench:
         }
         # The production settings of the README's deployment notes, then --server-env
         # (experiments, e.g. SSO_DEFAULT_SIGNING_ALG=ES256) on top.
-        workers = args.workers or os.cpu_count() or 1
         self.server_env = {
-            # argon2 checks capped machine-wide: cores // workers per worker (bench/README §5)
-            "SSO_PASSWORD_CHECK_CONCURRENCY": str(max(1, (os.cpu_count() or 1) // workers)),
-            "MALLOC_ARENA_MAX": "2",  # fewer glibc arenas kept per worker (§6)
+            # (argon2 checks are capped machine-wide by default since the third round:
+            # `sso serve` gives each worker cores // workers.)
+            "MALLOC_ARENA_MAX": "2",  # fewer glibc arenas kept per worker (§6; the image's)
             # The load comes from one address (and a few clients): per-IP and per-client
             # limits so high they never refuse, while their counting still costs what it does.
             "SSO_RATE_LIMIT_IP_PER_MINUTE": "100000000",

@@ -117,7 +117,10 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(1, description="argon2id lanes.")
     password_check_concurrency: int = Field(
         0,
-        description="Concurrent password hash checks per worker; 0 means the number of CPU cores.",
+        description=(
+            "Concurrent password hash checks per worker; 0 means the number of CPU cores, "
+            "divided among the workers of `sso serve --workers N` (at least 1 each)."
+        ),
     )
     password_check_queue: int = Field(
         64,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from sqlalchemy import func, select
@@ -325,3 +326,33 @@ def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
 def test_roles_errors(sso, args):
     r = sso("roles", *args)
     assert r.exit_code == 1 and r.stderr.startswith("error: ")
+
+
+def test_serve_shares_the_cores_among_workers_for_password_checks(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sso serve --workers N` with the cap left at 0: each worker gets cores // N (at least
+    1), so a login storm runs about as many argon2 checks as there are cores."""
+    from sso.accounts.passwords import PasswordHasher
+    from sso.cli.serve import share_password_checks
+    from sso.config import load_settings
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.delenv("SSO_PASSWORD_CHECK_CONCURRENCY", raising=False)
+    default = make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path)
+    share_password_checks(default, 1)
+    assert "SSO_PASSWORD_CHECK_CONCURRENCY" not in os.environ
+    share_password_checks(default, 3)
+    assert os.environ["SSO_PASSWORD_CHECK_CONCURRENCY"] == "2"
+    share_password_checks(default, 16)
+    assert os.environ["SSO_PASSWORD_CHECK_CONCURRENCY"] == "1"
+    # What a worker then reads from its environment.
+    monkeypatch.setenv("SSO_DATABASE_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    monkeypatch.setenv("SSO_ENV", "test")
+    assert PasswordHasher(load_settings()).concurrency == 1
+    # A cap set by the operator is left alone.
+    monkeypatch.delenv("SSO_PASSWORD_CHECK_CONCURRENCY")
+    share_password_checks(make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path,
+                                        password_check_concurrency=5), 4)
+    assert "SSO_PASSWORD_CHECK_CONCURRENCY" not in os.environ

@@ -10,6 +10,7 @@ the drain is ignored; SIGINT (Ctrl-C) stops at once, as before.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 import typer
 
 from sso.cli._common import runtime, settings, unit_of_work
+from sso.config import Settings
 
 log = logging.getLogger("sso.serve")
 
@@ -82,6 +84,15 @@ def create_served_app() -> DrainOnTerm:
     return DrainOnTerm(app, app.state.runtime.settings.shutdown_drain_seconds)
 
 
+def share_password_checks(s: Settings, workers: int) -> None:
+    """With the cap left at 0 ("the cores"), give each worker its share of the machine's cores
+    (at least 1), so a login storm runs about as many argon2 checks at once as there are
+    cores, not cores × workers (bench/README.md). The workers read it from the environment."""
+    if s.password_check_concurrency == 0 and workers > 1:
+        share = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["SSO_PASSWORD_CHECK_CONCURRENCY"] = str(share)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -96,6 +107,7 @@ def register(app: typer.Typer) -> None:
 
         s = settings()  # fail fast, with every problem listed, before forking workers
         prepare_metrics(s, workers)  # one metrics directory shared by all workers
+        share_password_checks(s, workers)
         uvicorn.run(
             "sso.cli.serve:create_served_app",
             factory=True,

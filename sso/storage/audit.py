@@ -27,19 +27,10 @@ def record(
     """Add an audit event to the session's transaction (committed with the change it records).
 
     ``details`` must never hold a secret, password, token or NIK."""
-    ctx = current_context()
-    row = AuditEvent(
-        event=event,
-        outcome=outcome,
-        actor_id=actor_id,
-        target_type=target_type,
-        target_id=target_id,
-        client_id=client_id,
-        ip=ctx.ip,
-        user_agent=(ctx.user_agent or "")[:512] or None,
-        request_id=ctx.request_id,
-        details=details,
-    )
+    row = AuditEvent(**event_values(
+        event, outcome=outcome, actor_id=actor_id, target_type=target_type,
+        target_id=target_id, client_id=client_id, **details,
+    ))
     session.add(row)
     return row
 

@@ -94,7 +94,8 @@ def judge(s: Scenario, baseline_login_p50: float | None) -> str:
     if s.name == "login_1m" and baseline_login_p50:
         p50 = median([r.p50_ms for r in s.runs])
         change = (p50 - baseline_login_p50) / baseline_login_p50 * 100
-        ok = change <= 10
+        # A run whose logins failed has no latency to compare: not a pass.
+        ok = change <= 10 and p50 > 0 and not any(r.errors for r in s.runs)
         notes.append(("met" if ok else "**missed**") + f" (p50 {change:+.0f}% vs 1k, ≤ +10%)")
     if s.name == "login_ab":
         notes.append(f"≥ {TARGETS['login']:,.0f}: " + ("met" if per_cpu >= TARGETS["login"]

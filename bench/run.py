@@ -234,6 +234,9 @@ class Bench:
             self.seeding.append(f"{self.users:,} citizens: copy of template `{tpl}` "
                                 f"({time.monotonic() - t0:.0f} s)")
             return
+        with self.admin_db() as conn:
+            for db in templates.drop_key(conn, self.template_key):
+                log(f"dropped the template {db} (seeded with other secrets)")
         self.create_database(self.base_db)
         self.seed_base()
         assert self.clients is not None

@@ -4,7 +4,8 @@ Builds the provider in-process with ``create_app(load_settings())`` against the 
 (the same SSO_* settings as the server), listens to the engine's events, and sends each kind
 of request through Starlette's TestClient: once to warm caches, then once counted. For each it
 prints SQL statements, transactions (BEGIN, COMMIT/ROLLBACK: each a round trip with psycopg)
-and pool checkouts (each a ``pool_pre_ping`` round trip), and the statements themselves.
+and pings of idle pooled connections (each a round trip; sso/db/engine.py pings only a
+connection idle for 2 s), and the statements themselves.
 The provider code is not changed; the listeners only observe.
 
 Input (stdin, JSON): Basic credentials and tokens made by run.py.
@@ -35,14 +36,14 @@ CSRF_RE = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
 class Counter:
     def __init__(self) -> None:
         self.statements: list[str] = []
-        self.begins = self.commits = self.rollbacks = self.checkouts = 0
+        self.begins = self.commits = self.rollbacks = self.pings = 0
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
 
     def round_trips(self) -> int:
         return (len(self.statements) + self.begins + self.commits + self.rollbacks
-                + self.checkouts)
+                + self.pings)
 
 
 def attach(engine: Any, counter: Counter) -> None:
@@ -62,9 +63,14 @@ def attach(engine: Any, counter: Counter) -> None:
     def _rollback(conn: Any) -> None:
         counter.rollbacks += 1
 
-    @event.listens_for(engine.pool, "checkout")
-    def _checkout(*args: Any) -> None:
-        counter.checkouts += 1
+    # Pings (sso/db/engine.py): only for a pooled connection idle for 2 s or more.
+    ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        counter.pings += 1
+        return bool(ping(dbapi_connection))
+
+    engine.dialect.do_ping = counted_ping
 
 
 def main() -> None:
@@ -85,8 +91,8 @@ def main() -> None:
             result = send()
             report.append(
                 f"{name}: {len(counter.statements)} statements, {counter.begins} BEGIN, "
-                f"{counter.commits} COMMIT, {counter.rollbacks} ROLLBACK, {counter.checkouts} "
-                f"pool checkouts (pre-ping) => ~{counter.round_trips()} round trips"
+                f"{counter.commits} COMMIT, {counter.rollbacks} ROLLBACK, {counter.pings} "
+                f"pings => ~{counter.round_trips()} round trips"
             )
             report.extend(f"    {s}" for s in counter.statements)
             return result
@@ -159,7 +165,7 @@ def main() -> None:
             totals.statements += counter.statements
             totals.begins += counter.begins
             totals.commits += counter.commits
-            totals.checkouts += counter.checkouts
+            totals.pings += counter.pings
         report.append(f"whole login (5 requests): {len(totals.statements)} statements, "
                       f"~{totals.round_trips()} round trips")
     print("\n".join(report))

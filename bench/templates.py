@@ -62,6 +62,18 @@ def drop_stale(conn: Any, key: str) -> list[str]:
     return dropped
 
 
+def drop_key(conn: Any, key: str) -> list[str]:
+    """Drop every template of ``key``: done before seeding afresh, because the 1,000,000
+    template is grown from the 1,000 one and shares its secrets (a clean clone has no saved
+    values, seeds the base again with new ones, and must not copy the old 1M template)."""
+    dropped = []
+    for db in sorted(existing(conn)):
+        if db.startswith(PREFIX + key + "_"):
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            dropped.append(db)
+    return dropped
+
+
 def load_values(key: str) -> dict[str, Any] | None:
     path = CACHE / f"template-{key}.json"
     try:

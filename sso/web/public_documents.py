@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sso.core.events import RequestContext, request_context
 from sso.oidc.discovery import documents
 from sso.oidc.keys import key_service
 from sso.runtime import Runtime
@@ -143,15 +144,17 @@ class PublicDocuments:
         ):
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         runtime = self._runtime or self._resolve(scope)
         document = await self._document(runtime, path) if runtime is not None else None
         if document is None:
             await self.app(scope, receive, send)
             return
-        await self._answer(scope, send, document, path)
+        await self._answer(scope, send, document, path, started)
 
-    async def _answer(self, scope: Scope, send: Send, document: _Document, path: str) -> None:
-        started = time.perf_counter()
+    async def _answer(
+        self, scope: Scope, send: Send, document: _Document, path: str, started: float
+    ) -> None:
         request_id = incoming_origin = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -169,6 +172,12 @@ class PublicDocuments:
             extra.append((b"access-control-expose-headers", EXPOSE))
         await send({"type": "http.response.start", "status": status, "headers": headers + extra})
         await send({"type": "http.response.body", "body": body})
-        log_access(scope, status, started)
+        # The access line carries the request id like any other (the IP is left out here: the
+        # trusted-proxy rules live in the request middleware).
+        token = request_context.set(RequestContext(request_id=rid))
+        try:
+            log_access(scope, status, started)
+        finally:
+            request_context.reset(token)
         if self._metrics is not None:
             self._metrics.observe_request("GET", path, status, time.perf_counter() - started)

@@ -91,14 +91,17 @@ def test_other_methods_go_through_the_stack(http: TestClient) -> None:
 def test_access_log_and_metrics_as_for_any_request(
     http: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    http.get("/jwks.json")  # the first one may revalidate through the route
     with caplog.at_level(logging.INFO, logger="sso.access"):
-        http.get("/jwks.json?x=secret-query")
-    lines = [r.getMessage() for r in caplog.records if r.name == "sso.access"]
+        http.get("/jwks.json?x=secret-query", headers={"X-Request-ID": "trace-42"})
+    records = [r for r in caplog.records if r.name == "sso.access"]
+    lines = [r.getMessage() for r in records]
     assert any(line.startswith("GET /jwks.json 200 ") for line in lines), lines
     assert not any("secret-query" in line for line in lines)
+    assert getattr(records[-1], "request_id", None) == "trace-42"
     http.get("/jwks.json", headers={"If-None-Match": http.get("/jwks.json").headers["etag"]})
     text = http.get("/metrics").text
-    assert 'sso_http_requests_total{method="GET",route="/jwks.json",status="200"} 2.0' in text
+    assert 'sso_http_requests_total{method="GET",route="/jwks.json",status="200"} 3.0' in text
     assert 'sso_http_requests_total{method="GET",route="/jwks.json",status="304"} 1.0' in text
 
 

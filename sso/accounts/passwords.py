@@ -117,10 +117,3 @@ class PasswordHasher:
         if self._dummy_hash is None:
             self._dummy_hash = self.hash(_DUMMY_PASSWORD)
         self.verify(password, self._dummy_hash)
-
-    def try_acquire(self, timeout: float) -> bool:
-        """For callers that prefer shedding load: wait at most ``timeout`` for a slot."""
-        got = self._slots.acquire(timeout=timeout)
-        if got:
-            self._slots.release()
-        return got

@@ -35,27 +35,9 @@ def record(
     return row
 
 
-def insert_now(
-    session: Session,
-    event: str,
-    *,
-    outcome: str = "success",
-    actor_id: str | None = None,
-    target_type: str | None = None,
-    target_id: str | None = None,
-    client_id: str | None = None,
-    **details: Any,
-) -> None:
-    """:func:`record` as one Core INSERT executed at once, in the same transaction (no ORM unit
-    of work): for the token endpoint's hot paths. Same columns, same rules for ``details``."""
-    write(session, event_values(
-        event, outcome=outcome, actor_id=actor_id, target_type=target_type,
-        target_id=target_id, client_id=client_id, **details,
-    ))
-
-
 def write(session: Session, values: dict[str, Any]) -> None:
-    """Execute the INSERT of one :func:`event_values` row now, in the session's transaction."""
+    """:func:`record` as one Core INSERT of an :func:`event_values` row, executed now in the
+    session's transaction (no ORM unit of work): for the token endpoint's hot paths."""
     session.connection().execute(_INSERT, values)
 
 
@@ -69,8 +51,9 @@ def event_values(
     client_id: str | None = None,
     **details: Any,
 ) -> dict[str, Any]:
-    """The row :func:`insert_now` writes, as parameters named after the columns (for another
-    repository that writes it in the same statement as its own row)."""
+    """An audit row (same columns and rules as :func:`record`) as parameters named after the
+    columns: for :func:`write`, or for another repository that writes it in the same statement
+    as its own row."""
     ctx = current_context()
     return {
         "created_at": now(), "event": event, "outcome": outcome, "actor_id": actor_id,

@@ -47,6 +47,8 @@ from sso.core.crypto import keyed_hash
 from sso.core.events import current_context
 from sso.runtime import Runtime
 from sso.web.errors import error_response
+from sso.web.metrics import Metrics
+from sso.web.metrics import for_runtime as metrics_for_runtime
 
 log = logging.getLogger("sso.web.load_shedding")
 
@@ -88,7 +90,16 @@ class PasswordCheckAdmission:
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
-        self.waiting = 0
+        self.waiting = 0  # in the line
+        self.inside = 0  # let in, running (hashing or around the hash)
+        self._metrics: Metrics | None = None
+
+    def _report(self) -> None:
+        """The line's state for /metrics, set when it changes (so every worker's gauge is
+        current, whichever worker a scrape reaches)."""
+        if self._metrics is None:
+            self._metrics = metrics_for_runtime(self.runtime)
+        self._metrics.observe_password_line(self.inside + self.waiting, self.waiting)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -118,6 +129,7 @@ class PasswordCheckAdmission:
                 await self._refuse(scope, receive, send, f"{self.waiting} waiting")
                 return
             self.waiting += 1
+            self._report()
             try:
                 await asyncio.wait_for(slots.acquire(), self.max_wait)
             except TimeoutError:
@@ -125,12 +137,17 @@ class PasswordCheckAdmission:
                 return
             finally:
                 self.waiting -= 1
+                self._report()
         else:
             await slots.acquire()
+        self.inside += 1
+        self._report()
         try:
             await self.app(scope, receive, send)
         finally:
+            self.inside -= 1
             slots.release()
+            self._report()
 
 
 # ----------------------------------------------------------------------------- counters

@@ -13,9 +13,9 @@ What is counted, and where:
   (``user.login``, ``user.login_failed``, ``token.issued``), counted when their transaction
   *commits* (SQLAlchemy connection events on the runtime's engine), so a rolled-back attempt
   is not counted twice and services never import Prometheus.
-- ``sso_password_checks_admitted`` and ``sso_password_check_queue_depth``: the argon2 line of
-  :class:`sso.accounts.passwords.PasswordHasher` (admitted requests, and how many of them wait
-  beyond the concurrency cap), sampled after every request and at every scrape.
+- ``sso_password_checks_admitted`` and ``sso_password_check_queue_depth``: the password-check
+  line of :class:`sso.web.load_shedding.PasswordCheckAdmission` (requests let in or waiting,
+  and those waiting), set by the line whenever it changes.
 
 Several worker processes (``sso serve --workers N``) each count their own requests, and a
 scrape reaches one of them: per-process numbers would jump around. With ``SSO_METRICS_DIR`` set
@@ -118,13 +118,13 @@ class Metrics:
         )
         self.password_admitted = Gauge(
             "sso_password_checks_admitted",
-            "Requests admitted to check a password (running or waiting for an argon2 slot).",
+            "Requests that will check a password: running, or waiting in line for their turn.",
             registry=owner,
             multiprocess_mode="livesum",
         )
         self.password_queue = Gauge(
             "sso_password_check_queue_depth",
-            "Password checks waiting for an argon2 slot (admitted beyond the concurrency cap).",
+            "Requests waiting in line for their turn to check a password.",
             registry=owner,
             multiprocess_mode="livesum",
         )
@@ -136,13 +136,11 @@ class Metrics:
         if status == 429:
             self.rate_limited.labels(route).inc()
 
-    def observe_password_checks(self, hasher: object) -> None:
-        admitted = getattr(hasher, "admitted", None)
-        concurrency = getattr(hasher, "concurrency", None)
-        if isinstance(admitted, int):
-            self.password_admitted.set(admitted)
-            if isinstance(concurrency, int):
-                self.password_queue.set(max(0, admitted - concurrency))
+    def observe_password_line(self, admitted: int, waiting: int) -> None:
+        """The password-check line of :class:`sso.web.load_shedding.PasswordCheckAdmission`:
+        requests let in or waiting, and those waiting."""
+        self.password_admitted.set(admitted)
+        self.password_queue.set(waiting)
 
     def count_audit_events(self, found: Iterable[tuple[str, dict[str, Any]]]) -> None:
         for name, details in found:

@@ -81,7 +81,6 @@ class RequestContextMiddleware:
         self._resolved = False
         self._hsts = False
         self._metrics: Metrics | None = None
-        self._runtime: Runtime | None = None
 
     def _resolve(self, scope: Scope) -> None:
         """Read the deployment's settings and metrics once (the app is built by then)."""
@@ -90,7 +89,6 @@ class RequestContextMiddleware:
         if settings is not None:
             self._hsts = bool(settings.cookie_secure)
         if isinstance(runtime, Runtime):
-            self._runtime = runtime
             self._metrics = metrics_for_runtime(runtime)
         self._resolved = True
 
@@ -191,9 +189,6 @@ class RequestContextMiddleware:
         metrics.observe_request(
             scope.get("method", "-"), route, status, time.perf_counter() - started
         )
-        hasher = self._runtime.extras.get("password_hasher") if self._runtime else None
-        if hasher is not None:
-            metrics.observe_password_checks(hasher)
 
     def _declared_too_large(self, headers: Headers) -> bool:
         length = headers.get("content-length")

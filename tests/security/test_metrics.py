@@ -234,3 +234,50 @@ def test_admin_needs_an_administrator(http: TestClient, runtime: Runtime, db: Se
     page = open_console_page(http, "/admin", "warga", totp_secret=secret)
     assert page.status_code == 403  # type: ignore[attr-defined]
 
+
+
+def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) -> None:
+    """While logins wait their turn, an operator sees them in the two gauges; afterwards both
+    are back at zero."""
+    import asyncio
+
+    from sso.web.load_shedding import PasswordCheckAdmission
+    from sso.web.metrics import for_runtime
+
+    release = asyncio.Event()
+    entered = 0
+
+    async def slow_login(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        nonlocal entered
+        entered += 1
+        await release.wait()
+        await send({"type": "http.response.start", "status": 303, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    line = PasswordCheckAdmission(slow_login, runtime=runtime)
+    scope = {"type": "http", "method": "POST", "path": "/interaction/abc/login",
+             "headers": [], "query_string": b""}
+
+    async def sent() -> None:
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(_message: object) -> None:
+            return None
+
+        await line(dict(scope), receive, send)
+
+    async def storm() -> tuple[str, str]:
+        tasks = [asyncio.create_task(sent()) for _ in range(line.running + 2)]
+        while entered < line.running or line.waiting < 2:
+            await asyncio.sleep(0.01)
+        during = for_runtime(runtime).render().decode()
+        release.set()
+        await asyncio.gather(*tasks)
+        return during, for_runtime(runtime).render().decode()
+
+    during, after = asyncio.run(storm())
+    assert sample(during, "sso_password_checks_admitted") == line.running + 2
+    assert sample(during, "sso_password_check_queue_depth") == 2
+    assert sample(after, "sso_password_checks_admitted") == 0
+    assert sample(after, "sso_password_check_queue_depth") == 0

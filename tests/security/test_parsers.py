@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 from urllib.parse import quote
@@ -59,24 +60,18 @@ urlish = st.one_of(
 )
 
 
+@pytest.mark.parametrize(("check", "length"), [(validate_nip, 18), (validate_nik, 16)],
+                         ids=["nip", "nik"])
 @FAST
-@given(near_numbers)
-def test_nip_is_eighteen_ascii_digits_or_refused(raw: str) -> None:
+@given(raw=near_numbers)
+def test_nip_and_nik_are_ascii_digits_of_their_length_or_refused(
+    check: Callable[[str], str], length: int, raw: str
+) -> None:
     try:
-        nip = validate_nip(raw)
+        number = check(raw)
     except InvalidInput:
         return
-    assert len(nip) == 18 and nip.isascii() and nip.isdigit()
-
-
-@FAST
-@given(near_numbers)
-def test_nik_is_sixteen_ascii_digits_or_refused(raw: str) -> None:
-    try:
-        nik = validate_nik(raw)
-    except InvalidInput:
-        return
-    assert len(nik) == 16 and nik.isascii() and nik.isdigit()
+    assert len(number) == length and number.isascii() and number.isdigit()
 
 
 @FAST

@@ -37,9 +37,6 @@ def metrics(request: Request) -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
         )
     collected = for_runtime(runtime)
-    hasher = runtime.extras.get("password_hasher")
-    if hasher is not None:
-        collected.observe_password_checks(hasher)
     return Response(
         collected.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"}
     )

@@ -93,6 +93,27 @@ def share_password_checks(s: Settings, workers: int) -> None:
         os.environ["SSO_PASSWORD_CHECK_CONCURRENCY"] = str(share)
 
 
+def served_issuer(host: str, port: int) -> str:
+    """The issuer of a server on ``host``:``port`` (a wildcard address is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (naming the wildcard, not binding it)
+        host = "127.0.0.1"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def follow_served_address(s: Settings, host: str, port: int) -> Settings:
+    """Without an explicit SSO_ISSUER, the issuer is the address being served, so that
+    ``sso serve --port 8090`` issues tokens (and sends the console's login) to :8090, not to
+    the default :8000. An explicit SSO_ISSUER (environment or .env) always wins: behind a proxy
+    the public URL is not the address uvicorn listens on. The workers read it from the
+    environment."""
+    if "issuer" in s.model_fields_set:
+        return s
+    os.environ["SSO_ISSUER"] = served_issuer(host, port)
+    return settings()
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -106,6 +127,8 @@ def register(app: typer.Typer) -> None:
         from sso.web.metrics import prepare_for_workers as prepare_metrics
 
         s = settings()  # fail fast, with every problem listed, before forking workers
+        s = follow_served_address(s, host, port)
+        typer.echo(f"issuer {s.issuer_url}", err=True)
         prepare_metrics(s, workers)  # one metrics directory shared by all workers
         share_password_checks(s, workers)
         uvicorn.run(

@@ -361,7 +361,7 @@ def test_serve_shares_the_cores_among_workers_for_password_checks(
 def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_path) -> None:
     """`make run PORT=8090` as a newcomer runs it: a real `sso serve --port N` in dev, with no
     SSO_ISSUER and no SSO_DATABASE_URL. The issuer (discovery, the console's login) is :N, the
-    database and the dev secrets are in SSO_VAR_DIR."""
+    database and the dev secrets are in SSO_VAR_DIR, and the start-up log is clean."""
     import signal
     import subprocess
     from urllib.parse import parse_qs, urlsplit
@@ -402,6 +402,10 @@ def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_
         proc.wait(timeout=30)
     assert (var / "sso.db").is_file() and (var / "secrets.json").is_file()
     assert not (tmp_path / "var").exists()
+    log_text = log_path.read_text()
+    assert "Uvicorn running on" in log_text  # the uvicorn line that carries a color_message
+    assert "color_message" not in log_text and "\x1b[" not in log_text, log_text
+    assert "Warning" not in log_text, log_text
 
 
 def test_an_explicit_issuer_wins_over_the_served_address(
@@ -410,14 +414,15 @@ def test_an_explicit_issuer_wins_over_the_served_address(
     from sso.cli.serve import follow_served_address, served_issuer
     from sso.config import load_settings
 
-    assert served_issuer("0.0.0.0", 8090) == "http://127.0.0.1:8090"
+    assert served_issuer("0.0.0.0", 8090) == "http://127.0.0.1:8090"  # noqa: S104
     assert served_issuer("::1", 8090) == "http://[::1]:8090"
     monkeypatch.chdir(tmp_path)  # no .env
     monkeypatch.setenv("SSO_ENV", "test")
     monkeypatch.setenv("SSO_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("SSO_DATABASE_URL", raising=False)
     monkeypatch.setenv("SSO_ISSUER", "https://sso.example.id")
-    assert follow_served_address(load_settings(), "0.0.0.0", 8090).issuer == "https://sso.example.id"
+    explicit = follow_served_address(load_settings(), "127.0.0.1", 8090)
+    assert explicit.issuer == "https://sso.example.id"
     monkeypatch.delenv("SSO_ISSUER")
     followed = follow_served_address(load_settings(), "127.0.0.1", 8090)
     assert followed.issuer == "http://127.0.0.1:8090"

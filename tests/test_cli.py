@@ -265,6 +265,25 @@ def test_bootstrap_uses_configured_admin_password(sso, db):
     assert r.exit_code == 0 and "shown once" not in r.stdout
 
 
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("short-pw", "shorter than 12 characters"),
+        ("password1234", "one of the most common passwords"),
+        ("the admin of tangsel", "contains the username or email"),
+    ],
+)
+def test_bootstrap_names_the_variable_and_the_rule_that_refused_its_password(
+    sso, db, password, rule
+):
+    r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": password})
+    assert r.exit_code == 1
+    assert r.stderr.startswith("error: SSO_ADMIN_PASSWORD is refused: ")
+    assert rule in r.stderr and "password policy" in r.stderr
+    assert password not in r.stderr
+    assert count(db, User) == 0
+
+
 def test_gc_prints_counts(sso):
     r = sso("gc")
     assert r.exit_code == 0 and "authorization_codes\t0" in r.stdout

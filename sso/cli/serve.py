@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from sso.cli._common import runtime, settings, unit_of_work
+from sso.cli._common import fail, runtime, settings, unit_of_work
 from sso.config import Settings
 
 log = logging.getLogger("sso.serve")
@@ -148,6 +148,7 @@ def register(app: typer.Typer) -> None:
         """Create the signing keys and, if no admin exists, the first admin.
 
         The admin's password is SSO_ADMIN_PASSWORD, or generated and printed once."""
+        from sso.accounts import policy
         from sso.accounts.passwords import PasswordHasher
         from sso.accounts.service import NewUser, create_user
         from sso.oidc.keys import key_service
@@ -162,6 +163,20 @@ def register(app: typer.Typer) -> None:
                 return
             configured = rt.settings.admin_password
             password = configured.get_secret_value() if configured else secrets.token_urlsafe(15)
+            refusal = policy.check(
+                password,
+                kind="staff",
+                identifiers=policy.identifiers_of(
+                    rt.settings.admin_username, rt.settings.admin_email
+                ),
+            )
+            if refusal is not None:
+                fail(
+                    f"SSO_ADMIN_PASSWORD is refused: {refusal.detail()} (the password policy "
+                    f"for staff: {policy.MIN_LENGTH_STAFF} to {policy.MAX_LENGTH} characters, "
+                    "not one of the most common passwords, not containing the admin's username "
+                    "or email; unset it to have one generated)"
+                )
             create_user(
                 session,
                 PasswordHasher(rt.settings),

@@ -197,7 +197,11 @@ def login_row(db: Session, sid: str) -> LoginSession:
 
 def deliveries(db: Session, sid: str) -> list[BackchannelLogoutDelivery]:
     fresh(db)
-    return list(delivery_repo.of_session(db, sid))
+    return list(db.scalars(
+        select(BackchannelLogoutDelivery)
+        .where(BackchannelLogoutDelivery.session_id == sid)
+        .order_by(BackchannelLogoutDelivery.created_at)
+    ))
 
 
 def events(db: Session, name: str) -> list[AuditEvent]:

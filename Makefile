@@ -1,5 +1,6 @@
 # Tangsel SSO: `make run` serves the provider on http://127.0.0.1:8000, `make test` runs the suite.
 # Both create .venv when it is missing and reinstall the project only when pyproject.toml changed.
+# `make run PORT=8090` serves on another port; the issuer follows unless SSO_ISSUER is set.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,12 +11,16 @@ DEV_STAMP := $(VENV)/.installed-dev
 # the default: on a 2-core machine it was as fast (108 s against 115 s) and it is simpler.
 PYTEST_WORKERS ?= 0
 PYTEST_ARGS ?=
+# `make run PORT=8090 HOST=0.0.0.0`; given on the command line only (a login shell may export
+# HOST as the machine's name, which is not an address to bind).
+HOST := 127.0.0.1
+PORT := 8000
 
 .PHONY: run test lint clean venv dev chromium
 
 run: venv
 	$(BIN)/sso db upgrade && $(BIN)/sso bootstrap && \
-	  exec $(BIN)/sso serve --host 127.0.0.1 --port 8000
+	  exec $(BIN)/sso serve --host $(HOST) --port $(PORT)
 
 test: dev chromium
 	@if $(BIN)/python -c 'import xdist' 2>/dev/null && [ "$(PYTEST_WORKERS)" != "0" ]; then \

@@ -178,3 +178,7 @@ def append_readme(text: str) -> None:
     if marker not in current:
         current = current.rstrip("\n") + f"\n\n## Results\n\n{marker}\n"
     README.write_text(current.rstrip("\n") + "\n\n" + text)
+    # The capacity plan of docs/operations.md quotes the latest results: regenerate it.
+    import capacity
+
+    capacity.write()

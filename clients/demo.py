@@ -17,9 +17,9 @@ by writing to the provider's database), and to each relying party through its ow
 4. seeds events, datasets and Wi-Fi points;
 
 then serves the three apps on ports 8101, 8102 and 8103. A second run reuses everything
-(``--force`` registers the clients again). App roles (organizer, publisher,
-hotspot-operator) cannot be given through the ``sso`` CLI yet, so the demo grants them in the
-apps' own settings (``*_GRANT_ROLES``); see clients/README.md.
+(``--force`` registers the clients again). The demo grants the app roles (organizer,
+publisher, hotspot-operator) in the apps' own settings (``*_GRANT_ROLES``); ``sso roles``
+would give them in the provider instead, see clients/README.md.
 """
 
 from __future__ import annotations

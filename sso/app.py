@@ -60,6 +60,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         from sso.oidc.logout import start_delivery_worker
+        from sso.web.routes.token import stop_pool as stop_token_pool
 
         await run_in_threadpool(_prepare, runtime)
         stop_worker = start_delivery_worker(runtime)
@@ -67,6 +68,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         yield
         app.state.ready = False  # readiness flips first on shutdown
         stop_worker()  # back-channel deliveries still queued are retried by any worker
+        stop_token_pool(runtime)
         runtime.dispose()
 
     app = FastAPI(

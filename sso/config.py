@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -49,11 +49,17 @@ class Settings(BaseSettings):
     )
     issuer: str = Field(
         "http://127.0.0.1:8000",
-        description="Public base URL of the provider; the `iss` of every token. Must be https in prod.",
+        description=(
+            "Public base URL of the provider; the `iss` of every token. Must be https in prod. "
+            "Unset, `sso serve` uses the address it serves (`--host`, `--port`)."
+        ),
     )
     database_url: str = Field(
         "sqlite:///var/sso.db",
-        description="SQLAlchemy URL of the database (PostgreSQL in prod, e.g. postgresql+psycopg://…).",
+        description=(
+            "SQLAlchemy URL of the database (PostgreSQL in prod, e.g. postgresql+psycopg://…). "
+            "Unset, the SQLite file `sso.db` in SSO_VAR_DIR."
+        ),
     )
     database_pool_size: int = Field(10, description="Connections kept open per worker process.")
     redis_url: str | None = Field(
@@ -264,6 +270,13 @@ class Settings(BaseSettings):
             "many people from one public address)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _database_in_var_dir(self) -> Settings:
+        # The development database lives with the dev secrets: moving SSO_VAR_DIR moves both.
+        if "database_url" not in self.model_fields_set:
+            self.database_url = f"sqlite:///{self.var_dir / 'sso.db'}"
+        return self
 
     # ------------------------------------------------------------------ derived values
     @property

@@ -265,6 +265,25 @@ def test_bootstrap_uses_configured_admin_password(sso, db):
     assert r.exit_code == 0 and "shown once" not in r.stdout
 
 
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("short-pw", "shorter than 12 characters"),
+        ("password1234", "one of the most common passwords"),
+        ("the admin of tangsel", "contains the username or email"),
+    ],
+)
+def test_bootstrap_names_the_variable_and_the_rule_that_refused_its_password(
+    sso, db, password, rule
+):
+    r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": password})
+    assert r.exit_code == 1
+    assert r.stderr.startswith("error: SSO_ADMIN_PASSWORD is refused: ")
+    assert rule in r.stderr and "password policy" in r.stderr
+    assert password not in r.stderr
+    assert count(db, User) == 0
+
+
 def test_gc_prints_counts(sso):
     r = sso("gc")
     assert r.exit_code == 0 and "authorization_codes\t0" in r.stdout
@@ -356,3 +375,74 @@ def test_serve_shares_the_cores_among_workers_for_password_checks(
     share_password_checks(make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path,
                                         password_check_concurrency=5), 4)
     assert "SSO_PASSWORD_CHECK_CONCURRENCY" not in os.environ
+
+
+def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_path) -> None:
+    """`make run PORT=8090` as a newcomer runs it: a real `sso serve --port N` in dev, with no
+    SSO_ISSUER and no SSO_DATABASE_URL. The issuer (discovery, the console's login) is :N, the
+    database and the dev secrets are in SSO_VAR_DIR, and the start-up log is clean."""
+    import signal
+    import subprocess
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from tests.resilience.procs import SSO, base_env, free_port, wait_until
+
+    var = tmp_path / "state"
+    env = base_env(SSO_ENV="dev", SSO_VAR_DIR=str(var))
+    subprocess.run([*SSO, "db", "upgrade"], env=env, cwd=tmp_path, check=True,  # noqa: S603
+                   capture_output=True, timeout=120)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [*SSO, "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def discovery() -> dict[str, object] | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"sso serve exited:\n{log_path.read_text()}")
+        response = httpx.get(base + "/.well-known/openid-configuration", timeout=2)
+        return response.json() if response.status_code == 200 else None
+
+    try:
+        meta = wait_until(discovery, 60, "discovery")
+        assert meta["issuer"] == base
+        # The provider's own pages log in through the console client at the same address.
+        to_login = httpx.get(base + "/account", timeout=5)
+        assert to_login.status_code in (302, 303), to_login.text
+        query = parse_qs(urlsplit(to_login.headers["location"]).query)
+        assert query["redirect_uri"] == [base + "/console/callback"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    assert (var / "sso.db").is_file() and (var / "secrets.json").is_file()
+    assert not (tmp_path / "var").exists()
+    log_text = log_path.read_text()
+    assert "Uvicorn running on" in log_text  # the uvicorn line that carries a color_message
+    assert "color_message" not in log_text and "\x1b[" not in log_text, log_text
+    assert "Warning" not in log_text, log_text
+
+
+def test_an_explicit_issuer_wins_over_the_served_address(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sso.cli.serve import follow_served_address, served_issuer
+    from sso.config import load_settings
+
+    assert served_issuer("0.0.0.0", 8090) == "http://127.0.0.1:8090"  # noqa: S104
+    assert served_issuer("::1", 8090) == "http://[::1]:8090"
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("SSO_ENV", "test")
+    monkeypatch.setenv("SSO_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("SSO_DATABASE_URL", raising=False)
+    monkeypatch.setenv("SSO_ISSUER", "https://sso.example.id")
+    explicit = follow_served_address(load_settings(), "127.0.0.1", 8090)
+    assert explicit.issuer == "https://sso.example.id"
+    monkeypatch.delenv("SSO_ISSUER")
+    followed = follow_served_address(load_settings(), "127.0.0.1", 8090)
+    assert followed.issuer == "http://127.0.0.1:8090"
+    assert followed.database_url == f"sqlite:///{tmp_path / 'sso.db'}"

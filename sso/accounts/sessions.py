@@ -23,7 +23,6 @@ from sso.storage import audit
 from sso.storage import sessions as repo
 from sso.storage import users as user_repo
 
-COOKIE_NAME = "sso_session"
 # Touching last_seen_at on every request would make every SSO hop a write; a minute of
 # slack on the idle timeout is fine.
 TOUCH_INTERVAL = timedelta(seconds=60)

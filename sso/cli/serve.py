@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from sso.cli._common import runtime, settings, unit_of_work
+from sso.cli._common import fail, runtime, settings, unit_of_work
 from sso.config import Settings
 
 log = logging.getLogger("sso.serve")
@@ -93,6 +93,27 @@ def share_password_checks(s: Settings, workers: int) -> None:
         os.environ["SSO_PASSWORD_CHECK_CONCURRENCY"] = str(share)
 
 
+def served_issuer(host: str, port: int) -> str:
+    """The issuer of a server on ``host``:``port`` (a wildcard address is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (naming the wildcard, not binding it)
+        host = "127.0.0.1"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def follow_served_address(s: Settings, host: str, port: int) -> Settings:
+    """Without an explicit SSO_ISSUER, the issuer is the address being served, so that
+    ``sso serve --port 8090`` issues tokens (and sends the console's login) to :8090, not to
+    the default :8000. An explicit SSO_ISSUER (environment or .env) always wins: behind a proxy
+    the public URL is not the address uvicorn listens on. The workers read it from the
+    environment."""
+    if "issuer" in s.model_fields_set:
+        return s
+    os.environ["SSO_ISSUER"] = served_issuer(host, port)
+    return settings()
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -106,6 +127,8 @@ def register(app: typer.Typer) -> None:
         from sso.web.metrics import prepare_for_workers as prepare_metrics
 
         s = settings()  # fail fast, with every problem listed, before forking workers
+        s = follow_served_address(s, host, port)
+        typer.echo(f"issuer {s.issuer_url}", err=True)
         prepare_metrics(s, workers)  # one metrics directory shared by all workers
         share_password_checks(s, workers)
         uvicorn.run(
@@ -125,6 +148,7 @@ def register(app: typer.Typer) -> None:
         """Create the signing keys and, if no admin exists, the first admin.
 
         The admin's password is SSO_ADMIN_PASSWORD, or generated and printed once."""
+        from sso.accounts import policy
         from sso.accounts.passwords import PasswordHasher
         from sso.accounts.service import NewUser, create_user
         from sso.oidc.keys import key_service
@@ -139,6 +163,20 @@ def register(app: typer.Typer) -> None:
                 return
             configured = rt.settings.admin_password
             password = configured.get_secret_value() if configured else secrets.token_urlsafe(15)
+            refusal = policy.check(
+                password,
+                kind="staff",
+                identifiers=policy.identifiers_of(
+                    rt.settings.admin_username, rt.settings.admin_email
+                ),
+            )
+            if refusal is not None:
+                fail(
+                    f"SSO_ADMIN_PASSWORD is refused: {refusal.detail()} (the password policy "
+                    f"for staff: {policy.MIN_LENGTH_STAFF} to {policy.MAX_LENGTH} characters, "
+                    "not one of the most common passwords, not containing the admin's username "
+                    "or email; unset it to have one generated)"
+                )
             create_user(
                 session,
                 PasswordHasher(rt.settings),

@@ -54,13 +54,6 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def s256(verifier: str) -> str:
-    """The PKCE S256 transform (RFC 7636 §4.2)."""
-    import base64
-
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
 
 class Encryptor:
     """Symmetric encryption at rest; accepts several keys (newest first) for key rotation."""

@@ -58,12 +58,15 @@ _NIK = re.compile(r"(?<![\d.])\d{16}(?![\d.])")
 
 _SENSITIVE_KEY = re.compile(rf"^{_KEY}$", re.IGNORECASE)
 
-# Attributes every LogRecord has; anything else came in through `extra=`.
+# Attributes every LogRecord has; anything else came in through `extra=`. `color_message` is
+# uvicorn's copy of its message with ANSI colour codes for its own terminal formatter: the
+# message itself is already in the line, and escape codes have no place in a log file.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
     "message",
     "asctime",
     "request_id",
     "taskName",
+    "color_message",
 }
 
 

@@ -87,10 +87,6 @@ class AuthorizationParams:
     def from_json(cls, data: Mapping[str, Any]) -> AuthorizationParams:
         return cls(**dict(data))
 
-    @property
-    def is_openid(self) -> bool:
-        return "openid" in self.scope
-
 
 def single_values(multi: Mapping[str, Sequence[str]]) -> tuple[dict[str, str], list[str]]:
     """Collapse parameters to single values; returns (values, names given more than once).

@@ -384,12 +384,6 @@ class KeyCache:
         """Every published public key (joserfc KeySet), to verify tokens we signed."""
         return self._current(session).key_set
 
-    def signing_kid(self, alg: str, *, session: Session | None = None) -> str:
-        key = self._current(session).signing.get(alg)
-        if key is None or key.kid is None:
-            raise SigningKeyUnavailable("no active signing key for {alg}", alg=alg)
-        return key.kid
-
     # ---------------------------------------------------------------- signing and verifying
 
     def sign_jwt(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
@@ -65,10 +64,3 @@ def event_values(
 
 TABLE = cast(Table, AuditEvent.__table__)
 _INSERT = insert(TABLE)  # built once (a compiled-cache hit each time)
-
-
-def recent(session: Session, *, event: str | None = None, limit: int = 100) -> Sequence[AuditEvent]:
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if event:
-        stmt = stmt.where(AuditEvent.event == event)
-    return session.scalars(stmt).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -47,13 +47,6 @@ def claim(session: Session, job_id: str, from_status: str, to_status: str) -> bo
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
-
-
-def stalled(session: Session, older_than: timedelta) -> Sequence[ImportJob]:
-    cutoff = now() - older_than
-    return session.scalars(select(ImportJob).where(
-        ImportJob.status.in_(("validating", "applying")), ImportJob.updated_at < cutoff
-    )).all()
 
 
 def insert_users(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -133,11 +133,6 @@ def in_state(session: Session, alg: str, state: str) -> list[SigningKey]:
     )
 
 
-def get_active(session: Session, alg: str) -> SigningKey | None:
-    found = in_state(session, alg, ACTIVE)
-    return found[0] if found else None
-
-
 def insert(session: Session, key: SigningKey) -> SigningKey:
     session.add(key)
     session.flush()

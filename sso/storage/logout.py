@@ -14,7 +14,7 @@ with :func:`mark_delivered`, :func:`mark_retry` or :func:`mark_failed`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,23 +142,3 @@ def mark_retry(
 def mark_failed(session: Session, delivery_id: str, *, error: str) -> bool:
     """Give up on a delivery (attempts exhausted, or nowhere to send it)."""
     return _finish(session, delivery_id, failed_at=now(), last_error=error[:MAX_ERROR_LENGTH])
-
-
-def pending_ids(session: Session, ids: Collection[str] | None = None) -> Sequence[str]:
-    """Ids of deliveries neither delivered nor given up (among ``ids`` when given)."""
-    stmt = select(Delivery.id).where(*_pending())
-    if ids is not None:
-        stmt = stmt.where(Delivery.id.in_(list(ids)))
-    return session.scalars(stmt).all()
-
-
-def of_session(session: Session, session_id: str) -> Sequence[Delivery]:
-    return session.scalars(
-        select(Delivery).where(Delivery.session_id == session_id).order_by(Delivery.created_at)
-    ).all()
-
-
-def of_user(session: Session, user_id: str) -> Sequence[Delivery]:
-    return session.scalars(
-        select(Delivery).where(Delivery.user_id == user_id).order_by(Delivery.created_at)
-    ).all()

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.core.crypto import keyed_hash, random_token, s256
+from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuditEvent, Client, User
 from sso.oauth.assertions import ASSERTION_TYPE
 from sso.oidc.keys import KeyService, key_service
@@ -93,7 +94,7 @@ def issue_code(
     verifier = generate_token(48) if pkce else None
     challenge = None
     if verifier is not None:
-        challenge = s256(verifier) if method == "S256" else verifier
+        challenge = create_s256_code_challenge(verifier) if method == "S256" else verifier
     sid = str(uuid.uuid4())
     code = random_token("code")
     with runtime.sessions() as s:

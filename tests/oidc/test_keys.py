@@ -419,12 +419,18 @@ def test_cache_serves_its_copy_within_the_refresh_interval(
     svc = KeyService(runtime, refresh_interval=3600)
     svc.ensure_keys(db)
     db.commit()
-    kid = svc.cache.signing_kid("RS256", session=db)
+
+    def signing_kid(session: Session | None = None) -> str:
+        token = svc.cache.sign_jwt({"sub": "u1"}, "RS256", session=session)
+        header = token.split(".")[0]
+        return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+
+    kid = signing_kid(db)
     (rotation,) = keys.rotate(db, runtime.encryptor, settings, "RS256")
     db.commit()
-    assert svc.cache.signing_kid("RS256") == kid  # stale for at most refresh_interval
+    assert signing_kid() == kid  # stale for at most refresh_interval
     svc.cache.invalidate()
-    assert svc.cache.signing_kid("RS256") == rotation.activated_kid
+    assert signing_kid() == rotation.activated_kid
 
 
 def test_signing_without_keys_is_a_clear_error(runtime: Runtime) -> None:

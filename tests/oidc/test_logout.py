@@ -197,7 +197,11 @@ def login_row(db: Session, sid: str) -> LoginSession:
 
 def deliveries(db: Session, sid: str) -> list[BackchannelLogoutDelivery]:
     fresh(db)
-    return list(delivery_repo.of_session(db, sid))
+    return list(db.scalars(
+        select(BackchannelLogoutDelivery)
+        .where(BackchannelLogoutDelivery.session_id == sid)
+        .order_by(BackchannelLogoutDelivery.created_at)
+    ))
 
 
 def events(db: Session, name: str) -> list[AuditEvent]:
@@ -748,7 +752,11 @@ def test_end_everything_for_user(
     assert all(login_row(db, sid).ended_at is not None for sid in sids)
     assert all(g.revoked_at is not None for g in db.scalars(select(Grant)))
     assert len(events(db, "grant.revoked")) == 3
-    rows = list(delivery_repo.of_user(db, siti.id))
+    rows = list(db.scalars(
+        select(BackchannelLogoutDelivery)
+        .where(BackchannelLogoutDelivery.user_id == siti.id)
+        .order_by(BackchannelLogoutDelivery.created_at)
+    ))
     assert sorted((r.client_id, r.session_id) for r in rows) == sorted(
         [(client.client_id, sids[0]), (client.client_id, sids[1]), (loose.client_id, None)]
     )

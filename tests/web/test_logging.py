@@ -108,3 +108,24 @@ def test_configure_logging_installs_one_redacting_handler() -> None:
         root.handlers[:] = before[0]
         root.setLevel(before[1])
         logging.getLogger("uvicorn.access").setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_uvicorns_colour_copy_of_a_message_is_not_written(as_json: bool) -> None:
+    """uvicorn logs its lines with extra={"color_message": <the message in ANSI colours>}."""
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.web.uvicorn_like")
+    logger.propagate = False
+    logger.addHandler(build_handler(json=as_json, stream=stream))
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info(
+            "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)", "http", "127.0.0.1", 8090,
+            extra={"color_message": "Uvicorn running on \x1b[1m%s://%s:%d\x1b[0m (Press CTRL+C)"},
+        )
+    finally:
+        logger.handlers.clear()
+        logger.propagate = True
+    text = stream.getvalue()
+    assert "Uvicorn running on http://127.0.0.1:8090" in text
+    assert "color_message" not in text and "\x1b" not in text and "\\u001b" not in text

@@ -159,6 +159,15 @@ def _pool(runtime: Runtime) -> ThreadPoolExecutor:
     return pool
 
 
+def stop_pool(runtime: Runtime) -> None:
+    """Shut the token threads down with the application (its lifespan): uvicorn has finished
+    the requests in flight by then, so this waits for nothing but idle threads to exit."""
+    with _pool_lock:
+        pool = runtime.extras.pop("token_pool", None)
+    if isinstance(pool, ThreadPoolExecutor):
+        pool.shutdown(wait=True)
+
+
 async def _in_pool(fn: Callable[..., T], runtime: Runtime, *args: Any) -> T:
     """``fn(runtime, *args)`` in :func:`_pool`, with this request's context variables."""
     context = contextvars.copy_context()

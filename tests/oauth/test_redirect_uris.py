@@ -274,3 +274,32 @@ def test_native_app_loopback_port_varies(
 )
 def test_matching(registered: str, presented: str, native: bool, expected: bool) -> None:
     assert redirect_uris.matches(registered, presented, native=native) is expected
+
+
+def test_admin_console_shows_why_a_redirect_uri_is_refused(
+    app: object, http: TestClient, runtime: Runtime, db: Session
+) -> None:
+    """The admin console refuses with the shared rules and says why, in the person's language."""
+    from tests.admin.conftest import NIP_ADMIN, agencies, browser, person
+
+    agencies(db)
+    user, totp = person(runtime, db, "adminkota", role="admin", nip=NIP_ADMIN)
+    admin = browser(app, user, totp)  # type: ignore[arg-type]
+    with runtime.sessions() as session:
+        client = register(session, runtime.secret_key, ClientSpec(
+            name="Portal", redirect_uris=["https://app.example.id/callback"])).client
+        session.commit()
+        client_id, version = client.client_id, client.version
+    path = f"/admin/clients/{client_id}"
+    form = {
+        "version": str(version), "redirect_uris": "http://127.0.0.1:39412/callback",
+        "post_logout_redirect_uris": "", "scope": ["openid", "profile", "email"],
+        "extra_scope": "", "grant_types": ["authorization_code", "refresh_token"],
+    }
+    for language, text in (("id", "hanya untuk aplikasi seluler"), ("en", "native apps only")):
+        admin.http.cookies.set("lang", language)
+        r = admin.post(f"{path}/edit", form, page=path, headers={"accept-language": language})
+        assert r.status_code == 400 and text in r.text, r.text[:2000]
+    db.expire_all()
+    assert db.get(type(client), client.id).redirect_uris == ["https://app.example.id/callback"]  # type: ignore[union-attr]
+    admin.http.close()

@@ -66,7 +66,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LUA = BENCH / "lua"
 BIN = Path(sys.executable).parent
-REDIRECT_URI = "http://127.0.0.1:9/callback"
+# Never followed (the load reads the Location header): https, as a web client must register
+# outside SSO_ENV=dev (sso.oauth.redirect_uris); .invalid never resolves.
+REDIRECT_URI = "https://rp.bench.invalid/callback"
 PERSON_SCOPE = "openid profile email offline_access"
 USER_FORMAT = "citizen%07d"
 BASE_USERS = 1_000

@@ -58,7 +58,9 @@ def create(
     )
     rt = runtime()
     with unit_of_work(rt) as session:
-        result = register(session, rt.secret_key, spec)
+        # Redirect URIs: the rules of every path (sso.oauth.redirect_uris); a --public client
+        # is a native app, and web apps may use loopback URIs only when SSO_ENV=dev.
+        result = register(session, rt.secret_key, spec, env=rt.settings.env)
         client_id = result.client.client_id
     if as_json:
         typer.echo(json.dumps({"client_id": client_id, "client_secret": result.client_secret}))

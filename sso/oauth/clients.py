@@ -1,13 +1,11 @@
 """Client registration rules and client secret checks.
 
-Redirect URIs are absolute, carry no fragment, and use https unless they point at the loopback
-interface (RFC 8252 §7.3) or a private-use scheme of a native app (RFC 8252 §7.1). Secrets are
-random, shown once, stored as keyed hashes.
+Redirect URIs follow :mod:`sso.oauth.redirect_uris` (the rules every registration path shares).
+Secrets are random, shown once, stored as keyed hashes.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 import string
@@ -21,6 +19,7 @@ from sso.core.clock import now
 from sso.core.crypto import constant_time_equals, keyed_hash, random_token
 from sso.core.errors import InvalidInput, NotFound
 from sso.db.models import Client
+from sso.oauth import redirect_uris
 from sso.storage import audit
 from sso.storage import clients as client_repo
 
@@ -33,52 +32,7 @@ GRANT_TYPES = (
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
 SCOPES = ("openid", "profile", "email", "phone", "offline_access", "opd", "roles", "nik")
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 §3.3 scope-token
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def validate_redirect_uri(uri: str) -> str:
-    if len(uri) > 2000 or any(c.isspace() for c in uri):
-        raise InvalidInput("error.redirect_uri_invalid", detail=f"malformed redirect URI {uri!r}")
-    try:
-        parts = urlsplit(uri)
-        hostname = parts.hostname
-    except ValueError:  # e.g. "http://[" (an unclosed IPv6 literal)
-        raise InvalidInput("error.redirect_uri_invalid", detail=f"malformed URI {uri!r}") from None
-    if not parts.scheme or parts.fragment or "#" in uri:
-        raise InvalidInput(
-            "error.redirect_uri_invalid",
-            detail=f"redirect URI must be absolute and have no fragment: {uri!r}",
-        )
-    if parts.scheme in ("http", "https"):
-        if not hostname:
-            raise InvalidInput("error.redirect_uri_invalid", detail=f"no host in {uri!r}")
-        if parts.scheme == "http" and not is_loopback(hostname):
-            raise InvalidInput(
-                "error.redirect_uri_invalid",
-                detail=f"http redirect URIs are allowed only for loopback hosts: {uri!r}",
-            )
-        return uri
-    if parts.scheme in ("javascript", "data", "file", "vbscript"):
-        raise InvalidInput("error.redirect_uri_invalid", detail=f"scheme not allowed: {uri!r}")
-    # Private-use URI scheme of a native app: must contain a period (RFC 8252 §7.1).
-    if "." not in parts.scheme:
-        raise InvalidInput(
-            "error.redirect_uri_invalid",
-            detail=f"custom schemes must be reverse domain names (RFC 8252): {uri!r}",
-        )
-    return uri
 
 
 def validate_scope(scope: str) -> str:
@@ -122,7 +76,7 @@ class RegisteredClient:
     client_secret: str | None
 
 
-def _check_spec(spec: ClientSpec) -> str:
+def _check_spec(spec: ClientSpec, env: str) -> str:
     if not spec.name.strip() or len(spec.name) > 200:
         raise InvalidInput(
             "error.client_name_invalid", detail="client name is required (≤200 chars)"
@@ -153,8 +107,11 @@ def _check_spec(spec: ClientSpec) -> str:
         raise InvalidInput(
             "error.redirect_uri_required", detail="authorization_code needs a redirect URI"
         )
-    for uri in spec.redirect_uris + spec.post_logout_redirect_uris:
-        validate_redirect_uri(uri)
+    redirect_uris.check_all(
+        spec.redirect_uris + spec.post_logout_redirect_uris,
+        native=redirect_uris.is_native(spec.app_kind, spec.public),
+        dev=env == "dev",
+    )
     if spec.backchannel_logout_uri:
         parts = urlsplit(spec.backchannel_logout_uri)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
@@ -180,9 +137,15 @@ def new_client_id() -> str:
 
 
 def register(
-    session: Session, secret_key: bytes, spec: ClientSpec, *, actor_id: str | None = None
+    session: Session,
+    secret_key: bytes,
+    spec: ClientSpec,
+    *,
+    actor_id: str | None = None,
+    env: str = "prod",
 ) -> RegisteredClient:
-    method = _check_spec(spec)
+    """Register ``spec``; ``env`` is ``Settings.env`` (redirect URI rules, sso.oauth.redirect_uris)."""
+    method = _check_spec(spec, env)
     secret = None if spec.public or method == "private_key_jwt" else random_token("client_secret")
     client = Client(
         client_id=new_client_id(),

@@ -2,8 +2,9 @@
 
 The HTTP side is :mod:`sso.developers.registration_api`; here are the rules. Metadata is checked
 field by field and refused with the RFC's codes: ``invalid_redirect_uri`` for a bad redirect
-URI (the developer portal's rules: https, the loopback and private-use-scheme exceptions for
-``application_type: native`` only, no wildcards or fragments), ``invalid_client_metadata`` for
+URI (:mod:`sso.oauth.redirect_uris`: https, the loopback and private-use-scheme exceptions for
+``application_type: native`` only — loopback also for web apps in a development deployment —,
+no wildcards or fragments), ``invalid_client_metadata`` for
 everything else (unknown grant types, inconsistent ``response_types``, a public client asking
 for client credentials, a scope that is not self-service — ``nik`` needs an admin —, ``jwks``
 together with ``jwks_uri``, a URL the SSRF guard refuses). Values we choose are returned in
@@ -34,6 +35,7 @@ from sso.core import events
 from sso.core.crypto import constant_time_equals, keyed_hash, random_token
 from sso.db.models import Client, InitialAccessToken
 from sso.oauth import clients as client_service
+from sso.oauth import redirect_uris as redirect_rules
 from sso.oauth import registration
 from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.storage import audit
@@ -147,12 +149,12 @@ def parse(body: Any, settings: Settings) -> Metadata:
         raise RegistrationError("invalid_redirect_uri", "redirect_uris is required")
     if kind == "m2m" and (redirect_uris or post_logout):
         raise RegistrationError("invalid_redirect_uri", "client_credentials clients redirect nowhere")
-    uri_kind = "native" if kind == "native" else "web"
     for uri in redirect_uris + post_logout:
-        problem = registration.redirect_uri_problem(uri, uri_kind)
-        if problem:
-            reason = problem.rsplit(".", 1)[-1].replace("redirect_", "").replace("_", " ")
-            raise RegistrationError("invalid_redirect_uri", f"{uri[:200]}: {reason}")
+        reason = redirect_rules.problem(uri, native=kind == "native", dev=settings.env == "dev")
+        if reason:
+            raise RegistrationError(
+                "invalid_redirect_uri", f"{uri[:200]}: {redirect_rules.REASONS[reason]}"
+            )
     scope_text = _string(body, "scope", 500)
     scopes = scope_text.split() if scope_text is not None else ["openid", "profile", "email"]
     if kind != "m2m":
@@ -249,7 +251,9 @@ def register(
     """Create the client; the response carries the secret and access token, once."""
     spec = meta.spec
     spec.status = "active" if token.approve_clients else "pending"
-    created = client_service.register(session, settings.secret_key_bytes(), spec)
+    created = client_service.register(
+        session, settings.secret_key_bytes(), spec, env=settings.env
+    )
     rat = random_token(RAT_PURPOSE)
     created.client.registration_access_token_hash = _rat_hash(settings, rat)
     session.flush()

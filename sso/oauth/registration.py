@@ -17,11 +17,10 @@ m2m        confidential  client_secret_basic         client_credentials only
 Public clients cannot keep a secret, so the provider requires PKCE (S256) from them at
 ``/authorize``; web apps are shown PKCE in their examples too (OAuth 2.0 Security BCP).
 
-Redirect URIs (RFC 6749 §3.1.2, RFC 8252, OAuth Security BCP §4.1): exact strings, ``https``;
-the loopback exception (``http://127.0.0.1:port``, ``http://[::1]:port``, RFC 8252 §7.3) and
-private-use schemes in reverse-DNS form (``id.go.tangsel.app:/cb``, §7.1) are for native apps
-only; ``localhost`` is refused (§8.3: it may resolve elsewhere); no wildcards, fragments or
-``javascript:``/``data:`` URIs. Every problem is reported at once, as a catalogue key.
+Redirect URIs follow :mod:`sso.oauth.redirect_uris` (shared with the CLI, the admin console,
+Dynamic Client Registration and ``/authorize``): ``https``; the loopback exception and
+private-use schemes for native apps only; ``http://127.0.0.1``/``localhost`` for web apps only
+in a development deployment. Every problem is reported at once, as a catalogue key.
 
 Scopes: a developer may ask for :data:`DEVELOPER_SCOPES`. ``nik`` (the national identity
 number) is *not* self-service: it is personal data under UU PDP, and only a city admin, after
@@ -39,7 +38,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -49,6 +47,7 @@ from sso.core.clock import now
 from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.db.models import Client, User
 from sso.oauth import clients as client_service
+from sso.oauth import redirect_uris
 from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.storage import audit
 from sso.storage import clients as client_repo
@@ -60,7 +59,6 @@ FORBIDDEN_SCOPES = ("nik",)
 MAX_REDIRECT_URIS = 10
 MAX_DESCRIPTION = 2000
 _CODE_GRANTS = ["authorization_code", "refresh_token"]
-_BAD_SCHEMES = ("javascript", "data", "vbscript", "file", "blob", "about")
 
 
 @dataclass(frozen=True)
@@ -101,46 +99,11 @@ def may_use_portal(user: User) -> bool:
     return user.is_active and (user.kind == "staff" or bool(user.email_verified))
 
 
-def redirect_uri_problem(uri: str, kind: str) -> str | None:
-    """The catalogue key saying what is wrong with ``uri`` for an app of ``kind``, or None."""
-    if len(uri) > 2000 or any(c.isspace() for c in uri):
-        return "developers.error.redirect_malformed"
-    if "*" in uri:
-        return "developers.error.redirect_wildcard"
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError:
-        return "developers.error.redirect_malformed"
-    scheme = parts.scheme.lower()
-    if scheme in _BAD_SCHEMES:
-        return "developers.error.redirect_scheme_forbidden"
-    if "#" in uri:
-        return "developers.error.redirect_fragment"
-    if not scheme:
-        return "developers.error.redirect_malformed"
-    if scheme in ("http", "https"):
-        host = parts.hostname or ""
-        if not host:
-            return "developers.error.redirect_malformed"
-        if parts.username is not None or parts.password is not None:
-            return "developers.error.redirect_malformed"
-        if scheme == "http":
-            if host == "localhost":
-                return "developers.error.redirect_localhost"
-            if not client_service.is_loopback(host):
-                return "developers.error.redirect_https"
-            if kind != "native":
-                return "developers.error.redirect_loopback_native"
-    elif kind != "native":
-        return "developers.error.redirect_https"
-    elif "." not in scheme:
-        return "developers.error.redirect_custom_scheme"
-    try:  # the provider's own rules on top (shared with the CLI and the admin console)
-        client_service.validate_redirect_uri(uri)
-    except InvalidInput:
-        return "developers.error.redirect_malformed"
-    return None
+def redirect_uri_problem(uri: str, kind: str, *, dev: bool) -> str | None:
+    """The catalogue key saying what is wrong with ``uri`` for an app of ``kind``, or None
+    (the rules of :mod:`sso.oauth.redirect_uris`; ``dev``: a development deployment)."""
+    reason = redirect_uris.problem(uri, native=kind == "native", dev=dev)
+    return None if reason is None else f"developers.error.redirect_{reason}"
 
 
 def _url_problem(settings: Settings, url: str) -> str | None:
@@ -173,7 +136,7 @@ def validate(details: AppDetails, settings: Settings) -> list[FieldError]:
             errors.append(FieldError(field_name, "developers.error.redirect_too_many"))
             continue
         for uri in uris:
-            problem = redirect_uri_problem(uri, details.kind)
+            problem = redirect_uri_problem(uri, details.kind, dev=settings.env == "dev")
             if problem:
                 errors.append(FieldError(field_name, problem, {"uri": uri[:200]}))
                 break
@@ -235,7 +198,7 @@ def create_app(
         raise AppInvalid(errors)
     spec = spec_for(details, owner.id, status="pending")
     return client_service.register(
-        session, settings.secret_key_bytes(), spec, actor_id=owner.id
+        session, settings.secret_key_bytes(), spec, actor_id=owner.id, env=settings.env
     )
 
 

@@ -38,6 +38,7 @@ from sso.accounts.throttle import Throttle
 from sso.config import Settings
 from sso.core import events
 from sso.db.models import Client
+from sso.oauth import redirect_uris
 from sso.oauth.assertions import ASSERTION_TYPE, AssertionRejected, verify_client_assertion
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, check_secret
 from sso.oauth.requests import OAuthRequest
@@ -109,7 +110,10 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         return " ".join(s for s in dict.fromkeys((scope or "").split()) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.row.redirect_uris
+        return redirect_uris.accepts(  # the rules of /authorize (sso.oauth.redirect_uris)
+            self.row.redirect_uris, redirect_uri,
+            app_kind=self.row.app_kind, public=self.row.is_public,
+        )
 
     def check_client_secret(self, client_secret: str) -> bool:
         return check_secret(self._secret_key, self.row, client_secret)

@@ -18,7 +18,10 @@ are refused without asking DNS.
 In ``dev`` and ``test`` private addresses are allowed (a developer's RP runs on 127.0.0.1), and
 names are not resolved; :func:`allow_private` reads ``Settings.allow_private_client_urls``, which
 defaults to that. The check runs when a URL is registered *and* again right before the provider
-connects (the name may resolve elsewhere by then).
+connects (the name may resolve elsewhere by then). Before connecting, :func:`vet_url` resolves
+the name once and vets every address; :mod:`sso.oauth.pinned_http` then connects to one of those
+addresses and never asks DNS again (a second answer could point inside the network: DNS
+rebinding).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
 
 from sso.config import Settings
 
@@ -93,14 +97,23 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def check_url(
-    url: str,
-    *,
-    private_ok: bool,
-    http_ok: bool = False,
-    resolver: Resolver = system_resolver,
-) -> str:
-    """Return ``url`` when the provider may connect to it, else raise :class:`UnsafeURL`."""
+@dataclass(frozen=True)
+class VettedURL:
+    """A URL with the addresses it resolved to, once, each of them vetted.
+
+    A caller that connects must connect to one of ``addresses`` (see
+    :mod:`sso.oauth.pinned_http`), never resolve ``host`` again: the name's owner controls its
+    DNS and may answer with a private address the second time (DNS rebinding)."""
+
+    url: str
+    scheme: str
+    host: str  # lower case, no brackets, no trailing dot
+    port: int
+    host_header: str  # what the Host header says: the URL's host[:port], as written
+    addresses: tuple[str, ...]
+
+
+def _parse(url: str, *, private_ok: bool, http_ok: bool) -> tuple[SplitResult, str, int]:
     if len(url) > 2000 or any(c.isspace() or ord(c) < 32 for c in url):
         raise UnsafeURL("malformed URL")
     try:
@@ -118,25 +131,68 @@ def check_url(
         raise UnsafeURL("the URL must not contain a user name or password")
     if parts.fragment or "#" in url:
         raise UnsafeURL("the URL must not contain a fragment")
-    if private_ok:
-        return url
+    return parts, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def _addresses(host: str, port: int, *, private_ok: bool, resolver: Resolver) -> list[IPAddress]:
+    """Every address ``host`` stands for (resolved once), each vetted unless ``private_ok``."""
     literal = _literal(host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
     else:
-        if host == "localhost" or host.endswith(INTERNAL_SUFFIXES) or "." not in host:
+        internal = host == "localhost" or host.endswith(INTERNAL_SUFFIXES) or "." not in host
+        if internal and not private_ok:
             raise UnsafeURL("the host is an internal name")
         try:
-            found = list(resolver(host, port or (443 if parts.scheme == "https" else 80)))
+            found = list(resolver(host, port))
         except (OSError, UnicodeError) as exc:
             raise UnsafeURL("the host name does not resolve") from exc
-        addresses = [a for a in (_literal(str(raw)) for raw in found) if a is not None]
+        parsed = (_literal(str(raw)) for raw in found)
+        addresses = list(dict.fromkeys(a for a in parsed if a is not None))
         if not addresses:
             raise UnsafeURL("the host name does not resolve")
-    for address in addresses:
-        if not is_public_address(address):
-            raise UnsafeURL("the host is not a public internet address")
+    if not private_ok:
+        for address in addresses:
+            if not is_public_address(address):
+                raise UnsafeURL("the host is not a public internet address")
+    return addresses
+
+
+def check_url(
+    url: str,
+    *,
+    private_ok: bool,
+    http_ok: bool = False,
+    resolver: Resolver = system_resolver,
+) -> str:
+    """Return ``url`` when the provider may connect to it, else raise :class:`UnsafeURL`.
+
+    For registration: where private addresses are allowed, the name is not resolved at all."""
+    _parts, host, port = _parse(url, private_ok=private_ok, http_ok=http_ok)
+    if not private_ok:
+        _addresses(host, port, private_ok=False, resolver=resolver)
     return url
+
+
+def vet_url(
+    url: str,
+    *,
+    private_ok: bool,
+    http_ok: bool = False,
+    resolver: Resolver = system_resolver,
+) -> VettedURL:
+    """Check ``url`` as :func:`check_url` does, and resolve its host exactly once (even where
+    private addresses are allowed): the addresses to connect to, and only those."""
+    parts, host, port = _parse(url, private_ok=private_ok, http_ok=http_ok)
+    addresses = _addresses(host, port, private_ok=private_ok, resolver=resolver)
+    return VettedURL(
+        url=url,
+        scheme=parts.scheme,
+        host=host,
+        port=port,
+        host_header=parts.netloc,
+        addresses=tuple(str(a) for a in addresses),
+    )
 
 
 def check_client_url(settings: Settings, url: str, *, resolver: Resolver = system_resolver) -> str:

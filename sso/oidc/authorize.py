@@ -12,12 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from sso.db.models import Client
-from sso.oauth.clients import is_loopback
+from sso.oauth import redirect_uris
 from sso.storage import clients as client_repo
 
 MAX_PARAM_LENGTH = 4096
@@ -104,29 +103,6 @@ def single_values(multi: Mapping[str, Sequence[str]]) -> tuple[dict[str, str], l
     return values, duplicated
 
 
-def redirect_uri_matches(registered: str, presented: str) -> bool:
-    """Exact string match, except the port of a loopback IP redirect URI (RFC 8252 §7.3)."""
-    if registered == presented:
-        return True
-    try:
-        reg, pre = urlsplit(registered), urlsplit(presented)
-        host, presented_host = reg.hostname, pre.hostname
-        pre.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:  # a malformed URI (unclosed IPv6 literal, bad port) matches nothing
-        return False
-    if reg.scheme != "http" or pre.scheme != "http":
-        return False
-    if not host or host == "localhost" or not is_loopback(host):
-        return False
-    return (
-        presented_host == host
-        and pre.username is None
-        and pre.password is None
-        and (reg.path, reg.query) == (pre.path, pre.query)
-        and not pre.fragment
-    )
-
-
 # ---------------------------------------------------------------------- checks before trust
 def check_client(session: Session, values: Mapping[str, str]) -> Client:
     client_id = values.get("client_id")
@@ -149,9 +125,11 @@ def check_redirect_uri(client: Client, values: Mapping[str, str]) -> str:
         if "openid" not in values.get("scope", "").split() and len(client.redirect_uris) == 1:
             return client.redirect_uris[0]
         raise AuthorizationPageError("error.invalid_redirect_uri", "missing redirect_uri")
-    for registered in client.redirect_uris:
-        if redirect_uri_matches(registered, presented):
-            return presented
+    # Exact match; the port varies only for a native app's loopback URI (RFC 8252 §7.3).
+    if redirect_uris.accepts(
+        client.redirect_uris, presented, app_kind=client.app_kind, public=client.is_public
+    ):
+        return presented
     raise AuthorizationPageError("error.invalid_redirect_uri", "redirect_uri is not registered")
 
 

@@ -41,8 +41,9 @@ from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import random_id
 from sso.db.models import Client, LoginSession
+from sso.oauth.pinned_http import pinned_post
 from sso.oauth.tokens import Signer
-from sso.oauth.url_guard import UnsafeURL, check_client_url
+from sso.oauth.url_guard import Resolver, UnsafeURL, allow_private, system_resolver
 from sso.oidc.authorize import MAX_PARAM_LENGTH, single_values
 from sso.oidc.keys import MAX_JWT_LENGTH, InvalidJWT, KeyService, key_service
 from sso.oidc.revocation import enqueue_backchannel_logouts, revoke_session_grants
@@ -264,16 +265,10 @@ def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=4 * settings.backchannel_logout_timeout + 30)
 
 
-def _send(runtime: Runtime, http: httpx.Client, job: _Job) -> str | None:
+def _send(runtime: Runtime, job: _Job, resolver: Resolver) -> str | None:
     """POST the logout token; None on success, else an error for logs (never the token)."""
     if job.uri is None or job.client is None:
         return "client has no back-channel logout URI any more"
-    try:  # SSRF guard: the name may resolve to a private address now (trusted clients are
-        # first-party, registered by an admin, and may sit on the city's own network)
-        if not job.client.trusted:
-            check_client_url(runtime.settings, job.uri)
-    except UnsafeURL as exc:
-        return f"back-channel logout URI refused: {exc.reason}"
     d = job.delivery
     try:
         token = logout_token(
@@ -285,8 +280,23 @@ def _send(runtime: Runtime, http: httpx.Client, job: _Job) -> str | None:
         )
     except Exception as exc:  # noqa: BLE001  (retried like a failed send)
         return f"cannot sign logout token: {exc.__class__.__name__}"
+    # SSRF guard, now: the name may resolve to a private address by now, so it is resolved once
+    # here, every address vetted, and the request sent to a vetted one (no second lookup: DNS
+    # rebinding). Trusted clients are first-party, registered by an admin, and may sit on the
+    # city's own network.
+    trusted = job.client.trusted
     try:
-        response = http.post(job.uri, data={"logout_token": token})
+        response = pinned_post(
+            job.uri,
+            private_ok=trusted or allow_private(runtime.settings),
+            http_ok=trusted,
+            data={"logout_token": token},
+            headers={"User-Agent": f"Tangsel-SSO/{__version__} (back-channel logout)"},
+            timeout=runtime.settings.backchannel_logout_timeout,
+            resolver=resolver,
+        )
+    except UnsafeURL as exc:
+        return f"back-channel logout URI refused: {exc.reason}"
     except httpx.HTTPError as exc:
         return f"{exc.__class__.__name__}: {str(exc)[:200]}"
     # §2.8: 200 on success; 204 is also to be expected, and other 2xx are harmless.
@@ -343,10 +353,15 @@ def _record(runtime: Runtime, results: list[tuple[_Job, str | None]]) -> list[Ou
 
 
 def deliver_due(
-    runtime: Runtime, limit: int = BATCH, *, ids: Collection[str] | None = None
+    runtime: Runtime,
+    limit: int = BATCH,
+    *,
+    ids: Collection[str] | None = None,
+    resolver: Resolver = system_resolver,
 ) -> list[Outcome]:
     """Claim up to ``limit`` due deliveries (only ``ids`` when given), send them in parallel
-    and record each outcome. Safe to run in any number of processes at once."""
+    and record each outcome. Safe to run in any number of processes at once. ``resolver``
+    answers the one DNS lookup of each send (:mod:`sso.oauth.pinned_http`)."""
     with runtime.sessions() as session:
         claimed = delivery_repo.claim_due(
             session, lease=_lease(runtime.settings), limit=limit, ids=ids
@@ -359,17 +374,12 @@ def deliver_due(
         session.commit()
     if not jobs:
         return []
-    headers = {"User-Agent": f"Tangsel-SSO/{__version__} (back-channel logout)"}
-    with httpx.Client(
-        timeout=runtime.settings.backchannel_logout_timeout,
-        follow_redirects=False,  # the token goes to the registered URI and nowhere else
-        headers=headers,
-    ) as http:
-        if len(jobs) == 1:
-            errors = [_send(runtime, http, jobs[0])]
-        else:
-            with ThreadPoolExecutor(min(MAX_PARALLEL_SENDS, len(jobs))) as pool:
-                errors = list(pool.map(lambda job: _send(runtime, http, job), jobs))
+    # pinned_post follows no redirect: the token goes to the registered URI and nowhere else.
+    if len(jobs) == 1:
+        errors = [_send(runtime, jobs[0], resolver)]
+    else:
+        with ThreadPoolExecutor(min(MAX_PARALLEL_SENDS, len(jobs))) as pool:
+            errors = list(pool.map(lambda job: _send(runtime, job, resolver), jobs))
     return _record(runtime, list(zip(jobs, errors, strict=True)))
 
 

@@ -206,7 +206,9 @@ def provider(
     _empty_all_tables(runtime)
     server = Server(create_provider(settings, runtime), port)
     env = {
-        "SSO_ENV": "test",
+        # The CLI registers these web apps with http://127.0.0.1 redirect URIs: allowed only
+        # in a development deployment (sso.oauth.redirect_uris).
+        "SSO_ENV": "dev",
         "SSO_DATABASE_URL": settings.database_url,
         "SSO_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
         "SSO_KEY_ENCRYPTION_KEY": settings.key_encryption_key.get_secret_value(),  # type: ignore[union-attr]

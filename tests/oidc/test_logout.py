@@ -45,6 +45,8 @@ from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 ISSUER = "http://testserver"
 RP = "https://rp.example.id/callback"
 AFTER_LOGOUT = "https://rp.example.id/logged-out"
+# (a web client: a private-use scheme like com.example.app:/ is for native apps only)
+ELSEWHERE = "https://rp.example.id/logged-out-elsewhere"
 
 
 # ---------------------------------------------------------------------------- the RP's receiver
@@ -136,7 +138,7 @@ def rp(runtime: Runtime, db: Session, receiver: Receiver) -> tuple[Client, str]:
         runtime,
         db,
         redirect_uris=[RP],
-        post_logout_redirect_uris=[AFTER_LOGOUT, "com.example.app:/logout"],
+        post_logout_redirect_uris=[AFTER_LOGOUT, ELSEWHERE],
         backchannel_logout_uri=receiver.url,
     )
     assert secret
@@ -535,10 +537,10 @@ def test_without_a_session_it_just_redirects(http: TestClient, rp: tuple[Client,
     assert r.status_code == 303 and r.headers["location"] == AFTER_LOGOUT + "?state=z"
     r = http.post(
         "/logout",
-        data={"client_id": rp[0].client_id, "post_logout_redirect_uri": "com.example.app:/logout"},
+        data={"client_id": rp[0].client_id, "post_logout_redirect_uri": ELSEWHERE},
         follow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["location"] == "com.example.app:/logout"
+    assert r.status_code == 303 and r.headers["location"] == ELSEWHERE
     r = http.get("/logout", follow_redirects=False)
     assert r.status_code == 200 and 'lang="id"' in r.text
 

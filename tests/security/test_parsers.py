@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from sso.accounts.identifiers import validate_nik, validate_nip
 from sso.core.errors import InvalidInput
-from sso.oauth.clients import validate_redirect_uri
+from sso.oauth import redirect_uris
 from sso.oidc.authorize import (
     AuthorizationPageError,
     AuthorizationRedirectError,
-    redirect_uri_matches,
     validate,
 )
 from sso.oidc.jws import InvalidJWT
@@ -75,25 +74,27 @@ def test_nip_and_nik_are_ascii_digits_of_their_length_or_refused(
 
 
 @FAST
-@given(urlish)
-def test_redirect_uri_registration_accepts_or_refuses(raw: str) -> None:
+@given(urlish, st.booleans(), st.booleans())
+def test_redirect_uri_registration_accepts_or_refuses(raw: str, native: bool, dev: bool) -> None:
     try:
-        accepted = validate_redirect_uri(raw)
+        accepted = redirect_uris.check(raw, native=native, dev=dev)
     except InvalidInput:
         return
     assert accepted == raw
     assert not raw.lower().startswith(("javascript:", "data:", "file:"))
     assert "#" not in raw
+    if raw.lower().startswith("http:") and not (native or dev):
+        raise AssertionError(f"a web app registered {raw!r} outside dev")
 
 
 @FAST
-@given(urlish)
-def test_redirect_uri_match_never_raises(presented: str) -> None:
+@given(urlish, st.booleans())
+def test_redirect_uri_match_never_raises(presented: str, native: bool) -> None:
     for registered in (REDIRECT, LOOPBACK, "http://[::1]/cb", "com.example.app:/cb"):
-        matched = redirect_uri_matches(registered, presented)
+        matched = redirect_uris.matches(registered, presented, native=native)
         assert isinstance(matched, bool)
-        if matched and registered == REDIRECT:
-            assert presented == REDIRECT  # https URIs match exactly, never loosely
+        if matched and (registered == REDIRECT or not native):
+            assert presented == registered  # only a native app's loopback port may vary
 
 
 @FAST
@@ -165,7 +166,7 @@ params = st.dictionaries(
 def test_authorize_parameters_are_validated_or_refused(
     runtime: Runtime, db: Session
 ) -> None:
-    client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK])
+    client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK], public=True)
 
     @WITH_DB
     @given(params, st.booleans(), st.sampled_from([REDIRECT, LOOPBACK, "http://127.0.0.1:9/callback"]))
@@ -185,7 +186,7 @@ def test_authorize_parameters_are_validated_or_refused(
 def test_authorize_endpoint_never_fails_with_a_server_error(
     http: TestClient, runtime: Runtime, db: Session
 ) -> None:
-    client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK])
+    client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK], public=True)
 
     @WITH_DB
     @given(params)

@@ -1,6 +1,6 @@
 """Admin changes to clients: review of developer registrations (pending → active / rejected,
 with reviewer, time and note), settings edits checked by the same rules as registration
-(:mod:`sso.oauth.clients`, :mod:`sso.oauth.url_guard`), disable / enable. A disabled client's
+(:mod:`sso.oauth.clients`, :mod:`sso.oauth.redirect_uris`, :mod:`sso.oauth.url_guard`), disable / enable. A disabled client's
 tokens are refused at once: introspection and the token endpoint read its status."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sso.config import Settings
 from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.db.models import Client
-from sso.oauth import registration, url_guard
-from sso.oauth.clients import GRANT_TYPES, validate_redirect_uri, validate_scope
+from sso.oauth import redirect_uris, registration, url_guard
+from sso.oauth.clients import GRANT_TYPES, validate_scope
 from sso.storage import audit
 from sso.storage import clients as client_repo
 
@@ -59,8 +59,11 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
         raise InvalidInput("error.grant_type_invalid")
     if "authorization_code" in change.grant_types and not change.redirect_uris:
         raise InvalidInput("error.redirect_uri_required")
-    for uri in change.redirect_uris + change.post_logout_redirect_uris:
-        validate_redirect_uri(uri)
+    redirect_uris.check_all(
+        change.redirect_uris + change.post_logout_redirect_uris,
+        native=redirect_uris.is_native(client.app_kind, client.is_public),
+        dev=settings.env == "dev",
+    )
     if change.backchannel_logout_uri:
         try:
             url_guard.check_client_url(settings, change.backchannel_logout_uri)

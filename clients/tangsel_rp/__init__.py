@@ -14,3 +14,21 @@ client and talking to the provider only over HTTP (it imports nothing from ``sso
 - ``bearer``: JWT access tokens checked locally (RFC 9068, RFC 6750 errors)
 - ``web``, ``i18n``: templates, CSRF, error pages, Bahasa Indonesia and English
 """
+
+from __future__ import annotations
+
+import warnings
+
+
+def quiet_httpx_fallback_warning() -> None:
+    """Silence Authlib's "The httpx module is deprecated; please use httpx2" (once per import
+    of its httpx integration, i.e. at every start of every app): httpx is what the apps ship
+    and are tested with. Only that message of Authlib's own warning class is ignored.
+
+    ``authlib.deprecate`` puts an "always" filter for its warnings at the front of the list
+    when it is imported, which would win over an "ignore" added earlier: import it first."""
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    warnings.filterwarnings(
+        "ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning
+    )

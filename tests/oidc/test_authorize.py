@@ -326,3 +326,40 @@ def test_malformed_requests_never_500(http, rp):
     r = http.post("/authorize", content=b"\xff\xfe=\x00", headers={
         "Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
     assert r.status_code in (303, 400)
+
+
+def _hint_of_unpublished_key(runtime, user_id: str, client_id: str) -> str:
+    """An ID token of ours in every respect but its key, which we no longer publish."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from sso.core.clock import now
+
+    t = int(now().timestamp())
+    gone = RSAKey.generate_key(2048, parameters={"kid": "unpublished-key"}, private=True)
+    claims = {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t,
+              "exp": t + 60}
+    return jwt.encode({"alg": "RS256", "kid": "unpublished-key"}, claims, gone)
+
+
+def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti, runtime):
+    """Issue 14 item 1: the key cache revalidated on a session of its own while the request's
+    held SQLite's write lock: 30 s, then 503 (and two pool connections on PostgreSQL)."""
+    from sso.oidc.keys import key_service
+    from tests.oidc.connections import one_connection_per_thread
+
+    login(http, authorize_url(rp.client_id), "siti")
+    hint = _hint_of_unpublished_key(runtime, siti.id, rp.client_id)
+    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    with one_connection_per_thread(runtime.engine) as watch:
+        r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
+                     follow_redirects=False)
+    assert watch.most == 1
+    assert r.status_code == 303, r.text
+    # A hint we cannot check names someone we cannot confirm: never answered at once.
+    assert query_of(r.headers["location"])["error"] == "login_required"
+    key_service(runtime).cache.invalidate()
+    with one_connection_per_thread(runtime.engine) as watch:
+        r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
+    assert watch.most == 1
+    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")

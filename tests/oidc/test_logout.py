@@ -775,3 +775,18 @@ def test_end_everything_for_user(
         (client.client_id, sids[1]),
         (loose.client_id, None),
     }
+
+
+def test_hint_is_checked_in_the_request_s_own_connection(
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+) -> None:
+    """Issue 14 item 1: the key cache must not open a second session beside the request's."""
+    from tests.oidc.connections import one_connection_per_thread
+
+    tokens = sign_in(http, rp)
+    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    with one_connection_per_thread(runtime.engine) as watch:
+        r = http.get("/logout?" + urlencode({"id_token_hint": tokens["id_token"]}),
+                     follow_redirects=False)
+    assert watch.most == 1
+    assert r.status_code == 200

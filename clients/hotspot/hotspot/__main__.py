@@ -4,7 +4,6 @@ Wi-Fi points."""
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 try:
@@ -14,8 +13,9 @@ except ModuleNotFoundError:  # run from the repository: the toolkit is in client
 
 
 def main(argv: list[str]) -> None:
-    # Authlib warns that it prefers the httpx2 package; httpx works and is what we ship.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from tangsel_rp import quiet_httpx_fallback_warning
+
+    quiet_httpx_fallback_warning()  # Authlib prefers httpx2; httpx is what we ship
     import uvicorn
 
     from hotspot.app import create_app

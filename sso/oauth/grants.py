@@ -2,7 +2,8 @@
 
 Authorization code, checked in this order: the client authenticates (its registered method);
 the code exists and was issued to this client; ``redirect_uri`` is exactly the one of the
-authorization request; PKCE (S256 only; required for public clients; a ``code_verifier`` for a
+authorization request when that request carried one (RFC 6749 §4.1.3: a plain OAuth request
+that omitted it, using the one registered URI, need not name it here); PKCE (S256 only; required for public clients; a ``code_verifier`` for a
 code issued without a challenge is refused); then the code is consumed atomically. A code
 consumed before means it was replayed: the whole grant is revoked, so the access and refresh
 tokens of the first redemption stop working, and the answer is ``invalid_grant``.
@@ -87,7 +88,8 @@ class _Code:
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method
 
-    def get_redirect_uri(self) -> str:
+    def get_redirect_uri(self) -> str | None:
+        # None (omitted at /authorize): Authlib then accepts a token request without one.
         return self.row.redirect_uri
 
     def get_scope(self) -> str:

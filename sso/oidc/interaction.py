@@ -264,7 +264,8 @@ def issue_code(
         session,
         code_hash=keyed_hash(settings.secret_key_bytes(), code, "code"),
         grant=grant,
-        redirect_uri=params.redirect_uri,
+        # RFC 6749 §4.1.3: /token must repeat redirect_uri only if the request carried it.
+        redirect_uri=params.redirect_uri if params.redirect_uri_given else None,
         nonce=params.nonce,
         code_challenge=params.code_challenge,
         code_challenge_method=params.code_challenge_method,

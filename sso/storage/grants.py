@@ -103,7 +103,7 @@ def add_code(
     *,
     code_hash: str,
     grant: Grant,
-    redirect_uri: str,
+    redirect_uri: str | None,
     nonce: str | None,
     code_challenge: str | None,
     code_challenge_method: str | None,

@@ -363,3 +363,26 @@ def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti
         r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
     assert watch.most == 1
     assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+
+
+@pytest.mark.parametrize("sent_at_authorize", [False, True])
+def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
+    http, runtime, db, siti, sent_at_authorize
+):
+    """RFC 6749 §4.1.3 (issue 14 item 3): redirect_uri is required at /token if, and only if,
+    the authorization request included it; then it must be identical."""
+    client, secret = create_client(runtime, db, name="API only", scope="api:read")
+    req = authorize_url(client.client_id, RP if sent_at_authorize else None, "api:read")
+    assert ("redirect_uri=" in req.url) is sent_at_authorize
+    location = login(http, req, "siti")
+    assert location.startswith(RP + "?")
+    form = {"grant_type": "authorization_code", "code": query_of(location)["code"],
+            "code_verifier": req.verifier}
+    if sent_at_authorize:
+        r = http.post("/token", data=form, auth=(client.client_id, secret))
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        form["redirect_uri"] = RP
+    r = http.post("/token", data=form, auth=(client.client_id, secret))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["scope"] == "api:read" and "id_token" not in body

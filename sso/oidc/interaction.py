@@ -141,10 +141,12 @@ def needs_consent(
         # holding the device. The person confirms which app and device they connect every
         # time, even for trusted clients and remembered consent.
         return True
+    if "consent" in params.prompt:
+        # OIDC Core §3.1.2.1: the client asked that the person be prompted for consent; that
+        # holds for first-party (trusted) clients and over a remembered consent too.
+        return True
     if client.trusted:
         return False
-    if "consent" in params.prompt:
-        return True
     remembered = consent_repo.get(session, user_id, client.client_id)
     return remembered is None or not set(params.scope) <= set(remembered.scopes)
 

@@ -386,3 +386,28 @@ def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["scope"] == "api:read" and "id_token" not in body
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_prompt_consent_always_shows_the_consent_page(http, rp, siti, runtime, db, trusted):
+    """OIDC Core §3.1.2.1 (issue 14 item 8): prompt=consent asks again, for a trusted client
+    and over a remembered consent alike; the person's answer decides."""
+    app, _ = create_client(runtime, db, name="Event", trusted=trusted,
+                           redirect_uris=["https://event.example.id/cb"])
+    # Logged in, consent remembered (or not needed): a code at once without prompt=consent.
+    location = login(http, authorize_url(app.client_id, "https://event.example.id/cb"), "siti")
+    assert "code" in query_of(location)
+    r = http.get(authorize_url(app.client_id, "https://event.example.id/cb").url,
+                 follow_redirects=False)
+    assert r.headers["location"].startswith("https://event.example.id/cb?code=")
+
+    for decision, answer in (("deny", "error"), ("allow", "code")):
+        req = authorize_url(app.client_id, "https://event.example.id/cb", prompt="consent")
+        r = http.get(req.url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+        page = http.get(r.headers["location"])
+        assert 'name="decision"' in page.text and 'name="password"' not in page.text
+        q = query_of(login(http, req, "siti", consent=decision))
+        assert answer in q and q["state"] == req.state
+        if answer == "error":
+            assert q["error"] == "access_denied"

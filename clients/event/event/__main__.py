@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 try:
@@ -12,9 +13,8 @@ except ModuleNotFoundError:  # run from the repository: the toolkit is in client
 
 
 def main(argv: list[str]) -> None:
-    from tangsel_rp import quiet_httpx_fallback_warning
-
-    quiet_httpx_fallback_warning()  # Authlib prefers httpx2; httpx is what we ship
+    # Authlib warns that it prefers the httpx2 package; httpx works and is what we ship.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
     import uvicorn
 
     from event.app import create_app

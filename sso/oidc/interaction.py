@@ -28,7 +28,7 @@ from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oauth import device as device_flow
 from sso.oidc.authorize import AuthorizationParams, redirect_error
-from sso.oidc.keys import InvalidJWT, KeyService
+from sso.oidc.keys import InvalidJWT, KeyService, UnknownKey
 from sso.storage import audit
 from sso.storage import consents as consent_repo
 from sso.storage import grants as grant_repo
@@ -68,14 +68,28 @@ def _hash(settings: Settings, value: str, purpose: str) -> str:
     return keyed_hash(settings.secret_key_bytes(), value, purpose)
 
 
-def hint_subject(keys: KeyService, settings: Settings, params: AuthorizationParams) -> str | None:
-    """``sub`` of a valid ``id_token_hint`` (an expired one still identifies the person)."""
+# needs_login's ``hinted_sub`` for a hint signed by a key we no longer publish: it names
+# someone we cannot confirm, so whoever is logged in must log in again (never answered at once).
+UNVERIFIABLE_HINT = ""
+
+
+def hint_subject(
+    session: Session, keys: KeyService, settings: Settings, params: AuthorizationParams
+) -> str | None:
+    """``sub`` of a valid ``id_token_hint`` (an expired one still identifies the person);
+    :data:`UNVERIFIABLE_HINT` when its key is no longer published (an old ID token).
+
+    The key set is read in the request's ``session``: a second session here would wait for
+    the write lock the request's holds on SQLite, and take a second connection elsewhere."""
     if not params.id_token_hint:
         return None
     try:
         claims = keys.verify_jwt(
-            params.id_token_hint, issuer=settings.issuer_url, check_exp=False, typ=("jwt", None)
+            params.id_token_hint, issuer=settings.issuer_url, check_exp=False,
+            typ=("jwt", None), session=session,
         )
+    except UnknownKey:
+        return UNVERIFIABLE_HINT
     except InvalidJWT:
         raise redirect_error(
             params, "invalid_request", "id_token_hint is not a valid ID token"

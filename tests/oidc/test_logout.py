@@ -791,3 +791,34 @@ def test_hint_is_checked_in_the_request_s_own_connection(
                      follow_redirects=False)
     assert watch.most == 1
     assert r.status_code == 200
+
+
+def test_a_whole_journey_never_holds_two_connections_in_one_thread(
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+) -> None:
+    """Issue 14 item 1, every path at once: login, consent, code, tokens, userinfo, refresh,
+    introspection, revocation and logout, each with the key cache due for revalidation."""
+    from tests.oidc.connections import one_connection_per_thread
+
+    client, secret = rp
+    cache = key_service(runtime).cache
+    cache.refresh_interval = 0  # revalidate on every use: any path without a session shows
+    with one_connection_per_thread(runtime.engine) as watch:
+        tokens = sign_in(http, rp, "openid profile offline_access")
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert http.get("/userinfo", headers=bearer).status_code == 200
+        r = http.post("/token", data={"grant_type": "refresh_token",
+                                      "refresh_token": tokens["refresh_token"]},
+                      auth=(client.client_id, secret))
+        assert r.status_code == 200, r.text
+        fresh = r.json()
+        r = http.post("/introspect", data={"token": fresh["access_token"]},
+                      auth=(client.client_id, secret))
+        assert r.json()["active"] is True
+        r = http.post("/revoke", data={"token": fresh["refresh_token"]},
+                      auth=(client.client_id, secret))
+        assert r.status_code == 200
+        r = http.get("/logout?" + urlencode({"id_token_hint": fresh["id_token"]}),
+                     follow_redirects=False)
+        assert r.status_code == 200
+    assert watch.most == 1

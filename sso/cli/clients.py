@@ -27,7 +27,9 @@ def create(
     public: bool = typer.Option(False, "--public"),
     trusted: bool = typer.Option(False, "--trusted", help="First-party: skip consent."),
     backchannel_logout_uri: str | None = typer.Option(None, "--backchannel-logout-uri"),
-    id_token_alg: str = typer.Option("RS256", "--id-token-alg"),
+    id_token_alg: str | None = typer.Option(
+        None, "--id-token-alg", help="RS256 or ES256 (default: SSO_DEFAULT_SIGNING_ALG)."
+    ),
     jwks_file: Path | None = typer.Option(
         None, "--jwks-file", help="Client JWKS (private_key_jwt)."
     ),

@@ -55,7 +55,8 @@ class ClientSpec:
     trusted: bool = False
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = True
-    id_token_signed_response_alg: str = "RS256"
+    # None: no choice made; SSO_DEFAULT_SIGNING_ALG applies when signing.
+    id_token_signed_response_alg: str | None = None
     jwks: dict[str, object] | None = None
     owner_id: str | None = None
     status: str = "active"
@@ -119,7 +120,8 @@ def _check_spec(spec: ClientSpec, env: str) -> str:
                 "error.redirect_uri_invalid",
                 detail=f"malformed back-channel logout URI {spec.backchannel_logout_uri!r}",
             )
-    if spec.id_token_signed_response_alg not in SIGNING_ALGS:
+    alg = spec.id_token_signed_response_alg
+    if alg is not None and alg not in SIGNING_ALGS:
         raise InvalidInput(
             "error.alg_invalid", detail="id_token_signed_response_alg: RS256 or ES256"
         )

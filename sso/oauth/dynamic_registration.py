@@ -181,10 +181,10 @@ def parse(body: Any, settings: Settings) -> Metadata:
     if any(len(c) > 254 or "@" not in c for c in contacts):
         raise _bad("contacts must be email addresses")
     session_required = body.get("backchannel_logout_session_required", True)
-    alg = body.get("id_token_signed_response_alg", "RS256")
+    alg = body.get("id_token_signed_response_alg")  # omitted: SSO_DEFAULT_SIGNING_ALG applies
     if not isinstance(session_required, bool):
         raise _bad("backchannel_logout_session_required must be a boolean")
-    if alg not in client_service.SIGNING_ALGS:
+    if alg is not None and alg not in client_service.SIGNING_ALGS:
         raise _bad("id_token_signed_response_alg must be RS256 or ES256")
     public = method == "none"
     chosen = [s for s in registration.DEVELOPER_SCOPES if s in scopes and s != "openid"]
@@ -199,7 +199,7 @@ def parse(body: Any, settings: Settings) -> Metadata:
         public=public,
         backchannel_logout_uri=urls["backchannel_logout_uri"],
         backchannel_logout_session_required=session_required,
-        id_token_signed_response_alg=str(alg),
+        id_token_signed_response_alg=None if alg is None else str(alg),
         jwks=_jwks(body, method),
         app_kind=kind,
         contacts=contacts,
@@ -226,7 +226,10 @@ def response_of(client: Client, settings: Settings) -> dict[str, Any]:
         "application_type": "native" if client.app_kind == "native" else "web",
         "scope": client.scope,
         "contacts": list(client.contacts or []),
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        # The algorithm its ID tokens get now (RFC 7591 §3.2.1: values the server provisioned).
+        "id_token_signed_response_alg": (
+            client.id_token_signed_response_alg or settings.default_signing_alg
+        ),
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "registration_client_uri": f"{settings.issuer_url}/oauth2/register/{client.client_id}",
         "status": client.status,

@@ -2,13 +2,16 @@
 
 Authorization code, checked in this order: the client authenticates (its registered method);
 the code exists and was issued to this client; ``redirect_uri`` is exactly the one of the
-authorization request; PKCE (S256 only; required for public clients; a ``code_verifier`` for a
+authorization request when that request carried one (RFC 6749 §4.1.3: a plain OAuth request
+that omitted it, using the one registered URI, need not name it here); PKCE (S256 only; required for public clients; a ``code_verifier`` for a
 code issued without a challenge is refused); then the code is consumed atomically. A code
 consumed before means it was replayed: the whole grant is revoked, so the access and refresh
 tokens of the first redemption stop working, and the answer is ``invalid_grant``.
 
-Refresh tokens rotate on every use. Presenting one that was already rotated revokes the grant
-(all its refresh tokens, and its access tokens at introspection/userinfo). ``scope`` may only
+Refresh tokens rotate on every use. Presenting one that was already rotated, while its grant is
+live, is a reuse: it revokes the grant (all its refresh tokens, and its access tokens at
+introspection/userinfo) and records ``refresh_token.reused``. A token that is revoked (logout,
+revocation, its person disabled) or expired is refused with ``invalid_grant`` and nothing else. ``scope`` may only
 narrow; the new refresh token keeps the original scope and the original expiry.
 
 Client credentials: no person, no refresh token; scopes are the client's registered non-person
@@ -87,7 +90,8 @@ class _Code:
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method
 
-    def get_redirect_uri(self) -> str:
+    def get_redirect_uri(self) -> str | None:
+        # None (omitted at /authorize): Authlib then accepts a token request without one.
         return self.row.redirect_uri
 
     def get_scope(self) -> str:
@@ -201,26 +205,32 @@ class RefreshTokenGrant(_Common, grants.RefreshTokenGrant):  # type: ignore[misc
     def authenticate_refresh_token(self, refresh_token: str) -> _Refresh | None:
         token_hash = self.server.tokens.hash_refresh_token(refresh_token)
         found = grant_repo.refresh_token_with_grant(self.db, token_hash)
-        if found is None:
+        # Another client's token is unknown to this one (and never revokes the owner's grant).
+        if found is None or found.token.client_id != self.request.client.get_client_id():
             return None
         row, grant = found.token, found.grant
-        if row.consumed_at is not None:
-            self._revoke_on_error(row.grant_id, events.REFRESH_TOKEN_REUSED)
-            raise InvalidGrantError("The refresh token was already used.")
-        if row.revoked_at is not None or row.expires_at <= now():
-            return None
-        if grant.revoked_at is not None:
-            return None
+        self._refuse(grant_repo.refresh_token_status(found, now()), grant.id)
         return _Refresh(row, grant)
+
+    def _refuse(self, status: str, grant_id: str) -> None:
+        """Only a reuse revokes the grant and is recorded; the rest are ordinary refusals."""
+        if status == grant_repo.LIVE:
+            return
+        if status == grant_repo.REUSED:
+            self._revoke_on_error(grant_id, events.REFRESH_TOKEN_REUSED)
+            raise InvalidGrantError("The refresh token was already used.")
+        if status == grant_repo.EXPIRED:
+            raise InvalidGrantError("The refresh token expired.")
+        raise InvalidGrantError("The refresh token was revoked.")
 
     @hooked  # type: ignore[untyped-decorator]
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         presented: _Refresh = self.request.refresh_token
         row, grant = presented.row, presented.grant
-        if not grant_repo.consume_refresh_token(self.db, row.token_hash):
-            # Another request rotated it a moment ago: the same token was used twice.
-            self._revoke_on_error(grant.id, events.REFRESH_TOKEN_REUSED)
-            raise InvalidGrantError("The refresh token was already used.")
+        # Another request may have rotated it a moment ago (the same token used twice: reuse)
+        # or revoked it (a logout: an ordinary refusal).
+        status = grant_repo.consume_refresh_token(self.db, row.token_hash)
+        self._refuse(grant_repo.EXPIRED if status == grant_repo.UNKNOWN else status, grant.id)
         user = self._live_user(grant)
         requested = self.request.payload.scope
         scope = " ".join(dict.fromkeys(requested.split())) if requested else row.scope

@@ -75,6 +75,10 @@ class AuthorizationParams:
     ui_locales: str | None = None
     claims: dict[str, Any] | None = None
     acr_values: list[str] = field(default_factory=list)
+    # False when a plain OAuth request omitted redirect_uri (the registered one is used): the
+    # token request then need not name it (RFC 6749 §4.1.3). True for requests parked before
+    # this field existed, the stricter reading.
+    redirect_uri_given: bool = True
     # Set for a device's request (RFC 8628, sso.oauth.device): completing the interaction
     # approves that device authorization instead of issuing a code.
     device_code_hash: str | None = None
@@ -305,6 +309,7 @@ def validate(
     params = AuthorizationParams(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
+        redirect_uri_given="redirect_uri" in values,
         scope=scope,
         state=state,
         response_mode=mode,

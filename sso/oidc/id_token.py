@@ -4,7 +4,7 @@
 ``nonce`` (when the authorization request had one; never on refresh), ``at_hash``, ``sid``
 (the login session, for logout), ``amr``, ``acr``, plus the person claims asked for with the
 ``claims`` parameter (within scope). Signed with the client's ``id_token_signed_response_alg``
-(RS256 by default, ES256 on request).
+when it chose one, else with ``SSO_DEFAULT_SIGNING_ALG`` (RS256 unless configured).
 """
 
 from __future__ import annotations
@@ -70,5 +70,5 @@ def mint_id_token(
         claims["acr"] = grant.acr
     person = id_token_claims(session, encryptor, user, client, scope.split(), grant.claims)
     claims.update({k: v for k, v in person.items() if k not in PROTOCOL_CLAIMS})
-    alg = client.id_token_signed_response_alg or "RS256"
+    alg = client.id_token_signed_response_alg or settings.default_signing_alg
     return signer.sign_jwt(claims, alg, None, session=session)

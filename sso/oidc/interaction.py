@@ -28,7 +28,7 @@ from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oauth import device as device_flow
 from sso.oidc.authorize import AuthorizationParams, redirect_error
-from sso.oidc.keys import InvalidJWT, KeyService
+from sso.oidc.keys import InvalidJWT, KeyService, UnknownKey
 from sso.storage import audit
 from sso.storage import consents as consent_repo
 from sso.storage import grants as grant_repo
@@ -68,14 +68,28 @@ def _hash(settings: Settings, value: str, purpose: str) -> str:
     return keyed_hash(settings.secret_key_bytes(), value, purpose)
 
 
-def hint_subject(keys: KeyService, settings: Settings, params: AuthorizationParams) -> str | None:
-    """``sub`` of a valid ``id_token_hint`` (an expired one still identifies the person)."""
+# needs_login's ``hinted_sub`` for a hint signed by a key we no longer publish: it names
+# someone we cannot confirm, so whoever is logged in must log in again (never answered at once).
+UNVERIFIABLE_HINT = ""
+
+
+def hint_subject(
+    session: Session, keys: KeyService, settings: Settings, params: AuthorizationParams
+) -> str | None:
+    """``sub`` of a valid ``id_token_hint`` (an expired one still identifies the person);
+    :data:`UNVERIFIABLE_HINT` when its key is no longer published (an old ID token).
+
+    The key set is read in the request's ``session``: a second session here would wait for
+    the write lock the request's holds on SQLite, and take a second connection elsewhere."""
     if not params.id_token_hint:
         return None
     try:
         claims = keys.verify_jwt(
-            params.id_token_hint, issuer=settings.issuer_url, check_exp=False, typ=("jwt", None)
+            params.id_token_hint, issuer=settings.issuer_url, check_exp=False,
+            typ=("jwt", None), session=session,
         )
+    except UnknownKey:
+        return UNVERIFIABLE_HINT
     except InvalidJWT:
         raise redirect_error(
             params, "invalid_request", "id_token_hint is not a valid ID token"
@@ -141,10 +155,12 @@ def needs_consent(
         # holding the device. The person confirms which app and device they connect every
         # time, even for trusted clients and remembered consent.
         return True
+    if "consent" in params.prompt:
+        # OIDC Core §3.1.2.1: the client asked that the person be prompted for consent; that
+        # holds for first-party (trusted) clients and over a remembered consent too.
+        return True
     if client.trusted:
         return False
-    if "consent" in params.prompt:
-        return True
     remembered = consent_repo.get(session, user_id, client.client_id)
     return remembered is None or not set(params.scope) <= set(remembered.scopes)
 
@@ -264,7 +280,8 @@ def issue_code(
         session,
         code_hash=keyed_hash(settings.secret_key_bytes(), code, "code"),
         grant=grant,
-        redirect_uri=params.redirect_uri,
+        # RFC 6749 §4.1.3: /token must repeat redirect_uri only if the request carried it.
+        redirect_uri=params.redirect_uri if params.redirect_uri_given else None,
         nonce=params.nonce,
         code_challenge=params.code_challenge,
         code_challenge_method=params.code_challenge_method,

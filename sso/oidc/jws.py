@@ -44,6 +44,12 @@ class InvalidJWT(InvalidInput):
     def __str__(self) -> str:
         return f"invalid JWT: {self.reason}"
 
+
+class UnknownKey(InvalidJWT):
+    """A well-formed JWT whose ``kid`` names none of our published keys: signed by a key we
+    no longer publish (or never had), so it can be neither trusted nor shown to be forged."""
+
+
 def b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 

@@ -41,6 +41,7 @@ from sso.oidc import jws
 from sso.oidc.jws import ALGORITHMS as ALGORITHMS
 from sso.oidc.jws import MAX_JWT_LENGTH as MAX_JWT_LENGTH
 from sso.oidc.jws import InvalidJWT as InvalidJWT
+from sso.oidc.jws import UnknownKey as UnknownKey
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import keys as storage
@@ -308,8 +309,11 @@ def _build(rows: list[KeyRow], previous: _Snapshot | None, encryptor: Encryptor)
 class KeyCache:
     """Per-process copy of the published key set, revalidated every ``refresh_interval`` s.
 
-    Every method takes an optional ``session``: pass the request's when there is one (no extra
-    connection); without one the cache reads through a short session of its own. A snapshot is
+    Every method takes an optional ``session``: a caller that has a session open MUST pass it.
+    Without one the cache reads through a short session of its own, which is only right where
+    no other session is open: a second session beside an open one takes a second pool
+    connection (a pool deadlock under load on PostgreSQL) and, on SQLite, waits for the write
+    lock the first one holds (``BEGIN IMMEDIATE``) until the busy timeout. A snapshot is
     immutable and replaced whole, so readers need no lock.
     """
 
@@ -425,7 +429,7 @@ class KeyCache:
         alg, kid = header["alg"], header["kid"]
         found = self._current(session).verifiers.get(kid)
         if found is None:
-            raise InvalidJWT(f"unknown kid {kid[:64]!r}")
+            raise UnknownKey(f"unknown kid {kid[:64]!r}")
         key_alg, public = found
         if key_alg != alg:
             raise InvalidJWT(f"alg {alg} does not match key {kid}")

@@ -122,14 +122,17 @@ class LogoutRequest:
         }
 
 
-def _hint(keys: KeyService, settings: Settings, hint: str) -> tuple[str, str | None, str | None]:
+def _hint(
+    session: Session, keys: KeyService, settings: Settings, hint: str
+) -> tuple[str, str | None, str | None]:
     """(client_id, sub, sid) of a valid ``id_token_hint``."""
     if len(hint) > MAX_JWT_LENGTH:
         raise LogoutRequestError("error.invalid_request", "id_token_hint too long")
     try:
         # ID tokens carry no typ; refusing the others keeps an access or logout token out.
         claims = keys.verify_jwt(
-            hint, typ=("jwt", None), issuer=settings.issuer_url, check_exp=False
+            hint, typ=("jwt", None), issuer=settings.issuer_url, check_exp=False,
+            session=session,  # never a second session beside the request's
         )
     except InvalidJWT as exc:
         raise LogoutRequestError("error.invalid_request", f"id_token_hint: {exc.reason}") from None
@@ -157,7 +160,7 @@ def validate_logout_request(
     client_id = values.get("client_id")
     sub = sid = None
     if "id_token_hint" in values:
-        hinted, sub, sid = _hint(keys, settings, values["id_token_hint"])
+        hinted, sub, sid = _hint(session, keys, settings, values["id_token_hint"])
         if client_id is not None and client_id != hinted:
             raise LogoutRequestError("error.invalid_request", "client_id is not the hint's aud")
         client_id = hinted

@@ -103,7 +103,7 @@ def add_code(
     *,
     code_hash: str,
     grant: Grant,
-    redirect_uri: str,
+    redirect_uri: str | None,
     nonce: str | None,
     code_challenge: str | None,
     code_challenge_method: str | None,
@@ -217,10 +217,46 @@ def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
     return session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
 
-def consume_refresh_token(session: Session, token_hash: str) -> bool:
-    """Atomically mark a refresh token as rotated; True only for the one caller that did it."""
-    result = session.connection().execute(_consume_refresh, {"h": token_hash, "now": now()})
-    return bool(result.rowcount == 1)
+# Why a refresh token can or cannot be used (:func:`refresh_token_status`).
+LIVE = "live"
+REVOKED = "revoked"  # the token or its grant was revoked (logout, revocation), or its person
+EXPIRED = "expired"  # cannot receive tokens any more (disabled); or its family's end passed
+REUSED = "reused"  # rotated before and presented again while the grant is live: theft
+UNKNOWN = "unknown"
+
+
+def refresh_token_status(state: RefreshTokenState, at: datetime) -> str:
+    """:data:`LIVE`, :data:`REVOKED`, :data:`EXPIRED` or :data:`REUSED`, in that precedence.
+
+    A rotated token counts as reused only while there is something left to protect: once the
+    grant is revoked, the person disabled or the family expired, every token of the family is
+    dead anyway, and presenting an old one is an ordinary refusal, not an alarm."""
+    token, grant = state.token, state.grant
+    if token.revoked_at is not None or grant.revoked_at is not None:
+        return REVOKED
+    if state.user_status is not None and state.user_status != "active":
+        return REVOKED
+    if token.expires_at <= at:
+        return EXPIRED
+    if token.consumed_at is not None:
+        return REUSED
+    return LIVE
+
+
+def consume_refresh_token(session: Session, token_hash: str) -> str:
+    """Atomically mark a refresh token as rotated: :data:`LIVE` only for the one caller that
+    did it; otherwise why not (:func:`refresh_token_status`, or :data:`UNKNOWN`), read after
+    the failed UPDATE so a concurrent rotation is told apart from a concurrent revocation."""
+    t = now()
+    result = session.connection().execute(_consume_refresh, {"h": token_hash, "now": t})
+    if result.rowcount == 1:
+        return LIVE
+    found = refresh_token_with_grant(session, token_hash)
+    if found is None:
+        return UNKNOWN
+    status = refresh_token_status(found, t)
+    # LIVE here would mean the UPDATE's and this read's views differ: refuse, quietly.
+    return EXPIRED if status == LIVE else status
 
 
 _at = bindparam("now", type_=UTCDateTime())

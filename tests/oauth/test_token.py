@@ -268,6 +268,110 @@ def test_refresh_rotation_and_reuse_revokes_the_grant(
     assert [e.target_id for e in env.events("refresh_token.reused")] == [first["grant_id"]]
 
 
+def _rotated(env: Env, client: Client, secret: str, user: User) -> tuple[dict[str, Any], str]:
+    """Tokens of a fresh grant whose first refresh token was rotated: (tokens, current)."""
+    first = offline_tokens(env, client, secret, user)
+    r = post(env, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+             auth=(client.client_id, secret))
+    assert r.status_code == 200, r.text
+    return first, r.json()["refresh_token"]
+
+
+def _refused_quietly(env: Env, client: Client, secret: str, *tokens: str) -> None:
+    for token in tokens:
+        r = post(env, {"grant_type": "refresh_token", "refresh_token": token},
+                 auth=(client.client_id, secret))
+        assert_error(r, "invalid_grant")
+    assert env.events("refresh_token.reused") == []
+
+
+def _grant_live(env: Env, grant_id: str) -> bool:
+    with env.session() as s:
+        grant = s.get(Grant, grant_id)
+        assert grant is not None
+        return grant.revoked_at is None
+
+
+def test_revoked_expired_and_foreign_refresh_tokens_are_not_reuse(
+    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+) -> None:
+    """Issue 14 item 4: only a reuse revokes the grant and records refresh_token.reused."""
+    client, secret = rp
+    # Revoked (RFC 7009 here; a logout revokes the same way): the rotated and the current token.
+    first, current = _rotated(env, client, secret, siti)
+    r = env.http.post("/revoke", data={"token": current}, auth=(client.client_id, secret))
+    assert r.status_code == 200
+    _refused_quietly(env, client, secret, first["refresh_token"], current)
+
+    # Another client presenting a rotated token: unknown to it, the owner's grant stays.
+    first, current = _rotated(env, client, secret, siti)
+    other, other_secret = create_client(runtime, db, name="Other", redirect_uris=[REDIRECT])
+    assert other_secret
+    _refused_quietly(env, other, other_secret, first["refresh_token"])
+    assert _grant_live(env, first["grant_id"])
+
+    # The person disabled: their old tokens are dead, not stolen.
+    with env.session() as s:
+        user = s.get(User, siti.id)
+        assert user is not None
+        user.status = "disabled"
+        s.commit()
+    _refused_quietly(env, client, secret, first["refresh_token"], current)
+    assert _grant_live(env, first["grant_id"])
+    with env.session() as s:
+        user = s.get(User, siti.id)
+        assert user is not None
+        user.status = "active"
+        s.commit()
+
+    # Expired: the family's end has passed for the rotated and the current token.
+    clock = FrozenClock()
+    previous = set_clock(clock)
+    try:
+        clock.advance(runtime.settings.refresh_token_lifetime + 1)
+        _refused_quietly(env, client, secret, first["refresh_token"], current)
+    finally:
+        set_clock(previous)
+    assert _grant_live(env, first["grant_id"])
+
+    # A real reuse is still one.
+    first, current = _rotated(env, client, secret, siti)
+    replay = post(env, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                  auth=(client.client_id, secret))
+    assert_error(replay, "invalid_grant")
+    assert [e.target_id for e in env.events("refresh_token.reused")] == [first["grant_id"]]
+    assert not _grant_live(env, first["grant_id"])
+
+
+def test_consuming_a_refresh_token_tells_why_it_failed(
+    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime
+) -> None:
+    """The atomic consume says which refusal it was, so a rotation that loses to a concurrent
+    logout is not mistaken for theft."""
+    from sso.oidc.provider import token_issuer
+    from sso.storage import grants as grant_repo
+
+    client, secret = rp
+    tokens = [offline_tokens(env, client, secret, siti)["refresh_token"] for _ in range(3)]
+    hashes = [token_issuer(runtime).hash_refresh_token(t) for t in tokens]
+    with env.session() as s:
+        assert grant_repo.consume_refresh_token(s, hashes[0]) == grant_repo.LIVE
+        assert grant_repo.consume_refresh_token(s, hashes[0]) == grant_repo.REUSED
+        assert grant_repo.consume_refresh_token(s, "0" * 64) == grant_repo.UNKNOWN
+        row = grant_repo.get_refresh_token(s, hashes[1])
+        assert row is not None
+        grant_repo.revoke_grant(s, row.grant_id)
+        assert grant_repo.consume_refresh_token(s, hashes[1]) == grant_repo.REVOKED
+        clock = FrozenClock()
+        previous = set_clock(clock)
+        try:
+            clock.advance(runtime.settings.refresh_token_lifetime + 1)
+            assert grant_repo.consume_refresh_token(s, hashes[2]) == grant_repo.EXPIRED
+        finally:
+            set_clock(previous)
+        s.rollback()
+
+
 def test_refresh_scope_may_narrow_but_not_widen(env: Env, rp: tuple[Client, str], siti: User) -> None:
     client, secret = rp
     tokens = offline_tokens(env, client, secret, siti, scope="openid email offline_access")

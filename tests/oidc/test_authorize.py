@@ -326,3 +326,88 @@ def test_malformed_requests_never_500(http, rp):
     r = http.post("/authorize", content=b"\xff\xfe=\x00", headers={
         "Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
     assert r.status_code in (303, 400)
+
+
+def _hint_of_unpublished_key(runtime, user_id: str, client_id: str) -> str:
+    """An ID token of ours in every respect but its key, which we no longer publish."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from sso.core.clock import now
+
+    t = int(now().timestamp())
+    gone = RSAKey.generate_key(2048, parameters={"kid": "unpublished-key"}, private=True)
+    claims = {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t,
+              "exp": t + 60}
+    return jwt.encode({"alg": "RS256", "kid": "unpublished-key"}, claims, gone)
+
+
+def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti, runtime):
+    """Issue 14 item 1: the key cache revalidated on a session of its own while the request's
+    held SQLite's write lock: 30 s, then 503 (and two pool connections on PostgreSQL)."""
+    from sso.oidc.keys import key_service
+    from tests.oidc.connections import one_connection_per_thread
+
+    login(http, authorize_url(rp.client_id), "siti")
+    hint = _hint_of_unpublished_key(runtime, siti.id, rp.client_id)
+    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    with one_connection_per_thread(runtime.engine) as watch:
+        r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
+                     follow_redirects=False)
+    assert watch.most == 1
+    assert r.status_code == 303, r.text
+    # A hint we cannot check names someone we cannot confirm: never answered at once.
+    assert query_of(r.headers["location"])["error"] == "login_required"
+    key_service(runtime).cache.invalidate()
+    with one_connection_per_thread(runtime.engine) as watch:
+        r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
+    assert watch.most == 1
+    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+
+
+@pytest.mark.parametrize("sent_at_authorize", [False, True])
+def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
+    http, runtime, db, siti, sent_at_authorize
+):
+    """RFC 6749 §4.1.3 (issue 14 item 3): redirect_uri is required at /token if, and only if,
+    the authorization request included it; then it must be identical."""
+    client, secret = create_client(runtime, db, name="API only", scope="api:read")
+    req = authorize_url(client.client_id, RP if sent_at_authorize else None, "api:read")
+    assert ("redirect_uri=" in req.url) is sent_at_authorize
+    location = login(http, req, "siti")
+    assert location.startswith(RP + "?")
+    form = {"grant_type": "authorization_code", "code": query_of(location)["code"],
+            "code_verifier": req.verifier}
+    if sent_at_authorize:
+        r = http.post("/token", data=form, auth=(client.client_id, secret))
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        form["redirect_uri"] = RP
+    r = http.post("/token", data=form, auth=(client.client_id, secret))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["scope"] == "api:read" and "id_token" not in body
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_prompt_consent_always_shows_the_consent_page(http, rp, siti, runtime, db, trusted):
+    """OIDC Core §3.1.2.1 (issue 14 item 8): prompt=consent asks again, for a trusted client
+    and over a remembered consent alike; the person's answer decides."""
+    app, _ = create_client(runtime, db, name="Event", trusted=trusted,
+                           redirect_uris=["https://event.example.id/cb"])
+    # Logged in, consent remembered (or not needed): a code at once without prompt=consent.
+    location = login(http, authorize_url(app.client_id, "https://event.example.id/cb"), "siti")
+    assert "code" in query_of(location)
+    r = http.get(authorize_url(app.client_id, "https://event.example.id/cb").url,
+                 follow_redirects=False)
+    assert r.headers["location"].startswith("https://event.example.id/cb?code=")
+
+    for decision, answer in (("deny", "error"), ("allow", "code")):
+        req = authorize_url(app.client_id, "https://event.example.id/cb", prompt="consent")
+        r = http.get(req.url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+        page = http.get(r.headers["location"])
+        assert 'name="decision"' in page.text and 'name="password"' not in page.text
+        q = query_of(login(http, req, "siti", consent=decision))
+        assert answer in q and q["state"] == req.state
+        if answer == "error":
+            assert q["error"] == "access_denied"

@@ -226,7 +226,8 @@ def verify_logout_token(
     """What a relying party checks (Back-Channel Logout 1.0 §2.6)."""
     decoded = jwt.decode(token, jwks, algorithms=["RS256", "ES256"])
     assert decoded.header["typ"] == "logout+jwt"
-    assert decoded.header["alg"] == client.id_token_signed_response_alg
+    # The client's own choice, else the default (the tests run with RS256).
+    assert decoded.header["alg"] == (client.id_token_signed_response_alg or "RS256")
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": ISSUER},
         aud={"essential": True, "value": client.client_id},
@@ -785,3 +786,49 @@ def test_end_everything_for_user(
         (client.client_id, sids[1]),
         (loose.client_id, None),
     }
+
+
+def test_hint_is_checked_in_the_request_s_own_connection(
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+) -> None:
+    """Issue 14 item 1: the key cache must not open a second session beside the request's."""
+    from tests.oidc.connections import one_connection_per_thread
+
+    tokens = sign_in(http, rp)
+    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    with one_connection_per_thread(runtime.engine) as watch:
+        r = http.get("/logout?" + urlencode({"id_token_hint": tokens["id_token"]}),
+                     follow_redirects=False)
+    assert watch.most == 1
+    assert r.status_code == 200
+
+
+def test_a_whole_journey_never_holds_two_connections_in_one_thread(
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+) -> None:
+    """Issue 14 item 1, every path at once: login, consent, code, tokens, userinfo, refresh,
+    introspection, revocation and logout, each with the key cache due for revalidation."""
+    from tests.oidc.connections import one_connection_per_thread
+
+    client, secret = rp
+    cache = key_service(runtime).cache
+    cache.refresh_interval = 0  # revalidate on every use: any path without a session shows
+    with one_connection_per_thread(runtime.engine) as watch:
+        tokens = sign_in(http, rp, "openid profile offline_access")
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert http.get("/userinfo", headers=bearer).status_code == 200
+        r = http.post("/token", data={"grant_type": "refresh_token",
+                                      "refresh_token": tokens["refresh_token"]},
+                      auth=(client.client_id, secret))
+        assert r.status_code == 200, r.text
+        fresh = r.json()
+        r = http.post("/introspect", data={"token": fresh["access_token"]},
+                      auth=(client.client_id, secret))
+        assert r.json()["active"] is True
+        r = http.post("/revoke", data={"token": fresh["refresh_token"]},
+                      auth=(client.client_id, secret))
+        assert r.status_code == 200
+        r = http.get("/logout?" + urlencode({"id_token_hint": fresh["id_token"]}),
+                     follow_redirects=False)
+        assert r.status_code == 200
+    assert watch.most == 1

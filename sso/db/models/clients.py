@@ -42,7 +42,9 @@ class Client(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     backchannel_logout_session_required: Mapped[bool] = mapped_column(default=True)
-    id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    # None: the client chose no algorithm, so its ID tokens (and logout tokens) are signed with
+    # SSO_DEFAULT_SIGNING_ALG as it is when signing; a value is the client's own choice.
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     trusted: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # What kind of app a developer said it is: web, spa, native or m2m (RFC 7591

@@ -58,7 +58,9 @@ class AuthorizationCode(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
-    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    # None: the authorization request omitted redirect_uri, so the token request need not
+    # send it (RFC 6749 §4.1.3); otherwise /token must send exactly this value.
+    redirect_uri: Mapped[str | None] = mapped_column(String(2000))
     scope: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(String(512))
     code_challenge: Mapped[str | None] = mapped_column(String(128))

@@ -63,7 +63,7 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
     with runtime.sessions() as session:
         try:
             client, params = validate(session, multi)
-            hinted = interaction.hint_subject(key_service(runtime), settings, params)
+            hinted = interaction.hint_subject(session, key_service(runtime), settings, params)
             current = login_sessions.resolve(session, settings, session_cookie(request))
             login_required = interaction.needs_login(settings, params, current, hinted)
             # A session below the level asked for (acr_values=2, or MFA policy) is never

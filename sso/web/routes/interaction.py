@@ -24,6 +24,7 @@ from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate
+from sso.web.load_shedding import checks_password
 from sso.web.responses import (
     authorization_response,
     browser_cookie,
@@ -202,6 +203,7 @@ async def show(request: Request, interaction_id: str) -> Response:
 
 
 @router.post("/interaction/{interaction_id}/login")
+@checks_password
 async def login(request: Request, interaction_id: str) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)

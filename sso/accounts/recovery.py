@@ -30,7 +30,7 @@ from sso.config import Settings
 from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
-from sso.core.errors import DomainError
+from sso.core.errors import DomainError, InvalidInput
 from sso.db.models.account_tokens import PASSWORD_RESET
 from sso.storage import account_tokens as token_repo
 from sso.storage import audit
@@ -95,7 +95,8 @@ def request_reset(
         target_type="user",
         target_id=user.id,
     )
-    assert user.email is not None
+    if user.email is None:  # found by its normalised address, so it has one
+        raise InvalidInput("error.email_invalid", detail="the account has no email address")
     minutes = int(RESET_LIFETIME.total_seconds() // 60)
     link = f"{settings.issuer_url}{RESET_PATH}?token={token}"
     return [messages.reset_mail(locale, user.email, user.display_name, link, minutes)]

@@ -46,7 +46,17 @@ MAX_NAME = 100
 
 
 class PasskeyError(DomainError):
-    """The ceremony failed; ``message`` is a catalogue key, ``detail`` is for the log."""
+    """The ceremony failed; ``message`` is a catalogue key, ``detail`` is for the log;
+    ``user_id`` is the owner of the presented passkey when it is one of ours (so a failed
+    login with it counts against that account, as a wrong password would)."""
+
+    user_id: str | None = None
+
+    @classmethod
+    def of_owner(cls, user_id: str, message: str, detail: str) -> PasskeyError:
+        error = cls(message, detail=detail)
+        error.user_id = user_id
+        return error
 
 
 @dataclass(frozen=True)
@@ -298,7 +308,9 @@ def authenticate(
             require_user_verification=require_uv,
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyError("mfa.passkey_failed", detail=str(exc)[:200]) from None
+        raise PasskeyError.of_owner(
+            stored.user_id, "mfa.passkey_failed", detail=str(exc)[:200]
+        ) from None
     new_count = verified.new_sign_count
     if (new_count or stored.sign_count) and new_count <= stored.sign_count:
         audit.record(
@@ -312,7 +324,9 @@ def authenticate(
             stored_count=stored.sign_count,
             presented_count=new_count,
         )
-        raise PasskeyError("mfa.passkey_cloned", detail="signature counter did not grow")
+        raise PasskeyError.of_owner(
+            stored.user_id, "mfa.passkey_cloned", detail="signature counter did not grow"
+        )
     if not repo.record_passkey_use(session, stored.id, stored.sign_count, new_count):
         raise PasskeyError("mfa.passkey_failed", detail="concurrent use of the passkey")
     session.refresh(stored)

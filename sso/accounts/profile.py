@@ -221,8 +221,9 @@ def store_new_password(session: Session, change: PasswordChange, new_hash: str) 
 
 
 def record_wrong_password(session: Session, user_id: str, action: str) -> None:
-    """A wrong current password at a sensitive change (never the password itself)."""
+    """A wrong current password at a sensitive change (never the password itself). Not a
+    failed login: the person is logged in and confirming who they are."""
     audit.record(
-        session, events.USER_LOGIN_FAILED, outcome="failure", actor_id=user_id,
+        session, events.USER_REAUTH_FAILED, outcome="failure", actor_id=user_id,
         target_type="user", target_id=user_id, reason="bad_password", action=action,
     )

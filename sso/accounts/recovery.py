@@ -30,7 +30,7 @@ from sso.config import Settings
 from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
-from sso.core.errors import DomainError
+from sso.core.errors import DomainError, InvalidInput
 from sso.db.models.account_tokens import PASSWORD_RESET
 from sso.storage import account_tokens as token_repo
 from sso.storage import audit
@@ -61,9 +61,12 @@ def _hash(settings: Settings, token: str) -> str:
     return keyed_hash(settings.secret_key_bytes(), token, TOKEN_PURPOSE)
 
 
-def request_reset(session: Session, settings: Settings, email: str, locale: str) -> list[Mail]:
+def request_reset(
+    session: Session, settings: Settings, email: str, locale: str, *, actor_id: str | None = None
+) -> list[Mail]:
     """Mails to send (none for an unknown address); raises InvalidInput for a malformed one.
-    The caller commits, answers the same page either way, and sends after responding."""
+    The caller commits, answers the same page either way, and sends after responding.
+    ``actor_id``: who asked, when not the person themself (an admin sending the link)."""
     normalized = normalize_email(email)
     user = user_repo.find_by_login(session, normalized)
     if user is None or not user.is_active or user.email_normalized != normalized:
@@ -71,6 +74,7 @@ def request_reset(session: Session, settings: Settings, email: str, locale: str)
             session,
             USER_PASSWORD_RESET_REQUESTED,
             outcome="failure",
+            actor_id=actor_id,
             reason="unknown_email" if user is None else "inactive",
         )
         return []
@@ -87,11 +91,12 @@ def request_reset(session: Session, settings: Settings, email: str, locale: str)
     audit.record(
         session,
         USER_PASSWORD_RESET_REQUESTED,
-        actor_id=user.id,
+        actor_id=actor_id or user.id,
         target_type="user",
         target_id=user.id,
     )
-    assert user.email is not None
+    if user.email is None:  # found by its normalised address, so it has one
+        raise InvalidInput("error.email_invalid", detail="the account has no email address")
     minutes = int(RESET_LIFETIME.total_seconds() // 60)
     link = f"{settings.issuer_url}{RESET_PATH}?token={token}"
     return [messages.reset_mail(locale, user.email, user.display_name, link, minutes)]

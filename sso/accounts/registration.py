@@ -169,7 +169,8 @@ def _link(settings: Settings, path: str, token: str | None = None) -> str:
 
 def issue_verification(session: Session, settings: Settings, user: User) -> str:
     """A new verification link for the user's current email (the token is in the link only)."""
-    assert user.email_normalized is not None
+    if user.email_normalized is None:  # nothing to verify: never a link for no address
+        raise InvalidInput("error.email_invalid", detail="the account has no email address")
     token = random_token(TOKEN_PURPOSE)
     token_repo.add(
         session,
@@ -244,7 +245,8 @@ def _notify_owner(session: Session, settings: Settings, owner: User) -> Outcome:
         target_id=owner.id,
         reason="email_taken",
     )
-    assert owner.email is not None
+    if owner.email is None:  # found by its normalised address, so it has one
+        raise InvalidInput("error.email_invalid", detail="the account has no email address")
     mail = messages.existing_account_mail(
         owner.locale,
         owner.email,

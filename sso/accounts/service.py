@@ -134,6 +134,27 @@ class AuthenticationFailed(Exception):
         self.reason = reason
         self.user = user
 
+    @property
+    def credential_was_wrong(self) -> bool:
+        """A wrong or unknown credential (counts as a guess), as opposed to a right credential
+        of an account that may not log in (disabled, unverified)."""
+        return self.reason in WRONG_CREDENTIAL
+
+
+# Reasons of a refusal where the credential itself did not prove the person.
+WRONG_CREDENTIAL = frozenset({"unknown_user", "bad_password", "bad_passkey"})
+
+
+def check_may_log_in(user: User) -> None:
+    """The account rules of every way of logging in (password, passkey), applied once the
+    credential has proved who it is: a disabled account is refused, and so is a citizen whose
+    email address is not verified yet. Raises :class:`AuthenticationFailed`."""
+    if not user.is_active:
+        raise AuthenticationFailed("disabled", user)
+    if user.kind == "citizen" and not user.email_verified:
+        # Checked only after the right credential, so it reveals nothing to a guesser.
+        raise AuthenticationFailed("unverified", user)
+
 
 def authenticate(session: Session, hasher: PasswordHasher, identifier: str, password: str) -> User:
     """The active user with this identifier and password, or AuthenticationFailed.
@@ -148,11 +169,7 @@ def authenticate(session: Session, hasher: PasswordHasher, identifier: str, pass
     ok, new_hash = hasher.verify(password, credential.password_hash)
     if not ok:
         raise AuthenticationFailed("bad_password", user)
-    if not user.is_active:
-        raise AuthenticationFailed("disabled", user)
-    if user.kind == "citizen" and not user.email_verified:
-        # Checked only after the right password, so it reveals nothing to a guesser.
-        raise AuthenticationFailed("unverified", user)
+    check_may_log_in(user)
     if new_hash:
         user_repo.replace_password_hash_if_unchanged(
             session, user.id, credential.password_hash, new_hash

@@ -46,8 +46,10 @@ def start(
     amr: list[str],
     acr: str = "1",
     replaces: LoginSession | None = None,
+    method: str | None = None,
 ) -> NewSession:
-    """A fresh session for ``user`` (ending the browser's previous one, if any)."""
+    """A fresh session for ``user`` (ending the browser's previous one, if any). ``method``:
+    how the person logged in (``password``, ``passkey``), for the ``user.login`` event."""
     if replaces is not None:
         repo.end(session, replaces.id)
     t = now()
@@ -75,6 +77,7 @@ def start(
         target_id=user.id,
         session_id=row.id,
         amr=amr,
+        **({"method": method} if method else {}),
     )
     return NewSession(row, cookie_value)
 

@@ -100,6 +100,19 @@ def deny(session: Session, who: User | None, reason: str, **details: Any) -> Adm
     return AdminForbidden("admin.forbidden", detail=reason)
 
 
+class AdminNoAccess(AdminForbidden):
+    """The person holds no admin role at all: a page saying so, with the way back to their
+    own account (``title`` and ``link`` are read by the error page)."""
+
+    title = "admin.no_access.title"
+    link = ("/account", "admin.no_access.back")
+
+
+def no_access(session: Session, who: User, path: str) -> AdminNoAccess:
+    deny(session, who, "no_admin_role", path=path)
+    return AdminNoAccess("admin.no_access.message", detail="no_admin_role")
+
+
 def staff(
     request: Request,
     session: Session,
@@ -111,13 +124,17 @@ def staff(
     """The logged-in admin allowed ``permission``, or a login redirect, or a 403."""
     settings = runtime_of(request).settings
     acr = ACR_MFA if settings.admin_require_mfa else None
-    if recent:
-        login = console.require_recent_login(request, session, next_path=next_path, acr=acr)
-    else:
-        login = console.require_login(request, session, next_path=next_path, acr=acr)
+    # Who it is first (any login), then whether they hold an admin role, and only then the
+    # second factor and freshness an admin needs: someone without a role gets the "no
+    # access" page at once, never a detour through enrolling an authenticator app.
+    login = console.require_login(request, session, next_path=next_path)
     roles = admin_roles_of(session, login.user)
     if not roles:
-        raise deny(session, login.user, "no_admin_role", path=request.url.path)
+        raise no_access(session, login.user, request.url.path)
+    if recent:
+        login = console.require_recent_login(request, session, next_path=next_path, acr=acr)
+    elif acr is not None:
+        login = console.require_login(request, session, next_path=next_path, acr=acr)
     if not roles & PERMISSIONS[permission]:
         raise deny(session, login.user, "not_permitted", permission=permission,
                    path=request.url.path)

@@ -33,6 +33,7 @@ from sso.storage import audit_queries
 from sso.storage import directory as dir_repo
 from sso.storage import users as user_repo
 from sso.web.deps import SessionDep
+from sso.web.load_shedding import checks_password
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
 
@@ -109,6 +110,7 @@ NEW_FIELDS = ("username", "display_name", "email", "nip", "agency_id", "position
 
 
 @router.post("/admin/users/new")
+@checks_password
 def create_staff(request: Request, session: SessionDep, form: FormDep) -> Response:
     who = staff(request, session, "users.manage", next_path="/admin/users/new")
     values = {k: form.get(k) for k in NEW_FIELDS}

@@ -31,6 +31,9 @@ def current_context() -> RequestContext:
 # the ones dashboards and tests rely on.
 USER_LOGIN = "user.login"
 USER_LOGIN_FAILED = "user.login_failed"
+# A wrong current password where a logged-in person confirms a sensitive change (password
+# change, account deletion): not a login, but counted by the same guessing limits.
+USER_REAUTH_FAILED = "user.reauth_failed"
 USER_LOGOUT = "user.logout"
 USER_CREATED = "user.created"
 USER_DISABLED = "user.disabled"

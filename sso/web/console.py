@@ -29,6 +29,7 @@ from sso.accounts import sessions as login_sessions
 from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import random_token
+from sso.core.errors import ServiceUnavailable
 from sso.db.models import Client, LoginSession, User
 from sso.runtime import Runtime
 from sso.storage import clients as client_repo
@@ -142,7 +143,10 @@ def ensure_console_client(session: Session, settings: Settings) -> Client:
                 )
         except IntegrityError:
             client = client_repo.get_by_client_id(session, CONSOLE_CLIENT_ID)
-            assert client is not None
+            if client is None:  # made by another request, then gone: try again shortly
+                raise ServiceUnavailable(
+                    "error.service_unavailable", detail="console client not found"
+                ) from None
     elif client.redirect_uris != [redirect_uri]:  # the issuer URL changed
         client.redirect_uris = [redirect_uri]
     return client

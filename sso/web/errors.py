@@ -80,8 +80,11 @@ def error_response(
     message: str | None = None,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    title: str | None = None,
+    link: tuple[str, str] | None = None,
 ) -> Response:
-    """An error page for a browser, JSON for a program. ``message`` is a catalogue key or text."""
+    """An error page for a browser, JSON for a program. ``message`` is a catalogue key or text;
+    ``title`` (a key) heads the page and ``link`` (path, key of its label) shows a way on."""
     default_error, default_message = _defaults(status)
     error = error or default_error
     message = message or default_message
@@ -92,8 +95,9 @@ def error_response(
         extra_headers["X-Request-ID"] = rid
     if wants_html(request):
         context = {
-            "title": "error.title",
+            "title": title or "error.title",
             "message": message,
+            "link": link,
             "params": dict(params or {}),
             "request_id": rid,
             "status": status,
@@ -142,6 +146,8 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         message=exc.message,
         params=exc.params,
         headers=headers,
+        title=getattr(exc, "title", None),
+        link=getattr(exc, "link", None),
     )
 
 

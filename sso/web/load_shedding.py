@@ -3,10 +3,13 @@
 Two pure ASGI middlewares, installed by ``create_app`` inside the request-context middleware
 (so the client IP is known):
 
-- :class:`PasswordCheckAdmission`: a request that will hash a password (the login form, the
-  registration form, the new-password form) waits for its turn *before* it takes a thread or
-  a database connection, in a bounded line; when the line is full, or the wait too long, it
-  gets 503 at once. So a login storm holds only a few threads and connections, and JWKS,
+- :class:`PasswordCheckAdmission`: a request that will hash or verify a password waits for its
+  turn *before* it takes a thread or a database connection, in a bounded line; when the line
+  is full, or the wait too long, it gets 503 at once. Which requests: those whose route's
+  endpoint is marked with :func:`checks_password` (login, registration, reset, password
+  change, account deletion, admin user creation...). The mark sits on the route itself, so a
+  new route that hashes cannot be forgotten in a list of paths elsewhere;
+  ``tests/web/test_password_line.py`` checks that every route reaching the hasher is marked. So a login storm holds only a few threads and connections, and JWKS,
   discovery and token refresh keep being served.
 - :class:`RateLimits`: requests per minute per client IP (every path but health, metrics and
   static files) and per ``client_id`` at ``/token``; over the limit, 429 with ``Retry-After``
@@ -31,14 +34,15 @@ import asyncio
 import base64
 import logging
 import os
-import re
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sso.accounts.passwords import PasswordChecksBusy
@@ -55,12 +59,8 @@ log = logging.getLogger("sso.web.load_shedding")
 WINDOW_SECONDS = 60
 REDIS_RETRY_SECONDS = 30.0
 REDIS_PREFIX = "sso:rate:"
-# POST paths whose handler checks or makes a password hash.
-PASSWORD_PATHS = (
-    re.compile(r"/interaction/[^/]+/login"),
-    re.compile(r"/register"),
-    re.compile(r"/password/reset"),
-)
+# The attribute :func:`checks_password` sets on an endpoint, read by the line.
+PASSWORD_CHECK_MARK = "sso_checks_password"
 # Not counted per IP: health checks, metrics, static files, and the public cacheable documents
 # (discovery, JWKS), which cost less to serve than to count.
 EXEMPT_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/", "/.well-known/", "/jwks.json")
@@ -68,6 +68,32 @@ MAX_TOKEN_BODY = 64 * 1024
 
 
 # ----------------------------------------------------------------------------- admission
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def checks_password(endpoint: Endpoint) -> Endpoint:
+    """Mark a route's endpoint as one that hashes or verifies a password: its requests wait
+    their turn in :class:`PasswordCheckAdmission`. Put it under the ``@router.post(...)``."""
+    setattr(endpoint, PASSWORD_CHECK_MARK, True)
+    return endpoint
+
+
+def is_password_route(route: BaseRoute) -> bool:
+    return bool(getattr(getattr(route, "endpoint", None), PASSWORD_CHECK_MARK, False))
+
+
+def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, through included routers: this FastAPI keeps an included router whole
+    (``original_router``) instead of copying its routes. Our routers are included without a
+    prefix, so a route's own path is the path it answers."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from all_routes(inner.routes)
+        else:
+            yield route
+
 
 
 class PasswordCheckAdmission:
@@ -93,6 +119,24 @@ class PasswordCheckAdmission:
         self.waiting = 0  # in the line
         self.inside = 0  # let in, running (hashing or around the hash)
         self._metrics: Metrics | None = None
+        # The marked routes of the application (read from its router at the first request:
+        # routes are added after the middleware is declared).
+        self._marked: list[BaseRoute] | None = None
+
+    def _marked_routes(self, scope: Scope) -> list[BaseRoute]:
+        if self._marked is None:
+            app = scope.get("app")
+            routes = getattr(getattr(app, "router", None), "routes", None) or []
+            self._marked = [route for route in all_routes(routes) if is_password_route(route)]
+        return self._marked
+
+    def needs_line(self, scope: Scope) -> bool:
+        """Whether this request goes to a route marked :func:`checks_password`."""
+        if scope["type"] != "http":
+            return False
+        return any(
+            route.matches(scope)[0] == Match.FULL for route in self._marked_routes(scope)
+        )
 
     def _report(self) -> None:
         """The line's state for /metrics, set when it changes (so every worker's gauge is
@@ -116,11 +160,7 @@ class PasswordCheckAdmission:
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope.get("method") != "POST"
-            or not any(p.fullmatch(scope.get("path", "")) for p in PASSWORD_PATHS)
-        ):
+        if not self.needs_line(scope):
             await self.app(scope, receive, send)
             return
         slots = self._semaphore()

@@ -51,7 +51,8 @@ def test_wrong_current_password_is_refused_and_counted(http, db, logged_in):
     r = change_password(http, "not my password")
     assert r.status_code == 400 and "Your current password is not correct." in text_of(r)
     assert fresh_user(db, logged_in.id).password.password_hash == before
-    [failed] = [e for e in events(db, "user.login_failed") if e.details.get("action")]
+    assert not events(db, "user.login_failed")  # not a login: the person is logged in
+    [failed] = [e for e in events(db, "user.reauth_failed") if e.details.get("action")]
     assert failed.details == {"reason": "bad_password", "action": "password_change"}
     assert not events(db, "user.password_changed")
     # The same limits as the login form: after 5 wrong passwords even the right one waits.
@@ -239,6 +240,12 @@ def test_deletion_needs_the_box_ticked_and_the_right_password(http, db, logged_i
     assert r.status_code == 400 and "current password is not correct" in text_of(r)
     assert fresh_user(db, logged_in.id).status == "active"
     assert not events(db, "user.deleted")
+    # Recorded as a failed confirmation of a logged-in person, not as a failed login
+    # (issue 14 item 11): dashboards and the login-failure metrics count logins only.
+    assert not events(db, "user.login_failed")
+    [failed] = events(db, "user.reauth_failed")
+    assert failed.actor_id == failed.target_id == logged_in.id
+    assert failed.details == {"reason": "bad_password", "action": "delete_account"}
 
 
 def test_console_forms_need_the_csrf_token(http, db, logged_in):

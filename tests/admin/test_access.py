@@ -285,3 +285,52 @@ def test_disabling_an_admin_needs_a_recent_login(app: FastAPI, admin: Browser, r
     db.expire_all()
     assert db.get(type(other), other.id).status == "active"  # type: ignore[union-attr]
     assert not events(db, "user.disabled")
+
+
+# ----------------------------------------------------------------- no admin role (issue 14 #10)
+
+
+def test_a_citizen_opening_the_admin_pages_gets_no_access_at_once(
+    app: FastAPI, runtime: Runtime, db: Session, backend: str
+) -> None:
+    """Logged in with a password (no second factor, none enrolled), a citizen who opens /admin
+    or a deep link under it gets the "no access" page right away (not a detour through
+    enrolling an authenticator app), in their language, with the way back to their account."""
+    user, _ = person(runtime, db, "wargabiasa", kind="citizen", mfa=False)
+    http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
+    assert open_console_page(http, "/account", user.username).status_code == 200  # type: ignore[attr-defined]
+    for path in ("/admin", "/admin/users/abc", "/admin/audit?page=2"):
+        r = http.get(path, follow_redirects=False)
+        assert r.status_code == 403, (path, r.status_code, r.headers.get("location"))
+        assert "Tidak ada akses" in r.text
+        assert 'href="/account"' in r.text and "Kembali ke akun saya" in r.text
+    r = http.get("/admin/clients", headers={"accept-language": "en"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert "No access" in r.text and "Back to my account" in r.text
+    token = csrf_of(http.get("/password/forgot").text)
+    r = http.post("/admin/users/new", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 403
+    denied = events(db, "admin.access_denied", actor_id=user.id)
+    assert len(denied) == 5
+    assert {e.details["reason"] for e in denied} == {"no_admin_role"}
+
+
+def test_someone_not_logged_in_is_asked_who_they_are_before_any_second_factor(
+    app: FastAPI, runtime: Runtime, db: Session, org: Any, backend: str
+) -> None:
+    """Opening /admin logged out asks for a login without the admin's MFA requirement: a person
+    without a role then gets the "no access" page; an admin is asked for the second factor."""
+    user, _ = person(runtime, db, "wargalain", kind="citizen", mfa=False)
+    http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
+    r = http.get("/admin/users", follow_redirects=False)
+    assert r.status_code == 303
+    assert "acr_values" not in parse_qs(urlsplit(r.headers["location"]).query)
+    r = open_console_page(http, "/admin/users", user.username)
+    assert r.status_code == 403  # type: ignore[attr-defined]
+    assert "Tidak ada akses" in r.text  # type: ignore[attr-defined]
+
+    boss, totp = person(runtime, db, "kepala", role="admin", nip=NIP_Y)
+    http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
+    r = open_console_page(http, "/admin/users", boss.username, totp_secret=totp)
+    assert r.status_code == 200  # type: ignore[attr-defined]
+    assert http.get("/admin/users", follow_redirects=False).status_code == 200

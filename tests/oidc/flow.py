@@ -152,6 +152,7 @@ def open_console_page(
     username: str,
     password: str = PASSWORD,
     totp_secret: str | None = None,
+    _rounds: int = 2,
 ) -> object:
     """GET a page of the provider's own consoles (/account, /admin, /developers), logging in
     through the console client when asked to (answering the MFA step with ``totp_secret`` when
@@ -184,4 +185,10 @@ def open_console_page(
     assert urlsplit(location).path == "/console/callback", location
     r = http.get(location, follow_redirects=False)
     assert r.status_code == 303, r.text
-    return http.get(r.headers["location"], follow_redirects=False)
+    final = http.get(r.headers["location"], follow_redirects=False)
+    if (_rounds > 1 and final.status_code == 303
+            and final.headers["location"].startswith("/authorize")):
+        # A step-up: the admin pages check who it is first (any login), then ask an admin
+        # for the second factor.
+        return open_console_page(http, path, username, password, totp_secret, _rounds - 1)
+    return final

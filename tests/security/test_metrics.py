@@ -255,9 +255,20 @@ def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) 
         await send({"type": "http.response.start", "status": 303, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
+    from fastapi import FastAPI
+
+    from sso.web.load_shedding import checks_password
+
+    routes = FastAPI()  # the line reads which routes are marked from the application
+
+    @routes.post("/interaction/{interaction_id}/login")
+    @checks_password
+    def login(interaction_id: str) -> None:
+        return None
+
     line = PasswordCheckAdmission(slow_login, runtime=runtime)
     scope = {"type": "http", "method": "POST", "path": "/interaction/abc/login",
-             "headers": [], "query_string": b""}
+             "headers": [], "query_string": b"", "app": routes}
 
     async def sent() -> None:
         async def receive() -> dict[str, object]:

@@ -100,7 +100,7 @@ def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str) -
     account = f"user:{user.id}"
     keys = [throttle.key("acct", account)]
     ips = {e.ip for e in audit_queries.about_user(session, user.id, limit=200)
-           if e.event == events.USER_LOGIN_FAILED and e.ip}
+           if e.event in (events.USER_LOGIN_FAILED, events.USER_REAUTH_FAILED) and e.ip}
     keys.extend(throttle.key("acct_ip", account, ip) for ip in sorted(ips))
     keys.append(throttle.key("acct_ip", account, "unknown"))
     throttle.reset(keys, session)
@@ -113,7 +113,8 @@ def send_reset_link(
 ) -> list[Mail]:
     if not user.email or not user.is_active:
         raise InvalidInput("admin.error.no_email")
-    mails = recovery.request_reset(session, settings, user.email, user.locale or "id")
+    mails = recovery.request_reset(session, settings, user.email, user.locale or "id",
+                                   actor_id=actor_id)
     audit.record(session, events.USER_RESET_LINK_SENT, actor_id=actor_id, target_type="user",
                  target_id=user.id, sent=bool(mails))
     return mails

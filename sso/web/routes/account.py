@@ -30,6 +30,7 @@ from sso.web.account_ui import (
     verify_current_password,
 )
 from sso.web.console import require_login, require_recent_login
+from sso.web.load_shedding import checks_password
 from sso.web.routes import account_devices, account_privacy
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
@@ -242,6 +243,7 @@ def password_form(request: Request) -> Response:
 
 
 @router.post("/account/password")
+@checks_password
 async def password_change(request: Request) -> Response:
     fields = await read_form(request, ("current_password", "password", "password_confirm"))
     return await run_in_threadpool(_password_change, request, fields)

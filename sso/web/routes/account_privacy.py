@@ -22,6 +22,7 @@ from sso.web.account_ui import (
     verify_current_password,
 )
 from sso.web.console import require_recent_login
+from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie
 from sso.web.security import security_headers
 from sso.web.templating import render
@@ -80,6 +81,7 @@ def delete_form(request: Request) -> Response:
 
 
 @router.post("/account/delete")
+@checks_password
 async def delete(request: Request) -> Response:
     fields = await read_form(request, ("password", "confirm"))
     return await run_in_threadpool(_delete, request, fields)

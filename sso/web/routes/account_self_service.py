@@ -25,6 +25,7 @@ from sso.oidc.revocation import end_everything_for_user
 from sso.runtime import Runtime
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate
+from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie
 from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import default_locale, render
@@ -95,6 +96,7 @@ def register_form(request: Request) -> Response:
 
 
 @router.post("/register")
+@checks_password
 async def register(request: Request) -> Response:
     fields = await _form(request, REGISTER_FIELDS)
     return await run_in_threadpool(_register, request, fields)
@@ -289,6 +291,7 @@ def reset_form(request: Request, token: str = "") -> Response:
 
 
 @router.post("/password/reset")
+@checks_password
 async def reset(request: Request) -> Response:
     fields = await _form(request, ("token", "password", "password_confirm"))
     return await run_in_threadpool(_reset, request, fields)

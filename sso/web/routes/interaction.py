@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,7 +13,7 @@ from sso.accounts import mfa
 from sso.accounts import sessions as login_sessions
 from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate
-from sso.accounts.throttle import Throttle, account_ref, for_runtime, wait_minutes
+from sso.accounts.throttle import LoginAttempt, Throttle, account_ref, for_runtime, wait_minutes
 from sso.core import events
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oauth import device as device_flow
@@ -24,6 +24,7 @@ from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate
+from sso.web.load_shedding import checks_password
 from sso.web.responses import (
     authorization_response,
     browser_cookie,
@@ -161,18 +162,27 @@ class _Context:
         if nxt.step == "login":
             response = self.login_page()
         elif nxt.step == "mfa":
-            assert nxt.user is not None
-            response = self.mfa_page(nxt.user)
+            response = self.mfa_page(present(nxt.user))
         elif nxt.step == "enrol":
-            assert nxt.user is not None
-            response = self.enrol_page(nxt.user)
+            response = self.enrol_page(present(nxt.user))
         elif nxt.step == "consent":
             response = self.consent_page()
         else:
-            assert nxt.current is not None
-            return self.finish(nxt.current)
+            return self.finish(present(nxt.current))
         self.session.commit()  # session touch, TOTP enrolment started
         return response
+
+
+T = TypeVar("T")
+
+
+def present(found: T | None) -> T:
+    """The person (or login) a step of the interaction needs. Missing means the parked request
+    is not in the state that step expects: the person starts again (the "expired" page), never
+    a 500 and never a step taken for nobody."""
+    if found is None:
+        raise interaction.InteractionExpired()
+    return found
 
 
 def expired_page(request: Request) -> Response:
@@ -188,6 +198,9 @@ def _with_context(request: Request, interaction_id: str, action: Any) -> Respons
             return expired_page(request)
         try:
             response: Response = action(ctx)
+        except interaction.InteractionExpired:
+            session.rollback()
+            return expired_page(request)
         except BaseException:
             session.rollback()
             raise
@@ -202,6 +215,7 @@ async def show(request: Request, interaction_id: str) -> Response:
 
 
 @router.post("/interaction/{interaction_id}/login")
+@checks_password
 async def login(request: Request, interaction_id: str) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)
@@ -212,19 +226,59 @@ async def login(request: Request, interaction_id: str) -> Response:
     )
 
 
+# Messages of a refused login, by reason (anything else: "wrong credentials").
+REFUSAL_MESSAGES = {
+    "disabled": "login.account_disabled",
+    "unverified": "login.email_unverified",
+    "throttled": "login.locked",
+}
+
+
+def record_login_refused(
+    ctx: _Context, guard: Throttle, attempt: LoginAttempt | None, exc: AuthenticationFailed,
+    method: str,
+) -> str:
+    """The bookkeeping of a refused login, the same for every method (password, passkey): the
+    guessing counters (a wrong credential counts as a guess; a right credential of an account
+    that may not log in clears them, as a success would) and a ``user.login_failed`` event
+    with the method. Commits; returns the catalogue key of the message to show."""
+    ctx.session.rollback()
+    if attempt is not None:
+        if exc.credential_was_wrong:
+            guard.login_failed(attempt)
+        else:
+            guard.login_succeeded(attempt)
+    audit.record(
+        ctx.session,
+        events.USER_LOGIN_FAILED,
+        outcome="failure",
+        actor_id=exc.user.id if exc.user else None,
+        target_type="user" if exc.user else None,
+        target_id=exc.user.id if exc.user else None,
+        client_id=ctx.client.client_id,
+        reason=exc.reason,
+        method=method,
+    )
+    ctx.session.commit()
+    return REFUSAL_MESSAGES.get(exc.reason, "login.invalid_credentials")
+
+
+def reserve_login(ctx: _Context, guard: Throttle, account: str) -> LoginAttempt:
+    """Reserve one login attempt of ``account`` under the guessing limits (outside the request's
+    transaction: the throttle counts in its own, and SQLite has one writer)."""
+    ctx.session.commit()
+    return guard.reserve_login(account, events.current_context().ip)
+
+
 def _login(ctx: _Context, username: str, password: str) -> Response:
     if not username or not password:
         return ctx.login_page("login.invalid_credentials", username, status=400)
     hasher = password_hasher(ctx.runtime)
     guard = throttle(ctx.runtime)
-    account = account_ref(ctx.session, username)
-    ctx.session.commit()  # the throttle counts in its own transaction (SQLite has one writer)
-    attempt = guard.reserve_login(account, events.current_context().ip)
+    attempt = reserve_login(ctx, guard, account_ref(ctx.session, username))
     if not attempt.verdict.allowed:
         # Refused before any password check, with the same answer for unknown accounts.
-        audit.record(ctx.session, events.USER_LOGIN_FAILED, outcome="failure",
-                     client_id=ctx.client.client_id, reason="throttled")
-        ctx.session.commit()
+        record_login_refused(ctx, guard, None, AuthenticationFailed("throttled"), "password")
         wait = attempt.verdict.retry_after
         message = translate(ctx.locale, "login.locked", minutes=wait_minutes(wait))
         response = ctx.login_page(message, username, status=429)
@@ -233,26 +287,7 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
     try:
         user = authenticate(ctx.session, hasher, username, password)
     except AuthenticationFailed as exc:
-        ctx.session.rollback()
-        if exc.reason in ("unknown_user", "bad_password"):
-            guard.login_failed(attempt)
-        else:  # disabled or unverified: the password was right
-            guard.login_succeeded(attempt)
-        audit.record(
-            ctx.session,
-            events.USER_LOGIN_FAILED,
-            outcome="failure",
-            actor_id=exc.user.id if exc.user else None,
-            target_type="user",
-            target_id=exc.user.id if exc.user else None,
-            client_id=ctx.client.client_id,
-            reason=exc.reason,
-        )
-        ctx.session.commit()
-        key = {
-            "disabled": "login.account_disabled",
-            "unverified": "login.email_unverified",
-        }.get(exc.reason, "login.invalid_credentials")
+        key = record_login_refused(ctx, guard, attempt, exc, "password")
         return ctx.login_page(key, username, status=401)
     response = RedirectResponse(f"/interaction/{ctx.interaction_id}", status_code=303)
     response.headers["Cache-Control"] = "no-store"
@@ -269,6 +304,7 @@ def _login(ctx: _Context, username: str, password: str) -> Response:
         amr=["pwd"],
         acr="1",
         replaces=ctx.current[0] if ctx.current else None,
+        method="password",
     )
     interaction.attach_login(ctx.session, ctx.row, new.row, user)
     ctx.session.commit()

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import mfa, passkeys
 from sso.accounts import sessions as login_sessions
+from sso.accounts.service import AuthenticationFailed, check_may_log_in
 from sso.accounts.throttle import wait_minutes
 from sso.core import events
 from sso.db.models import User
@@ -24,7 +25,14 @@ from sso.web import security
 from sso.web.i18n import translate
 from sso.web.responses import set_session_cookie
 from sso.web.routes import mfa_pages
-from sso.web.routes.interaction import MAX_FIELD, _Context, _with_context, throttle
+from sso.web.routes.interaction import (
+    MAX_FIELD,
+    _Context,
+    _with_context,
+    record_login_refused,
+    reserve_login,
+    throttle,
+)
 
 router = APIRouter(include_in_schema=False)
 MAX_JSON = 64 * 1024
@@ -41,12 +49,15 @@ def complete_second_factor(
         new = login_sessions.start(
             ctx.session, ctx.settings, user,
             amr=mfa.combine_amr(held, method_amr), acr=mfa.ACR_MFA,
-            replaces=ctx.current[0] if ctx.current else None,
+            replaces=ctx.current[0] if ctx.current else None, method="password",
         )
         interaction.attach_login(ctx.session, ctx.row, new.row, user)
         session_id, cookie = new.row.id, new.cookie_value
     else:
-        assert ctx.current is not None and ctx.current[1].id == user.id
+        # A step-up adds the factor to the browser's own session: that session must be the
+        # person's who just proved the factor.
+        if ctx.current is None or ctx.current[1].id != user.id:
+            raise interaction.InteractionExpired()
         row = ctx.current[0]
         login_sessions.upgrade(
             ctx.session, row, amr=mfa.combine_amr(list(row.amr), method_amr), acr=mfa.ACR_MFA
@@ -159,10 +170,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _json_error(ctx_locale: str, key: str, status: int = 400, **extra: str) -> Response:
+def _json_error(ctx_locale: str, key: str, status: int = 400, *, retry_after: int = 0,
+                **extra: str) -> Response:
+    headers = {"Cache-Control": "no-store"}
+    message = translate(ctx_locale, key)
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+        message = translate(ctx_locale, key, minutes=wait_minutes(retry_after))
     return JSONResponse(
-        {"error": key, "message": translate(ctx_locale, key), **extra},
-        status_code=status, headers={"Cache-Control": "no-store"},
+        {"error": key, "message": message, **extra}, status_code=status, headers=headers,
     )
 
 
@@ -201,6 +217,19 @@ def _passkey_options(ctx: _Context) -> Response:
                         headers={"Cache-Control": "no-store"})
 
 
+def _passkey_login_failed(ctx: _Context, exc: passkeys.PasskeyError) -> None:
+    """A passkey that did not prove anyone at the login page: a guess against its owner's
+    account when the credential is known (its signature failed), else a failure from this
+    address; recorded as ``user.login_failed`` with the method."""
+    guard = throttle(ctx.runtime)
+    owner = user_repo.get(ctx.session, exc.user_id) if exc.user_id else None
+    account = f"user:{owner.id}" if owner is not None else "passkey:unknown"
+    attempt = reserve_login(ctx, guard, account)
+    record_login_refused(ctx, guard, attempt,
+                         AuthenticationFailed("bad_passkey" if owner else "unknown_user", owner),
+                         "passkey")
+
+
 def _here(ctx: _Context) -> str:
     return f"/interaction/{ctx.interaction_id}"
 
@@ -222,6 +251,8 @@ def _passkey_finish(ctx: _Context, body: dict[str, Any]) -> Response:
         )
     except passkeys.PasskeyError as exc:
         ctx.session.commit()  # the spent challenge, and the audit of a cloned authenticator
+        if nxt.step == "login":  # a failed login, counted and recorded like a wrong password
+            _passkey_login_failed(ctx, exc)
         return _json_error(ctx.locale, exc.message)
     data = assertion.data
     owner = assertion.credential.user_id
@@ -233,15 +264,33 @@ def _passkey_finish(ctx: _Context, body: dict[str, Any]) -> Response:
     cookie: str | None = None
     if data.get("mode") == "login" and nxt.step == "login":
         user = user_repo.get(ctx.session, owner)
-        if user is None or not user.is_active or not assertion.user_verified:
+        if user is None:
             ctx.session.commit()
             return _json_error(ctx.locale, "mfa.passkey_unknown")
+        # The same rules and bookkeeping as a password login (interaction._login).
+        guard = throttle(ctx.runtime)
+        attempt = reserve_login(ctx, guard, f"user:{user.id}")
+        if not attempt.verdict.allowed:
+            record_login_refused(ctx, guard, None, AuthenticationFailed("throttled", user),
+                                 "passkey")
+            return _json_error(ctx.locale, "login.locked", status=429,
+                               retry_after=attempt.verdict.retry_after)
+        try:
+            if not assertion.user_verified:  # a login needs the person verified, not a touch
+                raise AuthenticationFailed("bad_passkey", user)
+            check_may_log_in(user)
+        except AuthenticationFailed as exc:
+            key = record_login_refused(ctx, guard, attempt, exc, "passkey")
+            return _json_error(ctx.locale, "mfa.passkey_unknown" if exc.credential_was_wrong
+                               else key)
         new = login_sessions.start(
             ctx.session, ctx.settings, user,
             amr=mfa.combine_amr(assertion.amr), acr=mfa.ACR_MFA,
-            replaces=ctx.current[0] if ctx.current else None,
+            replaces=ctx.current[0] if ctx.current else None, method="passkey",
         )
         interaction.attach_login(ctx.session, ctx.row, new.row, user)
+        ctx.session.commit()
+        guard.login_succeeded(attempt)
         cookie = new.cookie_value
     elif data.get("mode") == "second_factor" and nxt.step == "mfa" and nxt.user is not None:
         if nxt.user.id != owner:

@@ -238,7 +238,8 @@ def next_step(
         return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", None, user)
     elif login_required or current is None:
         return Next("login")
-    assert current is not None
+    if current is None:  # the first branch checked it; said again for the type checker
+        return Next("login")
     if needs_second_factor(session, settings, params, current):
         user = current[1]
         return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", current, user)

@@ -109,7 +109,10 @@ def add_code(
     code_challenge_method: str | None,
     lifetime: int,
 ) -> AuthorizationCode:
-    assert grant.user_id is not None
+    if grant.user_id is None:
+        # A code always logs a person in; a grant without one (client credentials) must never
+        # reach here. An explicit check, not an assert: `python -O` strips asserts.
+        raise ValueError("an authorization code needs a grant that belongs to a person")
     row = AuthorizationCode(
         code_hash=code_hash,
         client_id=grant.client_id,

@@ -74,9 +74,8 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
                 and interaction.needs_second_factor(session, settings, params, current)
             )
             if "none" in params.prompt:
-                if login_required:
+                if login_required or current is None:
                     raise redirect_error(params, "login_required", "the person is not logged in")
-                assert current is not None
                 if step_up:
                     raise redirect_error(
                         params, "interaction_required", "a second factor is required"

@@ -23,7 +23,7 @@ from sso.db.models import User
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import mfa as repo
-from sso.web import security
+from sso.web import account_ui, security
 from sso.web.console import (
     RECENT_LOGIN_SECONDS,
     CurrentLogin,
@@ -83,7 +83,7 @@ def _overview(
     request: Request, db: Session, user: User, error: str | None = None, status: int = 200
 ) -> Response:
     context = {
-        "user": user,
+        **account_ui.frame(request, db, user, "security"),  # the account console's layout
         "factors": mfa.factors(db, user.id),
         "passkeys": list(repo.passkeys_of(db, user.id)),
         "required": mfa.mfa_required(db, _runtime(request).settings, user),

@@ -41,7 +41,7 @@ def assert_sign_out_form(menu: str) -> None:
 
 
 def test_admin_roles_of_the_header_are_the_admin_consoles() -> None:
-    assert navigation.ADMIN_ROLES == frozenset(ADMIN_ROLES)
+    assert frozenset(ADMIN_ROLES) == navigation.ADMIN_ROLES
 
 
 def test_a_citizen_gets_the_menu_on_account_security_and_developer_pages(

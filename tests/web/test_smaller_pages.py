@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from sso.accounts import mfa
 from sso.db.models import AuditEvent, User
 from sso.runtime import Runtime
-from sso.web.templating import env
 from sso.web.i18n import translate
+from sso.web.templating import env
 from tests.factories import PASSWORD, create_user, enrol_totp
 from tests.oidc.flow import csrf_of, open_console_page, totp_code
 
@@ -88,7 +88,6 @@ def test_recovery_codes_can_be_downloaded_printed_and_copied(
     http: TestClient, runtime: Runtime, db: Session
 ) -> None:
     siti = create_user(runtime, db, username="siti")
-    user_id = siti.id
     secret = enrol_totp(runtime, db, siti)
     page = open_console_page(http, "/account/security", "siti", totp_secret=secret)
     r = http.post("/account/security/recovery-codes", data={"csrf_token": csrf_of(page.text)})

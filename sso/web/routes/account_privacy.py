@@ -27,8 +27,8 @@ from sso.web.account_ui import (
     verify_current_password,
 )
 from sso.web.console import ACR_MFA, CurrentLogin, require_recent_login
-from sso.web.routes.interaction import throttle
 from sso.web.responses import clear_session_cookie
+from sso.web.routes.interaction import throttle
 from sso.web.security import security_headers
 from sso.web.templating import render
 

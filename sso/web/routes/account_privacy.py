@@ -19,6 +19,7 @@ from sso.core import events
 from sso.core.clock import now
 from sso.db.models import User
 from sso.oidc.logout import deliver_soon
+from sso.web import console
 from sso.web.account_ui import (
     PasswordVerdict,
     page,
@@ -26,7 +27,7 @@ from sso.web.account_ui import (
     runtime_of,
     verify_current_password,
 )
-from sso.web.console import ACR_MFA, CurrentLogin, require_recent_login
+from sso.web.console import require_recent_login
 from sso.web.responses import clear_session_cookie
 from sso.web.routes.interaction import throttle
 from sso.web.security import security_headers
@@ -64,13 +65,13 @@ def export(request: Request) -> Response:
     return Response(body, media_type="application/json; charset=utf-8", headers=headers)
 
 
-def _deleting(request: Request, db: Session) -> tuple[CurrentLogin, str | None]:
+def _deleting(request: Request, db: Session) -> tuple[console.CurrentLogin, str | None]:
     """The person on the delete page and the second factor they must prove (a passkey-only
     person proves it by a recent login that used the passkey)."""
     who = require_recent_login(request, db, next_path="/account/delete")
     factor = deletion.factor_needed(db, who.user.id)
     if factor == deletion.FACTOR_PASSKEY_LOGIN:
-        who = require_recent_login(request, db, next_path="/account/delete", acr=ACR_MFA)
+        who = require_recent_login(request, db, next_path="/account/delete", acr=console.ACR_MFA)
     return who, factor
 
 

@@ -49,7 +49,8 @@ def test_a_citizen_gets_the_menu_on_account_security_and_developer_pages(
 ) -> None:
     create_user(runtime, db, username="siti", display_name="Siti Aminah")
     pages = {"/account": "account", "/account/sessions": "account",
-             "/account/security": "security", "/developers": "developers",
+             "/account/security": "security", "/account/security/totp": "security",
+             "/account/security/passkeys/new": "security", "/developers": "developers",
              "/developers/apps/new": "developers"}
     for path, current in pages.items():
         page = open_console_page(http, path, "siti")

@@ -103,6 +103,7 @@ def test_recovery_codes_can_be_downloaded_printed_and_copied(
     assert re.search(r'<button type="button" [^>]*id="codes-print" data-print hidden>', r.text)
     assert re.search(r'id="codes-copy" data-copy="recovery-codes"', r.text)
     assert "enhance.js" in r.text
+    assert 'class="user-menu"' in r.text  # the signed-in header, as on every account page
     script = http.get("/static/enhance.js")
     assert script.status_code == 200 and "window.print()" in script.text
 

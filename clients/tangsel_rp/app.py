@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +19,7 @@ from tangsel_rp.oidc import RelyingParty
 from tangsel_rp.routes import auth_router, user_dependencies
 from tangsel_rp.sessions import ServerSessionMiddleware, SessionStore
 from tangsel_rp.settings import RPSettings
-from tangsel_rp.web import NavItem, Web
+from tangsel_rp.web import STATIC, STATIC_PATH, NavItem, Web
 
 
 @dataclass
@@ -65,6 +66,7 @@ def build_app(
         secure=settings.secure_cookies,
     )
     web.install(app)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="tangsel_rp_static")
     app.include_router(auth_router(rp, web))
 
     @app.get("/healthz", include_in_schema=False)

@@ -24,6 +24,9 @@ from tangsel_rp.settings import RPSettings
 
 log = logging.getLogger("tangsel_rp.web")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The stylesheet shared by every demo app (templates/base.html links it).
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_PATH = "/_rp/static"
 
 
 class LoginRequired(Exception):
@@ -93,11 +96,12 @@ class Web:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         self.templates = Jinja2Templates(env=env)
-        # No script at all; forms go to us, and the logout form on to the provider (browsers
-        # apply form-action to the redirect that follows a form post).
+        # No script at all, and no inline style (the one stylesheet is ours: STATIC_PATH);
+        # forms go to us, and the logout form on to the provider (browsers apply form-action
+        # to the redirect that follows a form post).
         provider = urlsplit(settings.oidc_issuer)
         self.csp = (
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+            "default-src 'none'; style-src 'self'; img-src 'self'; "
             f"form-action 'self' {provider.scheme}://{provider.netloc}; "
             "frame-ancestors 'none'; base-uri 'none'"
         )

@@ -16,6 +16,12 @@ audit rows); only the logout token's ``sub`` is the real id, as the relying part
 
 OPD staff cannot delete themselves: their accounts belong to the city's records and are
 disabled by an administrator instead.
+
+A person with a second factor proves it once more before the deletion (:func:`factor_needed`):
+a code from the authenticator app or a recovery code when they have either, so that a session
+left open on a shared computer, even with the password written down, cannot erase the account.
+A person whose only factor is a passkey needs a recent login made with it (the route asks the
+login for ``acr=2``); this module cannot check a passkey assertion by itself.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from sso.accounts import mfa
 from sso.accounts.profile import Forbidden
 from sso.config import Settings
 from sso.core import events
-from sso.core.crypto import keyed_hash
+from sso.core.crypto import Encryptor, keyed_hash
 from sso.core.errors import NotFound
 from sso.core.events import RequestContext, current_context, request_context
 from sso.db.models import User
@@ -50,6 +57,39 @@ def pseudonym(settings: Settings, user_id: str) -> str:
 def check_may_delete(user: User) -> None:
     if user.kind != "citizen":
         raise Forbidden("account.delete_staff", detail="staff accounts are not self-deleted")
+
+
+# What proves the second factor before a deletion (:func:`factor_needed`).
+FACTOR_CODE = "code"  # a TOTP code or a recovery code typed on the form
+FACTOR_PASSKEY_LOGIN = "passkey_login"  # a recent login that used the passkey (acr=2)
+
+
+def factor_needed(session: Session, user_id: str) -> str | None:
+    """``"code"`` when the person has TOTP or recovery codes left, ``"passkey_login"`` when a
+    passkey is their only factor, None without a second factor."""
+    have = mfa.factors(session, user_id)
+    if have.totp or have.recovery_codes_left > 0:
+        return FACTOR_CODE
+    if have.passkeys > 0:
+        return FACTOR_PASSKEY_LOGIN
+    return None
+
+
+def code_method(code: str) -> str:
+    """Which kind of code was typed into the one field: recovery codes have 10 characters,
+    authenticator codes 6 to 8 digits."""
+    normalized = mfa.normalize_recovery_code(code)
+    return "recovery" if len(normalized) >= mfa.RECOVERY_CODE_LENGTH else "totp"
+
+
+def check_second_factor(
+    session: Session, settings: Settings, encryptor: Encryptor, user: User, code: str
+) -> None:
+    """Use up the typed code (a TOTP step or a recovery code can be used once), or raise
+    :class:`sso.accounts.mfa.SecondFactorRefused` (its failure event is in ``session``)."""
+    if not code.strip():
+        raise mfa.SecondFactorRefused("account.delete.code_missing", reason="missing")
+    mfa.check_code(session, settings, encryptor, user, code_method(code), code)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sso.admin.access import Staff
+from sso.web import navigation
 from sso.web.security import csrf
 from sso.web.templating import render
 
@@ -61,6 +62,7 @@ def page(
     ]
     done = request.query_params.get("done")
     values: dict[str, Any] = {
+        "nav": navigation.for_roles(request, who.user, who.roles, current="admin"),
         "menu": menu,
         "who": who,
         "csrf_token": csrf.token_for(request),

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from sso.developers import examples, forms
 from sso.oauth import registration as apps
 from sso.runtime import Runtime
+from sso.web import navigation
 from sso.web.console import CurrentLogin, require_login, require_recent_login
 from sso.web.deps import SessionDep
 from sso.web.security import csrf
@@ -38,7 +39,10 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return render(request, f"developers/{name}", {"css": CSS, **context}, status=status)
+    # The header's menu, built by _developer for the person of this request.
+    nav = getattr(request.state, "nav", None)
+    return render(request, f"developers/{name}", {"css": CSS, "nav": nav, **context},
+                  status=status)
 
 
 def _developer(
@@ -48,6 +52,7 @@ def _developer(
     passes ``next_path`` (the page of its form: where a login that was needed returns to)."""
     check = require_recent_login if recent else require_login
     found = check(request, session, next_path=next_path)
+    request.state.nav = navigation.for_person(request, session, found.user, current="developers")
     if not apps.may_use_portal(found.user):
         return _page(request, "unverified.html", {"user": found.user}, status=403)
     return found

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from sso.accounts.connections import EndSession
 from sso.core import events
-from sso.db.models import LoginSession
+from sso.db.models import LoginSession, User
 from sso.oidc.logout import end_session
 from sso.runtime import Runtime
 from sso.web import navigation, security
@@ -72,20 +72,27 @@ def page(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Render a console page (``account/<name>``) with its navigation and menu."""
-    done = DONE.get(request.query_params.get("done") or "")
-    values: dict[str, Any] = {
-        "nav": navigation.for_person(request, db, who.user, current="account"),
+    values = frame(request, db, who.user, section)
+    values.update(context or {})
+    return render(request, f"account/{name}", values, status=status, headers=headers)
+
+
+def frame(request: Request, db: Session, user: User, section: str) -> dict[str, Any]:
+    """The context of ``account/layout.html``: the header, the section menu with ``section``
+    marked, the notice of ``?done=`` (pages with notices of their own replace ``done``)."""
+    return {
+        "nav": navigation.for_person(
+            request, db, user, current="security" if section == "security" else "account"
+        ),
         "sections": SECTIONS,
         "section": section,
-        "user": who.user,
+        "user": user,
         "csrf_token": security.csrf.token_for(request),
-        "done": done,
+        "done": DONE.get(request.query_params.get("done") or ""),
         "error": None,
         "error_params": {},
         "local_time": local_time,
     }
-    values.update(context or {})
-    return render(request, f"account/{name}", values, status=status, headers=headers)
 
 
 def done(path: str, what: str, **query: str) -> Response:

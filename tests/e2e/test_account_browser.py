@@ -140,7 +140,7 @@ def test_citizen_account_journey_in_chromium(server, browser, mailbox, tmp_path,
     log_in(page, "siti@example.id", PASSWORD)
     assert urlsplit(page.url).path == "/account"
     assert "Profil saya" in main_text(page)
-    assert page.locator("nav.site-nav a[href='/developers']").count() == 1
+    assert page.locator("nav.user-menu a[href='/developers']").count() == 1
 
     # Profile.
     page.fill("#name", "Siti Aminah Putri")
@@ -241,7 +241,8 @@ def test_staff_logs_in_with_the_nip_on_a_phone(server, browser):
     page.click("nav.console__menu a[href='/account/data']")
     assert "tidak dapat dihapus di sini" in main_text(page)
     # The navigation's logout button ends the session.
-    page.click("nav.site-nav button[type=submit]")
+    page.click("nav.user-menu summary")
+    page.click("nav.user-menu button[type=submit]")
     page.wait_for_load_state()
     assert "Anda telah keluar" in main_text(page)
     page.goto(f"{server.url}/account")

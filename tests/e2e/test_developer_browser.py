@@ -96,7 +96,7 @@ def test_a_developer_registers_an_app_that_logs_people_in(
     page.check("input[name=scopes][value=email]")
     page.fill("#client_uri", APP + "/")
     page.screenshot(path=str(tmp_path / "form.png"), full_page=True)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")  # not the header menu's sign-out
     page.wait_for_load_state()
 
     # The secret, once.

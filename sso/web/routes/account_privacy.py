@@ -1,6 +1,7 @@
 """The account console's personal data: ``/account/data`` (what is held, the JSON download of
 it: the right of access of the PDP law) and ``/account/delete`` (citizens delete their account
-with their password and a recent login; staff are told to ask an administrator)."""
+with their password, a recent login and, when they have one, their second factor; staff are
+told to ask an administrator)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from sso.accounts import deletion, profile
+from sso.accounts import deletion, mfa, profile
 from sso.accounts.export import build_export
+from sso.accounts.throttle import wait_minutes
+from sso.core import events
 from sso.core.clock import now
+from sso.db.models import User
 from sso.oidc.logout import deliver_soon
+from sso.web import console
 from sso.web.account_ui import (
     PasswordVerdict,
     page,
@@ -24,6 +30,7 @@ from sso.web.account_ui import (
 from sso.web.console import require_recent_login
 from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie
+from sso.web.routes.interaction import throttle
 from sso.web.security import security_headers
 from sso.web.templating import render
 
@@ -59,12 +66,23 @@ def export(request: Request) -> Response:
     return Response(body, media_type="application/json; charset=utf-8", headers=headers)
 
 
+def _deleting(request: Request, db: Session) -> tuple[console.CurrentLogin, str | None]:
+    """The person on the delete page and the second factor they must prove (a passkey-only
+    person proves it by a recent login that used the passkey)."""
+    who = require_recent_login(request, db, next_path="/account/delete")
+    factor = deletion.factor_needed(db, who.user.id)
+    if factor == deletion.FACTOR_PASSKEY_LOGIN:
+        who = require_recent_login(request, db, next_path="/account/delete", acr=console.ACR_MFA)
+    return who, factor
+
+
 def _delete_page(request: Request, status: int = 200, error: str | None = None,
                  params: dict[str, object] | None = None,
                  headers: dict[str, str] | None = None) -> Response:
     with runtime_of(request).sessions() as db:
-        who = require_recent_login(request, db, next_path="/account/delete")
+        who, factor = _deleting(request, db)
         context = {
+            "factor": factor,
             "may_delete": who.user.kind == "citizen",
             "error": error,
             "error_params": params or {},
@@ -83,14 +101,14 @@ def delete_form(request: Request) -> Response:
 @router.post("/account/delete")
 @checks_password
 async def delete(request: Request) -> Response:
-    fields = await read_form(request, ("password", "confirm"))
+    fields = await read_form(request, ("password", "confirm", "code"))
     return await run_in_threadpool(_delete, request, fields)
 
 
 def _delete(request: Request, fields: dict[str, str]) -> Response:
     runtime = runtime_of(request)
     with runtime.sessions() as db:
-        who = require_recent_login(request, db, next_path="/account/delete")
+        who, factor = _deleting(request, db)
         user = who.user
         deletion.check_may_delete(user)  # Forbidden for staff: an error page
         password_hash = user.password.password_hash if user.password else None
@@ -110,6 +128,10 @@ def _delete(request: Request, fields: dict[str, str]) -> Response:
             return _delete_page(request, 429, "login.locked", {"minutes": verdict.minutes},
                                 headers={"Retry-After": str(verdict.retry_after)})
         return _delete_page(request, 400, "account.current_password_wrong")
+    if factor == deletion.FACTOR_CODE:
+        refused = _check_code(request, user_id, fields["code"])
+        if refused is not None:
+            return refused
     with runtime.sessions() as db:
         try:
             result = deletion.delete_account(db, runtime.settings, user_id)
@@ -122,3 +144,28 @@ def _delete(request: Request, fields: dict[str, str]) -> Response:
     clear_session_cookie(response, runtime.settings)
     return response
 
+
+def _check_code(request: Request, user_id: str, code: str) -> Response | None:
+    """Use up the second factor's code under the same guessing limits as the login's MFA step;
+    None when it is right, else the form again with why."""
+    if not code.strip():  # not a guess: nothing counted
+        return _delete_page(request, 400, "account.delete.code_missing")
+    runtime = runtime_of(request)
+    guard = throttle(runtime)
+    attempt = mfa.reserve_code_attempt(guard, user_id, events.current_context().ip)
+    if not attempt.verdict.allowed:
+        wait = attempt.verdict.retry_after
+        return _delete_page(request, 429, "mfa.locked", {"minutes": wait_minutes(wait)},
+                            headers={"Retry-After": str(wait)})
+    with runtime.sessions() as db:
+        user = db.get(User, user_id)
+        if user is None:
+            return _delete_page(request, 400, "mfa.code_invalid")
+        try:
+            deletion.check_second_factor(db, runtime.settings, runtime.encryptor, user, code)
+        except mfa.SecondFactorRefused as exc:
+            db.commit()  # the audit event of the failure
+            return _delete_page(request, 401, exc.message)
+        db.commit()
+    mfa.code_attempt_succeeded(guard, attempt)
+    return None

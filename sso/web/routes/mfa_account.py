@@ -23,7 +23,7 @@ from sso.db.models import User
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import mfa as repo
-from sso.web import security
+from sso.web import account_ui, navigation, security
 from sso.web.console import (
     RECENT_LOGIN_SECONDS,
     CurrentLogin,
@@ -78,12 +78,17 @@ def _last_factor(db: Session, request: Request, user: User, *, totp: bool,
     )
 
 
+def _nav(request: Request, db: Session, user: User) -> navigation.Nav:
+    """The signed-in header of the security pages (their menu link marked)."""
+    return navigation.for_person(request, db, user, current="security")
+
+
 # ---------------------------------------------------------------------- overview
 def _overview(
     request: Request, db: Session, user: User, error: str | None = None, status: int = 200
 ) -> Response:
     context = {
-        "user": user,
+        **account_ui.frame(request, db, user, "security"),  # the account console's layout
         "factors": mfa.factors(db, user.id),
         "passkeys": list(repo.passkeys_of(db, user.id)),
         "required": mfa.mfa_required(db, _runtime(request).settings, user),
@@ -111,7 +116,8 @@ def totp_page(request: Request) -> Response:
         if mfa.factors(db, who.user.id).totp:
             return _done("totp_enrolled")
         response = mfa_pages.enrol_page(
-            request, db, runtime.encryptor, who.user, action=TOTP_PAGE, cancel_url=HOME
+            request, db, runtime.encryptor, who.user, action=TOTP_PAGE, cancel_url=HOME,
+            nav=_nav(request, db, who.user),
         )
         db.commit()
         return response
@@ -134,7 +140,7 @@ def _totp_confirm(request: Request, code: str) -> Response:
                 return _done("totp_enrolled")
             response = mfa_pages.enrol_page(
                 request, db, runtime.encryptor, who.user, action=TOTP_PAGE, cancel_url=HOME,
-                error="mfa.code_invalid", status=400,
+                error="mfa.code_invalid", status=400, nav=_nav(request, db, who.user),
             )
             db.commit()
             return response
@@ -142,7 +148,8 @@ def _totp_confirm(request: Request, code: str) -> Response:
         if not codes:
             return _done("totp_enrolled")
         return mfa_pages.recovery_codes_page(
-            request, codes, continue_url=f"{HOME}?done=totp_enrolled", enrolled=True
+            request, codes, continue_url=f"{HOME}?done=totp_enrolled", enrolled=True,
+            nav=_nav(request, db, who.user),
         )
 
 
@@ -177,15 +184,17 @@ def _recovery_codes(request: Request) -> Response:
             return _overview(request, db, who.user, "mfa.recovery_needs_factor", 409)
         codes = mfa.new_recovery_codes(db, runtime.settings, who.user.id, actor_id=who.user.id)
         db.commit()
-        return mfa_pages.recovery_codes_page(request, codes, continue_url=HOME)
+        return mfa_pages.recovery_codes_page(request, codes, continue_url=HOME,
+                                             nav=_nav(request, db, who.user))
 
 
 # ---------------------------------------------------------------------- passkeys
 @router.get(NEW_PASSKEY)
 def new_passkey_page(request: Request) -> Response:
     with _runtime(request).sessions() as db:
-        require_recent_login(request, db)
-        context = {"csrf_token": security.csrf.token_for(request)}
+        who = require_recent_login(request, db)
+        context = {"csrf_token": security.csrf.token_for(request),
+                   "nav": _nav(request, db, who.user)}
         db.commit()
         return render(request, "mfa/passkey_new.html", context)
 

@@ -14,6 +14,7 @@ from sso.accounts import mfa, totp
 from sso.core.crypto import Encryptor
 from sso.db.models import User
 from sso.web import security
+from sso.web.navigation import Nav
 from sso.web.templating import render
 
 
@@ -61,8 +62,10 @@ def enrol_page(
     client_name: str | None = None,
     error: str | None = None,
     status: int = 200,
+    nav: Nav | None = None,
 ) -> Response:
-    """The QR code and key of the enrolment in progress (started now when there is none)."""
+    """The QR code and key of the enrolment in progress (started now when there is none).
+    ``nav``: the signed-in header, on the account console's pages (not during a login)."""
     secret = mfa.pending_totp_secret(session, encryptor, user)
     uri = totp.provisioning_uri(secret, user.email or user.username)
     context: dict[str, Any] = {
@@ -77,6 +80,7 @@ def enrol_page(
         "cancel_action": cancel_action,
         "cancel_url": cancel_url,
         "error": error,
+        "nav": nav,
     }
     return render(request, "mfa/enrol.html", context, status=status, locale=locale)
 
@@ -88,10 +92,11 @@ def recovery_codes_page(
     continue_url: str,
     locale: str | None = None,
     enrolled: bool = False,
+    nav: Nav | None = None,
 ) -> Response:
     return render(
         request,
         "mfa/recovery_codes.html",
-        {"codes": codes, "continue_url": continue_url, "enrolled": enrolled},
+        {"codes": codes, "continue_url": continue_url, "enrolled": enrolled, "nav": nav},
         locale=locale,
     )

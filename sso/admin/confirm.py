@@ -82,7 +82,8 @@ def ask(path: str, fields: Mapping[str, str] | None = None, error: str | None = 
     params = {k: v for k, v in (fields or {}).items() if v}
     if error:
         params["error"] = error
-    target = path + ("?" + urlencode(params) if params else "")
+    joiner = "&" if "?" in path else "?"
+    target = path + (joiner + urlencode(params) if params else "")
     return RedirectResponse(target, status_code=303)
 
 

@@ -25,6 +25,8 @@ NIPS = [f"19{80 + i:02d}0303201{i % 10}03100{i % 10}" for i in range(6)]
 
 
 def summary(text: str) -> str:
+    """The confirmation's summary as plain text (and every text of the page is translated)."""
+    assert not re.search(r">[^<]*admin\.(confirm|agency|role|client|keys|sessions)\.[a-z_.-]+", text), text
     found = re.search(r'id="confirm-summary">(.*?)</ul>', text, re.S)
     assert found, text[:2000]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1)))

@@ -1,5 +1,7 @@
-"""``/admin/agencies``: the OPD tree with staff counts; create, rename, move, merge (admins;
-an opd-admin sees their own part of the tree)."""
+"""``/admin/agencies``: the OPD tree with staff counts; create, rename, move, merge, delete an
+empty one (admins; an opd-admin sees their own part of the tree). Moving, merging and deleting
+first show what will happen (:mod:`sso.admin.confirm`); a merge also asks for the target's code
+to be typed and a recent login."""
 
 from __future__ import annotations
 
@@ -10,15 +12,22 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from sso.admin.access import FormDep, Staff, staff
+from sso.admin import confirm, reauth
+from sso.admin.access import Form, FormDep, Staff, staff
 from sso.admin.services import agencies as service
 from sso.admin.views import back, page
-from sso.core.errors import Conflict, DomainError
+from sso.core.errors import DomainError, InvalidInput
+from sso.db.models import Agency
 from sso.storage import directory as dir_repo
+from sso.storage import impact
 from sso.web.deps import SessionDep
 
 router = APIRouter()
 PATH = "/admin/agencies"
+TOP = "top"  # the "no parent" choice of a move (an empty value is "not chosen")
+# What each confirmed action's form carries (and its confirmation covers).
+FIELDS = {"move": ("agency_id", "parent_id", "version"), "merge": ("agency_id", "target_id"),
+          "delete": ("agency_id", "version")}
 
 
 def tree(session: Session, who: Staff) -> list[dict[str, Any]]:
@@ -35,7 +44,8 @@ def tree(session: Session, who: Staff) -> list[dict[str, Any]]:
     def walk(parent: int | None, depth: int) -> None:
         for a in children.get(parent, []):
             if who.scope is None or a.id in who.scope:
-                rows.append({"agency": a, "depth": depth, "staff": counts.get(a.id, 0)})
+                rows.append({"agency": a, "depth": depth, "staff": counts.get(a.id, 0),
+                             "empty": counts.get(a.id, 0) == 0 and not children.get(a.id)})
             walk(a.id, depth + 1)
 
     walk(None, 0)
@@ -43,10 +53,11 @@ def tree(session: Session, who: Staff) -> list[dict[str, Any]]:
 
 
 def _page(request: Request, session: Session, who: Staff, error: DomainError | None = None) -> Response:
-    return page(request, "admin/agencies.html", who, {
-        "rows": tree(session, who), "can_manage": who.can("agencies.manage"),
-        "error": error.message if error else None, "error_params": error.params if error else None,
-    }, status=error.status_code if error else 200)
+    context: dict[str, Any] = {"rows": tree(session, who), "can_manage": who.can("agencies.manage")}
+    if error is not None:
+        context.update(error=error.message, error_params=error.params)
+    return page(request, "admin/agencies.html", who, context,
+                status=error.status_code if error else 200)
 
 
 @router.get(PATH)
@@ -58,9 +69,98 @@ def _int(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _get(session: Session, text: str) -> Agency:
+    return service.get(session, _int(text) or 0)
+
+
+def _confirmation(request: Request, session: Session, action: str,
+                  values: dict[str, str]) -> confirm.Confirmation:
+    """What moving, merging or deleting will do, counted now; raises when it cannot be done."""
+    locale = confirm.locale_of(request)
+    line = confirm.line
+    agency = _get(session, values.get("agency_id", ""))
+    subtree = dir_repo.subtree_ids(dir_repo.all_agencies(session), agency.id)
+    c = confirm.Confirmation(
+        title=f"admin.confirm.agency.{action}.title", title_params={"code": agency.code},
+        action=f"{PATH}/{action}", cancel=PATH, button=f"admin.confirm.agency.{action}.button",
+    )
+    if action == "move":
+        raw = values.get("parent_id", "")
+        if raw != TOP and _int(raw) is None:
+            raise InvalidInput("admin.confirm.choose")
+        parent = None if raw == TOP else _get(session, raw)
+        if parent is not None and parent.id in subtree:
+            raise InvalidInput("admin.agency.cycle")
+        where = parent.code if parent else ""
+        c.fields = {"agency_id": str(agency.id), "parent_id": raw, "version": str(agency.version)}
+        c.lines = [line(locale, "admin.confirm.agency.moved" if parent else "admin.confirm.agency.moved_top",
+                        code=agency.code, parent=where, subs=len(subtree) - 1,
+                        staff=impact.staff_in(session, subtree))]
+        c.danger = False
+    elif action == "merge":
+        target = _get(session, values.get("target_id", ""))
+        if target.id == agency.id:
+            raise InvalidInput("admin.agency.merge_self")
+        c.fields = {"agency_id": str(agency.id), "target_id": str(target.id)}
+        c.title_params["target"] = target.code
+        c.type_code = target.code
+        c.note = "admin.confirm.fresh_login"
+        c.lines = [
+            line(locale, "admin.confirm.agency.staff_to", n=impact.staff_in(session, {agency.id}),
+                 target=target.code),
+            line(locale, "admin.confirm.agency.subs_to", n=impact.sub_agencies(session, agency.id),
+                 target=target.code),
+            line(locale, "admin.confirm.agency.roles_to",
+                 n=impact.agency_role_assignments(session, agency.id), target=target.code),
+            line(locale, "admin.confirm.agency.removed", code=agency.code),
+        ]
+    else:
+        staff_n = impact.staff_in(session, {agency.id})
+        subs = impact.sub_agencies(session, agency.id)
+        if staff_n or subs:
+            raise InvalidInput("admin.agency.not_empty", staff=staff_n, subs=subs)
+        c.fields = {"agency_id": str(agency.id), "version": str(agency.version)}
+        c.lines = [line(locale, "admin.confirm.agency.empty", code=agency.code, staff=0, subs=0),
+                   line(locale, "admin.confirm.agency.roles_dropped",
+                        n=impact.agency_role_assignments(session, agency.id)),
+                   line(locale, "admin.confirm.agency.removed", code=agency.code)]
+    return c
+
+
+@router.get(PATH + "/{action}/confirm")
+def confirm_agency_action(request: Request, session: SessionDep, action: str) -> Response:
+    who = staff(request, session, "agencies.manage")
+    if action not in FIELDS:
+        return _page(request, session, who, InvalidInput("admin.error.unknown_action"))
+    values = dict(request.query_params)
+    try:
+        c = _confirmation(request, session, action, values)
+    except DomainError as exc:
+        return _page(request, session, who, exc)
+    return confirm.show(request, who, c, reauth.kept_values(request, who))
+
+
+def _confirm_url(action: str, form: Form) -> str:
+    fields = {n: form.get(n) for n in FIELDS[action]}
+    target = confirm.ask(f"{PATH}/{action}/confirm", fields).headers["location"]
+    return str(target)
+
+
 @router.post(PATH + "/{action}")
 def agency_action(request: Request, session: SessionDep, form: FormDep, action: str) -> Response:
     who = staff(request, session, "agencies.manage", next_path=PATH)
+    if action in FIELDS:
+        again = _confirm_url(action, form)
+        if not confirm.is_confirmed(request, who, form, f"{PATH}/{action}", FIELDS[action]):
+            return confirm.ask(again)  # nothing happens without the confirmation page
+        if action == "merge":
+            fresh = reauth.recent_staff(request, session, "agencies.manage", form, back_to=again)
+            if isinstance(fresh, Response):
+                return fresh
+            who = fresh
+            target = service.get(session, _int(form.get("target_id")) or 0)
+            if form.get(confirm.TYPED_FIELD).strip().upper() != target.code:
+                return confirm.ask(again, error="admin.confirm.code_mismatch")
     actor = who.user.id
     version = _int(form.get("version")) or 0
     agency_id = _int(form.get("agency_id")) or 0
@@ -73,18 +173,22 @@ def agency_action(request: Request, session: SessionDep, form: FormDep, action: 
             service.rename(session, agency_id, form.get("name"), version, actor_id=actor)
             done = "renamed"
         elif action == "move":
-            service.move(session, agency_id, _int(form.get("parent_id")), version, actor_id=actor)
+            parent = None if form.get("parent_id") == TOP else _int(form.get("parent_id"))
+            service.move(session, agency_id, parent, version, actor_id=actor)
             done = "moved"
         elif action == "merge":
             service.merge(session, agency_id, _int(form.get("target_id")) or 0, actor_id=actor)
             done = "merged"
+        elif action == "delete":
+            service.delete(session, agency_id, version, actor_id=actor)
+            done = "deleted"
         else:
             raise DomainError("admin.error.unknown_action")
         session.commit()
     except StaleDataError:
         session.rollback()
-        return _page(request, session, who, Conflict("admin.conflict"))
+        return back(PATH, error="admin.conflict")
     except DomainError as exc:
         session.rollback()
-        return _page(request, session, who, exc)
-    return back(PATH, done)
+        return back(PATH, error=exc.message)
+    return reauth.forget(request, back(PATH, done))

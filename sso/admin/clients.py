@@ -1,5 +1,6 @@
 """``/admin/clients``: every client by status; review developer registrations; edit settings
-(optimistic locking); rotate the secret (shown once, fresh login); disable / enable."""
+(optimistic locking); rotate the secret (shown once on its own page, fresh login); disable /
+enable (never the console's own client). Rotating and disabling first show what will happen."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from sso.admin import confirm, handover, reauth
 from sso.admin.access import Form, FormDep, Staff, runtime_of, staff
 from sso.admin.services import clients as service
 from sso.admin.views import back, page
-from sso.core.errors import Conflict, DomainError
+from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.db.models import Client
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.storage import clients as client_repo
+from sso.storage import impact
+from sso.web.console import CONSOLE_CLIENT_ID
 from sso.web.deps import SessionDep
 
 router = APIRouter()
@@ -32,11 +36,13 @@ def clients_page(request: Request, session: SessionDep) -> Response:
 
 
 def _detail(request: Request, session: Session, who: Staff, client: Client,
-            error: DomainError | None = None, secret: str | None = None) -> Response:
-    return page(request, "admin/client.html", who, {
-        "client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES, "secret": secret,
-        "error": error.message if error else None, "error_params": error.params if error else None,
-    }, status=error.status_code if error else 200)
+            error: DomainError | None = None) -> Response:
+    context = {"client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES,
+               "built_in": client.client_id == CONSOLE_CLIENT_ID}
+    if error is not None:
+        context.update(error=error.message, error_params=error.params)
+    return page(request, "admin/client.html", who, context,
+                status=error.status_code if error else 200)
 
 
 @router.get(PATH + "/{client_id}")
@@ -65,12 +71,51 @@ def _edit_of(form: Form) -> service.ClientEdit:
     )
 
 
+CONFIRMED = frozenset({"disable", "rotate"})
+
+
+@router.get(PATH + "/{client_id}/{action}/confirm")
+def confirm_client_action(request: Request, session: SessionDep, client_id: str,
+                          action: str) -> Response:
+    who = staff(request, session, "clients.manage")
+    client = service.get(session, client_id[:64])
+    path = f"{PATH}/{client.client_id}"
+    if action not in CONFIRMED:
+        raise NotFound("admin.error.unknown_action")
+    if action == "disable" and client.client_id == CONSOLE_CLIENT_ID:
+        return _detail(request, session, who, client, InvalidInput("admin.client.built_in"))
+    locale = confirm.locale_of(request)
+    grants, people = impact.live_grants_of_client(session, client.client_id)
+    c = confirm.Confirmation(
+        title=f"admin.confirm.client.{action}.title", title_params={"name": client.name},
+        action=f"{path}/{action}", cancel=path, button=f"admin.confirm.client.{action}.button",
+        note="admin.confirm.fresh_login",
+    )
+    if action == "disable":
+        c.lines = [confirm.line(locale, "admin.confirm.client.refused", name=client.name),
+                   confirm.line(locale, "admin.confirm.client.grants", n=grants, people=people)]
+    else:
+        c.lines = [confirm.line(locale, "admin.confirm.client.old_secret", name=client.name),
+                   confirm.line(locale, "admin.confirm.client.grants_kept", n=grants,
+                                people=people),
+                   confirm.line(locale, "admin.confirm.client.shown_once")]
+    return confirm.show(request, who, c)
+
+
 @router.post(PATH + "/{client_id}/{action}")
 def client_action(request: Request, session: SessionDep, form: FormDep, client_id: str,
                   action: str) -> Response:
     path = f"{PATH}/{client_id[:64]}"
-    # Rotating a secret hands out a credential: a fresh login is required.
-    who = staff(request, session, "clients.manage", recent=action == "rotate", next_path=path)
+    who = staff(request, session, "clients.manage", next_path=path)
+    if action in CONFIRMED:
+        if not confirm.is_confirmed(request, who, form, f"{path}/{action}", ()):
+            return confirm.ask(f"{path}/{action}/confirm")  # nothing happens without it
+        # Handing out a credential or cutting an app off: a fresh login is required.
+        fresh = reauth.recent_staff(request, session, "clients.manage", form,
+                                    back_to=f"{path}/{action}/confirm")
+        if isinstance(fresh, Response):
+            return fresh
+        who = fresh
     client = service.get(session, client_id[:64])
     runtime = runtime_of(request)
     actor = who.user.id
@@ -83,6 +128,8 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
             service.review(session, client, action == "approve", form.get("note"), actor_id=actor)
             done = "approved" if action == "approve" else "rejected"
         elif action in ("disable", "enable"):
+            if action == "disable" and client.client_id == CONSOLE_CLIENT_ID:
+                raise InvalidInput("admin.client.built_in")
             service.set_disabled(session, client, action == "disable", actor_id=actor)
             done = action + "d"
         elif action == "rotate":
@@ -97,7 +144,10 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
                        Conflict("admin.conflict"))
     except DomainError as exc:
         session.rollback()
-        return _detail(request, session, who, service.get(session, client_id[:64]), exc)
-    if secret is not None:  # shown once, on this response only (never in a URL)
-        return _detail(request, session, who, service.get(session, client_id[:64]), secret=secret)
-    return back(path, done)
+        if action == "edit":  # the form comes back with its error (nothing was saved)
+            return _detail(request, session, who, service.get(session, client_id[:64]), exc)
+        return back(path, error=exc.message)
+    if secret is not None:  # shown once, on a page of its own (never in a URL)
+        return handover.hand_over(request, who, kind="client", name=client.name, secret=secret,
+                                  back_to=path)
+    return reauth.forget(request, back(path, done))

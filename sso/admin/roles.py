@@ -1,19 +1,24 @@
 """``/admin/roles``: global and per-client app roles; give them to people or agencies
-(a login within the last 5 minutes), take them back."""
+(a login within the last 5 minutes), take them back, delete one (after its confirmation page;
+the built-in roles stay)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from sso.admin import confirm, reauth
 from sso.admin.access import FormDep, Staff, staff
 from sso.admin.services import roles as service
 from sso.admin.views import back, page
-from sso.core.errors import DomainError
+from sso.core.errors import DomainError, InvalidInput
 from sso.db.models import Role
 from sso.storage import clients as client_repo
 from sso.storage import directory as dir_repo
+from sso.storage import impact
 from sso.storage import roles as role_repo
 from sso.web.deps import SessionDep
 
@@ -43,7 +48,7 @@ def create_role(request: Request, session: SessionDep, form: FormDep) -> Respons
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return _list(request, session, who, exc)
+        return back(PATH, error=exc.message)
     return back(f"{PATH}/{role.id}", "created")
 
 
@@ -52,10 +57,16 @@ def _detail(request: Request, session: Session, who: Staff, role: Role,
     client = None
     if role.client_id is not None:
         client = next((c for c in client_repo.list_all(session) if c.id == role.client_id), None)
-    return page(request, "admin/role.html", who, {
+    context: dict[str, Any] = {
         "role": role, "client": client, "assignments": dir_repo.role_assignments(session, role.id),
-        "error": error.message if error else None, "error_params": error.params if error else None,
-    }, status=error.status_code if error else 200)
+        "built_in": service.is_built_in(role),
+        # after a re-login the grant form comes back with what was typed
+        "kept": reauth.kept_values(request, who),
+    }
+    if error is not None:
+        context.update(error=error.message, error_params=error.params)
+    return page(request, "admin/role.html", who, context,
+                status=error.status_code if error else 200)
 
 
 @router.get(PATH + "/{role_id}")
@@ -64,12 +75,42 @@ def role_page(request: Request, session: SessionDep, role_id: int) -> Response:
     return _detail(request, session, who, service.get(session, role_id))
 
 
+@router.get(PATH + "/{role_id}/delete/confirm")
+def confirm_delete(request: Request, session: SessionDep, role_id: int) -> Response:
+    who = staff(request, session, "roles.manage")
+    role = service.get(session, role_id)
+    path = f"{PATH}/{role.id}"
+    if service.is_built_in(role):
+        return _detail(request, session, who, role, InvalidInput("admin.role.built_in"))
+    locale = confirm.locale_of(request)
+    held = impact.role_holders(session, role.id)
+    c = confirm.Confirmation(
+        title="admin.confirm.role.delete.title", title_params={"name": role.name},
+        action=f"{path}/delete", cancel=path, button="admin.confirm.role.delete.button",
+        note="admin.confirm.fresh_login",
+        lines=[confirm.line(locale, "admin.confirm.role.people", n=held["people"]),
+               confirm.line(locale, "admin.confirm.role.agencies", n=held["agencies"],
+                            staff=held["staff"]),
+               confirm.line(locale, "admin.confirm.role.removed", name=role.name)],
+    )
+    return confirm.show(request, who, c)
+
+
 @router.post(PATH + "/{role_id}/{action}")
 def role_action(request: Request, session: SessionDep, form: FormDep, role_id: int,
                 action: str) -> Response:
     path = f"{PATH}/{role_id}"
-    # Role grants change what people may do: a fresh login is required.
-    who = staff(request, session, "roles.manage", recent=action == "grant", next_path=path)
+    who = staff(request, session, "roles.manage", next_path=path)
+    if action == "delete" and not confirm.is_confirmed(request, who, form, f"{path}/delete", ()):
+        return confirm.ask(f"{path}/delete/confirm")  # nothing happens without the confirmation
+    if action in ("grant", "delete"):
+        # Role grants change what people may do: a fresh login is required; the admin comes
+        # back to the form (or the confirmation) with what they had typed.
+        back_to = path if action == "grant" else f"{path}/delete/confirm"
+        fresh = reauth.recent_staff(request, session, "roles.manage", form, back_to=back_to)
+        if isinstance(fresh, Response):
+            return fresh
+        who = fresh
     role = service.get(session, role_id)
     try:
         if action == "grant":
@@ -79,10 +120,14 @@ def role_action(request: Request, session: SessionDep, form: FormDep, role_id: i
             raw = form.get("assignment_id")
             service.revoke(session, role, int(raw) if raw.isdigit() else 0, actor_id=who.user.id)
             done = "revoked"
+        elif action == "delete":
+            service.delete(session, role, actor_id=who.user.id)
+            session.commit()
+            return reauth.forget(request, back(PATH, "deleted"))
         else:
             raise DomainError("admin.error.unknown_action")
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return _detail(request, session, who, service.get(session, role_id), exc)
-    return back(path, done)
+        return back(path, error=exc.message)
+    return reauth.forget(request, back(path, done))

@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 
 from sso.accounts.service import NewUser, create_user
 from sso.accounts.throttle import for_runtime
+from sso.admin import confirm, reauth
 from sso.admin.access import (
     ADMIN,
     FormDep,
@@ -29,7 +30,7 @@ from sso.admin.views import back, decode_cursor, encode_cursor, page
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import User
 from sso.oidc.logout import deliver_soon
-from sso.storage import audit_queries
+from sso.storage import audit_queries, impact
 from sso.storage import directory as dir_repo
 from sso.storage import users as user_repo
 from sso.web.deps import SessionDep
@@ -209,6 +210,57 @@ ACTIONS = {
     "disable": "users.manage", "enable": "users.manage", "end-sessions": "users.manage",
     "unlock": "users.support", "reset-link": "users.support", "reset-mfa": "users.support",
 }
+# Destructive: each first shows its confirmation page (GET …/{action}/confirm).
+CONFIRMED = frozenset({"disable", "end-sessions", "reset-mfa"})
+
+
+def _confirmation(request: Request, session: Session, user: User, action: str,
+                  sensitive: bool) -> confirm.Confirmation:
+    locale = confirm.locale_of(request)
+    path = f"/admin/users/{user.id}"
+    name = user.display_name or user.username
+    live = impact.live_sessions_of_user(session, user.id)
+    c = confirm.Confirmation(
+        title=f"admin.confirm.user.{action}.title", title_params={"name": name},
+        action=f"{path}/{action}", cancel=path, button=f"admin.confirm.user.{action}.button",
+        note="admin.confirm.fresh_login" if sensitive else None,
+    )
+    if action == "disable":
+        grants, apps = impact.live_grants_of_user(session, user.id)
+        c.lines = [
+            confirm.line(locale, "admin.confirm.user.no_login", name=name),
+            confirm.line(locale, "admin.confirm.sessions_end", n=live),
+            confirm.line(locale, "admin.confirm.grants_revoked", n=grants, apps=apps),
+        ]
+    elif action == "end-sessions":
+        c.lines = [confirm.line(locale, "admin.confirm.sessions_end", n=live),
+                   confirm.line(locale, "admin.confirm.user.backchannel")]
+    else:
+        factors = impact.second_factors(session, user.id)
+        c.lines = [
+            confirm.line(locale, "admin.confirm.user.factors", totp=factors["totp"],
+                         passkeys=factors["passkeys"], codes=factors["codes"]),
+            confirm.line(locale, "admin.confirm.user.enrol_again", name=name),
+        ]
+    return c
+
+
+def _sensitive(session: Session, user: User, action: str) -> bool:
+    # Disabling an admin is sensitive: a login within the last 5 minutes.
+    return action == "disable" and ADMIN in admin_roles_of(session, user)
+
+
+@router.get("/admin/users/{user_id}/{action}/confirm")
+def confirm_user_action(request: Request, session: SessionDep, user_id: str,
+                        action: str) -> Response:
+    if action not in CONFIRMED:
+        raise NotFound("admin.error.unknown_action")
+    permission = ACTIONS[action]
+    who = staff(request, session, permission)
+    user = _target(session, user_id)
+    check_person(session, who, user, permission)
+    c = _confirmation(request, session, user, action, _sensitive(session, user, action))
+    return confirm.show(request, who, c, reauth.kept_values(request, who))
 
 
 @router.post("/admin/users/{user_id}/{action}")
@@ -218,13 +270,19 @@ def user_action(
     if action not in ACTIONS:
         raise NotFound("admin.error.unknown_action")
     path = f"/admin/users/{user_id[:36]}"
+    confirm_path = f"{path}/{action}/confirm"
     permission = ACTIONS[action]
     who = staff(request, session, permission, next_path=path)
     user = _target(session, user_id)
     check_person(session, who, user, permission)
-    if action == "disable" and ADMIN in admin_roles_of(session, user):
-        # Disabling an admin is sensitive: a login within the last 5 minutes.
-        who = staff(request, session, permission, recent=True, next_path=path)
+    if action in CONFIRMED and not confirm.is_confirmed(request, who, form, f"{path}/{action}", ()):
+        return confirm.ask(confirm_path)  # nothing happens without the confirmation page
+    if _sensitive(session, user, action):
+        fresh = reauth.recent_staff(request, session, permission, form, back_to=confirm_path)
+        if isinstance(fresh, Response):
+            return fresh
+        who = fresh
+        user = _target(session, user_id)
     runtime = runtime_of(request)
     mails: list[Any] = []
     deliveries: list[str] = []
@@ -244,12 +302,12 @@ def user_action(
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return _detail(request, session, who, _target(session, user_id), exc)
+        return back(path, error=exc.message)
     deliver_soon(runtime, deliveries)
     done = {"disable": "disabled", "enable": "enabled", "unlock": "unlocked",
             "reset-link": "reset_sent", "reset-mfa": "mfa_reset",
             "end-sessions": "sessions_ended"}[action]
-    response = back(path, done)
+    response = reauth.forget(request, back(path, done))
     if mails:
         response.background = BackgroundTask(mailer(runtime).deliver, mails)
     return response

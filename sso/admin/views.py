@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sso.admin.access import Staff
 from sso.web import navigation
+from sso.web.i18n import DEFAULT_LOCALE, catalogue
 from sso.web.security import csrf
 from sso.web.templating import render
 
@@ -26,12 +27,13 @@ MENU = (
     ("/admin/clients", "admin.nav.clients", "clients.manage"),
     ("/admin/sessions", "admin.nav.sessions", "sessions.manage"),
     ("/admin/keys", "admin.nav.keys", "keys.manage"),
+    ("/admin/registration-tokens", "admin.nav.tokens", "clients.manage"),
     ("/admin/audit", "admin.nav.audit", "audit.view"),
 )
 DONE_KEYS = frozenset({
     "saved", "created", "disabled", "enabled", "unlocked", "reset_sent", "mfa_reset",
     "sessions_ended", "session_ended", "approved", "rejected", "rotated", "retired", "moved",
-    "merged", "renamed", "granted", "revoked", "applied",
+    "merged", "renamed", "granted", "revoked", "applied", "deleted", "secret_gone", "issued",
 })
 
 
@@ -67,6 +69,7 @@ def page(
         "who": who,
         "csrf_token": csrf.token_for(request),
         "done": f"admin.done.{done}" if done in DONE_KEYS else None,
+        "error": error_of_query(request),
     }
     values.update(context or {})
     if values.get("error") in ALIASES:
@@ -74,11 +77,23 @@ def page(
     return render(request, name, values, status=status)
 
 
-def back(path: str, done: str | None = None, **query: str) -> RedirectResponse:
-    """303 to ``path`` after a POST (the page shows ``done``'s message)."""
+def error_of_query(request: Request) -> str | None:
+    """An action refused after its POST is told on the page the redirect leads to; only a
+    message of ours can be named there (no arbitrary text on the page)."""
+    key = request.query_params.get("error")
+    if key and key.startswith(("admin.", "error.")) and key in catalogue(DEFAULT_LOCALE):
+        return key
+    return None
+
+
+def back(path: str, done: str | None = None, *, error: str | None = None,
+         **query: str) -> RedirectResponse:
+    """303 to ``path`` after a POST (the page shows ``done``'s message, or ``error``'s)."""
     params = {k: v for k, v in query.items() if v}
     if done:
         params["done"] = done
+    if error:
+        params["error"] = ALIASES.get(error, error)
     target = path + ("?" + urlencode(params) if params else "")
     return RedirectResponse(target, status_code=303)
 

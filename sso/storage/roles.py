@@ -80,3 +80,14 @@ def list_all(session: Session) -> list[tuple[Role, int]]:
         .order_by(Role.client_id.is_not(None), Role.client_id, Role.name)
     )
     return [(role, int(count)) for role, count in session.execute(stmt).all()]
+
+
+def delete_assignments(session: Session, role_id: int) -> int:
+    """Remove every assignment of a role (before the role itself goes)."""
+    from sqlalchemy import delete
+
+    result = session.execute(
+        delete(RoleAssignment).where(RoleAssignment.role_id == role_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

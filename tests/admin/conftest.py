@@ -3,6 +3,8 @@ pages need a login with MFA), each in a browser (cookie jar) of their own."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,26 @@ class Browser:
         assert source.status_code == 200, (source.status_code, source.text[:300])
         return self.http.post(path, data={**(data or {}), "csrf_token": csrf_of(source.text)},
                               follow_redirects=False, **kw)
+
+
+def confirm_fields(text: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of a confirmation page's form (admin/confirm.html)."""
+    found = re.search(r'<form method="post" action="([^"]+)"[^>]*id="confirm-form">(.*?)</form>',
+                      text, re.S)
+    assert found, text[:3000]
+    fields = {html.unescape(n): html.unescape(v) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found.group(2))}
+    return html.unescape(found.group(1)), fields
+
+
+def confirm(b: Browser, path: str, query: dict[str, str] | None = None,
+            extra: dict[str, str] | None = None) -> Any:
+    """GET ``path``/confirm (the confirmation page), then POST its form (+ ``extra``)."""
+    page = b.http.get(path + "/confirm", params=query, follow_redirects=False)
+    assert page.status_code == 200, (page.status_code, page.text[:500])
+    action, fields = confirm_fields(page.text)
+    assert action == path
+    return b.http.post(action, data={**fields, **(extra or {})}, follow_redirects=False)
 
 
 def login_again(b: Browser, authorize: str) -> Any:

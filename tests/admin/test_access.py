@@ -17,7 +17,7 @@ from sso.core.clock import now
 from sso.db.models import LoginSession
 from sso.runtime import Runtime
 from sso.storage import roles as role_repo
-from tests.admin.conftest import Browser, events, login_again, person
+from tests.admin.conftest import Browser, confirm, confirm_fields, events, login_again, person
 from tests.oidc.flow import csrf_of, open_console_page
 
 NIP_X = "199001012015011005"
@@ -113,9 +113,10 @@ def test_helpdesk_may_support(helpdesk: Browser, staff_dinkes: Any, db: Session,
                               backend: str) -> None:
     page = f"/admin/users/{staff_dinkes.id}"
     assert helpdesk.get(page).status_code == 200
-    for action in ("unlock", "reset-mfa"):
-        r = helpdesk.post(f"{page}/{action}", page=page)
-        assert r.status_code == 303, r.text
+    r = helpdesk.post(f"{page}/unlock", page=page)
+    assert r.status_code == 303, r.text
+    r = confirm(helpdesk, f"{page}/reset-mfa")
+    assert r.status_code == 303, r.text
     assert events(db, "user.unlocked", actor_id=helpdesk.user.id, target_id=staff_dinkes.id)
     assert events(db, "mfa.reset", actor_id=helpdesk.user.id, target_id=staff_dinkes.id)
     assert 'id="edit-user"' not in helpdesk.get(page).text  # no edit form for helpdesk
@@ -222,12 +223,30 @@ def test_sensitive_actions_need_a_recent_login(admin: Browser, staff_ti: Any, db
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["max_age"] == ["300"] and query["acr_values"] == ["2"]
     assert not events(db, "role.granted")
-    # Logging in again (password and TOTP) allows it.
+    # The sign-in page says why, fixes the username and offers no registration.
+    authorize = admin.http.get(r.headers["location"], follow_redirects=False)
+    login = admin.http.get(authorize.headers["location"])
+    assert "Masuk lagi untuk melanjutkan" in login.text and "readonly" in login.text
+    assert 'value="adminkota"' in login.text and "/register" not in login.text
+    en = admin.http.get(authorize.headers["location"] + "?lang=en")
+    assert "Sign in again to continue" in en.text
+    # Someone else's name in the form does not switch the account.
+    r2 = admin.http.post(authorize.headers["location"] + "/login", data={
+        "username": "pegawaiti", "password": "wrong", "csrf_token": csrf_of(login.text)},
+        follow_redirects=False)
+    assert r2.status_code == 401 and 'value="adminkota"' in r2.text
+    # Logging in again (password and TOTP) returns to the form, filled in as it was.
     again = login_again(admin, r.headers["location"])
     assert again.status_code == 200, again.text
-    r = admin.post(f"{page}/grant", {"holder": "pegawaiti"}, page=page)
+    assert 'name="holder" value="pegawaiti"' in again.text
+    assert not events(db, "role.granted")  # nothing was replayed
+    r = admin.http.post(f"{page}/grant", data={"holder": "pegawaiti",
+                                               "csrf_token": csrf_of(again.text)},
+                        follow_redirects=False)
     assert r.status_code == 303 and "done=granted" in r.headers["location"]
+    assert "sso_admin_resume=" in r.headers.get("set-cookie", "")  # the kept values are dropped
     assert events(db, "role.granted", actor_id=admin.user.id, target_id=staff_ti.id)
+    assert 'value="pegawaiti"' not in admin.get(page).text
 
 
 def test_menu_shows_only_what_a_role_may_use(auditor: Browser, helpdesk: Browser,
@@ -279,12 +298,27 @@ def test_disabling_an_admin_needs_a_recent_login(app: FastAPI, admin: Browser, r
     other, _ = person(runtime, db, "adminlain", role="admin", nip=NIP_Y)
     page = f"/admin/users/{other.id}"
     token = csrf_of(admin.get(page).text)
-    db.execute(update(LoginSession).values(auth_time=now() - timedelta(minutes=10)))
+    # One click does nothing: it leads to the confirmation page.
     r = admin.http.post(f"{page}/disable", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{page}/disable/confirm"
+    confirmation = admin.get(f"{page}/disable/confirm")
+    action, fields = confirm_fields(confirmation.text)
+    db.execute(update(LoginSession).values(auth_time=now() - timedelta(minutes=10)))
+    db.commit()
+    r = admin.http.post(action, data=fields, follow_redirects=False)
     assert r.status_code == 303 and "max_age=300" in r.headers["location"]
     db.expire_all()
     assert db.get(type(other), other.id).status == "active"  # type: ignore[union-attr]
     assert not events(db, "user.disabled")
+    # Signing in again leads back to the confirmation page, never to the action done.
+    again = login_again(admin, r.headers["location"])
+    assert again.status_code == 200 and 'id="confirm-form"' in again.text
+    db.expire_all()
+    assert db.get(type(other), other.id).status == "active"  # type: ignore[union-attr]
+    action, fields = confirm_fields(again.text)
+    r = admin.http.post(action, data=fields, follow_redirects=False)
+    assert r.status_code == 303 and "done=disabled" in r.headers["location"]
+    assert events(db, "user.disabled", actor_id=admin.user.id, target_id=other.id)
 
 
 # ----------------------------------------------------------------- no admin role (issue 14 #10)

@@ -21,6 +21,7 @@ DYNAMIC = {
     "admin.keys.state.%s": ("next", "active", "retired"),
     "admin.dashboard.%s": ("staff", "citizens", "clients", "sessions"),
     "admin.users.field.%s": ("auto", "name", "username", "email", "nip"),
+    "admin.secret.%s": ("client", "token"),
 }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sso.db.models import Agency, Client, LoginSession, Role, RoleAssignment, SigningKey, User
 from sso.runtime import Runtime
 from sso.storage import roles as role_repo
-from tests.admin.conftest import Browser, events, person
+from tests.admin.conftest import Browser, confirm, events, person
 from tests.admin.test_users import rp_tokens
 from tests.factories import create_client
 from tests.oidc.flow import csrf_of
@@ -34,22 +34,23 @@ def test_agency_tree_move_and_merge(admin: Browser, runtime: Runtime, db: Sessio
     tree = admin.get("/admin/agencies").text
     assert tree.index('data-code="DISKOMINFO"') < tree.index('data-code="BIDANG-TI"') < tree.index('data-code="SEKSI-DATA"')
     # Moving DISKOMINFO under its own grandchild would make a cycle.
-    r = admin.post("/admin/agencies/move", {"agency_id": str(top.id), "version": str(top.version),
-                                            "parent_id": str(seksi.id)}, page="/admin/agencies")
+    r = admin.get(f"/admin/agencies/move/confirm?agency_id={top.id}&parent_id={seksi.id}")
     assert r.status_code == 400 and "ke bawah dirinya sendiri" in r.text
     # A stale rename is a conflict.
     r = admin.post("/admin/agencies/rename", {"agency_id": str(dinkes.id), "version": "99",
                                               "name": "Dinas Kesehatan Kota"}, page="/admin/agencies")
-    assert r.status_code == 409
+    assert r.status_code == 303 and "error=admin.conflict" in r.headers["location"]
+    assert "diubah orang lain" in admin.get(r.headers["location"]).text
     # Merge BIDANG-TI into DINKES: staff, agency roles and sub-agencies go along.
     staff, _ = person(runtime, db, "pindahan", agency="BIDANG-TI", nip=NIP_A, mfa=False)
     organizer = role_repo.get_or_create_global(db, "operator")
     role_repo.assign_to_agency(db, organizer, sub.id)
     db.commit()
     staff_id, seksi_id = staff.id, seksi.id
-    r = admin.post("/admin/agencies/merge", {"agency_id": str(sub.id), "target_id": str(dinkes.id)},
-                   page="/admin/agencies")
-    assert r.status_code == 303, r.text
+    r = confirm(admin, "/admin/agencies/merge", {"agency_id": str(sub.id),
+                                                 "target_id": str(dinkes.id)},
+                {"typed_code": "dinkes"})
+    assert r.status_code == 303 and "done=merged" in r.headers["location"], r.text
     db.expire_all()
     assert db.get(Agency, sub_id) is None
     assert db.get(User, staff_id).agency_id == dinkes_id  # type: ignore[union-attr]
@@ -124,11 +125,11 @@ def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClien
     stale = admin.post(f"{page}/edit", {**form, "access_token_lifetime": "900"}, page=page)
     assert stale.status_code == 409  # the form said version 1; the client is past it
     # Rotation shows the secret once.
-    r = admin.post(f"{page}/rotate", page=page)
-    assert r.status_code == 200
+    r = confirm(admin, f"{page}/rotate")
+    assert r.status_code == 303 and r.headers["location"] == "/admin/secret"
     import re
 
-    shown = re.search(r'id="new-secret">([^<]+)<', r.text)
+    shown = re.search(r'id="new-secret">([^<]+)<', admin.get("/admin/secret").text)
     assert shown is not None and shown.group(1) not in admin.get(page).text
     assert events(db, "client.secret_rotated")
     # Disabling stops its tokens at introspection.
@@ -138,7 +139,7 @@ def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClien
                       auth=(client.client_id, secret or "")).json()["access_token"]
     assert http.post("/introspect", data={"token": token}, auth=(client.client_id, secret or "")).json()["active"]
     page = f"/admin/clients/{client.client_id}"
-    assert admin.post(f"{page}/disable", page=page).status_code == 303
+    assert confirm(admin, f"{page}/disable").status_code == 303
     probe, probe_secret = create_client(runtime, db, name="Pemeriksa", grant_types=["client_credentials"],
                                         redirect_uris=[], scope="openid")
     r = http.post("/introspect", data={"token": token}, auth=(probe.client_id, probe_secret or ""))
@@ -154,19 +155,19 @@ def test_sessions_and_keys(admin: Browser, runtime: Runtime, db: Session, backen
     own = db.scalar(select(LoginSession).where(LoginSession.user_id == admin.user.id))
     assert own is not None
     keys_before = {k.kid for k in db.scalars(select(SigningKey))}
-    assert admin.post("/admin/keys/rotate", page="/admin/keys").status_code == 303
+    assert confirm(admin, "/admin/keys/rotate", {"alg": "all"}).status_code == 303
     db.expire_all()
     keys = db.scalars(select(SigningKey)).all()
     assert {k.kid for k in keys} > keys_before
     rotated = events(db, "key.rotated")
     assert rotated and rotated[-1].actor_id == admin.user.id
     nxt = next(k for k in keys if k.state == "next")
-    assert admin.post("/admin/keys/retire", {"kid": nxt.kid}, page="/admin/keys").status_code == 303
+    assert confirm(admin, "/admin/keys/retire", {"kid": nxt.kid}).status_code == 303
     active = next(k for k in keys if k.state == "active")
-    r = admin.post("/admin/keys/retire", {"kid": active.kid}, page="/admin/keys")
+    r = admin.get(f"/admin/keys/retire/confirm?kid={active.kid}")
     assert r.status_code == 409
     # Ending a session (here: the admin's own) logs that browser out.
-    r = admin.post(f"/admin/sessions/{own.id}/end", page="/admin/sessions")
+    r = confirm(admin, "/admin/sessions/end", {"session_id": own.id})
     assert r.status_code == 303
     assert admin.get("/admin").status_code == 303
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sso.db.models import Grant, LoginSession, TotpCredential, User
 from sso.runtime import Runtime
 from tests.accounts.mailbox import Mailbox
-from tests.admin.conftest import Browser, events, person
+from tests.admin.conftest import Browser, confirm, events, person
 from tests.factories import create_client
 from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 
@@ -111,7 +111,7 @@ def test_disable_ends_sessions_and_tokens_at_once(app: FastAPI, admin: Browser, 
     person_http = TestClient(app, base_url="http://testserver")
     access, auth = rp_tokens(person_http, runtime, db, staff)
     page = f"/admin/users/{staff.id}"
-    r = admin.post(f"{page}/disable", page=page)
+    r = confirm(admin, f"{page}/disable")
     assert r.status_code == 303 and "done=disabled" in r.headers["location"]
     assert "Nonaktif" in admin.get(page).text
     live = db.scalars(select(LoginSession).where(LoginSession.user_id == staff.id,
@@ -159,14 +159,14 @@ def test_reset_link_and_reset_mfa_and_end_sessions(app: FastAPI, admin: Browser,
     # The link itself was asked for by the admin, not by the person (issue 14 item 11).
     [asked] = events(db, "user.password_reset_requested", target_id=staff.id)
     assert asked.actor_id == admin.user.id
-    assert admin.post(f"{page}/reset-mfa", page=page).status_code == 303
+    assert confirm(admin, f"{page}/reset-mfa").status_code == 303
     assert db.get(TotpCredential, staff.id) is None
     assert events(db, "mfa.reset", actor_id=admin.user.id, target_id=staff.id)
     from tests.admin.conftest import browser
 
     wati = browser(app, staff, None, "/account")  # logs in with the password alone now
     assert wati.get("/account").status_code == 200
-    assert admin.post(f"{page}/end-sessions", page=page).status_code == 303
+    assert confirm(admin, f"{page}/end-sessions").status_code == 303
     assert wati.get("/account").status_code == 303  # logged out
     assert events(db, "user.sessions_ended", actor_id=admin.user.id, target_id=staff.id)
     recent = admin.get(page).text

@@ -140,7 +140,8 @@ def test_helpdesk_journey(live_server: LiveServer, context: Any, people: dict[st
     assert page.locator("[data-action=disable]").count() == 0
     page.click("[data-action=unlock]")
     assert "Kunci login dibuka" in page.locator(".alert--ok").inner_text()
-    page.click("[data-action=reset-mfa]")
+    page.click("[data-action=reset-mfa]")  # a confirmation page first
+    page.click("#confirm-button")
     assert "Faktor kedua dihapus" in page.locator(".alert--ok").inner_text()
     refused(page, live_server, "/admin/roles")
     refused(page, live_server, "/admin/keys")

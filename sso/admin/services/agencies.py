@@ -3,7 +3,8 @@ own sub-agencies), and merge one into another.
 
 A merge moves the source's staff to the target, hands its role assignments to the target
 (dropping one the target already has), hangs its sub-agencies under the target, and deletes
-the source; one ``agency.merged`` event records all of it."""
+the source; one ``agency.merged`` event records all of it. Only an empty agency (no staff, no
+sub-agencies) can be deleted; its role assignments go with it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sso.storage import directory as dir_repo
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 
 
-def _get(session: Session, agency_id: int) -> Agency:
+def get(session: Session, agency_id: int) -> Agency:
     agency = agency_repo.get(session, agency_id)
     if agency is None:
         raise NotFound("error.agency_unknown")
@@ -47,7 +48,7 @@ def create(session: Session, code: str, name: str, parent_id: int | None, *, act
     if agency_repo.get_by_code(session, code) is not None:
         raise Conflict("admin.agency.code_taken")
     if parent_id is not None:
-        _get(session, parent_id)
+        get(session, parent_id)
     agency = agency_repo.add(session, Agency(code=code, name=_name(name), parent_id=parent_id))
     audit.record(session, events.AGENCY_CREATED, actor_id=actor_id, target_type="agency",
                  target_id=str(agency.id), code=code, parent_id=parent_id)
@@ -55,7 +56,7 @@ def create(session: Session, code: str, name: str, parent_id: int | None, *, act
 
 
 def rename(session: Session, agency_id: int, name: str, version: int, *, actor_id: str) -> Agency:
-    agency = _get(session, agency_id)
+    agency = get(session, agency_id)
     _check_version(agency, version)
     old, agency.name = agency.name, _name(name)
     session.flush()
@@ -66,10 +67,10 @@ def rename(session: Session, agency_id: int, name: str, version: int, *, actor_i
 
 def move(session: Session, agency_id: int, parent_id: int | None, version: int, *,
          actor_id: str) -> Agency:
-    agency = _get(session, agency_id)
+    agency = get(session, agency_id)
     _check_version(agency, version)
     if parent_id is not None:
-        _get(session, parent_id)
+        get(session, parent_id)
         if parent_id in dir_repo.subtree_ids(dir_repo.all_agencies(session), agency.id):
             raise InvalidInput("admin.agency.cycle")
     old, agency.parent_id = agency.parent_id, parent_id
@@ -82,7 +83,7 @@ def move(session: Session, agency_id: int, parent_id: int | None, version: int, 
 def merge(session: Session, source_id: int, target_id: int, *, actor_id: str) -> dict[str, int]:
     if source_id == target_id:
         raise InvalidInput("admin.agency.merge_self")
-    source, target = _get(session, source_id), _get(session, target_id)
+    source, target = get(session, source_id), get(session, target_id)
     if target.id in dir_repo.subtree_ids(dir_repo.all_agencies(session), source.id):
         # The target is below the source: hang it where the source was first.
         target.parent_id = source.parent_id
@@ -100,9 +101,27 @@ def merge(session: Session, source_id: int, target_id: int, *, actor_id: str) ->
     session.flush()
     session.expire_all()
     code = source.code
-    session.delete(_get(session, source_id))
+    session.delete(get(session, source_id))
     session.flush()
     audit.record(session, events.AGENCY_MERGED, actor_id=actor_id, target_type="agency",
                  target_id=str(target_id), source_id=source_id, source_code=code,
                  staff_moved=staff, roles_moved=roles, children_moved=children)
     return {"staff": staff, "roles": roles, "children": children}
+
+
+def delete(session: Session, agency_id: int, version: int, *, actor_id: str) -> None:
+    agency = get(session, agency_id)
+    _check_version(agency, version)
+    staff = dir_repo.staff_counts(session).get(agency.id, 0)
+    subs = sum(1 for a in dir_repo.all_agencies(session) if a.parent_id == agency.id)
+    if staff or subs:
+        raise Conflict("admin.agency.not_empty", staff=staff, subs=subs)
+    roles = 0
+    for assignment in dir_repo.agency_assignments(session, agency.id):
+        session.delete(assignment)
+        roles += 1
+    code = agency.code
+    session.delete(agency)
+    session.flush()
+    audit.record(session, events.AGENCY_DELETED, actor_id=actor_id, target_type="agency",
+                 target_id=str(agency_id), code=code, roles_dropped=roles)

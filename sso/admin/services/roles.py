@@ -80,3 +80,24 @@ def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str) -
     session.flush()
     audit.record(session, events.ROLE_REVOKED, actor_id=actor_id, target_type=target_type,
                  target_id=target_id, role=role.name, role_id=role.id)
+
+
+BUILT_IN = frozenset({"admin", "opd-admin", "helpdesk", "auditor"})
+
+
+def is_built_in(role: Role) -> bool:
+    """The admin console's own roles (:mod:`sso.admin.access`) cannot be deleted."""
+    return role.client_id is None and role.name in BUILT_IN
+
+
+def delete(session: Session, role: Role, *, actor_id: str) -> int:
+    """Delete ``role`` and every assignment of it; returns how many assignments went."""
+    if is_built_in(role):
+        raise InvalidInput("admin.role.built_in")
+    removed = role_repo.delete_assignments(session, role.id)
+    name, role_id = role.name, role.id
+    session.delete(role)
+    session.flush()
+    audit.record(session, events.ROLE_DELETED, actor_id=actor_id, target_type="role",
+                 target_id=str(role_id), name=name, assignments=removed)
+    return removed

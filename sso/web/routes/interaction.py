@@ -23,6 +23,7 @@ from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.web import security
+from sso.web.console import CONSOLE_CLIENT_ID
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.load_shedding import checks_password
 from sso.web.responses import (
@@ -78,15 +79,28 @@ class _Context:
         context = {"client_name": self.client.name, **context}
         return render(self.request, name, context, status=status, locale=self.locale)
 
+    @property
+    def reauth_user(self) -> User | None:
+        """The person signing in again for a sensitive console action (``max_age`` from the
+        console client while logged in): the page says why and the username is fixed."""
+        if (self.current is not None and self.params.max_age is not None
+                and self.client.client_id == CONSOLE_CLIENT_ID):
+            return self.current[1]
+        return None
+
     def login_page(
         self, error: str | None = None, username: str | None = None, status: int = 200
     ) -> Response:
+        again = self.reauth_user
+        if again is not None:
+            username = again.username
         return self.page(
             "login.html",
             {
                 "action": f"/interaction/{self.interaction_id}/login",
                 "csrf_token": security.csrf.token_for(self.request),
                 "username": username if username is not None else (self.params.login_hint or ""),
+                "reauth": again is not None,
                 "error": error,
                 "passkey_options": f"/interaction/{self.interaction_id}/passkey/options",
                 "passkey_finish": f"/interaction/{self.interaction_id}/passkey",
@@ -271,6 +285,9 @@ def reserve_login(ctx: _Context, guard: Throttle, account: str) -> LoginAttempt:
 
 
 def _login(ctx: _Context, username: str, password: str) -> Response:
+    again = ctx.reauth_user
+    if again is not None:  # signing in again: the same person, whatever the form says
+        username = again.username
     if not username or not password:
         return ctx.login_page("login.invalid_credentials", username, status=400)
     hasher = password_hasher(ctx.runtime)

@@ -89,6 +89,11 @@ def revoke(session: Session, token_id: int, *, actor_id: str | None = None) -> I
     return row
 
 
+def list_tokens(session: Session) -> list[InitialAccessToken]:
+    """The newest tokens first (the admin console's list)."""
+    return list(repo.list_initial_access_tokens(session))
+
+
 def is_usable(row: InitialAccessToken | None) -> bool:
     if row is None or row.revoked_at is not None:
         return False

@@ -61,6 +61,11 @@ def get_initial_access_token(session: Session, token_id: int) -> InitialAccessTo
     return session.get(InitialAccessToken, token_id)
 
 
+def list_initial_access_tokens(session: Session, limit: int = 200) -> Sequence[InitialAccessToken]:
+    stmt = select(InitialAccessToken).order_by(InitialAccessToken.id.desc()).limit(limit)
+    return session.scalars(stmt).all()
+
+
 def use_initial_access_token(
     session: Session, token_hash: str, at: datetime
 ) -> InitialAccessToken | None:

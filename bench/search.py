@@ -32,7 +32,6 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,7 @@ def request(session: Session, q: str, sort: str, page: int) -> tuple[int, bool, 
     query = UserQuery(text=q, sort=sort.lstrip("-"), descending=sort.startswith("-"),
                       offset=(page - 1) * PAGE, limit=PAGE)
     rows, more = search_users(session, query)
-    total = total_users(session, query)
+    total = total_users(session, query, page=(len(rows), more))
     return len(rows), more, total
 
 

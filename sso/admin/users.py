@@ -85,7 +85,8 @@ def list_users(request: Request, session: SessionDep) -> Response:
         sort=sort.lstrip("-"), descending=sort.startswith("-"),
         offset=(number - 1) * size, limit=size)
     rows, more = dir_repo.search_users(session, query)
-    total = dir_repo.total_users(session, query, exact_up_to=EXACT_UP_TO)
+    total = dir_repo.total_users(session, query, exact_up_to=EXACT_UP_TO,
+                                 page=(len(rows), more))
     keep = {k: v for k, v in {"q": text, "kind": kind or "", "status": status or "",
                               "agency": agency, "sort": sort if sort != "name" else "",
                               "size": str(size) if size != 50 else ""}.items() if v}

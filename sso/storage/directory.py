@@ -14,6 +14,7 @@ beyond it (the planner's row estimate, or ``pg_class.reltuples`` with no filter)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,16 +75,7 @@ def _filtered(q: UserQuery, columns: Any) -> Select[Any]:
 
 
 def _order(q: UserQuery) -> list[Any]:
-    if q.sort == "created":
-        column: Any = User.created_at
-    elif q.sort == "last_login":
-        # Never logged in sorts as the oldest login: last when newest first.
-        column = User.last_login_at
-        if q.descending:
-            return [column.desc().nulls_last(), User.id.desc()]
-        return [column.asc().nulls_first(), User.id.asc()]
-    else:
-        column = User.display_name_search
+    column: Any = User.created_at if q.sort == "created" else User.display_name_search
     if q.descending:
         return [column.desc(), User.id.desc()]
     return [column.asc(), User.id.asc()]
@@ -91,26 +83,72 @@ def _order(q: UserQuery) -> list[Any]:
 
 def search_users(session: Session, q: UserQuery) -> tuple[Sequence[User], bool]:
     """One page of people (OFFSET ``q.offset``, at most ``q.limit``) and whether more follow."""
+    if q.sort == "last_login":
+        return _by_last_login(session, q)
     stmt = _filtered(q, User).order_by(*_order(q)).offset(q.offset).limit(q.limit + 1)
     rows = list(session.scalars(stmt).unique().all())
     return rows[: q.limit], len(rows) > q.limit
 
 
-def total_users(session: Session, q: UserQuery, exact_up_to: int = EXACT_UP_TO) -> Total:
-    """How many people match: counted exactly up to ``exact_up_to`` (the count stops there),
-    estimated beyond."""
+def _by_last_login(session: Session, q: UserQuery) -> tuple[Sequence[User], bool]:
+    """Newest sign-in first with the never-signed-in after them, or the reverse. As one
+    ``ORDER BY … NULLS LAST`` neither backend could walk the ``(last_login_at, id)`` index in
+    that order (a sort of every match instead), so the list is two index-ordered parts, the
+    signed-in (by time) and the never-signed-in (by id), read one after the other."""
+    def part(signed_in: bool, offset: int, limit: int) -> list[User]:
+        stmt = _filtered(q, User).where(
+            User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None))
+        if signed_in:
+            order = [User.last_login_at.desc(), User.id.desc()] if q.descending else [
+                User.last_login_at.asc(), User.id.asc()]
+        else:
+            order = [User.id.desc() if q.descending else User.id.asc()]
+        stmt = stmt.order_by(*order).offset(offset).limit(limit)
+        return list(session.scalars(stmt).unique().all())
+
+    def size(signed_in: bool, up_to: int) -> int:
+        """How many rows the first part has, counted up to ``up_to`` (≤ the offset)."""
+        stmt = _filtered(q, User.id).where(
+            User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None))
+        return int(session.scalar(select(func.count()).select_from(
+            stmt.limit(up_to).subquery())) or 0)
+
+    first_signed_in = q.descending  # newest first: the signed-in; oldest first: the never
+    want = q.limit + 1
+    rows = part(first_signed_in, q.offset, want)
+    if len(rows) < want:
+        before = q.offset + len(rows) if rows else size(first_signed_in, q.offset)
+        rows += part(not first_signed_in, q.offset + len(rows) - before, want - len(rows))
+    return rows[: q.limit], len(rows) > q.limit
+
+
+def total_users(session: Session, q: UserQuery, exact_up_to: int = EXACT_UP_TO, *,
+                page: tuple[int, bool] | None = None) -> Total:
+    """How many people match: exact up to ``exact_up_to``, estimated beyond.
+
+    ``page`` is what :func:`search_users` just returned for ``q`` (rows, more follow): on the
+    last page the total is known without counting. On PostgreSQL the planner's estimate comes
+    first (no rows read): far past the cap (5×) it is the answer, since counting 10,001 rows of
+    a common word costs more than the page itself; otherwise the count stops at the cap."""
+    if page is not None and not page[1] and (page[0] or q.offset == 0):
+        return Total(q.offset + page[0], estimated=False)
+    guess = _estimate(session, q) if session.get_bind().dialect.name == "postgresql" else None
+    if guess is not None and guess >= 5 * exact_up_to:
+        return Total(guess, estimated=True)
     capped = _filtered(q, User.id).limit(exact_up_to + 1).subquery()
     counted = int(session.scalar(select(func.count()).select_from(capped)) or 0)
     if counted <= exact_up_to:
         return Total(counted, estimated=False)
-    return Total(max(_estimate(session, q), exact_up_to + 1), estimated=True)
+    if guess is None:  # SQLite: no planner statistics, and small databases: count them all
+        guess = int(session.scalar(select(func.count()).select_from(
+            _filtered(q, User.id).subquery())) or 0)
+    return Total(max(guess, exact_up_to + 1), estimated=True)
 
 
 def _estimate(session: Session, q: UserQuery) -> int:
+    """PostgreSQL's idea of how many rows match: ``pg_class.reltuples`` without a filter,
+    else the planner's row estimate of the filtered scan (EXPLAIN, nothing executed)."""
     bind = session.get_bind()
-    if bind.dialect.name != "postgresql":  # no planner statistics: count (small databases)
-        return int(session.scalar(select(func.count()).select_from(
-            _filtered(q, User.id).subquery())) or 0)
     if not q.text.strip() and not q.kind and not q.status and q.agency_ids is None:
         reltuples = session.scalar(
             text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'users'::regclass"))
@@ -120,8 +158,6 @@ def _estimate(session: Session, q: UserQuery) -> int:
     plan = session.connection().exec_driver_sql(
         "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
     if isinstance(plan, str):
-        import json
-
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
 

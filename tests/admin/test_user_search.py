@@ -101,21 +101,26 @@ def test_pages_both_ways_with_exact_total_and_sizes(admin: Browser, db: Session,
 
 def test_total_is_estimated_past_the_cap(admin: Browser, db: Session, backend: str,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    for i in range(1, 9):
-        citizen(db, f"Warga Taksir {i}", i)
+    for i in range(1, 31):
+        citizen(db, f"Warga Taksir {i:02d}", i)
     db.commit()
     query = dir_repo.UserQuery(text="taksir")
-    assert dir_repo.total_users(db, query) == dir_repo.Total(8, estimated=False)
+    assert dir_repo.total_users(db, query) == dir_repo.Total(30, estimated=False)
     low = dir_repo.total_users(db, query, exact_up_to=3)
     assert low.estimated and low.count >= 4
     everyone = dir_repo.total_users(db, dir_repo.UserQuery(), exact_up_to=3)  # no filter
     assert everyone.estimated and everyone.count >= 4
+    # The last page knows its total without counting (also past the cap).
+    last = dir_repo.UserQuery(text="taksir", offset=25, limit=25)
+    assert dir_repo.total_users(db, last, exact_up_to=3, page=(5, False)) == dir_repo.Total(
+        30, estimated=False)
     import sso.admin.users as users_page
 
     monkeypatch.setattr(users_page, "EXACT_UP_TO", 3)  # the cap, lowered for the test
-    page = admin.get("/admin/users?q=taksir").text
+    page = admin.get("/admin/users?q=taksir&size=25").text
     assert "sekitar" in page and "(perkiraan)" in page
-    assert len(names_on(page)) == 8
+    assert len(names_on(page)) == 25
+    assert "30 orang" in admin.get("/admin/users?q=taksir&size=25&page=2").text
 
 
 def test_sorting_by_name_created_and_last_login(admin: Browser, db: Session,
@@ -162,3 +167,26 @@ def test_english_page_and_phone_labels(admin: Browser, db: Session, backend: str
     assert "1–1 of" in page and "1 in total" in page and "Search name, username" in page
     for field in ("q", "kind", "agency", "status", "sort", "size"):
         assert f'<label for="{field}">' in page
+
+
+@pytest.mark.parametrize("sort", ["-last_login", "last_login"])
+def test_last_login_order_pages_across_the_never_signed_in(admin: Browser, db: Session,
+                                                           backend: str, sort: str) -> None:
+    made = [citizen(db, f"Warga Masuk {i:02d}", i,
+                    login_at=T0 + timedelta(hours=i) if i % 3 else None) for i in range(1, 41)]
+    db.commit()
+    signed_in = sorted((u for u in made if u.last_login_at), key=lambda u: u.last_login_at)  # type: ignore[arg-type, return-value]
+    never = sorted((u for u in made if not u.last_login_at), key=lambda u: u.id)
+    if sort.startswith("-"):
+        expected = [u.display_name for u in signed_in[::-1] + never[::-1]]
+    else:
+        expected = [u.display_name for u in never + signed_in]
+    seen: list[str] = []
+    url: str | None = f"/admin/users?q=masuk&sort={sort}&size=25"
+    while url:
+        page = admin.get(url).text
+        seen += names_on(page)
+        url = href(page, "next")
+    assert seen == expected
+    page2 = admin.get(f"/admin/users?q=masuk&sort={sort}&size=25&page=2").text
+    assert names_on(page2) == expected[25:] and "26–40 dari" in page2

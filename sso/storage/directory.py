@@ -128,12 +128,14 @@ def total_users(session: Session, q: UserQuery, exact_up_to: int = EXACT_UP_TO, 
 
     ``page`` is what :func:`search_users` just returned for ``q`` (rows, more follow): on the
     last page the total is known without counting. On PostgreSQL the planner's estimate comes
-    first (no rows read): far past the cap (5×) it is the answer, since counting 10,001 rows of
-    a common word costs more than the page itself; otherwise the count stops at the cap."""
+    first (no rows read): at twice the cap or more it is the answer, since counting 10,001 rows
+    of a common word costs more than the page itself (with the column's statistics target of
+    1,000, an estimate twice the truth is rare, and the page says "about"); otherwise the count
+    stops at the cap."""
     if page is not None and not page[1] and (page[0] or q.offset == 0):
         return Total(q.offset + page[0], estimated=False)
     guess = _estimate(session, q) if session.get_bind().dialect.name == "postgresql" else None
-    if guess is not None and guess >= 5 * exact_up_to:
+    if guess is not None and guess >= 2 * exact_up_to:
         return Total(guess, estimated=True)
     capped = _filtered(q, User.id).limit(exact_up_to + 1).subquery()
     counted = int(session.scalar(select(func.count()).select_from(capped)) or 0)

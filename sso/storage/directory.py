@@ -98,6 +98,7 @@ def _by_last_login(session: Session, q: UserQuery) -> tuple[Sequence[User], bool
     def part(signed_in: bool, offset: int, limit: int) -> list[User]:
         stmt = _filtered(q, User).where(
             User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None))
+        order: list[Any]
         if signed_in:
             order = [User.last_login_at.desc(), User.id.desc()] if q.descending else [
                 User.last_login_at.asc(), User.id.asc()]

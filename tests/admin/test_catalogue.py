@@ -21,6 +21,9 @@ DYNAMIC = {
     "admin.keys.state.%s": ("next", "active", "retired"),
     "admin.dashboard.%s": ("staff", "citizens", "clients", "sessions"),
     "admin.users.field.%s": ("auto", "name", "username", "email", "nip"),
+    "admin.people.tab.%s": ("details", "credentials", "roles", "sessions", "apps", "events"),
+    "admin.people.sort.%s": ("name", "-name", "created", "-created", "last_login",
+                             "-last_login"),
 }
 
 

@@ -1,9 +1,10 @@
 """The admin people search, measured at the SQL level on a database of 1,000,000 citizens (run
 by ``bench/run.py --full`` on its seeded database, or on its own with ``--seed``).
 
-One *request* is what ``GET /admin/users`` asks the database: the page
-(``sso.storage.directory.search_users``: 50 rows, ``LIMIT 51 OFFSET …`` in the chosen order)
-and the total (``total_users``: a count that stops at 10,001 rows, then the planner's estimate).
+One *request* is what ``GET /admin/users`` asks the database: the planner's estimate of the
+matches (``estimate_users``, an EXPLAIN), the page (``search_users``: 50 rows, ``LIMIT 51
+OFFSET …`` in the chosen order) and the total (``total_users``: none on a last page, the
+estimate from 20,000 on, else a count that stops at 10,001 rows).
 Both go through the admin UI's own functions, so the statements are the ones it sends. The
 queries are drawn from the seeded rows, in the mix an admin types:
 
@@ -40,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sso.db.engine import build_engine
-from sso.storage.directory import SORTS, UserQuery, search_users, total_users
+from sso.storage.directory import SORTS, UserQuery, estimate_users, search_users, total_users
 
 PAGE = 50
 TIMEOUT_MS = 3000  # per statement: a plan that walks the whole table is cut off here
@@ -84,8 +85,9 @@ def request(session: Session, q: str, sort: str, page: int) -> tuple[int, bool, 
     """What one GET /admin/users asks of the database: a page and the total."""
     query = UserQuery(text=q, sort=sort.lstrip("-"), descending=sort.startswith("-"),
                       offset=(page - 1) * PAGE, limit=PAGE)
-    rows, more = search_users(session, query)
-    total = total_users(session, query, page=(len(rows), more))
+    estimate = estimate_users(session, query)
+    rows, more = search_users(session, query, estimate)
+    total = total_users(session, query, page=(len(rows), more), estimate=estimate)
     return len(rows), more, total
 
 

@@ -84,9 +84,10 @@ def list_users(request: Request, session: SessionDep) -> Response:
         text=text, kind=kind, status=status, agency_ids=agency_ids,
         sort=sort.lstrip("-"), descending=sort.startswith("-"),
         offset=(number - 1) * size, limit=size)
-    rows, more = dir_repo.search_users(session, query)
+    estimate = dir_repo.estimate_users(session, query)
+    rows, more = dir_repo.search_users(session, query, estimate)
     total = dir_repo.total_users(session, query, exact_up_to=EXACT_UP_TO,
-                                 page=(len(rows), more))
+                                 page=(len(rows), more), estimate=estimate)
     keep = {k: v for k, v in {"q": text, "kind": kind or "", "status": status or "",
                               "agency": agency, "sort": sort if sort != "name" else "",
                               "size": str(size) if size != 50 else ""}.items() if v}

@@ -110,6 +110,12 @@ def test_total_is_estimated_past_the_cap(admin: Browser, db: Session, backend: s
     assert low.estimated and low.count >= 4
     everyone = dir_repo.total_users(db, dir_repo.UserQuery(), exact_up_to=3)  # no filter
     assert everyone.estimated and everyone.count >= 4
+    scoped = dir_repo.UserQuery(text="taksir", kind="staff", agency_ids={1, 2, 3})  # IN list
+    assert dir_repo.total_users(db, scoped, exact_up_to=3) == dir_repo.Total(0, estimated=False)
+    if backend == "postgres":  # the planner's estimate, with the IN list written out
+        assert isinstance(dir_repo.estimate_users(db, scoped), int)
+    else:
+        assert dir_repo.estimate_users(db, scoped) is None
     # The last page knows its total without counting (also past the cap).
     last = dir_repo.UserQuery(text="taksir", offset=25, limit=25)
     assert dir_repo.total_users(db, last, exact_up_to=3, page=(5, False)) == dir_repo.Total(

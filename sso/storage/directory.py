@@ -57,7 +57,8 @@ def _like(word: str) -> str:
 
 def _filtered(q: UserQuery, columns: Any) -> Select[Any]:
     stmt: Select[Any] = select(columns)
-    words = fold(q.text).split()
+    # (Control characters match nothing, and PostgreSQL refuses a NUL in a query.)
+    words = fold("".join(ch if ch.isprintable() else " " for ch in q.text)).split()
     if words and all(len(w) < 3 for w in words):
         prefix = " ".join(words)
         stmt = stmt.where(User.display_name_search >= prefix,
@@ -341,6 +342,8 @@ def all_roles(session: Session) -> list[tuple[Role, Client | None]]:
 
 def role_by_label(session: Session, label: str) -> Role | None:
     """``name`` (a global role) or ``client_id/name`` (an app role)."""
+    if not label.isprintable():  # no role name holds one (nor can PostgreSQL compare a NUL)
+        return None
     client_id, _, name = label.strip().rpartition("/")
     stmt = select(Role).where(Role.name == name.strip().lower())
     if client_id:

@@ -114,8 +114,9 @@ def test_roles_given_and_taken_back_on_the_page(admin: Browser, runtime: Runtime
     assert client.client_id in text  # the app of the app role
     assert events(db, "role.granted", actor_id=admin.user.id, target_id=tono.id)
 
-    unknown = admin.post(f"/admin/users/{tono.id}/roles/grant", {"role": "tidak-ada"}, page=page)
-    assert unknown.status_code == 404 and "Peran tidak ditemukan" in unknown.text
+    for bad in ("tidak-ada", "help\x00desk", "nope/helpdesk"):
+        unknown = admin.post(f"/admin/users/{tono.id}/roles/grant", {"role": bad}, page=page)
+        assert unknown.status_code == 404 and "Peran tidak ditemukan" in unknown.text
 
     held = db.scalars(select(RoleAssignment).where(RoleAssignment.user_id == tono.id)).all()
     helpdesk_role = role_repo.get(db, "helpdesk", None)

@@ -199,3 +199,41 @@ def test_last_login_order_pages_across_the_never_signed_in(admin: Browser, db: S
     assert seen == expected
     page2 = admin.get(f"/admin/users?q=masuk&sort={sort}&size=25&page=2").text
     assert names_on(page2) == expected[25:] and "26–40 dari" in page2
+
+
+def test_search_column_follows_every_write_path(runtime: Runtime, db: Session,
+                                                backend: str) -> None:
+    """ORM inserts and updates, the staff import's Core insert and Core update, and a login
+    (``last_login_at``) all leave ``search_text`` right."""
+    from sso.core.clock import now
+    from sso.storage import imports as import_repo
+    from sso.storage import users as user_repo
+
+    orm = citizen(db, "Élodie Saputra", 1)
+    assert orm.search_text == "elodie saputra warga001 warga001@warga.example.id"
+    orm.email = "Elodie@Contoh.ID"
+    db.flush()
+    assert orm.search_text == "elodie saputra warga001 elodie@contoh.id"
+    t = now()
+    import_repo.insert_users(db, [{
+        "id": "00000000-0000-4000-8000-000000000001", "kind": "staff", "username": NIPS[5],
+        "username_normalized": NIPS[5], "email": None, "email_normalized": None,
+        "email_verified": False, "phone": None, "phone_verified": False,
+        "display_name": "Bambang Pamungkas", "display_name_search": "bambang pamungkas",
+        "given_name": None, "family_name": None, "locale": "id", "status": "active",
+        "nip": NIPS[5], "agency_id": None, "position": None, "nik_encrypted": None,
+        "nik_hash": None, "created_at": t, "updated_at": t, "version": 1}])
+    imported = db.get(User, "00000000-0000-4000-8000-000000000001")
+    assert imported is not None
+    assert imported.search_text == f"bambang pamungkas {NIPS[5]} {NIPS[5]}"
+    assert import_repo.update_user(db, imported.id, 1, {
+        "display_name": "Bambang Pamungkas Jr", "email": "bp@dispora.go.id"})
+    db.expire_all()
+    imported = db.get(User, imported.id)
+    assert imported is not None and imported.search_text.startswith("bambang pamungkas jr ")
+    assert imported.search_text.endswith("bp@dispora.go.id " + NIPS[5])
+    user_repo.record_login(db, imported.id, t)
+    db.expire_all()
+    again = db.get(User, imported.id)
+    assert again is not None and again.last_login_at == t and again.version == 2
+    db.rollback()

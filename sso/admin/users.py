@@ -1,5 +1,7 @@
-"""``/admin/users``: find people (prefix search, keyset pages, filters), create staff, edit
-with optimistic locking, and the support actions (disable / enable, unlock, reset link,
+"""``/admin/users``: find people (any part of name, username, email or NIP; pages both ways,
+a total, page sizes, three sort orders; filters), create staff, the person's page in tabs
+(details, credentials, roles given and taken back, sessions, connected apps, recent events),
+edit with optimistic locking, and the support actions (disable / enable, unlock, reset link,
 reset MFA, end sessions). Every action checks role *and* scope on the server."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Run with the project's virtualenv Python (``make bench`` does). Steps:
    worker's RSS every 0.2 s;
 5. unless ``--no-full``: copy the database, grow the copy to 1,000,000 citizens in SQL, measure
    the login on both databases alternately (A/B/A/B, restarting the server each time) and the
-   admin search by name prefix (bench/search.py) on the big one;
+   admin people search (bench/search.py) on the big one;
 6. with ``--profile``: one more run per scenario with py-spy attached to a worker, and an
    in-process count of the SQL statements each kind of request issues (bench/out/<stamp>/).
 
@@ -54,6 +54,7 @@ from procfs import RssSampler, cmdline, cpu_seconds, descendants
 from report import (
     PASSWORD,
     README,
+    SEARCH_P99_TARGET_MS,
     SEARCH_TARGET_MS,
     Run,
     Scenario,
@@ -623,7 +624,7 @@ class Bench:
                     warm=lambda: None)  # login_load.py warms up inside each run
 
     def scenario_search(self) -> None:
-        s = Scenario("admin_search", "admin search by name prefix (SQL, 1M citizens)", "queries")
+        s = Scenario("admin_search", "admin people search (SQL, 1M citizens)", "queries")
         self.scenarios.append(s)
         if self.over_budget(s):
             return
@@ -647,9 +648,11 @@ class Bench:
                 "errors": (f"{timeouts} of {variant['queries']} timed out (3 s)" if timeouts
                            else "0"),
             }
-            met = variant["p50_ms"] <= SEARCH_TARGET_MS
+            met = (variant["p50_ms"] <= SEARCH_TARGET_MS
+                   and variant["p99_ms"] <= SEARCH_P99_TARGET_MS and not timeouts)
             row.verdict = (("met" if met else "**missed**")
-                           + f" (p50 ≤ {SEARCH_TARGET_MS:.0f} ms); {variant['plan']}")
+                           + f" (p50 ≤ {SEARCH_TARGET_MS:.0f} ms, p99 ≤ "
+                           f"{SEARCH_P99_TARGET_MS:.0f} ms); {variant['plan']}")
             self.scenarios.append(row)
         self.scenarios.remove(s)
         log("admin search: " + ", ".join(f"{v['name']} p50 {v['p50_ms']:.1f} ms"
@@ -869,10 +872,13 @@ people AS (
 inserted AS (
     INSERT INTO users (id, kind, username, username_normalized, email, email_normalized,
                        email_verified, phone_verified, display_name, display_name_search,
-                       locale, status, created_at, updated_at, version)
+                       search_text, locale, status, created_at, updated_at, version)
     SELECT gen_random_uuid()::text, 'citizen', login, login, login || '@warga.example.id',
-           login || '@warga.example.id', true, false, name, lower(name), 'id', 'active',
-           now(), now(), 1
+           login || '@warga.example.id', true, false, name, lower(name),
+           -- search_text_of(name, login, email, None): the names are plain ASCII, so
+           -- lower() folds them as the application's fold() does
+           lower(name) || ' ' || login || ' ' || login || '@warga.example.id', 'id', 'active',
+           now() - (i %% 1000) * interval '1 hour', now(), 1
     FROM people
     RETURNING id
 )

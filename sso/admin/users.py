@@ -1,13 +1,18 @@
-"""``/admin/users``: find people (prefix search, keyset pages, filters), create staff, edit
-with optimistic locking, and the support actions (disable / enable, unlock, reset link,
+"""``/admin/users``: find people (any part of name, username, email or NIP; pages both ways,
+a total, page sizes, three sort orders; filters), create staff, the person's page in tabs
+(details, credentials, roles given and taken back, sessions, connected apps, recent events),
+edit with optimistic locking, and the support actions (disable / enable, unlock, reset link,
 reset MFA, end sessions). Every action checks role *and* scope on the server."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.background import BackgroundTask
@@ -26,68 +31,91 @@ from sso.admin.access import (
     staff,
 )
 from sso.admin.services import people
-from sso.admin.views import back, decode_cursor, encode_cursor, page
-from sso.core.errors import DomainError, NotFound
-from sso.db.models import User
+from sso.admin.services import roles as role_service
+from sso.admin.views import back, page
+from sso.core import events
+from sso.core.errors import Conflict, DomainError, NotFound
+from sso.db.models import RoleAssignment, User
 from sso.oidc.logout import deliver_soon
 from sso.storage import audit_queries, impact
+from sso.storage import clients as client_repo
+from sso.storage import consents as consent_repo
 from sso.storage import directory as dir_repo
+from sso.storage import grants as grant_repo
+from sso.storage import mfa as mfa_repo
 from sso.storage import users as user_repo
+from sso.web.account_ui import local_time
 from sso.web.deps import SessionDep
 from sso.web.load_shedding import checks_password
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
 
 router = APIRouter()
-PAGE_SIZE = 50
-
-
-def search_params(text: str, field: str) -> tuple[str, str]:
-    """Which indexed key to search and the prefix normalised like that key."""
-    text = text.strip()
-    if field not in dir_repo.SEARCH_COLUMNS:
-        digits = text.replace(" ", "")
-        field = "nip" if digits.isdigit() else "email" if "@" in text else "name"
-    if field == "nip":
-        return field, text.replace(" ", "")
-    if field == "name":
-        return field, " ".join(text.split()).casefold()
-    return field, text.casefold()
+PAGE_SIZES = (25, 50, 100)
+SORT_KEYS = ("name", "-name", "created", "-created", "last_login", "-last_login")
 
 
 def _agencies(session: Session, who: Staff) -> list[Any]:
     return [a for a in dir_repo.all_agencies(session) if who.scope is None or a.id in who.scope]
 
 
+def _choice(value: str | None, allowed: tuple[str, ...], default: str) -> str:
+    return value if value in allowed else default
+
+
 @router.get("/admin/users")
 def list_users(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "users.view")
     qp = request.query_params
-    field, prefix = search_params(qp.get("q", "")[:200], qp.get("field", "auto"))
+    text = qp.get("q", "")[:200]
     agency = qp.get("agency", "")
     agency_ids: set[int] | None = None
     if agency.isdigit():
         agency_ids = dir_repo.subtree_ids(dir_repo.all_agencies(session), int(agency))
-    if who.scope is not None:
+    if who.scope is not None:  # an opd-admin: their agencies' staff only
         agency_ids = set(who.scope) if agency_ids is None else agency_ids & who.scope
-    cursor = decode_cursor(qp.get("after"))
-    after = (str(cursor[0]), str(cursor[1])) if isinstance(cursor, list) and len(cursor) == 2 else None
     kind = qp.get("kind") if qp.get("kind") in ("staff", "citizen") else None
     if who.scope is not None:
         kind = "staff"
     status = qp.get("status") if qp.get("status") in ("active", "disabled") else None
-    rows, nxt = dir_repo.search_users(session, dir_repo.UserQuery(
-        field=field, prefix=prefix, kind=kind, status=status, agency_ids=agency_ids,
-        after=after, limit=PAGE_SIZE))
-    next_query = None
-    if nxt is not None:
-        keep = {k: v for k, v in qp.items() if k not in ("after", "done")}
-        next_query = {**keep, "after": encode_cursor(list(nxt))}
+    size_raw = qp.get("size", "")
+    size = int(size_raw) if size_raw.isdigit() and int(size_raw) in PAGE_SIZES else 50
+    sort = _choice(qp.get("sort"), SORT_KEYS, "name")
+    last_page = dir_repo.MAX_OFFSET // size + 1
+    number_raw = qp.get("page", "1")
+    number = min(max(int(number_raw), 1), last_page) if number_raw.isdigit() else 1
+    query = dir_repo.UserQuery(
+        text=text, kind=kind, status=status, agency_ids=agency_ids,
+        sort=sort.lstrip("-"), descending=sort.startswith("-"),
+        offset=(number - 1) * size, limit=size)
+    estimate = dir_repo.estimate_users(session, query)
+    rows, more = dir_repo.search_users(session, query, estimate)
+    total = dir_repo.total_users(session, query, exact_up_to=EXACT_UP_TO,
+                                 page=(len(rows), more), estimate=estimate)
+    keep = {k: v for k, v in {"q": text, "kind": kind or "", "status": status or "",
+                              "agency": agency, "sort": sort if sort != "name" else "",
+                              "size": str(size) if size != 50 else ""}.items() if v}
+
+    def link(**change: str) -> str:
+        params = {**keep, **change}
+        return "/admin/users?" + urlencode(
+            {k: v for k, v in params.items() if v and not (k == "page" and v == "1")})
+
     return page(request, "admin/users.html", who, {
-        "rows": rows, "next_query": next_query, "q": qp.get("q", ""), "field": qp.get("field", "auto"),
-        "kind": kind or "", "status": status or "", "agency": agency,
-        "agencies": _agencies(session, who),
+        "rows": rows, "q": text, "kind": kind or "", "status": status or "", "agency": agency,
+        "agencies": _agencies(session, who), "sort": sort, "size": size, "sizes": PAGE_SIZES,
+        "sorts": SORT_KEYS, "total": total, "page_number": number,
+        "first_row": (number - 1) * size + 1 if rows else 0,
+        "last_row": (number - 1) * size + len(rows),
+        "prev_href": link(page=str(number - 1)) if number > 1 else None,
+        "next_href": link(page=str(number + 1)) if more and number < last_page else None,
+        "capped": more and number >= last_page,
+        "sort_href": {key: link(sort=key if key != "name" else "") for key in SORT_KEYS},
+        "wib": local_time,
     })
+
+
+EXACT_UP_TO = dir_repo.EXACT_UP_TO  # the test of the estimate lowers it on the app's module
 
 
 # ---------------------------------------------------------------------------- create
@@ -150,15 +178,57 @@ def _target(session: Session, user_id: str) -> User:
     return user
 
 
+TABS = ("details", "credentials", "roles", "sessions", "apps", "events")
+
+
+def _locked(request: Request, session: Session, user: User) -> bool:
+    """Whether password logins to the account are refused for now: its account-wide guessing
+    counter, or one of its account+address counters (addresses of its recent failed logins),
+    is locked. The same keys the unlock action clears."""
+    runtime = runtime_of(request)
+    throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
+    account = f"user:{user.id}"
+    ips = {e.ip for e in audit_queries.about_user(session, user.id, limit=200)
+           if e.event == events.USER_LOGIN_FAILED and e.ip}
+    keys = [throttle.key("acct", account), throttle.key("acct_ip", account, "unknown")]
+    keys += [throttle.key("acct_ip", account, ip) for ip in sorted(ips)]
+    return any(throttle.retry_after(key, session) > 0 for key in keys)
+
+
+def _tab_data(request: Request, session: Session, who: Staff, user: User, tab: str
+              ) -> dict[str, Any]:
+    """What one tab shows (only the open tab is queried)."""
+    if tab == "credentials":
+        totp = mfa_repo.get_totp(session, user.id)
+        return {"password": user.password,
+                "totp": totp if totp is not None and totp.confirmed_at is not None else None,
+                "passkeys": mfa_repo.passkeys_of(session, user.id),
+                "recovery_left": mfa_repo.unused_recovery_codes(session, user.id)}
+    if tab == "roles":
+        return {"held": dir_repo.roles_held(session, user.id, user.agency_id),
+                "all_roles": dir_repo.all_roles(session) if who.can("roles.manage") else []}
+    if tab == "sessions":
+        return {"sessions": dir_repo.live_sessions(session, user_id=user.id, limit=50)}
+    if tab == "apps":
+        clients = {c.client_id: c for c in client_repo.list_all(session)}
+        live = Counter(g.client_id for g in grant_repo.grants_of_user(session, user.id))
+        return {"consents": consent_repo.of_user(session, user.id), "clients": clients,
+                "live_grants": live}
+    if tab == "events":
+        return {"events": audit_queries.about_user(session, user.id, limit=50)}
+    return {"locked": _locked(request, session, user), "agencies": _agencies(session, who)}
+
+
 def _detail(request: Request, session: Session, who: Staff, user: User,
-            error: DomainError | None = None, values: dict[str, str] | None = None) -> Response:
+            error: DomainError | None = None, values: dict[str, str] | None = None,
+            tab: str | None = None) -> Response:
+    tab = tab or _choice(request.query_params.get("tab"), TABS, "details")
     return page(request, "admin/user.html", who, {
-        "user": user, "values": values, "agencies": _agencies(session, who),
-        "roles": sorted(admin_roles_of(session, user)),
-        "sessions": dir_repo.live_sessions(session, user_id=user.id, limit=20),
-        "events": audit_queries.about_user(session, user.id, limit=20)
-        if who.can("users.view") else [],
+        "user": user, "values": values, "tab": tab, "tabs": TABS,
+        "admin_roles": sorted(admin_roles_of(session, user)),
+        **_tab_data(request, session, who, user, tab),
         "can_manage": who.can("users.manage"), "can_support": who.can("users.support"),
+        "can_roles": who.can("roles.manage"), "wib": local_time,
         "error": error.message if error else None, "error_params": error.params if error else None,
     }, status=error.status_code if error else 200)
 
@@ -169,6 +239,42 @@ def show_user(request: Request, session: SessionDep, user_id: str) -> Response:
     user = _target(session, user_id)
     check_person(session, who, user, "users.view")
     return _detail(request, session, who, user)
+
+
+@router.post("/admin/users/{user_id}/roles/{action}")
+def user_roles(request: Request, session: SessionDep, form: FormDep, user_id: str,
+               action: str) -> Response:
+    """Give a role to the person (by name, from the datalist) or take one of theirs back;
+    like on the role's own page, giving needs a login within the last 5 minutes."""
+    if action not in ("grant", "revoke"):
+        raise NotFound("admin.error.unknown_action")
+    path = f"/admin/users/{user_id[:36]}"
+    who = staff(request, session, "roles.manage", recent=action == "grant",
+                next_path=path + "?tab=roles")
+    user = _target(session, user_id)
+    check_person(session, who, user, "roles.manage")
+    try:
+        if action == "grant":
+            role = dir_repo.role_by_label(session, form.get("role")[:200])
+            if role is None:
+                raise NotFound("admin.role.unknown")
+            role_service.grant(session, role, user.username, actor_id=who.user.id)
+        else:
+            raw = form.get("assignment_id")
+            assignment = session.get(RoleAssignment, int(raw)) if raw.isdigit() else None
+            if assignment is None or assignment.user_id != user.id:
+                raise NotFound("admin.role.assignment_unknown")
+            role_service.revoke(session, role_service.get(session, assignment.role_id),
+                                assignment.id, actor_id=who.user.id)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return _detail(request, session, who, _target(session, user_id),
+                       Conflict("admin.people.role_held"), tab="roles")
+    except DomainError as exc:
+        session.rollback()
+        return _detail(request, session, who, _target(session, user_id), exc, tab="roles")
+    return back(path, "granted" if action == "grant" else "revoked", tab="roles")
 
 
 @router.post("/admin/users/{user_id}")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.core.events import current_context
 from sso.db.models import AuditEvent, ImportJob, User
+from sso.storage import users as user_repo
 
 
 def add(session: Session, job: ImportJob) -> ImportJob:
@@ -61,7 +62,10 @@ def update_user(session: Session, user_id: str, version: int, values: dict[str, 
         .where(User.__table__.c.id == user_id, User.__table__.c.version == version)
         .values(version=version + 1, updated_at=now(), **values)
     )
-    return bool(getattr(result, "rowcount", 0))
+    changed = bool(getattr(result, "rowcount", 0))
+    if changed:  # the admin search's column, from the row as it is now
+        user_repo.refresh_search_text(session, [user_id])
+    return changed
 
 
 def insert_audit(session: Session, rows: list[dict[str, Any]], at: datetime) -> None:

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import LoginSession, SessionClient
+from sso.storage import users as user_repo
 
 
 def add(session: Session, row: LoginSession) -> LoginSession:
     session.add(row)
     session.flush()
+    user_repo.record_login(session, row.user_id, row.auth_time)
     return row
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from sso.db.models import PasswordCredential, User
+from sso.db.models.accounts import search_text_of
 
 
 def get(session: Session, user_id: str) -> User | None:
@@ -95,3 +97,28 @@ def count_admins(session: Session) -> int:
         .where(Role.name == "admin", Role.client_id.is_(None), RoleAssignment.user_id.is_not(None))
     )
     return int(session.scalar(stmt) or 0)
+
+
+def record_login(session: Session, user_id: str, at: datetime) -> None:
+    """Note a new login session on the person (the admin list sorts by it). A Core update:
+    neither the optimistic ``version`` nor ``updated_at`` moves, so a login never makes an
+    admin's open edit form stale."""
+    users: Table = User.__table__  # type: ignore[assignment]
+    session.execute(
+        update(users).where(users.c.id == user_id)
+        .values(last_login_at=at, updated_at=users.c.updated_at)
+    )
+
+
+def refresh_search_text(session: Session, user_ids: Sequence[str]) -> None:
+    """Recompute ``search_text`` of people changed by a bulk (Core) update."""
+    users: Table = User.__table__  # type: ignore[assignment]
+    for i in range(0, len(user_ids), 500):
+        rows = session.execute(
+            select(users.c.id, users.c.display_name, users.c.username, users.c.email,
+                   users.c.nip).where(users.c.id.in_(list(user_ids[i : i + 500])))
+        ).all()
+        for uid, name, username, email, nip in rows:
+            session.execute(update(users).where(users.c.id == uid).values(
+                search_text=search_text_of(name, username, email, nip),
+                updated_at=users.c.updated_at))

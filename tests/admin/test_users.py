@@ -1,4 +1,5 @@
-"""People in the admin UI: prefix search with keyset pages, creating staff, edits with a
+"""People in the admin UI (the search is in test_user_search.py, the tabs in
+test_user_page.py): creating staff, edits with a
 conflict on stale copies, disable (sessions and tokens end at once), unlock, reset link (real
 SMTP), reset MFA, end sessions."""
 
@@ -7,7 +8,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -25,28 +25,6 @@ NIPS = [f"19{70 + i:02d}0101200{i % 10}01100{i % 10}" for i in range(8)]
 
 def names_on(page: str) -> list[str]:
     return re.findall(r'<a href="/admin/users/[0-9a-f-]{36}">([^<]+)</a>', page)
-
-
-def test_search_by_prefix_with_keyset_pages(admin: Browser, runtime: Runtime, db: Session,
-                                            monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
-    import sso.admin.users as users_page
-
-    monkeypatch.setattr(users_page, "PAGE_SIZE", 2)
-    for i, name in enumerate(["budi", "bunga", "burhan", "bayu", "citra"]):
-        person(runtime, db, name, nip=NIPS[i], mfa=False)
-    seen: list[str] = []
-    url = "/admin/users?q=Bu&field=name"
-    while url:
-        text = admin.get(url).text
-        seen += names_on(text)
-        found = re.search(r'rel="next" href="([^"]+)"', text)
-        url = found.group(1).replace("&amp;", "&") if found else ""
-    assert seen == ["Budi", "Bunga", "Burhan"]
-    assert names_on(admin.get(f"/admin/users?q={NIPS[3][:12]}").text) == ["Bayu"]  # NIP prefix
-    assert names_on(admin.get("/admin/users?q=citra@exa").text) == ["Citra"]  # email prefix
-    assert names_on(admin.get("/admin/users?q=bur&field=username").text) == ["Burhan"]
-    assert "Citra" not in admin.get("/admin/users?kind=citizen").text
-    assert "OFFSET" not in str(users_page.dir_repo.search_users.__doc__ or "")
 
 
 def test_create_staff_sends_a_set_password_link(admin: Browser, db: Session, org: Any,
@@ -169,5 +147,5 @@ def test_reset_link_and_reset_mfa_and_end_sessions(app: FastAPI, admin: Browser,
     assert confirm(admin, f"{page}/end-sessions").status_code == 303
     assert wati.get("/account").status_code == 303  # logged out
     assert events(db, "user.sessions_ended", actor_id=admin.user.id, target_id=staff.id)
-    recent = admin.get(page).text
+    recent = admin.get(page + "?tab=events").text
     assert "user.sessions_ended" in recent and "mfa.reset" in recent

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sso.db.base import Base
@@ -32,6 +34,29 @@ class Agency(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+def fold(text: str | None) -> str:
+    """Text as the admin search compares it: accents stripped (NFKD, combining marks
+    dropped), case-folded, whitespace collapsed. ``"Inés  Jokowati"`` -> ``"ines jokowati"``."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.casefold().split())
+
+
+def search_text_of(display_name: str | None, username: str | None, email: str | None,
+                   nip: str | None) -> str:
+    """The one column the admin search looks into (by any part, trigram-indexed on
+    PostgreSQL): name, username, email and NIP, each folded by :func:`fold`."""
+    return " ".join(p for p in (fold(display_name), fold(username), fold(email), fold(nip)) if p)
+
+
+def _search_text_default(context: Any) -> str:
+    """Column default for inserts that bypass the ORM (bulk ``insert(users)`` of the staff
+    import): computed from the row's own values."""
+    row = context.get_current_parameters()
+    return search_text_of(row.get("display_name"), row.get("username"), row.get("email"),
+                          row.get("nip"))
+
+
 class User(Base):
     """A person: OPD staff (NIP, agency, position) or a citizen (optional NIK)."""
 
@@ -42,6 +67,13 @@ class User(Base):
         CheckConstraint("kind = 'staff' OR nip IS NULL", name="nip_staff_only"),
         Index("ix_users_display_name_search", "display_name_search", "id"),
         Index("ix_users_kind_created", "kind", "created_at", "id"),
+        Index("ix_users_created", "created_at", "id"),
+        Index("ix_users_last_login", "last_login_at", "id"),
+        # Substring search (LIKE '%part%') at a million rows: a trigram GIN index on
+        # PostgreSQL (migration 0008 creates the pg_trgm extension); a plain index on SQLite,
+        # where LIKE '%…%' scans anyway.
+        Index("ix_users_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -57,6 +89,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     # Case-folded display name for prefix search (indexed).
     display_name_search: Mapped[str] = mapped_column(search_key(200), default="")
+    # Folded name, username, email and NIP (:func:`search_text_of`), kept up to date on every
+    # write (the column default for Core inserts, the ORM hooks below for the rest).
+    search_text: Mapped[str] = mapped_column(Text, default=_search_text_default)
     given_name: Mapped[str | None] = mapped_column(String(100))
     family_name: Mapped[str | None] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(8), default="id")
@@ -71,6 +106,9 @@ class User(Base):
     nik_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+    # When a login session was last opened for the person (set with the session, outside the
+    # optimistic version: a login must not make an admin's open edit form stale).
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
 
     agency: Mapped[Agency | None] = relationship(lazy="joined")
@@ -83,6 +121,12 @@ class User(Base):
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _refresh_search_text(_mapper: Any, _connection: Any, user: User) -> None:
+    user.search_text = search_text_of(user.display_name, user.username, user.email, user.nip)
 
 
 class PasswordCredential(Base):

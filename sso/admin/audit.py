@@ -83,12 +83,21 @@ def shown_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _day(text: str | None) -> datetime | None:
-    """A local (WIB) calendar day as the UTC instant it starts."""
+    """A local (WIB) calendar day as the UTC instant it starts (None for no date, or one
+    outside the years a log can hold, which would overflow the day arithmetic)."""
     try:
         d = date.fromisoformat((text or "")[:10])
     except ValueError:
         return None
+    if not 1970 <= d.year <= 9000:
+        return None
     return datetime(d.year, d.month, d.day, tzinfo=UTC) - LOCAL_OFFSET
+
+
+def _printable(text: str) -> str:
+    # PostgreSQL refuses a NUL in a query parameter: a typed control character must not
+    # become a 500.
+    return "".join(ch for ch in text if ch.isprintable())
 
 
 def _user_id(session: Session, text: str) -> str:
@@ -116,7 +125,7 @@ class Query:
 
 def read_query(request: Request) -> Query:
     qp = request.query_params
-    text = {k: qp.get(k, "")[:200].strip() for k in TEXT_FILTERS}
+    text = {k: _printable(qp.get(k, "")[:200]).strip() for k in TEXT_FILTERS}
     chosen = set(qp.getlist("cat"))
     return Query(text, tuple(c for c in event_labels.CATEGORIES if c in chosen))
 

@@ -167,8 +167,11 @@ def test_category_filter_takes_several_and_other_filters_narrow(
     assert {"user.login", "client.created", "token.issued"} <= mine and "key.created" not in mine
     by_nip = set(shown_events(auditor.get("/admin/audit?person=198001012005011001").text))
     assert by_nip == mine
-    # An unknown category is ignored, not an error.
+    # An unknown category, a bad cursor, control characters, dates out of range: a page.
     assert auditor.get("/admin/audit?cat=nonsense&before=x&after=-1").status_code == 200
+    odd = "person=%00a&client=%00&event=%00x&target=%00&from=0001-01-01&to=9999-12-31"
+    assert auditor.get(f"/admin/audit?{odd}").status_code == 200
+    assert auditor.get(f"/admin/audit.csv?{odd}").status_code == 200
 
 
 def test_empty_filter_message_differs_from_no_events(auditor: Browser, db: Session,

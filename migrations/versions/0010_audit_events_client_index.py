@@ -1,9 +1,9 @@
 """audit events: indexes for the audit log's filters by app and by dates alone
 
 ``ix_audit_events_client`` (client_id, created_at) serves the app filter.
-``ix_audit_events_created`` serves a date range without any other filter: on PostgreSQL a BRIN
-index (the log is append-only, so its rows lie in time order on disk; the index is a few pages
-and costs next to nothing on the insert path of /token); elsewhere a plain one.
+``ix_audit_events_created`` (created_at, id) is the order of the log's pages (newest first, keyed
+by both): walked backwards it serves a date range with no other filter however far back it lies
+(paging by id alone made PostgreSQL read every newer row first).
 
 Revision ID: 0010
 Revises: 0005
@@ -25,8 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_client", ["client_id", "created_at"], unique=False)
-        batch_op.create_index("ix_audit_events_created", ["created_at"], unique=False,
-                              postgresql_using="brin")
+        batch_op.create_index("ix_audit_events_created", ["created_at", "id"], unique=False)
 
 
 def downgrade() -> None:

@@ -248,6 +248,26 @@ def _cursor(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() and len(text) < 19 else None
 
 
+def _key(text: str | None) -> audit_queries.Key | None:
+    """A page cursor ``<microseconds since 1970>-<id>`` (from :func:`_key_text`), else None."""
+    at, _, event_id = (text or "").partition("-")
+    us, number = _cursor(at), _cursor(event_id)
+    if us is None or number is None:
+        return None
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us), number
+    except OverflowError:  # past the year 9999
+        return None
+
+
+def _key_text(key: audit_queries.Key | None) -> str:
+    if key is None:
+        return ""
+    at, event_id = key
+    us = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return f"{us}-{event_id}"
+
+
 @router.get("/admin/audit")
 def audit_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "audit.view")
@@ -255,8 +275,8 @@ def audit_page(request: Request, session: SessionDep) -> Response:
     f = to_filter(session, q)
     locale = _locale(request)
     result = audit_queries.page(
-        session, f, before_id=_cursor(request.query_params.get("before")),
-        after_id=_cursor(request.query_params.get("after")), limit=PAGE_SIZE)
+        session, f, before=_key(request.query_params.get("before")),
+        after=_key(request.query_params.get("after")), limit=PAGE_SIZE)
     names = Names(session, result.rows)
     categories = [(c, event_labels.category_label(c, locale), c in q.categories)
                   for c in event_labels.CATEGORIES]
@@ -266,8 +286,8 @@ def audit_page(request: Request, session: SessionDep) -> Response:
         "categories": categories,
         "chosen_count": len(q.categories),
         "narrowed": f.narrowed,
-        "older_url": q.url("/admin/audit", before=str(result.older)) if result.older else None,
-        "newer_url": q.url("/admin/audit", after=str(result.newer)) if result.newer else None,
+        "older_url": q.url("/admin/audit", before=_key_text(result.older)) if result.older else None,
+        "newer_url": q.url("/admin/audit", after=_key_text(result.newer)) if result.newer else None,
         "newest_url": q.url("/admin/audit") if result.newer else None,
         "export_url": q.url("/admin/audit.csv"),
         "back_query": urlencode(q.params()),

@@ -4,10 +4,10 @@ names (people, apps, agencies, roles) that the ids in a page of events stand for
 
 Only reads: the log is append-only (no update or delete exists anywhere in the app).
 
-Every filter is served by an index: ``event`` (``IN`` a category's names) and dates by
-``ix_audit_events_event_created``, a person by ``ix_audit_events_actor`` and
-``ix_audit_events_target`` (target type and id), an app by ``ix_audit_events_client``; pages
-walk the primary key."""
+Pages are in time order, newest first, keyed by ``(created_at, id)`` (``ix_audit_events_created``
+walks them, and alone serves a date range however old); the filters have their indexes: names
+(``IN`` a category's) ``ix_audit_events_event_created``, a person ``ix_audit_events_actor`` and
+``ix_audit_events_target`` (type and id), an app ``ix_audit_events_client``."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, String, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, Date, String, and_, cast, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from sso.db.models import Agency, AuditEvent, Client, Role, User
+from sso.db.types import UTCDateTime
 
 # Tangerang Selatan keeps Western Indonesia Time (UTC+7, no daylight saving): the dashboard's
 # days are the city's days.
@@ -79,11 +80,33 @@ def _where(f: AuditFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+Key = tuple[datetime, int]  # (created_at, id): an event's place in the log's order
+
+
+def key_of(e: AuditEvent) -> Key:
+    return e.created_at, e.id
+
+
+def _place() -> ColumnElement[Any]:
+    return tuple_(AuditEvent.created_at, AuditEvent.id)
+
+
+_NEWEST_FIRST = (AuditEvent.created_at.desc(), AuditEvent.id.desc())
+
+
+def _before(key: Key) -> ColumnElement[bool]:
+    return _place() < tuple_(literal(key[0], UTCDateTime()), literal(key[1]))
+
+
+def _after(key: Key) -> ColumnElement[bool]:
+    return _place() > tuple_(literal(key[0], UTCDateTime()), literal(key[1]))
+
+
 @dataclass(frozen=True)
 class Page:
     rows: Sequence[AuditEvent]  # newest first
-    older: int | None  # cursor (``before``) of the next older page
-    newer: int | None  # cursor (``after``) of the next newer page
+    older: Key | None  # cursor (``before``) of the next older page
+    newer: Key | None  # cursor (``after``) of the next newer page
 
 
 def _exists(session: Session, f: AuditFilter, condition: ColumnElement[bool]) -> bool:
@@ -92,22 +115,23 @@ def _exists(session: Session, f: AuditFilter, condition: ColumnElement[bool]) ->
 
 
 def page(
-    session: Session, f: AuditFilter, *, before_id: int | None = None,
-    after_id: int | None = None, limit: int = 50,
+    session: Session, f: AuditFilter, *, before: Key | None = None,
+    after: Key | None = None, limit: int = 50,
 ) -> Page:
-    """``limit`` events older than ``before_id``, or newer than ``after_id``, or the newest."""
+    """``limit`` events older than ``before``, or newer than ``after``, or the newest."""
     stmt = select(AuditEvent).where(*_where(f))
-    if after_id is not None and before_id is None:
-        stmt = stmt.where(AuditEvent.id > after_id).order_by(AuditEvent.id.asc())
+    if after is not None and before is None:
+        stmt = stmt.where(_after(after)).order_by(AuditEvent.created_at.asc(), AuditEvent.id.asc())
         rows = list(session.scalars(stmt.limit(limit)).all())[::-1]
     else:
-        if before_id is not None:
-            stmt = stmt.where(AuditEvent.id < before_id)
-        rows = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)).all())
+        if before is not None:
+            stmt = stmt.where(_before(before))
+        rows = list(session.scalars(stmt.order_by(*_NEWEST_FIRST).limit(limit)).all())
     if not rows:
         return Page(rows, None, None)
-    older = rows[-1].id if _exists(session, f, AuditEvent.id < rows[-1].id) else None
-    newer = rows[0].id if _exists(session, f, AuditEvent.id > rows[0].id) else None
+    last, first = key_of(rows[-1]), key_of(rows[0])
+    older = last if _exists(session, f, _before(last)) else None
+    newer = first if _exists(session, f, _after(first)) else None
     return Page(rows, older, newer)
 
 
@@ -117,18 +141,18 @@ def get(session: Session, event_id: int) -> AuditEvent | None:
 
 def batches(session: Session, f: AuditFilter, size: int = 1000) -> Iterator[Sequence[AuditEvent]]:
     """Every matching event, newest first, ``size`` at a time (keyset, constant memory)."""
-    before: int | None = None
+    before: Key | None = None
     while True:
         stmt = select(AuditEvent).where(*_where(f))
         if before is not None:
-            stmt = stmt.where(AuditEvent.id < before)
-        rows = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(size)).all())
+            stmt = stmt.where(_before(before))
+        rows = list(session.scalars(stmt.order_by(*_NEWEST_FIRST).limit(size)).all())
         if rows:
             yield rows
-        session.expunge_all()
         if len(rows) < size:
             return
-        before = rows[-1].id
+        before = key_of(rows[-1])
+        session.expunge_all()
 
 
 def about_user(session: Session, user_id: str, limit: int = 20) -> Sequence[AuditEvent]:

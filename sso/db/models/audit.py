@@ -21,8 +21,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_target", "target_type", "target_id"),
         Index("ix_audit_events_actor", "actor_id", "created_at"),
         Index("ix_audit_events_client", "client_id", "created_at"),  # the audit log's app filter
-        # Dates alone: BRIN on PostgreSQL (append-only rows lie in time order), see 0010.
-        Index("ix_audit_events_created", "created_at", postgresql_using="brin"),
+        Index("ix_audit_events_created", "created_at", "id"),  # the audit log's page order
     )
 
     id: Mapped[int] = mapped_column(

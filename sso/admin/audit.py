@@ -212,7 +212,7 @@ class Names:
         name = self.clients.get(client_id)
         return Named(name or client_id, client_id, known=name is not None)
 
-    def target(self, e: AuditEvent) -> Named | None:
+    def target(self, e: AuditEvent, locale: str) -> Named | None:
         if not e.target_id:
             return None
         if e.target_type == "user":
@@ -223,7 +223,11 @@ class Names:
         if table is not None:
             name = table.get(e.target_id)
             return Named(name or e.target_id, e.target_id, known=name is not None)
-        return Named(e.target_id, e.target_id)
+        kind = event_labels.target_type_label(e.target_type or "", locale)
+        if kind is None:
+            return Named(e.target_id, e.target_id)
+        # A short number (an import, a key id) says which one; a long random id does not.
+        return Named(f"{kind} {e.target_id}" if len(e.target_id) <= 24 else kind, e.target_id)
 
     def row(self, e: AuditEvent, locale: str) -> Row:
         category = event_labels.category_of(e.event)
@@ -232,7 +236,7 @@ class Names:
             category=category, category_label=event_labels.category_label(category, locale),
             outcome=e.outcome, when=local_time(e.created_at, seconds=True),
             when_iso=e.created_at.astimezone(WIB).isoformat(), actor=self.person(e.actor_id),
-            target=self.target(e), target_type=e.target_type or "",
+            target=self.target(e, locale), target_type=e.target_type or "",
             client=self.client(e.client_id), ip=e.ip or "", user_agent=e.user_agent or "",
         )
 

@@ -147,6 +147,27 @@ LABELS: dict[str, EventLabel] = {
 }
 
 
+# What an event acts on, when that has no name of its own to show (the id is on the event's
+# own page). People, apps, agencies and roles are shown by their names instead.
+TARGET_TYPES: dict[str, tuple[str, str]] = {
+    "grant": ("Izin akses (grant)", "Grant"),
+    "session": ("Sesi login", "Sign-in session"),
+    "access_token": ("Token akses", "Access token"),
+    "signing_key": ("Kunci penandatanganan", "Signing key"),
+    "import": ("Impor pegawai", "Staff import"),
+    "initial_access_token": ("Token pendaftaran", "Registration token"),
+    "backchannel_delivery": ("Pemberitahuan keluar", "Back-channel logout"),
+    "audit": ("Log audit", "Audit log"),
+}
+
+
+def target_type_label(target_type: str, locale: str) -> str | None:
+    found = TARGET_TYPES.get(target_type)
+    if found is None:
+        return None
+    return found[1] if locale == "en" else found[0]
+
+
 def label(name: str, locale: str) -> str:
     """The event in words (the name itself when it has no label yet)."""
     found = LABELS.get(name)

@@ -86,6 +86,8 @@ def test_every_event_name_has_a_label_in_both_languages_and_a_category() -> None
         assert found.category in event_labels.CATEGORIES[:-1], name
         assert event_labels.label(name, "id") == found.id
         assert event_labels.label(name, "en") == found.en
+    for kind in event_labels.TARGET_TYPES:
+        assert event_labels.target_type_label(kind, "id") != event_labels.target_type_label(kind, "en")
     for category in event_labels.CATEGORIES:
         assert event_labels.category_label(category, "id") != event_labels.category_label(category, "en")
     # Categories cut the names into parts: none in two, "other" holds none.
@@ -106,7 +108,10 @@ def test_names_instead_of_ids_and_ids_on_the_detail(admin: Browser, auditor: Bro
     put(db, ev.USER_DISABLED, actor_id=admin.user.id, target_type="user", target_id=target.id)
     put(db, ev.CLIENT_SECRET_ROTATED, actor_id=admin.user.id, target_type="client",
         target_id=app.client_id, client_id=app.client_id)
+    grant_id = "0f6c2a9e-5b1d-4c3e-9a7f-2d8e1b4c6a90"
+    put(db, ev.GRANT_REVOKED, target_type="grant", target_id=grant_id, client_id=app.client_id)
     html = auditor.get("/admin/audit").text
+    assert "Izin akses (grant)" in html and grant_id not in html
     assert "Adminkota (adminkota)" in html and "Pegawaix (pegawaix)" in html
     assert "Portal Satu Data" in html
     assert "Akun dinonaktifkan" in html and "Rahasia aplikasi diganti" in html
@@ -120,6 +125,8 @@ def test_names_instead_of_ids_and_ids_on_the_detail(admin: Browser, auditor: Bro
     assert detail.status_code == 200
     assert "Pegawaix (pegawaix)" in detail.text and target.id in detail.text
     assert admin.user.id in detail.text and "<code>user.disabled</code>" in detail.text
+    revoked = events(db, ev.GRANT_REVOKED)[-1]
+    assert grant_id in auditor.get(f"/admin/audit/{revoked.id}").text
     # English too.
     en = auditor.get("/admin/audit?lang=en").text
     assert "Account disabled" in en and "App secret rotated" in en and "Time (WIB)" in en

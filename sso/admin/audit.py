@@ -1,14 +1,23 @@
-"""``/admin/audit``: the audit log, newest first, filtered by event, actor, target and dates
-(keyset pages), and ``/admin/audit.csv``: the same selection streamed as CSV in batches. The
-log is append-only: nothing here (or anywhere in the app) updates or deletes an event."""
+"""``/admin/audit``: the audit log as people read it: who (names, not ids), what (the event in
+words), when (WIB), filtered by category (several at once), person, app, event name and dates,
+paged both ways; ``/admin/audit/{id}``: one event with its ids and details; and
+``/admin/audit.csv``: the same selection as CSV with both names and ids.
+
+The log is append-only: nothing here (or anywhere in the app) updates or deletes an event.
+Details never hold a secret, token or NIK (``sso.storage.audit.record``); what is shown is
+still passed through :func:`shown_details`, so a careless caller cannot leak one here."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -18,58 +27,325 @@ from sso.accounts.identifiers import normalize_login
 from sso.admin.access import runtime_of, staff
 from sso.admin.views import page
 from sso.core import events
+from sso.core.clock import now
+from sso.core.errors import NotFound
+from sso.db.models import AuditEvent
 from sso.storage import audit, audit_queries
 from sso.storage import users as user_repo
 from sso.storage.audit_queries import LOCAL_OFFSET, AuditFilter
+from sso.web import event_labels
 from sso.web.deps import SessionDep
+from sso.web.i18n import negotiate_locale
 
 router = APIRouter()
-CSV_COLUMNS = ("id", "created_at", "event", "outcome", "actor_id", "target_type", "target_id",
-               "client_id", "ip", "user_agent", "request_id", "details")
+# Tangerang Selatan keeps Western Indonesia Time all year: every time in the admin UI is WIB.
+WIB = timezone(LOCAL_OFFSET, "WIB")
+PAGE_SIZE = 50
+TEXT_FILTERS = ("event", "person", "client", "actor", "target", "from", "to")
+CSV_COLUMNS = ("id", "created_at", "event", "event_label", "category", "outcome",
+               "actor_id", "actor_username", "actor_name", "target_type", "target_id",
+               "target_name", "client_id", "client_name", "ip", "user_agent", "request_id",
+               "details")
+# Detail keys that could name a secret; their text values are never shown (counts and yes/no
+# flags such as ``refresh_token: true`` are).
+_SENSITIVE_KEY = re.compile(r"(^|_)(secret|password|passwd|token|nik|hash|otp|code_verifier|"
+                            r"assertion|credential|cookie)(_|$)", re.IGNORECASE)
+_NIK_LIKE = re.compile(r"\d{16}")
+HIDDEN = "***"
+
+
+def local_time(value: datetime, *, seconds: bool = False) -> str:
+    """``07-12-2026 14:03 WIB``: how a person in the city reads a time."""
+    return value.astimezone(WIB).strftime("%d-%m-%Y %H:%M:%S WIB" if seconds else
+                                          "%d-%m-%Y %H:%M WIB")
+
+
+def _may_be_secret(key: str, value: object) -> bool:
+    if isinstance(value, bool | int | float):
+        return False  # a count or a yes/no
+    return bool(_SENSITIVE_KEY.search(key)) or (
+        isinstance(value, str) and _NIK_LIKE.fullmatch(value.strip()) is not None)
+
+
+def shown_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An event's details as shown and exported: nested mappings walked, anything that could
+    be a secret, token or NIK replaced by ``***``."""
+    out: dict[str, Any] = {}
+    for key, value in (details or {}).items():
+        if isinstance(value, Mapping):
+            out[key] = shown_details(value)
+        else:
+            out[key] = HIDDEN if _may_be_secret(str(key), value) else value
+    return out
+
+
+# ---------------------------------------------------------------------------- filters
 
 
 def _day(text: str | None) -> datetime | None:
-    """A local (WIB) calendar day as the UTC instant it starts."""
+    """A local (WIB) calendar day as the UTC instant it starts (None for no date, or one
+    outside the years a log can hold, which would overflow the day arithmetic)."""
     try:
         d = date.fromisoformat((text or "")[:10])
     except ValueError:
         return None
+    if not 1970 <= d.year <= 9000:
+        return None
     return datetime(d.year, d.month, d.day, tzinfo=UTC) - LOCAL_OFFSET
 
 
-def _filter(session: Session, request: Request) -> tuple[AuditFilter, dict[str, str]]:
+def _printable(text: str) -> str:
+    # PostgreSQL refuses a NUL in a query parameter: a typed control character must not
+    # become a 500.
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def _user_id(session: Session, text: str) -> str:
+    """The id of the person named by username, email or NIP (else the text: maybe an id)."""
+    found = user_repo.find_by_login(session, normalize_login(text))
+    return found.id if found else text
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the admin asked for, as typed (to fill the form and build links again)."""
+
+    text: dict[str, str]
+    categories: tuple[str, ...]
+
+    def params(self, **extra: str) -> list[tuple[str, str]]:
+        out = [(k, v) for k, v in self.text.items() if v]
+        out += [("cat", c) for c in self.categories]
+        return out + [(k, v) for k, v in extra.items() if v]
+
+    def url(self, path: str, **extra: str) -> str:
+        params = self.params(**extra)
+        return path + ("?" + urlencode(params) if params else "")
+
+
+def read_query(request: Request) -> Query:
     qp = request.query_params
-    shown = {k: qp.get(k, "")[:200].strip() for k in ("event", "actor", "target", "from", "to")}
-    actor = shown["actor"]
-    actor_id = None
-    if actor:
-        found = user_repo.find_by_login(session, normalize_login(actor))
-        actor_id = found.id if found else actor
-    until = _day(shown["to"])
+    text = {k: _printable(qp.get(k, "")[:200]).strip() for k in TEXT_FILTERS}
+    chosen = set(qp.getlist("cat"))
+    return Query(text, tuple(c for c in event_labels.CATEGORIES if c in chosen))
+
+
+def to_filter(session: Session, q: Query) -> AuditFilter:
+    t = q.text
+    names: tuple[str, ...] | None = None
+    if q.categories:
+        names = tuple(event_labels.names_in(q.categories))
+    until = _day(t["to"])
     return AuditFilter(
-        event=shown["event"] or None, actor_id=actor_id, target_id=shown["target"] or None,
-        since=_day(shown["from"]), until=until + timedelta(days=1) if until else None,
-    ), shown
+        event=t["event"] or None,
+        names=names,
+        others=event_labels.OTHER in q.categories,
+        known=tuple(event_labels.known_names()),
+        actor_id=_user_id(session, t["actor"]) if t["actor"] else None,
+        target_id=t["target"] or None,
+        person_id=_user_id(session, t["person"]) if t["person"] else None,
+        client_ids=tuple(audit_queries.find_clients(session, t["client"])) if t["client"] else None,
+        since=_day(t["from"]),
+        until=until + timedelta(days=1) if until else None,
+    )
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Named:
+    """Something an event names: shown by its name, its id kept for the detail view."""
+
+    name: str
+    id: str
+    known: bool = True  # False: the id no longer names anything (deleted)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    event: str
+    label: str
+    category: str
+    category_label: str
+    outcome: str
+    when: str
+    when_iso: str
+    actor: Named | None
+    target: Named | None
+    target_type: str
+    client: Named | None
+    ip: str
+    user_agent: str
+
+
+class Names:
+    """The names of the people, apps, agencies and roles that a batch of events refers to,
+    fetched with one query per kind."""
+
+    def __init__(self, session: Session, rows: Sequence[AuditEvent]) -> None:
+        user_ids = [e.actor_id for e in rows]
+        user_ids += [e.target_id for e in rows if e.target_type == "user"]
+        self.people = audit_queries.people(session, user_ids)
+        self.clients = audit_queries.client_names(
+            session, [e.client_id for e in rows] +
+            [e.target_id for e in rows if e.target_type == "client"])
+        self.agencies = audit_queries.agency_names(
+            session, [e.target_id for e in rows if e.target_type == "agency"])
+        self.roles = audit_queries.role_names(
+            session, [e.target_id for e in rows if e.target_type == "role"])
+
+    def person(self, user_id: str | None) -> Named | None:
+        if not user_id:
+            return None
+        found = self.people.get(user_id)
+        if found is None:
+            return Named(user_id, user_id, known=False)
+        username, display = found
+        return Named(f"{display} ({username})" if display and display != username else username,
+                     user_id)
+
+    def client(self, client_id: str | None) -> Named | None:
+        if not client_id:
+            return None
+        name = self.clients.get(client_id)
+        return Named(name or client_id, client_id, known=name is not None)
+
+    def target(self, e: AuditEvent, locale: str) -> Named | None:
+        if not e.target_id:
+            return None
+        if e.target_type == "user":
+            return self.person(e.target_id)
+        if e.target_type == "client":
+            return self.client(e.target_id)
+        table = {"agency": self.agencies, "role": self.roles}.get(e.target_type or "")
+        if table is not None:
+            name = table.get(e.target_id)
+            return Named(name or e.target_id, e.target_id, known=name is not None)
+        kind = event_labels.target_type_label(e.target_type or "", locale)
+        if kind is None:
+            return Named(e.target_id, e.target_id)
+        # A short number (an import, a key id) says which one; a long random id does not.
+        return Named(f"{kind} {e.target_id}" if len(e.target_id) <= 24 else kind, e.target_id)
+
+    def row(self, e: AuditEvent, locale: str) -> Row:
+        category = event_labels.category_of(e.event)
+        return Row(
+            id=e.id, event=e.event, label=event_labels.label(e.event, locale),
+            category=category, category_label=event_labels.category_label(category, locale),
+            outcome=e.outcome, when=local_time(e.created_at, seconds=True),
+            when_iso=e.created_at.astimezone(WIB).isoformat(), actor=self.person(e.actor_id),
+            target=self.target(e, locale), target_type=e.target_type or "",
+            client=self.client(e.client_id), ip=e.ip or "", user_agent=e.user_agent or "",
+        )
+
+
+def _locale(request: Request) -> str:
+    return negotiate_locale(request, default=runtime_of(request).settings.default_locale)
+
+
+# ---------------------------------------------------------------------------- pages
+
+
+def _cursor(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() and len(text) < 19 else None
+
+
+def _key(text: str | None) -> audit_queries.Key | None:
+    """A page cursor ``<microseconds since 1970>-<id>`` (from :func:`_key_text`), else None."""
+    at, _, event_id = (text or "").partition("-")
+    us, number = _cursor(at), _cursor(event_id)
+    if us is None or number is None:
+        return None
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us), number
+    except OverflowError:  # past the year 9999
+        return None
+
+
+def _key_text(key: audit_queries.Key | None) -> str:
+    if key is None:
+        return ""
+    at, event_id = key
+    us = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return f"{us}-{event_id}"
 
 
 @router.get("/admin/audit")
 def audit_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "audit.view")
-    f, shown = _filter(session, request)
-    before = request.query_params.get("before", "")
-    rows, nxt = audit_queries.page(session, f, before_id=int(before) if before.isdigit() else None)
-    next_query = {**{k: v for k, v in shown.items() if v}, "before": str(nxt)} if nxt else None
-    export_query = {k: v for k, v in shown.items() if v}
+    q = read_query(request)
+    f = to_filter(session, q)
+    locale = _locale(request)
+    result = audit_queries.page(
+        session, f, before=_key(request.query_params.get("before")),
+        after=_key(request.query_params.get("after")), limit=PAGE_SIZE)
+    names = Names(session, result.rows)
+    categories = [(c, event_labels.category_label(c, locale), c in q.categories)
+                  for c in event_labels.CATEGORIES]
     return page(request, "admin/audit.html", who, {
-        "events": rows, "filters": shown, "next_query": next_query, "export_query": export_query})
+        "rows": [names.row(e, locale) for e in result.rows],
+        "filters": q.text,
+        "categories": categories,
+        "chosen_count": len(q.categories),
+        "narrowed": f.narrowed,
+        "older_url": q.url("/admin/audit", before=_key_text(result.older)) if result.older else None,
+        "newer_url": q.url("/admin/audit", after=_key_text(result.newer)) if result.newer else None,
+        "newest_url": q.url("/admin/audit") if result.newer else None,
+        "export_url": q.url("/admin/audit.csv"),
+        "back_query": urlencode(q.params()),
+    })
+
+
+@router.get("/admin/audit/{event_id}")
+def audit_event(event_id: str, request: Request, session: SessionDep) -> Response:
+    who = staff(request, session, "audit.view")
+    e = audit_queries.get(session, int(event_id)) if _cursor(event_id) is not None else None
+    if e is None:
+        raise NotFound("admin.audit.unknown_event")
+    locale = _locale(request)
+    row = Names(session, [e]).row(e, locale)
+    back = request.query_params.get("back", "")[:2000]
+    return page(request, "admin/audit_event.html", who, {
+        "row": row, "request_id_of_event": e.request_id or "", "details": shown_details(e.details),
+        "back_url": "/admin/audit?" + back if back else "/admin/audit",
+    })
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (names are typed by people)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_rows(session: Session, batch: Sequence[AuditEvent], locale: str) -> Iterator[list[str]]:
+    names = Names(session, batch)
+    for e in batch:
+        r = names.row(e, locale)
+        people = names.people
+        actor = people.get(e.actor_id or "")
+        yield [_cell(v) for v in (
+            e.id, r.when_iso, e.event, r.label, r.category, e.outcome,
+            e.actor_id, actor[0] if actor else "", actor[1] if actor else "",
+            e.target_type, e.target_id, r.target.name if r.target and r.target.known else "",
+            e.client_id, r.client.name if r.client and r.client.known else "",
+            e.ip, e.user_agent, e.request_id,
+            json.dumps(shown_details(e.details), ensure_ascii=False, sort_keys=True),
+        )]
 
 
 @router.get("/admin/audit.csv")
 def audit_csv(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "audit.view")
-    f, shown = _filter(session, request)
+    q = read_query(request)
+    f = to_filter(session, q)
+    locale = _locale(request)
+    filters: dict[str, Any] = {k: v for k, v in q.text.items() if v}
+    if q.categories:
+        filters["categories"] = list(q.categories)
     audit.record(session, events.AUDIT_EXPORTED, actor_id=who.user.id, target_type="audit",
-                 filters={k: v for k, v in shown.items() if v})
+                 filters=filters)
     session.commit()
     runtime = runtime_of(request)
 
@@ -80,21 +356,15 @@ def audit_csv(request: Request, session: SessionDep) -> Response:
             writer = csv.writer(buffer)
             writer.writerow(CSV_COLUMNS)
             for batch in audit_queries.batches(s, f):
-                for e in batch:
-                    writer.writerow([
-                        e.id, e.created_at.isoformat(), e.event, e.outcome, e.actor_id or "",
-                        e.target_type or "", e.target_id or "", e.client_id or "", e.ip or "",
-                        e.user_agent or "", e.request_id or "",
-                        json.dumps(e.details or {}, ensure_ascii=False, sort_keys=True),
-                    ])
+                writer.writerows(csv_rows(s, batch, locale))
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
             if buffer.tell():
                 yield buffer.getvalue()
 
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = now().astimezone(WIB).strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="audit-{stamp}.csv"',
+        "Content-Disposition": f'attachment; filename="audit-{stamp}-WIB.csv"',
         "Cache-Control": "no-store",
     })

@@ -1,52 +1,119 @@
-"""``/admin``: counts of people, clients and live sessions, and logins / failed logins per
-day for the last 30 days as server-drawn SVG bars (no script)."""
+"""``/admin``: counts of people, apps and live sessions; app registrations waiting for review;
+second-factor adoption among staff; accounts locked by the guessing limits; and sign-ins per
+day over 14 days as a server-drawn SVG bar chart (axes, a title and description for screen
+readers, and the same figures as a table), readable on a phone, no script."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
-from sso.admin.access import staff
+from sso.accounts.throttle import Throttle, for_runtime
+from sso.admin.access import runtime_of, staff
 from sso.admin.views import page
 from sso.core import events
 from sso.core.clock import now
-from sso.storage import audit_queries
+from sso.storage import admin_figures, audit_queries
 from sso.storage import directory as dir_repo
 from sso.web.deps import SessionDep
 
 router = APIRouter()
-DAYS = 30
-WIDTH, HEIGHT = 600, 160
+DAYS = 14
+# The chart's own coordinates (the SVG scales to its box; text stays legible from 320 px).
+WIDTH, HEIGHT = 360, 230
+LEFT, RIGHT, TOP, BOTTOM = 40, 8, 12, 50
+# Failed attempts recorded against a known account: what the account's counters count.
+COUNTED = (events.USER_LOGIN_FAILED, "user.reauth_failed")
+
+
+def nice_top(value: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50 … at or above ``value`` (a round y-axis end)."""
+    step = 1
+    while True:
+        for m in (1, 2, 5):
+            if step * m >= value:
+                return step * m
+        step *= 10
 
 
 def chart(counts: dict[str, dict[date, int]], today: date) -> dict[str, Any]:
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     ok = counts.get(events.USER_LOGIN, {})
     failed = counts.get(events.USER_LOGIN_FAILED, {})
-    top = max([1, *ok.values(), *failed.values()])
-    slot = WIDTH / DAYS
-    w = slot * 0.4
+    top = nice_top(max([1, *ok.values(), *failed.values()]))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    base = TOP + plot_h
+    slot = plot_w / DAYS
+    w = slot * 0.38
+
+    def y(n: int) -> float:
+        return round(base - plot_h * n / top, 2)
+
     bars = []
     for i, day in enumerate(days):
         n_ok, n_failed = ok.get(day, 0), failed.get(day, 0)
-        h_ok, h_failed = HEIGHT * n_ok / top, HEIGHT * n_failed / top
+        x = LEFT + i * slot + slot * 0.12
         bars.append({
-            "day": day.isoformat(), "logins": n_ok, "failed": n_failed,
-            "x": round(i * slot + slot * 0.1, 2), "w": round(w, 2),
-            "h_ok": round(h_ok, 2), "y_ok": round(HEIGHT - h_ok, 2),
-            "h_failed": round(h_failed, 2), "y_failed": round(HEIGHT - h_failed, 2),
-            "label": day.strftime("%d/%m") if i % 5 == 0 else "",
+            "day": day.strftime("%d-%m-%Y"), "iso": day.isoformat(),
+            "logins": n_ok, "failed": n_failed,
+            "x_ok": round(x, 2), "x_failed": round(x + w, 2), "w": round(w, 2),
+            "y_ok": y(n_ok), "h_ok": round(base - y(n_ok), 2),
+            "y_failed": y(n_failed), "h_failed": round(base - y(n_failed), 2),
+            "label_x": round(LEFT + i * slot + slot / 2, 2),
+            # Every other day is labelled (seven labels fit a phone), today always.
+            "label": day.strftime("%d/%m") if (DAYS - 1 - i) % 2 == 0 else "",
         })
-    return {"bars": bars, "width": WIDTH, "height": HEIGHT, "max": top,
-            "total_logins": sum(ok.values()), "total_failed": sum(failed.values())}
+    # 0, the middle and the top; an odd top (1, 5, 50 …) has no whole middle.
+    ticks = [{"value": v, "y": y(v)} for v in ([0, top // 2, top] if top % 2 == 0 else [0, top])]
+    busiest = max(bars, key=lambda b: (b["logins"], b["iso"]))
+    return {
+        "bars": bars, "ticks": ticks, "width": WIDTH, "height": HEIGHT, "left": LEFT,
+        "right": WIDTH - RIGHT, "top": TOP, "base": base, "max": top,
+        "x_title_y": HEIGHT - 8, "y_title_x": 12, "y_title_y": round(TOP + plot_h / 2, 2),
+        "total_logins": sum(b["logins"] for b in bars),
+        "total_failed": sum(b["failed"] for b in bars),
+        "peak": f"{busiest['day']} ({busiest['logins']})" if busiest["logins"] else "—",
+    }
+
+
+@dataclass(frozen=True)
+class Adoption:
+    total: int
+    with_mfa: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.with_mfa / self.total) if self.total else 0
+
+
+def locked_accounts(session: Session, throttle: Throttle) -> int:
+    """Accounts whose password sign-in is refused right now: the account-wide counter, or a
+    counter of the account from one address, is locked (the keys the unlock action clears).
+
+    A lock starts at a counted failed attempt and lasts at most ``throttle_max_lock_seconds``,
+    so only accounts with such an event since then can be locked: those are checked (the
+    counters hold keyed hashes, so they cannot be listed by account)."""
+    settings = throttle.settings
+    since = now() - timedelta(seconds=settings.throttle_max_lock_seconds + 60)
+    locked = 0
+    for user_id, ips in audit_queries.recent_actors(session, COUNTED, since).items():
+        account = f"user:{user_id}"
+        keys = [throttle.key("acct", account), throttle.key("acct_ip", account, "unknown")]
+        keys += [throttle.key("acct_ip", account, ip) for ip in sorted(ips)]
+        if any(throttle.retry_after(key, session) > 0 for key in keys):
+            locked += 1
+    return locked
 
 
 @router.get("/admin")
 def dashboard(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "dashboard.view")
+    runtime = runtime_of(request)
     today = (now() + audit_queries.LOCAL_OFFSET).date()
     counts = audit_queries.daily_counts(
         session, [events.USER_LOGIN, events.USER_LOGIN_FAILED],
@@ -58,5 +125,11 @@ def dashboard(request: Request, session: SessionDep) -> Response:
         ("clients", dir_repo.count_clients(session)),
         ("sessions", dir_repo.count_live_sessions(session)),
     ]
-    return page(request, "admin/dashboard.html", who,
-                {"counts": stats, "chart": chart(counts, today)})
+    throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
+    return page(request, "admin/dashboard.html", who, {
+        "counts": stats, "chart": chart(counts, today),
+        "pending": admin_figures.pending_clients(session),
+        "can_review": who.can("clients.manage"),
+        "mfa": Adoption(*admin_figures.staff_mfa(session)),
+        "locked": locked_accounts(session, throttle),
+    })

@@ -56,8 +56,9 @@ def page(
     status: int = 200,
 ) -> HTMLResponse:
     path = request.url.path
+    badges = menu_badges(request, who)
     menu = [
-        {"href": href, "label": label,
+        {"href": href, "label": label, "badge": badges.get(href, 0),
          "current": path == href or (href != "/admin" and path.startswith(href + "/"))}
         for href, label, permission in MENU
         if who.can(permission)
@@ -110,3 +111,23 @@ def decode_cursor(text: str | None) -> Any:
         return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def menu_badges(request: Request, who: Staff) -> dict[str, int]:
+    """Counts shown beside menu entries: app registrations waiting for an admin's review.
+    Read with the request's own session (the one the admin's row came from)."""
+    # Imported here: the imports above are where parallel changes land.
+    from sqlalchemy.orm import Session
+
+    from sso.admin.access import runtime_of
+    from sso.storage import admin_figures
+
+    if not who.can("clients.manage"):
+        return {}
+    session = Session.object_session(who.user)
+    if session is None:
+        with runtime_of(request).sessions() as own:
+            pending = admin_figures.pending_clients(own)
+    else:
+        pending = admin_figures.pending_clients(session)
+    return {"/admin/clients": pending} if pending else {}

@@ -188,4 +188,4 @@ def test_audit_log_filters_pages_export_and_is_append_only(admin: Browser, audit
         assert r.status_code == 405
     first = db.scalar(select(Role))  # noqa: F841 (nothing else to arrange)
     date_filtered = auditor.get("/admin/audit?from=2000-01-01&to=2000-01-02").text
-    assert "Belum ada kejadian" in date_filtered
+    assert "Tidak ada kejadian yang cocok dengan saringan ini" in date_filtered

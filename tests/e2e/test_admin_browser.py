@@ -73,7 +73,7 @@ def test_admin_journey(live_server: LiveServer, context: Any, people: dict[str, 
                        backend: str) -> None:
     page = context.new_page()
     log_in(page, live_server, "adminkota", people["adminkota"])
-    assert page.locator("svg rect.bar--ok").count() == 30
+    assert page.locator("svg rect.bar--ok").count() == 14
     assert page.locator('[data-stat="staff"]').inner_text() == "6"
     # Find a person by the start of their NIP, open, edit.
     page.click("a[href='/admin/users']")

@@ -20,6 +20,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_event_created", "event", "created_at"),
         Index("ix_audit_events_target", "target_type", "target_id"),
         Index("ix_audit_events_actor", "actor_id", "created_at"),
+        Index("ix_audit_events_client", "client_id", "created_at"),  # the audit log's app filter
+        Index("ix_audit_events_created", "created_at", "id"),  # the audit log's page order
     )
 
     id: Mapped[int] = mapped_column(

@@ -5,19 +5,18 @@
 by both): walked backwards it serves a date range with no other filter however far back it lies
 (paging by id alone made PostgreSQL read every newer row first).
 
-Revision ID: 0010
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07 16:00:00.000000
 
-Other branches add 0006–0009; the revision this one follows is set when they are merged.
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0005"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

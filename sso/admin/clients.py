@@ -1,5 +1,6 @@
-"""``/admin/clients``: every client by status; review developer registrations; edit settings
-(optimistic locking); rotate the secret (shown once, fresh login); disable / enable."""
+"""``/admin/clients``: every client by status; review developer registrations (with the owner,
+homepage and logo link); mark an app as in development; edit settings (optimistic locking);
+rotate the secret (shown once, fresh login); disable / enable."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sso.admin.services import clients as service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError
 from sso.db.models import Client
+from sso.oauth import registration
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.storage import clients as client_repo
 from sso.web.deps import SessionDep
@@ -35,6 +37,7 @@ def _detail(request: Request, session: Session, who: Staff, client: Client,
             error: DomainError | None = None, secret: str | None = None) -> Response:
     return page(request, "admin/client.html", who, {
         "client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES, "secret": secret,
+        "owner": service.owner_of(session, client),
         "error": error.message if error else None, "error_params": error.params if error else None,
     }, status=error.status_code if error else 200)
 
@@ -82,6 +85,10 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
         elif action in ("approve", "reject"):
             service.review(session, client, action == "approve", form.get("note"), actor_id=actor)
             done = "approved" if action == "approve" else "rejected"
+        elif action == "development":
+            on = form.get("in_development") == "1"
+            registration.set_in_development(session, runtime.settings, client, on, actor_id=actor)
+            done = "development_on" if on else "development_off"
         elif action in ("disable", "enable"):
             service.set_disabled(session, client, action == "disable", actor_id=actor)
             done = action + "d"

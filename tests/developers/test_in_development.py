@@ -16,7 +16,6 @@ from sso.db.models import User
 from sso.oauth import redirect_uris, registration
 from sso.runtime import Runtime
 from tests.admin.conftest import Browser, agencies, browser, person
-from tests.factories import PASSWORD
 from tests.developers.helpers import (
     REDIRECT,
     app_form,
@@ -24,6 +23,7 @@ from tests.developers.helpers import (
     events,
     register_app,
 )
+from tests.factories import PASSWORD
 from tests.oidc.flow import authorize_url, csrf_of, login, open_console_page, query_of
 
 LOOPBACK = "http://localhost:8000/callback"

@@ -89,6 +89,7 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
     assert event.details["in_development"] is True
     page = http.get(f"/developers/apps/{client_id}")
     assert 'id="in-development"' in page.text and "Dalam pengembangan" in page.text
+    assert "Dalam pengembangan" in http.get("/developers").text
     r = edit(http, client_id, f"{REDIRECT}\n{LOOPBACK}\n{LOOPBACK_IP}")
     assert r.status_code == 303, r.text
     assert client_row(db, client_id).redirect_uris == [REDIRECT, LOOPBACK, LOOPBACK_IP]  # type: ignore[union-attr]

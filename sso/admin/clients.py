@@ -1,6 +1,7 @@
-"""``/admin/clients``: every client by status; review developer registrations; edit settings
-(optimistic locking); rotate the secret (shown once on its own page, fresh login); disable /
-enable (never the console's own client). Rotating and disabling first show what will happen."""
+"""``/admin/clients``: every client by status; review developer registrations (with the owner,
+homepage and logo link); mark an app as in development; edit settings (optimistic locking);
+rotate the secret (shown once on its own page, fresh login); disable / enable (never the
+console's own client). Rotating and disabling first show what will happen."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sso.admin.services import clients as service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.db.models import Client
+from sso.oauth import registration
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.storage import clients as client_repo
 from sso.storage import impact
@@ -38,7 +40,8 @@ def clients_page(request: Request, session: SessionDep) -> Response:
 def _detail(request: Request, session: Session, who: Staff, client: Client,
             error: DomainError | None = None) -> Response:
     context = {"client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES,
-               "built_in": client.client_id == CONSOLE_CLIENT_ID}
+               "built_in": client.client_id == CONSOLE_CLIENT_ID,
+               "owner": service.owner_of(session, client)}
     if error is not None:
         context.update(error=error.message, error_params=error.params)
     return page(request, "admin/client.html", who, context,
@@ -127,6 +130,10 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
         elif action in ("approve", "reject"):
             service.review(session, client, action == "approve", form.get("note"), actor_id=actor)
             done = "approved" if action == "approve" else "rejected"
+        elif action == "development":
+            on = form.get("in_development") == "1"
+            registration.set_in_development(session, runtime.settings, client, on, actor_id=actor)
+            done = "development_on" if on else "development_off"
         elif action in ("disable", "enable"):
             if action == "disable" and client.client_id == CONSOLE_CLIENT_ID:
                 raise InvalidInput("admin.client.built_in")

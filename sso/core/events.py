@@ -103,4 +103,8 @@ ROLE_REVOKED = "role.revoked"
 ROLE_DELETED = "role.deleted"
 CLIENT_DISABLED = "client.disabled"
 CLIENT_ENABLED = "client.enabled"
+# An admin marked a developer's app as in development or no longer (issue 13).
+CLIENT_DEVELOPMENT_CHANGED = "client.development_changed"
+# Someone other than the owner or an admin tried to log in to an app in development.
+CLIENT_LOGIN_REFUSED = "client.login_refused"
 AUDIT_EXPORTED = "audit.exported"

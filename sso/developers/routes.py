@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 
 from sso.developers import examples, forms
 from sso.oauth import registration as apps
+from sso.oidc import discovery
 from sso.runtime import Runtime
 from sso.web import navigation
 from sso.web.console import CurrentLogin, require_login, require_recent_login
@@ -142,12 +143,13 @@ def show_app(request: Request, client_id: str, session: SessionDep) -> Response:
     if isinstance(me, Response):
         return me
     client = apps.owned_app(session, client_id, me.user)
-    issuer = _runtime(request).settings.issuer_url
+    settings = _runtime(request).settings
+    issuer = settings.issuer_url
     return _page(request, "app.html", {
         "client": client,
         "issuer": issuer,
         "discovery_url": issuer + "/.well-known/openid-configuration",
-        "examples": examples.examples(client, issuer),
+        "examples": examples.by_language(examples.examples(client, discovery.metadata(settings))),
         "saved": request.query_params.get("saved") == "1",
         "csrf_token": csrf.token_for(request),
     })

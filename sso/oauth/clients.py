@@ -69,6 +69,8 @@ class ClientSpec:
     tos_uri: str | None = None
     jwks_uri: str | None = None
     contacts: list[str] = field(default_factory=list)
+    # An app in development may register loopback http redirect URIs (sso.oauth.redirect_uris).
+    in_development: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def _check_spec(spec: ClientSpec, env: str) -> str:
         spec.redirect_uris + spec.post_logout_redirect_uris,
         native=redirect_uris.is_native(spec.app_kind, spec.public),
         dev=env == "dev",
+        in_development=spec.in_development,
     )
     if spec.backchannel_logout_uri:
         parts = urlsplit(spec.backchannel_logout_uri)
@@ -175,6 +178,7 @@ def register(
         tos_uri=spec.tos_uri,
         jwks_uri=spec.jwks_uri,
         contacts=list(spec.contacts),
+        in_development=spec.in_development,
     )
     client_repo.add(session, client)
     audit.record(

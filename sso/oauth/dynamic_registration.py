@@ -137,8 +137,9 @@ def _jwks(body: dict[str, Any], method: str) -> dict[str, Any] | None:
     return jwks
 
 
-def parse(body: Any, settings: Settings) -> Metadata:
-    """Checked metadata of a registration or replacement request (raises RegistrationError)."""
+def parse(body: Any, settings: Settings, *, in_development: bool = False) -> Metadata:
+    """Checked metadata of a registration or replacement request (raises RegistrationError);
+    ``in_development``: the client being replaced is marked so (loopback http allowed)."""
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
     grants, method = _grants_and_method(body)
@@ -150,7 +151,9 @@ def parse(body: Any, settings: Settings) -> Metadata:
     if kind == "m2m" and (redirect_uris or post_logout):
         raise RegistrationError("invalid_redirect_uri", "client_credentials clients redirect nowhere")
     for uri in redirect_uris + post_logout:
-        reason = redirect_rules.problem(uri, native=kind == "native", dev=settings.env == "dev")
+        reason = redirect_rules.problem(
+            uri, native=kind == "native", dev=settings.env == "dev", in_development=in_development
+        )
         if reason:
             raise RegistrationError(
                 "invalid_redirect_uri", f"{uri[:200]}: {redirect_rules.REASONS[reason]}"
@@ -295,7 +298,7 @@ def replace(session: Session, settings: Settings, client: Client, body: Any) -> 
         and client_service.check_secret(settings.secret_key_bytes(), client, secret)
     ):
         raise _bad("client_secret does not match")
-    meta = parse(body, settings)
+    meta = parse(body, settings, in_development=client.in_development)
     spec = meta.spec
     if spec.public != client.is_public or meta.kind != client.app_kind:
         raise _bad("the kind of client (public or confidential, application type) cannot change")

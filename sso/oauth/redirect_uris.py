@@ -11,7 +11,10 @@ name or password, never a ``javascript:``/``data:``-like scheme; ``https`` for e
 in reverse-DNS form (``id.go.tangsel.app:/cb``, §7.1). ``localhost`` is refused outside a
 development deployment (§8.3: the name may resolve elsewhere). In a development deployment
 (``SSO_ENV=dev``) any app may also register ``http://127.0.0.1…`` / ``http://[::1]…`` /
-``http://localhost…``, so a developer can try a web app on their machine.
+``http://localhost…``, so a developer can try a web app on their machine. So may an app that an
+admin marked as *in development* (``Client.in_development``), in any deployment: such an app
+logs in only its owner and admins (:func:`sso.oauth.registration.may_log_in`), so a loopback
+URI — which any program on the person's machine could listen on — exposes nobody else.
 
 Matching (:func:`matches`): exact string comparison. The only exception is the port of a
 loopback IP redirect URI of a native app (RFC 8252 §7.3: the app listens on whatever port the
@@ -43,7 +46,9 @@ REASONS = {
     "fragment": "a fragment (#) is not allowed",
     "https": "must use https",
     "localhost": "use http://127.0.0.1:port or http://[::1]:port rather than localhost",
-    "loopback_native": "loopback http addresses are for native apps only (or SSO_ENV=dev)",
+    "loopback_native": (
+        "loopback http addresses are for native apps only (or apps in development, or SSO_ENV=dev)"
+    ),
     "custom_scheme": "a private-use scheme must be a reversed domain name (RFC 8252 §7.1)",
 }
 
@@ -83,8 +88,10 @@ def _split(uri: str) -> SplitResult | None:
     return parts
 
 
-def problem(uri: str, *, native: bool, dev: bool) -> str | None:
-    """Why ``uri`` may not be registered (a key of :data:`REASONS`), or None when it may."""
+def problem(uri: str, *, native: bool, dev: bool, in_development: bool = False) -> str | None:
+    """Why ``uri`` may not be registered (a key of :data:`REASONS`), or None when it may.
+    ``dev``: a development deployment; ``in_development``: an app an admin marked so."""
+    dev = dev or in_development
     if len(uri) > MAX_LENGTH or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in uri):
         return "malformed"
     if "*" in uri:
@@ -117,17 +124,33 @@ def problem(uri: str, *, native: bool, dev: bool) -> str | None:
     return None
 
 
-def check(uri: str, *, native: bool, dev: bool) -> str:
+def check(uri: str, *, native: bool, dev: bool, in_development: bool = False) -> str:
     """``uri`` when it may be registered, else :class:`InvalidRedirectURI`."""
-    reason = problem(uri, native=native, dev=dev)
+    reason = problem(uri, native=native, dev=dev, in_development=in_development)
     if reason is not None:
         raise InvalidRedirectURI(uri, reason)
     return uri
 
 
-def check_all(uris: Iterable[str], *, native: bool, dev: bool) -> None:
+def check_all(
+    uris: Iterable[str], *, native: bool, dev: bool, in_development: bool = False
+) -> None:
     for uri in uris:
-        check(uri, native=native, dev=dev)
+        check(uri, native=native, dev=dev, in_development=in_development)
+
+
+def loopback_http(uris: Iterable[str]) -> list[str]:
+    """The ``http`` loopback URIs among ``uris`` (those only a development deployment, an app in
+    development or a native app may register)."""
+    found = []
+    for uri in uris:
+        parts = _split(uri)
+        if parts is None or parts.scheme.lower() != "http":
+            continue
+        host = parts.hostname or ""
+        if host == "localhost" or _loopback_ip(host):
+            found.append(uri)
+    return found
 
 
 def matches(registered: str, presented: str, *, native: bool) -> bool:

@@ -52,6 +52,7 @@ from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.storage import registrations as repo
+from sso.storage import roles as role_repo
 
 KINDS = ("web", "spa", "native", "m2m")
 DEVELOPER_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "opd", "roles")
@@ -99,10 +100,15 @@ def may_use_portal(user: User) -> bool:
     return user.is_active and (user.kind == "staff" or bool(user.email_verified))
 
 
-def redirect_uri_problem(uri: str, kind: str, *, dev: bool) -> str | None:
+def redirect_uri_problem(
+    uri: str, kind: str, *, dev: bool, in_development: bool = False
+) -> str | None:
     """The catalogue key saying what is wrong with ``uri`` for an app of ``kind``, or None
-    (the rules of :mod:`sso.oauth.redirect_uris`; ``dev``: a development deployment)."""
-    reason = redirect_uris.problem(uri, native=kind == "native", dev=dev)
+    (the rules of :mod:`sso.oauth.redirect_uris`; ``dev``: a development deployment,
+    ``in_development``: an app an admin marked as in development)."""
+    reason = redirect_uris.problem(
+        uri, native=kind == "native", dev=dev, in_development=in_development
+    )
     return None if reason is None else f"developers.error.redirect_{reason}"
 
 
@@ -114,8 +120,11 @@ def _url_problem(settings: Settings, url: str) -> str | None:
     return None
 
 
-def validate(details: AppDetails, settings: Settings) -> list[FieldError]:
-    """Every problem with ``details``, in form order (empty when it may be saved)."""
+def validate(
+    details: AppDetails, settings: Settings, *, in_development: bool = False
+) -> list[FieldError]:
+    """Every problem with ``details``, in form order (empty when it may be saved);
+    ``in_development``: the app is marked so (loopback ``http`` redirect URIs allowed)."""
     errors: list[FieldError] = []
     name = details.name.strip()
     if not name or len(name) > 200:
@@ -136,7 +145,9 @@ def validate(details: AppDetails, settings: Settings) -> list[FieldError]:
             errors.append(FieldError(field_name, "developers.error.redirect_too_many"))
             continue
         for uri in uris:
-            problem = redirect_uri_problem(uri, details.kind, dev=settings.env == "dev")
+            problem = redirect_uri_problem(
+                uri, details.kind, dev=settings.env == "dev", in_development=in_development
+            )
             if problem:
                 errors.append(FieldError(field_name, problem, {"uri": uri[:200]}))
                 break
@@ -242,7 +253,7 @@ def update_app(
     if version is not None and version != client.version:
         raise Conflict("developers.error.stale", detail="app changed since the form was shown")
     details.kind = client.app_kind or details_of(client).kind  # fixed once created
-    errors = validate(details, settings)
+    errors = validate(details, settings, in_development=client.in_development)
     if errors:
         raise AppInvalid(errors)
     spec = spec_for(details, owner.id, status=client.status)
@@ -326,3 +337,53 @@ def reject(session: Session, client: Client, actor_id: str, note: str = "") -> C
 def pending(session: Session) -> list[Client]:
     """Apps waiting for review, oldest first (for the admin console)."""
     return list(repo.pending_clients(session))
+
+
+# ---------------------------------------------------------------------------- in development
+
+ADMIN_ROLE = "admin"
+
+
+def may_log_in(session: Session, client: Client, user: User) -> bool:
+    """Whether ``user`` may log in to ``client``: anyone, unless an admin marked the app as in
+    development; then only its owner and admins (a loopback redirect URI sends the code to
+    whatever listens on that port of the person's own machine, and an unreviewed build should
+    not meet the public)."""
+    if not client.in_development:
+        return True
+    if client.owner_id is not None and client.owner_id == user.id:
+        return True
+    return ADMIN_ROLE in role_repo.role_names_for(session, user.id, user.agency_id, None)
+
+
+def set_in_development(
+    session: Session, settings: Settings, client: Client, flag: bool, *, actor_id: str
+) -> bool:
+    """An admin marks ``client`` as in development (or no longer); returns whether it changed.
+
+    Clearing the mark is refused while the app has redirect URIs only the mark allows (loopback
+    ``http`` of a web app in production): they would stay usable by anyone. The developer (or
+    the admin) removes them first; the error names them."""
+    if client.in_development == flag:
+        return False
+    if not flag:
+        native = redirect_uris.is_native(client.app_kind, client.is_public)
+        dev = settings.env == "dev"
+        kept = [
+            uri
+            for uri in [*client.redirect_uris, *client.post_logout_redirect_uris]
+            if redirect_uris.problem(uri, native=native, dev=dev) is not None
+        ]
+        if kept:
+            raise Conflict(
+                "developers.error.development_uris",
+                detail=f"loopback redirect URIs still registered: {kept!r}",
+                uris=", ".join(u[:200] for u in kept[:5]),
+            )
+    client.in_development = flag
+    session.flush()
+    audit.record(
+        session, events.CLIENT_DEVELOPMENT_CHANGED, actor_id=actor_id, target_type="client",
+        target_id=client.client_id, client_id=client.client_id, in_development=flag,
+    )
+    return True

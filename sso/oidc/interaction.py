@@ -27,6 +27,7 @@ from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oauth import device as device_flow
+from sso.oauth import registration
 from sso.oidc.authorize import AuthorizationParams, redirect_error
 from sso.oidc.keys import InvalidJWT, KeyService, UnknownKey
 from sso.storage import audit
@@ -37,7 +38,7 @@ from sso.storage import sessions as session_repo
 from sso.storage import users as user_repo
 
 BROWSER_COOKIE = "sso_browser"
-Step = Literal["login", "mfa", "enrol", "consent", "complete"]
+Step = Literal["login", "mfa", "enrol", "consent", "complete", "refused"]
 PENDING = "_pending"
 
 
@@ -240,6 +241,8 @@ def next_step(
         return Next("login")
     if current is None:  # the first branch checked it; said again for the type checker
         return Next("login")
+    if not registration.may_log_in(session, client, current[1]):  # an app in development
+        return Next("refused", current, current[1])
     if needs_second_factor(session, settings, params, current):
         user = current[1]
         return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", current, user)
@@ -318,6 +321,25 @@ def error_response(
         out["state"] = state
     out["iss"] = settings.issuer_url
     return AuthorizationResponse(redirect_uri, response_mode, out)
+
+
+def refuse(
+    session: Session, settings: Settings, row: AuthorizationRequest, client: Client,
+    params: AuthorizationParams, user: User,
+) -> bool:
+    """End the interaction of a person an app in development may not log in
+    (:func:`sso.oauth.registration.may_log_in`); False when it was already used."""
+    if not complete(session, settings, row):
+        return False
+    if params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
+        device_flow.deny(session, params.device_code_hash, client_id=client.client_id,
+                         actor_id=user.id)
+    audit.record(
+        session, events.CLIENT_LOGIN_REFUSED, actor_id=user.id, target_type="client",
+        target_id=client.client_id, client_id=client.client_id, outcome="failure",
+        reason="in_development",
+    )
+    return True
 
 
 def complete(session: Session, settings: Settings, row: AuthorizationRequest) -> bool:

@@ -102,7 +102,10 @@ def test_a_web_app_is_registered_pending_and_its_secret_shown_once(
     assert "Menunggu persetujuan" in page.text
     assert 'id="example-python"' in page.text and "OAuth2Client" in page.text
     assert f"CLIENT_ID = &#34;{client_id}&#34;" in page.text
-    assert 'id="example-curl"' not in page.text
+    # A web app: Python, both PHP ones (Laravel in four files), Node and curl's code flow.
+    for key in ("laravel-1", "laravel-4", "league", "node", "curl"):
+        assert f'id="example-{key}"' in page.text, key
+    assert 'id="example-browser"' not in page.text and "client_credentials" not in page.text
     listing = http.get("/developers")
     assert "Aplikasi Pajak Daerah" in listing.text and client_id in listing.text
 
@@ -175,8 +178,9 @@ def test_single_page_and_native_apps_are_public_clients_with_pkce(
         assert (client.client_type, client.token_endpoint_auth_method) == ("public", "none")
         assert client.grant_types == ["authorization_code", "refresh_token"]
     page = http.get(f"/developers/apps/{spa_id}")
-    assert 'id="example-javascript"' in page.text and "code_challenge_method" in page.text
-    assert 'id="example-curl"' not in page.text
+    assert 'id="example-browser"' in page.text and "oauth4webapi" in page.text
+    assert "code_challenge_method" in page.text and "process.env" not in page.text
+    assert 'id="example-curl"' in page.text and 'id="example-python"' not in page.text
     assert "Buat secret baru" not in page.text  # nothing to rotate
 
     approve(db, spa_id, dewi)
@@ -200,7 +204,8 @@ def test_a_machine_to_machine_app_uses_client_credentials_only(
     assert client.client_type == "confidential"
     page = http.get(f"/developers/apps/{cid}")
     assert 'id="example-curl"' in page.text and "grant_type=client_credentials" in page.text
-    assert f"{ISSUER}/token" in page.text and 'id="example-python"' not in page.text
+    assert f"{ISSUER}/token" in page.text and 'id="example-laravel-1"' not in page.text
+    assert "clientCredentialsGrant" in page.text and "getAccessToken(&#39;client_credentials&#39;)" in page.text
     approve(db, cid, dewi)
     r = http.post("/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
     assert r.status_code == 200 and r.json()["token_type"].lower() == "bearer"

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from sso.config import Settings
 from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
-from sso.db.models import Client
+from sso.db.models import Client, User
 from sso.oauth import redirect_uris, registration, url_guard
 from sso.oauth.clients import GRANT_TYPES, validate_scope
 from sso.storage import audit
 from sso.storage import clients as client_repo
+from sso.storage import users as user_repo
 
 MAX_ACCESS_LIFETIME = 24 * 3600
 MAX_REFRESH_LIFETIME = 365 * 24 * 3600
@@ -33,6 +34,11 @@ class ClientEdit:
     refresh_token_lifetime: int | None
     trusted: bool
     backchannel_logout_uri: str | None
+
+
+def owner_of(session: Session, client: Client) -> User | None:
+    """The person who registered a developer app (for the review), if any."""
+    return user_repo.get(session, client.owner_id) if client.owner_id else None
 
 
 def get(session: Session, client_id: str) -> Client:
@@ -63,6 +69,7 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
         change.redirect_uris + change.post_logout_redirect_uris,
         native=redirect_uris.is_native(client.app_kind, client.is_public),
         dev=settings.env == "dev",
+        in_development=client.in_development,
     )
     if change.backchannel_logout_uri:
         try:

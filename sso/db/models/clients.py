@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sso.db.base import Base
@@ -50,6 +50,9 @@ class Client(Base):
     # What kind of app a developer said it is: web, spa, native or m2m (RFC 7591
     # application_type covers only web/native; this drives the portal's checks and examples).
     app_kind: Mapped[str | None] = mapped_column(String(16))
+    # Marked by an admin (issue 13): the app may register loopback ``http`` redirect URIs even
+    # in production, and only its owner and admins may log in to it (sso.oauth.registration).
+    in_development: Mapped[bool] = mapped_column(default=False, server_default=false())
     logo_uri: Mapped[str | None] = mapped_column(String(2000))
     client_uri: Mapped[str | None] = mapped_column(String(2000))
     policy_uri: Mapped[str | None] = mapped_column(String(2000))

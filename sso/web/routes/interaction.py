@@ -181,6 +181,17 @@ class _Context:
             response = self.enrol_page(present(nxt.user))
         elif nxt.step == "consent":
             response = self.consent_page()
+        elif nxt.step == "refused":  # an app in development: its owner and admins only
+            assert nxt.user is not None
+            if not interaction.refuse(self.session, self.settings, self.row, self.client,
+                                      self.params, nxt.user):
+                self.session.rollback()
+                return expired_page(self.request)
+            self.session.commit()
+            return render(self.request, "error.html", {
+                "title": "error.client_in_development_title",
+                "message": "error.client_in_development", "params": {"name": self.client.name},
+            }, status=403)
         else:
             return self.finish(present(nxt.current))
         self.session.commit()  # session touch, TOTP enrolment started

@@ -114,7 +114,7 @@ def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClien
     form = {"version": str(row.version), "redirect_uris": "javascript:alert(1)",
             "grant_types": "authorization_code", "scope": "openid"}
     r = admin.post(f"{page}/edit", form, page=page)
-    assert r.status_code == 400 and "Redirect URI tidak sah" in r.text
+    assert r.status_code == 400 and "Skema ini tidak diizinkan" in r.text
     form["redirect_uris"] = "https://app.tangsel.go.id/cb\nhttps://app.tangsel.go.id/cb2"
     form["access_token_lifetime"] = "600"
     r = admin.post(f"{page}/edit", form, page=page)

@@ -16,8 +16,7 @@ from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.db.models import Client
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
-from sso.storage import admin_lists
-from sso.storage import impact
+from sso.storage import admin_lists, impact
 from sso.web.console import CONSOLE_CLIENT_ID
 from sso.web.deps import SessionDep
 

@@ -16,11 +16,9 @@ from sso.admin.services import roles as service
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, InvalidInput
 from sso.db.models import Role
-from sso.storage import admin_lists
+from sso.storage import admin_lists, impact
 from sso.storage import clients as client_repo
 from sso.storage import directory as dir_repo
-from sso.storage import impact
-from sso.storage import roles as role_repo
 from sso.web.deps import SessionDep
 
 router = APIRouter()
@@ -81,6 +79,8 @@ def _detail(request: Request, session: Session, who: Staff, role: Role,
     context: dict[str, Any] = {
         "role": role, "client": client, "assignments": dir_repo.role_assignments(session, role.id),
         "built_in": service.is_built_in(role),
+        "permissions": [p for p, held in PERMISSIONS.items()
+                        if service.is_built_in(role) and role.name in held],
         # after a re-login the grant form comes back with what was typed
         "kept": reauth.kept_values(request, who),
     }

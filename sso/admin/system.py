@@ -16,9 +16,8 @@ from sso.core.user_agents import summarise
 from sso.db.models import AuditEvent
 from sso.oidc.keys import key_service
 from sso.oidc.logout import deliver_soon, end_session
-from sso.storage import admin_lists
+from sso.storage import admin_lists, impact
 from sso.storage import directory as dir_repo
-from sso.storage import impact
 from sso.storage import keys as key_repo
 from sso.storage import users as user_repo
 from sso.web.account_ui import local_time
@@ -33,7 +32,12 @@ def sessions_page(request: Request, session: SessionDep) -> Response:
     qp = request.query_params
     text = admin_lists.clean(qp.get("user", "")[:254])
     user_id = None
-    if "@" in text or text.replace(" ", "").isdigit():  # an email or a NIP: that one person
+    person = admin_lists.clean(qp.get("user_id", ""))[:36]
+    if person:  # one person's sessions (a link from their page)
+        found = user_repo.get(session, person)
+        user_id = found.id if found else "-"
+        text = found.username if found else ""
+    elif "@" in text or text.replace(" ", "").isdigit():  # an email or a NIP: that one person
         from sso.accounts.identifiers import normalize_login
 
         found = user_repo.find_by_login(session, normalize_login(text))
@@ -48,7 +52,7 @@ def sessions_page(request: Request, session: SessionDep) -> Response:
              "last_seen": local_time(s.last_seen_at)} for s, u in found_page.rows]
     return page(request, "admin/sessions.html", who, {
         "rows": rows, "user": text, "own_session": who.login.login.id, "page": found_page,
-        "query": {"user": text} if text else {}})
+        "query": {"user_id": person} if person else {"user": text} if text else {}})
 
 
 SESSIONS_PER_PAGE = 50

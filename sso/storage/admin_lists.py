@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
@@ -43,7 +43,8 @@ def clean(text: str) -> str:
     return "".join(c for c in text if c.isprintable()).strip()[:MAX_QUERY]
 
 
-def _page(session: Session, stmt: Select[Any], number: int, size: int) -> tuple[list[Any], bool]:
+def _page(session: Session, stmt: Any, number: int, size: int) -> tuple[list[Any], bool]:
+    """Rows of page ``number`` of ``stmt`` (a Select of any shape) and whether more follow."""
     number = max(1, min(number, 100_000))
     found = list(session.execute(stmt.offset((number - 1) * size).limit(size + 1)).all())
     return found[:size], len(found) > size

@@ -45,9 +45,9 @@ def test_agency_tree_is_nested_with_counts_linking_to_the_people(
     assert top_item.index("<details") < top_item.index('data-code="BIDANG-TI"')
     assert re.search(r'<ul>\s*<li class="tree__item" data-code="BIDANG-TI" data-depth="1">', tree)
     # counts: DISKOMINFO holds the admin and (below it) the new staff member; links filter
-    link = re.search(r'href="/admin/users\?agency=%d" data-staff="(\d+)"' % top.id, tree)
+    link = re.search(rf'href="/admin/users\?agency={top.id}" data-staff="(\d+)"', tree)
     assert link and link.group(1) == "2", tree[:2000]
-    assert re.search(r'href="/admin/users\?agency=%d" data-staff="1"' % sub.id, tree)
+    assert f'href="/admin/users?agency={sub.id}" data-staff="1"' in tree
     listed = admin.get(f"/admin/users?agency={sub.id}").text
     listed = listed[listed.index('id="users"'):]
     assert "Pegawaiti" in listed and "Adminkota" not in listed
@@ -143,7 +143,7 @@ def test_clients_search_pages_copy_fields_and_app_roles(
     assert (f'<input id="client-id" value="{event.client_id}" '
             f'data-copy-text="{event.client_id}" readonly') in page
     discovery = "/.well-known/openid-configuration"
-    assert re.search(r'<input id="discovery-url" value="https?://[^"]+%s"' % re.escape(discovery),
+    assert re.search(r'<input id="discovery-url" value="https?://[^"]+' + re.escape(discovery),
                      page)
     assert 'data-copy="client-id"' in page and 'data-copied="Tersalin"' in page
     assert 'id="client-id-status" aria-live="polite"' in page
@@ -241,3 +241,24 @@ def test_every_a13k_key_exists_in_both_languages() -> None:
             used |= {f"a13k.roles.summary.{r}" for r in ("admin", "opd-admin", "helpdesk",
                                                          "auditor")}
     assert used and used - set(ids) == set()
+
+
+def test_a_built_in_role_page_says_what_it_allows(admin: Browser, db: Session) -> None:
+    role = role_repo.get_or_create_global(db, "helpdesk")
+    db.commit()
+    r = admin.get(f"/admin/roles/{role.id}")
+    allows = r.text[r.text.index('id="role-permissions"'):]
+    assert "Membuka kunci akun" in allows and "Mengimpor" not in allows
+    title = r.text[r.text.index("<title>"):r.text.index("</title>")]
+    assert "<h2>" not in title and "delete-role" not in r.text  # built in: no delete offered
+    other = role_repo.get_or_create_global(db, "operator")
+    db.commit()
+    page = admin.get(f"/admin/roles/{other.id}").text
+    assert 'id="role-permissions"' not in page and 'id="delete-role"' in page
+    assert "delete-role" not in page[page.index("<title>"):page.index("</title>")]
+
+
+def test_one_persons_sessions_by_id(admin: Browser) -> None:
+    text = admin.get(f"/admin/sessions?user_id={admin.user.id}").text
+    assert "session-row--own" in text and f'value="{admin.user.username}"' in text
+    assert "Tidak ada sesi aktif" in admin.get("/admin/sessions?user_id=nobody%00").text

@@ -52,8 +52,47 @@ def tree(session: Session, who: Staff) -> list[dict[str, Any]]:
     return rows
 
 
+def nested(rows: list[dict[str, Any]], query: str = "") -> list[dict[str, Any]]:
+    """The flat depth-first ``rows`` as a tree of nodes (``children``; ``total``: staff of the
+    agency and everything below it, as the user list filtered to it counts). With ``query``
+    (any part of a code or name, any case) only the matches stay, with the agencies above
+    them, opened along the way; a match keeps its own sub-agencies, closed."""
+    stack: list[dict[str, Any]] = []
+    roots: list[dict[str, Any]] = []
+    for row in rows:
+        node = {**row, "children": [], "total": row["staff"], "match": False, "open": False}
+        while stack and stack[-1]["depth"] >= row["depth"]:
+            stack.pop()
+        (stack[-1]["children"] if stack else roots).append(node)
+        stack.append(node)
+
+    def total(node: dict[str, Any]) -> int:
+        node["total"] = node["staff"] + sum(total(c) for c in node["children"])
+        return int(node["total"])
+
+    for root in roots:
+        total(root)
+    needle = " ".join(query.split()).casefold()
+    if not needle:
+        return roots
+
+    def keep(node: dict[str, Any]) -> bool:
+        agency = node["agency"]
+        node["match"] = needle in agency.code.casefold() or needle in agency.name.casefold()
+        kept = [c for c in node["children"] if keep(c)]
+        node["open"] = bool(kept)
+        if not node["match"]:
+            node["children"] = kept
+        return bool(node["match"] or kept)
+
+    return [r for r in roots if keep(r)]
+
+
 def _page(request: Request, session: Session, who: Staff, error: DomainError | None = None) -> Response:
-    context: dict[str, Any] = {"rows": tree(session, who), "can_manage": who.can("agencies.manage")}
+    rows = tree(session, who)
+    query = "".join(c for c in request.query_params.get("q", "") if c.isprintable())[:100].strip()
+    context: dict[str, Any] = {"rows": rows, "nodes": nested(rows, query), "q": query,
+                               "can_manage": who.can("agencies.manage")}
     if error is not None:
         context.update(error=error.message, error_params=error.params)
     return page(request, "admin/agencies.html", who, context,

@@ -18,8 +18,7 @@ from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.db.models import Client
 from sso.oauth import registration
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
-from sso.storage import clients as client_repo
-from sso.storage import impact
+from sso.storage import admin_lists, impact
 from sso.web.console import CONSOLE_CLIENT_ID
 from sso.web.deps import SessionDep
 
@@ -28,20 +27,34 @@ PATH = "/admin/clients"
 STATUSES = ("pending", "active", "disabled", "rejected")
 
 
+CLIENTS_PER_PAGE = 25
+
+
 @router.get(PATH)
 def clients_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "clients.manage")
-    status = request.query_params.get("status")
-    clients = [c for c in client_repo.list_all(session) if status not in STATUSES or c.status == status]
+    qp = request.query_params
+    status = qp.get("status", "")
+    status = status if status in STATUSES else ""
+    q = admin_lists.clean(qp.get("q", ""))
+    number = _int(qp.get("page", "1")[:6]) or 1
+    found = admin_lists.clients(session, query=q, status=status or None, number=number,
+                                size=CLIENTS_PER_PAGE)
+    query = {k: v for k, v in (("q", q), ("status", status)) if v}
     return page(request, "admin/clients.html", who, {
-        "clients": clients, "status": status if status in STATUSES else "", "statuses": STATUSES})
+        "clients": found.rows, "page": found, "q": q, "query": query,
+        "status": status, "statuses": STATUSES})
 
 
 def _detail(request: Request, session: Session, who: Staff, client: Client,
             error: DomainError | None = None) -> Response:
+    issuer = runtime_of(request).settings.issuer_url
     context = {"client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES,
                "built_in": client.client_id == CONSOLE_CLIENT_ID,
-               "owner": service.owner_of(session, client)}
+               "owner": service.owner_of(session, client),
+               # issue 13 (a13k): values to copy, and the client's app roles
+               "discovery_url": issuer + "/.well-known/openid-configuration",
+               "app_roles": admin_lists.app_roles_of_client(session, client.id)}
     if error is not None:
         context.update(error=error.message, error_params=error.params)
     return page(request, "admin/client.html", who, context,

@@ -11,25 +11,44 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.admin import confirm, reauth
-from sso.admin.access import FormDep, Staff, staff
+from sso.admin.access import ADMIN_ROLES, PERMISSIONS, FormDep, Staff, staff
 from sso.admin.services import roles as service
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, InvalidInput
 from sso.db.models import Role
+from sso.storage import admin_lists, impact
 from sso.storage import clients as client_repo
 from sso.storage import directory as dir_repo
-from sso.storage import impact
-from sso.storage import roles as role_repo
 from sso.web.deps import SessionDep
 
 router = APIRouter()
 PATH = "/admin/roles"
 
 
+ROLES_PER_PAGE = 25
+
+
+def built_in_roles(session: Session) -> list[dict[str, Any]]:
+    """The admin console's own roles, in the order of :data:`ADMIN_ROLES`, each with what it
+    allows (permission names, put in words by the template) and how many hold it."""
+    rows = admin_lists.global_roles(session, ADMIN_ROLES)
+    found = []
+    for name in ADMIN_ROLES:
+        role, holders = rows.get(name, (None, 0))
+        allowed = [p for p, roles in PERMISSIONS.items() if name in roles]
+        found.append({"name": name, "role": role, "holders": holders, "permissions": allowed})
+    return found
+
+
 def _list(request: Request, session: Session, who: Staff, error: DomainError | None = None) -> Response:
-    clients = {c.id: c for c in client_repo.list_all(session)}
+    qp = request.query_params
+    q = admin_lists.clean(qp.get("q", ""))
+    number = int(qp["page"]) if qp.get("page", "").isdigit() and len(qp["page"]) < 7 else 1
+    found = admin_lists.app_roles(session, query=q, exclude=ADMIN_ROLES, number=number,
+                                  size=ROLES_PER_PAGE)
     return page(request, "admin/roles.html", who, {
-        "roles": role_repo.list_all(session), "clients": clients,
+        "built_in": built_in_roles(session), "roles": found.rows, "page": found, "q": q,
+        "query": {"q": q} if q else {}, "clients": client_repo.list_all(session),
         "error": error.message if error else None, "error_params": error.params if error else None,
     }, status=error.status_code if error else 200)
 
@@ -60,6 +79,8 @@ def _detail(request: Request, session: Session, who: Staff, role: Role,
     context: dict[str, Any] = {
         "role": role, "client": client, "assignments": dir_repo.role_assignments(session, role.id),
         "built_in": service.is_built_in(role),
+        "permissions": [p for p, held in PERMISSIONS.items()
+                        if service.is_built_in(role) and role.name in held],
         # after a re-login the grant form comes back with what was typed
         "kept": reauth.kept_values(request, who),
     }

@@ -12,13 +12,15 @@ from sso.admin import confirm, reauth
 from sso.admin.access import FormDep, runtime_of, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
+from sso.core.user_agents import summarise
 from sso.db.models import AuditEvent
 from sso.oidc.keys import key_service
 from sso.oidc.logout import deliver_soon, end_session
+from sso.storage import admin_lists, impact
 from sso.storage import directory as dir_repo
-from sso.storage import impact
 from sso.storage import keys as key_repo
 from sso.storage import users as user_repo
+from sso.web.account_ui import local_time
 from sso.web.deps import SessionDep
 
 router = APIRouter()
@@ -27,16 +29,37 @@ router = APIRouter()
 @router.get("/admin/sessions")
 def sessions_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "sessions.manage")
-    username = request.query_params.get("user", "")[:254].strip()
+    qp = request.query_params
+    text = admin_lists.clean(qp.get("user", "")[:254])
     user_id = None
-    if username:
+    person = admin_lists.clean(qp.get("user_id", ""))[:36]
+    if person:  # one person's sessions (a link from their page)
+        found = user_repo.get(session, person)
+        user_id = found.id if found else "-"
+        text = found.username if found else ""
+    elif "@" in text or text.replace(" ", "").isdigit():  # an email or a NIP: that one person
         from sso.accounts.identifiers import normalize_login
 
-        found = user_repo.find_by_login(session, normalize_login(username))
+        found = user_repo.find_by_login(session, normalize_login(text))
         user_id = found.id if found else "-"
-    rows = dir_repo.live_sessions(session, user_id=user_id, limit=100)
+    number = _int(qp.get("page", "1"))
+    found_page = admin_lists.live_sessions(
+        session, username="" if user_id else text, user_id=user_id, number=number,
+        size=SESSIONS_PER_PAGE)
+    apps = admin_lists.apps_of_sessions(session, [s.id for s, _ in found_page.rows])
+    rows = [{"session": s, "user": u, "apps": apps.get(s.id, []),
+             "device": summarise(s.user_agent), "started": local_time(s.created_at),
+             "last_seen": local_time(s.last_seen_at)} for s, u in found_page.rows]
     return page(request, "admin/sessions.html", who, {
-        "rows": rows, "user": username, "own_session": who.login.login.id})
+        "rows": rows, "user": text, "own_session": who.login.login.id, "page": found_page,
+        "query": {"user_id": person} if person else {"user": text} if text else {}})
+
+
+SESSIONS_PER_PAGE = 50
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 7 else 1
 
 
 MAX_SELECTED = 100

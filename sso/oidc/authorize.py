@@ -82,6 +82,10 @@ class AuthorizationParams:
     # Set for a device's request (RFC 8628, sso.oauth.device): completing the interaction
     # approves that device authorization instead of issuing a code.
     device_code_hash: str | None = None
+    # The device's user code as the person typed it at /device (normalised, ``ABCD-EFGH``), for
+    # the consent page to show (RFC 8628 §5.4). Short-lived and no longer a credential once bound
+    # to this person's interaction; never logged.
+    user_code: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

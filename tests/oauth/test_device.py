@@ -509,3 +509,29 @@ def test_ten_parallel_polls_of_an_approved_code_exactly_one_wins(
         assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
         assert len(list(s.scalars(select(AuditEvent).where(
             AuditEvent.event == "token.issued")))) == 1
+
+
+def test_consent_shows_the_user_code_and_the_warning(
+    env: Env, phone: TestClient, tv: Client, siti: User
+) -> None:
+    """RFC 8628 §5.4: the confirmation names the code typed (as the device shows it) and warns
+    to approve only a device the person started; the code is not written to the audit log."""
+    body = started(env.http, tv)
+    user_code = body["user_code"]
+    r = enter_code(phone, user_code.replace("-", " ").lower())  # typed loosely
+    interaction = r.headers["location"]
+    page = phone.get(interaction)
+    phone.post(f"{interaction}/login", data={
+        "username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    consent = phone.get(interaction)
+    assert 'name="decision"' in consent.text
+    assert 'id="device-code"' in consent.text and f"<code>{user_code}</code>" in consent.text
+    assert "Kode di layar perangkat" in consent.text
+    assert 'id="device-warning"' in consent.text and "Hotspot TV" in consent.text
+    english = phone.get(interaction + "?lang=en")
+    assert "Code on the device screen" in english.text and user_code in english.text
+    with env.session() as s:
+        logged = json.dumps([e.details for e in s.scalars(select(AuditEvent)).all()],
+                            default=str)
+    assert user_code not in logged and user_code.replace("-", "") not in logged
+

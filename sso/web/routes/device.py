@@ -114,6 +114,7 @@ def _submit(request: Request, user_code: str) -> Response:
             redirect_uri=settings.issuer_url + device_flow.DONE_PATH,
             scope=row.scope.split(),
             device_code_hash=row.device_code_hash,
+            user_code=_shown(user_code),
         )
         current = login_sessions.resolve(session, settings, session_cookie(request))
         login_required = interaction.needs_login(settings, params, current, None)
@@ -127,6 +128,12 @@ def _submit(request: Request, user_code: str) -> Response:
     response.headers["Cache-Control"] = "no-store"
     set_browser_cookie(response, settings, browser)
     return response
+
+
+def _shown(user_code: str) -> str | None:
+    """The accepted code as the device shows it (``ABCD-EFGH``), for the consent page."""
+    normalised = device_flow.normalise_user_code(user_code)
+    return device_flow.display_user_code(normalised) if normalised else None
 
 
 @router.get(device_flow.DONE_PATH, include_in_schema=False)

@@ -139,6 +139,8 @@ class _Context:
                 "action": f"/interaction/{self.interaction_id}/consent",
                 "csrf_token": security.csrf.token_for(self.request),
                 "scopes": self.params.scope,
+                # a device's request: the code it shows, to compare (RFC 8628 §5.4)
+                "user_code": self.params.user_code if self.params.device_code_hash else None,
             },
         )
 

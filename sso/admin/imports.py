@@ -228,7 +228,9 @@ def job_page(request: Request, session: SessionDep, job_id: str) -> Response:
         context["to_activate"] = activation.count_for_import(session, job.id)
     response = page(request, "admin/import.html", who, context)
     if running or (batch is not None and context.get("batch_running")):
-        response.headers["Refresh"] = "1"
+        # With the URL: a browser told to refresh a URL with a #fragment only scrolls.
+        query = f"?{request.url.query}" if request.url.query else ""
+        response.headers["Refresh"] = f"1; url={request.url.path}{query}"
     return response
 
 
@@ -261,7 +263,7 @@ def refused_csv(request: Request, session: SessionDep, job_id: str) -> Response:
     # streamed from the file: 50,000 refused rows are never one string in memory.
     folder = runtime_of(request).settings.var_dir / "imports"
     folder.mkdir(parents=True, exist_ok=True)
-    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, dir=folder)  # noqa: SIM115
+    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, dir=str(folder))  # noqa: SIM115
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
     writer = csv.writer(text)
     writer.writerow(header)
@@ -325,5 +327,5 @@ def send_activation(request: Request, session: SessionDep, form: FormDep,
         runtime = runtime_of(request)
         start(activation.run_batch, runtime.sessions, runtime.settings, mailer(runtime),
               batch.id)
-    return back(path + "#activation")
+    return back(path)
 

@@ -1,8 +1,8 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 
 from sso.db.models.account_tokens import AccountToken
-from sso.db.models.activations import ActivationBatch, ActivationSend
 from sso.db.models.accounts import Agency, PasswordCredential, User
+from sso.db.models.activations import ActivationBatch, ActivationSend
 from sso.db.models.audit import AuditEvent
 from sso.db.models.clients import Client, ClientAssertionJti, InitialAccessToken
 from sso.db.models.devices import DeviceAuthorization

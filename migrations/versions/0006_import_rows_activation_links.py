@@ -134,6 +134,69 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_activation_sends_user_id"), ["user_id"], unique=False)
 
     _token_kinds(("email_verification", "password_reset", "account_activation"))
+    _move_report_rows()
+
+
+def _move_report_rows() -> None:
+    """Jobs made before this revision kept their rows in the job's JSON report: move them to
+    ``import_rows`` (a reason becomes ``{"key": …, "value": ""}``; a row that was not refused
+    had a valid NIP) so their reports page and filter like new ones."""
+    json = sso.db.types.JSONType
+    jobs = sa.table("import_jobs", sa.column("id", sa.String), sa.column("report", json))
+    rows = sa.table(
+        "import_rows",
+        *(
+            sa.column(name, sa.String)
+            for name in (
+                "job_id",
+                "action",
+                "nip",
+                "nip_key",
+                "name",
+                "email",
+                "agency",
+                "position",
+                "search_text",
+                "user_id",
+            )
+        ),
+        sa.column("line", sa.Integer),
+        sa.column("version", sa.Integer),
+        sa.column("changes", json),
+        sa.column("reasons", json),
+    )
+    bind = op.get_bind()
+    for job_id, report in bind.execute(sa.select(jobs.c.id, jobs.c.report)).all():
+        entries = (report or {}).get("rows") or []
+        values = []
+        for e in entries:
+            nip = "".join(str(e.get("nip", "")).split())
+            values.append(
+                {
+                    "job_id": job_id,
+                    "line": e["line"],
+                    "action": e["action"],
+                    "nip": str(e.get("nip", ""))[:300],
+                    "nip_key": nip if e["action"] != "refuse" and len(nip) == 18 else None,
+                    "name": str(e.get("name", ""))[:300],
+                    "email": str(e.get("email", ""))[:300],
+                    "agency": str(e.get("agency", ""))[:300],
+                    "position": str(e.get("position", ""))[:300],
+                    "search_text": " ".join(
+                        str(e.get(k, "")) for k in ("nip", "name", "email")
+                    ).casefold(),
+                    "changes": e.get("changes"),
+                    "user_id": e.get("user_id"),
+                    "version": e.get("version"),
+                    "reasons": [{"key": str(r), "value": ""} for r in e.get("reasons") or []]
+                    or None,
+                }
+            )
+        for i in range(0, len(values), 1000):
+            bind.execute(sa.insert(rows), values[i : i + 1000])
+        if report and "rows" in report:
+            kept = {k: v for k, v in report.items() if k != "rows"}
+            bind.execute(sa.update(jobs).where(jobs.c.id == job_id).values(report=kept))
 
 
 def _token_kinds(kinds: tuple[str, ...]) -> None:

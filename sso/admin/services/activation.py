@@ -115,9 +115,9 @@ def _run(sessions: SessionFactory, settings: Settings, mailer: Mailer, batch_id:
         else:
             repo.give_up_sending(s, batch_id)  # claimed by a worker that died
         repo.refresh_counts(s, batch_id)
-        locale, actor = batch.locale, batch.created_by_id
+        actor = batch.created_by_id
         s.commit()
-    while _send_chunk(sessions, settings, mailer, batch_id, locale):
+    while _send_chunk(sessions, settings, mailer, batch_id):
         pass
     with sessions() as s:
         repo.refresh_counts(s, batch_id)
@@ -130,8 +130,8 @@ def _run(sessions: SessionFactory, settings: Settings, mailer: Mailer, batch_id:
         s.commit()
 
 
-def _send_chunk(sessions: SessionFactory, settings: Settings, mailer: Mailer, batch_id: str,
-                locale: str) -> bool:
+def _send_chunk(sessions: SessionFactory, settings: Settings, mailer: Mailer,
+                batch_id: str) -> bool:
     """One chunk; False when nothing was left to claim."""
     with sessions() as s:
         claimed = repo.claim(s, batch_id, CHUNK)
@@ -143,7 +143,7 @@ def _send_chunk(sessions: SessionFactory, settings: Settings, mailer: Mailer, ba
         repo.mark(s, batch_id, skipped, "skipped")  # activated (or disabled) meanwhile
         repo.void_unused_tokens(s, [u.id for u in people])
         t = now()
-        links = [new_link(settings, u, t, locale) for u in people]
+        links = [new_link(settings, u, t) for u in people]  # in each person's language
         repo.insert_tokens(s, [link.row for link in links])
         repo.set_batch(s, batch_id, lease_until=t + LEASE)
         s.commit()

@@ -39,6 +39,7 @@ class ActivationBatch(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    # The language of the admin who started it (the mails go out in each person's own).
     locale: Mapped[str] = mapped_column(String(8), default="id")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = created_at_column()

@@ -12,11 +12,13 @@ with the reason in the admin's language, never JSON and never a 500.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import csv
 import io
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,6 +53,7 @@ STALLED = timedelta(minutes=5)
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_BODY_BYTES = MAX_FILE_BYTES + 256 * 1024  # the file and the form around it
 COPY_CHUNK = 256 * 1024
+LEFTOVER_AGE = 24 * 3600  # seconds
 SHOW = ("create", "change", "unchanged", "refuse")
 
 
@@ -80,8 +83,14 @@ class Upload:
 
 
 def _copy(source: IO[bytes], folder: Path) -> Path | None:
-    """Copy ``source`` to a new file under ``folder`` in chunks; None when over the limit."""
+    """Copy ``source`` to a new file under ``folder`` in chunks; None when over the limit.
+    Files left by a worker that died mid-check (older than a day) are removed on the way."""
     folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - LEFTOVER_AGE
+    for old in folder.glob("*.csv"):
+        with contextlib.suppress(OSError):  # another worker may be removing it too
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
     target = folder / f"{new_uuid()}.csv"
     copied = 0
     source.seek(0)
@@ -229,8 +238,8 @@ def job_page(request: Request, session: SessionDep, job_id: str) -> Response:
     response = page(request, "admin/import.html", who, context)
     if running or (batch is not None and context.get("batch_running")):
         # With the URL: a browser told to refresh a URL with a #fragment only scrolls.
-        query = f"?{request.url.query}" if request.url.query else ""
-        response.headers["Refresh"] = f"1; url={request.url.path}{query}"
+        qs = f"?{request.url.query}" if request.url.query else ""
+        response.headers["Refresh"] = f"1; url={request.url.path}{qs}"
     return response
 
 

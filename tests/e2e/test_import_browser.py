@@ -160,6 +160,11 @@ def test_import_and_activation_links(live_server: LiveServer, browser: Any, admi
             assert re.search("tidak berlaku", staff.locator("main").inner_text())
         finally:
             own.close()
+        # Creating one staff member offers the same choice, ticked by default.
+        page.goto(live_server.url + "/admin/users/new")
+        no_overflow(page, "new staff")
+        assert page.is_checked("#send_activation")
+        assert page.locator("label[for=send_activation]").inner_text() == "Kirim tautan aktivasi"
         assert not errors, errors
     finally:
         ctx.close()

@@ -33,7 +33,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from sso.admin.access import FormDep, Staff, deny, runtime_of, staff
-from sso.admin.services import activation, staff_import
+from sso.admin.services import activation, staff_csv, staff_import
 from sso.admin.views import back, page
 from sso.core.clock import now
 from sso.core.errors import DomainError, NotFound
@@ -163,7 +163,7 @@ def upload(request: Request, session: SessionDep, upload: UploadDep) -> Response
             raise DomainError(upload.error, **upload.params)
         assert upload.path is not None
         # Read once here (as a stream) so a file that is not a staff CSV is refused at once.
-        staff_import.parse_file(upload.path, max_rows)
+        staff_csv.parse_file(upload.path, max_rows)
     except DomainError as exc:
         status = 413 if exc.message == "admin.import.too_big" else 400
         return page(request, "admin/imports.html", who, {

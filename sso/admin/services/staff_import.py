@@ -1,9 +1,7 @@
 """Bulk import of staff from CSV (NIP, name, email, agency code, position).
 
-1. :func:`parse_file` reads the file (UTF-8, comma or semicolon, a header row naming the
-   columns in Indonesian or English) from the temporary file the upload was streamed to; a file
-   that cannot be read is refused as a whole (with the reason: a spreadsheet rather than CSV,
-   not UTF-8, columns missing, too many rows).
+1. :func:`~sso.admin.services.staff_csv.parse_file` reads the file from the temporary file the
+   upload was streamed to; a file that cannot be read is refused as a whole, with the reason.
 2. :func:`validate` checks every row and writes one :class:`~sso.db.models.ImportRow` per row:
    *create* (a new NIP), *change* (a known NIP whose name, email, agency or position differ:
    the fields are listed), *unchanged*, or *refuse* with reasons that name the refused value
@@ -24,112 +22,26 @@ New staff get their NIP as username and no password (an admin sends them activat
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from sso.accounts.identifiers import normalize_email, validate_nip
+from sso.admin.services.staff_csv import Row, parse_file
 from sso.core import events
 from sso.core.clock import now
-from sso.core.errors import DomainError, InvalidInput
+from sso.core.errors import DomainError
 from sso.db.models import Agency, User
 from sso.db.models._common import new_uuid
 from sso.storage import audit
 from sso.storage import directory as dir_repo
 from sso.storage import imports as job_repo
 
-COLUMNS = {
-    "nip": "nip", "name": "name", "nama": "name", "email": "email", "surel": "email",
-    "agency_code": "agency_code", "agency": "agency_code", "kode_opd": "agency_code",
-    "opd": "agency_code", "position": "position", "jabatan": "position",
-}
-REQUIRED = ("nip", "name", "email", "agency_code", "position")
 CHUNK = 500
 SessionFactory = Callable[[], Session]
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    nip: str
-    name: str
-    email: str
-    agency_code: str
-    position: str
-
-
-# Signatures of files that are spreadsheets, not text: XLSX/ODS (zip) and old XLS (OLE2).
-_NOT_CSV = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
-_UTF16 = (b"\xff\xfe", b"\xfe\xff")
-
-
-def parse(content: bytes, max_rows: int) -> list[Row]:
-    """The rows of a file given as bytes (see :func:`parse_file`)."""
-    _check_start(content[:8])
-    return _parse_text(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline=""),
-                       max_rows)
-
-
-def parse_file(path: Path, max_rows: int) -> list[Row]:
-    """The rows of the file at ``path``, read as a stream; InvalidInput says why not."""
-    with path.open("rb") as raw:
-        _check_start(raw.read(8))
-    with path.open(encoding="utf-8-sig", newline="") as text:
-        return _parse_text(text, max_rows)
-
-
-def _check_start(head: bytes) -> None:
-    if head.startswith(_NOT_CSV):
-        raise InvalidInput("admin.import.not_csv")
-    if head.startswith(_UTF16):
-        raise InvalidInput("admin.import.not_utf8")
-
-
-def _parse_text(stream: IO[str], max_rows: int) -> list[Row]:
-    try:
-        first = stream.readline()
-        delimiter = ";" if first.count(";") > first.count(",") else ","
-        return _records(csv.reader(_chain(first, stream), delimiter=delimiter), max_rows)
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("admin.import.not_utf8") from exc
-
-
-def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
-    if first:
-        yield first
-    yield from rest
-
-
-def _records(reader: Any, max_rows: int) -> list[Row]:
-    try:
-        header = [COLUMNS.get(h.strip().casefold().replace(" ", "_"), "") for h in next(reader)]
-    except StopIteration as exc:
-        raise InvalidInput("admin.import.empty") from exc
-    except csv.Error as exc:
-        raise InvalidInput("admin.import.unreadable", line=1) from exc
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidInput("admin.import.missing_columns", columns=", ".join(missing))
-    where = {name: header.index(name) for name in REQUIRED}
-    rows: list[Row] = []
-    try:
-        for record in reader:
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(rows) >= max_rows:
-                raise InvalidInput("admin.import.too_many_rows", max=max_rows)
-            cells = {k: (record[i].strip() if i < len(record) else "") for k, i in where.items()}
-            rows.append(Row(reader.line_num, **{k: v[:300] for k, v in cells.items()}))
-    except csv.Error as exc:
-        raise InvalidInput("admin.import.unreadable", line=reader.line_num) from exc
-    if not rows:
-        raise InvalidInput("admin.import.empty")
-    return rows
 
 
 # ---------------------------------------------------------------------------- checking rows

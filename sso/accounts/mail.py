@@ -21,7 +21,7 @@ import logging
 import smtplib
 import ssl
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -92,34 +92,81 @@ class Mailer:
 
     def send(self, mail: Mail) -> None:
         """Hand one message to the SMTP server (or the log, see the module doc); MailError."""
-        s = self.settings
-        if not s.smtp_host:
+        if not self.settings.smtp_host:
             self._without_smtp(mail)
             return
-        if s.smtp_username and not (s.smtp_ssl or s.smtp_starttls) and s.env == "prod":
-            raise MailError("refusing to send SMTP credentials without TLS")
-        message = build_message(s, mail)
-        context = ssl.create_default_context()
         try:
-            client: smtplib.SMTP
-            if s.smtp_ssl:
-                client = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT, context=context
-                )
-            else:
-                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT)
-            with client:
-                client.ehlo()
-                if s.smtp_starttls and not s.smtp_ssl:
-                    client.starttls(context=context)
-                    client.ehlo()
-                if s.smtp_username:
-                    password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                    client.login(s.smtp_username, password)
-                client.send_message(message)
+            with self._connect() as client:
+                client.send_message(build_message(self.settings, mail))
         except (OSError, smtplib.SMTPException) as exc:
             # The exception text is the server's reply or a socket error: no message content.
             raise MailError(f"{exc.__class__.__name__}: {exc}") from None
+
+    def _connect(self) -> smtplib.SMTP:
+        """A connection to the SMTP server, TLS and login done (use it with ``with``)."""
+        s = self.settings
+        assert s.smtp_host
+        if s.smtp_username and not (s.smtp_ssl or s.smtp_starttls) and s.env == "prod":
+            raise MailError("refusing to send SMTP credentials without TLS")
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if s.smtp_ssl:
+            client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT, context=context)
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT)
+        try:
+            client.ehlo()
+            if s.smtp_starttls and not s.smtp_ssl:
+                client.starttls(context=context)
+                client.ehlo()
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                client.login(s.smtp_username, password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def send_many(self, mails: Sequence[Mail]) -> list[bool]:
+        """Send many mails over one connection (a new one after a failure); whether each was
+        handed over. Never raises: failures are logged like :meth:`deliver` logs them. For bulk
+        senders (activation links to thousands of staff), where a connection per mail costs
+        more than the mail."""
+        if not self.settings.smtp_host:
+            return [self._deliver_one(mail) for mail in mails]
+        sent: list[bool] = []
+        client: smtplib.SMTP | None = None
+        try:
+            for mail in mails:
+                try:
+                    if client is None:
+                        client = self._connect()
+                    client.send_message(build_message(self.settings, mail))
+                except (OSError, smtplib.SMTPException, MailError) as exc:
+                    log.error("mail not sent: %s: %s", exc.__class__.__name__, exc,
+                              extra={"mail_purpose": mail.purpose, "mail_to": mail.to})
+                    sent.append(False)
+                    if client is not None and not isinstance(exc, smtplib.SMTPRecipientsRefused):
+                        client.close()
+                        client = None
+                else:
+                    sent.append(True)
+        finally:
+            if client is not None:
+                try:
+                    client.quit()
+                except (OSError, smtplib.SMTPException):
+                    client.close()
+        return sent
+
+    def _deliver_one(self, mail: Mail) -> bool:
+        try:
+            self.send(mail)
+        except MailError as exc:
+            log.error("mail not sent: %s", exc,
+                      extra={"mail_purpose": mail.purpose, "mail_to": mail.to})
+            return False
+        return True
 
     def _without_smtp(self, mail: Mail) -> None:
         if self.settings.env == "prod":

@@ -1,31 +1,60 @@
-"""``/admin/imports``: upload a staff CSV, watch it being validated (the page reloads itself
-with a ``Refresh`` header while the job runs; progress is read from the database), read the
-report, apply it (all or nothing)."""
+"""``/admin/imports``: upload a staff CSV, watch it being checked (the page reloads itself with a
+``Refresh`` header while the job runs; progress is read from the database, so any worker can
+show it), read the report (paged, filtered by outcome, searched; the refused rows as CSV), apply
+it (all or nothing), then mail activation links to the people it brought in.
+
+The upload is the one route with a large body (:func:`sso.web.middleware.body_limit`): up to
+10 MB, parsed by Starlette into its spooled temporary file and copied in chunks to a file of
+our own under the var dir, which the check reads as a stream and deletes. A refusal (too big,
+too many rows, a spreadsheet instead of CSV, not UTF-8, missing columns) is the upload page
+with the reason in the admin's language, never JSON and never a 500.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import csv
+import io
+import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from sso.admin.access import FormDep, Staff, deny, runtime_of, staff
-from sso.admin.services import staff_import
+from sso.admin.services import activation, staff_csv, staff_import
 from sso.admin.views import back, page
 from sso.core.clock import now
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import ImportJob
+from sso.db.models._common import new_uuid
 from sso.storage import imports as job_repo
 from sso.web.deps import SessionDep
+from sso.web.i18n import negotiate_locale, translate
+from sso.web.middleware import RequestBodyTooLarge, body_limit
+from sso.web.routes.account_self_service import mailer
+from sso.web.security import csrf
+from sso.web.templating import default_locale
 
 router = APIRouter()
-SHOWN = 200  # rows of each kind listed on the page (refusals: all, up to 2000)
+PAGE_SIZE = 50
 STALLED = timedelta(minutes=5)
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_BODY_BYTES = MAX_FILE_BYTES + 256 * 1024  # the file and the form around it
+COPY_CHUNK = 256 * 1024
+LEFTOVER_AGE = 24 * 3600  # seconds
+SHOW = ("create", "change", "unchanged", "refuse")
 
 
 def start(fn: Callable[..., None], *args: Any) -> None:
@@ -35,37 +64,124 @@ def start(fn: Callable[..., None], *args: Any) -> None:
     threading.Thread(target=ctx.run, args=(fn, *args), daemon=True, name="staff-import").start()
 
 
+def _locale(request: Request) -> str:
+    return negotiate_locale(request, default=default_locale(request))
+
+
+# ---------------------------------------------------------------------------- the upload
+
+
+@dataclass
+class Upload:
+    """The uploaded file, copied under the var dir, or why it was refused."""
+
+    filename: str = ""
+    path: Path | None = None
+    error: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    kept: bool = False  # handed to the job (which deletes it): not removed after the request
+
+
+def _copy(source: IO[bytes], folder: Path) -> Path | None:
+    """Copy ``source`` to a new file under ``folder`` in chunks; None when over the limit.
+    Files left by a worker that died mid-check (older than a day) are removed on the way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - LEFTOVER_AGE
+    for old in folder.glob("*.csv"):
+        with contextlib.suppress(OSError):  # another worker may be removing it too
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+    target = folder / f"{new_uuid()}.csv"
+    copied = 0
+    source.seek(0)
+    with target.open("wb") as out:
+        while chunk := source.read(COPY_CHUNK):
+            copied += len(chunk)
+            if copied > MAX_FILE_BYTES:
+                break
+            out.write(chunk)
+    if copied > MAX_FILE_BYTES:
+        target.unlink(missing_ok=True)
+        return None
+    return target
+
+
+async def read_upload(request: Request) -> AsyncIterator[Upload]:
+    upload = Upload()
+    too_big = {"mb": MAX_FILE_BYTES // (1024 * 1024)}
+    try:
+        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+    except RequestBodyTooLarge:
+        upload.error, upload.params = "admin.import.too_big", too_big
+        form = None
+    except HTTPException:  # a body Starlette cannot read as multipart
+        upload.error = "admin.import.not_a_form"
+        form = None
+    try:
+        if form is not None:
+            csrf.verify(request, form)
+            file = form.get("file")
+            if not isinstance(file, UploadFile) or not file.filename:
+                upload.error = "admin.import.empty"
+            else:
+                upload.filename = file.filename[:200]
+                folder = runtime_of(request).settings.var_dir / "imports"
+                upload.path = await run_in_threadpool(_copy, file.file, folder)
+                if upload.path is None:
+                    upload.error, upload.params = "admin.import.too_big", too_big
+        yield upload
+    finally:
+        if form is not None:
+            await form.close()
+        if upload.path is not None and not upload.kept:
+            upload.path.unlink(missing_ok=True)
+
+
+UploadDep = Annotated[Upload, Depends(read_upload)]
+
+
+def _jobs(session: Session, who: Staff) -> Any:
+    return job_repo.recent(session, None if who.is_admin else who.user.id)
+
+
 @router.get("/admin/imports")
 def imports_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "users.import")
-    jobs = job_repo.recent(session, None if who.is_admin else who.user.id)
-    return page(request, "admin/imports.html", who, {"jobs": jobs})
+    return page(request, "admin/imports.html", who, {
+        "jobs": _jobs(session, who), "max_mb": MAX_FILE_BYTES // (1024 * 1024),
+        "max_rows": runtime_of(request).settings.admin_import_max_rows})
 
 
 @router.post("/admin/imports")
-def upload(request: Request, session: SessionDep, form: FormDep) -> Response:
+@body_limit(MAX_BODY_BYTES)
+def upload(request: Request, session: SessionDep, upload: UploadDep) -> Response:
     who = staff(request, session, "users.import", next_path="/admin/imports")
     runtime = runtime_of(request)
-    filename, content = form.files.get("file", ("", b""))
+    max_rows = runtime.settings.admin_import_max_rows
     try:
-        if not content:
-            raise DomainError("admin.import.empty")
-        # Read once here so a file that is not CSV at all is refused on the spot.
-        staff_import.parse(content, runtime.settings.admin_import_max_rows)
-        text = content.decode("utf-8-sig")
+        if upload.error:
+            raise DomainError(upload.error, **upload.params)
+        assert upload.path is not None
+        # Read once here (as a stream) so a file that is not a staff CSV is refused at once.
+        staff_csv.parse_file(upload.path, max_rows)
     except DomainError as exc:
-        jobs = job_repo.recent(session, None if who.is_admin else who.user.id)
+        status = 413 if exc.message == "admin.import.too_big" else 400
         return page(request, "admin/imports.html", who, {
-            "jobs": jobs, "error": exc.message, "error_params": exc.params}, status=400)
+            "jobs": _jobs(session, who), "error": exc.message, "error_params": exc.params,
+            "max_mb": MAX_FILE_BYTES // (1024 * 1024), "max_rows": max_rows}, status=status)
     job = job_repo.add(session, ImportJob(
-        kind="staff", filename=filename, content=text, status="validating",
+        kind="staff", filename=upload.filename, content="", status="validating",
         created_by_id=who.user.id,
         scope_agency_ids=None if who.scope is None else sorted(who.scope),
         report={}, total=0, processed=0,
     ))
     session.commit()
-    start(staff_import.validate, runtime.sessions, job.id, runtime.settings.admin_import_max_rows)
+    upload.kept = True
+    start(staff_import.validate, runtime.sessions, job.id, max_rows, upload.path)
     return back(f"/admin/imports/{job.id}")
+
+
+# ---------------------------------------------------------------------------- the report
 
 
 def _job(session: Session, who: Staff, job_id: str) -> ImportJob:
@@ -80,26 +196,107 @@ def _job(session: Session, who: Staff, job_id: str) -> ImportJob:
     return job
 
 
+def _query(request: Request, job: ImportJob) -> tuple[job_repo.RowQuery, str, str, int]:
+    qp = request.query_params
+    show = qp.get("show", "")
+    show = show if show in SHOW else ""
+    text = " ".join(qp.get("q", "")[:100].split())
+    number = qp.get("page", "1")
+    page_no = max(1, min(int(number), 10_000)) if number.isdigit() else 1
+    query = job_repo.RowQuery(job.id, (show,) if show else (), text.casefold())
+    return query, show, text, page_no
+
+
 @router.get("/admin/imports/{job_id}")
 def job_page(request: Request, session: SessionDep, job_id: str) -> Response:
     who = staff(request, session, "users.import")
     job = _job(session, who, job_id)
-    rows = job.report.get("rows", []) if job.report else []
-    grouped: dict[str, list[dict[str, Any]]] = {"create": [], "change": [], "refuse": []}
-    for entry in rows:
-        if entry["action"] in grouped:
-            grouped[entry["action"]].append(entry)
     running = job.status in ("validating", "applying")
-    response = page(request, "admin/import.html", who, {
-        "job": job, "running": running, "counts": job.report.get("counts") if job.report else None,
-        "applied": job.report.get("applied") if job.report else None,
-        "creates": grouped["create"][:SHOWN], "changes": grouped["change"][:SHOWN],
-        "refusals": grouped["refuse"][:2000], "shown": SHOWN,
+    report = job.report or {}
+    context: dict[str, Any] = {
+        "job": job, "running": running, "counts": report.get("counts"),
+        "applied": report.get("applied"), "error_params": report.get("error_params") or {},
         "percent": int(100 * job.processed / job.total) if job.total else 0,
-    })
-    if running:
-        response.headers["Refresh"] = "1"
+    }
+    if report.get("counts") and not running:
+        query, show, text, page_no = _query(request, job)
+        total = job_repo.count_rows(session, query)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page_no = min(page_no, pages)
+        context.update(
+            rows=job_repo.rows_page(session, query, (page_no - 1) * PAGE_SIZE, PAGE_SIZE),
+            show=show, q=text, page_no=page_no, pages=pages, matching=total,
+            page_size=PAGE_SIZE,
+        )
+    batch = activation.batch_for_import(session, job.id) if job.status == "applied" else None
+    if batch is not None:
+        context.update(batch=batch, batch_running=activation.running(batch),
+                       batch_stalled=activation.stalled(batch),
+                       batch_percent=activation.percent(batch))
+    elif job.status == "applied":
+        context["to_activate"] = activation.count_for_import(session, job.id)
+    response = page(request, "admin/import.html", who, context)
+    if running or (batch is not None and context.get("batch_running")):
+        # With the URL: a browser told to refresh a URL with a #fragment only scrolls.
+        qs = f"?{request.url.query}" if request.url.query else ""
+        response.headers["Refresh"] = f"1; url={request.url.path}{qs}"
     return response
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (CSV injection)."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def reason_text(locale: str, reason: object) -> str:
+    if isinstance(reason, dict):
+        return translate(locale, str(reason.get("key")), value=reason.get("value", ""),
+                         line=reason.get("line", ""))
+    return translate(locale, str(reason))
+
+
+@router.get("/admin/imports/{job_id}/refused.csv")
+def refused_csv(request: Request, session: SessionDep, job_id: str) -> Response:
+    """The refused rows as they were in the file, with the reasons (in the admin's language),
+    so they can be fixed and uploaded again."""
+    who = staff(request, session, "users.import")
+    job = _job(session, who, job_id)
+    locale = _locale(request)
+    header = ["line", "nip", "name", "email", "agency_code", "position",
+              translate(locale, "admin.import.reasons")]
+    # Written to a spooled file (memory up to 1 MB, then the var dir), read in chunks here,
+    # streamed from the file: 50,000 refused rows are never one string in memory.
+    folder = runtime_of(request).settings.var_dir / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, dir=str(folder))  # noqa: SIM115
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow(header)
+    for row in job_repo.each_row(session, job_repo.RowQuery(job.id, ("refuse",))):
+        reasons = "; ".join(reason_text(locale, r) for r in row.reasons or [])
+        writer.writerow([row.line, *(_cell(v) for v in (
+            row.nip, row.name, row.email, row.agency, row.position, reasons))])
+    text.detach()
+    session.rollback()
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while chunk := spool.read(COPY_CHUNK):
+                yield chunk
+        finally:
+            spool.close()
+
+    name = f"ditolak-{job.id[:8]}.csv"
+    return StreamingResponse(
+        chunks(), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                 "Cache-Control": "no-store"},
+    )
 
 
 @router.post("/admin/imports/{job_id}/apply")
@@ -116,3 +313,28 @@ def apply(request: Request, session: SessionDep, form: FormDep, job_id: str) -> 
     runtime = runtime_of(request)
     start(staff_import.apply, runtime.sessions, job.id, runtime.settings.admin_import_max_rows)
     return back(path)
+
+
+# ---------------------------------------------------------------------------- activation links
+
+
+@router.post("/admin/imports/{job_id}/activation")
+def send_activation(request: Request, session: SessionDep, form: FormDep,
+                    job_id: str) -> Response:
+    """Mail activation links to the people of an applied import who have no password yet: one
+    batch per import (a second click, or a second admin, shows the same batch); a batch whose
+    worker died is resumed from where it stopped, never mailing anyone twice."""
+    path = f"/admin/imports/{job_id[:36]}"
+    who = staff(request, session, "users.import", next_path=path)
+    job = _job(session, who, job_id)
+    if job.status != "applied":
+        return back(path)
+    batch = activation.start_for_import(session, job, actor_id=who.user.id,
+                                        locale=_locale(request))
+    session.commit()
+    if activation.claimable(batch):
+        runtime = runtime_of(request)
+        start(activation.run_batch, runtime.sessions, runtime.settings, mailer(runtime),
+              batch.id)
+    return back(path)
+

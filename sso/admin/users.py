@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.background import BackgroundTask
 
+from sso.accounts import activation
 from sso.accounts.service import NewUser, create_user
 from sso.accounts.throttle import for_runtime
 from sso.admin import confirm, reauth
@@ -143,6 +144,7 @@ NEW_FIELDS = ("username", "display_name", "email", "nip", "agency_id", "position
 def create_staff(request: Request, session: SessionDep, form: FormDep) -> Response:
     who = staff(request, session, "users.manage", next_path="/admin/users/new")
     values = {k: form.get(k) for k in NEW_FIELDS}
+    values["send_activation"] = "yes" if form.flag("send_activation") else "no"
     agency_id = int(values["agency_id"]) if values["agency_id"].isdigit() else None
     check_agency(session, who, agency_id, "users.create")
     runtime = runtime_of(request)
@@ -156,8 +158,9 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
             agency_code=code, position=values["position"] or None,
             phone=values["phone"] or None, email_verified=bool(values["email"]),
         ), None, actor_id=who.user.id)
-        if form.flag("send_link") and user.email:
-            mails = people.send_reset_link(session, runtime.settings, user, actor_id=who.user.id)
+        if form.flag("send_activation") and user.email:
+            # A set-password link valid 7 days (sso.accounts.activation), not a 30-minute reset.
+            mails = [activation.issue(session, runtime.settings, user, actor_id=who.user.id)]
         session.commit()
     except DomainError as exc:
         session.rollback()

@@ -22,6 +22,7 @@ PREFIXES = {
     "session": "tsso_ss_",
     "interaction": "tsso_ia_",
     "reset": "tsso_pr_",
+    "activation": "tsso_al_",
     "verify": "tsso_ev_",
     "device_code": "tsso_dc_",
     "initial_access_token": "tsso_it_",

@@ -1,17 +1,19 @@
-"""Import jobs (state and progress in the database) and the bulk writes of an import."""
+"""Import jobs (state and progress in the database), their rows (the report, paged and
+filtered here), and the bulk writes of an import."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.core.events import current_context
-from sso.db.models import AuditEvent, ImportJob, User
+from sso.db.models import AuditEvent, ImportJob, ImportRow, User
 from sso.storage import users as user_repo
 
 
@@ -76,3 +78,61 @@ def insert_audit(session: Session, rows: list[dict[str, Any]], at: datetime) -> 
     full = [{**common, **row} for row in rows]
     for i in range(0, len(full), 1000):
         session.execute(insert(cast(Table, AuditEvent.__table__)), full[i : i + 1000])
+
+
+# ---------------------------------------------------------------------------- the rows
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rows of a job's report (keys: the columns of :class:`ImportRow`)."""
+    for i in range(0, len(rows), 1000):
+        session.execute(insert(cast(Table, ImportRow.__table__)), rows[i : i + 1000])
+
+
+def delete_rows(session: Session, job_id: str) -> None:
+    session.execute(delete(ImportRow).where(ImportRow.job_id == job_id))
+
+
+@dataclass(frozen=True)
+class RowQuery:
+    job_id: str
+    actions: Collection[str] = ()  # none: every action
+    text: str = ""  # part of the NIP, name or email (casefolded)
+
+
+def _filtered(stmt: Select[Any], q: RowQuery) -> Select[Any]:
+    stmt = stmt.where(ImportRow.job_id == q.job_id)
+    if q.actions:
+        stmt = stmt.where(ImportRow.action.in_(list(q.actions)))
+    if q.text:
+        pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(ImportRow.search_text.like(pattern, escape="\\"))
+    return stmt
+
+
+def count_rows(session: Session, q: RowQuery) -> int:
+    return int(session.scalar(_filtered(select(func.count()).select_from(ImportRow), q)) or 0)
+
+
+def rows_page(session: Session, q: RowQuery, offset: int, limit: int) -> Sequence[ImportRow]:
+    stmt = _filtered(select(ImportRow), q).order_by(ImportRow.line).offset(offset).limit(limit)
+    return session.scalars(stmt).all()
+
+
+def each_row(session: Session, q: RowQuery, chunk: int = 1000) -> Iterator[ImportRow]:
+    """Every row matching ``q`` in line order, read in keyset chunks (never all at once)."""
+    after = 0
+    while True:
+        stmt = (_filtered(select(ImportRow), q).where(ImportRow.line > after)
+                .order_by(ImportRow.line).limit(chunk))
+        found = session.scalars(stmt).all()
+        yield from found
+        if len(found) < chunk:
+            return
+        after = found[-1].line
+
+
+def action_counts(session: Session, job_id: str) -> dict[str, int]:
+    stmt = (select(ImportRow.action, func.count()).where(ImportRow.job_id == job_id)
+            .group_by(ImportRow.action))
+    return {str(a): int(n) for a, n in session.execute(stmt).all()}

@@ -12,7 +12,12 @@ memory stream and breaks context variables). Per HTTP request it
   or networks), read from the right, skipping our own proxies, so a client cannot forge it;
 - refuses a body over ``max_body_size`` bytes with 413: at once when ``Content-Length`` says so,
   and by counting when the body streams in (raised as :class:`RequestBodyTooLarge`, an
-  ``HTTPException`` that the error handlers render as a page or JSON);
+  ``HTTPException`` that the error handlers render as a page or JSON). A route whose endpoint
+  is marked with :func:`body_limit` (an upload) takes bodies up to its own limit instead, and
+  refuses a larger one itself: the middleware reads and drops the rest of the body (so a
+  browser that is still sending sees the answer, not a reset connection) and hands the route a
+  body that raises :class:`RequestBodyTooLarge` when read. The route is looked up only when a
+  body is larger than the default, so ordinary requests pay nothing for this;
 - puts the security headers on every response (:func:`sso.web.security.apply_baseline_headers`:
   pages rendered by templates set their own CSP with a nonce; JSON, redirects, 404s, static
   files and errors get ``nosniff``, framing refused, ``Referrer-Policy`` and a CSP too, and
@@ -34,8 +39,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -49,6 +54,10 @@ from sso.web.metrics import for_runtime as metrics_for_runtime
 from sso.web.security import apply_baseline_headers
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+# A body over a route's own limit is read and dropped up to this many bytes before the route
+# answers; beyond it the connection is simply closed after the answer.
+DRAIN_LIMIT = 64 * 1024 * 1024
+BODY_LIMIT_ATTRIBUTE = "sso_max_body_size"
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _USER_AGENT_MAX = 512
@@ -61,6 +70,53 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 class RequestBodyTooLarge(HTTPException):
     def __init__(self) -> None:
         super().__init__(status_code=413, detail="Request body too large")
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def body_limit(max_bytes: int) -> Callable[[Endpoint], Endpoint]:
+    """Mark a route's endpoint as taking bodies up to ``max_bytes`` (instead of the default).
+
+    The route must answer a :class:`RequestBodyTooLarge` raised while it reads the body itself
+    (with a page saying what the limit is); other routes keep the small default limit."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, BODY_LIMIT_ATTRIBUTE, max_bytes)
+        return endpoint
+
+    return mark
+
+
+def marked_routes(routes: Iterable[Any]) -> list[Any]:
+    """The routes, among ``routes`` and the routers included in them, whose endpoint was
+    marked with :func:`body_limit` (read once per app: routes do not change once serving).
+
+    Included routers are walked through whatever holds their routes (``original_router`` for
+    FastAPI's included routers, ``routes`` for mounts and plain routers); a marked route is
+    matched on its own path, so it must be included without a prefix (ours all are)."""
+    found: list[Any] = []
+    for route in routes:
+        if isinstance(getattr(getattr(route, "endpoint", None), BODY_LIMIT_ATTRIBUTE, None), int):
+            found.append(route)
+        inner = getattr(route, "original_router", None)
+        children = getattr(inner if inner is not None else route, "routes", None)
+        if isinstance(children, list) and children:
+            found.extend(marked_routes(children))
+    return found
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of a request body, at most ``budget`` bytes."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        budget -= len(message.get("body", b""))
+
+
+async def _refusing_receive() -> Message:
+    raise RequestBodyTooLarge()
 
 
 def _networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -79,6 +135,7 @@ class RequestContextMiddleware:
         self.trusted_proxies = _networks(trusted_proxies)
         self.max_body_size = max_body_size
         self._resolved = False
+        self._marked: list[Any] | None = None
         self._hsts = False
         self._metrics: Metrics | None = None
 
@@ -93,6 +150,17 @@ class RequestContextMiddleware:
         self._resolved = True
 
     # ------------------------------------------------------------------ helpers
+    def route_body_limit(self, scope: Scope) -> int:
+        """The limit of the marked route serving ``scope``; 0 when it is not marked."""
+        if self._marked is None:
+            app = scope.get("app")
+            self._marked = marked_routes(getattr(getattr(app, "router", None), "routes", ()))
+        for route in self._marked:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return int(getattr(route.endpoint, BODY_LIMIT_ATTRIBUTE))
+        return 0
+
     def _trusted(self, address: str | None) -> bool:
         if not address or not self.trusted_proxies:
             return False
@@ -156,19 +224,38 @@ class RequestContextMiddleware:
             await send(message)
 
         received = 0
+        limit = self.max_body_size
+        own_limit: int | None = None  # the route's, looked up once the default is passed
+        refused = False
 
         async def receive_limited() -> Message:
-            nonlocal received
+            nonlocal received, limit, own_limit, refused
+            if refused:
+                raise RequestBodyTooLarge()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_size:
+                if received > limit and own_limit is None:
+                    own_limit = self.route_body_limit(scope)
+                    limit = max(limit, own_limit)
+                if received > limit:
+                    if own_limit and message.get("more_body", False):
+                        refused = True  # a marked route answers; let the browser finish
+                        await _drain(receive, DRAIN_LIMIT - received)
                     raise RequestBodyTooLarge()
             return message
 
         try:
-            if self._declared_too_large(headers):
-                await self._send_too_large(send_wrapper)
+            declared = self._declared_length(headers)
+            if declared is not None and declared > self.max_body_size:
+                own_limit = self.route_body_limit(scope)
+                limit = max(limit, own_limit)
+            if declared is not None and declared > limit:
+                if own_limit and declared <= DRAIN_LIMIT:
+                    await _drain(receive, declared)
+                    await self.app(scope, _refusing_receive, send_wrapper)
+                else:
+                    await self._send_too_large(send_wrapper)
             else:
                 await self.app(scope, receive_limited, send_wrapper)
         except RequestBodyTooLarge:
@@ -190,14 +277,15 @@ class RequestContextMiddleware:
             scope.get("method", "-"), route, status, time.perf_counter() - started
         )
 
-    def _declared_too_large(self, headers: Headers) -> bool:
+    @staticmethod
+    def _declared_length(headers: Headers) -> int | None:
         length = headers.get("content-length")
         if length is None:
-            return False
+            return None
         try:
-            return int(length) > self.max_body_size
+            return int(length)
         except ValueError:
-            return False
+            return None
 
     @staticmethod
     async def _send_too_large(send: Send) -> None:

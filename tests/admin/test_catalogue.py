@@ -18,6 +18,7 @@ DYNAMIC = {
     "admin.client.%s": ("approve", "reject"),
     "admin.import.status.%s": ("validating", "validated", "applying", "applied", "failed"),
     "admin.import.count.%s": ("create", "change", "unchanged", "refuse"),
+    "admin.activation.status.%s": ("preparing", "sending", "sent"),
     "admin.keys.state.%s": ("next", "active", "retired"),
     "admin.dashboard.%s": ("staff", "citizens", "clients", "sessions"),
     "admin.users.field.%s": ("auto", "name", "username", "email", "nip"),

@@ -31,14 +31,14 @@ def test_create_staff_sends_a_set_password_link(admin: Browser, db: Session, org
                                                 mailbox: Mailbox, backend: str) -> None:
     r = admin.post("/admin/users/new", {
         "display_name": "Dewi Lestari", "nip": NIPS[0], "email": "dewi@tangerangselatankota.go.id",
-        "agency_id": str(org["BIDANG-TI"].id), "position": "Analis", "send_link": "1",
+        "agency_id": str(org["BIDANG-TI"].id), "position": "Analis", "send_activation": "1",
     })
     assert r.status_code == 303, r.text
     user = db.scalar(select(User).where(User.nip == NIPS[0]))
     assert user is not None and user.username == NIPS[0] and user.agency_id == org["BIDANG-TI"].id
     assert events(db, "user.created", actor_id=admin.user.id, target_id=user.id)
     mail = mailbox.wait(1)[0]
-    assert mail.to == "dewi@tangerangselatankota.go.id" and "/password/reset?token=" in mail.text
+    assert mail.to == "dewi@tangerangselatankota.go.id" and "/account/activate?token=" in mail.text
     bad = admin.post("/admin/users/new", {"display_name": "X", "nip": "123",
                                           "agency_id": str(org["DINKES"].id)})
     assert bad.status_code == 400 and "NIP" in bad.text

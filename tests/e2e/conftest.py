@@ -48,10 +48,18 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(backend: str, backend_urls: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
+def live_settings() -> dict[str, object]:
+    """Settings of the live server beyond the defaults (a module may override this fixture,
+    e.g. to point the mailer at a test SMTP server)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(backend: str, backend_urls: dict[str, str], tmp_path: Path,
+                live_settings: dict[str, object]) -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = make_settings(backend_urls[backend], tmp_path, issuer=url)
+    settings = make_settings(backend_urls[backend], tmp_path, issuer=url, **live_settings)
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
     app = create_app(settings, runtime)

@@ -2,10 +2,11 @@
 
 from sso.db.models.account_tokens import AccountToken
 from sso.db.models.accounts import Agency, PasswordCredential, User
+from sso.db.models.activations import ActivationBatch, ActivationSend
 from sso.db.models.audit import AuditEvent
 from sso.db.models.clients import Client, ClientAssertionJti, InitialAccessToken
 from sso.db.models.devices import DeviceAuthorization
-from sso.db.models.imports import ImportJob
+from sso.db.models.imports import ImportJob, ImportRow
 from sso.db.models.keys import SigningKey
 from sso.db.models.mfa import (
     RecoveryCode,
@@ -27,6 +28,8 @@ from sso.db.models.throttle import ThrottleCounter
 
 __all__ = [
     "AccountToken",
+    "ActivationBatch",
+    "ActivationSend",
     "Agency",
     "AuditEvent",
     "AuthorizationCode",
@@ -38,6 +41,7 @@ __all__ = [
     "DeviceAuthorization",
     "Grant",
     "ImportJob",
+    "ImportRow",
     "InitialAccessToken",
     "LoginSession",
     "PasswordCredential",

@@ -1,4 +1,5 @@
-"""Single-use links sent by mail: email verification and password reset.
+"""Single-use links sent by mail: email verification, password reset and account activation
+(a set-password link for staff made by an admin or an import, valid longer than a reset).
 
 Only the keyed hash (HMAC-SHA-256 under ``SSO_SECRET_KEY``) of a token is stored; the token
 itself exists only in the mail. A token is spent by one conditional UPDATE of ``consumed_at``;
@@ -18,12 +19,14 @@ from sso.db.types import UTCDateTime
 
 EMAIL_VERIFICATION = "email_verification"
 PASSWORD_RESET = "password_reset"
+ACCOUNT_ACTIVATION = "account_activation"
+KINDS = (EMAIL_VERIFICATION, PASSWORD_RESET, ACCOUNT_ACTIVATION)
 
 
 class AccountToken(Base):
     __tablename__ = "account_tokens"
     __table_args__ = (
-        CheckConstraint(f"kind IN ('{EMAIL_VERIFICATION}', '{PASSWORD_RESET}')", name="kind"),
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in KINDS) + ")", name="kind"),
         # Voiding a person's older links of one kind; also serves the user_id foreign key.
         Index("ix_account_tokens_user_kind", "user_id", "kind"),
     )

@@ -200,6 +200,8 @@ class Visitor:
             self.visited.append(path)
             self.check(f"from {came_from}:", response.status if response else None)
             queue += [(self.local(h), path) for h in self.page.evaluate(LINKS)]
+        left = {shape(p) for p, _ in queue if p and not SKIP.search(p)} - seen
+        assert not left, f"the crawl stopped at {MAX_PAGES} pages; not visited: {sorted(left)}"
 
     def local(self, href: str) -> str:
         parts = urlsplit(href)
@@ -263,6 +265,7 @@ def test_every_page_of_every_role(visitor: Visitor, request: pytest.FixtureReque
     v.crawl("/developers" if role == "developer" else "/admin")
     # The crawl reached what the role's menus promise (and no more than it may see).
     shapes = {shape(p) for p in v.visited}
+    print(f"{role} at {width} px: {len(v.visited)} pages")
     if role == "admin":
         for tab in ("details", "credentials", "roles", "sessions", "apps", "events"):
             assert f"/admin/users/<id>?tab={tab}" in shapes, (tab, sorted(shapes))

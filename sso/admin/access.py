@@ -30,7 +30,7 @@ from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import directory as dir_repo
 from sso.storage import roles as role_repo
-from sso.web import console
+from sso.web import console, navigation
 from sso.web.console import ACR_MFA, CurrentLogin
 from sso.web.security import csrf
 
@@ -129,6 +129,8 @@ def staff(
     # access" page at once, never a detour through enrolling an authenticator app.
     login = console.require_login(request, session, next_path=next_path)
     roles = admin_roles_of(session, login.user)
+    # A refusal below is a page of the signed-in person: it keeps their header (and sign-out).
+    request.state.nav = navigation.for_roles(request, login.user, roles, current="admin")
     if not roles:
         raise no_access(session, login.user, request.url.path)
     if recent:

@@ -102,8 +102,12 @@ def list_users(request: Request, session: SessionDep) -> Response:
         return "/admin/users?" + urlencode(
             {k: v for k, v in params.items() if v and not (k == "page" and v == "1")})
 
+    # A non-admin may not open an admin's page (access.check_person): no link that refuses.
+    closed: set[str] = set() if who.is_admin else {
+        u.id for u in rows if ADMIN in admin_roles_of(session, u)}
     return page(request, "admin/users.html", who, {
-        "rows": rows, "q": text, "kind": kind or "", "status": status or "", "agency": agency,
+        "rows": rows, "closed": closed, "q": text, "kind": kind or "", "status": status or "",
+        "agency": agency,
         "agencies": _agencies(session, who), "sort": sort, "size": size, "sizes": PAGE_SIZES,
         "sorts": SORT_KEYS, "total": total, "page_number": number,
         "first_row": (number - 1) * size + 1 if rows else 0,

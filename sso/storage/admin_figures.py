@@ -4,7 +4,7 @@ or a passkey)."""
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from sso.db.models import Client, TotpCredential, User, WebAuthnCredential
@@ -17,11 +17,17 @@ def pending_clients(session: Session) -> int:
 
 
 def staff_mfa(session: Session) -> tuple[int, int]:
-    """(active staff, of whom with a second factor)."""
-    totp = exists().where(TotpCredential.user_id == User.id,
-                          TotpCredential.confirmed_at.is_not(None))
-    passkey = exists().where(WebAuthnCredential.user_id == User.id)
-    stmt = select(func.count(), func.count().filter(or_(totp, passkey))).where(
-        User.kind == "staff", User.status == "active")
-    row = session.execute(stmt).one()
-    return int(row[0] or 0), int(row[1] or 0)
+    """(active staff, of whom with a second factor).
+
+    Both from ``ix_users_kind_status`` alone (index-only), the second factor by a probe per
+    staff member into the credential tables' keys: no heap read of ``users``, however the
+    staff rows are spread among a million citizens."""
+    active = (User.kind == "staff", User.status == "active")
+    total = session.scalar(select(func.count(User.id)).where(*active))
+    holders = union(
+        select(TotpCredential.user_id).where(TotpCredential.confirmed_at.is_not(None)),
+        select(WebAuthnCredential.user_id),
+    ).subquery()
+    with_mfa = session.scalar(select(func.count(User.id)).where(
+        *active, User.id.in_(select(holders.c.user_id))))
+    return int(total or 0), int(with_mfa or 0)

@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, String, and_, cast, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from sso.db.models import Agency, AuditEvent, Client, Role, User
@@ -156,13 +168,21 @@ def batches(session: Session, f: AuditFilter, size: int = 1000) -> Iterator[Sequ
 
 
 def about_user(session: Session, user_id: str, limit: int = 20) -> Sequence[AuditEvent]:
-    """Recent events where the person acted or was acted upon."""
-    stmt = (
-        select(AuditEvent)
-        .where(or_(AuditEvent.target_id == user_id, AuditEvent.actor_id == user_id))
-        .order_by(AuditEvent.id.desc())
-        .limit(limit)
-    )
+    """Recent events where the person acted or was acted upon (newest first).
+
+    Two index walks, each cut at ``limit`` (the actor's on ``(actor_id, created_at)``, the
+    target's on ``(target_type, target_id)``), then the newest ``limit`` of both: one ``OR``
+    over the two columns walked the whole log backwards by id at a million events (issue 13
+    bench, 550 ms)."""
+    newest = (AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    by = (select(AuditEvent.id).where(AuditEvent.actor_id == user_id)
+          .order_by(*newest).limit(limit).subquery())
+    on = (select(AuditEvent.id)
+          .where(AuditEvent.target_type == "user", AuditEvent.target_id == user_id)
+          .order_by(*newest).limit(limit).subquery())
+    ids = union(select(by.c.id), select(on.c.id)).subquery()
+    stmt = (select(AuditEvent).where(AuditEvent.id.in_(select(ids.c.id)))
+            .order_by(*newest).limit(limit))
     return session.scalars(stmt).all()
 
 

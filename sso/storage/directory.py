@@ -198,10 +198,6 @@ def _estimate(session: Session, q: UserQuery) -> int:
     return int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
 
 
-def count_users(session: Session, kind: str) -> int:
-    return int(session.scalar(select(func.count()).select_from(User).where(User.kind == kind)) or 0)
-
-
 def count_clients(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Client)) or 0)
 

@@ -101,6 +101,8 @@ def error_response(
             "params": dict(params or {}),
             "request_id": rid,
             "status": status,
+            # The signed-in header, when the route knew who it refused (sso.admin.access).
+            "nav": getattr(request.state, "nav", None),
         }
         try:
             return render(request, "error.html", context, status=status, headers=extra_headers)

@@ -26,6 +26,7 @@ from sso.developers import examples, forms
 from sso.oauth import registration as apps
 from sso.oidc import discovery
 from sso.runtime import Runtime
+from sso.storage import admin_lists
 from sso.web import handover, navigation
 from sso.web.console import CurrentLogin, require_login, require_recent_login
 from sso.web.deps import SessionDep
@@ -94,10 +95,18 @@ def list_apps(request: Request, session: SessionDep) -> Response:
     me = _developer(request, session)
     if isinstance(me, Response):
         return me
-    listed = apps.apps_of(session, me.user)
+    qp = request.query_params
+    q = admin_lists.clean(qp.get("q", ""))
+    number_raw = qp.get("page", "1")[:6]
+    number = int(number_raw) if number_raw.isdigit() and int(number_raw) > 0 else 1
+    found = apps.apps_of(session, me.user, query=q, number=number, size=APPS_PER_PAGE)
     return _page(request, "apps.html", {
-        "apps": listed, "deleted": request.query_params.get("deleted") == "1",
+        "apps": found.rows, "page": found, "q": q, "query": {"q": q} if q else {},
+        "deleted": qp.get("deleted") == "1",
     })
+
+
+APPS_PER_PAGE = 20
 
 
 def _form_page(

@@ -35,8 +35,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,8 +45,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sso.accounts.identifiers import normalize_login
 from sso.accounts.throttle_redis import RedisCounters, connect
 from sso.config import Settings
+from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash
+from sso.storage import audit_queries
 from sso.storage import throttle as store
 from sso.storage import users as user_repo
 from sso.storage.throttle import Limit, State
@@ -53,6 +56,9 @@ from sso.storage.throttle import Limit, State
 log = logging.getLogger("sso.throttle")
 
 REDIS_RETRY_SECONDS = 30.0
+# The failed attempts that count towards an account's lock (each is audited with the account
+# as actor and the address it came from).
+COUNTED_FAILURES = (events.USER_LOGIN_FAILED, events.USER_REAUTH_FAILED)
 T = TypeVar("T")
 
 
@@ -102,6 +108,42 @@ class Throttle:
 
     def key(self, kind: str, *parts: str) -> str:
         return keyed_hash(self._secret, "\x1f".join(parts), purpose="throttle:" + kind)
+
+    # ------------------------------------------------------------------ accounts' counters
+    def account_counters(
+        self, session: Session, user_ids: Sequence[str] | None = None
+    ) -> dict[str, list[str]]:
+        """``{user id: keys of its password-guessing counters}``: the account-wide one and one
+        per address (those keys hold the IP, so the addresses come from the audited failures;
+        "unknown" for a login without one). The counters hold keyed hashes and cannot be
+        listed by account, but a live counter (locked or not) had a counted failure within
+        the window or the longest lock: every account with one since then is listed, or the
+        ``user_ids`` asked for (each listed, even without a failure). Used by the dashboard's
+        count, the user list's "locked" filter, the user page and the unlock action."""
+        s = self.settings
+        since = now() - timedelta(
+            seconds=max(s.throttle_window_seconds, s.throttle_max_lock_seconds) + 60)
+        found = audit_queries.recent_actors(session, COUNTED_FAILURES, since, limit=5000,
+                                            actor_ids=user_ids)
+        if user_ids is not None:
+            found = {uid: found.get(uid, set()) for uid in user_ids}
+        out: dict[str, list[str]] = {}
+        for user_id, ips in found.items():
+            account = f"user:{user_id}"
+            keys = [self.key("acct", account), self.key("acct_ip", account, "unknown")]
+            keys += [self.key("acct_ip", account, ip) for ip in sorted(ips) if ip != "unknown"]
+            out[user_id] = keys
+        return out
+
+    def locked_accounts(
+        self, session: Session, user_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """The accounts (of ``user_ids``, or all) whose password sign-in is refused right now:
+        one of their counters (:meth:`account_counters`) is locked."""
+        return sorted(
+            user_id for user_id, keys in self.account_counters(session, user_ids).items()
+            if any(self.retry_after(key, session) > 0 for key in keys)
+        )
 
     # ------------------------------------------------------------------ backend dispatch
     def _run(

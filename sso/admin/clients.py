@@ -164,7 +164,9 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
                        Conflict("admin.conflict"))
     except DomainError as exc:
         session.rollback()
-        if action == "edit":  # the form comes back with its error (nothing was saved)
+        # The form comes back with its error (nothing was saved); a refused development mark
+        # names the redirect URIs that block it, which a redirect's error key cannot carry.
+        if action in ("edit", "development"):
             return _detail(request, session, who, service.get(session, client_id[:64]), exc)
         return back(path, error=exc.message)
     if secret is not None:  # shown once, on a page of its own (never in a URL)

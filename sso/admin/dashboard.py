@@ -28,7 +28,6 @@ DAYS = 14
 WIDTH, HEIGHT = 360, 230
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 12, 50
 # Failed attempts recorded against a known account: what the account's counters count.
-COUNTED = (events.USER_LOGIN_FAILED, "user.reauth_failed")
 
 
 def nice_top(value: int) -> int:
@@ -92,22 +91,9 @@ class Adoption:
 
 
 def locked_accounts(session: Session, throttle: Throttle) -> int:
-    """Accounts whose password sign-in is refused right now: the account-wide counter, or a
-    counter of the account from one address, is locked (the keys the unlock action clears).
-
-    A lock starts at a counted failed attempt and lasts at most ``throttle_max_lock_seconds``,
-    so only accounts with such an event since then can be locked: those are checked (the
-    counters hold keyed hashes, so they cannot be listed by account)."""
-    settings = throttle.settings
-    since = now() - timedelta(seconds=settings.throttle_max_lock_seconds + 60)
-    locked = 0
-    for user_id, ips in audit_queries.recent_actors(session, COUNTED, since).items():
-        account = f"user:{user_id}"
-        keys = [throttle.key("acct", account), throttle.key("acct_ip", account, "unknown")]
-        keys += [throttle.key("acct_ip", account, ip) for ip in sorted(ips)]
-        if any(throttle.retry_after(key, session) > 0 for key in keys):
-            locked += 1
-    return locked
+    """Accounts whose password sign-in is refused right now (the rule is
+    :meth:`Throttle.locked_accounts`, shared with the user list's filter)."""
+    return len(throttle.locked_accounts(session))
 
 
 @router.get("/admin")

@@ -3,7 +3,7 @@ the admin their work.
 
 :func:`recent_staff` is :func:`sso.admin.access.staff` with ``recent=True`` for a POST: when
 the login is too old, the form's values (not the CSRF token, not the confirmation) are kept in
-an encrypted cookie keyed to the admin (:mod:`sso.admin.sealed`) and the browser goes to the
+an encrypted cookie keyed to the admin (:mod:`sso.web.sealed`) and the browser goes to the
 sign-in page ("Masuk lagi untuk melanjutkan", username fixed). It comes back to ``back_to``,
 the page holding the form, which reads the values with :func:`kept_values` and shows the form
 filled in. A destructive action is never replayed: ``back_to`` is its confirmation page, so
@@ -16,9 +16,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from sso.admin import sealed
 from sso.admin.access import Form, Staff, staff
-from sso.web import console
+from sso.web import console, sealed
 from sso.web.console import LoginRequired
 from sso.web.security import CSRF_FIELD
 

@@ -122,7 +122,20 @@ def _stamp_actor(session: Session, actor_id: str) -> None:
 @router.get("/admin/keys")
 def keys_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "keys.manage")
-    return page(request, "admin/keys.html", who, {"keys": key_repo.list_all(session)})
+    qp = request.query_params
+    q = admin_lists.clean(qp.get("q", ""))
+    state = qp.get("state", "")
+    state = state if state in KEY_STATES else ""
+    found = admin_lists.signing_keys(session, query=q, state=state or None,
+                                     number=_int(qp.get("page", "1")), size=KEYS_PER_PAGE)
+    query = {k: v for k, v in (("q", q), ("state", state)) if v}
+    return page(request, "admin/keys.html", who, {
+        "keys": found.rows, "page": found, "q": q, "state": state, "query": query,
+        "states": KEY_STATES})
+
+
+KEYS_PER_PAGE = 25
+KEY_STATES = ("active", "next", "retired")
 
 
 ALGS = ("all", "RS256", "ES256")
@@ -149,9 +162,10 @@ def confirm_key_action(request: Request, session: SessionDep, action: str) -> Re
         if key is None:
             raise NotFound("admin.error.unknown_action")
         if key.state == "active":
+            found = admin_lists.signing_keys(session, size=KEYS_PER_PAGE)
             return page(request, "admin/keys.html", who, {
-                "keys": key_repo.list_all(session), "error": "admin.keys.retire_active"},
-                status=409)
+                "keys": found.rows, "page": found, "q": "", "state": "", "query": {},
+                "states": KEY_STATES, "error": "admin.keys.retire_active"}, status=409)
         fields = {"kid": kid}
         lines = [confirm.line(locale, f"admin.confirm.keys.retire_{key.state}", kid=kid),
                  confirm.line(locale, "admin.confirm.keys.published",

@@ -12,6 +12,7 @@ from sso.admin.access import FormDep, runtime_of, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.oauth import initial_access
+from sso.storage import admin_lists
 from sso.storage import registrations as repo
 from sso.web.deps import SessionDep
 
@@ -19,11 +20,25 @@ router = APIRouter()
 PATH = "/admin/registration-tokens"
 
 
+TOKENS_PER_PAGE = 25
+
+
 @router.get(PATH)
 def tokens_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "clients.manage")
-    rows = [(row, initial_access.is_usable(row)) for row in initial_access.list_tokens(session)]
-    return page(request, "admin/tokens.html", who, {"rows": rows})
+    qp = request.query_params
+    q = admin_lists.clean(qp.get("q", ""))
+    state = qp.get("state", "")
+    state = state if state in admin_lists.TOKEN_STATES else ""
+    number_raw = qp.get("page", "1")[:6]
+    number = int(number_raw) if number_raw.isdigit() and int(number_raw) > 0 else 1
+    found = admin_lists.registration_tokens(session, query=q, state=state or None,
+                                            number=number, size=TOKENS_PER_PAGE)
+    rows = [(row, initial_access.is_usable(row)) for row in found.rows]
+    query = {k: v for k, v in (("q", q), ("state", state)) if v}
+    return page(request, "admin/tokens.html", who, {
+        "rows": rows, "page": found, "q": q, "state": state, "query": query,
+        "states": admin_lists.TOKEN_STATES})
 
 
 @router.post(PATH)

@@ -1,7 +1,9 @@
 """The developer portal at /developers (issue 5).
 
-``GET /developers`` lists the person's apps; ``/developers/apps/new`` registers one (the secret
-is shown once, on the page the POST returns, never in a URL); ``/developers/apps/{client_id}``
+``GET /developers`` lists the person's apps; ``/developers/apps/new`` registers one (the POST
+ends in a 303 to ``/developers/secret``, which shows the secret once: kept for that page in an
+encrypted cookie by :mod:`sso.web.handover`, never in a URL or a log, surviving a reload and a
+language switch until the person says it is copied); ``/developers/apps/{client_id}``
 shows an app with its discovery URL, client_id and examples; ``…/edit``, ``…/secret`` (a new
 secret needs a login within the last 5 minutes) and ``…/delete`` change it. Every page needs a
 login through the console client and a verified account; every change is CSRF-checked and
@@ -19,11 +21,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from sso.core.errors import NotFound
 from sso.developers import examples, forms
 from sso.oauth import registration as apps
 from sso.oidc import discovery
 from sso.runtime import Runtime
-from sso.web import navigation
+from sso.storage import admin_lists
+from sso.web import handover, navigation
 from sso.web.console import CurrentLogin, require_login, require_recent_login
 from sso.web.deps import SessionDep
 from sso.web.security import csrf
@@ -32,6 +36,8 @@ from sso.web.templating import render
 router = APIRouter(include_in_schema=False)
 BASE = "/developers"
 CSS = "developers.css"
+SECRET_PAGE = BASE + "/secret"
+SECRET_COOKIE = "sso_dev_secret"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -89,10 +95,18 @@ def list_apps(request: Request, session: SessionDep) -> Response:
     me = _developer(request, session)
     if isinstance(me, Response):
         return me
-    listed = apps.apps_of(session, me.user)
+    qp = request.query_params
+    q = admin_lists.clean(qp.get("q", ""))
+    number_raw = qp.get("page", "1")[:6]
+    number = int(number_raw) if number_raw.isdigit() and int(number_raw) > 0 else 1
+    found = apps.apps_of(session, me.user, query=q, number=number, size=APPS_PER_PAGE)
     return _page(request, "apps.html", {
-        "apps": listed, "deleted": request.query_params.get("deleted") == "1",
+        "apps": found.rows, "page": found, "q": q, "query": {"q": q} if q else {},
+        "deleted": qp.get("deleted") == "1",
     })
+
+
+APPS_PER_PAGE = 20
 
 
 def _form_page(
@@ -129,9 +143,7 @@ def _create(request: Request, session: Session, details: apps.AppDetails) -> Res
     except apps.AppInvalid as exc:
         session.rollback()
         return _form_page(request, details, exc.errors, status=400)
-    return _page(request, "secret.html", {
-        "client": created.client, "secret": created.client_secret, "new": True,
-    }, status=201)
+    return _hand_over(request, me, created.client.client_id, created.client_secret or "", new=True)
 
 
 # ---------------------------------------------------------------------------- one app
@@ -201,8 +213,55 @@ def _rotate(request: Request, session: Session, client_id: str) -> Response:
     if isinstance(me, Response):
         return me
     secret = apps.rotate_secret(session, _runtime(request).settings, client_id, me.user)
-    client = apps.owned_app(session, client_id, me.user)
-    return _page(request, "secret.html", {"client": client, "secret": secret, "new": False})
+    return _hand_over(request, me, client_id, secret, new=False)
+
+
+# ---------------------------------------------------------------------------- the secret, once
+
+
+def _hand_over(request: Request, me: CurrentLogin, client_id: str, secret: str, *,
+               new: bool) -> Response:
+    return handover.hand_over(request, cookie=SECRET_COOKIE, user_id=me.user.id,
+                              page=SECRET_PAGE,
+                              payload={"client_id": client_id, "secret": secret, "new": new})
+
+
+@router.get(SECRET_PAGE)
+def secret_page(request: Request, session: SessionDep) -> Response:
+    me = _developer(request, session)
+    if isinstance(me, Response):
+        return me
+    kept = handover.kept(request, cookie=SECRET_COOKIE, user_id=me.user.id)
+    client = None
+    if isinstance(kept.get("client_id"), str):
+        try:
+            client = apps.owned_app(session, kept["client_id"], me.user)
+        except NotFound:  # deleted since: nothing to show
+            client = None
+    return handover.no_store(_page(request, "secret.html", {
+        "client": client, "secret": str(kept.get("secret") or "") if client else "",
+        "new": kept.get("new") is True, "minutes": handover.LIFETIME // 60,
+        "csrf_token": csrf.token_for(request),
+    }))
+
+
+@router.post(SECRET_PAGE)
+async def secret_copied(request: Request) -> Response:
+    await _form(request)
+    return await run_in_threadpool(_in_session, request, _copied)
+
+
+def _copied(request: Request, session: Session) -> Response:
+    me = _developer(request, session, next_path=SECRET_PAGE)
+    if isinstance(me, Response):
+        return me
+    kept = handover.kept(request, cookie=SECRET_COOKIE, user_id=me.user.id)
+    client_id = kept.get("client_id")
+    # Only ever one of the portal's own paths (an app id is [A-Za-z0-9_-]).
+    target = _app_path(client_id) if isinstance(client_id, str) and client_id.replace(
+        "-", "").replace("_", "").isalnum() else BASE
+    return handover.forget(request, RedirectResponse(target, status_code=303),
+                           cookie=SECRET_COOKIE)
 
 
 @router.get(BASE + "/apps/{client_id}/delete")

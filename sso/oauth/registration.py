@@ -49,7 +49,7 @@ from sso.db.models import Client, User
 from sso.oauth import clients as client_service
 from sso.oauth import redirect_uris
 from sso.oauth.url_guard import UnsafeURL, check_client_url
-from sso.storage import audit
+from sso.storage import admin_lists, audit
 from sso.storage import clients as client_repo
 from sso.storage import registrations as repo
 from sso.storage import roles as role_repo
@@ -213,8 +213,10 @@ def create_app(
     )
 
 
-def apps_of(session: Session, owner: User) -> list[Client]:
-    return list(repo.clients_of_owner(session, owner.id))
+def apps_of(session: Session, owner: User, *, query: str = "", number: int = 1,
+            size: int = 25) -> admin_lists.Page[Client]:
+    """One page of ``owner``'s apps whose name or client_id contains ``query``, newest first."""
+    return admin_lists.owned_clients(session, owner.id, query=query, number=number, size=size)
 
 
 def owned_app(session: Session, client_id: str, owner: User) -> Client:

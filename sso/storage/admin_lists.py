@@ -1,4 +1,5 @@
-"""The admin console's searched and paged lists of clients, app roles and live login sessions.
+"""The consoles' searched and paged lists: clients, app roles, live login sessions,
+registration tokens and signing keys (admin console) and a developer's own apps (portal).
 
 Paging is by page number (``offset``), reading one row more than a page to know whether a next
 page exists: these lists are small (clients, roles) or bounded by live sessions, so an offset
@@ -15,7 +16,16 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.db.models import Client, LoginSession, Role, RoleAssignment, SessionClient, User
+from sso.db.models import (
+    Client,
+    InitialAccessToken,
+    LoginSession,
+    Role,
+    RoleAssignment,
+    SessionClient,
+    SigningKey,
+    User,
+)
 
 T = TypeVar("T")
 MAX_QUERY = 100
@@ -155,3 +165,66 @@ def apps_of_sessions(session: Session, session_ids: Sequence[str]) -> dict[str, 
     for session_id, client_id, name in session.execute(stmt).all():
         found.setdefault(session_id, []).append(name or client_id)
     return found
+
+
+# ---------------------------------------------------------------------------- more lists
+
+
+def owned_clients(session: Session, owner_id: str, *, query: str = "", number: int = 1,
+                  size: int = 25) -> Page[Client]:
+    """The apps of ``owner_id`` (the developer portal) whose name or client_id contains
+    ``query``, newest first."""
+    stmt = select(Client).where(Client.owner_id == owner_id)
+    query = clean(query).casefold()
+    if query:
+        pattern = _like(query)
+        stmt = stmt.where(or_(func.lower(Client.name).like(pattern, escape="\\"),
+                              func.lower(Client.client_id).like(pattern, escape="\\")))
+    rows, more = _page(session, stmt.order_by(Client.created_at.desc(), Client.id.desc()),
+                       number, size)
+    return Page([r[0] for r in rows], max(1, number), more)
+
+
+TOKEN_STATES = ("usable", "revoked", "expired")
+
+
+def registration_tokens(session: Session, *, query: str = "", state: str | None = None,
+                        number: int = 1, size: int = 25) -> Page[InitialAccessToken]:
+    """Initial access tokens whose description contains ``query`` (or whose number is it),
+    newest first; ``state``: one of TOKEN_STATES ("usable": neither revoked nor expired; one
+    may still have no uses left, which the page says)."""
+    stmt = select(InitialAccessToken)
+    query = clean(query).casefold().lstrip("#")
+    if query:
+        match = func.lower(InitialAccessToken.description).like(_like(query), escape="\\")
+        stmt = stmt.where(or_(match, InitialAccessToken.id == int(query))
+                          if query.isdigit() and len(query) < 10 else match)
+    at = now()
+    if state == "revoked":
+        stmt = stmt.where(InitialAccessToken.revoked_at.is_not(None))
+    elif state == "expired":
+        stmt = stmt.where(InitialAccessToken.revoked_at.is_(None),
+                          InitialAccessToken.expires_at <= at)
+    elif state == "usable":
+        stmt = stmt.where(InitialAccessToken.revoked_at.is_(None),
+                          or_(InitialAccessToken.expires_at.is_(None),
+                              InitialAccessToken.expires_at > at))
+    rows, more = _page(session, stmt.order_by(InitialAccessToken.id.desc()), number, size)
+    return Page([r[0] for r in rows], max(1, number), more)
+
+
+def signing_keys(session: Session, *, query: str = "", state: str | None = None,
+                 number: int = 1, size: int = 25) -> Page[SigningKey]:
+    """Signing keys whose kid or alg contains ``query``, in ``state`` when given; by alg, then
+    oldest first (the order of the key set)."""
+    stmt = select(SigningKey)
+    query = clean(query).casefold()
+    if query:
+        pattern = _like(query)
+        stmt = stmt.where(or_(func.lower(SigningKey.kid).like(pattern, escape="\\"),
+                              func.lower(SigningKey.alg).like(pattern, escape="\\")))
+    if state:
+        stmt = stmt.where(SigningKey.state == state)
+    stmt = stmt.order_by(SigningKey.alg, SigningKey.created_at, SigningKey.kid)
+    rows, more = _page(session, stmt.execution_options(populate_existing=True), number, size)
+    return Page([r[0] for r in rows], max(1, number), more)

@@ -213,9 +213,11 @@ def daily_counts(
 
 
 def recent_actors(
-    session: Session, events: Sequence[str], since: datetime, limit: int = 1000
+    session: Session, events: Sequence[str], since: datetime, limit: int = 1000,
+    actor_ids: Sequence[str] | None = None,
 ) -> dict[str, set[str]]:
-    """``{actor id: {addresses}}`` of the newest ``limit`` ``events`` since ``since``."""
+    """``{actor id: {addresses}}`` of the newest ``limit`` ``events`` since ``since`` (of
+    ``actor_ids`` only, when given)."""
     stmt = (
         select(AuditEvent.actor_id, AuditEvent.ip)
         .where(AuditEvent.event.in_(list(events)), AuditEvent.created_at >= since,
@@ -223,6 +225,8 @@ def recent_actors(
         .order_by(AuditEvent.created_at.desc())
         .limit(limit)
     )
+    if actor_ids is not None:
+        stmt = stmt.where(AuditEvent.actor_id.in_(sorted(set(actor_ids))))
     out: dict[str, set[str]] = {}
     for actor_id, ip in session.execute(stmt).all():
         out.setdefault(str(actor_id), set()).update([ip] if ip else [])

@@ -38,6 +38,7 @@ class UserQuery:
     kind: str | None = None
     status: str | None = None
     agency_ids: Collection[int] | None = None  # None: any (or none)
+    ids: Collection[str] | None = None  # None: anyone; else only these people (e.g. locked)
     sort: str = "name"  # one of SORTS
     descending: bool = False
     offset: int = 0
@@ -72,6 +73,8 @@ def _filtered(q: UserQuery, columns: Any) -> Select[Any]:
         stmt = stmt.where(User.status == q.status)
     if q.agency_ids is not None:
         stmt = stmt.where(User.agency_id.in_(sorted(q.agency_ids)))
+    if q.ids is not None:
+        stmt = stmt.where(User.id.in_(sorted(q.ids)))
     return stmt
 
 
@@ -184,7 +187,8 @@ def _estimate(session: Session, q: UserQuery) -> int:
     """PostgreSQL's idea of how many rows match: ``pg_class.reltuples`` without a filter,
     else the planner's row estimate of the filtered scan (EXPLAIN, nothing executed)."""
     bind = session.get_bind()
-    if not q.text.strip() and not q.kind and not q.status and q.agency_ids is None:
+    if (not q.text.strip() and not q.kind and not q.status and q.agency_ids is None
+            and q.ids is None):
         reltuples = session.scalar(
             text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'users'::regclass"))
         if reltuples is not None and int(reltuples) >= 0:

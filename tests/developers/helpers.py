@@ -22,6 +22,7 @@ from tests.oidc.flow import authorize_url, csrf_of, login, open_console_page, qu
 ISSUER = "http://testserver"
 REDIRECT = "https://app.example.id/callback"
 SECRET_RE = re.compile(r'id="client-secret"[^>]*>([^<]+)<')
+SECRET_PAGE = "/developers/secret"
 CLIENT_ID_RE = re.compile(r'id="client-id"[^>]*>([^<]+)<')
 
 
@@ -46,12 +47,18 @@ def app_form(**overrides: Any) -> dict[str, Any]:
 
 
 def register_app(http: TestClient, username: str = "dewi", **overrides: Any) -> tuple[str, str | None, Any]:
-    """Register an app through the portal as ``username``: (client_id, secret, response)."""
+    """Register an app through the portal as ``username``: (client_id, secret, response). The
+    response is the page the POST redirected to (the secret shown once), or the refused form."""
     page = open_console_page(http, "/developers/apps/new", username)
     assert page.status_code == 200, page.text  # type: ignore[attr-defined]
     data = app_form(**overrides)
     data["csrf_token"] = csrf_of(page.text)  # type: ignore[attr-defined]
     r = http.post("/developers/apps/new", data=data, follow_redirects=False)
+    if r.status_code == 303:
+        # A POST ends in a redirect; the secret waits on its own page (never in the URL).
+        assert r.headers["location"] == SECRET_PAGE, r.headers
+        r = http.get(SECRET_PAGE)
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     client_id = CLIENT_ID_RE.search(r.text)
     secret = SECRET_RE.search(r.text)
     return (

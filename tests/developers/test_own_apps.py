@@ -147,7 +147,10 @@ def test_rotating_the_secret_needs_a_recent_login_and_kills_the_old_one(
     assert not events(db, "client.secret_rotated")
 
     _age_logins(db, 0)  # she logged in again
-    r = http.post(f"/developers/apps/{client_id}/secret", data={"csrf_token": token})
+    r = http.post(f"/developers/apps/{client_id}/secret", data={"csrf_token": token},
+                  follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/developers/secret"
+    r = http.get("/developers/secret")
     assert r.status_code == 200
     new_secret = SECRET_RE.search(r.text).group(1)  # type: ignore[union-attr]
     assert new_secret != old_secret and "hanya ditampilkan sekali" in r.text

@@ -56,7 +56,7 @@ def test_the_portal_refuses_private_addresses(
 def test_the_portal_accepts_public_addresses(http: TestClient, dewi: User, db: Session) -> None:
     client_id, _, r = register_app(http, logo_uri=PUBLIC_LOGO, client_uri="",
                                    backchannel_logout_uri="https://93.184.216.34/logout")
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     assert client_row(db, client_id).backchannel_logout_uri == "https://93.184.216.34/logout"  # type: ignore[union-attr]
 
 

@@ -20,7 +20,7 @@ from sso.db.models import User
 from sso.oidc.logout import end_session
 from sso.oidc.revocation import end_everything_for_user
 from sso.storage import agencies as agency_repo
-from sso.storage import audit, audit_queries
+from sso.storage import audit
 from sso.storage import sessions as session_repo
 from sso.storage import users as user_repo
 
@@ -96,16 +96,12 @@ def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str)
 
 def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str) -> None:
     """Clear the guessing counters of the account: the account-wide one, and the account+IP
-    ones of the addresses its recent failed logins came from (those keys include the IP)."""
-    account = f"user:{user.id}"
-    keys = [throttle.key("acct", account)]
-    ips = {e.ip for e in audit_queries.about_user(session, user.id, limit=200)
-           if e.event in (events.USER_LOGIN_FAILED, events.USER_REAUTH_FAILED) and e.ip}
-    keys.extend(throttle.key("acct_ip", account, ip) for ip in sorted(ips))
-    keys.append(throttle.key("acct_ip", account, "unknown"))
+    ones of the addresses its recent failed logins came from (those keys include the IP; the
+    list is :meth:`Throttle.account_counters`, the one the "locked" checks read)."""
+    keys = throttle.account_counters(session, [user.id])[user.id]
     throttle.reset(keys, session)
     audit.record(session, events.USER_UNLOCKED, actor_id=actor_id, target_type="user",
-                 target_id=user.id, addresses=len(ips))
+                 target_id=user.id, addresses=len(keys) - 2)
 
 
 def send_reset_link(

@@ -1,15 +1,16 @@
-"""Short-lived, encrypted cookies of the admin console, each keyed to one admin.
+"""Short-lived, encrypted cookies of the consoles, each keyed to one person.
 
 Two things must outlive a redirect without ever appearing in a URL or a log line:
 
 - the values of a form whose POST needed a fresh login (:mod:`sso.admin.reauth`): the admin
   comes back to the same form, filled in, and confirms again (nothing is replayed);
-- a secret shown once (:mod:`sso.admin.handover`): a rotated client secret, a new
-  registration token, shown until the admin says it is copied, or for 10 minutes.
+- a secret shown once (:mod:`sso.web.handover`, used by the admin console and the developer
+  portal): a new or rotated client secret, a new registration token, shown until the person
+  says it is copied, or for 10 minutes.
 
 The value is encrypted with the deployment's key-encryption key (Fernet: authenticated, so it
-cannot be altered either), carries its expiry and the admin's id, and is read back only for
-that admin. The cookie is HttpOnly, SameSite=Lax and ``__Host-`` over https.
+cannot be altered either), carries its expiry and the person's id, and is read back only for
+that person. The cookie is HttpOnly, SameSite=Lax and ``__Host-`` over https.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from sso.admin.access import runtime_of
 from sso.core.clock import now
+from sso.runtime import Runtime
 from sso.web.security import clear_cookie, cookie_name, read_cookie
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def put(request: Request, response: Response, name: str, user_id: str, payload: dict[str, Any],

@@ -5,7 +5,7 @@ is shown once, on the page the POST returns, never in a URL); ``/developers/apps
 shows an app with its discovery URL, client_id and examples; ``…/edit``, ``…/secret`` (a new
 secret needs a login within the last 5 minutes) and ``…/delete`` change it. Every page needs a
 login through the console client and a verified account; every change is CSRF-checked and
-goes through :mod:`sso.oauth.registration`, which checks ownership itself: someone else's app
+goes through :mod:`sso.oauth.developer_apps`, which checks ownership itself: someone else's app
 is "not found" whatever the route.
 """
 
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from sso.developers import examples, forms
-from sso.oauth import registration as apps
+from sso.oauth import developer_apps as apps
 from sso.oidc import discovery
 from sso.runtime import Runtime
 from sso.web import navigation

@@ -1,6 +1,8 @@
 """The layer rule of DESIGN.md, read from the source with ``ast``: imports only go down, no import
-cycles, the web framework and the password hash library stay where they belong, migrations use
-only the data layer, and the relying parties in clients/ import nothing from ``sso``."""
+cycles (counting imports inside functions and under ``TYPE_CHECKING`` too), no module imports
+another's ``_private`` names, the web framework and the password hash library stay where they
+belong, migrations use only the data layer, and the relying parties in clients/ import nothing
+from ``sso``."""
 
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class Import:
     path: Path
     line: int
     top_level: bool  # runs at import time (not in a function, not under TYPE_CHECKING)
+    names: tuple[str, ...] = ()  # the names of a ``from x import a, b`` (not the module ones)
 
     def where(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
@@ -114,8 +117,10 @@ def _imports(path: Path, module: str, known: set[str]) -> Iterator[Import]:
             for alias in node.names:
                 # `from sso.db import models` imports the module sso.db.models.
                 candidate = f"{base}.{alias.name}"
-                target = candidate if candidate in known else base
-                yield Import(module, target, path, node.lineno, top_level)
+                if candidate in known:
+                    yield Import(module, candidate, path, node.lineno, top_level)
+                else:
+                    yield Import(module, base, path, node.lineno, top_level, (alias.name,))
 
 
 def _all_imports() -> list[Import]:
@@ -178,12 +183,12 @@ def test_restricted_libraries_stay_in_their_place() -> None:
 
 
 def test_no_import_cycles() -> None:
-    """Cycles among imports that run at import time (function-level and TYPE_CHECKING imports
-    are fine: they run later or never)."""
+    """Cycles among all imports: an import moved into a function or under ``TYPE_CHECKING``
+    still ties the two modules together, it only hides the cycle from the interpreter."""
     graph: dict[str, set[str]] = {}
     known = set(_sso_modules())
     for imp in _all_imports():
-        if imp.top_level and imp.target in known and imp.target != imp.module:
+        if imp.target in known and imp.target != imp.module:
             graph.setdefault(imp.module, set()).add(imp.target)
 
     cycles: list[str] = []
@@ -205,6 +210,41 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node)
     assert not cycles, _report("import cycles", cycles)
+
+
+# Cross-module imports of ``_private`` names that predate the rule (issue 17). Each is a name
+# another module needs: make it public (or move it) and delete its line here. New code may not
+# add any: the test fails on an entry that is not listed, and on a listed one that is gone.
+PRIVATE_IMPORTS_ALLOWED: frozenset[tuple[str, str, str]] = frozenset({
+    # (importing module, imported module, name)
+    # The MFA step of a login reuses the password step's per-request context. Issue 17, item 1
+    # (interaction policy as named checks) moves both steps into service functions in
+    # sso.oidc, which replaces these two; renaming them now would only churn those routes.
+    ("sso.web.routes.mfa_login", "sso.web.routes.interaction", "_Context"),
+    ("sso.web.routes.mfa_login", "sso.web.routes.interaction", "_with_context"),
+})
+
+
+def _private_imports() -> set[tuple[str, str, str]]:
+    known = set(_sso_modules())
+    found = set()
+    for imp in _all_imports():
+        if imp.target not in known or imp.target == imp.module:
+            continue
+        for name in imp.names:
+            if name.startswith("_") and not name.startswith("__"):
+                found.add((imp.module, imp.target, name))
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    found = _private_imports()
+    new = sorted(f"{m} imports {t}.{n}" for m, t, n in found - PRIVATE_IMPORTS_ALLOWED)
+    assert not new, _report(
+        "imports of another module's _private names (make the name public, or move it)", new
+    )
+    gone = sorted(f"{m} -> {t}.{n}" for m, t, n in PRIVATE_IMPORTS_ALLOWED - found)
+    assert not gone, _report("PRIVATE_IMPORTS_ALLOWED entries no longer needed", gone)
 
 
 def test_migrations_use_only_the_data_layer() -> None:
@@ -242,3 +282,5 @@ def test_the_checker_sees_imports() -> None:
     assert ("sso.runtime", "sso.config") in targets
     assert ("sso.db.models", "sso.db.models.audit") in targets
     assert len(imports) > 50
+    assert any(not imp.top_level for imp in imports)  # function-level and TYPE_CHECKING ones
+    assert ("sso.oidc.provider", "sso.oauth.server") in targets

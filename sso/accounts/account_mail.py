@@ -7,7 +7,7 @@ Same layout as :mod:`sso.accounts.messages` (plain text plus a simple HTML alter
 from __future__ import annotations
 
 from sso.accounts.mail import Mail
-from sso.accounts.messages import _compose
+from sso.accounts.messages import compose_message
 
 _TEXTS: dict[str, dict[str, str]] = {
     "id": {
@@ -74,7 +74,7 @@ def _t(locale: str, key: str, **params: str) -> str:
 
 def confirm_new_email(locale: str, to: str, name: str, link: str, hours: int) -> Mail:
     """To the NEW address: the link that makes the change take effect."""
-    return _compose(
+    return compose_message(
         _lang(locale),
         to,
         name,
@@ -90,7 +90,7 @@ def confirm_new_email(locale: str, to: str, name: str, link: str, hours: int) ->
 
 def email_changed(locale: str, to: str, name: str, new_masked: str) -> Mail:
     """To the OLD address, once the change took effect."""
-    return _compose(
+    return compose_message(
         _lang(locale),
         to,
         name,
@@ -102,7 +102,7 @@ def email_changed(locale: str, to: str, name: str, new_masked: str) -> Mail:
 
 def address_taken(locale: str, to: str, name: str) -> Mail:
     """To an address someone wanted for another account: it stays where it is."""
-    return _compose(
+    return compose_message(
         _lang(locale),
         to,
         name,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sso.accounts import policy
 from sso.accounts.mail import Mail
-from sso.accounts.messages import _compose
+from sso.accounts.messages import compose_message
 from sso.accounts.passwords import PasswordHasher
 from sso.config import Settings
 from sso.core.clock import now
@@ -83,7 +83,7 @@ def activation_mail(locale: str, user: User, link: str) -> Mail:
     t = _TEXTS[lang]
     days = str(ACTIVATION_LIFETIME.days)
     assert user.email is not None
-    return _compose(lang, user.email, user.display_name or user.username, t["subject"], [
+    return compose_message(lang, user.email, user.display_name or user.username, t["subject"], [
         t["body"].format(username=user.username, days=days), (t["button"], link), t["ignore"],
     ], "account_activation")
 

@@ -84,7 +84,7 @@ def _t(locale: str, key: str, **params: str) -> str:
     return texts[key].format(**params) if params else texts[key]
 
 
-def _compose(
+def compose_message(
     locale: str,
     to: str,
     name: str,
@@ -124,7 +124,7 @@ def _compose(
 
 
 def verification_mail(locale: str, to: str, name: str, link: str, hours: int) -> Mail:
-    return _compose(
+    return compose_message(
         locale,
         to,
         name,
@@ -139,7 +139,7 @@ def verification_mail(locale: str, to: str, name: str, link: str, hours: int) ->
 
 
 def reset_mail(locale: str, to: str, name: str, link: str, minutes: int) -> Mail:
-    return _compose(
+    return compose_message(
         locale,
         to,
         name,
@@ -169,6 +169,6 @@ def existing_account_mail(
         (_t(locale, "existing.forgot_button"), forgot_link),
         _t(locale, "ignore"),
     ]
-    return _compose(
+    return compose_message(
         locale, to, name, _t(locale, "existing.subject"), parts, "registration_existing"
     )

@@ -16,7 +16,7 @@ from sso.admin.services import clients as service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.db.models import Client
-from sso.oauth import registration
+from sso.oauth import developer_apps
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.storage import admin_lists, impact
 from sso.web.console import CONSOLE_CLIENT_ID
@@ -145,7 +145,7 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
             done = "approved" if action == "approve" else "rejected"
         elif action == "development":
             on = form.get("in_development") == "1"
-            registration.set_in_development(session, runtime.settings, client, on, actor_id=actor)
+            developer_apps.set_in_development(session, runtime.settings, client, on, actor_id=actor)
             done = "development_on" if on else "development_off"
         elif action in ("disable", "enable"):
             if action == "disable" and client.client_id == CONSOLE_CLIENT_ID:

@@ -95,7 +95,7 @@ def disable(identifier: str = typer.Argument(..., help="Username, email or NIP."
     rt = runtime()
     with unit_of_work(rt) as session:
         user = disable_user(session, identifier)
-        from sso.oidc.revocation import end_everything_for_user
+        from sso.oidc.session_end import end_everything_for_user
 
         end_everything_for_user(session, user.id, reason="user.disabled")
     typer.echo(f"disabled {identifier}")

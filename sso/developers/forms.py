@@ -1,5 +1,5 @@
 """The app form of the developer portal: reading a submitted form into
-:class:`~sso.oauth.registration.AppDetails`, and the values to show it again."""
+:class:`~sso.oauth.developer_apps.AppDetails`, and the values to show it again."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from sso.oauth.registration import DEVELOPER_SCOPES, KINDS, AppDetails, FieldError
+from sso.oauth.developer_apps import DEVELOPER_SCOPES, KINDS, AppDetails, FieldError
 
 MAX_FIELD = 4000
 TEXT_FIELDS = ("name", "description", "kind", "logo_uri", "client_uri", "backchannel_logout_uri")

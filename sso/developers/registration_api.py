@@ -20,9 +20,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sso.core import events
+from sso.oauth import developer_apps as review
 from sso.oauth import dynamic_registration as dcr
 from sso.oauth import initial_access
-from sso.oauth import registration as review
 from sso.oauth.requests import MAX_BODY_BYTES
 from sso.runtime import Runtime
 from sso.storage import audit

@@ -7,7 +7,7 @@ language switch until the person says it is copied); ``/developers/apps/{client_
 shows an app with its discovery URL, client_id and examples; ``…/edit``, ``…/secret`` (a new
 secret needs a login within the last 5 minutes) and ``…/delete`` change it. Every page needs a
 login through the console client and a verified account; every change is CSRF-checked and
-goes through :mod:`sso.oauth.registration`, which checks ownership itself: someone else's app
+goes through :mod:`sso.oauth.developer_apps`, which checks ownership itself: someone else's app
 is "not found" whatever the route.
 """
 
@@ -23,7 +23,7 @@ from starlette.datastructures import FormData
 
 from sso.core.errors import NotFound
 from sso.developers import examples, forms
-from sso.oauth import registration as apps
+from sso.oauth import developer_apps as apps
 from sso.oidc import discovery
 from sso.runtime import Runtime
 from sso.storage import admin_lists

@@ -35,8 +35,8 @@ from sso.core import events
 from sso.core.crypto import constant_time_equals, keyed_hash, random_token
 from sso.db.models import Client, InitialAccessToken
 from sso.oauth import clients as client_service
+from sso.oauth import developer_apps
 from sso.oauth import redirect_uris as redirect_rules
-from sso.oauth import registration
 from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.storage import audit
 from sso.storage import registrations as repo
@@ -144,8 +144,8 @@ def parse(body: Any, settings: Settings, *, in_development: bool = False) -> Met
         raise _bad("the request body must be a JSON object")
     grants, method = _grants_and_method(body)
     kind = _kind(body, grants, method)
-    redirect_uris = _strings(body, "redirect_uris", registration.MAX_REDIRECT_URIS)
-    post_logout = _strings(body, "post_logout_redirect_uris", registration.MAX_REDIRECT_URIS)
+    redirect_uris = _strings(body, "redirect_uris", developer_apps.MAX_REDIRECT_URIS)
+    post_logout = _strings(body, "post_logout_redirect_uris", developer_apps.MAX_REDIRECT_URIS)
     if "authorization_code" in grants and not redirect_uris:
         raise RegistrationError("invalid_redirect_uri", "redirect_uris is required")
     if kind == "m2m" and (redirect_uris or post_logout):
@@ -162,9 +162,9 @@ def parse(body: Any, settings: Settings, *, in_development: bool = False) -> Met
     scopes = scope_text.split() if scope_text is not None else ["openid", "profile", "email"]
     if kind != "m2m":
         for scope in scopes:
-            if scope in registration.FORBIDDEN_SCOPES:
+            if scope in developer_apps.FORBIDDEN_SCOPES:
                 raise _bad("the nik scope is granted only by an administrator")
-            if scope not in registration.DEVELOPER_SCOPES:
+            if scope not in developer_apps.DEVELOPER_SCOPES:
                 raise _bad(f"scope {scope[:50]!r} is not available")
     name = (_string(body, "client_name", 200) or "").strip()
     if not name:
@@ -190,7 +190,7 @@ def parse(body: Any, settings: Settings, *, in_development: bool = False) -> Met
     if alg is not None and alg not in client_service.SIGNING_ALGS:
         raise _bad("id_token_signed_response_alg must be RS256 or ES256")
     public = method == "none"
-    chosen = [s for s in registration.DEVELOPER_SCOPES if s in scopes and s != "openid"]
+    chosen = [s for s in developer_apps.DEVELOPER_SCOPES if s in scopes and s != "openid"]
     spec = client_service.ClientSpec(
         name=name,
         description=(_string(body, "description", 2000) or "").strip(),

@@ -1,59 +1,48 @@
-"""Authlib's AuthorizationServer for our token-side endpoints: /token, /introspect, /revoke.
+"""Authlib's AuthorizationServer for our token-side endpoints: /token, /introspect, /revoke and
+/device_authorization.
 
 The server is built once per process (:func:`build`, kept in ``runtime.extras`` by
 ``sso.oidc.provider``) and holds no request state: every request carries its own Session
 (:class:`~sso.oauth.requests.OAuthRequest`). Responses come back as :class:`OAuthResponse`, a
 plain value the web layer renders (no web framework below ``sso.web``).
 
-Client authentication (RFC 6749 §2.3, OIDC Core §9): a request uses exactly one method, and it
-must be the one the client registered (``token_endpoint_auth_method``): ``client_secret_basic``,
-``client_secret_post``, ``private_key_jwt`` (RFC 7523, see ``sso.oauth.assertions``) or ``none``
-(public clients). Only ``active`` clients authenticate. Every failure is ``invalid_client`` with
-status 401 and ``WWW-Authenticate: Basic`` (RFC 6749 §5.2), audited as ``client.auth_failed``.
+Client authentication is :mod:`sso.oauth.client_auth`; the grants are :mod:`sso.oauth.grants`
+(one module each); the endpoints :mod:`sso.oauth.introspection` (RFC 7662),
+:mod:`sso.oauth.revocation` (RFC 7009) and :mod:`sso.oauth.device` (RFC 8628 §3.1).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
-from urllib.parse import unquote_plus
+from typing import Any
 
 from authlib.consts import default_json_headers
-from authlib.oauth2.rfc6749 import (
-    AuthorizationServer,
-    ClientMixin,
-    InvalidClientError,
-    InvalidRequestError,
-    OAuth2Error,
-)
+from authlib.oauth2.rfc6749 import AuthorizationServer, InvalidRequestError, OAuth2Error
 from sqlalchemy.orm import Session
 
 from sso.accounts.throttle import Throttle
 from sso.config import Settings
-from sso.core import events
-from sso.db.models import Client
-from sso.oauth import redirect_uris
-from sso.oauth.assertions import ASSERTION_TYPE, AssertionRejected, verify_client_assertion
-from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, check_secret
+from sso.oauth.assertions import ASSERTION_TYPE
+from sso.oauth.client_auth import ClientAdapter, ClientAuthentication, clean_identifier
+from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES
+from sso.oauth.device import DeviceAuthorizationEndpoint
+from sso.oauth.grants import register_grants
+from sso.oauth.introspection import IntrospectionEndpoint
 from sso.oauth.requests import OAuthRequest
+from sso.oauth.revocation import RevocationEndpoint
 from sso.oauth.tokens import TokenIssuer
 from sso.storage import audit
-from sso.storage import tokens as token_repo
 
-REALM = "tangsel-sso"
 TOKEN_PATH = "/token"
 INTROSPECTION_PATH = "/introspect"
 REVOCATION_PATH = "/revoke"
 USERINFO_PATH = "/userinfo"
 TOKEN_REFUSED = "token.refused"
 _DESCRIPTION_OK = re.compile(r"[^\x20\x21\x23-\x5B\x5D-\x7E]")
-_printable = re.compile(r"^[\x20-\x7E\u00A0-\uFFFF]*$")
 
 _bound_session: ContextVar[Session | None] = ContextVar("oauth_session", default=None)
 
@@ -65,92 +54,7 @@ class OAuthResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-class ClientAuthFailed(InvalidClientError):  # type: ignore[misc]
-    """``invalid_client``, always 401 with a Basic challenge (RFC 6749 §5.2)."""
-
-    status_code = 401
-
-    def get_headers(self) -> list[tuple[str, str]]:
-        challenge = f'Basic realm="{REALM}", charset="UTF-8"'
-        return [*default_json_headers, ("WWW-Authenticate", challenge)]
-
-
-class ClientThrottled(InvalidClientError):  # type: ignore[misc]
-    """Too many failed client authentications from this IP: 429 with ``Retry-After``."""
-
-    status_code = 429
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(description="too many failed attempts")
-        self.retry_after = retry_after
-
-    def get_headers(self) -> list[tuple[str, str]]:
-        return [*default_json_headers, ("Retry-After", str(self.retry_after))]
-
-
-class ClientAdapter(ClientMixin):  # type: ignore[misc]
-    """Authlib's view of a :class:`~sso.db.models.Client` row."""
-
-    def __init__(self, row: Client, secret_key: bytes) -> None:
-        self.row = row
-        self._secret_key = secret_key
-
-    @property
-    def client_id(self) -> str:
-        return self.row.client_id
-
-    def get_client_id(self) -> str:
-        return self.row.client_id
-
-    def get_default_redirect_uri(self) -> str | None:
-        return None  # OIDC: redirect_uri is always sent
-
-    def get_allowed_scope(self, scope: str | None) -> str:
-        allowed = set(self.row.scopes)
-        return " ".join(s for s in dict.fromkeys((scope or "").split()) if s in allowed)
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uris.accepts(  # the rules of /authorize (sso.oauth.redirect_uris)
-            self.row.redirect_uris, redirect_uri,
-            app_kind=self.row.app_kind, public=self.row.is_public,
-        )
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return check_secret(self._secret_key, self.row, client_secret)
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == self.row.token_endpoint_auth_method
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.row.grant_types
-
-
-def _clean(value: str | None, limit: int = 255) -> str | None:
-    """A client-supplied identifier safe to query and log (no control chars, bounded)."""
-    if value is None or not value or len(value) > limit or not _printable.match(value):
-        return None
-    return value
-
-
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    """client_id and secret of an HTTP Basic header (form-encoded first, RFC 6749 §2.3.1)."""
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        return None
-    return unquote_plus(client_id), unquote_plus(secret)
-
-
-class TokenServer(AuthorizationServer):  # type: ignore[misc]
+class TokenServer(ClientAuthentication, AuthorizationServer):  # type: ignore[misc]
     def __init__(self, *, settings: Settings, secret_key: bytes, tokens: TokenIssuer) -> None:
         super().__init__(scopes_supported=None)
         self.settings = settings
@@ -167,6 +71,10 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
 
     def token_endpoint_url(self) -> str:
         return self.issuer + TOKEN_PATH
+
+    def assertion_audiences(self) -> list[str]:
+        return [self.issuer, self.token_endpoint_url(), self.issuer + INTROSPECTION_PATH,
+                self.issuer + REVOCATION_PATH]
 
     def token_response(self, request: OAuthRequest) -> OAuthResponse:
         request.context["endpoint"] = "token"
@@ -209,7 +117,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return self.load_client(session, client_id)
 
     def load_client(self, session: Session, client_id: str) -> ClientAdapter | None:
-        cleaned = _clean(client_id, 64)
+        cleaned = clean_identifier(client_id, 64)
         row = self.tokens.clients.get(session, cleaned) if cleaned else None
         if row is None or row.status != "active":
             return None
@@ -247,134 +155,6 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         response: OAuthResponse = super().handle_error_response(request, error)
         return response
 
-    # ------------------------------------------------------------------ client authentication
-    def authenticate_client(
-        self, request: OAuthRequest, methods: Sequence[str], endpoint: str = "token"
-    ) -> ClientAdapter:
-        form = request.form
-        header = request.headers.get("Authorization")
-        presented: list[str] = []
-        if header:
-            presented.append("client_secret_basic")
-        if "client_secret" in form:
-            presented.append("client_secret_post")
-        if "client_assertion" in form or "client_assertion_type" in form:
-            presented.append("private_key_jwt")
-        if not presented and "client_id" in form:
-            presented.append("none")
-        if len(presented) > 1:
-            raise InvalidRequestError("Use exactly one client authentication method.")
-        if not presented:
-            self._fail(request, None, "none", "no client authentication")
-        method = presented[0]
-        client_id, row = self._authenticate(request, method, header)
-        if method not in methods:
-            self._fail(request, client_id, method, "method not accepted at this endpoint")
-        form_client_id = form.get("client_id")
-        if form_client_id is not None and form_client_id != row.client_id:
-            self._fail(request, client_id, method, "client_id does not match the credentials")
-        client = ClientAdapter(row, self.secret_key)
-        request.client = client
-        request.auth_method = method
-        return client
-
-    def _authenticate(
-        self, request: OAuthRequest, method: str, header: str | None
-    ) -> tuple[str | None, Client]:
-        form = request.form
-        db = request.db
-        secret: str | None = None
-        if method == "client_secret_basic":
-            credentials = _basic_credentials(header or "")
-            if credentials is None:
-                self._fail(request, None, method, "malformed Basic credentials")
-            client_id, secret = credentials
-        elif method == "client_secret_post":
-            client_id, secret = form.get("client_id", ""), form["client_secret"]
-        elif method == "private_key_jwt":
-            return self._authenticate_assertion(request)
-        else:
-            client_id = form["client_id"]
-        cleaned = _clean(client_id, 64)
-        if method != "none":
-            self._check_throttle(request, cleaned or "", method)
-        # Cached per process, revalidated every 2 s (sso.oauth.client_cache).
-        row = self.tokens.clients.get(db, cleaned) if cleaned else None
-        if row is None or row.status != "active":
-            self._fail(request, cleaned, method, "unknown or inactive client")
-        if row.token_endpoint_auth_method != method:
-            self._fail(request, cleaned, method, "not the client's registered method")
-        if method != "none" and not check_secret(self.secret_key, row, secret or ""):
-            self._fail(request, cleaned, method, "wrong client secret")
-        if method == "none" and not row.is_public:
-            self._fail(request, cleaned, method, "confidential clients must authenticate")
-        key, count = request.context.pop("throttle", (None, 0))
-        if key is not None and count:
-            self.throttle.reset([key], db)  # committed with the successful response
-        return cleaned, row
-
-    def _check_throttle(self, request: OAuthRequest, client_id: str, method: str) -> None:
-        """Refuse with 429 while this client_id is locked for this IP; else arm :meth:`_fail`
-        to count a failure (after the rollback, in the transaction that records it)."""
-        key = self.throttle.key("client", client_id, events.current_context().ip or "unknown")
-        state = self.throttle.peek(key, request.db)
-        wait = self.throttle.seconds_left(state)
-        if wait:
-            endpoint = str(request.context.get("endpoint", "token"))
-
-            def record(session: Session) -> None:
-                audit.record(session, events.CLIENT_AUTH_FAILED, outcome="failure",
-                             client_id=client_id, target_type="client", target_id=client_id,
-                             method=method, reason="throttled", endpoint=endpoint)
-
-            request.on_error.append(record)
-            raise ClientThrottled(wait)
-        request.context["throttle"] = (key, state.count)
-
-    def _authenticate_assertion(self, request: OAuthRequest) -> tuple[str | None, Client]:
-        form = request.form
-        audiences = [self.issuer, self.token_endpoint_url(), self.issuer + INTROSPECTION_PATH,
-                     self.issuer + REVOCATION_PATH]
-        try:
-            verified = verify_client_assertion(
-                request.db, form.get("client_assertion_type"), form.get("client_assertion"),
-                audiences,
-            )
-        except AssertionRejected as exc:
-            self._fail(request, _clean(exc.client_id, 64), "private_key_jwt", exc.reason)
-        row = verified.client
-        if not token_repo.record_assertion_jti(request.db, row.client_id, verified.jti,
-                                               verified.expires_at):
-            self._fail(request, row.client_id, "private_key_jwt", "assertion jti replayed")
-
-        def remember(session: Session) -> None:  # the jti stays used even if the request fails
-            token_repo.record_assertion_jti(session, row.client_id, verified.jti,
-                                            verified.expires_at)
-
-        request.on_error.append(remember)
-        return row.client_id, row
-
-    def _fail(
-        self, request: OAuthRequest, client_id: str | None, method: str, reason: str
-    ) -> NoReturn:
-        endpoint = str(request.context.get("endpoint", "token"))
-
-        def record(session: Session) -> None:
-            audit.record(session, events.CLIENT_AUTH_FAILED, outcome="failure",
-                         client_id=client_id, target_type="client", target_id=client_id,
-                         method=method, reason=reason, endpoint=endpoint)
-
-        request.on_error.append(record)
-        key, _count = request.context.pop("throttle", (None, 0))
-        if key is not None:
-            limit = self.throttle.limit(self.settings.client_secret_max_failures)
-
-            def count_failure(session: Session) -> None:
-                self.throttle.hit(key, limit, session)
-
-            request.on_error.append(count_failure)
-        raise ClientAuthFailed(description="Client authentication failed.")
-
 
 def _description(text: str) -> str:
     """error_description restricted to RFC 6749 §5.2's characters."""
@@ -390,25 +170,18 @@ def build(
 ) -> TokenServer:
     """The server with our grants and endpoints; ``openid`` is the OpenID Connect extension
     (``sso.oidc.provider`` passes it) added to the code, refresh and device code grants."""
-    from sso.oauth.device import DeviceAuthorizationEndpoint, DeviceCodeGrant
-    from sso.oauth.endpoints import IntrospectionEndpoint, RevocationEndpoint
-    from sso.oauth.grants import (
-        PKCE,
-        AuthorizationCodeGrant,
-        ClientCredentialsGrant,
-        RefreshTokenGrant,
-    )
-
     server = TokenServer(settings=settings, secret_key=secret_key, tokens=tokens)
-    extra = [openid] if openid is not None else []
-    server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), *extra])
-    server.register_grant(RefreshTokenGrant, extra)
-    server.register_grant(ClientCredentialsGrant)
-    server.register_grant(DeviceCodeGrant, extra)
+    register_grants(server, openid=openid)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(DeviceAuthorizationEndpoint)
     return server
 
 
-__all__ = ["AUTH_METHODS", "ASSERTION_TYPE", "OAuthResponse", "TokenServer", "build"]
+__all__ = [
+    "AUTH_METHODS",
+    "ASSERTION_TYPE",
+    "OAuthResponse",
+    "TokenServer",
+    "build",
+]

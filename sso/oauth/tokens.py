@@ -55,6 +55,17 @@ class Signer(Protocol):
         ...
 
 
+class IssuingServer(Protocol):
+    """What grants and endpoints use of their server (``sso.oauth.server.TokenServer``), so
+    they need not import it (the server imports them to register them)."""
+
+    secret_key: bytes
+    tokens: TokenIssuer
+
+    @property
+    def issuer(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class IssuedAccessToken:
     token: str

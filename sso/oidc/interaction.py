@@ -26,8 +26,8 @@ from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
+from sso.oauth import developer_apps
 from sso.oauth import device as device_flow
-from sso.oauth import registration
 from sso.oidc.authorize import AuthorizationParams, redirect_error
 from sso.oidc.keys import InvalidJWT, KeyService, UnknownKey
 from sso.storage import audit
@@ -241,7 +241,7 @@ def next_step(
         return Next("login")
     if current is None:  # the first branch checked it; said again for the type checker
         return Next("login")
-    if not registration.may_log_in(session, client, current[1]):  # an app in development
+    if not developer_apps.may_log_in(session, client, current[1]):  # an app in development
         return Next("refused", current, current[1])
     if needs_second_factor(session, settings, params, current):
         user = current[1]
@@ -328,7 +328,7 @@ def refuse(
     params: AuthorizationParams, user: User,
 ) -> bool:
     """End the interaction of a person an app in development may not log in
-    (:func:`sso.oauth.registration.may_log_in`); False when it was already used."""
+    (:func:`sso.oauth.developer_apps.may_log_in`); False when it was already used."""
     if not complete(session, settings, row):
         return False
     if params.device_code_hash is not None:  # RFC 8628: the device's poll is refused

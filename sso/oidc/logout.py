@@ -46,7 +46,7 @@ from sso.oauth.tokens import Signer
 from sso.oauth.url_guard import Resolver, UnsafeURL, allow_private, system_resolver
 from sso.oidc.authorize import MAX_PARAM_LENGTH, single_values
 from sso.oidc.keys import MAX_JWT_LENGTH, InvalidJWT, KeyService, key_service
-from sso.oidc.revocation import enqueue_backchannel_logouts, revoke_session_grants
+from sso.oidc.session_end import enqueue_backchannel_logouts, revoke_session_grants
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import clients as client_repo

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sso.config import Settings
 from sso.core.crypto import Encryptor
-from sso.oauth.endpoints import live_access_token
-from sso.oauth.server import REALM, TokenServer, build
+from sso.oauth.client_auth import REALM
+from sso.oauth.introspection import live_access_token
+from sso.oauth.server import TokenServer, build
 from sso.oauth.tokens import TokenIssuer
 from sso.oidc.claims import userinfo_claims
 from sso.oidc.id_token import mint_id_token

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import Grant, LoginSession, User
-from sso.oauth import registration
+from sso.oauth import developer_apps
 from sso.runtime import Runtime
 from tests.developers.conftest import developer
 from tests.developers.helpers import (
@@ -68,10 +68,10 @@ def test_another_developer_can_neither_see_nor_change_an_app(
     assert not events(db, "client.secret_rotated")
 
     # The services refuse just the same (the admin routes and others call them).
-    with pytest.raises(registration.NotFound):
-        registration.rotate_secret(db, http.app.state.runtime.settings, client_id, eko)  # type: ignore[attr-defined]
-    with pytest.raises(registration.NotFound):
-        registration.delete_app(db, client_id, eko)
+    with pytest.raises(developer_apps.NotFound):
+        developer_apps.rotate_secret(db, http.app.state.runtime.settings, client_id, eko)  # type: ignore[attr-defined]
+    with pytest.raises(developer_apps.NotFound):
+        developer_apps.delete_app(db, client_id, eko)
     db.rollback()
 
 
@@ -133,7 +133,7 @@ def test_rotating_the_secret_needs_a_recent_login_and_kills_the_old_one(
     client_id, old_secret, _ = register_app(http)
     client = client_row(db, client_id)
     assert client is not None and old_secret
-    registration.approve(db, client, dewi.id)
+    developer_apps.approve(db, client, dewi.id)
     db.commit()
     log_in_with(other_http, client_id, old_secret, "siti")
 
@@ -169,7 +169,7 @@ def test_deleting_an_app_revokes_what_it_was_given(
     http: TestClient, other_http: TestClient, dewi: User, siti: User, db: Session
 ) -> None:
     client_id, secret, _ = register_app(http)
-    registration.approve(db, client_row(db, client_id), dewi.id)  # type: ignore[arg-type]
+    developer_apps.approve(db, client_row(db, client_id), dewi.id)  # type: ignore[arg-type]
     db.commit()
     _, tokens = log_in_with(other_http, client_id, secret, "siti")
     page = http.get(f"/developers/apps/{client_id}/delete")

@@ -12,15 +12,15 @@ from typer.testing import CliRunner
 from sso.cli import app as cli
 from sso.core.errors import Conflict
 from sso.db.models import InitialAccessToken, User
-from sso.oauth import initial_access, registration
+from sso.oauth import developer_apps, initial_access
 from sso.runtime import Runtime
 from tests.developers.helpers import events
 
 
 def pending_app(runtime: Runtime, db: Session, owner: User, name: str = "Ojek Kota"):
-    created = registration.create_app(
+    created = developer_apps.create_app(
         db, runtime.settings, owner,
-        registration.AppDetails(name=name, redirect_uris=["https://ojek.example.id/cb"]),
+        developer_apps.AppDetails(name=name, redirect_uris=["https://ojek.example.id/cb"]),
     )
     db.commit()
     return created.client
@@ -30,13 +30,13 @@ def test_approve_and_reject_move_the_status_with_audit(
     runtime: Runtime, db: Session, dewi: User, siti: User
 ) -> None:
     first, second = pending_app(runtime, db, dewi), pending_app(runtime, db, dewi, "Parkir")
-    assert [c.client_id for c in registration.pending(db)] == [first.client_id, second.client_id]
-    registration.approve(db, first, siti.id, "  OK  ")
-    registration.reject(db, second, siti.id, "")
+    assert [c.client_id for c in developer_apps.pending(db)] == [first.client_id, second.client_id]
+    developer_apps.approve(db, first, siti.id, "  OK  ")
+    developer_apps.reject(db, second, siti.id, "")
     db.commit()
     assert (first.status, first.review_note, first.reviewed_by_id) == ("active", "OK", siti.id)
     assert (second.status, second.review_note) == ("rejected", None)
-    assert registration.pending(db) == []
+    assert developer_apps.pending(db) == []
     [approved], [rejected] = events(db, "client.approved"), events(db, "client.rejected")
     assert (approved.actor_id, approved.target_id) == (siti.id, first.client_id)
     assert (rejected.actor_id, rejected.target_id) == (siti.id, second.client_id)
@@ -46,12 +46,12 @@ def test_review_refuses_moves_that_make_no_sense(
     runtime: Runtime, db: Session, dewi: User, siti: User
 ) -> None:
     client = pending_app(runtime, db, dewi)
-    registration.approve(db, client, siti.id)
+    developer_apps.approve(db, client, siti.id)
     db.commit()
     with pytest.raises(Conflict):
-        registration.approve(db, client, siti.id)
+        developer_apps.approve(db, client, siti.id)
     with pytest.raises(Conflict):
-        registration.reject(db, client, siti.id)  # an active app is disabled, not rejected
+        developer_apps.reject(db, client, siti.id)  # an active app is disabled, not rejected
     db.rollback()
     assert len(events(db, "client.approved")) == 1
 
@@ -60,7 +60,7 @@ def test_unverified_people_cannot_create_apps_through_the_service(
     runtime: Runtime, db: Session, dewi: User
 ) -> None:
     dewi.email_verified = False
-    with pytest.raises(registration.NotVerified):
+    with pytest.raises(developer_apps.NotVerified):
         pending_app(runtime, db, dewi)
 
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sso.developers import examples
-from sso.oauth import registration
+from sso.oauth import developer_apps
 from sso.oidc import discovery
 from sso.storage import clients as client_repo
 from tests.factories import PASSWORD, create_user
@@ -40,13 +40,13 @@ def test_the_browser_example_logs_its_developer_in(live_server, browser) -> None
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi")
-        created = registration.create_app(db, rt.settings, dewi, registration.AppDetails(
+        created = developer_apps.create_app(db, rt.settings, dewi, developer_apps.AppDetails(
             name="Peta 'Taman' Kota", kind="spa", redirect_uris=["https://peta.example.id/cb"]))
         client = client_repo.get_by_client_id(db, created.client.client_id)
         assert client is not None
-        registration.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
+        developer_apps.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
         client.redirect_uris = [f"{APP}/callback"]
-        registration.approve(db, client, dewi.id)
+        developer_apps.approve(db, client, dewi.id)
         db.commit()
         [code] = [e.files[0].code for e in examples.examples(client, discovery.metadata(rt.settings))
                   if e.key == "browser"]

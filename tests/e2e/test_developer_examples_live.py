@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from sso.developers import examples
-from sso.oauth import registration
+from sso.oauth import developer_apps
 from sso.oidc import discovery
 from tests.factories import create_user
 
@@ -28,9 +28,9 @@ def machine_app(live_server) -> tuple[str, str, dict[str, str]]:
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi")
-        created = registration.create_app(db, rt.settings, dewi, registration.AppDetails(
+        created = developer_apps.create_app(db, rt.settings, dewi, developer_apps.AppDetails(
             name="Sinkron \"Data\" ñ", kind="m2m"))
-        registration.approve(db, created.client, dewi.id)
+        developer_apps.approve(db, created.client, dewi.id)
         db.commit()
         found = examples.examples(created.client, discovery.metadata(rt.settings))
         code = {e.key: e.files[0].code for e in found}

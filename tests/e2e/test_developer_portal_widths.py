@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from sso.oauth import registration
+from sso.oauth import developer_apps
 from sso.storage import clients as client_repo
 from tests.factories import PASSWORD, create_user
 
@@ -29,14 +29,14 @@ def test_the_app_page_at_phone_and_desktop_width(
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi", display_name="Dewi Lestari")
-        created = registration.create_app(db, rt.settings, dewi, registration.AppDetails(
+        created = developer_apps.create_app(db, rt.settings, dewi, developer_apps.AppDetails(
             name=LONG_NAME, redirect_uris=[REDIRECT],
             scopes=["openid", "profile", "email", "phone", "offline_access"],
             client_uri="https://perizinan-terpadu-satu-pintu.tangerangselatankota.go.id/"))
         client_id = created.client.client_id
         client = client_repo.get_by_client_id(db, client_id)
         assert client is not None
-        registration.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
+        developer_apps.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
         db.commit()
 
     context = browser.new_context(locale="id-ID", viewport={"width": width, "height": 800})

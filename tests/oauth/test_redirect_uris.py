@@ -19,7 +19,7 @@ from sso.app import create_app
 from sso.cli import app as cli
 from sso.core.errors import InvalidInput
 from sso.db.models import User
-from sso.oauth import initial_access, redirect_uris, registration
+from sso.oauth import developer_apps, initial_access, redirect_uris
 from sso.oauth.clients import ClientSpec, register
 from sso.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
@@ -96,11 +96,11 @@ def via_admin(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
 
 
 def via_portal(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
-    details = registration.AppDetails(name="Via portal", kind=kind, redirect_uris=[uri])
+    details = developer_apps.AppDetails(name="Via portal", kind=kind, redirect_uris=[uri])
     with rt.sessions() as session:
         try:
-            registration.create_app(session, rt.settings, owner, details)
-        except registration.AppInvalid as exc:
+            developer_apps.create_app(session, rt.settings, owner, details)
+        except developer_apps.AppInvalid as exc:
             assert [e.field for e in exc.errors] == ["redirect_uris"], exc.errors
             return False
         session.commit()
@@ -167,10 +167,10 @@ def test_every_registration_path_applies_the_same_rules(
 def test_production_refuses_what_dev_allows(runtime: Runtime, db: Session) -> None:
     prod = runtime.settings.model_copy(update={"env": "prod"})  # only the kind of deployment
     owner = create_user(runtime, db, username="dewi")
-    details = registration.AppDetails(
+    details = developer_apps.AppDetails(
         name="Local try", kind="web", redirect_uris=["http://127.0.0.1:8000/callback"]
     )
-    errors = registration.validate(details, prod)
+    errors = developer_apps.validate(details, prod)
     assert [(e.field, e.key) for e in errors] == [
         ("redirect_uris", "developers.error.redirect_loopback_native")
     ]

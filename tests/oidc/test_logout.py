@@ -34,7 +34,7 @@ from sso.oidc.logout import (
     start_delivery_worker,
     stop_background_deliveries,
 )
-from sso.oidc.revocation import end_everything_for_user
+from sso.oidc.session_end import end_everything_for_user
 from sso.runtime import Runtime
 from sso.storage import grants as grant_repo
 from sso.storage import logout as delivery_repo

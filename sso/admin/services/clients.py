@@ -13,7 +13,7 @@ from sso.config import Settings
 from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.db.models import Client, User
-from sso.oauth import redirect_uris, registration, url_guard
+from sso.oauth import developer_apps, redirect_uris, url_guard
 from sso.oauth.clients import GRANT_TYPES, validate_scope
 from sso.storage import audit
 from sso.storage import clients as client_repo
@@ -99,11 +99,11 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
 
 def review(session: Session, client: Client, approve: bool, note: str, *, actor_id: str) -> None:
     """Approve or reject a developer registration: the rules live with the registrations
-    (:mod:`sso.oauth.registration`), so the portal and the admin UI cannot drift apart."""
+    (:mod:`sso.oauth.developer_apps`), so the portal and the admin UI cannot drift apart."""
     if approve:
-        registration.approve(session, client, actor_id, note or "")
+        developer_apps.approve(session, client, actor_id, note or "")
     else:
-        registration.reject(session, client, actor_id, note or "")
+        developer_apps.reject(session, client, actor_id, note or "")
 
 
 def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: str) -> None:

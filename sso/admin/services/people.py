@@ -18,7 +18,7 @@ from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.db.models import User
 from sso.oidc.logout import end_session
-from sso.oidc.revocation import end_everything_for_user
+from sso.oidc.session_end import end_everything_for_user
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
 from sso.storage import sessions as session_repo

@@ -21,7 +21,7 @@ from sso.accounts.mail import Mail, Mailer
 from sso.accounts.throttle import wait_minutes
 from sso.core import events
 from sso.core.errors import InvalidInput
-from sso.oidc.revocation import end_everything_for_user
+from sso.oidc.session_end import end_everything_for_user
 from sso.runtime import Runtime
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate

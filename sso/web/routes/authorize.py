@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import sessions as login_sessions
 from sso.core.crypto import random_token
-from sso.oauth import registration
+from sso.oauth import developer_apps
 from sso.oidc import interaction
 from sso.oidc.authorize import (
     AuthorizationPageError,
@@ -81,7 +81,7 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
                     raise redirect_error(
                         params, "interaction_required", "a second factor is required"
                     )
-                if not registration.may_log_in(session, client, current[1]):
+                if not developer_apps.may_log_in(session, client, current[1]):
                     raise redirect_error(params, "access_denied", "the app is in development")
                 if interaction.needs_consent(session, client, params, current[1].id):
                     raise redirect_error(params, "consent_required", "consent is required")
@@ -91,7 +91,7 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
                 and current is not None
                 # An app in development logs in its owner and admins only; anyone else is
                 # told so by the interaction (sso.oidc.interaction.next_step).
-                and registration.may_log_in(session, client, current[1])
+                and developer_apps.may_log_in(session, client, current[1])
                 and not interaction.needs_consent(session, client, params, current[1].id)
             ):
                 result = interaction.issue_code(session, settings, client, params, *current)

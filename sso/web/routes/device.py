@@ -34,7 +34,7 @@ from sso.web.responses import (
     set_browser_cookie,
 )
 from sso.web.routes.interaction import throttle
-from sso.web.routes.token import _endpoint as serve_endpoint
+from sso.web.routes.token import serve_endpoint
 from sso.web.templating import default_locale, render
 
 router = APIRouter()

@@ -124,7 +124,7 @@ def _serve(
         return _serve_in(own, runtime, endpoint, method, url, headers, body)
 
 
-async def _endpoint(
+async def serve_endpoint(
     endpoint: str, request: Request, runtime: Runtime, session: Session | None = None
 ) -> Response:
     """Serve one OAuth endpoint; without ``session`` the work opens its own in the pool."""
@@ -184,17 +184,17 @@ def _runtime(request: Request) -> Runtime:
 
 @router.post("/token", **api_docs.TOKEN)
 async def token(request: Request) -> Response:
-    return await _endpoint("token", request, _runtime(request))
+    return await serve_endpoint("token", request, _runtime(request))
 
 
 @router.post("/introspect", **api_docs.INTROSPECT)
 async def introspect(request: Request) -> Response:
-    return await _endpoint("introspection", request, _runtime(request))
+    return await serve_endpoint("introspection", request, _runtime(request))
 
 
 @router.post("/revoke", **api_docs.REVOKE)
 async def revoke(request: Request) -> Response:
-    return await _endpoint("revocation", request, _runtime(request))
+    return await serve_endpoint("revocation", request, _runtime(request))
 
 
 def _bearer(authorization: str | None, content_type: str | None, body: bytes) -> str:

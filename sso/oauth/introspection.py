@@ -1,38 +1,31 @@
-"""Introspection (RFC 7662) and revocation (RFC 7009), and the one access-token check that
-introspection and /userinfo share.
+"""Introspection (RFC 7662), and the one access-token check that introspection, revocation
+(:mod:`sso.oauth.revocation`) and /userinfo share.
 
 An access token is live when its signature verifies with a key we publish, it has not expired,
 its ``jti`` was not revoked, its grant (``gid``) was not revoked, and its client and person are
 still active. A refresh token is live when it is known (by keyed hash), neither rotated, revoked
 nor expired, and its grant is live. A client may introspect its own tokens, and access tokens
 whose ``aud`` names it; anything else is ``{"active": false}``, indistinguishable from garbage.
-Only the client a token was issued to may revoke it; revoking a refresh token revokes its
-whole grant, revoking an access token lists its ``jti`` until it would have expired.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.consts import default_json_headers
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
-from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import InvalidInput
 from sso.db.models import Client, Grant, User
+from sso.oauth.client_auth import ClientAdapter
 from sso.oauth.requests import OAuthRequest
-from sso.oauth.tokens import ACCESS_TOKEN_TYP, REFRESH_TOKEN_PREFIX, TokenIssuer
-from sso.storage import audit
+from sso.oauth.tokens import ACCESS_TOKEN_TYP, REFRESH_TOKEN_PREFIX, IssuingServer, TokenIssuer
 from sso.storage import grants as grant_repo
 from sso.storage import users as user_repo
-
-if TYPE_CHECKING:
-    from sso.oauth.server import ClientAdapter, TokenServer
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -147,12 +140,8 @@ def introspect(session: Session, tokens: TokenIssuer, client: Client, token: str
     return body
 
 
-def _server(endpoint: Any) -> TokenServer:
-    server: TokenServer = endpoint.server
-    return server
-
-
-def _token_param(request: OAuthRequest) -> str:
+def token_parameter(request: OAuthRequest) -> str:
+    """The ``token`` form parameter of /introspect and /revoke (RFC 7662 §2.1, RFC 7009 §2.1)."""
     token = request.form.get("token")
     if not token:
         raise InvalidRequestError("Missing 'token' parameter.")
@@ -167,43 +156,18 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
         self, request: OAuthRequest
     ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: ClientAdapter = self.authenticate_endpoint_client(request)
-        token = _token_param(request)
-        body = introspect(request.db, _server(self).tokens, client.row, token)
+        token = token_parameter(request)
+        server: IssuingServer = self.server
+        body = introspect(request.db, server.tokens, client.row, token)
         return 200, body, list(default_json_headers)
 
 
-class RevocationEndpoint(_Revocation):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-
-    def create_endpoint_response(
-        self, request: OAuthRequest
-    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        client: ClientAdapter = self.authenticate_endpoint_client(request)
-        token = _token_param(request)
-        revoke(request.db, _server(self).tokens, client.row, token)
-        return 200, {}, list(default_json_headers)
-
-
-def revoke(session: Session, tokens: TokenIssuer, client: Client, token: str) -> None:
-    """RFC 7009 §2.1; unknown (or already dead) tokens are fine, another client's are not."""
-    if token.startswith(REFRESH_TOKEN_PREFIX):
-        row = grant_repo.get_refresh_token(session, tokens.hash_refresh_token(token))
-        if row is None:
-            return
-        if row.client_id != client.client_id:
-            raise InvalidGrantError("The token was issued to another client.")
-        if grant_repo.revoke_grant(session, row.grant_id):
-            audit.record(session, events.GRANT_REVOKED, client_id=client.client_id,
-                         target_type="grant", target_id=row.grant_id, reason="revocation")
-        return
-    claims = verify_access_token(session, tokens, token, check_exp=False)
-    if claims is None:
-        return
-    if claims["client_id"] != client.client_id:
-        raise InvalidGrantError("The token was issued to another client.")
-    expires_at = tokens.access_token_expires_at(claims)
-    if expires_at <= now() or grant_repo.is_access_token_revoked(session, claims["jti"]):
-        return
-    grant_repo.revoke_access_token(session, claims["jti"], expires_at)
-    audit.record(session, events.TOKEN_REVOKED, client_id=client.client_id,
-                 target_type="access_token", target_id=claims["jti"], grant_id=claims["gid"])
+__all__ = [
+    "INACTIVE",
+    "IntrospectionEndpoint",
+    "LiveAccessToken",
+    "introspect",
+    "live_access_token",
+    "token_parameter",
+    "verify_access_token",
+]

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from sso.db.models import User
-from sso.oauth import registration
+from sso.oauth import developer_apps as registration
 from tests.developers.helpers import (
     CLIENT_ID_RE,
     SECRET_PAGE,

@@ -29,7 +29,7 @@ import uvicorn
 
 from sso.app import create_app
 from sso.db.models import Client, User
-from sso.oauth import registration
+from sso.oauth import developer_apps as registration
 from sso.runtime import Runtime, build_runtime
 from sso.storage import roles as role_repo
 from tests.conftest import BACKENDS, POSTGRES_URL, _empty_all_tables, make_settings

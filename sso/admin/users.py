@@ -20,7 +20,6 @@ from starlette.background import BackgroundTask
 from sso.accounts import activation
 from sso.accounts.service import NewUser, create_user
 from sso.accounts.throttle import Throttle, for_runtime
-from sso.admin import confirm, reauth
 from sso.admin.access import (
     ADMIN,
     FormDep,
@@ -36,8 +35,7 @@ from sso.admin.services import roles as role_service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, NotFound
 from sso.db.models import RoleAssignment, User
-from sso.oidc.logout import deliver_soon
-from sso.storage import audit_queries, impact
+from sso.storage import audit_queries
 from sso.storage import clients as client_repo
 from sso.storage import consents as consent_repo
 from sso.storage import directory as dir_repo
@@ -182,7 +180,7 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
 # ---------------------------------------------------------------------------- one person
 
 
-def _target(session: Session, user_id: str) -> User:
+def target_user(session: Session, user_id: str) -> User:
     user = user_repo.get(session, user_id[:36])
     if user is None:
         raise NotFound("admin.error.user_unknown")
@@ -244,7 +242,7 @@ def _detail(request: Request, session: Session, who: Staff, user: User,
 @router.get("/admin/users/{user_id}")
 def show_user(request: Request, session: SessionDep, user_id: str) -> Response:
     who = staff(request, session, "users.view")
-    user = _target(session, user_id)
+    user = target_user(session, user_id)
     check_person(session, who, user, "users.view")
     return _detail(request, session, who, user)
 
@@ -259,7 +257,7 @@ def user_roles(request: Request, session: SessionDep, form: FormDep, user_id: st
     path = f"/admin/users/{user_id[:36]}"
     who = staff(request, session, "roles.manage", recent=action == "grant",
                 next_path=path + "?tab=roles")
-    user = _target(session, user_id)
+    user = target_user(session, user_id)
     check_person(session, who, user, "roles.manage")
     try:
         if action == "grant":
@@ -277,11 +275,11 @@ def user_roles(request: Request, session: SessionDep, form: FormDep, user_id: st
         session.commit()
     except IntegrityError:
         session.rollback()
-        return _detail(request, session, who, _target(session, user_id),
+        return _detail(request, session, who, target_user(session, user_id),
                        Conflict("admin.people.role_held"), tab="roles")
     except DomainError as exc:
         session.rollback()
-        return _detail(request, session, who, _target(session, user_id), exc, tab="roles")
+        return _detail(request, session, who, target_user(session, user_id), exc, tab="roles")
     return back(path, "granted" if action == "grant" else "revoked", tab="roles")
 
 
@@ -289,7 +287,7 @@ def user_roles(request: Request, session: SessionDep, form: FormDep, user_id: st
 def edit_user(request: Request, session: SessionDep, form: FormDep, user_id: str) -> Response:
     path = f"/admin/users/{user_id[:36]}"
     who = staff(request, session, "users.manage", next_path=path)
-    user = _target(session, user_id)
+    user = target_user(session, user_id)
     check_person(session, who, user, "users.edit")
     agency = form.get("agency_id")
     change = people.PersonEdit(
@@ -305,12 +303,12 @@ def edit_user(request: Request, session: SessionDep, form: FormDep, user_id: str
         session.commit()
     except StaleDataError:
         session.rollback()
-        user = _target(session, user_id)
+        user = target_user(session, user_id)
         return _detail(request, session, who, user, people.stale(user, change.version),
                        form_values(form))
     except DomainError as exc:
         session.rollback()
-        user = _target(session, user_id)
+        user = target_user(session, user_id)
         return _detail(request, session, who, user, exc, form_values(form))
     return back(path, "saved")
 
@@ -318,110 +316,3 @@ def edit_user(request: Request, session: SessionDep, form: FormDep, user_id: str
 def form_values(form: Any) -> dict[str, str]:
     return {k: form.get(k) for k in ("display_name", "email", "phone", "position", "nip",
                                      "agency_id")}
-
-
-ACTIONS = {
-    "disable": "users.manage", "enable": "users.manage", "end-sessions": "users.manage",
-    "unlock": "users.support", "reset-link": "users.support", "reset-mfa": "users.support",
-}
-# Destructive: each first shows its confirmation page (GET …/{action}/confirm).
-CONFIRMED = frozenset({"disable", "end-sessions", "reset-mfa"})
-
-
-def _confirmation(request: Request, session: Session, user: User, action: str,
-                  sensitive: bool) -> confirm.Confirmation:
-    locale = confirm.locale_of(request)
-    path = f"/admin/users/{user.id}"
-    name = user.display_name or user.username
-    live = impact.live_sessions_of_user(session, user.id)
-    c = confirm.Confirmation(
-        title=f"admin.confirm.user.{action}.title", title_params={"name": name},
-        action=f"{path}/{action}", cancel=path, button=f"admin.confirm.user.{action}.button",
-        note="admin.confirm.fresh_login" if sensitive else None,
-    )
-    if action == "disable":
-        grants, apps = impact.live_grants_of_user(session, user.id)
-        c.lines = [
-            confirm.line(locale, "admin.confirm.user.no_login", name=name),
-            confirm.line(locale, "admin.confirm.sessions_end", n=live),
-            confirm.line(locale, "admin.confirm.grants_revoked", n=grants, apps=apps),
-        ]
-    elif action == "end-sessions":
-        c.lines = [confirm.line(locale, "admin.confirm.sessions_end", n=live),
-                   confirm.line(locale, "admin.confirm.user.backchannel")]
-    else:
-        factors = impact.second_factors(session, user.id)
-        c.lines = [
-            confirm.line(locale, "admin.confirm.user.factors", totp=factors["totp"],
-                         passkeys=factors["passkeys"], codes=factors["codes"]),
-            confirm.line(locale, "admin.confirm.user.enrol_again", name=name),
-        ]
-    return c
-
-
-def _sensitive(session: Session, user: User, action: str) -> bool:
-    # Disabling an admin is sensitive: a login within the last 5 minutes.
-    return action == "disable" and ADMIN in admin_roles_of(session, user)
-
-
-@router.get("/admin/users/{user_id}/{action}/confirm")
-def confirm_user_action(request: Request, session: SessionDep, user_id: str,
-                        action: str) -> Response:
-    if action not in CONFIRMED:
-        raise NotFound("admin.error.unknown_action")
-    permission = ACTIONS[action]
-    who = staff(request, session, permission)
-    user = _target(session, user_id)
-    check_person(session, who, user, permission)
-    c = _confirmation(request, session, user, action, _sensitive(session, user, action))
-    return confirm.show(request, who, c, reauth.kept_values(request, who))
-
-
-@router.post("/admin/users/{user_id}/{action}")
-def user_action(
-    request: Request, session: SessionDep, form: FormDep, user_id: str, action: str
-) -> Response:
-    if action not in ACTIONS:
-        raise NotFound("admin.error.unknown_action")
-    path = f"/admin/users/{user_id[:36]}"
-    confirm_path = f"{path}/{action}/confirm"
-    permission = ACTIONS[action]
-    who = staff(request, session, permission, next_path=path)
-    user = _target(session, user_id)
-    check_person(session, who, user, permission)
-    if action in CONFIRMED and not confirm.is_confirmed(request, who, form, f"{path}/{action}", ()):
-        return confirm.ask(confirm_path)  # nothing happens without the confirmation page
-    if _sensitive(session, user, action):
-        fresh = reauth.recent_staff(request, session, permission, form, back_to=confirm_path)
-        if isinstance(fresh, Response):
-            return fresh
-        who = fresh
-        user = _target(session, user_id)
-    runtime = runtime_of(request)
-    mails: list[Any] = []
-    deliveries: list[str] = []
-    actor = who.user.id
-    try:
-        if action in ("disable", "enable"):
-            people.set_disabled(session, user, action == "disable", actor_id=actor)
-        elif action == "unlock":
-            throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
-            people.unlock(session, throttle, user, actor_id=actor)
-        elif action == "reset-link":
-            mails = people.send_reset_link(session, runtime.settings, user, actor_id=actor)
-        elif action == "reset-mfa":
-            people.reset_mfa(session, user, actor_id=actor)
-        else:
-            deliveries = people.end_sessions(session, user, actor_id=actor)
-        session.commit()
-    except DomainError as exc:
-        session.rollback()
-        return back(path, error=exc.message)
-    deliver_soon(runtime, deliveries)
-    done = {"disable": "disabled", "enable": "enabled", "unlock": "unlocked",
-            "reset-link": "reset_sent", "reset-mfa": "mfa_reset",
-            "end-sessions": "sessions_ended"}[action]
-    response = reauth.forget(request, back(path, done))
-    if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
-    return response

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from sso.accounts import activation, policy
 from sso.runtime import Runtime
 from sso.web import security
+from sso.web.load_shedding import checks_password
 from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
 
@@ -57,6 +58,7 @@ def activation_form(request: Request, token: str = "") -> Response:
 
 
 @router.post(activation.ACTIVATION_PATH)
+@checks_password
 async def activate(request: Request) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)

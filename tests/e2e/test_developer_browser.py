@@ -104,7 +104,7 @@ def test_a_developer_registers_an_app_that_logs_people_in(
     secret = page.locator("#client-secret").inner_text()
     assert secret.startswith("tsso_cs_")
     assert "hanya ditampilkan sekali" in page.content()
-    page.click("text=Lihat aplikasi")
+    page.click("#secret-copied")  # "Saya sudah menyalinnya": the secret page is gone after it
     page.wait_for_load_state()
     assert page.url.endswith(f"/developers/apps/{client_id}")
     assert secret not in page.content()

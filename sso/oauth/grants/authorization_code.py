@@ -24,7 +24,7 @@ from sso.core import events
 from sso.core.crypto import keyed_hash
 from sso.db.models import AuthorizationCode
 from sso.oauth.client_auth import ClientAdapter
-from sso.oauth.grants.base import TokenGrant, issues_refresh_token
+from sso.oauth.grants.base import TokenGrant
 from sso.storage import grants as grant_repo
 
 
@@ -80,14 +80,7 @@ class AuthorizationCodeGrant(TokenGrant, grants.AuthorizationCodeGrant):  # type
         grant = grant_repo.get_grant(self.db, code.row.grant_id)
         if grant is None or grant.revoked_at is not None:
             raise InvalidGrantError("The grant of this code was revoked.")
-        user = self.live_user(grant)
-        client = self.client_row()
-        refresh = None
-        if issues_refresh_token(client, grant.scope):
-            refresh = self.server.tokens.refresh_token(
-                self.db, client=client, grant=grant, scope=grant.scope
-            )
-        body = self.issue(grant, user, grant.scope, refresh=refresh, nonce=code.row.nonce)
+        body = self.issue_for_person(grant, nonce=code.row.nonce)
         return 200, body, list(self.TOKEN_RESPONSE_HEADER)
 
 

@@ -77,6 +77,18 @@ class TokenGrant:
 
         self.request.on_error.append(revoke)
 
+    def issue_for_person(self, grant: Grant, *, nonce: str | None) -> dict[str, Any]:
+        """The tokens a person's redeemed grant earns (a code or an approved device code): the
+        person must still be live; a refresh token when the client and scope allow one."""
+        user = self.live_user(grant)
+        client = self.client_row()
+        refresh = None
+        if issues_refresh_token(client, grant.scope):
+            refresh = self.server.tokens.refresh_token(
+                self.db, client=client, grant=grant, scope=grant.scope
+            )
+        return self.issue(grant, user, grant.scope, refresh=refresh, nonce=nonce)
+
     def issue(self, grant: Grant, user: User | None, scope: str, *, new_grant: bool = False,
                 **extra: Any) -> dict[str, Any]:
         """The token response; the ``token.issued`` audit row is written with it, and with a

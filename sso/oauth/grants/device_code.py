@@ -34,7 +34,7 @@ from sso.db.models.devices import APPROVED, CONSUMED, DENIED, PENDING
 from sso.oauth.client_auth import ClientAdapter
 from sso.oauth.clients import AUTH_METHODS
 from sso.oauth.device import DEVICE_CODE_REUSED, hash_device_code
-from sso.oauth.grants.base import TokenGrant, issues_refresh_token
+from sso.oauth.grants.base import TokenGrant
 from sso.storage import devices as repo
 from sso.storage import grants as grant_repo
 
@@ -99,14 +99,7 @@ class DeviceCodeGrant(TokenGrant, AuthlibDeviceCodeGrant):  # type: ignore[misc]
         grant = grant_repo.get_grant(self.db, row.grant_id) if row.grant_id else None
         if grant is None or grant.revoked_at is not None:
             raise InvalidGrantError("The grant of this device code was revoked.")
-        user = self.live_user(grant)
-        client = self.client_row()
-        refresh = None
-        if issues_refresh_token(client, grant.scope):
-            refresh = self.server.tokens.refresh_token(
-                self.db, client=client, grant=grant, scope=grant.scope
-            )
-        body = self.issue(grant, user, grant.scope, refresh=refresh, nonce=None)
+        body = self.issue_for_person(grant, nonce=None)
         return 200, body, list(self.TOKEN_RESPONSE_HEADER)
 
 

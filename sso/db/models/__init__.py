@@ -25,6 +25,7 @@ from sso.db.models.oauth import (
 from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 from sso.db.models.throttle import ThrottleCounter
+from sso.db.models.upstreams import FederatedIdentity, UpstreamLogin, UpstreamProvider
 
 __all__ = [
     "AccountToken",
@@ -39,6 +40,7 @@ __all__ = [
     "ClientAssertionJti",
     "Consent",
     "DeviceAuthorization",
+    "FederatedIdentity",
     "Grant",
     "ImportJob",
     "ImportRow",
@@ -54,6 +56,8 @@ __all__ = [
     "SigningKey",
     "ThrottleCounter",
     "TotpCredential",
+    "UpstreamLogin",
+    "UpstreamProvider",
     "User",
     "WebAuthnChallenge",
     "WebAuthnCredential",

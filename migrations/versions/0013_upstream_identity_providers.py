@@ -16,7 +16,6 @@ from alembic import op
 
 import sso.db.types
 
-
 revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None

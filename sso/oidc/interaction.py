@@ -277,6 +277,7 @@ def issue_code(
         auth_time=login.auth_time,
         amr=list(login.amr),
         acr=login.acr,
+        idp=login.idp,
         claims=params.claims,
     )
     code = random_token("code")

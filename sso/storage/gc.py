@@ -18,6 +18,7 @@ from sso.db.models import (
     LoginSession,
     RefreshToken,
     RevokedAccessToken,
+    UpstreamLogin,
 )
 from sso.storage import account_tokens
 from sso.storage import mfa as mfa_store
@@ -40,6 +41,10 @@ def collect(session: Session) -> dict[str, int]:
     run(
         "authorization_requests",
         delete(AuthorizationRequest).where(AuthorizationRequest.expires_at < t),
+    )
+    run(
+        "upstream_logins",
+        delete(UpstreamLogin).where(UpstreamLogin.expires_at < t - REPLAY_MEMORY),
     )
     run(
         "authorization_codes",

@@ -56,6 +56,7 @@ def create_grant(
     amr: list[str] | None = None,
     acr: str | None = None,
     claims: dict[str, Any] | None = None,
+    idp: str | None = None,
 ) -> Grant:
     grant = Grant(
         client_id=client_id,
@@ -65,6 +66,7 @@ def create_grant(
         auth_time=auth_time,
         amr=amr,
         acr=acr,
+        idp=idp,
         claims=claims,
     )
     session.add(grant)

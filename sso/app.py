@@ -25,6 +25,8 @@ ROUTERS = (
     "sso.web.routes.discovery",
     "sso.web.routes.authorize",
     "sso.web.routes.interaction",
+    "sso.web.routes.upstreams",
+    "sso.web.routes.account_identities",
     "sso.web.routes.token",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",

@@ -40,12 +40,19 @@ class FlowExpired(Exception):
     """Unknown, used, expired or another browser's ``state`` or continuation."""
 
 
-class UpstreamRefused(Exception):
-    """The upstream answered with an error (``access_denied`` …); ``error`` is its code."""
+class RoundTripFailed(Exception):
+    """The round trip ended without an identity: ``kind`` is ``refused`` (the upstream said
+    no: ``access_denied`` …), ``unavailable`` (down, or an unusable answer) or ``bad_token``
+    (an answer we do not trust); ``reason`` is for operators. Nothing was created or linked."""
 
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
+    def __init__(self, kind: str, reason: str, *, slug: str, purpose: str,
+                 interaction_id: str | None) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+        self.slug = slug
+        self.purpose = purpose
+        self.interaction_id = interaction_id
 
 
 @dataclass(frozen=True)
@@ -166,9 +173,8 @@ def _exchange(settings: Settings, encryptor: Encryptor, cache: MetadataCache,
 
 def callback(session: Session, settings: Settings, encryptor: Encryptor, cache: MetadataCache,
              slug: str, query: dict[str, str], browser_value: str | None) -> Verified:
-    """The upstream's answer, validated. Raises FlowExpired, UpstreamRefused (its error),
-    IdTokenRefused (a bad answer) or UpstreamUnavailable. The ``state`` is consumed first, so
-    a code is never exchanged twice."""
+    """The upstream's answer, validated. Raises FlowExpired or RoundTripFailed. The ``state``
+    is consumed first, so a code is never exchanged twice."""
     state = query.get("state") or ""
     if not state or len(state) > 200:
         raise FlowExpired()
@@ -179,15 +185,25 @@ def callback(session: Session, settings: Settings, encryptor: Encryptor, cache: 
         raise FlowExpired()
     interaction_id = (encryptor.decrypt(row.interaction_encrypted)
                       if row.interaction_encrypted else None)
+
+    def failed(kind: str, reason: str) -> RoundTripFailed:
+        return RoundTripFailed(kind, reason, slug=upstream.slug, purpose=row.purpose,
+                               interaction_id=interaction_id)
+
     if query.get("error"):
-        raise UpstreamRefused(query["error"][:64])
+        raise failed("refused", query["error"][:64])
     # RFC 9207: an upstream that says who answered must be the one we asked (mix-up attacks).
     if "iss" in query and query["iss"] != upstream.issuer:
-        raise IdTokenRefused("authorization response from another issuer")
+        raise failed("bad_token", "authorization response from another issuer")
     code = query.get("code") or ""
     if not code or len(code) > 2048:
-        raise IdTokenRefused("no code in the authorization response")
-    claims = _exchange(settings, encryptor, cache, upstream, row, code)
+        raise failed("bad_token", "no code in the authorization response")
+    try:
+        claims = _exchange(settings, encryptor, cache, upstream, row, code)
+    except IdTokenRefused as exc:
+        raise failed("bad_token", exc.reason) from None
+    except UpstreamUnavailable as exc:
+        raise failed("unavailable", str(exc)) from None
     return Verified(upstream, str(claims["sub"]), claims, row.purpose, interaction_id,
                     row.user_id)
 

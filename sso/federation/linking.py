@@ -80,7 +80,7 @@ def claimed_name(claims: dict[str, Any]) -> str | None:
     return name[:MAX_NAME] or None
 
 
-def _may_use(verified: Verified, user: User) -> str | None:
+def may_use(verified: Verified, user: User) -> str | None:
     """Why ``user`` may not log in through this upstream (catalogue key), else None."""
     if not user.is_active:
         return "login.account_disabled"
@@ -117,16 +117,16 @@ def decide(session: Session, verified: Verified) -> Decision:
         user = user_repo.get(session, identity.user_id)
         if user is None:
             return Decision("refused", reason="upstream.refused")
-        why = _may_use(verified, user)
+        why = may_use(verified, user)
         return Decision("refused", user, why) if why else Decision("login", user)
     staff = _staff_match(session, verified)
     if staff is not None:
-        why = _may_use(verified, staff)
+        why = may_use(verified, staff)
         return Decision("refused", staff, why) if why else Decision("login", staff)
     email = claimed_email(verified.claims)
     existing = repo.user_by_email(session, email) if email else None
     if existing is not None:
-        why = _may_use(verified, existing)
+        why = may_use(verified, existing)
         # Never linked on the email alone: the owner proves the account first.
         return Decision("refused", existing, why) if why else Decision("prove", existing)
     if verified.upstream.accounts == "staff":

@@ -234,3 +234,11 @@ def enabled_upstreams(session: Session) -> list[UpstreamProvider]:
 
 def client_secret(encryptor: Encryptor, row: UpstreamProvider) -> str:
     return encryptor.decrypt(row.client_secret_encrypted)
+
+
+def login_buttons(session: Session, interaction_id: str) -> list[dict[str, str]]:
+    """The login page's button per enabled upstream (one that logs nobody in is left out)."""
+    return [{"name": u.name, "slug": u.slug,
+             "href": f"/upstreams/{u.slug}/start?interaction={interaction_id}"}
+            for u in repo.list_all(session, enabled_only=True)
+            if u.accounts in ("citizen", "all") or u.staff_match is not None]

@@ -16,6 +16,7 @@ from sso.accounts.service import AuthenticationFailed, authenticate
 from sso.accounts.throttle import LoginAttempt, Throttle, account_ref, for_runtime, wait_minutes
 from sso.core import events
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
+from sso.federation import registry
 from sso.oauth import device as device_flow
 from sso.oidc import interaction
 from sso.oidc.authorize import AuthorizationParams
@@ -104,6 +105,7 @@ class _Context:
                 "error": error,
                 "passkey_options": f"/interaction/{self.interaction_id}/passkey/options",
                 "passkey_finish": f"/interaction/{self.interaction_id}/passkey",
+                "upstreams": registry.login_buttons(self.session, self.interaction_id),
             },
             status=status,
         )

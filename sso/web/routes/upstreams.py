@@ -355,6 +355,8 @@ def _prove(a: _Answer, fields: dict[str, str]) -> Response:
             a.session.commit()  # the refusal's audit event
             guard.login_failed(attempt)
             return a.page(exc.message, status=401)
+    # The throttle counts in its own transaction; SQLite has one writer: end ours first.
+    a.session.commit()
     guard.login_succeeded(attempt)
     if not _consume(a):
         a.session.rollback()

@@ -113,6 +113,7 @@ class MetadataCache:
         self._lock = threading.Lock()
         self._metadata: dict[str, tuple[float, ProviderMetadata]] = {}
         self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._forced: dict[str, float] = {}
 
     def metadata(self, issuer: str) -> ProviderMetadata:
         with self._lock:
@@ -128,12 +129,17 @@ class MetadataCache:
     def jwks(self, meta: ProviderMetadata, *, unknown_kid: bool = False) -> dict[str, Any]:
         """The upstream's key set; ``unknown_kid``: the cached set lacked a token's key, fetch
         it again unless that happened a moment ago."""
+        t = time.monotonic()
         with self._lock:
             cached = self._jwks.get(meta.issuer)
-        if cached is not None:
-            age = time.monotonic() - cached[0]
-            if age < TTL and (not unknown_kid or age < REFETCH_INTERVAL):
-                return cached[1]
+            if unknown_kid:
+                # One fresh fetch per interval: forged kids cannot make us hammer the upstream.
+                if t - self._forced.get(meta.issuer, -REFETCH_INTERVAL) < REFETCH_INTERVAL:
+                    unknown_kid = False
+                else:
+                    self._forced[meta.issuer] = t
+        if cached is not None and t - cached[0] < TTL and not unknown_kid:
+            return cached[1]
         body = _json(http_call(self.settings, "GET", meta.jwks_uri), "jwks")
         if not isinstance(body.get("keys"), list):
             raise UpstreamUnavailable("jwks: no keys")

@@ -25,6 +25,7 @@ MENU = (
     ("/admin/agencies", "admin.nav.agencies", "agencies.view"),
     ("/admin/roles", "admin.nav.roles", "roles.manage"),
     ("/admin/clients", "admin.nav.clients", "clients.manage"),
+    ("/admin/upstreams", "upstr.admin.nav", "clients.manage"),
     ("/admin/sessions", "admin.nav.sessions", "sessions.manage"),
     ("/admin/keys", "admin.nav.keys", "keys.manage"),
     ("/admin/registration-tokens", "admin.nav.tokens", "clients.manage"),

@@ -24,7 +24,7 @@ from sso.accounts.throttle import wait_minutes
 from sso.core import events
 from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import User
-from sso.federation import flow, linking
+from sso.federation import flow, linking, metadata
 from sso.federation.metadata import MetadataCache, UpstreamUnavailable
 from sso.oidc import interaction
 from sso.runtime import Runtime
@@ -50,10 +50,7 @@ FAILURE_MESSAGES = {
 
 
 def metadata_cache(runtime: Runtime) -> MetadataCache:
-    cache = runtime.extras.get("upstream_metadata")
-    if not isinstance(cache, MetadataCache):
-        cache = runtime.extras["upstream_metadata"] = MetadataCache(runtime.settings)
-    return cache
+    return metadata.for_runtime(runtime)
 
 
 def _back(interaction_id: str | None, purpose: str) -> tuple[str, str]:

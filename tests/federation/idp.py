@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -35,18 +35,24 @@ class Upstream:
     client_secret: str
     subject: str  # the citizen's sub at the upstream
     email: str
+    more_clients: list[tuple[str, str]] = field(default_factory=list)
 
-    def allow_redirect(self, *uris: str) -> None:
+    def allow_redirect(self, *uris: str, client_id: str | None = None) -> None:
         """Register the SSO under test's callback URIs at this upstream."""
         with self.runtime.sessions() as s:
-            s.execute(update(Client).where(Client.client_id == self.client_id)
+            s.execute(update(Client).where(Client.client_id == (client_id or self.client_id))
                       .values(redirect_uris=list(uris)))
             s.commit()
 
 
 @contextmanager
 def running_upstream(tmp: Path, *, email: str = "siti.aminah@inapas.example.id",
-                     name: str = "Siti Aminah", nik: str | None = NIK) -> Iterator[Upstream]:
+                     name: str = "Siti Aminah", nik: str | None = NIK,
+                     people: tuple[tuple[str, str, str], ...] = (),
+                     clients: int = 1) -> Iterator[Upstream]:
+    """The upstream with its citizen ``siti-inapas`` (and ``people``: username, email, name)
+    and ``clients`` registrations for the SSO under test (the first in ``client_id``, all
+    in ``more_clients``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     database = f"sqlite:///{tmp / 'upstream.db'}"
@@ -60,6 +66,8 @@ def running_upstream(tmp: Path, *, email: str = "siti.aminah@inapas.example.id",
         # consent page; the first person's consent is remembered after their first login).
         create_user(runtime, s, username="andi-inapas", email="andi@inapas.example.id",
                     display_name="Andi")
+        for username, address, shown in people:
+            create_user(runtime, s, username=username, email=address, display_name=shown)
         if nik:
             profile.set_nik(s, settings, runtime.encryptor, user, nik)
             s.commit()
@@ -68,6 +76,12 @@ def running_upstream(tmp: Path, *, email: str = "siti.aminah@inapas.example.id",
                                        redirect_uris=["https://placeholder.example/cb"])
         assert secret
         upstream = Upstream(url, runtime, client.client_id, secret, user.id, email)
+        for _ in range(clients - 1):
+            other, other_secret = create_client(runtime, s, name="Tangsel SSO (2)",
+                                                scope="openid profile email nik",
+                                                redirect_uris=["https://placeholder.example/cb"])
+            assert other_secret
+            upstream.more_clients.append((other.client_id, other_secret))
     app = create_app(settings, runtime)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -213,3 +213,50 @@ def test_a_disabled_upstream_has_no_button_and_no_login(http, runtime, db, regis
     page = http.get(http.get(req.url, follow_redirects=False).headers["location"])
     assert "Masuk dengan INApas" not in page.text
     assert count(db, User) == 0
+
+
+def test_the_console_links_another_and_never_unlinks_the_last_way(http, runtime, db,
+                                                                 registered, inapas):
+    from sqlalchemy import delete
+
+    from sso.db.models import PasswordCredential
+    from tests.oidc.flow import open_console_page
+
+    siti = create_user(runtime, db, username="siti", email="siti@lokal.example.id")
+    page = open_console_page(http, "/account/identities", "siti")
+    assert page.status_code == 200 and "Belum ada akun yang ditautkan" in page.text
+    assert "Tautkan INApas" in page.text
+    link = page.text.split('data-upstream="inapas" href="')[1].split('"')[0]
+    r = http.get(link.replace("&amp;", "&"), follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(inapas.url)
+    assert http.get("/account/identities/link/inapas?csrf_token=forged").status_code in (
+        400, 403)
+    r = finish(http, log_in_at_upstream(r.headers["location"]))
+    assert r.status_code == 303 and r.headers["location"] == "/account/identities?done=linked"
+    identity = db.scalar(select(FederatedIdentity))
+    assert identity.user_id == siti.id  # linked to the person logged in, whatever the email
+    db.expire_all()
+    assert db.get(User, siti.id).nik_verified
+    page = http.get("/account/identities?done=linked")
+    assert "INApas" in page.text and "Identitas ditautkan" in page.text
+
+    confirm = http.get(f"/account/identities?unlink={identity.id}")
+    assert "Lepaskan INApas?" in confirm.text
+    # Without a password the link is the last way to log in: refused.
+    db.execute(delete(PasswordCredential).where(PasswordCredential.user_id == siti.id))
+    r = http.post("/account/identities/unlink", data={
+        "identity_id": identity.id, "csrf_token": csrf_of(confirm.text)})
+    assert r.status_code == 409 and "satu-satunya cara" in r.text
+    assert count(db, FederatedIdentity) == 1
+    from sso.core.clock import now
+    from sso.storage import users as user_repo
+
+    with runtime.sessions() as s:
+        user_repo.set_password_hash(s, siti.id, "x", now())
+        s.commit()
+    r = http.post("/account/identities/unlink", data={
+        "identity_id": identity.id, "csrf_token": csrf_of(confirm.text)},
+        follow_redirects=False)
+    assert r.status_code == 303
+    assert count(db, FederatedIdentity) == 0
+    assert {"federation.linked", "federation.unlinked"} <= set(events(db))

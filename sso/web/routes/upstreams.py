@@ -26,7 +26,8 @@ from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import User
 from sso.federation import flow, linking, metadata
 from sso.federation.metadata import MetadataCache, UpstreamUnavailable
-from sso.oidc import interaction
+from sso.oidc import interaction, login
+from sso.oidc.outcomes import Refused
 from sso.runtime import Runtime
 from sso.storage import upstreams as upstream_repo
 from sso.storage import users as user_repo
@@ -88,7 +89,8 @@ def start(request: Request, slug: str) -> Response:
     interaction_id = request.query_params.get("interaction") or ""
     with runtime.sessions() as session:
         try:
-            interaction.load(session, runtime.settings, interaction_id, browser)
+            interaction.open_interaction(session, runtime.settings, interaction_id,
+                                         browser_value=browser, session_cookie_value=None)
         except interaction.InteractionExpired:
             return expired(request)
         upstream = upstream_repo.get_by_slug(session, slug)
@@ -175,32 +177,28 @@ def _after_login(request: Request, session: Session, runtime: Runtime,
 
 def resume(request: Request, session: Session, runtime: Runtime, verified: flow.Verified,
            user: User, *, amr: list[str], acr: str) -> Response:
-    """The person is known: the federated login's bookkeeping, a login session (or the hold
-    for a second factor the policy asks for), and back to the parked authorization request.
-    Commits."""
+    """The person is known: the federated login's bookkeeping, then the parked authorization
+    request continues through :func:`sso.oidc.login.continue_after_authentication` (account
+    rules, a second factor when the policy asks, the login session). Commits."""
     settings = runtime.settings
-    linking.logged_in(session, settings, runtime.encryptor, verified, user)
     interaction_id = verified.interaction_id or ""
     try:
-        row, params, _ = interaction.load(session, settings, interaction_id,
-                                          browser_cookie(request))
+        ia = interaction.open_interaction(
+            session, settings, interaction_id, browser_value=browser_cookie(request),
+            session_cookie_value=session_cookie(request))
     except interaction.InteractionExpired:
         session.rollback()
         return expired(request)
+    linking.logged_in(session, settings, runtime.encryptor, verified, user)
+    outcome = login.continue_after_authentication(
+        ia, user, amr=amr, acr=acr, method=f"upstream:{verified.upstream.slug}",
+        idp=verified.upstream.issuer)
+    if isinstance(outcome, Refused):  # a disabled account: nothing was linked or logged in
+        return failure_page(request, outcome.message, _back(interaction_id, "login"),
+                            status=outcome.status, params={"name": verified.upstream.name})
     target = _redirect(f"/interaction/{interaction_id}")
-    if acr != mfa.ACR_MFA and interaction.needs_second_factor_after_password(
-            session, settings, params, user):
-        # As after a password: no session until the second factor is done.
-        interaction.hold_for_second_factor(session, row, user, amr)
-        session.commit()
-        return target
-    current = login_sessions.resolve(session, settings, session_cookie(request))
-    new = login_sessions.start(session, settings, user, amr=amr, acr=acr,
-                               replaces=current[0] if current else None, method="upstream",
-                               idp=verified.upstream.issuer)
-    interaction.attach_login(session, row, new.row, user)
-    session.commit()
-    set_session_cookie(target, settings, new.cookie_value)
+    if outcome.session_cookie:
+        set_session_cookie(target, settings, outcome.session_cookie)
     return target
 
 

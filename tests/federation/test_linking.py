@@ -4,6 +4,7 @@ waits for proof; a new citizen's email verified only when the upstream says so."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,13 @@ from sso.runtime import Runtime
 from tests.factories import create_user
 
 NIP = "198503302010011002"
+
+
+@pytest.fixture
+def db(runtime: Runtime) -> Iterator[Session]:
+    """A session as the services get one (transactions and savepoints, not autocommit)."""
+    with runtime.sessions() as session:
+        yield session
 
 
 def upstream(runtime: Runtime, db: Session, **spec: Any) -> Any:

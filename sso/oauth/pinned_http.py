@@ -1,4 +1,4 @@
-"""Outgoing HTTP calls to URLs that clients chose (back-channel logout; webhooks later), pinned
+"""Outgoing HTTP calls to URLs that clients or admins chose (back-channel logout, webhooks), pinned
 to the addresses the SSRF guard vetted.
 
 :func:`sso.oauth.url_guard.vet_url` resolves the host once and vets every address it gets.
@@ -40,6 +40,7 @@ def pinned_post(
     http_ok: bool = False,
     data: Mapping[str, str] | None = None,
     json: Any = None,
+    content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     resolver: Resolver = system_resolver,
@@ -48,6 +49,7 @@ def pinned_post(
     """POST to ``url`` at an address vetted by the SSRF guard.
 
     Raises :class:`~sso.oauth.url_guard.UnsafeURL` (nothing was sent) or :class:`httpx.HTTPError`.
+    ``content``: a body sent byte for byte (a signed webhook payload).
     The vetted addresses are tried in turn while the connection itself fails; anything after
     the connection (a timeout, an HTTP error status) is the answer."""
     vetted = vet_url(url, private_ok=private_ok, http_ok=http_ok, resolver=resolver)
@@ -60,7 +62,8 @@ def pinned_post(
         ) as http:
             try:
                 return http.post(
-                    _target(vetted, address), data=data, json=json, headers=sent_headers,
+                    _target(vetted, address), data=data, json=json, content=content,
+                    headers=sent_headers,
                     extensions=extensions,
                 )
             except httpx.ConnectError as exc:  # refused or unreachable: the next address

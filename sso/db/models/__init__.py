@@ -25,6 +25,12 @@ from sso.db.models.oauth import (
 from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 from sso.db.models.throttle import ThrottleCounter
+from sso.db.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AccountToken",
@@ -57,4 +63,8 @@ __all__ = [
     "User",
     "WebAuthnChallenge",
     "WebAuthnCredential",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

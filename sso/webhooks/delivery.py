@@ -134,30 +134,34 @@ def _record(runtime: Runtime, results: list[tuple[Message, Result]]) -> None:
             retry_at = None if r.error is None else now() + backoff(runtime, c.attempts)
             status = repo.record_attempt(session, c, status_code=r.status_code, error=r.error,
                                          duration_ms=r.duration_ms, next_attempt_at=retry_at)
-            _note(session, c.subscription_id, ok=status == "delivered", window=window)
+            _note(session, c, status, window)
             if r.error is not None:
                 log.warning("webhook %s to subscription %s failed (attempt %d, %s): %s",
                             message.message_id, c.subscription_id, c.attempts, status, r.error)
         session.commit()
 
 
-def _note(session: Session, subscription_id: str, *, ok: bool, window: timedelta) -> None:
-    """Keep the subscription's health: a success clears ``failing_since``; failing for the
-    whole retry window without one success pauses it."""
+def _note(session: Session, claimed: Claimed, status: str, window: timedelta) -> None:
+    """Keep the subscription's health. A success clears ``failing_since``. It is paused when
+    it has failed without one success for the whole retry window: a delivery gave up and
+    nothing succeeded since that delivery's first attempt, or failures went on that long."""
     S = WebhookSubscription
     t = now()
-    if ok:
-        session.execute(update(S).where(S.id == subscription_id)
+    if status == "delivered":
+        session.execute(update(S).where(S.id == claimed.subscription_id)
                         .values(last_success_at=t, failing_since=None)
                         .execution_options(synchronize_session=False))
         return
-    sub = subscription_repo.get(session, subscription_id)
+    sub = subscription_repo.get(session, claimed.subscription_id)
     if sub is None:
         return
     session.refresh(sub)
     if sub.failing_since is None:
         sub.failing_since = t
-    elif sub.status == "active" and t - sub.failing_since >= window:
+    first_attempt = claimed.give_up_at - window
+    gave_up = status == "failed" and (sub.last_success_at is None
+                                      or sub.last_success_at < first_attempt)
+    if sub.status == "active" and (gave_up or t - sub.failing_since >= window):
         sub.status, sub.paused_reason, sub.paused_at = "paused", "failing", t
         sub.version += 1
         audit.record(session, WEBHOOK_PAUSED, outcome="failure", target_type="webhook",

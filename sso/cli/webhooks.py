@@ -5,6 +5,7 @@ resume, delete, rotate the secret. The same rules as the admin console
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -47,7 +48,7 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     """List subscriptions (never their secrets)."""
     rt = runtime()
     with unit_of_work(rt) as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": s.id, "url": s.url, "events": list(s.event_types), "status": s.status,
              "paused_reason": s.paused_reason, "description": s.description,
              "created_at": s.created_at.isoformat()}

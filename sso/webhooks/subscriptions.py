@@ -68,19 +68,19 @@ def clean_event_types(values: list[str]) -> list[str]:
     for raw in values:
         for value in raw.replace(",", " ").split():
             if not _PATTERN.match(value):
-                raise InvalidInput("webhooks.error.event_type", detail=f"bad event type {value!r}",
+                raise InvalidInput("admin.webhooks.error.event_type", detail=f"bad event type {value!r}",
                                    value=value[:64])
             noun = value.split(".", 1)[0]
             if value != "*" and (noun not in nouns or (value not in known
                                                        and not value.endswith(".*"))):
-                raise InvalidInput("webhooks.error.event_unknown",
+                raise InvalidInput("admin.webhooks.error.event_unknown",
                                    detail=f"unknown event type {value!r}", value=value[:64])
             if value not in cleaned:
                 cleaned.append(value)
     if not cleaned:
-        raise InvalidInput("webhooks.error.no_events", detail="give at least one event type")
+        raise InvalidInput("admin.webhooks.error.no_events", detail="give at least one event type")
     if len(cleaned) > MAX_EVENT_TYPES:
-        raise InvalidInput("webhooks.error.too_many", detail="too many event types")
+        raise InvalidInput("admin.webhooks.error.too_many", detail="too many event types")
     return cleaned
 
 
@@ -89,7 +89,7 @@ def clean_url(settings: Settings, url: str) -> str:
     try:
         return check_url(url, private_ok=allow_private(settings))
     except UnsafeURL as exc:
-        raise InvalidInput("webhooks.error.url", detail=f"url refused: {exc.reason}",
+        raise InvalidInput("admin.webhooks.error.url", detail=f"url refused: {exc.reason}",
                            reason=exc.reason) from None
 
 
@@ -123,16 +123,16 @@ def create(session: Session, settings: Settings, encryptor: Encryptor, *, url: s
 def get(session: Session, subscription_id: str) -> WebhookSubscription:
     sub = repo.get(session, subscription_id)
     if sub is None:
-        raise NotFound("webhooks.error.not_found", detail="no such webhook subscription")
+        raise NotFound("admin.webhooks.error.not_found", detail="no such webhook subscription")
     return sub
 
 
 def _locked(session: Session, subscription_id: str, version: int | None) -> WebhookSubscription:
     sub = repo.get_for_update(session, subscription_id)
     if sub is None:
-        raise NotFound("webhooks.error.not_found", detail="no such webhook subscription")
+        raise NotFound("admin.webhooks.error.not_found", detail="no such webhook subscription")
     if version is not None and version != sub.version:
-        raise Conflict("webhooks.error.conflict", detail="the subscription changed meanwhile")
+        raise Conflict("admin.webhooks.error.conflict", detail="the subscription changed meanwhile")
     return sub
 
 
@@ -220,9 +220,9 @@ def send_again(session: Session, delivery_id: str, *, subscription_id: str | Non
     delivery = delivery_repo.get(session, delivery_id)
     if delivery is None or (subscription_id is not None
                             and delivery.subscription_id != subscription_id):
-        raise NotFound("webhooks.error.delivery_not_found", detail="no such delivery")
+        raise NotFound("admin.webhooks.error.delivery_not_found", detail="no such delivery")
     if delivery.status == "pending":
-        raise InvalidInput("webhooks.error.still_pending", detail="the delivery is still pending")
+        raise InvalidInput("admin.webhooks.error.still_pending", detail="the delivery is still pending")
     delivery_repo.send_again(session, delivery)
     sub = get(session, delivery.subscription_id)
     _audit(session, WEBHOOK_REDELIVERED, sub, actor_id, client_id)

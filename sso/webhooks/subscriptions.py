@@ -45,7 +45,9 @@ PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 MAX_EVENT_TYPES = 50
 MAX_DESCRIPTION = 200
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$")
-_OWN = (WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_PAUSED, WEBHOOK_RESUMED, WEBHOOK_DELETED,
+# Audit events named outside sso.core.events (the staff import's activation links).
+_ELSEWHERE = ("activation.batch_started", "activation.batch_sent", "activation.batch_resumed")
+_OWN = (*_ELSEWHERE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_PAUSED, WEBHOOK_RESUMED, WEBHOOK_DELETED,
         WEBHOOK_SECRET_ROTATED, WEBHOOK_REDELIVERED)
 
 

@@ -310,3 +310,23 @@ def test_concurrent_senders_send_each_delivery_once(runtime: Runtime, receiver: 
         t.join()
     assert not errors
     assert len(receiver.messages) == 40 and receiver.deliveries == 40
+
+
+def test_the_token_endpoints_grant_and_event_statement_queues_too(
+    runtime: Runtime, receiver: Receiver
+) -> None:
+    """The client-credentials grant is written with its audit row in one statement on
+    PostgreSQL (a CTE): a subscription to token.issued still gets the event."""
+    from sso.storage import grants
+
+    subscribe(runtime, receiver, "token.issued")
+    with runtime.sessions() as s:
+        grant = grants.new_grant(client_id="mesin", user_id=None, scope="admin:read")
+        grants.insert_grant(s, grant, audit.event_values(
+            events.TOKEN_ISSUED, client_id="mesin", target_type="grant", target_id=grant.id,
+            grant_type="client_credentials"))
+        s.commit()
+    drain(runtime)
+    (message,) = receiver.messages.values()
+    assert message["data"]["target"] == {"type": "grant", "id": grant.id}
+    assert message["data"]["details"]["grant_type"] == "client_credentials"

@@ -30,11 +30,13 @@ MENU = (
     ("/admin/keys", "admin.nav.keys", "keys.manage"),
     ("/admin/registration-tokens", "admin.nav.tokens", "clients.manage"),
     ("/admin/audit", "admin.nav.audit", "audit.view"),
+    ("/admin/webhooks", "webhooks.nav", "webhooks.manage"),
 )
 DONE_KEYS = frozenset({
     "saved", "created", "disabled", "enabled", "unlocked", "reset_sent", "mfa_reset",
     "sessions_ended", "session_ended", "approved", "rejected", "rotated", "retired", "moved",
     "merged", "renamed", "granted", "revoked", "applied", "deleted", "secret_gone", "issued",
+    "paused", "resumed", "sent_again",
 })
 
 

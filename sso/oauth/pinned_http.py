@@ -1,4 +1,4 @@
-"""Outgoing HTTP calls to URLs that clients chose (back-channel logout; webhooks later) and
+"""Outgoing HTTP calls to URLs that clients or admins chose (back-channel logout, webhooks) and
 to upstream identity providers (their discovery documents, JWKS and token endpoints), pinned
 to the addresses the SSRF guard vetted.
 
@@ -41,6 +41,7 @@ def pinned_post(
     http_ok: bool = False,
     data: Mapping[str, str] | None = None,
     json: Any = None,
+    content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     resolver: Resolver = system_resolver,
@@ -49,11 +50,12 @@ def pinned_post(
     """POST to ``url`` at an address vetted by the SSRF guard.
 
     Raises :class:`~sso.oauth.url_guard.UnsafeURL` (nothing was sent) or :class:`httpx.HTTPError`.
+    ``content``: a body sent byte for byte (a signed webhook payload).
     The vetted addresses are tried in turn while the connection itself fails; anything after
     the connection (a timeout, an HTTP error status) is the answer."""
     return pinned_request(
         "POST", url, private_ok=private_ok, http_ok=http_ok, data=data, json=json,
-        headers=headers, timeout=timeout, resolver=resolver, verify=verify,
+        content=content, headers=headers, timeout=timeout, resolver=resolver, verify=verify,
     )
 
 
@@ -65,6 +67,7 @@ def pinned_request(
     http_ok: bool = False,
     data: Mapping[str, str] | None = None,
     json: Any = None,
+    content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     resolver: Resolver = system_resolver,
@@ -82,7 +85,7 @@ def pinned_request(
         ) as http:
             try:
                 return http.request(
-                    method, _target(vetted, address), data=data, json=json,
+                    method, _target(vetted, address), data=data, json=json, content=content,
                     headers=sent_headers, extensions=extensions,
                 )
             except httpx.ConnectError as exc:  # refused or unreachable: the next address

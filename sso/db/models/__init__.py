@@ -26,6 +26,12 @@ from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 from sso.db.models.throttle import ThrottleCounter
 from sso.db.models.upstreams import FederatedIdentity, UpstreamLogin, UpstreamProvider
+from sso.db.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AccountToken",
@@ -61,4 +67,8 @@ __all__ = [
     "User",
     "WebAuthnChallenge",
     "WebAuthnCredential",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

@@ -38,6 +38,7 @@ ROUTERS = (
     "sso.admin.routes",
     "sso.developers.routes",
     "sso.developers.registration_api",
+    "sso.scim.routes",
 )
 
 
@@ -89,6 +90,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     from sso.web.middleware import RequestContextMiddleware
 
     install_error_handlers(app)
+    from sso.scim.routes import install as install_scim
+
+    install_scim(app)
     console.install(app)
     # Inner to outer: the load bounds run inside the request context (they need the client IP).
     from sso.web.load_shedding import PasswordCheckAdmission, RateLimits

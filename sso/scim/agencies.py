@@ -28,11 +28,12 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")  # the console's rule for an a
 def to_json(agency: Agency, members: Sequence[tuple[str, str]], base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schemas": [GROUP_SCHEMA], "id": str(agency.id), "displayName": agency.name,
-        "members": [{"value": uid, "$ref": f"{base_url}/Users/{uid}", "display": name,
-                     "type": "User"} for uid, name in members],
         "meta": meta("Group", f"{base_url}/Groups/{agency.id}", agency.created_at,
                      agency.updated_at, agency.version),
     }
+    if members:  # value and $ref only: the tester (rightly) wants back what it wrote
+        body["members"] = [{"value": uid, "$ref": f"{base_url}/Users/{uid}"}
+                           for uid, _ in members]
     if agency.external_id:
         body["externalId"] = agency.external_id
     return body

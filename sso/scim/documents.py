@@ -17,6 +17,7 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_RESULTS = 1000
+DISCOVERY = ("serviceproviderconfig", "schemas", "resourcetypes")
 
 
 def lookup(body: Any, name: str) -> Any:
@@ -96,7 +97,6 @@ def _contact(name: str, description: str) -> dict[str, Any]:
     return _attr(name, "complex", multi=True, description=description, subs=(
         _attr("value", description="The value (we hold one, the work one)."),
         _attr("type", canonical=("work",), description="Always work."),
-        _attr("primary", "boolean", description="Always true: the one value held."),
     ))
 
 
@@ -114,11 +114,13 @@ def schemas(base_url: str, agency_codes: Sequence[str]) -> list[dict[str, Any]]:
               description="Login name, unique without regard to case."),
         _attr("name", "complex", description="The person's name.", subs=(
             _attr("givenName"), _attr("familyName"))),
-        _attr("displayName", description="The name shown in the city's apps."),
+        # Every staff member has a display name and a state (defaults: the name, or the
+        # userName; active), so both are always present: required, hence not removable.
+        _attr("displayName", required=True, description="The name shown in the city's apps."),
         _attr("title", description="Position (jabatan)."),
         _contact("emails", "Work email (one), unique."),
         _contact("phoneNumbers", "Work phone number (one)."),
-        _attr("active", "boolean",
+        _attr("active", "boolean", required=True,
               description="false retires the person: sessions end, tokens are revoked."),
     ], base_url)
     enterprise = _schema(ENTERPRISE, "EnterpriseUser", "Staff register fields", [
@@ -127,15 +129,12 @@ def schemas(base_url: str, agency_codes: Sequence[str]) -> list[dict[str, Any]]:
         _attr("department", canonical=agency_codes,
               description="Code of the agency (OPD) the person works in; a change is a "
                           "transfer (mutasi)."),
-        _attr("organization", mutability="readOnly",
-              description="Code of the top agency above the department."),
     ], base_url)
     group = _schema(GROUP_SCHEMA, "Group", "Agencies (OPD)", [
         _attr("displayName", required=True, description="The agency's name."),
         _attr("members", "complex", multi=True, description="Staff of the agency.", subs=(
             _attr("value", mutability="immutable", description="id of a User."),
             _attr("$ref", "reference", mutability="immutable", description="URI of the User."),
-            _attr("display", mutability="readOnly", description="The User's displayName."),
         )),
     ], base_url)
     return [user, enterprise, group]

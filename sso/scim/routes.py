@@ -14,6 +14,7 @@ from sso.core.errors import DomainError
 from sso.db.models import Agency, User
 from sso.scim import agencies, staff
 from sso.scim.documents import (
+    DISCOVERY,
     ENTERPRISE,
     GROUP_SCHEMA,
     SEARCH_REQUEST,
@@ -130,12 +131,12 @@ def _user_out(request: Request, runtime: Any, session: Session, user_id: str,
               status: int = 200) -> Response:
     user = _user(session, user_id)
     body = staff.to_json(user, base_url(runtime))
-    query = parse_query(request.query_params)
+    query = parse_query(dict(request.query_params))
     return scim_response(project(body, query.attributes, query.excluded, USER_SCHEMAS), status,
                          version=user.version, location=body["meta"]["location"])
 
 
-def _search_users(runtime: Any, session: Session, query: Query) -> Response:
+def _search_users(runtime: Any, session: Session, query: Query) -> dict[str, Any]:
     try:
         condition = (None if query.filter is None
                      else scim_repo.compile_filter(query.filter, scim_repo.USER_ATTRIBUTES))
@@ -147,20 +148,20 @@ def _search_users(runtime: Any, session: Session, query: Query) -> Response:
     url = base_url(runtime)
     found = [project(staff.to_json(u, url), query.attributes, query.excluded, USER_SCHEMAS)
              for u in page.rows]
-    return scim_response(list_response(found, page.total, query.start))
+    return list_response(found, page.total, query.start)
 
 
 @router.get("/Users")
 def list_users(request: Request, runtime: RuntimeDep, session: SessionDep,
                _caller: CallerDep) -> Response:
-    return _search_users(runtime, session, parse_query(request.query_params))
+    return scim_response(_search_users(runtime, session, parse_query(dict(request.query_params))))
 
 
 @router.post("/Users/.search")
 def search_users(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                  _caller: CallerDep) -> Response:
     _search_request(body)
-    return _search_users(runtime, session, parse_query(body))
+    return scim_response(_search_users(runtime, session, parse_query(body)))
 
 
 def _search_request(body: Any) -> None:
@@ -242,12 +243,12 @@ def _group_out(request: Request, runtime: Any, session: Session, group_id: str,
     agency = _agency(session, group_id)
     members = scim_repo.members_of(session, [agency.id])[agency.id]
     body = agencies.to_json(agency, members, base_url(runtime))
-    query = parse_query(request.query_params)
+    query = parse_query(dict(request.query_params))
     return scim_response(project(body, query.attributes, query.excluded, GROUP_SCHEMAS), status,
                          version=agency.version, location=body["meta"]["location"])
 
 
-def _search_groups(runtime: Any, session: Session, query: Query) -> Response:
+def _search_groups(runtime: Any, session: Session, query: Query) -> dict[str, Any]:
     try:
         condition = (None if query.filter is None
                      else scim_repo.compile_filter(query.filter, scim_repo.GROUP_ATTRIBUTES))
@@ -260,20 +261,20 @@ def _search_groups(runtime: Any, session: Session, query: Query) -> Response:
     members = scim_repo.members_of(session, [a.id for a in page.rows])
     found = [project(agencies.to_json(a, members[a.id], url), query.attributes, query.excluded,
                      GROUP_SCHEMAS) for a in page.rows]
-    return scim_response(list_response(found, page.total, query.start))
+    return list_response(found, page.total, query.start)
 
 
 @router.get("/Groups")
 def list_groups(request: Request, runtime: RuntimeDep, session: SessionDep,
                 _caller: CallerDep) -> Response:
-    return _search_groups(runtime, session, parse_query(request.query_params))
+    return scim_response(_search_groups(runtime, session, parse_query(dict(request.query_params))))
 
 
 @router.post("/Groups/.search")
 def search_groups(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                   _caller: CallerDep) -> Response:
     _search_request(body)
-    return _search_groups(runtime, session, parse_query(body))
+    return scim_response(_search_groups(runtime, session, parse_query(body)))
 
 
 @router.post("/Groups")
@@ -327,6 +328,27 @@ def delete_group(group_id: str, request: Request, session: SessionDep,
     return Response(status_code=204)
 
 
+@router.post("/.search")
+def search_everything(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
+                      _caller: CallerDep) -> Response:
+    """A search at the root (RFC 7644 §3.4.3) covers Users, then Groups, paged as one list."""
+    _search_request(body)
+    query = parse_query(body)
+    users = _search_users(runtime, session, query)
+    # The groups follow the users: skip what the start index passed beyond the users, fill
+    # what the users left of the count.
+    groups = _search_groups(runtime, session, Query(
+        query.filter, query.sort_by, query.descending,
+        max(1, query.start - users["totalResults"]),
+        query.count - len(users["Resources"]), query.attributes, query.excluded))
+    found = users["Resources"] + groups["Resources"]
+    return scim_response(list_response(found, users["totalResults"] + groups["totalResults"],
+                                       query.start))
+
+
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown(rest: str, _caller: CallerDep) -> Response:
+def unknown(rest: str, request: Request, _caller: CallerDep) -> Response:
+    if rest.split("/", 1)[0].lower() in DISCOVERY:
+        raise ScimError(405, f"{request.method} is not allowed on /{rest}",
+                        headers={"Allow": "GET"})
     raise ScimError(404, f"no SCIM endpoint /{rest}")

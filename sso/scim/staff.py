@@ -57,7 +57,8 @@ def _string(value: Any, name: str, limit: int) -> str | None:
 
 
 def _first_value(items: Any, name: str) -> str | None:
-    """The primary (else the last) ``value`` of a multi-valued attribute: we hold one."""
+    """The primary (else the last) ``value`` of a multi-valued attribute: we hold one, so we do
+    not publish ``primary`` (it could not round-trip) but honour it when a client sends it."""
     if items is None:
         return None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -103,11 +104,8 @@ def values_from(body: dict[str, Any]) -> StaffValues:
 
 def to_json(user: User, base_url: str) -> dict[str, Any]:
     agency = user.agency
-    root = agency
-    while root is not None and root.parent is not None:
-        root = root.parent
     body: dict[str, Any] = {
-        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "schemas": [USER_SCHEMA],
         "id": user.id,
         "userName": user.username,
         "displayName": user.display_name,
@@ -124,15 +122,14 @@ def to_json(user: User, base_url: str) -> dict[str, Any]:
     if user.position:
         body["title"] = user.position
     if user.email:
-        body["emails"] = [{"value": user.email, "type": "work", "primary": True}]
+        body["emails"] = [{"value": user.email, "type": "work"}]
     if user.phone:
-        body["phoneNumbers"] = [{"value": user.phone, "type": "work", "primary": True}]
+        body["phoneNumbers"] = [{"value": user.phone, "type": "work"}]
     extension = {k: v for k, v in (
-        ("employeeNumber", user.nip),
-        ("department", agency.code if agency else None),
-        ("organization", root.code if root else None),
-    ) if v}
-    body[ENTERPRISE] = extension
+        ("employeeNumber", user.nip), ("department", agency.code if agency else None)) if v}
+    if extension:
+        body["schemas"].append(ENTERPRISE)
+        body[ENTERPRISE] = extension
     return body
 
 

@@ -14,6 +14,12 @@ from sqlalchemy.orm import Session
 
 from sso.admin.services import agencies as agency_service
 from sso.admin.services import people
+from sso.admin.services.authority import (
+    Authority,
+    check_agency,
+    check_permission,
+    check_person,
+)
 from sso.core import events
 from sso.core.errors import InvalidInput
 from sso.db.models import Agency, User
@@ -77,7 +83,7 @@ def _code(external_id: str | None) -> str:
 
 
 def _set_members(session: Session, agency: Agency, wanted: list[str], *,
-                 client_id: str) -> None:
+                 who: Authority) -> None:
     found = {u.id: u for u in scim_repo.staff_by_ids(session, wanted)}
     missing = [i for i in wanted if i not in found]
     if missing:
@@ -85,43 +91,49 @@ def _set_members(session: Session, agency: Agency, wanted: list[str], *,
     current = {uid for uid, _ in scim_repo.members_of(session, [agency.id])[agency.id]}
     for user_id in wanted:
         if user_id not in current:
-            _transfer(session, found[user_id], agency.id, client_id=client_id)
+            _transfer(session, found[user_id], agency.id, who=who)
     leaving = scim_repo.staff_by_ids(session, sorted(current - set(wanted)))
     for user in leaving:
-        _transfer(session, user, None, client_id=client_id)
+        _transfer(session, user, None, who=who)
 
 
-def _transfer(session: Session, user: User, agency_id: int | None, *, client_id: str) -> None:
+def _transfer(session: Session, user: User, agency_id: int | None, *, who: Authority) -> None:
+    check_person(session, who, user, "users.manage")
+    check_agency(who, agency_id, "users.manage")
     people.edit(session, user, people.PersonEdit(
         version=user.version, display_name=user.display_name, email=user.email or "",
         phone=user.phone or "", position=user.position or "", nip=user.nip or "",
-        agency_id=agency_id), actor_id=client_id)
+        agency_id=agency_id), actor_id=None)
 
 
-def create(session: Session, body: dict[str, Any], *, client_id: str) -> Agency:
+def create(session: Session, body: dict[str, Any], *, who: Authority) -> Agency:
+    check_permission(who, "agencies.manage")
     external_id = _external_id(body)
     agency = agency_service.create(session, _code(external_id), _display_name(body),
-                                   None, actor_id=client_id)
+                                   None, actor_id=None)
     agency.external_id = external_id
     session.flush()
     members = _member_ids(body)
     if members:
-        _set_members(session, agency, members, client_id=client_id)
+        _set_members(session, agency, members, who=who)
     return agency
 
 
-def replace(session: Session, agency: Agency, body: dict[str, Any], *, client_id: str) -> None:
+def replace(session: Session, agency: Agency, body: dict[str, Any], *, who: Authority) -> None:
     name = " ".join(_display_name(body).split())
     if name != agency.name:
-        agency_service.rename(session, agency.id, name, agency.version, actor_id=client_id)
+        check_permission(who, "agencies.manage")
+        agency_service.rename(session, agency.id, name, agency.version, actor_id=None)
     external_id = _external_id(body)
     if external_id != agency.external_id:
+        check_permission(who, "agencies.manage")
         agency.external_id = external_id
         session.flush()
-        audit.record(session, events.AGENCY_RENAMED, actor_id=client_id, target_type="agency",
-                     target_id=str(agency.id), external_id=external_id, client_id=client_id)
-    _set_members(session, agency, _member_ids(body) or [], client_id=client_id)
+        audit.record(session, events.AGENCY_RENAMED, actor_id=None, target_type="agency",
+                     target_id=str(agency.id), external_id=external_id)
+    _set_members(session, agency, _member_ids(body) or [], who=who)
 
 
-def delete(session: Session, agency: Agency, *, client_id: str) -> None:
-    agency_service.delete(session, agency.id, agency.version, actor_id=client_id)
+def delete(session: Session, agency: Agency, *, who: Authority) -> None:
+    check_permission(who, "agencies.manage")
+    agency_service.delete(session, agency.id, agency.version, actor_id=None)

@@ -18,6 +18,13 @@ from sso.scim.documents import ENTERPRISE, MAX_RESULTS, error, lookup
 from sso.scim.patch import PatchRefused
 from sso.storage.scim import FilterRefused
 from sso.web.deps import RuntimeDep, SessionDep
+from sso.web.machine_auth import (
+    MachineAuthError,
+    MachineCaller,
+    authenticate,
+    bearer_token,
+    check_scopes,
+)
 
 MEDIA_TYPE = "application/scim+json"
 SCOPE = "scim"
@@ -56,41 +63,31 @@ def from_domain(exc: DomainError) -> ScimError:
         if exc.message == "admin.conflict":
             return ScimError(412, "the resource changed meanwhile; read it again")
         return ScimError(409, detail, "uniqueness")
+    if exc.status_code == 403:
+        return ScimError(403, "the client may not do this (outside its agencies, or not an "
+                              "admin's client)")
     if isinstance(exc, NotFound):
         return ScimError(400, detail, "invalidValue")
     return ScimError(exc.status_code if exc.status_code < 500 else 400, detail, "invalidValue")
 
 
-@dataclass(frozen=True)
-class ScimCaller:
-    """The machine client calling (its id is the actor of the audit events)."""
-
-    client_id: str
-
-
-def scim_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> ScimCaller:
-    """A live access token of our own /token carrying the ``scim`` scope (RFC 6750)."""
-    from sso.oauth.introspection import live_access_token
-    from sso.oidc.provider import get_authorization_server
-
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    challenge = 'Bearer realm="scim"'
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ScimError(401, "a bearer token is required", headers={"WWW-Authenticate": challenge})
-    live = live_access_token(session, get_authorization_server(runtime).tokens, token.strip(),
-                             load_user=False)
-    session.rollback()  # nothing to keep: the route opens its own transaction
-    if live is None:
-        raise ScimError(401, "the access token is invalid or expired", headers={
-            "WWW-Authenticate": challenge + ', error="invalid_token"'})
-    if SCOPE not in live.scopes or live.grant.user_id is not None:
-        raise ScimError(403, "the access token lacks the scim scope", headers={
-            "WWW-Authenticate": challenge + f', error="insufficient_scope", scope="{SCOPE}"'})
-    return ScimCaller(live.client.client_id)
+def scim_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> MachineCaller:
+    """A client's own live access token from our /token carrying the ``scim`` scope; the
+    refusals of :mod:`sso.web.machine_auth` in SCIM's error format, same status and
+    challenge."""
+    try:
+        caller = authenticate(runtime, session, bearer_token(request.headers.get("authorization")))
+        check_scopes(caller, SCOPE)
+    except MachineAuthError as exc:
+        raise ScimError(exc.status, exc.description or "an access token is required",
+                        headers={"WWW-Authenticate": exc.challenge}) from exc
+    finally:
+        session.rollback()  # nothing to keep: the route opens its own transaction
+    request.state.machine_caller = caller
+    return caller
 
 
-CallerDep = Annotated[ScimCaller, Depends(scim_caller)]
+CallerDep = Annotated[MachineCaller, Depends(scim_caller)]
 
 
 async def scim_body(request: Request) -> Any:

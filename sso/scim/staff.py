@@ -18,11 +18,12 @@ from sso.accounts.identifiers import normalize_username
 from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import NewUser, create_user
 from sso.admin.services import people
+from sso.admin.services.authority import Authority, check_agency, check_person
 from sso.core import events
 from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import User
 from sso.oidc.session_end import end_everything_for_user
-from sso.scim.documents import ENTERPRISE, USER_SCHEMA, iso, lookup, meta
+from sso.scim.documents import ENTERPRISE, USER_SCHEMA, lookup, meta
 from sso.storage import account_data, audit
 from sso.storage import agencies as agency_repo
 from sso.storage import scim as scim_repo
@@ -133,13 +134,15 @@ def to_json(user: User, base_url: str) -> dict[str, Any]:
     return body
 
 
-def _agency_id(session: Session, code: str | None) -> int | None:
-    if code is None:
-        return None
-    agency = agency_repo.get_by_code(session, code)
-    if agency is None:
-        raise InvalidInput("scim.invalid_value", detail=f"department {code!r} is not an agency")
-    return agency.id
+def _agency_id(session: Session, code: str | None, who: Authority) -> int | None:
+    agency_id = None
+    if code is not None:
+        agency = agency_repo.get_by_code(session, code)
+        if agency is None:
+            raise InvalidInput("scim.invalid_value", detail=f"department {code!r} is not an agency")
+        agency_id = agency.id
+    check_agency(who, agency_id, "users.manage")
+    return agency_id
 
 
 def _external_id(session: Session, value: str | None, user_id: str | None) -> None:
@@ -148,33 +151,35 @@ def _external_id(session: Session, value: str | None, user_id: str | None) -> No
 
 
 def create(session: Session, hasher: PasswordHasher, values: StaffValues, *,
-           client_id: str) -> User:
+           who: Authority) -> User:
     """A new staff member, as the console's new-staff form makes one (no password: the person
     sets one through an activation or reset link)."""
     _external_id(session, values.external_id, None)
-    _agency_id(session, values.agency_code)
+    _agency_id(session, values.agency_code, who)
     user = create_user(session, hasher, NewUser(
         username=values.user_name, email=values.email, kind="staff",
         display_name=values.display_name, given_name=values.given_name,
         family_name=values.family_name, nip=values.nip, agency_code=values.agency_code,
         position=values.title, phone=values.phone, email_verified=bool(values.email),
-    ), None, actor_id=client_id)
+    ), None, actor_id=None)
     if values.external_id:
         user.external_id = values.external_id
         session.flush()
     if not values.active:
-        people.set_disabled(session, user, True, actor_id=client_id)
+        people.set_disabled(session, user, True, actor_id=None)
     return user
 
 
-def replace(session: Session, user: User, values: StaffValues, *, client_id: str) -> None:
-    """Make the person what ``values`` says (PUT, and PATCH after its operations)."""
+def replace(session: Session, user: User, values: StaffValues, *, who: Authority) -> None:
+    """Make the person what ``values`` says (PUT, and PATCH after its operations). The audit
+    events name no person as actor: the caller stamps its client on them."""
+    check_person(session, who, user, "users.manage")
     _external_id(session, values.external_id, user.id)
     people.edit(session, user, people.PersonEdit(
         version=user.version, display_name=values.display_name, email=values.email or "",
         phone=values.phone or "", position=values.title or "", nip=values.nip or "",
-        agency_id=_agency_id(session, values.agency_code),
-    ), actor_id=client_id)
+        agency_id=_agency_id(session, values.agency_code, who),
+    ), actor_id=None)
     changed: list[str] = []
     username = normalize_username(values.user_name)
     if username != user.username_normalized:
@@ -190,21 +195,22 @@ def replace(session: Session, user: User, values: StaffValues, *, client_id: str
             changed.append(field)
     if changed:
         session.flush()
-        audit.record(session, events.USER_UPDATED, actor_id=client_id, target_type="user",
-                     target_id=user.id, fields=changed, client_id=client_id)
+        audit.record(session, events.USER_UPDATED, actor_id=None, target_type="user",
+                     target_id=user.id, fields=changed)
     if values.active != (user.status == "active"):
-        people.set_disabled(session, user, not values.active, actor_id=client_id)
+        people.set_disabled(session, user, not values.active, actor_id=None)
 
 
-def delete(session: Session, user: User, *, client_id: str) -> None:
+def delete(session: Session, user: User, *, who: Authority) -> None:
     """Remove the staff record (the register says the person never belonged): sessions end and
     grants go with the row; the audit trail stays."""
+    check_person(session, who, user, "users.manage")
     end_everything_for_user(session, user.id, reason="deleted")
     user_id = user.id
     session.expunge(user)
     account_data.delete_user(session, user_id)
-    audit.record(session, events.USER_DELETED, actor_id=client_id, target_type="user",
-                 target_id=user_id, kind="staff", client_id=client_id)
+    audit.record(session, events.USER_DELETED, actor_id=None, target_type="user",
+                 target_id=user_id, kind="staff")
 
 
-__all__ = ["StaffValues", "create", "delete", "iso", "replace", "to_json", "values_from"]
+__all__ = ["StaffValues", "create", "delete", "replace", "to_json", "values_from"]

@@ -232,8 +232,10 @@ class Page:
 
 
 def search_staff(session: Session, condition: ColumnElement[bool] | None, *,
-                 sort_by: AttrPath | None, descending: bool, start: int, count: int) -> Page:
+                 agencies: frozenset[int] | None, sort_by: AttrPath | None, descending: bool, start: int, count: int) -> Page:
     base = User.kind == "staff"
+    if agencies is not None:  # a client limited to an agency subtree sees its staff only
+        base = and_(base, User.agency_id.in_(sorted(agencies)))
     where = base if condition is None else and_(base, condition)
     total = session.scalar(select(func.count()).select_from(User).where(where)) or 0
     rows: Sequence[User] = []
@@ -246,9 +248,11 @@ def search_staff(session: Session, condition: ColumnElement[bool] | None, *,
 
 
 def search_agencies(session: Session, condition: ColumnElement[bool] | None, *,
-                    sort_by: AttrPath | None, descending: bool, start: int,
+                    agencies: frozenset[int] | None, sort_by: AttrPath | None, descending: bool, start: int,
                     count: int) -> Page:
     where = true() if condition is None else condition
+    if agencies is not None:
+        where = and_(where, Agency.id.in_(sorted(agencies)))
     total = session.scalar(select(func.count()).select_from(Agency).where(where)) or 0
     rows: Sequence[Agency] = []
     if count > 0:

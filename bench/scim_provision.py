@@ -22,6 +22,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -72,7 +73,7 @@ class Run:
             "SSO_DATABASE_URL": f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{self.db}",
             "SSO_SECRET_KEY": secrets.token_urlsafe(48),
             "SSO_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "SSO_VAR_DIR": f"/tmp/{self.db}", "SSO_ACCESS_TOKEN_LIFETIME": "3600",
+            "SSO_VAR_DIR": tempfile.mkdtemp(prefix="sso-bench-scim-"), "SSO_ACCESS_TOKEN_LIFETIME": "3600",
             "SSO_RATE_LIMIT_IP_PER_MINUTE": "100000000",
             "SSO_RATE_LIMIT_CLIENT_PER_MINUTE": "100000000", "MALLOC_ARENA_MAX": "2",
             # The `sso` of this checkout, not whichever the virtualenv has installed.
@@ -189,7 +190,7 @@ def main() -> None:
         if args.profile is not None:
             assert run.server is not None
             spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--format", "raw",
-                                    "--subprocesses", "--rate", "200", "-o",
+                                    "--subprocesses", "--gil", "--rate", "200", "-o",
                                     str(args.profile), "-p", str(run.server.pid)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)

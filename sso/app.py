@@ -26,6 +26,9 @@ ROUTERS = (
     "sso.web.routes.authorize",
     "sso.web.routes.interaction",
     "sso.web.routes.token",
+    # Before the pages: a SCIM request is matched against ~20 routes, not all of them (its
+    # catch-all only takes paths under /scim/v2).
+    "sso.scim.routes",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",
     "sso.web.routes.activation",
@@ -38,7 +41,6 @@ ROUTERS = (
     "sso.admin.routes",
     "sso.developers.routes",
     "sso.developers.registration_api",
-    "sso.scim.routes",
 )
 
 

@@ -4,7 +4,9 @@ error schema (RFC 7644 §3.12), query parameters (RFC 7644 §3.4.2) and attribut
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from scim2_models import ScimFilter
 from scim2_models.path.expressions import AttrPath
+from starlette.concurrency import run_in_threadpool
 
 from sso.core.errors import Conflict, DomainError, NotFound
 from sso.scim.documents import ENTERPRISE, MAX_RESULTS, error, lookup
@@ -252,3 +255,44 @@ def _sub_project(value: Any, wanted: list[tuple[str, str | None]]) -> Any:
         return [{k: v for k, v in e.items() if k.lower() in subs} if isinstance(e, dict) else e
                 for e in value]
     return value
+
+
+PATH_PARAMETERS = ("schema_id", "type_id", "user_id", "group_id", "rest")
+
+
+def one_hop(route: Callable[..., Response]) -> Callable[..., Awaitable[Response]]:
+    """Serve a synchronous route in one trip to the thread pool: the body is read here, then
+    the session, the caller's token check and the route's work run together in one worker
+    thread (dependencies of their own would each cost a hop, bench/README.md §2). ``route``
+    takes any of ``request``, ``runtime``, ``session``, ``caller``, ``body`` and its path
+    parameters, by name."""
+    wanted = set(inspect.signature(route).parameters)
+    unknown = wanted - {"request", "runtime", "session", "caller", "body", *PATH_PARAMETERS}
+    if unknown:  # a name this wrapper does not give would fail at every request
+        raise TypeError(f"{route.__name__} takes {sorted(unknown)}, which one_hop cannot give")
+    path = [p for p in PATH_PARAMETERS if p in wanted]
+
+    async def endpoint(request: Request, **params: str) -> Response:
+        body = await scim_body(request) if "body" in wanted else None
+        runtime = request.app.state.runtime
+
+        def work() -> Response:
+            session = runtime.sessions()
+            try:
+                caller = scim_caller(request, runtime, session)
+                given = {"request": request, "runtime": runtime, "session": session,
+                         "caller": caller, "body": body, **params}
+                return route(**{k: v for k, v in given.items() if k in wanted})
+            finally:
+                session.rollback()
+                session.close()
+
+        return await run_in_threadpool(work)
+
+    endpoint.__name__ = route.__name__
+    endpoint.__doc__ = route.__doc__
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                           annotation=Request)]
+        + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str) for p in path])
+    return endpoint

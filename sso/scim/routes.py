@@ -37,6 +37,7 @@ from sso.scim.http import (
     error_response,
     from_domain,
     not_modified,
+    one_hop,
     parse_query,
     project,
     refused_filter,
@@ -97,6 +98,7 @@ def _who(session: Session, caller: MachineCaller) -> Authority:
 
 
 @router.get("/ServiceProviderConfig")
+@one_hop
 def get_service_provider_config(runtime: RuntimeDep, caller: CallerDep) -> Response:
     return scim_response(service_provider_config(base_url(runtime)))
 
@@ -106,12 +108,14 @@ def _schemas(runtime: Any, session: Session) -> list[dict[str, Any]]:
 
 
 @router.get("/Schemas")
+@one_hop
 def list_schemas(runtime: RuntimeDep, session: SessionDep, caller: CallerDep) -> Response:
     found = _schemas(runtime, session)
     return scim_response(list_response(found, len(found), 1))
 
 
 @router.get("/Schemas/{schema_id}")
+@one_hop
 def get_schema(schema_id: str, runtime: RuntimeDep, session: SessionDep,
                caller: CallerDep) -> Response:
     for schema in _schemas(runtime, session):
@@ -121,12 +125,14 @@ def get_schema(schema_id: str, runtime: RuntimeDep, session: SessionDep,
 
 
 @router.get("/ResourceTypes")
+@one_hop
 def list_resource_types(runtime: RuntimeDep, caller: CallerDep) -> Response:
     found = resource_types(base_url(runtime))
     return scim_response(list_response(found, len(found), 1))
 
 
 @router.get("/ResourceTypes/{type_id}")
+@one_hop
 def get_resource_type(type_id: str, runtime: RuntimeDep, caller: CallerDep) -> Response:
     for resource_type in resource_types(base_url(runtime)):
         if resource_type["id"].lower() == type_id.lower():
@@ -173,6 +179,7 @@ def _search_users(runtime: Any, session: Session, query: Query,
 
 
 @router.get("/Users")
+@one_hop
 def list_users(request: Request, runtime: RuntimeDep, session: SessionDep,
                caller: CallerDep) -> Response:
     return scim_response(_search_users(runtime, session, parse_query(dict(request.query_params)),
@@ -180,6 +187,7 @@ def list_users(request: Request, runtime: RuntimeDep, session: SessionDep,
 
 
 @router.post("/Users/.search")
+@one_hop
 def search_users(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                  caller: CallerDep) -> Response:
     _search_request(body)
@@ -192,12 +200,21 @@ def _search_request(body: Any) -> None:
 
 
 @router.post("/Users")
+@one_hop
 def create_user(request: Request, body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                 caller: CallerDep) -> Response:
     values = _values(body, staff.values_from)
-    user = _write(session, caller, lambda: staff.create(
-        session, password_hasher(runtime), values, who=_who(session, caller)))
-    return _user_out(request, runtime, session, caller, user.id, 201)
+    url = base_url(runtime)
+
+    def create() -> tuple[dict[str, Any], int]:
+        user = staff.create(session, password_hasher(runtime), values, who=_who(session, caller))
+        session.flush()
+        return staff.to_json(user, url), user.version  # all known now: no read after commit
+
+    created, version = _write(session, caller, create)
+    query = parse_query(dict(request.query_params))
+    return scim_response(project(created, query.attributes, query.excluded, USER_SCHEMAS), 201,
+                         version=version, location=created["meta"]["location"])
 
 
 def _values(body: Any, read: Callable[[dict[str, Any]], Any]) -> Any:
@@ -210,6 +227,7 @@ def _values(body: Any, read: Callable[[dict[str, Any]], Any]) -> Any:
 
 
 @router.get("/Users/{user_id}")
+@one_hop
 def get_user(user_id: str, request: Request, runtime: RuntimeDep, session: SessionDep,
              caller: CallerDep) -> Response:
     user = _user(session, user_id, caller)
@@ -219,6 +237,7 @@ def get_user(user_id: str, request: Request, runtime: RuntimeDep, session: Sessi
 
 
 @router.put("/Users/{user_id}")
+@one_hop
 def replace_user(user_id: str, request: Request, body: BodyDep, runtime: RuntimeDep,
                  session: SessionDep, caller: CallerDep) -> Response:
     user = _user(session, user_id, caller)
@@ -229,6 +248,7 @@ def replace_user(user_id: str, request: Request, body: BodyDep, runtime: Runtime
 
 
 @router.patch("/Users/{user_id}")
+@one_hop
 def patch_user(user_id: str, request: Request, body: BodyDep, runtime: RuntimeDep,
                session: SessionDep, caller: CallerDep) -> Response:
     user = _user(session, user_id, caller)
@@ -241,6 +261,7 @@ def patch_user(user_id: str, request: Request, body: BodyDep, runtime: RuntimeDe
 
 
 @router.delete("/Users/{user_id}")
+@one_hop
 def delete_user(user_id: str, request: Request, session: SessionDep,
                 caller: CallerDep) -> Response:
     user = _user(session, user_id, caller)
@@ -290,6 +311,7 @@ def _search_groups(runtime: Any, session: Session, query: Query,
 
 
 @router.get("/Groups")
+@one_hop
 def list_groups(request: Request, runtime: RuntimeDep, session: SessionDep,
                 caller: CallerDep) -> Response:
     return scim_response(_search_groups(runtime, session, parse_query(dict(request.query_params)),
@@ -297,6 +319,7 @@ def list_groups(request: Request, runtime: RuntimeDep, session: SessionDep,
 
 
 @router.post("/Groups/.search")
+@one_hop
 def search_groups(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                   caller: CallerDep) -> Response:
     _search_request(body)
@@ -304,6 +327,7 @@ def search_groups(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
 
 
 @router.post("/Groups")
+@one_hop
 def create_group(request: Request, body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                  caller: CallerDep) -> Response:
     if not isinstance(body, dict):
@@ -313,6 +337,7 @@ def create_group(request: Request, body: BodyDep, runtime: RuntimeDep, session: 
 
 
 @router.get("/Groups/{group_id}")
+@one_hop
 def get_group(group_id: str, request: Request, runtime: RuntimeDep, session: SessionDep,
               caller: CallerDep) -> Response:
     agency = _agency(session, group_id, caller)
@@ -322,6 +347,7 @@ def get_group(group_id: str, request: Request, runtime: RuntimeDep, session: Ses
 
 
 @router.put("/Groups/{group_id}")
+@one_hop
 def replace_group(group_id: str, request: Request, body: BodyDep, runtime: RuntimeDep,
                   session: SessionDep, caller: CallerDep) -> Response:
     agency = _agency(session, group_id, caller)
@@ -333,6 +359,7 @@ def replace_group(group_id: str, request: Request, body: BodyDep, runtime: Runti
 
 
 @router.patch("/Groups/{group_id}")
+@one_hop
 def patch_group(group_id: str, request: Request, body: BodyDep, runtime: RuntimeDep,
                 session: SessionDep, caller: CallerDep) -> Response:
     agency = _agency(session, group_id, caller)
@@ -346,6 +373,7 @@ def patch_group(group_id: str, request: Request, body: BodyDep, runtime: Runtime
 
 
 @router.delete("/Groups/{group_id}")
+@one_hop
 def delete_group(group_id: str, request: Request, session: SessionDep,
                  caller: CallerDep) -> Response:
     agency = _agency(session, group_id, caller)
@@ -355,6 +383,7 @@ def delete_group(group_id: str, request: Request, session: SessionDep,
 
 
 @router.post("/.search")
+@one_hop
 def search_everything(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
                       caller: CallerDep) -> Response:
     """A search at the root (RFC 7644 §3.4.3) covers Users, then Groups, paged as one list."""
@@ -373,7 +402,8 @@ def search_everything(body: BodyDep, runtime: RuntimeDep, session: SessionDep,
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown(rest: str, request: Request, _caller: CallerDep) -> Response:
+@one_hop
+def unknown(rest: str, request: Request, caller: CallerDep) -> Response:
     if rest.split("/", 1)[0].lower() in DISCOVERY:
         raise ScimError(405, f"{request.method} is not allowed on /{rest}",
                         headers={"Allow": "GET"})

@@ -155,16 +155,16 @@ def create(session: Session, hasher: PasswordHasher, values: StaffValues, *,
     """A new staff member, as the console's new-staff form makes one (no password: the person
     sets one through an activation or reset link)."""
     _external_id(session, values.external_id, None)
-    _agency_id(session, values.agency_code, who)
     user = create_user(session, hasher, NewUser(
         username=values.user_name, email=values.email, kind="staff",
         display_name=values.display_name, given_name=values.given_name,
         family_name=values.family_name, nip=values.nip, agency_code=values.agency_code,
         position=values.title, phone=values.phone, email_verified=bool(values.email),
+        external_id=values.external_id,
     ), None, actor_id=None)
-    if values.external_id:
-        user.external_id = values.external_id
-        session.flush()
+    # create_user checked that the agency exists; whether this client may place staff there
+    # is checked now, in the same transaction (a refusal rolls the insert back).
+    check_agency(who, user.agency_id, "users.manage")
     if not values.active:
         people.set_disabled(session, user, True, actor_id=None)
     return user

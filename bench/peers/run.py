@@ -133,7 +133,7 @@ class Runner:
         if self.args.profile and t.db_name and duration == self.args.duration:
             # py-spy on the other core (sampling costs CPU there, not in the server's figure).
             spy = subprocess.Popen(
-                ["taskset", "-c", str(self.args.wrk_cpu), str(BIN / "py-spy"), "record",
+                ["taskset", "-c", str(self.args.wrk_cpu), str(BIN / "py-spy"), "record", "--gil",
                  "--nonblocking", "-r", "200", "-f", "raw", "-d", f"{duration:.0f}",
                  "-o", str(self.out / f"profile-{test}.txt"), "-p", str(t.proc.pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -316,19 +316,20 @@ class Runner:
                     "Authorization": t.cc_basic,
                     "Content-Type": "application/x-www-form-urlencoded"},
             ).json()["access_token"]
-            seeded = subprocess.run(
-                [sys.executable, str(BENCH / "login_load.py"), "seed", "--base-url", issuer,
-                 "--client-id", web["client_id"], "--client-secret", web["client_secret"],
-                 "--redirect-uri", REDIRECT_URI, "--scope", "openid profile email offline_access",
-                 "--password", PASSWORD, "--user-count", "1", "--count",
-                 str(2 * self.chains), "--workers", "4"],
-                capture_output=True, text=True, timeout=300,
-            )
-            logins = [json.loads(x) for x in seeded.stdout.splitlines() if x.strip()]
-            if len(logins) < 2 * self.chains:
-                raise SystemExit(f"seeding logins failed: {seeded.stderr}")
-            t.refresh_tokens = [x["refresh_token"] for x in logins]
-            t.userinfo_tokens = [x["access_token"] for x in logins]
+            if {"userinfo", "refresh_token"} & set(self.args.tests):
+                seeded = subprocess.run(
+                    [sys.executable, str(BENCH / "login_load.py"), "seed", "--base-url", issuer,
+                     "--client-id", web["client_id"], "--client-secret", web["client_secret"],
+                     "--redirect-uri", REDIRECT_URI, "--scope", "openid profile email offline_access",
+                     "--password", PASSWORD, "--user-count", "1", "--count",
+                     str(2 * self.chains), "--workers", "4"],
+                    capture_output=True, text=True, timeout=300,
+                )
+                logins = [json.loads(x) for x in seeded.stdout.splitlines() if x.strip()]
+                if len(logins) < 2 * self.chains:
+                    raise SystemExit(f"seeding logins failed: {seeded.stderr}")
+                t.refresh_tokens = [x["refresh_token"] for x in logins]
+                t.userinfo_tokens = [x["access_token"] for x in logins]
             self.run_tests(t)
         finally:
             stop(proc)

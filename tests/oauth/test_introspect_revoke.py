@@ -212,3 +212,21 @@ def test_public_client_revokes_with_its_client_id(
                                       "client_id": public_rp.client_id,
                                       "refresh_token": tokens["refresh_token"]})
     assert r.json()["error"] == "invalid_grant"
+
+
+def test_introspection_failures_are_recorded_and_lock_the_client(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
+    """What a refused introspection leaves behind (its audit row, the guessing counter) is
+    committed, and the lock then refuses even the right secret."""
+    client, secret = rp
+    tokens = tokens_for(env, client, secret, siti)
+    limit = env.runtime.settings.client_secret_max_failures
+    for _ in range(limit):
+        r = introspect(env, tokens["access_token"], (client.client_id, secret + "x"))
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    failures = env.events("client.auth_failed")
+    assert len(failures) == limit
+    assert all(f.details.get("endpoint") == "introspection" for f in failures)
+    r = introspect(env, tokens["access_token"], (client.client_id, secret))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0

@@ -93,19 +93,27 @@ def _finish(
         session.commit()
 
 
-# /userinfo only reads. On PostgreSQL it runs on a connection in autocommit: no BEGIN and no
-# ROLLBACK round trip, two of its four per request (bench/README.md, issue 17). Under READ
-# COMMITTED each statement sees its own snapshot either way, so it reads the same. Not
-# introspection: a client authenticating with private_key_jwt records the assertion's jti
-# in a savepoint, which needs the transaction. Should a refused request of an autocommit
-# session have effects to keep, they go in one transaction of their own (:func:`_finish`).
-READ_ONLY_ENDPOINTS = frozenset({"userinfo"})
+# /userinfo only reads, and so does introspection on its way to a 200 (its one write, a
+# client's guessing counter cleared after a success, is a single statement). On PostgreSQL
+# they run on connections in autocommit: no BEGIN and no COMMIT/ROLLBACK round trip, two of
+# their four or five per request (bench/README.md, issue 17). Under READ COMMITTED each
+# statement sees its own snapshot either way, so they read the same. Not an introspection
+# by a client authenticating with private_key_jwt: the assertion's jti is recorded in a
+# savepoint, which needs the transaction. What a refused request must leave behind (the
+# failure's audit row, the guessing counter) goes in one transaction (:func:`_finish`).
+READ_ONLY_ENDPOINTS = frozenset({"introspection", "userinfo"})
 _autocommit: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
-def _sessions_for(runtime: Runtime, endpoint: str) -> Session:
+def _sessions_for(runtime: Runtime, endpoint: str, body: bytes = b"") -> Session:
     engine = runtime.engine
-    if endpoint not in READ_ONLY_ENDPOINTS or engine.dialect.name != "postgresql":
+    if (
+        endpoint not in READ_ONLY_ENDPOINTS
+        or engine.dialect.name != "postgresql"
+        # a client assertion, or a body whose names might spell one in percent-encoding
+        or b"assertion" in body
+        or b"%" in body
+    ):
         return runtime.sessions()
     bind = _autocommit.get(engine)
     if bind is None:
@@ -155,7 +163,7 @@ def _serve(
 ) -> OAuthResponse:
     if session is not None:
         return _serve_in(session, runtime, endpoint, method, url, headers, body)
-    with _sessions_for(runtime, endpoint) as own:
+    with _sessions_for(runtime, endpoint, body) as own:
         return _serve_in(own, runtime, endpoint, method, url, headers, body)
 
 

@@ -60,7 +60,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        from sso.oidc.logout import start_delivery_worker
+        from sso.oidc.backchannel import start_delivery_worker
         from sso.web.routes.token import stop_pool as stop_token_pool
 
         await run_in_threadpool(_prepare, runtime)

@@ -21,7 +21,7 @@ from sso.admin.users import target_user
 from sso.admin.views import back
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import User
-from sso.oidc.logout import deliver_soon
+from sso.oidc.backchannel import deliver_soon
 from sso.storage import impact
 from sso.web.deps import SessionDep
 from sso.web.routes.account_self_service import mailer

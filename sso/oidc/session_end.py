@@ -2,9 +2,9 @@
 logout notifications (Back-Channel Logout 1.0 §2.5) of the relying parties that used them.
 
 Everything here only writes rows in the caller's transaction: deliveries are *enqueued*, and the
-logout tokens are signed when they are sent (:mod:`sso.oidc.logout`), so the CLI and admin
+logout tokens are signed when they are sent (:mod:`sso.oidc.backchannel`), so the CLI and admin
 pages need nothing but a database session. Once committed, a running server's delivery worker
-sends them within seconds (or call :func:`sso.oidc.logout.deliver_due` right away).
+sends them within seconds (or call :func:`sso.oidc.backchannel.deliver_due` right away).
 """
 
 from __future__ import annotations

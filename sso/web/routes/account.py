@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import connections, email_change, policy, profile
 from sso.core.errors import Conflict, DomainError, InvalidInput
-from sso.oidc.logout import deliver_soon
+from sso.oidc.backchannel import deliver_soon
 from sso.web.account_ui import (
     done,
     ender,

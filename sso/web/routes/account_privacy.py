@@ -18,7 +18,7 @@ from sso.accounts.throttle import wait_minutes
 from sso.core import events
 from sso.core.clock import now
 from sso.db.models import User
-from sso.oidc.logout import deliver_soon
+from sso.oidc.backchannel import deliver_soon
 from sso.web import console
 from sso.web.account_ui import (
     PasswordVerdict,

@@ -23,15 +23,15 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from sso.core import events
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.db.models import User
-from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import directory as dir_repo
 from sso.storage import roles as role_repo
 from sso.web import console, navigation
 from sso.web.console import ACR_MFA, CurrentLogin
+from sso.web.deps import runtime_of
 from sso.web.security import csrf
 
 ADMIN, OPD_ADMIN, HELPDESK, AUDITOR = "admin", "opd-admin", "helpdesk", "auditor"
@@ -78,11 +78,6 @@ class Staff:
         return bool(self.roles & PERMISSIONS[permission])
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def admin_roles_of(session: Session, user: User) -> frozenset[str]:
     held = role_repo.role_names_for(session, user.id, user.agency_id, None)
     return frozenset(r for r in held if r in ADMIN_ROLES)
@@ -93,7 +88,7 @@ def deny(session: Session, who: User | None, reason: str, **details: Any) -> Adm
     error to raise."""
     session.rollback()
     audit.record(
-        session, events.ADMIN_ACCESS_DENIED, outcome="failure",
+        session, Event.ADMIN_ACCESS_DENIED, outcome="failure",
         actor_id=who.id if who else None, reason=reason, **details,
     )
     session.commit()

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.admin import confirm, reauth
-from sso.admin.access import FormDep, runtime_of, staff
+from sso.admin.access import FormDep, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.core.user_agents import summarise
@@ -22,7 +22,7 @@ from sso.storage import directory as dir_repo
 from sso.storage import keys as key_repo
 from sso.storage import users as user_repo
 from sso.web.account_ui import local_time
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
 

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from sso import __version__
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import random_id
+from sso.core.events import Event
 from sso.db.models import Client
 from sso.oauth.pinned_http import pinned_post
 from sso.oauth.tokens import Signer
@@ -177,7 +177,7 @@ def _record(runtime: Runtime, results: list[tuple[_Job, str | None]]) -> list[Ou
             delivery_repo.mark_failed(session, d.id, error=error)
             audit.record(
                 session,
-                events.BACKCHANNEL_LOGOUT_FAILED,
+                Event.BACKCHANNEL_LOGOUT_FAILED,
                 outcome="failure",
                 actor_id=d.user_id,
                 client_id=d.client_id,

@@ -18,9 +18,10 @@ from joserfc.jwk import ECKey, Key, KeyParameters, RSAKey
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import clock, events
+from sso.core import clock
 from sso.core.crypto import Encryptor, random_id
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models.keys import SigningKey
 from sso.oidc.jws import ALGORITHMS as ALGORITHMS  # re-exported (sso keys --alg)
 from sso.storage import audit
@@ -30,7 +31,7 @@ from sso.storage.keys import ACTIVE, NEXT
 # Added to the longest token lifetime before a retired key leaves the JWKS: covers clock skew,
 # a worker that signs with a stale cache for a few seconds, and a relying party's JWKS cache.
 UNPUBLISH_MARGIN = timedelta(seconds=300)
-KEY_RETIRED = "key.retired"  # audit event (key.created and key.rotated are in core.events)
+KEY_RETIRED = Event.KEY_RETIRED
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _created(session: Session, keys: list[SigningKey]) -> list[SigningKey]:
     for key in keys:
         audit.record(
             session,
-            events.KEY_CREATED,
+            Event.KEY_CREATED,
             target_type="signing_key",
             target_id=key.kid,
             alg=key.alg,
@@ -179,7 +180,7 @@ def rotate(
         done.append(Rotation(one, active.kid, upcoming.kid, fresh.kid, unpublish_at))
         audit.record(
             session,
-            events.KEY_ROTATED,
+            Event.KEY_ROTATED,
             target_type="signing_key",
             target_id=upcoming.kid,
             alg=one,

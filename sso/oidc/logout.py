@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sso.accounts import sessions as login_sessions
 from sso.config import Settings
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import Client, LoginSession
 from sso.oidc.authorize import MAX_PARAM_LENGTH, single_values
 from sso.oidc.keys import MAX_JWT_LENGTH, InvalidJWT, KeyService
@@ -161,7 +161,7 @@ def end_session(
     revoked = revoke_session_grants(session, login.id, reason=reason)
     audit.record(
         session,
-        events.USER_LOGOUT,
+        Event.USER_LOGOUT,
         actor_id=login.user_id,
         target_type="session",
         target_id=login.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from sso.accounts import sessions as login_sessions
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import Grant, LoginSession
 from sso.storage import audit
 from sso.storage import clients as client_repo
@@ -28,7 +28,7 @@ def _revoke(session: Session, grant: Grant, reason: str) -> bool:
         return False
     audit.record(
         session,
-        events.GRANT_REVOKED,
+        Event.GRANT_REVOKED,
         actor_id=grant.user_id,
         client_id=grant.client_id,
         target_type="grant",

@@ -8,13 +8,13 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.core.events import current_context
+from sso.core.events import Event, current_context
 from sso.db.models import AuditEvent
 
 
 def record(
     session: Session,
-    event: str,
+    event: Event,
     *,
     outcome: str = "success",
     actor_id: str | None = None,

@@ -14,8 +14,8 @@ from sso.accounts.identifiers import normalize_email, validate_nip
 from sso.accounts.mail import Mail
 from sso.accounts.throttle import Throttle
 from sso.config import Settings
-from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import User
 from sso.oidc.logout import end_session
 from sso.oidc.session_end import end_everything_for_user
@@ -73,7 +73,7 @@ def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str) -> 
     for key, value in values.items():
         setattr(user, key, value)
     session.flush()  # the version check (UPDATE … WHERE version = :old) happens here
-    audit.record(session, events.USER_UPDATED, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_UPDATED, actor_id=actor_id, target_type="user",
                  target_id=user.id, fields=changed)
     return changed
 
@@ -89,7 +89,7 @@ def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str)
     session.flush()
     if disabled:
         end_everything_for_user(session, user.id, reason="disabled")
-    audit.record(session, events.USER_DISABLED if disabled else events.USER_ENABLED,
+    audit.record(session, Event.USER_DISABLED if disabled else Event.USER_ENABLED,
                  actor_id=actor_id, target_type="user", target_id=user.id)
     return True
 
@@ -100,7 +100,7 @@ def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str) -
     list is :meth:`Throttle.account_counters`, the one the "locked" checks read)."""
     keys = throttle.account_counters(session, [user.id])[user.id]
     throttle.reset(keys, session)
-    audit.record(session, events.USER_UNLOCKED, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_UNLOCKED, actor_id=actor_id, target_type="user",
                  target_id=user.id, addresses=len(keys) - 2)
 
 
@@ -111,7 +111,7 @@ def send_reset_link(
         raise InvalidInput("admin.error.no_email")
     mails = recovery.request_reset(session, settings, user.email, user.locale or "id",
                                    actor_id=actor_id)
-    audit.record(session, events.USER_RESET_LINK_SENT, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_RESET_LINK_SENT, actor_id=actor_id, target_type="user",
                  target_id=user.id, sent=bool(mails))
     return mails
 
@@ -128,6 +128,6 @@ def end_sessions(session: Session, user: User, *, actor_id: str) -> list[str]:
     live = session_repo.live_sessions_of_user(session, user.id)
     for login in live:
         deliveries.extend(end_session(session, login, client_id=None, reason="admin"))
-    audit.record(session, events.USER_SESSIONS_ENDED, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_SESSIONS_ENDED, actor_id=actor_id, target_type="user",
                  target_id=user.id, sessions=len(live))
     return deliveries

@@ -65,7 +65,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        from sso.oidc.logout import start_delivery_worker
+        from sso.oidc.backchannel import start_delivery_worker
         from sso.web.routes.token import stop_pool as stop_token_pool
         from sso.webhooks.delivery import start_worker as start_webhook_sender
 

@@ -43,6 +43,7 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import Conflict, InvalidInput
+from sso.core.events import Event
 from sso.db.models import User
 from sso.db.models.account_tokens import EMAIL_VERIFICATION
 from sso.storage import account_tokens as token_repo
@@ -58,9 +59,9 @@ MAX_EMAIL = 254  # RFC 5321's limit on a path, and the column's width
 MAX_TOKEN = 200
 USERNAME_ATTEMPTS = 8
 
-USER_REGISTERED = "user.registered"
-USER_REGISTRATION_EXISTING = "user.registration_existing"
-USER_EMAIL_VERIFIED = "user.email_verified"
+USER_REGISTERED = Event.USER_REGISTERED
+USER_REGISTRATION_EXISTING = Event.USER_REGISTRATION_EXISTING
+USER_EMAIL_VERIFIED = Event.USER_EMAIL_VERIFIED
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from sso.accounts.identifiers import (
     validate_nip,
 )
 from sso.accounts.passwords import PasswordHasher
-from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import User
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
@@ -108,7 +108,7 @@ def create_user(
         role_repo.assign_to_user(session, role_repo.get_or_create_global(session, "admin"), user.id)
     audit.record(
         session,
-        events.USER_CREATED,
+        Event.USER_CREATED,
         actor_id=actor_id,
         target_type="user",
         target_id=user.id,
@@ -125,7 +125,7 @@ def disable_user(session: Session, identifier: str, *, actor_id: str | None = No
     user.status = "disabled"
     session.flush()
     audit.record(
-        session, events.USER_DISABLED, actor_id=actor_id, target_type="user", target_id=user.id
+        session, Event.USER_DISABLED, actor_id=actor_id, target_type="user", target_id=user.id
     )
     return user
 

@@ -14,10 +14,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
-from sso.core.events import current_context
+from sso.core.events import Event, current_context
 from sso.db.models import LoginSession, User
 from sso.storage import audit
 from sso.storage import sessions as repo
@@ -73,7 +72,7 @@ def start(
     )
     audit.record(
         session,
-        events.USER_LOGIN,
+        Event.USER_LOGIN,
         actor_id=user.id,
         target_type="user",
         target_id=user.id,
@@ -116,7 +115,7 @@ def end(session: Session, row: LoginSession, *, reason: str = "logout") -> bool:
     if ended:
         audit.record(
             session,
-            events.SESSION_ENDED,
+            Event.SESSION_ENDED,
             actor_id=row.user_id,
             target_type="session",
             target_id=row.id,

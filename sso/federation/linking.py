@@ -31,18 +31,19 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import Encryptor
 from sso.core.errors import Conflict, InvalidInput
+from sso.core.events import Event
 from sso.db.models import FederatedIdentity, User
 from sso.federation.flow import Verified
 from sso.storage import account_data, audit
 from sso.storage import upstreams as repo
 from sso.storage import users as user_repo
 
-FEDERATION_LOGIN = "federation.login"
-FEDERATION_LINKED = "federation.linked"
-FEDERATION_UNLINKED = "federation.unlinked"
-FEDERATION_REFUSED = "federation.refused"
-FEDERATION_NIK_CONFLICT = "federation.nik_conflict"
-USER_REGISTERED = "user.registered"
+FEDERATION_LOGIN = Event.FEDERATION_LOGIN
+FEDERATION_LINKED = Event.FEDERATION_LINKED
+FEDERATION_UNLINKED = Event.FEDERATION_UNLINKED
+FEDERATION_REFUSED = Event.FEDERATION_REFUSED
+FEDERATION_NIK_CONFLICT = Event.FEDERATION_NIK_CONFLICT
+USER_REGISTERED = Event.USER_REGISTERED
 
 Kind = Literal["login", "prove", "complete_profile", "refused"]
 MAX_NAME = 200
@@ -159,7 +160,7 @@ def _set_verified_nik(session: Session, settings: Settings, encryptor: Encryptor
     user.nik_hash = digest
     user.nik_verified = True
     session.flush()
-    audit.record(session, "user.nik_set", actor_id=user.id, target_type="user",
+    audit.record(session, Event.USER_NIK_SET, actor_id=user.id, target_type="user",
                  target_id=user.id, verified=True, source=verified.upstream.slug)
 
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import constant_time_equals, keyed_hash, random_token
 from sso.core.errors import InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import Client
 from sso.oauth import redirect_uris
 from sso.storage import audit
@@ -183,7 +183,7 @@ def register(
     client_repo.add(session, client)
     audit.record(
         session,
-        events.CLIENT_CREATED,
+        Event.CLIENT_CREATED,
         actor_id=actor_id,
         target_type="client",
         target_id=client.client_id,
@@ -206,7 +206,7 @@ def rotate_secret(
     session.flush()
     audit.record(
         session,
-        events.CLIENT_SECRET_ROTATED,
+        Event.CLIENT_SECRET_ROTATED,
         actor_id=actor_id,
         target_type="client",
         target_id=client.client_id,

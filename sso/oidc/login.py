@@ -18,6 +18,7 @@ from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate, check_may_log_in
 from sso.accounts.throttle import LoginAttempt, Throttle, account_ref
 from sso.core import events
+from sso.core.events import Event
 from sso.db.models import User
 from sso.oidc import interaction, policy
 from sso.oidc.interaction import Interaction, InteractionExpired
@@ -113,7 +114,7 @@ def record_login_failed(ia: Interaction, exc: AuthenticationFailed, method: str)
     ia.session.rollback()
     audit.record(
         ia.session,
-        events.USER_LOGIN_FAILED,
+        Event.USER_LOGIN_FAILED,
         outcome="failure",
         actor_id=exc.user.id if exc.user else None,
         target_type="user" if exc.user else None,

@@ -20,8 +20,8 @@ from sso.admin.services.authority import (
     check_permission,
     check_person,
 )
-from sso.core import events
 from sso.core.errors import InvalidInput
+from sso.core.events import Event
 from sso.db.models import Agency, User
 from sso.scim.documents import GROUP_SCHEMA, lookup, meta
 from sso.storage import audit
@@ -129,7 +129,7 @@ def replace(session: Session, agency: Agency, body: dict[str, Any], *, who: Auth
         check_permission(who, "agencies.manage")
         agency.external_id = external_id
         session.flush()
-        audit.record(session, events.AGENCY_RENAMED, actor_id=None, target_type="agency",
+        audit.record(session, Event.AGENCY_RENAMED, actor_id=None, target_type="agency",
                      target_id=str(agency.id), external_id=external_id)
     _set_members(session, agency, _member_ids(body) or [], who=who)
 

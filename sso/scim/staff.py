@@ -19,8 +19,8 @@ from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import NewUser, create_user
 from sso.admin.services import people
 from sso.admin.services.authority import Authority, check_agency, check_person
-from sso.core import events
 from sso.core.errors import Conflict, InvalidInput
+from sso.core.events import Event
 from sso.db.models import User
 from sso.oidc.session_end import end_everything_for_user
 from sso.scim.documents import ENTERPRISE, USER_SCHEMA, lookup, meta
@@ -195,7 +195,7 @@ def replace(session: Session, user: User, values: StaffValues, *, who: Authority
             changed.append(field)
     if changed:
         session.flush()
-        audit.record(session, events.USER_UPDATED, actor_id=None, target_type="user",
+        audit.record(session, Event.USER_UPDATED, actor_id=None, target_type="user",
                      target_id=user.id, fields=changed)
     if values.active != (user.status == "active"):
         people.set_disabled(session, user, not values.active, actor_id=None)
@@ -209,7 +209,7 @@ def delete(session: Session, user: User, *, who: Authority) -> None:
     user_id = user.id
     session.expunge(user)
     account_data.delete_user(session, user_id)
-    audit.record(session, events.USER_DELETED, actor_id=None, target_type="user",
+    audit.record(session, Event.USER_DELETED, actor_id=None, target_type="user",
                  target_id=user_id, kind="staff")
 
 

@@ -8,14 +8,14 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.core.events import current_context
+from sso.core.events import Event, current_context
 from sso.db.models import AuditEvent
 from sso.storage import webhooks
 
 
 def record(
     session: Session,
-    event: str,
+    event: Event,
     *,
     outcome: str = "success",
     actor_id: str | None = None,
@@ -46,7 +46,7 @@ def write(session: Session, values: dict[str, Any]) -> None:
 
 
 def event_values(
-    event: str,
+    event: Event,
     *,
     outcome: str = "success",
     actor_id: str | None = None,

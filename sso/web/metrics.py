@@ -50,7 +50,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from sso.config import Settings
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import AuditEvent
 from sso.runtime import Runtime
 
@@ -154,13 +154,13 @@ class Metrics:
 
     def count_audit_events(self, found: Iterable[tuple[str, dict[str, Any]]]) -> None:
         for name, details in found:
-            if name == events.USER_LOGIN:
+            if name == Event.USER_LOGIN:
                 self.logins.inc()
-            elif name == events.USER_LOGIN_FAILED:
+            elif name == Event.USER_LOGIN_FAILED:
                 self.login_failures.labels(
                     _bounded(details.get("reason"), LOGIN_FAILURE_REASONS)
                 ).inc()
-            elif name == events.TOKEN_ISSUED:
+            elif name == Event.TOKEN_ISSUED:
                 self.tokens.labels(_bounded(details.get("grant_type"), GRANT_TYPES)).inc()
 
     # ------------------------------------------------------------------ exposition

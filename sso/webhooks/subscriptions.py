@@ -23,39 +23,33 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import Encryptor
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import WebhookDelivery, WebhookSubscription
 from sso.oauth.url_guard import UnsafeURL, allow_private, check_url
 from sso.storage import audit
 from sso.storage import webhook_deliveries as delivery_repo
 from sso.storage import webhooks as repo
 
-WEBHOOK_CREATED = "webhook.created"
-WEBHOOK_UPDATED = "webhook.updated"
-WEBHOOK_PAUSED = "webhook.paused"
-WEBHOOK_RESUMED = "webhook.resumed"
-WEBHOOK_DELETED = "webhook.deleted"
-WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
-WEBHOOK_REDELIVERED = "webhook.redelivered"
+WEBHOOK_CREATED = Event.WEBHOOK_CREATED
+WEBHOOK_UPDATED = Event.WEBHOOK_UPDATED
+WEBHOOK_PAUSED = Event.WEBHOOK_PAUSED
+WEBHOOK_RESUMED = Event.WEBHOOK_RESUMED
+WEBHOOK_DELETED = Event.WEBHOOK_DELETED
+WEBHOOK_SECRET_ROTATED = Event.WEBHOOK_SECRET_ROTATED
+WEBHOOK_REDELIVERED = Event.WEBHOOK_REDELIVERED
 # After a rotation the old secret still signs (beside the new one) this long.
 PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 MAX_EVENT_TYPES = 50
 MAX_DESCRIPTION = 200
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$")
-# Audit events named outside sso.core.events (the staff import's activation links).
-_ELSEWHERE = ("activation.batch_started", "activation.batch_sent", "activation.batch_resumed")
-_OWN = (*_ELSEWHERE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_PAUSED, WEBHOOK_RESUMED, WEBHOOK_DELETED,
-        WEBHOOK_SECRET_ROTATED, WEBHOOK_REDELIVERED)
 
 
 def known_event_types() -> list[str]:
-    """Every audit event name the code base declares (``sso.core.events``), and ours."""
-    names = {v for k, v in vars(events).items()
-             if k.isupper() and isinstance(v, str) and "." in v}
-    return sorted(names | set(_OWN))
+    """Every audit event name: the closed enum :class:`sso.core.events.Event`."""
+    return sorted(event.value for event in Event)
 
 
 def known_nouns() -> list[str]:
@@ -241,7 +235,7 @@ def signing_secrets(encryptor: Encryptor, sub: WebhookSubscription) -> list[str]
     return found
 
 
-def _audit(session: Session, event: str, sub: WebhookSubscription, actor_id: str | None,
+def _audit(session: Session, event: Event, sub: WebhookSubscription, actor_id: str | None,
            client_id: str | None, **details: Any) -> None:
     audit.record(session, event, actor_id=actor_id, client_id=client_id,
                  target_type="webhook", target_id=sub.id, subscription_id=sub.id, **details)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import Client, User
 from sso.oauth import developer_apps, redirect_uris, url_guard
 from sso.oauth.clients import GRANT_TYPES, validate_scope
@@ -93,7 +93,7 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
     for key, value in values.items():
         setattr(client, key, value)
     session.flush()
-    audit.record(session, events.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
+    audit.record(session, Event.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
                  target_id=client.client_id, client_id=client.client_id, fields=changed)
     return changed
 
@@ -122,6 +122,6 @@ def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: 
         raise Conflict("admin.client.wrong_status")
     client.status = wanted
     session.flush()
-    audit.record(session, events.CLIENT_DISABLED if disabled else events.CLIENT_ENABLED,
+    audit.record(session, Event.CLIENT_DISABLED if disabled else Event.CLIENT_ENABLED,
                  actor_id=actor_id, target_type="client", target_id=client.client_id,
                  client_id=client.client_id)

@@ -24,6 +24,7 @@ from sso.core.errors import InvalidInput
 from sso.oidc.session_end import end_everything_for_user
 from sso.runtime import Runtime
 from sso.web import security
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie
@@ -42,11 +43,6 @@ def mailer(runtime: Runtime) -> Mailer:
     if not isinstance(found, Mailer):
         found = runtime.extras["mailer"] = Mailer(runtime.settings)
     return found
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _locale(request: Request) -> str:
@@ -103,7 +99,7 @@ async def register(request: Request) -> Response:
 
 
 def _register(request: Request, fields: dict[str, str]) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     reg = registration.Registration(
         name=fields["name"],
         email=fields["email"],
@@ -161,7 +157,7 @@ def _register_refused(request: Request, runtime: Runtime) -> Response | None:
 
 @router.get("/register/verify")
 def verify(request: Request, token: str = "") -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
             result = registration.verify_email(session, runtime.settings, token[:MAX_FIELD])
@@ -230,7 +226,7 @@ def _forgot_refused(request: Request, runtime: Runtime, email: str) -> Response 
 
 
 def _forgot(request: Request, email: str) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     refused = _forgot_refused(request, runtime, email)
     if refused is not None:
         return refused
@@ -280,7 +276,7 @@ def _reset_page(
 
 @router.get("/password/reset")
 def reset_form(request: Request, token: str = "") -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     token = token[:MAX_FIELD]
     with runtime.sessions() as session:
         try:
@@ -298,7 +294,7 @@ async def reset(request: Request) -> Response:
 
 
 def _reset(request: Request, fields: dict[str, str]) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     token = fields["token"]
     kind: str | None = None
     with runtime.sessions() as session:

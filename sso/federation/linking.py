@@ -128,6 +128,10 @@ def decide(session: Session, verified: Verified) -> Decision:
     existing = repo.user_by_email(session, email) if email else None
     if existing is not None:
         why = may_use(verified, existing)
+        if why is None and existing.password is None:
+            # No password to prove it with (an account made through another upstream): its
+            # owner logs in that way and links this one from the account console.
+            why = "upstream.prove_other_way"
         # Never linked on the email alone: the owner proves the account first.
         return Decision("refused", existing, why) if why else Decision("prove", existing)
     if verified.upstream.accounts == "staff":

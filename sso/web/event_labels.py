@@ -56,6 +56,21 @@ LABELS: dict[str, EventLabel] = {
         "Passkey counter went back (possibly cloned)"),
     Event.BACKCHANNEL_LOGOUT_FAILED: _l(
         SIGNIN, "Pemberitahuan keluar ke aplikasi gagal", "Back-channel logout to an app failed"),
+    # Upstream identity providers (sso.federation).
+    "federation.login": _l(SIGNIN, "Masuk lewat penyedia identitas luar",
+                           "Signed in through an outside identity provider"),
+    "federation.refused": _l(SIGNIN, "Masuk lewat penyedia identitas luar ditolak",
+                             "Sign-in through an outside identity provider refused"),
+    "federation.linked": _l(ACCOUNT, "Identitas luar ditautkan", "Outside identity linked"),
+    "federation.unlinked": _l(ACCOUNT, "Identitas luar dilepas", "Outside identity unlinked"),
+    "federation.nik_conflict": _l(ACCOUNT, "NIK dari penyedia identitas sudah dipakai akun lain",
+                                  "NIK from an identity provider held by another account"),
+    "upstream.created": _l(ADMIN, "Penyedia identitas ditambahkan", "Identity provider added"),
+    "upstream.updated": _l(ADMIN, "Penyedia identitas diubah", "Identity provider changed"),
+    "upstream.disabled": _l(ADMIN, "Penyedia identitas dinonaktifkan",
+                            "Identity provider disabled"),
+    "upstream.enabled": _l(ADMIN, "Penyedia identitas diaktifkan lagi",
+                           "Identity provider enabled"),
     # What people do to their own account.
     "user.registered": _l(ACCOUNT, "Akun didaftarkan", "Account registered"),
     "user.registration_existing": _l(
@@ -189,6 +204,7 @@ TARGET_TYPES: dict[str, tuple[str, str]] = {
     "initial_access_token": ("Token pendaftaran", "Registration token"),
     "backchannel_delivery": ("Pemberitahuan keluar", "Back-channel logout"),
     "audit": ("Log audit", "Audit log"),
+    "upstream": ("Penyedia identitas", "Identity provider"),
 }
 
 

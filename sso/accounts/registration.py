@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sso.accounts import messages, policy
+from sso.accounts import phone as phone_numbers
 from sso.accounts.identifiers import normalize_email
 from sso.accounts.mail import Mail
 from sso.accounts.passwords import PasswordHasher
@@ -108,17 +109,9 @@ class _Clean:
 
 
 def normalize_phone(raw: str) -> str:
-    """An Indonesian or international number in E.164 (``0812-3456-7890`` → ``+6281234567890``)."""
-    value = re.sub(r"[\s().-]", "", unicodedata.normalize("NFKC", raw))
-    if value.startswith("00"):
-        value = "+" + value[2:]
-    elif value.startswith("0"):
-        value = "+62" + value[1:]
-    elif value.startswith("62"):
-        value = "+" + value
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", value):
-        raise InvalidInput("error.phone_invalid", detail="not a phone number")
-    return value
+    """An Indonesian or international number in E.164 (``0812-3456-7890`` → ``+6281234567890``),
+    see :mod:`sso.accounts.phone`."""
+    return phone_numbers.normalize(raw)
 
 
 def username_base(email_normalized: str) -> str:

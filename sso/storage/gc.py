@@ -19,7 +19,7 @@ from sso.db.models import (
     RefreshToken,
     RevokedAccessToken,
 )
-from sso.storage import account_tokens
+from sso.storage import account_tokens, one_time_codes
 from sso.storage import mfa as mfa_store
 from sso.storage import throttle as throttle_counters
 
@@ -78,6 +78,7 @@ def collect(session: Session) -> dict[str, int]:
     counts["account_tokens"] = account_tokens.delete_expired(session, t)
     counts["throttle_counters"] = throttle_counters.delete_expired(session, t)
     counts["webauthn_challenges"] = mfa_store.delete_expired_challenges(session, t)
+    counts["one_time_codes"] = one_time_codes.delete_expired(session, t - REPLAY_MEMORY)
     run(
         "device_authorizations",
         delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < t - REPLAY_MEMORY),

@@ -31,7 +31,7 @@ from sso.web.account_ui import (
 )
 from sso.web.console import require_login, require_recent_login
 from sso.web.load_shedding import checks_password
-from sso.web.routes import account_devices, account_privacy
+from sso.web.routes import account_devices, account_phone, account_privacy
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
@@ -39,6 +39,7 @@ from sso.web.templating import render
 router = APIRouter(include_in_schema=False)
 router.include_router(account_devices.router)
 router.include_router(account_privacy.router)
+router.include_router(account_phone.router)
 
 PROFILE_FIELDS = ("name", "phone", "locale", "version")
 

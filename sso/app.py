@@ -28,6 +28,7 @@ ROUTERS = (
     "sso.web.routes.token",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",
+    "sso.web.routes.signup",
     "sso.web.routes.activation",
     "sso.web.routes.device",
     "sso.web.routes.home",

@@ -62,6 +62,7 @@ USERNAME_ATTEMPTS = 8
 USER_REGISTERED = "user.registered"
 USER_REGISTRATION_EXISTING = "user.registration_existing"
 USER_EMAIL_VERIFIED = "user.email_verified"
+USER_VERIFICATION_RESENT = "user.verification_resent"
 
 
 @dataclass(frozen=True)
@@ -283,3 +284,24 @@ def verify_email(session: Session, settings: Settings, token: str) -> Verificati
         session, USER_EMAIL_VERIFIED, actor_id=user.id, target_type="user", target_id=user.id
     )
     return Verification("verified", user.id)
+
+
+def resend_verification(session: Session, settings: Settings, email: str,
+                        locale: str) -> list[Mail]:
+    """"Kirim ulang" on the "check your email" page: a fresh link (the older ones stop working)
+    for an active citizen whose address is not verified yet; nothing otherwise. The caller
+    shows the same page either way and limits the requests (per address and IP)."""
+    try:
+        normalized = normalize_email(email[:MAX_EMAIL])
+    except InvalidInput:
+        return []
+    user = user_repo.find_by_login(session, normalized)
+    if (user is None or user.kind != "citizen" or not user.is_active or user.email_verified
+            or user.email_normalized != normalized or user.email is None):
+        return []
+    token_repo.void_unused(session, user.id, EMAIL_VERIFICATION)
+    link = issue_verification(session, settings, user)
+    audit.record(session, USER_VERIFICATION_RESENT, actor_id=user.id, target_type="user",
+                 target_id=user.id)
+    return [messages.verification_mail(user.locale or locale, user.email, user.display_name,
+                                       link, _hours())]

@@ -135,7 +135,8 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
             session.rollback()
             raise
     # The same page, word for word, whether an account was made or its owner was notified.
-    page = render(request, "register_sent.html", {"email": fields["email"].strip()})
+    page = render(request, "register_sent.html", {
+        "email": fields["email"].strip(), "csrf_token": security.csrf.token_for(request)})
     return _send_after(page, runtime, outcome.mails)
 
 

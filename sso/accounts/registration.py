@@ -98,6 +98,7 @@ class Outcome:
 
     mails: list[Mail]
     created: bool
+    user_id: str | None = None  # the new account (None when the email was taken)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def register_citizen(
             session, USER_REGISTERED, actor_id=user.id, target_type="user", target_id=user.id
         )
         mail = messages.verification_mail(reg.locale, clean.email, clean.name, link, _hours())
-        return Outcome([mail], created=True)
+        return Outcome([mail], created=True, user_id=user.id)
     raise Conflict("error.username_taken", detail="no free username after several attempts")
 
 

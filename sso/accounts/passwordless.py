@@ -107,7 +107,8 @@ def _issued_event(session: Session, issued: otp.Issued, purpose: str,
 
 
 def start_login(session: Session, settings: Settings, guard: Throttle, raw: str, *,
-                channel: str, locale: str, ip: str | None) -> CodeRequest:
+                channel: str, locale: str, ip: str | None,
+                data: dict[str, Any] | None = None) -> CodeRequest:
     """A login code for a verified phone number or email (InvalidInput when ``raw`` is
     neither; SendRefused over the limits)."""
     destination, is_phone = parse_destination(raw)
@@ -123,7 +124,7 @@ def start_login(session: Session, settings: Settings, guard: Throttle, raw: str,
     issued = otp.issue(session, settings, purpose=LOGIN,
                        channel=_channel(channel) if is_phone else "email",
                        destination=destination, user_id=user.id if user else None,
-                       deliverable=user is not None and deliverable)
+                       deliverable=user is not None and deliverable, data=data)
     _issued_event(session, issued, LOGIN, user.id if user else None)
     return CodeRequest(issued, _outgoing(issued, locale))
 

@@ -80,7 +80,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["id", "en"],
         "claims_locales_supported": ["id", "en"],
-        "acr_values_supported": ["1", "2"],
+        "acr_values_supported": ["0", "1", "2"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": True,

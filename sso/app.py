@@ -29,6 +29,8 @@ ROUTERS = (
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",
     "sso.web.routes.signup",
+    "sso.web.routes.code_login",
+    "sso.web.routes.phone_signup",
     "sso.web.routes.activation",
     "sso.web.routes.device",
     "sso.web.routes.home",

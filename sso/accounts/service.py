@@ -15,6 +15,7 @@ from sso.accounts.identifiers import (
     validate_nip,
 )
 from sso.accounts.passwords import PasswordHasher
+from sso.config import Settings
 from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import Conflict, InvalidInput, NotFound
@@ -159,6 +160,15 @@ def check_may_log_in(user: User, grace: timedelta | None = None) -> None:
         user.email_verified or user.phone_verified
     ):
         raise AuthenticationFailed("unverified", user)
+
+
+ACR_GRACE = "0"  # OIDC Core §2: below ISO/IEC 29115 level 1 (nothing of value on it)
+
+
+def email_grace(settings: Settings) -> timedelta | None:
+    """How long after an email-only registration the person may log in unverified."""
+    minutes = settings.email_verification_grace_minutes
+    return timedelta(minutes=minutes) if minutes > 0 else None
 
 
 def grace_ends_at(user: User, grace: timedelta | None) -> datetime | None:

@@ -149,6 +149,8 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
         "grace_minutes": runtime.settings.email_verification_grace_minutes})
     if cookie is not None:
         set_session_cookie(page, runtime.settings, cookie)
+    if back is not None and outcome.user_id is not None:
+        signup_return.remember(request, page, fields["interaction"], outcome.user_id)
     return _send_after(page, runtime, outcome.mails)
 
 
@@ -183,12 +185,19 @@ def verify(request: Request, token: str = "") -> Response:
             session.rollback()
             raise
     ok = result.status in ("verified", "already")
-    return render(
+    back, cookie = (None, None)
+    if result.status == "verified" and result.user_id is not None:
+        # Registered from an app in this browser: back to it, logged in (issue 15).
+        back, cookie = signup_return.after_verification(request, result.user_id)
+    page = render(
         request,
         "verified.html",
-        {"ok": ok, "already": result.status == "already"},
+        {"ok": ok, "already": result.status == "already", "continue_url": back},
         status=200 if ok else 400,
     )
+    if cookie is not None:
+        set_session_cookie(page, runtime.settings, cookie)
+    return page
 
 
 # ----------------------------------------------------------------------------- forgotten password

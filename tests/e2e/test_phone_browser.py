@@ -241,3 +241,26 @@ def test_the_sending_limit_per_number(world: World, page: Any) -> None:
     assert answers == ["sent"] * MAX_SENDS + ["too_many"]
     assert "Terlalu banyak permintaan kode" in page.locator("#code-ask-error").inner_text()
     assert w.gateways.to("+6281299990000") == []
+
+
+def test_an_email_sign_up_at_the_hotspot_gets_a_short_grace(world: World, page: Any) -> None:
+    """Email and password instead of a number: back at the portal at once with a grace login
+    (acr "0"), online for the grace minutes only, told to open the mail."""
+    w = world
+    join(w, page, "AA:BB:CC:10:00:05")
+    page.click("#portal-signup")
+    page.wait_for_selector("#phone")
+    page.click("text=Daftar dengan email dan kata sandi")
+    page.wait_for_selector("#email")
+    page.fill("#name", "Dewi Sartika")
+    page.fill("#email", "dewi.sartika@example.id")
+    page.fill("#password", "kopi susu gula aren 2024")
+    page.fill("#password_confirm", "kopi susu gula aren 2024")
+    page.click("form[action='/register'] button[type=submit]")
+    page.click("#grace-continue")
+    page.wait_for_url(f"{w.hotspot.url}/status*")
+    assert "10 menit" in page.locator("#grace").inner_text()
+    page.click("#connect")
+    page.wait_for_selector("#online")
+    state = decision(w, "AA:BB:CC:10:00:05")
+    assert state["authorized"] is True and 590 <= state["seconds_left"] <= 600

@@ -3,7 +3,7 @@ in, register), stored as keyed hashes with their attempts and expiry, and users 
 number (issue 15)
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-07 18:50:00.000000
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import sso.db.types
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

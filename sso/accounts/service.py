@@ -148,15 +148,18 @@ class AuthenticationFailed(Exception):
 WRONG_CREDENTIAL = frozenset({"unknown_user", "bad_password", "bad_passkey"})
 
 
-def check_may_log_in(user: User, grace: timedelta | None = None) -> None:
+def check_may_log_in(
+    user: User, grace: timedelta | None = None, *, email_rule: bool = True
+) -> None:
     """The account rules of every way of logging in (password, passkey), applied once the
     credential has proved who it is: a disabled account is refused, and so is a citizen who
-    has proven neither an email address nor a phone number, unless they registered less than
-    ``grace`` ago (:func:`grace_ends_at`). Raises :class:`AuthenticationFailed`."""
+    has proven neither an email address nor a phone number (``email_rule``; off for a login an
+    upstream identity provider proved), unless they registered less than ``grace`` ago
+    (:func:`grace_ends_at`). Raises :class:`AuthenticationFailed`."""
     if not user.is_active:
         raise AuthenticationFailed("disabled", user)
     # Checked only after the right credential, so it reveals nothing to a guesser.
-    if grace_ends_at(user, grace) is None and user.kind == "citizen" and not (
+    if email_rule and grace_ends_at(user, grace) is None and user.kind == "citizen" and not (
         user.email_verified or user.phone_verified
     ):
         raise AuthenticationFailed("unverified", user)

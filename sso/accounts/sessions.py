@@ -48,6 +48,7 @@ def start(
     replaces: LoginSession | None = None,
     method: str | None = None,
     ends_by: datetime | None = None,
+    idp: str | None = None,
 ) -> NewSession:
     """A fresh session for ``user`` (ending the browser's previous one, if any). ``method``:
     how the person logged in (``password``, ``passkey``), for the ``user.login`` event."""
@@ -64,6 +65,7 @@ def start(
             auth_time=t,
             amr=amr,
             acr=acr,
+            idp=idp,
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:512] or None,
             last_seen_at=t,

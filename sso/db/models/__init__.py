@@ -26,6 +26,13 @@ from sso.db.models.one_time_codes import OneTimeCode
 from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 from sso.db.models.throttle import ThrottleCounter
+from sso.db.models.upstreams import FederatedIdentity, UpstreamLogin, UpstreamProvider
+from sso.db.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AccountToken",
@@ -40,6 +47,7 @@ __all__ = [
     "ClientAssertionJti",
     "Consent",
     "DeviceAuthorization",
+    "FederatedIdentity",
     "Grant",
     "ImportJob",
     "ImportRow",
@@ -56,7 +64,13 @@ __all__ = [
     "SigningKey",
     "ThrottleCounter",
     "TotpCredential",
+    "UpstreamLogin",
+    "UpstreamProvider",
     "User",
     "WebAuthnChallenge",
     "WebAuthnCredential",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

@@ -9,7 +9,7 @@ without use, or the person being disabled.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ def start(
     acr: str = "1",
     replaces: LoginSession | None = None,
     method: str | None = None,
+    ends_by: datetime | None = None,
     idp: str | None = None,
 ) -> NewSession:
     """A fresh session for ``user`` (ending the browser's previous one, if any). ``method``:
@@ -67,7 +68,9 @@ def start(
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:512] or None,
             last_seen_at=t,
-            expires_at=t + timedelta(seconds=settings.session_absolute_lifetime),
+            # A grace login (acr "0") ends with its grace (``ends_by``).
+            expires_at=min(t + timedelta(seconds=settings.session_absolute_lifetime),
+                           ends_by or t + timedelta(seconds=settings.session_absolute_lifetime)),
         ),
     )
     audit.record(

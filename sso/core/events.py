@@ -126,6 +126,11 @@ class Event(StrEnum):
     USER_REGISTERED = "user.registered"
     USER_REGISTRATION_EXISTING = "user.registration_existing"
     USER_EMAIL_VERIFIED = "user.email_verified"
+    USER_VERIFICATION_RESENT = "user.verification_resent"
+    # Phone numbers and one-time codes (sso.accounts.passwordless).
+    ONE_TIME_CODE_ISSUED = "one_time_code.issued"
+    ONE_TIME_CODE_FAILED = "one_time_code.failed"
+    USER_PHONE_VERIFIED = "user.phone_verified"
     USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
     USER_PASSWORD_RESET = "user.password_reset"
     USER_ACTIVATION_LINK_SENT = "user.activation_link_sent"

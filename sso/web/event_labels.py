@@ -77,6 +77,11 @@ LABELS: dict[str, EventLabel] = {
         ACCOUNT, "Pendaftaran dengan email yang sudah terdaftar",
         "Registration with an email already registered"),
     "user.email_verified": _l(ACCOUNT, "Email diverifikasi", "Email verified"),
+    "user.verification_resent": _l(ACCOUNT, "Tautan verifikasi dikirim ulang",
+                                   "Verification link sent again"),
+    "user.phone_verified": _l(ACCOUNT, "Nomor ponsel diverifikasi", "Mobile number verified"),
+    "one_time_code.issued": _l(SIGNIN, "Kode sekali pakai dikirim", "One-time code sent"),
+    "one_time_code.failed": _l(SIGNIN, "Kode sekali pakai salah", "Wrong one-time code"),
     "user.password_reset_requested": _l(
         ACCOUNT, "Tautan atur ulang kata sandi diminta", "Password reset link requested"),
     "user.password_reset": _l(ACCOUNT, "Kata sandi diatur ulang", "Password reset"),

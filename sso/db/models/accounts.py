@@ -73,6 +73,8 @@ class User(Base):
         Index("ix_users_last_login", "last_login_at", "id"),
         # The dashboard's active staff (and their second factors) by an index-only scan.
         Index("ix_users_kind_status", "kind", "status", "id"),
+        # Passwordless login and registration find a person by their number (issue 15).
+        Index("ix_users_phone", "phone"),
         # Substring search (LIKE '%part%') at a million rows: a trigram GIN index on
         # PostgreSQL (migration 0008 creates the pg_trgm extension); a plain index on SQLite,
         # where LIKE '%…%' scans anyway.

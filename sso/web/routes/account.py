@@ -25,7 +25,7 @@ from sso.web.account_ui import done, ender, page, read_form, verify_current_pass
 from sso.web.console import require_login, require_recent_login
 from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
-from sso.web.routes import account_devices, account_privacy
+from sso.web.routes import account_devices, account_phone, account_privacy
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
@@ -33,6 +33,7 @@ from sso.web.templating import render
 router = APIRouter(include_in_schema=False)
 router.include_router(account_devices.router)
 router.include_router(account_privacy.router)
+router.include_router(account_phone.router)
 
 PROFILE_FIELDS = ("name", "phone", "locale", "version")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from sso.cli import agencies, clients, db, gc, keys, roles, serve, users
+from sso.cli import agencies, clients, config, db, gc, keys, roles, serve, users
 
 app = typer.Typer(
     name="sso",
@@ -21,6 +21,7 @@ app.add_typer(agencies.app, name="agencies", help="Agencies (OPD).")
 app.add_typer(clients.app, name="clients", help="OAuth clients (relying parties).")
 app.add_typer(keys.app, name="keys", help="Token signing keys.")
 app.add_typer(roles.app, name="roles", help="Global and per-client app roles.")
+app.add_typer(config.app, name="config", help="Configuration as code: export and apply YAML.")
 serve.register(app)
 gc.register(app)
 

@@ -111,6 +111,8 @@ LABELS: dict[str, EventLabel] = {
     ev.ROLE_GRANTED: _l(ADMIN, "Peran diberikan", "Role given"),
     ev.ROLE_REVOKED: _l(ADMIN, "Peran dicabut", "Role taken back"),
     "role.deleted": _l(ADMIN, "Peran dihapus", "Role deleted"),
+    ev.ROLE_UPDATED: _l(ADMIN, "Keterangan peran diubah", "Role description changed"),
+    ev.CONFIG_APPLIED: _l(ADMIN, "Berkas konfigurasi diterapkan", "Configuration file applied"),
     ev.AUDIT_EXPORTED: _l(ADMIN, "Log audit diunduh", "Audit log downloaded"),
     # Relying parties: registration, review, settings, client authentication.
     ev.CLIENT_CREATED: _l(CLIENT, "Aplikasi dibuat", "App created"),

@@ -334,3 +334,64 @@ def test_yaml_that_does_not_parse(sso: Run, tmp_path: Path) -> None:
     result = sso("config", "apply", str(path))
     assert result.exit_code == 1 and "not valid YAML" in result.stderr
 
+
+
+def test_registration_fields_development_mark_and_fixed_fields(
+        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    seed(runtime)
+    path, text = export(sso, tmp_path)
+    doc = yaml.safe_load(text)
+    portal = next(c for c in doc["clients"] if c["client_id"] == "portal-satu-data")
+    # Marked in development and given a loopback URI in one file: the mark comes first.
+    portal["in_development"] = True
+    portal["redirect_uris"].append("http://127.0.0.1:8080/callback")
+    portal["id_token_signed_response_alg"] = "RS256"
+    portal["description"] = "Portal data kota"
+    portal["contacts"] = ["data@example.id"]
+    write(path, doc)
+    result = sso("config", "apply", str(path))
+    assert result.exit_code == 0, result.output
+    assert "client.development_changed" in {e.event for e in config_events(db)}
+
+    # Unmarked and the loopback URI removed in one file: the URI goes first.
+    portal["in_development"] = False
+    portal["redirect_uris"].pop()
+    portal["token_endpoint_auth_method"] = "private_key_jwt"
+    portal["jwks"] = JWKS
+    del portal["secret"]
+    write(path, doc)
+    result = sso("config", "apply", str(path))
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    row = db.scalar(select(Client).where(Client.client_id == "portal-satu-data"))
+    assert (row.in_development, row.token_endpoint_auth_method, row.client_secret_hash) == (
+        False, "private_key_jwt", None)
+    assert (row.description, row.contacts, row.id_token_signed_response_alg) == (
+        "Portal data kota", ["data@example.id"], "RS256")
+    assert sso("config", "apply", str(path)).stdout.strip() == "No changes."
+
+    # A loopback URI without the mark is refused by the console's rule; so are a change of
+    # client_type, a review decision, a malformed client_id and a short chosen secret.
+    portal["redirect_uris"].append("http://127.0.0.1:9000/cb")
+    mobile = next(c for c in doc["clients"] if c["name"] == "Tangsel Mobile")
+    mobile["client_type"] = "confidential"
+    event = next(c for c in doc["clients"] if c["name"] == "Event")
+    event["status"] = "pending"
+    doc["clients"].append({"client_id": "-x", "name": "Bad", "client_type": "public",
+                           "app_kind": "native", "redirect_uris": ["com.example:/cb"]})
+    doc["clients"].append({"client_id": "short", "name": "Short", "secret": "${SHORT}",
+                           "redirect_uris": ["https://s.example.id/cb"]})
+    write(path, doc)
+    result = sso("config", "apply", str(path), extra_env={"SHORT": "abc"})
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "client portal-satu-data (Portal Data)" not in err  # (name unchanged here)
+    for expected in ("client portal-satu-data (Portal Satu Data): ",
+                     "client_type cannot change",
+                     "apply only enables and disables",
+                     "client -x (Bad): client_id: 3-64",
+                     "client short (Short): a given client secret needs 32+"):
+        assert expected in err, (expected, err)
+    assert len(err.strip().splitlines()) == 6  # five problems and the summary
+    db.expire_all()
+    assert db.scalar(select(Client).where(Client.client_id == "short")) is None

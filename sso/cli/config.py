@@ -22,7 +22,7 @@ def export(
     ${ENV_NAME} references)."""
     rt = runtime()
     with rt.sessions() as session:
-        text = engine.export_document(session, rt.settings)
+        text = engine.export_document(session, rt)
         session.rollback()
     if output is None:
         typer.echo(text, nl=False)
@@ -51,7 +51,7 @@ def apply(
     rt = runtime()
     with rt.sessions() as session:
         try:
-            plan = engine.run(session, rt.settings, text, os.environ, prune=prune)
+            plan = engine.run(session, rt, text, os.environ, prune=prune)
             if plan.problems or dry_run or not plan.changes:
                 session.rollback()
             else:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sso.admin.services import agencies as service
-from sso.config import Settings
 from sso.config_code.model import ApplyContext, Change, Field, Handler, ReadContext, Ref
+from sso.runtime import Runtime
 from sso.storage import agencies as repo
 
 FIELDS = (Field("code", "str", required=True, nullable=False),
@@ -22,14 +22,14 @@ class Agencies(Handler):
     kind = "agency"
     section = "agencies"
 
-    def current(self, session: Session, settings: Settings) -> dict[str, dict[str, Any]]:
+    def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         rows = repo.list_all(session)
         codes = {a.id: a.code for a in rows}
         return {a.code: {"name": a.name, "parent": codes.get(a.parent_id) if a.parent_id
                          else None} for a in rows}
 
-    def export(self, session: Session, settings: Settings) -> list[dict[str, Any]]:
-        flat = self.current(session, settings)
+    def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
+        flat = self.current(session, rt)
 
         def subtree(parent: str | None) -> list[dict[str, Any]]:
             out = []

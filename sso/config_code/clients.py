@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sso.admin.services import clients as service
-from sso.config import Settings
 from sso.config_code.model import (
     ApplyContext,
     Change,
@@ -33,6 +32,7 @@ from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import Client
 from sso.oauth import developer_apps
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, SIGNING_ALGS, ClientSpec, rotate_secret
+from sso.runtime import Runtime
 from sso.storage import clients as repo
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -96,7 +96,7 @@ class Clients(Handler):
     section = "clients"
     keep_when_absent = frozenset({"secret"})
 
-    def current(self, session: Session, settings: Settings) -> dict[str, dict[str, Any]]:
+    def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         found = {}
         for client in repo.list_all(session):
             values = {f.name: getattr(client, f.name, None) for f in FIELDS}
@@ -107,10 +107,10 @@ class Clients(Handler):
             found[client.client_id] = values
         return found
 
-    def export(self, session: Session, settings: Settings) -> list[dict[str, Any]]:
+    def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
         clients = list(repo.list_all(session))
         variables = secret_variables(clients)
-        current = self.current(session, settings)
+        current = self.current(session, rt)
         out = []
         for client_id in sorted(current):
             values = dict(current[client_id])

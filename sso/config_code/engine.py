@@ -17,7 +17,6 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sso.config import Settings
 from sso.config_code.agencies import Agencies
 from sso.config_code.clients import Clients
 from sso.config_code.model import (
@@ -33,6 +32,7 @@ from sso.config_code.model import (
 from sso.config_code.roles import RoleAssignments, Roles
 from sso.core import events
 from sso.core.errors import DomainError
+from sso.runtime import Runtime
 from sso.storage import audit
 from sso.web.i18n import translate
 
@@ -45,10 +45,10 @@ HEADER = ("# Tangsel SSO configuration, written by `sso config export`.\n"
 SYMBOLS = {"create": "+", "update": "~", "delete": "-"}
 
 
-def export_document(session: Session, settings: Settings) -> str:
+def export_document(session: Session, rt: Runtime) -> str:
     doc: dict[str, Any] = {"version": VERSION}
     for handler in HANDLERS:
-        doc[handler.section] = handler.export(session, settings)
+        doc[handler.section] = handler.export(session, rt)
     return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True,
                                    default_flow_style=False, width=4096)
 
@@ -121,17 +121,17 @@ def _message(exc: DomainError) -> str:
     return exc.detail or translate("en", exc.message, **exc.params)
 
 
-def run(session: Session, settings: Settings, text: str, environ: Mapping[str, str], *,
+def run(session: Session, rt: Runtime, text: str, environ: Mapping[str, str], *,
         prune: bool = False) -> Plan:
     """Plan ``text`` against the database and carry the plan out in ``session``'s transaction
     (the caller commits, or rolls back on problems and dry runs)."""
-    ctx = ReadContext(settings, environ)
+    ctx = ReadContext(rt, environ)
     doc = _load(text, ctx) or {}
     plan = Plan()
     states: list[tuple[Handler, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]] = []
     final: dict[str, set[str]] = {}
     for handler in HANDLERS:
-        current = handler.current(session, settings)
+        current = handler.current(session, rt)
         items = doc.get(handler.section)
         present = handler.section in doc
         if items is None:
@@ -159,7 +159,7 @@ def run(session: Session, settings: Settings, text: str, environ: Mapping[str, s
                 ctx.problem(f"{change.kind} {change.label}", f"{name}: there is no {kind} {key}")
                 ctx.failed.add(change.ref)
     plan.problems = ctx.problems
-    _carry_out(session, settings, plan, states, ctx.failed)
+    _carry_out(session, rt, plan, states, ctx.failed)
     if plan.changes and not plan.problems:
         audit.record(session, events.CONFIG_APPLIED, actor_id=ACTOR,
                      target_type="config", sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -168,7 +168,7 @@ def run(session: Session, settings: Settings, text: str, environ: Mapping[str, s
     return plan
 
 
-def _carry_out(session: Session, settings: Settings, plan: Plan,
+def _carry_out(session: Session, rt: Runtime, plan: Plan,
                states: list[tuple[Handler, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
                failed: set[Ref]) -> None:
     ordered: list[tuple[Handler, Change]] = []
@@ -179,7 +179,7 @@ def _carry_out(session: Session, settings: Settings, plan: Plan,
         mine = [c for c in plan.changes if c.kind == handler.kind and c.action == "delete"]
         ordered += [(handler, c) for c in handler.order(mine, desired, current)]
     plan.changes = [c for _h, c in ordered]
-    apply_ctx = ApplyContext(session, settings)
+    apply_ctx = ApplyContext(session, rt)
     for handler, change in ordered:
         needs = [] if change.desired is None else [
             ref for ref, _name in handler.references(change.key, change.desired)]

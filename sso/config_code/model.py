@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Literal
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
+from sso.core.crypto import Encryptor
+from sso.runtime import Runtime
 
 ACTOR = "config-apply"  # the audit actor of every change `sso config apply` makes
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -35,7 +37,7 @@ class Secret:
     hash, or the value itself where the provider must keep it); neither prints its value."""
 
     env: str | None  # the variable's name; None for a stored secret
-    digest: str | None
+    digest: str | None = field(repr=False)
     value: str | None = field(default=None, repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -68,10 +70,14 @@ class Field:
 class ReadContext:
     """What reading a file needs and finds: the environment and the problems."""
 
-    settings: Settings
+    runtime: Runtime
     environ: Mapping[str, str]
     problems: list[Problem] = field(default_factory=list)
     failed: set[Ref] = field(default_factory=set)  # objects whose entries are wrong
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
@@ -169,8 +175,16 @@ class Change:
 @dataclass
 class ApplyContext:
     session: Session
-    settings: Settings
+    runtime: Runtime
     actor_id: str = ACTOR
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def encryptor(self) -> Encryptor:
+        return self.runtime.encryptor
 
 
 class Handler:
@@ -181,14 +195,14 @@ class Handler:
     # Fields that, left out of an entry (None), keep the stored value instead of clearing it.
     keep_when_absent: ClassVar[frozenset[str]] = frozenset()
 
-    def export(self, session: Session, settings: Settings) -> list[dict[str, Any]]:
+    def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def read(self, items: list[Any], ctx: ReadContext) -> dict[str, dict[str, Any]]:
         """The file's entries as ``{key: values}``; a wrong entry is left out, with problems."""
         raise NotImplementedError
 
-    def current(self, session: Session, settings: Settings) -> dict[str, dict[str, Any]]:
+    def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         """The database's objects, keyed and shaped like :meth:`read`'s result."""
         raise NotImplementedError
 

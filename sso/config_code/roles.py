@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sso.admin.services import roles as service
-from sso.config import Settings
 from sso.config_code.model import ApplyContext, Change, Field, Handler, ReadContext, Ref
 from sso.core.errors import NotFound
 from sso.db.models import Role
+from sso.runtime import Runtime
 from sso.storage import agencies as agency_repo
 from sso.storage import clients as client_repo
 from sso.storage import config_rows
@@ -53,7 +53,7 @@ class Roles(Handler):
     kind = "role"
     section = "roles"
 
-    def current(self, session: Session, settings: Settings) -> dict[str, dict[str, Any]]:
+    def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         clients = {c.id: c.client_id for c in client_repo.list_all(session)}
         found = {}
         for role, _count in repo.list_all(session):
@@ -62,9 +62,9 @@ class Roles(Handler):
                 "name": role.name, "client": client, "description": role.description or ""}
         return found
 
-    def export(self, session: Session, settings: Settings) -> list[dict[str, Any]]:
+    def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
         rows = [{k: v for k, v in values.items() if v is not None}
-                for values in self.current(session, settings).values()]
+                for values in self.current(session, rt).values()]
         return _sorted(rows, "name")
 
     def read(self, items: list[Any], ctx: ReadContext) -> dict[str, dict[str, Any]]:
@@ -113,16 +113,16 @@ class RoleAssignments(Handler):
     kind = "role_assignment"
     section = "role_assignments"
 
-    def current(self, session: Session, settings: Settings) -> dict[str, dict[str, Any]]:
+    def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         found = {}
         for _row, role, agency, client in config_rows.agency_role_assignments(session):
             values = {"role": role.name, "client": client, "agency": agency}
             found[self._key(values)] = values
         return found
 
-    def export(self, session: Session, settings: Settings) -> list[dict[str, Any]]:
+    def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
         rows = [{k: v for k, v in values.items() if v is not None}
-                for values in self.current(session, settings).values()]
+                for values in self.current(session, rt).values()]
         return _sorted(rows, "role", "agency")
 
     @staticmethod

@@ -78,6 +78,7 @@ class Roles(Handler):
                                                         item.get("client"))))
                 continue
             values["name"] = values["name"].lower()
+            values["description"] = values["description"].strip()[:300]  # as the service keeps it
             key = role_key(values["name"], values["client"])
             if key in found:
                 ctx.problem(at, f"role {key} appears twice")

@@ -119,6 +119,7 @@ def test_export_apply_on_an_empty_database_export_again_is_the_same_file(
         runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
     ids = seed(runtime)
     path, first = export(sso, tmp_path)
+    assert sso("config", "export").stdout == first
     doc = yaml.safe_load(first)
     assert [a["code"] for a in doc["agencies"]] == ["DINKES", "DISKOMINFO"]
     assert doc["agencies"][1]["children"][0]["code"] == "BIDANG-TI"

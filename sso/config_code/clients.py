@@ -7,7 +7,11 @@ replaces the stored secret (compared by keyed hash), and leaving ``secret`` out 
 Applied through the admin console's services (:mod:`sso.admin.services.clients`: creation with
 the SSRF guard, the settings form, registration metadata, disable / enable; marking an app in
 development, and deletion, from :mod:`sso.oauth.developer_apps`). Reviewing a developer's
-pending app stays a person's decision in the console: apply does not approve or reject."""
+pending app stays a person's decision in the console: apply does not approve or reject.
+
+The provider's own console client (``tangselconsole``, :mod:`sso.web.console`) is not
+configuration: the provider makes it and points it at its own issuer, so it is never exported,
+changed or pruned, and a file may not name it."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from sso.oauth import developer_apps
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, SIGNING_ALGS, ClientSpec, rotate_secret
 from sso.runtime import Runtime
 from sso.storage import clients as repo
+from sso.web.console import CONSOLE_CLIENT_ID
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 FIELDS = (
@@ -99,6 +104,8 @@ class Clients(Handler):
     def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         found = {}
         for client in repo.list_all(session):
+            if client.client_id == CONSOLE_CLIENT_ID:
+                continue
             values = {f.name: getattr(client, f.name, None) for f in FIELDS}
             values["description"] = client.description or ""
             values["contacts"] = list(client.contacts or [])
@@ -108,7 +115,7 @@ class Clients(Handler):
         return found
 
     def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
-        clients = list(repo.list_all(session))
+        clients = [c for c in repo.list_all(session) if c.client_id != CONSOLE_CLIENT_ID]
         variables = secret_variables(clients)
         current = self.current(session, rt)
         out = []
@@ -129,6 +136,11 @@ class Clients(Handler):
             if values is None:
                 if isinstance(client_id, str):
                     ctx.failed.add((self.kind, client_id.strip()))
+                continue
+            if values["client_id"] == CONSOLE_CLIENT_ID:
+                ctx.problem(f"{at}.client_id", f"{CONSOLE_CLIENT_ID} is the provider's own "
+                            "console client, made by the provider itself; leave it out")
+                ctx.failed.add((self.kind, CONSOLE_CLIENT_ID))
                 continue
             if values["client_id"] in found:
                 ctx.problem(f"{at}.client_id", f"client {values['client_id']} appears twice")

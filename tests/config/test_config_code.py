@@ -20,6 +20,7 @@ from sso.db.models import Agency, AuditEvent, Client, Role, RoleAssignment
 from sso.oauth.clients import ClientSpec, check_secret
 from sso.runtime import Runtime
 from sso.storage import roles as role_repo
+from sso.web.console import CONSOLE_CLIENT_ID, ensure_console_client
 from tests.conftest import _empty_all_tables
 from tests.factories import create_user
 
@@ -118,6 +119,9 @@ def config_events(db: Any) -> list[AuditEvent]:
 def test_export_apply_on_an_empty_database_export_again_is_the_same_file(
         runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
     ids = seed(runtime)
+    with runtime.sessions() as s:  # the provider's own console client is not configuration
+        ensure_console_client(s, runtime.settings)
+        s.commit()
     path, first = export(sso, tmp_path)
     assert sso("config", "export").stdout == first
     doc = yaml.safe_load(first)
@@ -128,6 +132,7 @@ def test_export_apply_on_an_empty_database_export_again_is_the_same_file(
     assert portal["access_token_lifetime"] == 300 and portal["in_development"] is False
     assert portal["id_token_signed_response_alg"] == "ES256"
     assert PORTAL_SECRET not in first and EVENT_SECRET not in first
+    assert CONSOLE_CLIENT_ID not in first
     assert {"role": "organizer", "client": "portal-satu-data", "agency": "DINKES"} in doc[
         "role_assignments"]
 
@@ -255,6 +260,7 @@ def test_a_bad_file_reports_every_problem_and_writes_nothing(
     doc["clients"].append({"client_id": "web-app", "name": "Web", "secret": "${WEB_SECRET}",
                            "redirect_uris": ["http://web.example.id/cb"]})
     doc["clients"].append({"client_id": "plain", "name": "Plain", "secret": "hunter2"})
+    doc["clients"].append({"client_id": "tangselconsole", "name": "Mine now"})
     doc["roles"].append({"name": "viewer", "client": "no-such-client"})
     doc["role_assignments"].append({"role": "opd-admin", "agency": "NOWHERE"})
     doc["extra"] = 1
@@ -272,6 +278,7 @@ def test_a_bad_file_reports_every_problem_and_writes_nothing(
         "role viewer (app role of client no-such-client): client: there is no client no-such-client",
         "agency: there is no agency NOWHERE",
         "extra: unknown section",
+        "clients[7].client_id: tangselconsole is the provider's own console client",
         "agency BAD CODE!: Code: 2–32 capital letters",  # refused by the admin service
     ):
         assert expected in err, (expected, err)

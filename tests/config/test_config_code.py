@@ -307,6 +307,17 @@ def test_a_missing_environment_variable_fails_cleanly(
     assert ok.exit_code == 0, ok.output
     row = db.scalar(select(Client).where(Client.client_id == "portal-satu-data"))
     assert check_secret(runtime.secret_key, row, PORTAL_SECRET)
+    # A hand-written entry takes the defaults of `sso clients create`; applying it again, or
+    # pruning with a file that has no clients section, changes nothing.
+    again = sso("config", "apply", str(path),
+                extra_env={"PORTAL_SECRET_FROM_VAULT": PORTAL_SECRET})
+    assert again.stdout.strip() == "No changes."
+    only_agencies = write(tmp_path / "agencies.yaml", {"version": 1, "agencies": [
+        {"code": "DINKES", "name": "Dinas Kesehatan"}]})
+    result = sso("config", "apply", str(only_agencies), "--prune")
+    assert result.exit_code == 0 and "Plan: 1 to create, 0 to change, 0 to delete." in result.stdout
+    db.expire_all()
+    assert [c.client_id for c in db.scalars(select(Client))] == ["portal-satu-data"]
 
 
 def test_a_new_confidential_client_needs_a_secret_reference(

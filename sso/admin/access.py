@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "sessions.manage": frozenset({ADMIN}),
     "keys.manage": frozenset({ADMIN}),
     "audit.view": frozenset({ADMIN, AUDITOR}),
+    "webhooks.manage": frozenset({ADMIN}),
 }
 MAX_FIELD = 4000
 MAX_UPLOAD = 20 * 1024 * 1024

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.core.events import current_context
 from sso.db.models import AuditEvent
+from sso.storage import webhooks
 
 
 def record(
@@ -23,14 +24,17 @@ def record(
     client_id: str | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Add an audit event to the session's transaction (committed with the change it records).
+    """Add an audit event to the session's transaction (committed with the change it records),
+    and queue it for the webhooks that want it (:func:`sso.storage.webhooks.capture`).
 
     ``details`` must never hold a secret, password, token or NIK."""
-    row = AuditEvent(**event_values(
+    values = event_values(
         event, outcome=outcome, actor_id=actor_id, target_type=target_type,
         target_id=target_id, client_id=client_id, **details,
-    ))
+    )
+    row = AuditEvent(**values)
     session.add(row)
+    webhooks.capture(session, [values])
     return row
 
 
@@ -38,6 +42,7 @@ def write(session: Session, values: dict[str, Any]) -> None:
     """:func:`record` as one Core INSERT of an :func:`event_values` row, executed now in the
     session's transaction (no ORM unit of work): for the token endpoint's hot paths."""
     session.connection().execute(_INSERT, values)
+    webhooks.capture(session, [values])
 
 
 def event_values(

@@ -30,6 +30,8 @@ from sso.config_code.model import (
     show,
 )
 from sso.config_code.roles import RoleAssignments, Roles
+from sso.config_code.upstreams import Upstreams
+from sso.config_code.webhooks import Webhooks
 from sso.core import events
 from sso.core.errors import DomainError
 from sso.runtime import Runtime
@@ -38,7 +40,8 @@ from sso.web.i18n import translate
 
 VERSION = 1
 # In the order of creation: an object's references are made before it (deletes run backwards).
-HANDLERS: tuple[Handler, ...] = (Agencies(), Clients(), Roles(), RoleAssignments())
+HANDLERS: tuple[Handler, ...] = (Agencies(), Clients(), Roles(), RoleAssignments(), Upstreams(),
+                                 Webhooks())
 HEADER = ("# Tangsel SSO configuration, written by `sso config export`.\n"
           "# Apply with `sso config apply FILE [--dry-run] [--prune]`; secrets are ${ENV_NAME}\n"
           "# references, read from the environment when the file is applied.\n")

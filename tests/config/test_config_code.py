@@ -3,54 +3,28 @@ and files that are wrong (every problem reported, nothing written), on both back
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
 
 from sso.admin.services import agencies as agency_service
 from sso.admin.services import clients as client_service
 from sso.admin.services import roles as role_service
-from sso.cli import app as cli
-from sso.db.models import Agency, AuditEvent, Client, Role, RoleAssignment
+from sso.db.models import Agency, Client, Role, RoleAssignment
 from sso.oauth.clients import ClientSpec, check_secret
 from sso.runtime import Runtime
 from sso.storage import roles as role_repo
 from sso.web.console import CONSOLE_CLIENT_ID, ensure_console_client
+from tests.config.helpers import EVENT_SECRET, PORTAL_SECRET, Run, config_events, export, write
 from tests.conftest import _empty_all_tables
 from tests.factories import create_user
 
 ADMIN = "test-admin"
-PORTAL_SECRET = "portal-secret-0123456789-abcdefghijklmnop"
-EVENT_SECRET = "event-secret-0123456789-abcdefghijklmnopq"
 JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
                   "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
                   "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def sso(runtime: Runtime) -> Run:
-    s = runtime.settings
-    env = {
-        "SSO_ENV": "test", "SSO_DATABASE_URL": s.database_url,
-        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),
-        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),
-        "SSO_ISSUER": s.issuer, "SSO_VAR_DIR": str(s.var_dir),
-        "CLIENT_SECRET_PORTAL_SATU_DATA": PORTAL_SECRET,
-        "CLIENT_SECRET_EVENT": EVENT_SECRET,
-    }
-    runner = CliRunner()
-
-    def run(*args: str, extra_env: dict[str, str | None] | None = None) -> Result:
-        return runner.invoke(cli, list(args), env={**env, **(extra_env or {})},
-                             catch_exceptions=False)
-
-    return run
 
 
 def seed(runtime: Runtime) -> dict[str, str]:
@@ -97,23 +71,6 @@ def seed(runtime: Runtime) -> dict[str, str]:
         ids = {"app": app.client_id, "event": event.client_id}
         s.commit()
     return ids
-
-
-def export(sso: Run, tmp_path: Path, name: str = "city.yaml") -> tuple[Path, str]:
-    path = tmp_path / name
-    result = sso("config", "export", "--output", str(path))
-    assert result.exit_code == 0, result.output
-    return path, path.read_text(encoding="utf-8")
-
-
-def write(path: Path, doc: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def config_events(db: Any) -> list[AuditEvent]:
-    db.expire_all()
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.actor_id == "config-apply")))
 
 
 def test_export_apply_on_an_empty_database_export_again_is_the_same_file(

@@ -371,3 +371,23 @@ def test_registration_fields_development_mark_and_fixed_fields(
     assert len(err.strip().splitlines()) == 6  # five problems and the summary
     db.expire_all()
     assert db.scalar(select(Client).where(Client.client_id == "short")) is None
+
+
+def test_an_agency_limited_machine_client_is_exported_and_never_recreated_without_its_limit(
+        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    seed(runtime)
+    with runtime.sessions() as s:
+        simpeg = s.scalar(select(Client).where(Client.name == "SIMPEG sync"))
+        dinkes = s.scalar(select(Agency).where(Agency.code == "DINKES"))
+        assert simpeg is not None and dinkes is not None
+        simpeg.admin_agency_id = dinkes.id
+        s.commit()
+    path, text = export(sso, tmp_path)
+    simpeg_entry = next(c for c in yaml.safe_load(text)["clients"] if c["name"] == "SIMPEG sync")
+    assert simpeg_entry["admin_agency"] == "DINKES"
+    assert sso("config", "apply", str(path)).stdout.strip() == "No changes."
+    _empty_all_tables(runtime)
+    result = sso("config", "apply", str(path))
+    assert result.exit_code == 1 and "admin_agency cannot be set by apply yet" in result.stderr
+    db.expire_all()
+    assert db.scalars(select(Client)).all() == []

@@ -32,6 +32,9 @@ LAYERS: dict[str, float] = {
     "sso.web": 6,
     "sso.admin": 6,
     "sso.developers": 6,
+    # Configuration as code drives the admin console's services (sso.admin.services), so it
+    # sits beside the console, below the composition roots (the CLI).
+    "sso.config_code": 6,
     "sso.scim": 6,
     "sso.app": 7,
     "sso.cli": 7,

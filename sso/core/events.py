@@ -105,6 +105,10 @@ class Event(StrEnum):
     ROLE_CREATED = "role.created"
     ROLE_REVOKED = "role.revoked"
     ROLE_DELETED = "role.deleted"
+    ROLE_UPDATED = "role.updated"
+    # `sso config apply` (sso.config_code): one event per applied file, beside the events of
+    # each change it made (their actor is ``config-apply``).
+    CONFIG_APPLIED = "config.applied"
     CLIENT_DISABLED = "client.disabled"
     CLIENT_ENABLED = "client.enabled"
     # An admin marked a developer's app as in development or no longer (issue 13).

@@ -133,6 +133,8 @@ LABELS: dict[str, EventLabel] = {
     Event.ROLE_GRANTED: _l(ADMIN, "Peran diberikan", "Role given"),
     Event.ROLE_REVOKED: _l(ADMIN, "Peran dicabut", "Role taken back"),
     "role.deleted": _l(ADMIN, "Peran dihapus", "Role deleted"),
+    Event.ROLE_UPDATED: _l(ADMIN, "Keterangan peran diubah", "Role description changed"),
+    Event.CONFIG_APPLIED: _l(ADMIN, "Berkas konfigurasi diterapkan", "Configuration file applied"),
     Event.AUDIT_EXPORTED: _l(ADMIN, "Log audit diunduh", "Audit log downloaded"),
     # Relying parties: registration, review, settings, client authentication.
     Event.CLIENT_CREATED: _l(CLIENT, "Aplikasi dibuat", "App created"),

@@ -89,6 +89,26 @@ def clean_url(settings: Settings, url: str) -> str:
                            reason=exc.reason) from None
 
 
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
+
+
+def check_given_secret(secret: str) -> str:
+    """A secret chosen by an operator (configuration as code) instead of generated: the
+    Standard Webhooks form ``whsec_`` + base64 of 24 to 64 random bytes."""
+    import base64
+    import binascii
+
+    body = secret.strip().removeprefix("whsec_")
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not secret.strip().startswith("whsec_") or not 24 <= len(raw) <= 64:
+        raise InvalidInput("webhooks.error.secret", detail="a given webhook secret is whsec_ "
+                           "and the base64 of 24 to 64 random bytes")
+    return secret.strip()
+
+
 def new_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
     import base64
@@ -104,9 +124,18 @@ class Created:
 
 def create(session: Session, settings: Settings, encryptor: Encryptor, *, url: str,
            event_types: list[str], description: str = "",
-           actor_id: str | None = None, client_id: str | None = None) -> Created:
-    secret = new_secret()
+           actor_id: str | None = None, client_id: str | None = None,
+           subscription_id: str | None = None, secret: str | None = None) -> Created:
+    """A new subscription. ``subscription_id`` and ``secret`` are given only by configuration
+    as code (a rebuilt deployment keeps what receivers know); otherwise both are generated."""
+    if subscription_id is not None:
+        if not _ID.fullmatch(subscription_id):
+            raise InvalidInput("webhooks.error.id", detail="id: 1-36 letters, digits, . _ -")
+        if repo.get(session, subscription_id) is not None:
+            raise Conflict("webhooks.error.id_taken", detail=f"webhook {subscription_id!r} exists")
+    secret = check_given_secret(secret) if secret else new_secret()
     sub = repo.add(session, WebhookSubscription(
+        **({"id": subscription_id} if subscription_id else {}),
         url=clean_url(settings, url), event_types=clean_event_types(event_types),
         description=description.strip()[:MAX_DESCRIPTION],
         secret_encrypted=encryptor.encrypt(secret), status="active", version=1,
@@ -196,11 +225,12 @@ def delete(session: Session, subscription_id: str, *, version: int | None = None
 
 def rotate_secret(session: Session, encryptor: Encryptor, subscription_id: str, *,
                   version: int | None = None, actor_id: str | None = None,
-                  client_id: str | None = None) -> Created:
-    """A new secret, shown once. The old one also signs for 24 hours (each message carries
-    both signatures), so the receiver can switch without losing a message."""
+                  client_id: str | None = None, secret: str | None = None) -> Created:
+    """A new secret, shown once (``secret`` when given: configuration as code). The old one also
+    signs for 24 hours (each message carries both signatures), so the receiver can switch
+    without losing a message."""
     sub = _locked(session, subscription_id, version)
-    secret = new_secret()
+    secret = check_given_secret(secret) if secret else new_secret()
     sub.previous_secret_encrypted = sub.secret_encrypted
     sub.previous_secret_until = now() + PREVIOUS_SECRET_GRACE
     sub.secret_encrypted = encryptor.encrypt(secret)

@@ -40,6 +40,18 @@ def create(session: Session, name: str, client_id: str | None, description: str,
     return role
 
 
+def describe(session: Session, role: Role, description: str, *, actor_id: str) -> bool:
+    """Change a role's description; returns whether it changed."""
+    description = description.strip()[:300]
+    if role.description == description:
+        return False
+    old, role.description = role.description, description
+    session.flush()
+    audit.record(session, Event.ROLE_UPDATED, actor_id=actor_id, target_type="role",
+                 target_id=str(role.id), name=role.name, old=old, new=description)
+    return True
+
+
 def get(session: Session, role_id: int) -> Role:
     role = session.get(Role, role_id)
     if role is None:

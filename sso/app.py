@@ -28,6 +28,9 @@ ROUTERS = (
     "sso.web.routes.upstreams",
     "sso.web.routes.account_identities",
     "sso.web.routes.token",
+    # Before the pages: a SCIM request is matched against ~20 routes, not all of them (its
+    # catch-all only takes paths under /scim/v2).
+    "sso.scim.routes",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",
     "sso.web.routes.activation",
@@ -94,6 +97,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     from sso.web.middleware import RequestContextMiddleware
 
     install_error_handlers(app)
+    from sso.scim.routes import install as install_scim
+
+    install_scim(app)
     console.install(app)
     # Inner to outer: the load bounds run inside the request context (they need the client IP).
     from sso.web.load_shedding import PasswordCheckAdmission, RateLimits

@@ -38,6 +38,7 @@ class NewUser:
     phone: str | None = None
     email_verified: bool = False
     locale: str = "id"
+    external_id: str | None = None  # a provisioning client's own id (SCIM externalId)
 
 
 def create_user(
@@ -98,6 +99,7 @@ def create_user(
         nip=nip,
         agency_id=agency_id,
         position=new.position,
+        external_id=new.external_id,
     )
     user_repo.add(session, user)
     if password is not None:

@@ -1,6 +1,7 @@
 """Who may do what in the admin UI, checked on the server for every page and every action.
 
-Roles are global roles (``sso.storage.roles``), held directly or through one's agency:
+Roles are global roles (``sso.storage.roles``), held directly or through one's agency (the
+rules themselves live in :mod:`sso.admin.services.authority`, shared with the Admin API):
 
 - ``admin``: everything.
 - ``opd-admin``: people of their own agency and the agencies below it (delegated
@@ -23,34 +24,27 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from sso.admin.services import authority
+from sso.admin.services.authority import (
+    ADMIN,
+    ADMIN_ROLES,
+    AUDITOR,
+    HELPDESK,
+    OPD_ADMIN,
+    PERMISSIONS,
+    Authority,
+    Forbidden,
+    admin_roles_of,
+)
 from sso.core.errors import DomainError
 from sso.core.events import Event
 from sso.db.models import User
 from sso.storage import audit
-from sso.storage import directory as dir_repo
-from sso.storage import roles as role_repo
 from sso.web import console, navigation
 from sso.web.console import ACR_MFA, CurrentLogin
 from sso.web.deps import runtime_of
 from sso.web.security import csrf
 
-ADMIN, OPD_ADMIN, HELPDESK, AUDITOR = "admin", "opd-admin", "helpdesk", "auditor"
-ADMIN_ROLES = (ADMIN, OPD_ADMIN, HELPDESK, AUDITOR)
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "dashboard.view": frozenset(ADMIN_ROLES),
-    "users.view": frozenset({ADMIN, OPD_ADMIN, HELPDESK}),
-    "users.manage": frozenset({ADMIN, OPD_ADMIN}),  # create, edit, disable, end sessions
-    "users.import": frozenset({ADMIN, OPD_ADMIN}),
-    "users.support": frozenset({ADMIN, OPD_ADMIN, HELPDESK}),  # unlock, reset link, reset MFA
-    "agencies.view": frozenset({ADMIN, OPD_ADMIN}),
-    "agencies.manage": frozenset({ADMIN}),
-    "roles.manage": frozenset({ADMIN}),
-    "clients.manage": frozenset({ADMIN}),
-    "sessions.manage": frozenset({ADMIN}),
-    "keys.manage": frozenset({ADMIN}),
-    "audit.view": frozenset({ADMIN, AUDITOR}),
-    "webhooks.manage": frozenset({ADMIN}),
-}
 MAX_FIELD = 4000
 MAX_UPLOAD = 20 * 1024 * 1024
 
@@ -72,6 +66,10 @@ class Staff:
         return self.login.user
 
     @property
+    def authority(self) -> Authority:
+        return Authority(self.roles, self.scope)
+
+    @property
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
@@ -79,9 +77,6 @@ class Staff:
         return bool(self.roles & PERMISSIONS[permission])
 
 
-def admin_roles_of(session: Session, user: User) -> frozenset[str]:
-    held = role_repo.role_names_for(session, user.id, user.agency_id, None)
-    return frozenset(r for r in held if r in ADMIN_ROLES)
 
 
 def deny(session: Session, who: User | None, reason: str, **details: Any) -> AdminForbidden:
@@ -136,31 +131,30 @@ def staff(
     if not roles & PERMISSIONS[permission]:
         raise deny(session, login.user, "not_permitted", permission=permission,
                    path=request.url.path)
-    scope: frozenset[int] | None = None
     # An opd-admin's reach is their agency's subtree, unless another role of theirs allows
     # this permission everywhere (helpdesk support actions).
-    unlimited = roles & (PERMISSIONS[permission] - {OPD_ADMIN})
-    if not unlimited:
-        agencies = dir_repo.all_agencies(session)
-        own = login.user.agency_id
-        scope = frozenset(dir_repo.subtree_ids(agencies, own) if own is not None else ())
-    return Staff(login, roles, scope)
+    return Staff(login, roles, authority.reach(session, roles, permission, login.user.agency_id))
+
+
+def refused(session: Session, who: Staff, exc: Forbidden) -> AdminForbidden:
+    """The console's answer to a refusal of the shared rules (recorded like any other)."""
+    return deny(session, who.user, exc.reason, **exc.details)
 
 
 def check_person(session: Session, who: Staff, target: User, permission: str) -> None:
-    """Refuse acting on ``target`` outside ``who``'s agencies, or on an admin by a non-admin."""
-    if who.scope is not None and (target.kind != "staff" or target.agency_id not in who.scope):
-        raise deny(session, who.user, "outside_scope", permission=permission,
-                   target_id=target.id)
-    if not who.is_admin and ADMIN in admin_roles_of(session, target):
-        raise deny(session, who.user, "target_is_admin", permission=permission,
-                   target_id=target.id)
+    """Refuse acting on ``target`` outside ``who``'s agencies, or on an admin by a non-admin
+    (the rules of :func:`sso.admin.services.authority.check_person`)."""
+    try:
+        authority.check_person(session, who.authority, target, permission)
+    except Forbidden as exc:
+        raise refused(session, who, exc) from None
 
 
 def check_agency(session: Session, who: Staff, agency_id: int | None, permission: str) -> None:
-    if who.scope is not None and agency_id not in who.scope:
-        raise deny(session, who.user, "agency_outside_scope", permission=permission,
-                   agency_id=agency_id)
+    try:
+        authority.check_agency(who.authority, agency_id, permission)
+    except Forbidden as exc:
+        raise refused(session, who, exc) from None
 
 
 # ---------------------------------------------------------------------------- forms
@@ -198,3 +192,11 @@ async def checked_form(request: Request) -> Form:
 
 
 FormDep = Annotated[Form, Depends(checked_form)]
+
+
+__all__ = [
+    "ADMIN", "ADMIN_ROLES", "AUDITOR", "HELPDESK", "MAX_FIELD", "MAX_UPLOAD", "OPD_ADMIN",
+    "PERMISSIONS", "AdminForbidden", "AdminNoAccess", "Form", "FormDep", "Staff",
+    "admin_roles_of", "check_agency", "check_person", "checked_form", "deny", "no_access",
+    "refused", "runtime_of", "staff",
+]

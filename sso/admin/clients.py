@@ -14,7 +14,7 @@ from sso.admin import confirm, handover, reauth
 from sso.admin.access import Form, FormDep, Staff, staff
 from sso.admin.services import clients as service
 from sso.admin.views import back, page
-from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from sso.core.errors import Conflict, DomainError, NotFound
 from sso.db.models import Client
 from sso.oauth import developer_apps
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
@@ -98,8 +98,11 @@ def confirm_client_action(request: Request, session: SessionDep, client_id: str,
     path = f"{PATH}/{client.client_id}"
     if action not in CONFIRMED:
         raise NotFound("admin.error.unknown_action")
-    if action == "disable" and client.client_id == CONSOLE_CLIENT_ID:
-        return _detail(request, session, who, client, InvalidInput("admin.client.built_in"))
+    if action == "disable":
+        try:
+            service.check_can_disable(client)
+        except DomainError as exc:
+            return _detail(request, session, who, client, exc)
     locale = confirm.locale_of(request)
     grants, people = impact.live_grants_of_client(session, client.client_id)
     c = confirm.Confirmation(
@@ -148,8 +151,6 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
             developer_apps.set_in_development(session, runtime.settings, client, on, actor_id=actor)
             done = "development_on" if on else "development_off"
         elif action in ("disable", "enable"):
-            if action == "disable" and client.client_id == CONSOLE_CLIENT_ID:
-                raise InvalidInput("admin.client.built_in")
             service.set_disabled(session, client, action == "disable", actor_id=actor)
             done = action + "d"
         elif action == "rotate":

@@ -303,7 +303,7 @@ def delete_app(session: Session, client_id: str, owner: User) -> None:
 
 
 def _review(
-    session: Session, client: Client, actor_id: str, note: str, *, to: str, event: Event,
+    session: Session, client: Client, actor_id: str | None, note: str, *, to: str, event: Event,
     allowed_from: tuple[str, ...],
 ) -> Client:
     if client.status not in allowed_from:
@@ -324,13 +324,13 @@ def _review(
     return client
 
 
-def approve(session: Session, client: Client, actor_id: str, note: str = "") -> Client:
+def approve(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
     """An admin lets a pending (or earlier rejected) app log people in: status ``active``."""
     return _review(session, client, actor_id, note, to="active", event=Event.CLIENT_APPROVED,
                    allowed_from=("pending", "rejected"))
 
 
-def reject(session: Session, client: Client, actor_id: str, note: str = "") -> Client:
+def reject(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
     """An admin refuses a pending app: status ``rejected`` (the developer sees the note)."""
     return _review(session, client, actor_id, note, to="rejected", event=Event.CLIENT_REJECTED,
                    allowed_from=("pending",))
@@ -359,7 +359,7 @@ def may_log_in(session: Session, client: Client, user: User) -> bool:
 
 
 def set_in_development(
-    session: Session, settings: Settings, client: Client, flag: bool, *, actor_id: str
+    session: Session, settings: Settings, client: Client, flag: bool, *, actor_id: str | None
 ) -> bool:
     """An admin marks ``client`` as in development (or no longer); returns whether it changed.
 

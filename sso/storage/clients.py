@@ -41,6 +41,13 @@ def list_all(session: Session) -> Sequence[Client]:
     return session.scalars(select(Client).order_by(Client.created_at, Client.id)).all()
 
 
+def limited_to(session: Session, agency_id: int) -> Sequence[Client]:
+    """Machine clients of the Admin API limited to this agency (``admin_agency_id``)."""
+    return session.scalars(
+        select(Client).where(Client.admin_agency_id == agency_id).order_by(Client.id)
+    ).all()
+
+
 def add(session: Session, client: Client) -> Client:
     session.add(client)
     session.flush()

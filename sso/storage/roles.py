@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from sso.db.models import Role, RoleAssignment
+from sso.db.models import Role, RoleAssignment, User
 
 
 def get_or_create_global(session: Session, name: str, description: str = "") -> Role:
@@ -91,3 +91,26 @@ def delete_assignments(session: Session, role_id: int) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def has_active_holder(session: Session, name: str) -> bool:
+    """Whether an active person holds the global role ``name``, directly or through their
+    agency (the last admin must not be removed: nobody could administer any more)."""
+    role = get(session, name, None)
+    if role is None:
+        return False
+    direct = (
+        select(User.id)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.role_id == role.id, User.status == "active")
+        .limit(1)
+    )
+    if session.scalar(direct) is not None:
+        return True
+    through_agency = (
+        select(User.id)
+        .join(RoleAssignment, RoleAssignment.agency_id == User.agency_id)
+        .where(RoleAssignment.role_id == role.id, User.status == "active")
+        .limit(1)
+    )
+    return session.scalar(through_agency) is not None

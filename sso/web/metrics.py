@@ -128,11 +128,21 @@ class Metrics:
             registry=owner,
             multiprocess_mode="livesum",
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     # ------------------------------------------------------------------ recording
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # The labelled children are looked up once per (method, route, status): labels() cost
+        # ~25 µs per request, a sixth of a JWKS request (bench/README.md, issue 17). Route
+        # templates and status codes are few, so the dict stays as small as the label sets.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)),
+                        self.latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if status == 429:
             self.rate_limited.labels(route).inc()
 

@@ -17,6 +17,7 @@ from sso.core.events import Event
 from sso.db.models import Agency
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
+from sso.storage import clients as client_repo
 from sso.storage import directory as dir_repo
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
@@ -41,7 +42,7 @@ def _name(name: str) -> str:
     return name
 
 
-def create(session: Session, code: str, name: str, parent_id: int | None, *, actor_id: str) -> Agency:
+def create(session: Session, code: str, name: str, parent_id: int | None, *, actor_id: str | None) -> Agency:
     code = code.strip().upper()
     if not _CODE.fullmatch(code):
         raise InvalidInput("admin.agency.code_invalid")
@@ -55,7 +56,7 @@ def create(session: Session, code: str, name: str, parent_id: int | None, *, act
     return agency
 
 
-def rename(session: Session, agency_id: int, name: str, version: int, *, actor_id: str) -> Agency:
+def rename(session: Session, agency_id: int, name: str, version: int, *, actor_id: str | None) -> Agency:
     agency = get(session, agency_id)
     _check_version(agency, version)
     old, agency.name = agency.name, _name(name)
@@ -66,7 +67,7 @@ def rename(session: Session, agency_id: int, name: str, version: int, *, actor_i
 
 
 def move(session: Session, agency_id: int, parent_id: int | None, version: int, *,
-         actor_id: str) -> Agency:
+         actor_id: str | None) -> Agency:
     agency = get(session, agency_id)
     _check_version(agency, version)
     if parent_id is not None:
@@ -80,7 +81,7 @@ def move(session: Session, agency_id: int, parent_id: int | None, version: int, 
     return agency
 
 
-def merge(session: Session, source_id: int, target_id: int, *, actor_id: str) -> dict[str, int]:
+def merge(session: Session, source_id: int, target_id: int, *, actor_id: str | None) -> dict[str, int]:
     if source_id == target_id:
         raise InvalidInput("admin.agency.merge_self")
     source, target = get(session, source_id), get(session, target_id)
@@ -89,6 +90,10 @@ def merge(session: Session, source_id: int, target_id: int, *, actor_id: str) ->
         target.parent_id = source.parent_id
         session.flush()
     staff = dir_repo.move_staff(session, source.id, target.id)
+    for client in client_repo.limited_to(session, source.id):
+        # An Admin API client limited to the source now reaches the merged agency instead
+        # (never every agency: its limit must not vanish with the source).
+        client.admin_agency_id = target.id
     children = dir_repo.reparent_children(session, source.id, target.id)
     held = {a.role_id for a in dir_repo.agency_assignments(session, target.id)}
     roles = 0
@@ -109,13 +114,17 @@ def merge(session: Session, source_id: int, target_id: int, *, actor_id: str) ->
     return {"staff": staff, "roles": roles, "children": children}
 
 
-def delete(session: Session, agency_id: int, version: int, *, actor_id: str) -> None:
+def delete(session: Session, agency_id: int, version: int, *, actor_id: str | None) -> None:
     agency = get(session, agency_id)
     _check_version(agency, version)
     staff = dir_repo.staff_counts(session).get(agency.id, 0)
     subs = sum(1 for a in dir_repo.all_agencies(session) if a.parent_id == agency.id)
     if staff or subs:
         raise Conflict("admin.agency.not_empty", staff=staff, subs=subs)
+    if client_repo.limited_to(session, agency.id):
+        # Deleting it would leave its Admin API clients limited to nothing, or (were the limit
+        # dropped) to everything: change or remove those clients first.
+        raise Conflict("admin.agency.has_api_clients")
     roles = 0
     for assignment in dir_repo.agency_assignments(session, agency.id):
         session.delete(assignment)

@@ -18,6 +18,7 @@ from sso.oauth.clients import GRANT_TYPES, validate_scope
 from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.storage import users as user_repo
+from sso.web.console import CONSOLE_CLIENT_ID
 
 MAX_ACCESS_LIFETIME = 24 * 3600
 MAX_REFRESH_LIFETIME = 365 * 24 * 3600
@@ -55,7 +56,7 @@ def _lifetime(value: int | None, maximum: int) -> int | None:
 
 
 def edit(session: Session, settings: Settings, client: Client, change: ClientEdit, *,
-         actor_id: str) -> list[str]:
+         actor_id: str | None) -> list[str]:
     if client.version != change.version:
         raise Conflict("admin.conflict")
     for grant in change.grant_types:
@@ -97,7 +98,7 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
     return changed
 
 
-def review(session: Session, client: Client, approve: bool, note: str, *, actor_id: str) -> None:
+def review(session: Session, client: Client, approve: bool, note: str, *, actor_id: str | None) -> None:
     """Approve or reject a developer registration: the rules live with the registrations
     (:mod:`sso.oauth.developer_apps`), so the portal and the admin UI cannot drift apart."""
     if approve:
@@ -106,7 +107,16 @@ def review(session: Session, client: Client, approve: bool, note: str, *, actor_
         developer_apps.reject(session, client, actor_id, note or "")
 
 
-def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: str) -> None:
+def check_can_disable(client: Client) -> None:
+    """The console's own client is never disabled: nobody could log in to the console to
+    enable it again."""
+    if client.client_id == CONSOLE_CLIENT_ID:
+        raise InvalidInput("admin.client.built_in")
+
+
+def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: str | None) -> None:
+    if disabled:
+        check_can_disable(client)
     wanted, expected = ("disabled", "active") if disabled else ("active", "disabled")
     if client.status != expected:
         raise Conflict("admin.client.wrong_status")

@@ -13,6 +13,8 @@ from sso.accounts import recovery
 from sso.accounts.identifiers import normalize_email, validate_nip
 from sso.accounts.mail import Mail
 from sso.accounts.throttle import Throttle
+from sso.admin.services.authority import ADMIN, admin_roles_of
+from sso.admin.services.roles import keep_an_admin
 from sso.config import Settings
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.core.events import Event
@@ -41,7 +43,7 @@ def stale(user: User, version: int) -> Conflict:
                     f"the form was made from version {version}")
 
 
-def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str) -> list[str]:
+def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str | None) -> list[str]:
     """Apply the form; returns the names of the fields that changed. Raises Conflict when the
     form was made from an older version of the record (someone saved in between)."""
     if user.version != change.version:
@@ -70,23 +72,30 @@ def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str) -> 
     changed = [k for k, v in values.items() if getattr(user, k) != v and k != "display_name_search"]
     if not changed:
         return []
+    was_admin = "agency_id" in changed and ADMIN in admin_roles_of(session, user)
     for key, value in values.items():
         setattr(user, key, value)
     session.flush()  # the version check (UPDATE … WHERE version = :old) happens here
+    if was_admin:  # an admin through their agency, moved to another
+        keep_an_admin(session)
     audit.record(session, Event.USER_UPDATED, actor_id=actor_id, target_type="user",
                  target_id=user.id, fields=changed)
     return changed
 
 
-def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str) -> bool:
+def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str | None
+                 ) -> bool:
     """Disable (ending every session and revoking every grant at once) or enable."""
     wanted = "disabled" if disabled else "active"
     if user.status == wanted:
         return False
     if disabled and user.id == actor_id:
         raise InvalidInput("admin.error.not_yourself")
+    was_admin = disabled and ADMIN in admin_roles_of(session, user)
     user.status = wanted
     session.flush()
+    if was_admin:
+        keep_an_admin(session)
     if disabled:
         end_everything_for_user(session, user.id, reason="disabled")
     audit.record(session, Event.USER_DISABLED if disabled else Event.USER_ENABLED,
@@ -94,7 +103,7 @@ def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str)
     return True
 
 
-def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str) -> None:
+def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str | None) -> None:
     """Clear the guessing counters of the account: the account-wide one, and the account+IP
     ones of the addresses its recent failed logins came from (those keys include the IP; the
     list is :meth:`Throttle.account_counters`, the one the "locked" checks read)."""
@@ -105,7 +114,7 @@ def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str) -
 
 
 def send_reset_link(
-    session: Session, settings: Settings, user: User, *, actor_id: str
+    session: Session, settings: Settings, user: User, *, actor_id: str | None
 ) -> list[Mail]:
     if not user.email or not user.is_active:
         raise InvalidInput("admin.error.no_email")
@@ -116,13 +125,13 @@ def send_reset_link(
     return mails
 
 
-def reset_mfa(session: Session, user: User, *, actor_id: str) -> None:
+def reset_mfa(session: Session, user: User, *, actor_id: str | None) -> None:
     from sso.accounts import mfa  # the MFA module (second factors) owns what a reset removes
 
     mfa.reset_mfa(session, user.id, actor_id)
 
 
-def end_sessions(session: Session, user: User, *, actor_id: str) -> list[str]:
+def end_sessions(session: Session, user: User, *, actor_id: str | None) -> list[str]:
     """End every live session of the person; returns back-channel delivery ids to send."""
     deliveries: list[str] = []
     live = session_repo.live_sessions_of_user(session, user.id)

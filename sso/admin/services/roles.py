@@ -21,7 +21,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
 def create(session: Session, name: str, client_id: str | None, description: str, *,
-           actor_id: str) -> Role:
+           actor_id: str | None) -> Role:
     name = name.strip().lower()
     if not _NAME.fullmatch(name):
         raise InvalidInput("admin.role.name_invalid")
@@ -47,7 +47,7 @@ def get(session: Session, role_id: int) -> Role:
     return role
 
 
-def grant(session: Session, role: Role, holder: str, *, actor_id: str) -> str:
+def grant(session: Session, role: Role, holder: str, *, actor_id: str | None) -> str:
     """Give ``role`` to a person (username, email or NIP) or an agency (``agency:CODE``)."""
     holder = holder.strip()
     if holder.casefold().startswith("agency:"):
@@ -69,7 +69,7 @@ def grant(session: Session, role: Role, holder: str, *, actor_id: str) -> str:
     return target_id
 
 
-def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str) -> None:
+def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str | None) -> None:
     row = session.get(RoleAssignment, assignment_id)
     if row is None or row.role_id != role.id:
         raise NotFound("admin.role.assignment_unknown")
@@ -78,8 +78,18 @@ def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str) -
     target_type, target_id = ("user", row.user_id) if row.user_id else ("agency", str(row.agency_id))
     session.delete(row)
     session.flush()
+    if role.name == "admin" and role.client_id is None:
+        keep_an_admin(session)
     audit.record(session, Event.ROLE_REVOKED, actor_id=actor_id, target_type=target_type,
                  target_id=target_id, role=role.name, role_id=role.id)
+
+
+def keep_an_admin(session: Session) -> None:
+    """Refuse a change (already flushed; the caller rolls back) that leaves no active person
+    holding the admin role: nobody could administer the provider any more, and only a
+    database operator could repair it. Call it only when someone held the role before."""
+    if not role_repo.has_active_holder(session, "admin"):
+        raise Conflict("admin.error.last_admin")
 
 
 BUILT_IN = frozenset({"admin", "opd-admin", "helpdesk", "auditor"})
@@ -90,7 +100,7 @@ def is_built_in(role: Role) -> bool:
     return role.client_id is None and role.name in BUILT_IN
 
 
-def delete(session: Session, role: Role, *, actor_id: str) -> int:
+def delete(session: Session, role: Role, *, actor_id: str | None) -> int:
     """Delete ``role`` and every assignment of it; returns how many assignments went."""
     if is_built_in(role):
         raise InvalidInput("admin.role.built_in")

@@ -69,6 +69,10 @@ class Client(Base):
     review_note: Mapped[str | None] = mapped_column(Text)
     access_token_lifetime: Mapped[int | None] = mapped_column(Integer)
     refresh_token_lifetime: Mapped[int | None] = mapped_column(Integer)
+    # A machine client of the Admin API (issue 16) limited to this agency and the ones below
+    # it: it sees and changes what an opd-admin of that agency could. None: no limit. No
+    # cascade: deleting the agency must not widen the client (the agency is kept instead).
+    admin_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)

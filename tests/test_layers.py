@@ -30,11 +30,12 @@ LAYERS: dict[str, float] = {
     "sso.web": 6,
     "sso.admin": 6,
     "sso.developers": 6,
+    "sso.api": 6,
     "sso.app": 7,
     "sso.cli": 7,
     "sso.settings_doc": 7,
 }
-HTTP_LAYERS = ("sso.web", "sso.admin", "sso.developers", "sso.app")
+HTTP_LAYERS = ("sso.web", "sso.admin", "sso.developers", "sso.api", "sso.app")
 # Third-party packages allowed only in some parts of `sso` (prefixes of module names).
 RESTRICTED: dict[str, tuple[str, ...]] = {
     "fastapi": HTTP_LAYERS,

@@ -71,6 +71,8 @@ class ClientSpec:
     contacts: list[str] = field(default_factory=list)
     # An app in development may register loopback http redirect URIs (sso.oauth.redirect_uris).
     in_development: bool = False
+    # A machine client of the Admin API limited to this agency's subtree (issue 16).
+    admin_agency_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ def _check_spec(spec: ClientSpec, env: str) -> str:
             "error.alg_invalid", detail="id_token_signed_response_alg: RS256 or ES256"
         )
     validate_scope(spec.scope)
+    if spec.admin_agency_id is not None and "client_credentials" not in spec.grant_types:
+        raise InvalidInput(
+            "error.grant_type_invalid",
+            detail="an agency limit is for client_credentials clients of the Admin API",
+        )
     return method
 
 
@@ -179,6 +186,7 @@ def register(
         jwks_uri=spec.jwks_uri,
         contacts=list(spec.contacts),
         in_development=spec.in_development,
+        admin_agency_id=spec.admin_agency_id,
     )
     client_repo.add(session, client)
     audit.record(

@@ -11,6 +11,25 @@ from sso.core.clock import now
 from sso.core.events import current_context
 from sso.db.models import AuditEvent
 
+ACTING_CLIENT = "audit.acting_client"
+
+
+def act_for_client(session: Session, client_id: str) -> None:
+    """Every event this session records from now on was caused by the machine client
+    ``client_id`` (a call of the Admin API): it is named in ``details.actor_client_id``, and
+    in ``client_id`` where the event names no client of its own. Services need not know who
+    called them (the console's person is their ``actor_id``)."""
+    session.info[ACTING_CLIENT] = client_id
+
+
+def _acting(session: Session, values: dict[str, Any]) -> dict[str, Any]:
+    acting = session.info.get(ACTING_CLIENT)
+    if acting:
+        values["details"] = {**(values.get("details") or {}), "actor_client_id": acting}
+        if values.get("client_id") is None:
+            values["client_id"] = acting
+    return values
+
 
 def record(
     session: Session,
@@ -26,10 +45,10 @@ def record(
     """Add an audit event to the session's transaction (committed with the change it records).
 
     ``details`` must never hold a secret, password, token or NIK."""
-    row = AuditEvent(**event_values(
+    row = AuditEvent(**_acting(session, event_values(
         event, outcome=outcome, actor_id=actor_id, target_type=target_type,
         target_id=target_id, client_id=client_id, **details,
-    ))
+    )))
     session.add(row)
     return row
 
@@ -37,6 +56,8 @@ def record(
 def write(session: Session, values: dict[str, Any]) -> None:
     """:func:`record` as one Core INSERT of an :func:`event_values` row, executed now in the
     session's transaction (no ORM unit of work): for the token endpoint's hot paths."""
+    if ACTING_CLIENT in session.info:
+        values = _acting(session, dict(values))
     session.connection().execute(_INSERT, values)
 
 

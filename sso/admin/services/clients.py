@@ -125,3 +125,18 @@ def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: 
     audit.record(session, events.CLIENT_DISABLED if disabled else events.CLIENT_ENABLED,
                  actor_id=actor_id, target_type="client", target_id=client.client_id,
                  client_id=client.client_id)
+
+
+def set_admin_agency(session: Session, client: Client, agency_id: int | None, *,
+                     actor_id: str | None) -> bool:
+    """Limit a machine client of the Admin API to an agency's subtree (None: no limit)."""
+    if client.admin_agency_id == agency_id:
+        return False
+    if agency_id is not None and "client_credentials" not in client.grant_types:
+        raise InvalidInput("error.grant_type_invalid")
+    client.admin_agency_id = agency_id
+    session.flush()
+    audit.record(session, events.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
+                 target_id=client.client_id, client_id=client.client_id,
+                 fields=["admin_agency_id"])
+    return True

@@ -4,14 +4,12 @@ once), sessions, the audit log, signing keys."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sso.db.models import AuditEvent, Client, LoginSession, User
+from sso.db.models import AuditEvent, Client, LoginSession
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
 from tests.admin.conftest import agencies, person
@@ -43,7 +41,8 @@ def test_people_create_edit_and_the_console_actions(
     assert mail.to == "rina@tangerangselatankota.go.id" and "/activate" in mail.text
     # duplicate NIP: the console's refusal
     problem(http.post(f"{API}/users", headers=m.auth, json={
-        "display_name": "Lain", "nip": NIP, "agency": "DINKES"}), 409, "error.nip_taken")
+        "username": "lain", "display_name": "Lain", "nip": NIP, "agency": "DINKES"}), 409,
+        "error.nip_taken")
     # edit with If-Match
     got = http.get(f"{API}/users/{rina['id']}", headers=m.auth)
     r = http.patch(f"{API}/users/{rina['id']}", json={"position": "Perawat Ahli",

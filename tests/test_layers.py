@@ -218,11 +218,6 @@ def test_no_import_cycles() -> None:
 # add any: the test fails on an entry that is not listed, and on a listed one that is gone.
 PRIVATE_IMPORTS_ALLOWED: frozenset[tuple[str, str, str]] = frozenset({
     # (importing module, imported module, name)
-    # The MFA step of a login reuses the password step's per-request context. Issue 17, item 1
-    # (interaction policy as named checks) moves both steps into service functions in
-    # sso.oidc, which replaces these two; renaming them now would only churn those routes.
-    ("sso.web.routes.mfa_login", "sso.web.routes.interaction", "_Context"),
-    ("sso.web.routes.mfa_login", "sso.web.routes.interaction", "_with_context"),
 })
 
 

@@ -18,8 +18,8 @@ from sso.core.errors import Conflict, DomainError, NotFound
 from sso.db.models import Client
 from sso.oauth import developer_apps
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
+from sso.oidc.interaction import CONSOLE_CLIENT_ID
 from sso.storage import admin_lists, impact
-from sso.web.console import CONSOLE_CLIENT_ID
 from sso.web.deps import SessionDep
 
 router = APIRouter()

@@ -1,10 +1,11 @@
 """Interactions: an authorization request parked server-side while the person logs in and
-consents, then resumed (the node-oidc-provider model).
+consents, then resumed (the node-oidc-provider model). What is still owed is decided by the
+named checks of :mod:`sso.oidc.policy`; the steps a person takes are in :mod:`sso.oidc.login`.
 
 The interaction id travels in the URL; the row stores only its keyed hash and the keyed hash
 of a per-browser cookie, so a leaked interaction URL is useless in another browser.
 
-Second factors: after a correct password, a person who has a factor (or must have one, or whose
+Second factors: after a first factor, a person who has a factor (or must have one, or whose
 client asked ``acr_values=2``) is *held*: the row names them and keeps the methods used so far,
 but no login session exists until the second factor is done, so SSO never hands out a
 password-only session to someone who owes a second factor. A live session with ``acr`` "1" that
@@ -13,9 +14,10 @@ meets a request for "2" gets the step-up: the second factor only, then the sessi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -26,11 +28,11 @@ from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
-from sso.oauth import developer_apps
 from sso.oauth import device as device_flow
-from sso.oidc.authorize import AuthorizationParams, redirect_error
-from sso.oidc.keys import InvalidJWT, KeyService, UnknownKey
+from sso.oidc import policy
+from sso.oidc.authorize import AuthorizationParams
 from sso.storage import audit
+from sso.storage import clients as client_repo
 from sso.storage import consents as consent_repo
 from sso.storage import grants as grant_repo
 from sso.storage import interactions as repo
@@ -38,22 +40,63 @@ from sso.storage import sessions as session_repo
 from sso.storage import users as user_repo
 
 BROWSER_COOKIE = "sso_browser"
+# The provider's own consoles (/account, /admin, /developers) log in as this built-in client
+# (sso.web.console); a max_age request from it while logged in is a re-authentication.
+CONSOLE_CLIENT_ID = "tangselconsole"
 Step = Literal["login", "mfa", "enrol", "consent", "complete", "refused"]
-PENDING = "_pending"
 
 
 class InteractionExpired(Exception):
     """The interaction is unknown, used, expired or belongs to another browser."""
 
 
+@dataclass
+class ParkedRequest:
+    """The typed state of a parked request (the row's JSON column): the validated request, the
+    subject of its ``id_token_hint`` (checked once, at /authorize) and, while a person is held
+    for a second factor, the methods they proved so far (``held_amr``)."""
+
+    request: AuthorizationParams
+    hinted_sub: str | None = None
+    held_amr: list[str] | None = None
+    held_method: str | None = None  # how the held person logged in (``user.login``'s method)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"request": self.request.to_json(), "hinted_sub": self.hinted_sub,
+                "held_amr": self.held_amr, "held_method": self.held_method}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ParkedRequest:
+        if "request" not in data:
+            # Parked before this layout (the request's fields with "_login_required" and
+            # "_pending" beside them); interactions live minutes, so this is read only
+            # across an upgrade. A forced login maps to a hint nobody matches.
+            flat = dict(data)
+            forced = bool(flat.pop("_login_required", False))
+            pending = flat.pop("_pending", None)
+            held = ([str(v) for v in pending.get("amr") or []]
+                    if isinstance(pending, dict) else None)
+            return cls(AuthorizationParams.from_json(flat),
+                       policy.UNVERIFIABLE_HINT if forced else None, held, "password")
+        held_amr = data.get("held_amr")
+        return cls(
+            AuthorizationParams.from_json(data["request"]),
+            data.get("hinted_sub"),
+            [str(v) for v in held_amr] if isinstance(held_amr, list) else None,
+            data.get("held_method"),
+        )
+
+
 @dataclass(frozen=True)
 class Next:
-    """What the person still has to do; ``current`` is the session the result will be bound
-    to (None while a second factor is owed after a password), ``user`` who has to do it."""
+    """What the person still has to do (``check``: the name of the policy check that asks for
+    it); ``current`` is the session the result will be bound to (None while a second factor
+    is owed after a first one), ``user`` who has to do it."""
 
     step: Step
     current: tuple[LoginSession, User] | None = None
     user: User | None = None
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,136 +108,109 @@ class AuthorizationResponse:
     params: dict[str, str]
 
 
+@dataclass
+class Interaction:
+    """One live parked request as a step of it sees it: its row and typed state, the client,
+    and the browser's current login session (``current``)."""
+
+    session: Session
+    settings: Settings
+    interaction_id: str
+    row: AuthorizationRequest
+    parked: ParkedRequest
+    client: Client
+    current: tuple[LoginSession, User] | None
+    _next: Next | None = field(default=None, repr=False)
+
+    @property
+    def params(self) -> AuthorizationParams:
+        return self.parked.request
+
+    @property
+    def step_up(self) -> bool:
+        """A second factor owed by a live session (not by a person held after a first one)."""
+        return self.parked.held_amr is None
+
+    @property
+    def reauth_user(self) -> User | None:
+        """The person signing in again for a sensitive console action (``max_age`` from the
+        console client while logged in): the username is fixed, the page says why."""
+        if (self.current is not None and self.params.max_age is not None
+                and self.client.client_id == CONSOLE_CLIENT_ID):
+            return self.current[1]
+        return None
+
+    def situation(self) -> policy.Situation:
+        login, held, here = self.current, None, False
+        if self.row.login_session_id is not None:
+            # Logged in during this interaction: that session, if still live, is the one.
+            live = session_repo.get(self.session, self.row.login_session_id)
+            here = (live is not None and login_sessions.is_live(live, self.settings)
+                    and login is not None and login[0].id == live.id)
+            if not here:
+                login = None
+        elif self.parked.held_amr is not None and self.row.user_id is not None:
+            login = None
+            user = user_repo.get(self.session, self.row.user_id)
+            held = user if user is not None and user.is_active else None
+        return policy.Situation(
+            self.session, self.settings, self.client, self.params, login,
+            hinted_sub=self.parked.hinted_sub, held=held, logged_in_here=here,
+        )
+
+    def next(self) -> Next:
+        """What the person still has to do (decided once per request to this interaction)."""
+        if self._next is None:
+            self._next = next_step(self.situation())
+        return self._next
+
+    def moved_on(self) -> None:
+        """The interaction changed (a login, a factor): decide its next step afresh."""
+        self._next = None
+
+
+def next_step(situation: policy.Situation) -> Next:
+    check = policy.first_unmet(situation)
+    if check is None:
+        return Next("complete", situation.login, situation.user)
+    if check.prompt == "login":
+        return Next("login", check=check.name)
+    user = situation.user
+    if check.prompt == "mfa":
+        step: Step = "mfa" if mfa.has_mfa(situation.session, user.id) else "enrol"
+        return Next(step, situation.login, user, check.name)
+    return Next(check.prompt, situation.login, user, check.name)
+
+
 def _hash(settings: Settings, value: str, purpose: str) -> str:
     return keyed_hash(settings.secret_key_bytes(), value, purpose)
 
 
-# needs_login's ``hinted_sub`` for a hint signed by a key we no longer publish: it names
-# someone we cannot confirm, so whoever is logged in must log in again (never answered at once).
-UNVERIFIABLE_HINT = ""
-
-
-def hint_subject(
-    session: Session, keys: KeyService, settings: Settings, params: AuthorizationParams
-) -> str | None:
-    """``sub`` of a valid ``id_token_hint`` (an expired one still identifies the person);
-    :data:`UNVERIFIABLE_HINT` when its key is no longer published (an old ID token).
-
-    The key set is read in the request's ``session``: a second session here would wait for
-    the write lock the request's holds on SQLite, and take a second connection elsewhere."""
-    if not params.id_token_hint:
-        return None
-    try:
-        claims = keys.verify_jwt(
-            params.id_token_hint, issuer=settings.issuer_url, check_exp=False,
-            typ=("jwt", None), session=session,
-        )
-    except UnknownKey:
-        return UNVERIFIABLE_HINT
-    except InvalidJWT:
-        raise redirect_error(
-            params, "invalid_request", "id_token_hint is not a valid ID token"
-        ) from None
-    sub = claims.get("sub")
-    return sub if isinstance(sub, str) else None
-
-
-def needs_login(
-    settings: Settings,
-    params: AuthorizationParams,
-    current: tuple[LoginSession, User] | None,
-    hinted_sub: str | None,
-) -> bool:
-    if current is None or "login" in params.prompt or "select_account" in params.prompt:
-        return True
-    row, user = current
-    if params.max_age is not None and (now() - row.auth_time).total_seconds() > params.max_age:
-        return True
-    return hinted_sub is not None and hinted_sub != user.id
-
-
-def requested_acr(params: AuthorizationParams) -> str | None:
-    """The level the client asked for: the first known value of ``acr_values`` (its most
-    preferred), or an essential ``acr`` claim request (OIDC Core §5.5.1.1)."""
-    wanted = [v for v in params.acr_values if v in (mfa.ACR_PASSWORD, mfa.ACR_MFA)]
-    claim = (params.claims or {}).get("id_token", {}).get("acr")
-    if isinstance(claim, dict) and claim.get("essential"):
-        values = claim.get("values") or ([claim["value"]] if "value" in claim else [])
-        if isinstance(values, list) and values and all(v == mfa.ACR_MFA for v in values):
-            return mfa.ACR_MFA
-    return wanted[0] if wanted else None
-
-
-def needs_second_factor(
-    session: Session,
-    settings: Settings,
-    params: AuthorizationParams,
-    current: tuple[LoginSession, User],
-) -> bool:
-    """A live session that does not reach the level this request (or the policy) needs."""
-    row, user = current
-    if row.acr == mfa.ACR_MFA:
-        return False
-    return requested_acr(params) == mfa.ACR_MFA or mfa.mfa_required(session, settings, user)
-
-
-def needs_second_factor_after_password(
-    session: Session, settings: Settings, params: AuthorizationParams, user: User
-) -> bool:
-    return (
-        requested_acr(params) == mfa.ACR_MFA
-        or mfa.has_mfa(session, user.id)
-        or mfa.mfa_required(session, settings, user)
-    )
-
-
-def needs_consent(
-    session: Session, client: Client, params: AuthorizationParams, user_id: str
-) -> bool:
-    if params.device_code_hash is not None:
-        # RFC 8628 §5.4 (remote phishing): a user code can be sent to a victim by an attacker
-        # holding the device. The person confirms which app and device they connect every
-        # time, even for trusted clients and remembered consent.
-        return True
-    if "consent" in params.prompt:
-        # OIDC Core §3.1.2.1: the client asked that the person be prompted for consent; that
-        # holds for first-party (trusted) clients and over a remembered consent too.
-        return True
-    if client.trusted:
-        return False
-    remembered = consent_repo.get(session, user_id, client.client_id)
-    return remembered is None or not set(params.scope) <= set(remembered.scopes)
-
-
 def park(
-    session: Session,
-    settings: Settings,
-    params: AuthorizationParams,
-    *,
-    browser_value: str,
-    login_required: bool,
+    session: Session, settings: Settings, parked: ParkedRequest, *, browser_value: str
 ) -> str:
     """Store the request; returns the interaction id for the URL."""
     interaction_id = random_token("interaction")
-    data = params.to_json()
-    data["_login_required"] = login_required
     repo.add(
         session,
         AuthorizationRequest(
             id_hash=_hash(settings, interaction_id, "interaction"),
             browser_binding=_hash(settings, browser_value, "browser"),
-            client_id=params.client_id,
-            params=data,
+            client_id=parked.request.client_id,
+            params=parked.to_json(),
             expires_at=now() + timedelta(seconds=settings.interaction_lifetime),
         ),
     )
     return interaction_id
 
 
-def load(
-    session: Session, settings: Settings, interaction_id: str, browser_value: str | None
-) -> tuple[AuthorizationRequest, AuthorizationParams, bool]:
-    """The live interaction for this browser: (row, params, login_required)."""
+def open_interaction(
+    session: Session, settings: Settings, interaction_id: str, *,
+    browser_value: str | None, session_cookie_value: str | None,
+) -> Interaction:
+    """The live interaction for this browser, with its client and the browser's session;
+    :class:`InteractionExpired` when there is none (unknown, used, expired, another browser's,
+    or its client was disabled meanwhile)."""
     if not interaction_id or len(interaction_id) > 200 or not browser_value:
         raise InteractionExpired()
     row = repo.get(session, _hash(settings, interaction_id, "interaction"))
@@ -205,50 +221,32 @@ def load(
         or row.browser_binding != _hash(settings, browser_value, "browser")
     ):
         raise InteractionExpired()
-    data = dict(row.params)
-    login_required = bool(data.pop("_login_required", False))
-    data.pop(PENDING, None)
-    return row, AuthorizationParams.from_json(data), login_required
+    client = client_repo.get_by_client_id(session, row.client_id)
+    if client is None or client.status != "active":
+        raise InteractionExpired()
+    current = login_sessions.resolve(session, settings, session_cookie_value)
+    return Interaction(session, settings, interaction_id, row, ParkedRequest.from_json(row.params),
+                       client, current)
 
 
-def next_step(
-    session: Session,
-    settings: Settings,
-    row: AuthorizationRequest,
-    params: AuthorizationParams,
-    login_required: bool,
-    client: Client,
-    current: tuple[LoginSession, User] | None,
-) -> Next:
-    """What the person still has to do, and the session the result will be bound to."""
-    held = pending_amr(row)
-    if row.login_session_id is not None:
-        # Logged in during this interaction: that session, if still live, is the one.
-        live = session_repo.get(session, row.login_session_id)
-        if (
-            live is None
-            or not login_sessions.is_live(live, settings)
-            or current is None
-            or current[0].id != live.id
-        ):
-            return Next("login")
-    elif held is not None and row.user_id is not None:
-        user = user_repo.get(session, row.user_id)
-        if user is None or not user.is_active:
-            return Next("login")
-        return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", None, user)
-    elif login_required or current is None:
-        return Next("login")
-    if current is None:  # the first branch checked it; said again for the type checker
-        return Next("login")
-    if not developer_apps.may_log_in(session, client, current[1]):  # an app in development
-        return Next("refused", current, current[1])
-    if needs_second_factor(session, settings, params, current):
-        user = current[1]
-        return Next("mfa" if mfa.has_mfa(session, user.id) else "enrol", current, user)
-    if needs_consent(session, client, params, current[1].id):
-        return Next("consent", current, current[1])
-    return Next("complete", current, current[1])
+def attach_login(ia: Interaction, login: LoginSession, user: User) -> None:
+    """This interaction's person logged in (or stepped up) in ``login``."""
+    ia.row.user_id = user.id
+    ia.row.login_session_id = login.id
+    ia.parked.held_amr = ia.parked.held_method = None
+    ia.row.params = ia.parked.to_json()
+    ia.session.flush()
+    ia.moved_on()
+
+
+def hold_for_second_factor(ia: Interaction, user: User, amr: list[str], method: str) -> None:
+    """A first factor was right; the login completes only after a second factor."""
+    ia.row.user_id = user.id
+    ia.row.login_session_id = None
+    ia.parked.held_amr, ia.parked.held_method = list(amr), method
+    ia.row.params = ia.parked.to_json()
+    ia.session.flush()
+    ia.moved_on()
 
 
 def issue_code(
@@ -323,28 +321,46 @@ def error_response(
     return AuthorizationResponse(redirect_uri, response_mode, out)
 
 
-def refuse(
-    session: Session, settings: Settings, row: AuthorizationRequest, client: Client,
-    params: AuthorizationParams, user: User,
-) -> bool:
+def complete(ia: Interaction) -> bool:
+    """Consume the interaction (exactly once); False when it was already used."""
+    return repo.consume(ia.session, ia.row.id_hash)
+
+
+def finish(ia: Interaction, current: tuple[LoginSession, User]) -> AuthorizationResponse | None:
+    """Answer the parked request with a code (or a device's approval) bound to ``current``;
+    None when the interaction was already used (another tab finished it)."""
+    if not complete(ia):
+        return None
+    return issue_code(ia.session, ia.settings, ia.client, ia.params, *current)
+
+
+def deny(ia: Interaction, error: str, description: str) -> AuthorizationResponse | None:
+    """Answer the parked request with an error (the person declined or cancelled); None when
+    the interaction was already used."""
+    if not complete(ia):
+        return None
+    params = ia.params
+    if params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
+        device_flow.deny(ia.session, params.device_code_hash, client_id=ia.client.client_id,
+                         actor_id=ia.current[1].id if ia.current else None)
+    return error_response(ia.settings, params.redirect_uri, params.response_mode, params.state,
+                          error, description)
+
+
+def refuse(ia: Interaction, user: User) -> bool:
     """End the interaction of a person an app in development may not log in
     (:func:`sso.oauth.developer_apps.may_log_in`); False when it was already used."""
-    if not complete(session, settings, row):
+    if not complete(ia):
         return False
-    if params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
-        device_flow.deny(session, params.device_code_hash, client_id=client.client_id,
-                         actor_id=user.id)
+    if ia.params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
+        device_flow.deny(ia.session, ia.params.device_code_hash,
+                         client_id=ia.client.client_id, actor_id=user.id)
     audit.record(
-        session, events.CLIENT_LOGIN_REFUSED, actor_id=user.id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id, outcome="failure",
+        ia.session, events.CLIENT_LOGIN_REFUSED, actor_id=user.id, target_type="client",
+        target_id=ia.client.client_id, client_id=ia.client.client_id, outcome="failure",
         reason="in_development",
     )
     return True
-
-
-def complete(session: Session, settings: Settings, row: AuthorizationRequest) -> bool:
-    """Consume the interaction (exactly once)."""
-    return repo.consume(session, row.id_hash)
 
 
 def remember_consent(
@@ -360,31 +376,3 @@ def remember_consent(
         client_id=client.client_id,
         scopes=params.scope,
     )
-
-
-def attach_login(
-    session: Session, row: AuthorizationRequest, login: LoginSession, user: User
-) -> None:
-    row.user_id = user.id
-    row.login_session_id = login.id
-    if PENDING in row.params:
-        row.params = {k: v for k, v in row.params.items() if k != PENDING}
-    session.flush()
-
-
-def hold_for_second_factor(
-    session: Session, row: AuthorizationRequest, user: User, amr: list[str]
-) -> None:
-    """The password was right; the login completes only after a second factor."""
-    row.user_id = user.id
-    row.login_session_id = None
-    row.params = {**row.params, PENDING: {"amr": list(amr)}}
-    session.flush()
-
-
-def pending_amr(row: AuthorizationRequest) -> list[str] | None:
-    """Methods already proven by a person held for a second factor, else None."""
-    held = row.params.get(PENDING)
-    if not isinstance(held, dict):
-        return None
-    return [str(v) for v in held.get("amr") or []]

@@ -31,13 +31,13 @@ from sso.core.clock import now
 from sso.core.crypto import random_token
 from sso.core.errors import ServiceUnavailable
 from sso.db.models import Client, LoginSession, User
+from sso.oidc.interaction import CONSOLE_CLIENT_ID as CONSOLE_CLIENT_ID  # re-exported
 from sso.runtime import Runtime
 from sso.storage import clients as client_repo
 from sso.web.responses import session_cookie
 from sso.web.security import clear_cookie, cookie_name, read_cookie
 from sso.web.templating import render
 
-CONSOLE_CLIENT_ID = "tangselconsole"
 CALLBACK_PATH = "/console/callback"
 STATE_COOKIE = "sso_console"
 RECENT_LOGIN_SECONDS = 300

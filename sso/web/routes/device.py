@@ -16,23 +16,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sso.accounts import sessions as login_sessions
 from sso.accounts.throttle import wait_minutes
-from sso.core import events
 from sso.core.crypto import random_token
 from sso.oauth import device as device_flow
-from sso.oidc import interaction
-from sso.oidc.authorize import AuthorizationParams
+from sso.oidc.entry import begin_device_approval
+from sso.oidc.outcomes import Refused
 from sso.runtime import Runtime
-from sso.storage import clients as client_repo
 from sso.web import api_docs, security
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.i18n import negotiate_locale, translate
-from sso.web.responses import (
-    browser_cookie,
-    session_cookie,
-    set_browser_cookie,
-)
+from sso.web.responses import browser_cookie, set_browser_cookie
 from sso.web.routes.interaction import throttle
 from sso.web.routes.token import serve_endpoint
 from sso.web.templating import default_locale, render
@@ -91,42 +84,24 @@ async def submit_user_code(request: Request) -> Response:
 
 def _submit(request: Request, user_code: str) -> Response:
     runtime: Runtime = request.app.state.runtime
-    settings = runtime.settings
-    # Wrong user codes are counted per IP (only failures: a hotspot's devices are not slowed).
-    guard = throttle(runtime)
-    ip_key = guard.key("device_ip", events.current_context().ip or "unknown")
-    wait = guard.retry_after(ip_key)
-    if wait:
-        locale = negotiate_locale(request, default=default_locale(request))
-        message = translate(locale, "error.wait_minutes", minutes=wait_minutes(wait))
-        response = _page(request, user_code, error=message, status=429)
-        response.headers["Retry-After"] = str(wait)
-        return response
+    browser = browser_cookie(request) or random_token(nbytes=24)
     with runtime.sessions() as session:
-        row = device_flow.find_pending(session, runtime.secret_key, user_code)
-        client = client_repo.get_by_client_id(session, row.client_id) if row else None
-        if row is None or client is None or client.status != "active":
-            session.rollback()
-            guard.hit(ip_key, guard.limit(settings.device_code_max_failures_ip))
-            return _page(request, user_code, error="device.code_invalid", status=400)
-        params = AuthorizationParams(
-            client_id=client.client_id,
-            redirect_uri=settings.issuer_url + device_flow.DONE_PATH,
-            scope=row.scope.split(),
-            device_code_hash=row.device_code_hash,
-            user_code=_shown(user_code),
+        outcome = begin_device_approval(
+            session, runtime.settings, throttle(runtime), user_code,
+            browser_value=browser, display_code=_shown(user_code),
         )
-        current = login_sessions.resolve(session, settings, session_cookie(request))
-        login_required = interaction.needs_login(settings, params, current, None)
-        # Never approved at once: the confirmation page always comes (interaction.needs_consent).
-        browser = browser_cookie(request) or random_token(nbytes=24)
-        interaction_id = interaction.park(
-            session, settings, params, browser_value=browser, login_required=login_required
-        )
-        session.commit()
-    response = RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
+    if isinstance(outcome, Refused):
+        message = outcome.message
+        if outcome.retry_after:
+            locale = negotiate_locale(request, default=default_locale(request))
+            message = translate(locale, message, minutes=wait_minutes(outcome.retry_after))
+        response = _page(request, user_code, error=message, status=outcome.status)
+        if outcome.retry_after:
+            response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    response = RedirectResponse(f"/interaction/{outcome.interaction_id}", status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    set_browser_cookie(response, settings, browser)
+    set_browser_cookie(response, runtime.settings, browser)
     return response
 
 

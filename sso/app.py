@@ -108,10 +108,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     # The Admin REST API (issue 16): an application of its own, with its own OpenAPI
     # description and problem-details errors.
-    from sso.api.app import PREFIX as ADMIN_API
-    from sso.api.app import build_api
+    from sso.api.app import mount_api
 
-    app.mount(ADMIN_API, build_api(runtime))
+    mount_api(app, runtime)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sso import __version__
@@ -245,4 +246,13 @@ def build_api(runtime: Runtime) -> FastAPI:
     return api
 
 
-__all__ = ["PREFIX", "build_api"]
+def mount_api(app: FastAPI, runtime: Runtime) -> None:
+    """Mount the API on the provider at :data:`PREFIX`. Every path below the prefix reaches
+    it, also one with an (encoded) line break, which Starlette's mount pattern would leave to
+    the provider's own 404 page instead of a problem document."""
+    mount = Mount(PREFIX, app=build_api(runtime))
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    app.router.routes.append(mount)
+
+
+__all__ = ["PREFIX", "build_api", "mount_api"]

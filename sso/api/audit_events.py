@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from sso.api.common import Paging, Reader, iso, page_response, resource
+from sso.api.common import EventId, Paging, Reader, iso, page_response, resource
 from sso.core.errors import NotFound
 from sso.db.models import AuditEvent
 from sso.storage import audit_queries
@@ -88,7 +88,7 @@ def list_events(
 
 
 @router.get("/{event_id}", response_model=AuditEventOut)
-def get_event(call: Reader, event_id: int) -> Response:
+def get_event(call: Reader, event_id: EventId) -> Response:
     call.allow("audit.view")
     found = audit_queries.get(call.session, event_id)
     if found is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,9 @@ from sso.web.machine_auth import (
 from sso.web.problems import Problem
 
 NO_STORE = {"Cache-Control": "no-store"}
+# Integer ids in paths, bounded by their columns (a larger number is a 400, not a driver error).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_LIMIT = 200
 
 
@@ -219,6 +222,6 @@ def iso(value: Any) -> str | None:
 Serializer = Callable[..., dict[str, Any]]
 
 __all__ = [
-    "NO_STORE", "Call", "Paging", "Reader", "Writer", "check_if_match", "decode_cursor",
+    "NO_STORE", "Call", "EventId", "RowId", "Paging", "Reader", "Writer", "check_if_match", "decode_cursor",
     "encode_cursor", "etag_of", "iso", "no_content", "page_response", "resource",
 ]

@@ -17,6 +17,7 @@ from sso.admin.services import roles as service
 from sso.api.common import (
     Paging,
     Reader,
+    RowId,
     Writer,
     check_if_match,
     iso,
@@ -119,7 +120,7 @@ def list_roles(call: Reader, paging: Paging,
 
 
 @router.get("/{role_id}", response_model=RoleOut)
-def get_role(call: Reader, role_id: int) -> Response:
+def get_role(call: Reader, role_id: RowId) -> Response:
     call.allow("roles.manage")
     return resource(role_body(call.session, service.get(call.session, role_id)))
 
@@ -135,7 +136,7 @@ def create_role(call: Writer, body: NewRoleIn) -> Response:
 
 
 @router.delete("/{role_id}", status_code=204)
-def delete_role(call: Writer, role_id: int) -> Response:
+def delete_role(call: Writer, role_id: RowId) -> Response:
     """Delete the role and every assignment of it (never a built-in role)."""
     call.allow("roles.manage")
     role = service.get(call.session, role_id)
@@ -146,7 +147,7 @@ def delete_role(call: Writer, role_id: int) -> Response:
 
 
 @router.get("/{role_id}/assignments", response_model=AssignmentList)
-def list_assignments(call: Reader, role_id: int, paging: Paging) -> Response:
+def list_assignments(call: Reader, role_id: RowId, paging: Paging) -> Response:
     call.allow("roles.manage")
     role = service.get(call.session, role_id)
     stmt = select(RoleAssignment).where(RoleAssignment.role_id == role.id)
@@ -160,7 +161,7 @@ def list_assignments(call: Reader, role_id: int, paging: Paging) -> Response:
 
 
 @router.post("/{role_id}/assignments", status_code=201, response_model=AssignmentOut)
-def create_assignment(call: Writer, role_id: int, body: NewAssignmentIn) -> Response:
+def create_assignment(call: Writer, role_id: RowId, body: NewAssignmentIn) -> Response:
     """Give the role to a person or to every staff member of an agency (already given: the
     existing assignment)."""
     call.allow("roles.manage")
@@ -178,7 +179,7 @@ def create_assignment(call: Writer, role_id: int, body: NewAssignmentIn) -> Resp
 
 
 @router.delete("/{role_id}/assignments/{assignment_id}", status_code=204)
-def delete_assignment(call: Writer, role_id: int, assignment_id: int) -> Response:
+def delete_assignment(call: Writer, role_id: RowId, assignment_id: RowId) -> Response:
     call.allow("roles.manage")
     session = call.session
     role = service.get(session, role_id)

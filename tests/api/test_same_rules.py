@@ -196,6 +196,8 @@ def test_an_agency_with_a_limited_client_is_not_deleted(world: World, http: Test
     assert user is not None
     user.agency_id = None
     db.commit()
+    page = w.admin.get(f"/admin/clients/{w.limited.client.client_id}").text
+    assert 'id="client-admin-agency"' in page and "terbatas pada OPD DINKES" in page
     r = confirm(w.admin, "/admin/agencies/delete", {"agency_id": str(empty.id)})
     assert r.status_code == 303 and "error=admin.agency.has_api_clients" in r.headers["location"]
     etag = http.get(f"{API}/agencies/DINKES", headers=w.full.auth).headers["etag"]

@@ -25,6 +25,8 @@ ROUTERS = (
     "sso.web.routes.discovery",
     "sso.web.routes.authorize",
     "sso.web.routes.interaction",
+    "sso.web.routes.upstreams",
+    "sso.web.routes.account_identities",
     "sso.web.routes.token",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",
@@ -62,13 +64,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         from sso.oidc.logout import start_delivery_worker
         from sso.web.routes.token import stop_pool as stop_token_pool
+        from sso.webhooks.delivery import start_worker as start_webhook_sender
 
         await run_in_threadpool(_prepare, runtime)
         stop_worker = start_delivery_worker(runtime)
+        stop_webhooks = start_webhook_sender(runtime)
         app.state.ready = True
         yield
         app.state.ready = False  # readiness flips first on shutdown
         stop_worker()  # back-channel deliveries still queued are retried by any worker
+        stop_webhooks()  # so are webhook deliveries (their claims' leases run out)
         stop_token_pool(runtime)
         runtime.dispose()
 

@@ -26,6 +26,8 @@ LAYERS: dict[str, float] = {
     "sso.accounts": 3,
     "sso.oauth": 4,
     "sso.oidc": 5,
+    "sso.federation": 5.5,
+    "sso.webhooks": 4.5,  # services on storage and the SSRF-guarded HTTP of sso.oauth
     "sso.runtime": 1.5,
     "sso.web": 6,
     "sso.admin": 6,

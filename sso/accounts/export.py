@@ -49,7 +49,7 @@ def _profile(user: User, encryptor: Encryptor) -> dict[str, Any]:
         "locale": user.locale,
         "status": user.status,
         "nik": encryptor.decrypt(user.nik_encrypted) if user.nik_encrypted else None,
-        "nik_verified": False if user.nik_encrypted else None,
+        "nik_verified": bool(user.nik_verified) if user.nik_encrypted else None,
         "nip": user.nip,
         "position": user.position,
         "has_password": user.password is not None,

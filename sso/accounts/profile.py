@@ -153,6 +153,7 @@ def set_nik(
         with session.begin_nested():
             user.nik_encrypted = encryptor.encrypt(nik)
             user.nik_hash = digest
+            user.nik_verified = False  # typed by the person: never verified
             session.flush()
     except IntegrityError:
         raise Conflict("account.nik_taken", detail="NIK linked concurrently") from None
@@ -170,6 +171,7 @@ def remove_nik(session: Session, user: User) -> bool:
         return False
     user.nik_encrypted = None
     user.nik_hash = None
+    user.nik_verified = False
     flush_or_conflict(session)
     audit.record(
         session, events.USER_NIK_REMOVED, actor_id=user.id, target_type="user", target_id=user.id

@@ -145,13 +145,14 @@ class AuthenticationFailed(Exception):
 WRONG_CREDENTIAL = frozenset({"unknown_user", "bad_password", "bad_passkey"})
 
 
-def check_may_log_in(user: User) -> None:
+def check_may_log_in(user: User, *, email_rule: bool = True) -> None:
     """The account rules of every way of logging in (password, passkey), applied once the
     credential has proved who it is: a disabled account is refused, and so is a citizen whose
-    email address is not verified yet. Raises :class:`AuthenticationFailed`."""
+    email address is not verified yet (``email_rule``; off for a login an upstream identity
+    provider proved). Raises :class:`AuthenticationFailed`."""
     if not user.is_active:
         raise AuthenticationFailed("disabled", user)
-    if user.kind == "citizen" and not user.email_verified:
+    if email_rule and user.kind == "citizen" and not user.email_verified:
         # Checked only after the right credential, so it reveals nothing to a guesser.
         raise AuthenticationFailed("unverified", user)
 

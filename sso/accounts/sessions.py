@@ -47,6 +47,7 @@ def start(
     acr: str = "1",
     replaces: LoginSession | None = None,
     method: str | None = None,
+    idp: str | None = None,
 ) -> NewSession:
     """A fresh session for ``user`` (ending the browser's previous one, if any). ``method``:
     how the person logged in (``password``, ``passkey``), for the ``user.login`` event."""
@@ -63,6 +64,7 @@ def start(
             auth_time=t,
             amr=amr,
             acr=acr,
+            idp=idp,
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:512] or None,
             last_seen_at=t,

@@ -20,6 +20,7 @@ from sso.core import events
 from sso.core.clock import now
 from sso.storage import admin_figures, audit_queries
 from sso.storage import directory as dir_repo
+from sso.storage import webhooks as webhook_repo
 from sso.web.deps import SessionDep
 
 router = APIRouter()
@@ -120,4 +121,7 @@ def dashboard(request: Request, session: SessionDep) -> Response:
         "can_review": who.can("clients.manage"),
         "mfa": Adoption(*admin_figures.staff_mfa(session)),
         "locked": locked_accounts(session, throttle),
+        # issue 16: subscriptions the webhook sender paused because they kept failing
+        "webhooks_failing": webhook_repo.paused_for_failing(session)
+        if who.can("webhooks.manage") else 0,
     })

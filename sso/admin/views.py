@@ -25,15 +25,18 @@ MENU = (
     ("/admin/agencies", "admin.nav.agencies", "agencies.view"),
     ("/admin/roles", "admin.nav.roles", "roles.manage"),
     ("/admin/clients", "admin.nav.clients", "clients.manage"),
+    ("/admin/upstreams", "upstr.admin.nav", "clients.manage"),
     ("/admin/sessions", "admin.nav.sessions", "sessions.manage"),
     ("/admin/keys", "admin.nav.keys", "keys.manage"),
     ("/admin/registration-tokens", "admin.nav.tokens", "clients.manage"),
     ("/admin/audit", "admin.nav.audit", "audit.view"),
+    ("/admin/webhooks", "webhooks.nav", "webhooks.manage"),
 )
 DONE_KEYS = frozenset({
     "saved", "created", "disabled", "enabled", "unlocked", "reset_sent", "mfa_reset",
     "sessions_ended", "session_ended", "approved", "rejected", "rotated", "retired", "moved",
     "merged", "renamed", "granted", "revoked", "applied", "deleted", "secret_gone", "issued",
+    "paused", "resumed", "sent_again",
 })
 
 

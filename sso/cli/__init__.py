@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from sso.cli import agencies, clients, db, gc, keys, roles, serve, users
+from sso.cli import agencies, clients, db, gc, keys, roles, serve, upstreams, users, webhooks
 
 app = typer.Typer(
     name="sso",
@@ -21,6 +21,8 @@ app.add_typer(agencies.app, name="agencies", help="Agencies (OPD).")
 app.add_typer(clients.app, name="clients", help="OAuth clients (relying parties).")
 app.add_typer(keys.app, name="keys", help="Token signing keys.")
 app.add_typer(roles.app, name="roles", help="Global and per-client app roles.")
+app.add_typer(upstreams.app, name="upstreams", help="Upstream identity providers (Google, INApas).")
+app.add_typer(webhooks.app, name="webhooks", help="Webhooks: audit events sent to other systems.")
 serve.register(app)
 gc.register(app)
 

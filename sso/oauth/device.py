@@ -188,6 +188,7 @@ def approve(
     grant = grant_repo.create_grant(
         session, client_id=client.client_id, user_id=user.id, scope=row.scope,
         login_session_id=login.id, auth_time=login.auth_time, amr=amr, acr=login.acr,
+        idp=login.idp,
     )
     repo.attach_grant(session, device_code_hash, grant.id)
     session_repo.add_client(session, login.id, client.client_id)  # for back-channel logout

@@ -1,4 +1,5 @@
-"""Outgoing HTTP calls to URLs that clients chose (back-channel logout; webhooks later), pinned
+"""Outgoing HTTP calls to URLs that clients or admins chose (back-channel logout, webhooks) and
+to upstream identity providers (their discovery documents, JWKS and token endpoints), pinned
 to the addresses the SSRF guard vetted.
 
 :func:`sso.oauth.url_guard.vet_url` resolves the host once and vets every address it gets.
@@ -40,6 +41,7 @@ def pinned_post(
     http_ok: bool = False,
     data: Mapping[str, str] | None = None,
     json: Any = None,
+    content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     resolver: Resolver = system_resolver,
@@ -48,8 +50,31 @@ def pinned_post(
     """POST to ``url`` at an address vetted by the SSRF guard.
 
     Raises :class:`~sso.oauth.url_guard.UnsafeURL` (nothing was sent) or :class:`httpx.HTTPError`.
+    ``content``: a body sent byte for byte (a signed webhook payload).
     The vetted addresses are tried in turn while the connection itself fails; anything after
     the connection (a timeout, an HTTP error status) is the answer."""
+    return pinned_request(
+        "POST", url, private_ok=private_ok, http_ok=http_ok, data=data, json=json,
+        content=content, headers=headers, timeout=timeout, resolver=resolver, verify=verify,
+    )
+
+
+def pinned_request(
+    method: str,
+    url: str,
+    *,
+    private_ok: bool,
+    http_ok: bool = False,
+    data: Mapping[str, str] | None = None,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+    resolver: Resolver = system_resolver,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.Response:
+    """A request (GET of a discovery document or a JWKS, POST to a token endpoint) to ``url``
+    at an address vetted by the SSRF guard; see :func:`pinned_post`."""
     vetted = vet_url(url, private_ok=private_ok, http_ok=http_ok, resolver=resolver)
     sent_headers = {**(headers or {}), "Host": vetted.host_header}
     extensions = {"sni_hostname": vetted.host} if vetted.scheme == "https" else {}
@@ -59,9 +84,9 @@ def pinned_post(
             timeout=timeout, follow_redirects=False, trust_env=False, verify=verify
         ) as http:
             try:
-                return http.post(
-                    _target(vetted, address), data=data, json=json, headers=sent_headers,
-                    extensions=extensions,
+                return http.request(
+                    method, _target(vetted, address), data=data, json=json, content=content,
+                    headers=sent_headers, extensions=extensions,
                 )
             except httpx.ConnectError as exc:  # refused or unreachable: the next address
                 failure = exc

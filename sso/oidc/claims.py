@@ -8,7 +8,8 @@ Scopes and what they release:
 - ``phone``: phone_number, phone_number_verified
 - ``opd`` (staff only): ``opd`` = {code, name} of their agency, position, nip, and roles
 - ``roles``: ``roles`` = global roles plus this client's app roles
-- ``nik``: nik (decrypted) and ``nik_verified: false``, only if the person has a NIK
+- ``nik``: nik (decrypted) and ``nik_verified`` (true only for a NIK from an identity-assurance
+  upstream such as INApas), only if the person has a NIK
 
 A claim is only ever released inside the granted scopes: the ``claims`` parameter chooses
 which of those claims go into the ID token (``id_token`` member) and cannot widen what
@@ -99,7 +100,7 @@ def _values(
         if "nik" in names:
             out["nik"] = encryptor.decrypt(user.nik_encrypted)
         if "nik_verified" in names:
-            out["nik_verified"] = False
+            out["nik_verified"] = bool(user.nik_verified)
     return {name: value for name, value in out.items() if value is not None}
 
 

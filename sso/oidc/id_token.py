@@ -2,7 +2,8 @@
 
 ``iss``, ``sub`` (the user id), ``aud`` (the client), ``iat``, ``exp``, ``auth_time``,
 ``nonce`` (when the authorization request had one; never on refresh), ``at_hash``, ``sid``
-(the login session, for logout), ``amr``, ``acr``, plus the person claims asked for with the
+(the login session, for logout), ``amr``, ``acr``, ``idp`` (a federated login: the upstream's
+issuer), plus the person claims asked for with the
 ``claims`` parameter (within scope). Signed with the client's ``id_token_signed_response_alg``
 when it chose one, else with ``SSO_DEFAULT_SIGNING_ALG`` (RS256 unless configured).
 """
@@ -24,7 +25,7 @@ from sso.oidc.claims import id_token_claims
 
 # Claims we set; a person claim of the same name never overrides them.
 PROTOCOL_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
+    {"iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "sid", "amr", "acr", "idp",
      "azp"}
 )
 
@@ -68,6 +69,10 @@ def mint_id_token(
         claims["amr"] = list(grant.amr)
     if grant.acr:
         claims["acr"] = grant.acr
+    if grant.idp:
+        # A federated login (amr "fed"): the issuer of the upstream the person came through,
+        # under the name Microsoft Entra ID gives the same fact (no registered claim exists).
+        claims["idp"] = grant.idp
     person = id_token_claims(session, encryptor, user, client, scope.split(), grant.claims)
     claims.update({k: v for k, v in person.items() if k not in PROTOCOL_CLAIMS})
     alg = client.id_token_signed_response_alg or settings.default_signing_alg

@@ -60,10 +60,12 @@ class ParkedRequest:
     hinted_sub: str | None = None
     held_amr: list[str] | None = None
     held_method: str | None = None  # how the held person logged in (``user.login``'s method)
+    held_idp: str | None = None  # the upstream a held federated login came through
 
     def to_json(self) -> dict[str, Any]:
         return {"request": self.request.to_json(), "hinted_sub": self.hinted_sub,
-                "held_amr": self.held_amr, "held_method": self.held_method}
+                "held_amr": self.held_amr, "held_method": self.held_method,
+                "held_idp": self.held_idp}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ParkedRequest:
@@ -84,6 +86,7 @@ class ParkedRequest:
             data.get("hinted_sub"),
             [str(v) for v in held_amr] if isinstance(held_amr, list) else None,
             data.get("held_method"),
+            data.get("held_idp"),
         )
 
 
@@ -233,17 +236,19 @@ def attach_login(ia: Interaction, login: LoginSession, user: User) -> None:
     """This interaction's person logged in (or stepped up) in ``login``."""
     ia.row.user_id = user.id
     ia.row.login_session_id = login.id
-    ia.parked.held_amr = ia.parked.held_method = None
+    ia.parked.held_amr = ia.parked.held_method = ia.parked.held_idp = None
     ia.row.params = ia.parked.to_json()
     ia.session.flush()
     ia.moved_on()
 
 
-def hold_for_second_factor(ia: Interaction, user: User, amr: list[str], method: str) -> None:
+def hold_for_second_factor(ia: Interaction, user: User, amr: list[str], method: str,
+                           idp: str | None = None) -> None:
     """A first factor was right; the login completes only after a second factor."""
     ia.row.user_id = user.id
     ia.row.login_session_id = None
     ia.parked.held_amr, ia.parked.held_method = list(amr), method
+    ia.parked.held_idp = idp
     ia.row.params = ia.parked.to_json()
     ia.session.flush()
     ia.moved_on()
@@ -275,6 +280,7 @@ def issue_code(
         auth_time=login.auth_time,
         amr=list(login.amr),
         acr=login.acr,
+        idp=login.idp,
         claims=params.claims,
     )
     code = random_token("code")

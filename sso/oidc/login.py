@@ -60,6 +60,7 @@ def continue_after_authentication(
     amr: Sequence[str],
     acr: str = mfa.ACR_PASSWORD,
     method: str,
+    idp: str | None = None,
 ) -> Proceed | Refused:
     """Continue the parked request ``ia`` now that ``user`` has proved who they are.
 
@@ -71,7 +72,9 @@ def continue_after_authentication(
     - ``acr``: ``"1"`` for one factor, ``"2"`` only when the method itself proved two
       (a user-verified passkey; an upstream login that asserted MFA);
     - ``method``: a short name for the ``user.login`` audit event (``password``, ``passkey``,
-      ``google``, ``phone``).
+      ``google``, ``phone``);
+    - ``idp``: for a login through an upstream identity provider, its issuer (the ``idp``
+      claim of the ID tokens this login earns).
 
     It applies the account rules (a disabled or unverified account is refused with a
     ``user.login_failed`` event), then either holds the person for a second factor (acr "1"
@@ -85,18 +88,19 @@ def continue_after_authentication(
     """
     session, settings = ia.session, ia.settings
     try:
-        check_may_log_in(user)
+        # An upstream that proved the person stands in for the email link (amr "fed").
+        check_may_log_in(user, email_rule="fed" not in amr)
     except AuthenticationFailed as exc:
         record_login_failed(ia, exc, method)
         return Refused(REFUSAL_MESSAGES.get(exc.reason, "login.invalid_credentials"))
     if acr != mfa.ACR_MFA and policy.second_factor_after_first(session, settings, ia.params, user):
         # No session yet: it starts once the second factor (or its enrolment) is done.
-        interaction.hold_for_second_factor(ia, user, list(amr), method)
+        interaction.hold_for_second_factor(ia, user, list(amr), method, idp)
         session.commit()
         return Proceed()
     new = login_sessions.start(
         session, settings, user, amr=list(amr), acr=acr,
-        replaces=ia.current[0] if ia.current else None, method=method,
+        replaces=ia.current[0] if ia.current else None, method=method, idp=idp,
     )
     interaction.attach_login(ia, new.row, user)
     session.commit()

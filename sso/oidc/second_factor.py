@@ -34,7 +34,7 @@ def complete_second_factor(
             ia.session, ia.settings, user,
             amr=mfa.combine_amr(held, method_amr), acr=mfa.ACR_MFA,
             replaces=ia.current[0] if ia.current else None,
-            method=ia.parked.held_method or "password",
+            method=ia.parked.held_method or "password", idp=ia.parked.held_idp,
         )
         interaction.attach_login(ia, new.row, user)
         session_id, cookie = new.row.id, new.cookie_value

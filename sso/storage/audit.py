@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.core.events import current_context
 from sso.db.models import AuditEvent
+from sso.storage import webhooks
 
 ACTING_CLIENT = "audit.acting_client"
 
@@ -42,14 +43,17 @@ def record(
     client_id: str | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Add an audit event to the session's transaction (committed with the change it records).
+    """Add an audit event to the session's transaction (committed with the change it records),
+    and queue it for the webhooks that want it (:func:`sso.storage.webhooks.capture`).
 
     ``details`` must never hold a secret, password, token or NIK."""
-    row = AuditEvent(**_acting(session, event_values(
+    values = _acting(session, event_values(
         event, outcome=outcome, actor_id=actor_id, target_type=target_type,
         target_id=target_id, client_id=client_id, **details,
-    )))
+    ))
+    row = AuditEvent(**values)
     session.add(row)
+    webhooks.capture(session, [values])
     return row
 
 
@@ -59,6 +63,7 @@ def write(session: Session, values: dict[str, Any]) -> None:
     if ACTING_CLIENT in session.info:
         values = _acting(session, dict(values))
     session.connection().execute(_INSERT, values)
+    webhooks.capture(session, [values])
 
 
 def event_values(

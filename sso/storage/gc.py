@@ -18,14 +18,16 @@ from sso.db.models import (
     LoginSession,
     RefreshToken,
     RevokedAccessToken,
+    UpstreamLogin,
 )
-from sso.storage import account_tokens
+from sso.storage import account_tokens, webhook_deliveries
 from sso.storage import mfa as mfa_store
 from sso.storage import throttle as throttle_counters
 
 # Consumed single-use rows are kept a little while so a late replay is still recognised as a
 # replay (and answered with revocation) rather than as an unknown value.
 REPLAY_MEMORY = timedelta(hours=1)
+WEBHOOK_LOG_RETENTION = timedelta(days=30)
 
 
 def collect(session: Session) -> dict[str, int]:
@@ -40,6 +42,10 @@ def collect(session: Session) -> dict[str, int]:
     run(
         "authorization_requests",
         delete(AuthorizationRequest).where(AuthorizationRequest.expires_at < t),
+    )
+    run(
+        "upstream_logins",
+        delete(UpstreamLogin).where(UpstreamLogin.expires_at < t - REPLAY_MEMORY),
     )
     run(
         "authorization_codes",
@@ -75,6 +81,9 @@ def collect(session: Session) -> dict[str, int]:
             )
         ),
     )
+    # The webhook delivery log is kept 30 days; a pending delivery is never collected.
+    counts["webhook_deliveries"] = webhook_deliveries.purge(
+        session, older_than=t - WEBHOOK_LOG_RETENTION)
     counts["account_tokens"] = account_tokens.delete_expired(session, t)
     counts["throttle_counters"] = throttle_counters.delete_expired(session, t)
     counts["webauthn_challenges"] = mfa_store.delete_expired_challenges(session, t)

@@ -23,7 +23,7 @@ from sso.core.clock import now
 from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken, User
 from sso.db.models._common import new_uuid
 from sso.db.types import UTCDateTime
-from sso.storage import audit
+from sso.storage import audit, webhooks
 
 _grants = cast(Table, Grant.__table__)
 _refresh = cast(Table, RefreshToken.__table__)
@@ -56,6 +56,7 @@ def create_grant(
     amr: list[str] | None = None,
     acr: str | None = None,
     claims: dict[str, Any] | None = None,
+    idp: str | None = None,
 ) -> Grant:
     grant = Grant(
         client_id=client_id,
@@ -65,6 +66,7 @@ def create_grant(
         auth_time=auth_time,
         amr=amr,
         acr=acr,
+        idp=idp,
         claims=claims,
     )
     session.add(grant)
@@ -88,6 +90,7 @@ def insert_grant(session: Session, grant: Grant, event: dict[str, Any] | None = 
     if event is not None and conn.dialect.name == "postgresql":
         conn.execute(_insert_grant_with_event,
                      {**{"g_" + k: v for k, v in values.items()}, **event})
+        webhooks.capture(session, [event])
         return
     conn.execute(_insert_grant, values)
     if event is not None:

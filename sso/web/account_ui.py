@@ -34,6 +34,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("profile", "/account", "account.menu.profile"),
     ("password", "/account/password", "account.menu.password"),
     ("security", "/account/security", "account.menu.security"),
+    ("identities", "/account/identities", "account.menu.identities"),
     ("sessions", "/account/sessions", "account.menu.sessions"),
     ("apps", "/account/apps", "account.menu.apps"),
     ("data", "/account/data", "account.menu.data"),
@@ -47,6 +48,8 @@ DONE = {
     "ended": "account.done.session_ended",
     "others": "account.done.others_ended",
     "revoked": "account.done.app_revoked",
+    "linked": "account.done.linked",
+    "unlinked": "account.done.unlinked",
 }
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sso.accounts import mfa
 from sso.accounts.throttle import wait_minutes
 from sso.db.models import Client, User
+from sso.federation import registry
 from sso.oidc import interaction, login
 from sso.oidc.authorize import AuthorizationParams
 from sso.oidc.interaction import Interaction, InteractionExpired
@@ -79,6 +80,7 @@ class InteractionPage:
                 "error": error,
                 "passkey_options": f"{self.here}/passkey/options",
                 "passkey_finish": f"{self.here}/passkey",
+                "upstreams": registry.login_buttons(self.ia.session, self.ia.interaction_id),
             },
             status=status,
         )

@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "sessions.manage": frozenset({ADMIN}),
     "keys.manage": frozenset({ADMIN}),
     "audit.view": frozenset({ADMIN, AUDITOR}),
+    "webhooks.manage": frozenset({ADMIN}),
 }
 
 

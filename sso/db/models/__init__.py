@@ -25,6 +25,13 @@ from sso.db.models.oauth import (
 from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 from sso.db.models.throttle import ThrottleCounter
+from sso.db.models.upstreams import FederatedIdentity, UpstreamLogin, UpstreamProvider
+from sso.db.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AccountToken",
@@ -39,6 +46,7 @@ __all__ = [
     "ClientAssertionJti",
     "Consent",
     "DeviceAuthorization",
+    "FederatedIdentity",
     "Grant",
     "ImportJob",
     "ImportRow",
@@ -54,7 +62,13 @@ __all__ = [
     "SigningKey",
     "ThrottleCounter",
     "TotpCredential",
+    "UpstreamLogin",
+    "UpstreamProvider",
     "User",
     "WebAuthnChallenge",
     "WebAuthnCredential",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

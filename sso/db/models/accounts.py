@@ -6,7 +6,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, event, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sso.db.base import Base
@@ -106,6 +106,8 @@ class User(Base):
     # NIK is personal data (UU PDP): encrypted at rest, keyed hash for uniqueness lookups.
     nik_encrypted: Mapped[str | None] = mapped_column(Text)
     nik_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # True only for a NIK from an identity-assurance upstream (INApas); a typed NIK is not.
+    nik_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
     # When a login session was last opened for the person (set with the session, outside the

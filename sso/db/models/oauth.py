@@ -46,6 +46,7 @@ class Grant(Base):
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     amr: Mapped[list[str] | None] = mapped_column(JSONType)
     acr: Mapped[str | None] = mapped_column(String(64))
+    idp: Mapped[str | None] = mapped_column(String(500))
     claims: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = created_at_column()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -25,6 +25,9 @@ class LoginSession(Base):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     amr: Mapped[list[str]] = mapped_column(JSONType, default=list)
     acr: Mapped[str] = mapped_column(String(64), default="1")
+    # A federated login: the issuer of the upstream the person came through (the ``idp``
+    # claim of our ID tokens).
+    idp: Mapped[str | None] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = created_at_column()

@@ -44,7 +44,8 @@ logger = logging.getLogger("sso.api")
 PREFIX = "/api/admin/v1"
 ROUTERS = (
     "sso.api.users", "sso.api.agencies", "sso.api.roles", "sso.api.clients",
-    "sso.api.sessions", "sso.api.audit_events", "sso.api.keys",
+    "sso.api.sessions", "sso.api.audit_events", "sso.api.keys", "sso.api.upstreams",
+    "sso.api.webhooks",
 )
 API_CALLED = "admin_api.called"
 _KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")

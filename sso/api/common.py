@@ -176,8 +176,12 @@ def page_response(
 
 
 def etag_of(body: Mapping[str, Any]) -> str:
-    """A strong validator of the representation: any change of what the client sees (the
-    version of a versioned record is part of it) changes it."""
+    """The validator of a record. A versioned one (users, agencies, clients, webhooks: the
+    console's optimistic locking) is tagged by its identity and version, so what changes
+    without a change of the record (a delivery count, say) does not fail a write; any other
+    by the whole representation."""
+    if "version" in body:
+        body = {k: body[k] for k in ("id", "code", "client_id", "version") if k in body}
     raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
     return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
 

@@ -39,7 +39,10 @@ def test_openapi_3_1_describes_every_resource(http: TestClient) -> None:
                  "/agencies/{code}", "/agencies/{code}/merge", "/roles",
                  "/roles/{role_id}/assignments", "/clients", "/clients/{client_id}/{action}",
                  "/sessions", "/sessions/{session_id}", "/audit-events", "/keys",
-                 "/keys/rotate", "/keys/{kid}/retire"):
+                 "/keys/rotate", "/keys/{kid}/retire", "/upstreams", "/upstreams/{slug}",
+                 "/upstreams/{slug}/{action}", "/webhooks", "/webhooks/{subscription_id}",
+                 "/webhooks/{subscription_id}/deliveries",
+                 "/webhooks/{subscription_id}/deliveries/{delivery_id}/send-again"):
         assert path in paths, path
     assert doc["servers"] == [{"url": API}]
     schemes = doc["components"]["securitySchemes"]

@@ -79,3 +79,9 @@ bench: venv
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# `make bench-peers`: node-oidc-provider against ours, one core each, side by side (issue 17;
+# bench/README.md). Needs PostgreSQL on 127.0.0.1, node/npm, wrk (apt). About 4 minutes.
+.PHONY: bench-peers
+bench-peers: venv
+	$(BIN)/python bench/peers/run.py $(BENCH_ARGS)

@@ -28,8 +28,14 @@ ROUTERS = (
     "sso.web.routes.upstreams",
     "sso.web.routes.account_identities",
     "sso.web.routes.token",
+    # Before the pages: a SCIM request is matched against ~20 routes, not all of them (its
+    # catch-all only takes paths under /scim/v2).
+    "sso.scim.routes",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",
+    "sso.web.routes.signup",
+    "sso.web.routes.code_login",
+    "sso.web.routes.phone_signup",
     "sso.web.routes.activation",
     "sso.web.routes.device",
     "sso.web.routes.home",
@@ -62,7 +68,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        from sso.oidc.logout import start_delivery_worker
+        from sso.oidc.backchannel import start_delivery_worker
         from sso.web.routes.token import stop_pool as stop_token_pool
         from sso.webhooks.delivery import start_worker as start_webhook_sender
 
@@ -94,6 +100,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     from sso.web.middleware import RequestContextMiddleware
 
     install_error_handlers(app)
+    from sso.scim.routes import install as install_scim
+
+    install_scim(app)
     console.install(app)
     # Inner to outer: the load bounds run inside the request context (they need the client IP).
     from sso.web.load_shedding import PasswordCheckAdmission, RateLimits

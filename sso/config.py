@@ -23,6 +23,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sso.core.phone_settings import PhoneCodeSettings
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx", "todo"}
 )
@@ -36,7 +38,7 @@ class ConfigError(Exception):
         super().__init__("invalid settings:\n  - " + "\n  - ".join(problems))
 
 
-class Settings(BaseSettings):
+class Settings(PhoneCodeSettings, BaseSettings):
     """Configuration of one Tangsel SSO deployment (all workers of a city share the same)."""
 
     model_config = SettingsConfigDict(
@@ -325,7 +327,7 @@ class Settings(BaseSettings):
     # ------------------------------------------------------------------ validation
     def problems(self) -> list[str]:
         """Every reason these settings are unsafe for ``env`` (empty when fine)."""
-        found: list[str] = []
+        found: list[str] = self.phone_code_problems()
         if not self.issuer_url.startswith(("http://", "https://")):
             found.append(f"SSO_ISSUER must be an absolute http(s) URL, got {self.issuer!r}")
         if self.authorization_code_lifetime > 60 or self.authorization_code_lifetime < 1:

@@ -61,10 +61,19 @@ def env_var_name(field_name: str) -> str:
     return f"{prefix}{field_name}".upper()
 
 
+def _in_reading_order() -> list[tuple[str, FieldInfo]]:
+    """Settings' own fields first, then those of the parts it inherits (phone codes …)."""
+    order: list[str] = []
+    for cls in Settings.__mro__:
+        order += [n for n in getattr(cls, "__annotations__", {}) if n in Settings.model_fields
+                  and n not in order]
+    return [(name, Settings.model_fields[name]) for name in order]
+
+
 def render_settings_table() -> str:
     """A Markdown table with one row per setting: variable, default, description."""
     lines = ["| Variable | Default | Description |", "| --- | --- | --- |"]
-    for name, info in Settings.model_fields.items():
+    for name, info in _in_reading_order():
         description = info.description or ""
         choices = _choices(info.annotation)
         if choices:

@@ -33,11 +33,15 @@ LAYERS: dict[str, float] = {
     "sso.admin": 6,
     "sso.developers": 6,
     "sso.api": 6,
+    # Configuration as code drives the admin console's services (sso.admin.services), so it
+    # sits beside the console, below the composition roots (the CLI).
+    "sso.config_code": 6,
+    "sso.scim": 6,
     "sso.app": 7,
     "sso.cli": 7,
     "sso.settings_doc": 7,
 }
-HTTP_LAYERS = ("sso.web", "sso.admin", "sso.developers", "sso.api", "sso.app")
+HTTP_LAYERS = ("sso.web", "sso.admin", "sso.developers", "sso.api", "sso.scim", "sso.app")
 # Third-party packages allowed only in some parts of `sso` (prefixes of module names).
 RESTRICTED: dict[str, tuple[str, ...]] = {
     "fastapi": HTTP_LAYERS,

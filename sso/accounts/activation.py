@@ -26,6 +26,7 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.db.models import User
 from sso.db.models.account_tokens import ACCOUNT_ACTIVATION
 from sso.storage import account_tokens as token_repo
@@ -37,8 +38,8 @@ ACTIVATION_PATH = "/account/activate"
 TOKEN_PURPOSE = "activation"
 MAX_TOKEN = 200
 
-USER_ACTIVATION_LINK_SENT = "user.activation_link_sent"
-USER_ACTIVATED = "user.activated"
+USER_ACTIVATION_LINK_SENT = Event.USER_ACTIVATION_LINK_SENT
+USER_ACTIVATED = Event.USER_ACTIVATED
 
 _TEXTS: dict[str, dict[str, str]] = {
     "id": {

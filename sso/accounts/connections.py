@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from sso.accounts.sessions import is_live
 from sso.config import Settings
-from sso.core import events
 from sso.core.errors import NotFound
+from sso.core.events import Event
 from sso.db.models import LoginSession
 from sso.storage import account_data, audit
 from sso.storage import clients as client_repo
@@ -102,7 +102,7 @@ def end_own_session(
     row = session_repo.get(session, session_id[:64]) if session_id else None
     if row is None or row.user_id != user_id or not is_live(row, settings):
         audit.record(
-            session, events.SESSION_ENDED, outcome="failure", actor_id=user_id,
+            session, Event.SESSION_ENDED, outcome="failure", actor_id=user_id,
             target_type="session", reason="not_own_or_unknown",
         )
         raise NotFound("account.session_unknown", detail="no such live session of this person")
@@ -129,7 +129,7 @@ def revoke_all_grants(session: Session, user_id: str, *, reason: str) -> int:
         if grant_repo.revoke_grant(session, grant.id):
             revoked += 1
             audit.record(
-                session, events.GRANT_REVOKED, actor_id=user_id, client_id=grant.client_id,
+                session, Event.GRANT_REVOKED, actor_id=user_id, client_id=grant.client_id,
                 target_type="grant", target_id=grant.id, reason=reason,
             )
     return revoked
@@ -184,11 +184,11 @@ def revoke_app(session: Session, user_id: str, client_id: str) -> int:
         if grant_repo.revoke_grant(session, grant.id):
             revoked += 1
             audit.record(
-                session, events.GRANT_REVOKED, actor_id=user_id, client_id=client_id,
+                session, Event.GRANT_REVOKED, actor_id=user_id, client_id=client_id,
                 target_type="grant", target_id=grant.id, reason="consent_revoked",
             )
     audit.record(
-        session, events.CONSENT_REVOKED, actor_id=user_id, client_id=client_id,
+        session, Event.CONSENT_REVOKED, actor_id=user_id, client_id=client_id,
         target_type="user", target_id=user_id, grants_revoked=revoked,
     )
     return revoked

@@ -33,10 +33,9 @@ from sqlalchemy.orm import Session
 from sso.accounts import mfa
 from sso.accounts.profile import Forbidden
 from sso.config import Settings
-from sso.core import events
 from sso.core.crypto import Encryptor, keyed_hash
 from sso.core.errors import NotFound
-from sso.core.events import RequestContext, current_context, request_context
+from sso.core.events import Event, RequestContext, current_context, request_context
 from sso.db.models import User
 from sso.storage import account_data, audit
 from sso.storage import clients as client_repo
@@ -147,7 +146,7 @@ def delete_account(session: Session, settings: Settings, user_id: str) -> Delete
     previous = request_context.set(RequestContext(request_id=current_context().request_id))
     try:
         audit.record(
-            session, events.USER_DELETED, actor_id=alias, target_type="user", target_id=alias,
+            session, Event.USER_DELETED, actor_id=alias, target_type="user", target_id=alias,
             kind="citizen", sessions_ended=sessions, grants_revoked=grants,
             consents_removed=consents, relying_parties_notified=len(deliveries),
         )

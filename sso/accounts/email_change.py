@@ -27,10 +27,10 @@ from sso.accounts import account_mail
 from sso.accounts.identifiers import normalize_email
 from sso.accounts.mail import Mail
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import InvalidInput
+from sso.core.events import Event
 from sso.db.models import User
 from sso.db.models.account_tokens import EMAIL_VERIFICATION, PASSWORD_RESET
 from sso.storage import account_data, audit
@@ -67,7 +67,7 @@ def request_change(session: Session, settings: Settings, user: User, raw: str) -
     hours = int(CHANGE_LIFETIME.total_seconds() // 3600)
     if account_data.other_user_with_email(session, normalized, user.id) is not None:
         audit.record(
-            session, events.USER_EMAIL_CHANGE_REQUESTED, outcome="failure",
+            session, Event.USER_EMAIL_CHANGE_REQUESTED, outcome="failure",
             actor_id=user.id, target_type="user", target_id=user.id, reason="email_taken",
         )
         owner = user_repo.find_by_login(session, normalized)
@@ -85,7 +85,7 @@ def request_change(session: Session, settings: Settings, user: User, raw: str) -
         expires_at=now() + CHANGE_LIFETIME,
     )
     audit.record(
-        session, events.USER_EMAIL_CHANGE_REQUESTED,
+        session, Event.USER_EMAIL_CHANGE_REQUESTED,
         actor_id=user.id, target_type="user", target_id=user.id,
     )
     link = f"{settings.issuer_url}{CONFIRM_PATH}?token={token}"
@@ -133,7 +133,7 @@ def confirm_change(session: Session, settings: Settings, token: str) -> Confirma
     # Reset links went to the old address; they must not reach this account any more.
     token_repo.void_unused(session, user.id, PASSWORD_RESET)
     audit.record(
-        session, events.USER_EMAIL_CHANGED, actor_id=user.id, target_type="user", target_id=user.id
+        session, Event.USER_EMAIL_CHANGED, actor_id=user.id, target_type="user", target_id=user.id
     )
     mails: tuple[Mail, ...] = ()
     if old_address:
@@ -147,7 +147,7 @@ def confirm_change(session: Session, settings: Settings, token: str) -> Confirma
 
 def _taken(session: Session, user: User) -> Confirmation:
     audit.record(
-        session, events.USER_EMAIL_CHANGED, outcome="failure",
+        session, Event.USER_EMAIL_CHANGED, outcome="failure",
         actor_id=user.id, target_type="user", target_id=user.id, reason="email_taken",
     )
     return Confirmation("taken", user_id=user.id)

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from sso import __version__
 from sso.accounts.connections import describe_device
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import Encryptor
+from sso.core.events import Event
 from sso.db.models import User
 from sso.storage import account_data, audit
 from sso.storage import consents as consent_repo
@@ -153,6 +153,6 @@ def build_export(
         ],
     }
     audit.record(
-        session, events.USER_DATA_EXPORTED, actor_id=user.id, target_type="user", target_id=user.id
+        session, Event.USER_DATA_EXPORTED, actor_id=user.id, target_type="user", target_id=user.id
     )
     return document

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from sso.accounts import totp
 from sso.accounts.throttle import Throttle, Verdict
 from sso.config import Settings
-from sso.core import events
 from sso.core.crypto import Encryptor, keyed_hash
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.db.models import User
 from sso.storage import audit
 from sso.storage import mfa as repo
@@ -115,7 +115,7 @@ def reset_mfa(session: Session, user_id: str, actor_id: str | None) -> None:
     codes = repo.delete_recovery_codes(session, user_id)
     audit.record(
         session,
-        events.MFA_RESET,
+        Event.MFA_RESET,
         actor_id=actor_id,
         target_type="user",
         target_id=user_id,
@@ -150,7 +150,7 @@ def confirm_totp(
     if step is None or not repo.confirm_totp(session, user.id, step):
         return None
     audit.record(
-        session, events.MFA_TOTP_ENROLLED, actor_id=user.id, target_type="user", target_id=user.id
+        session, Event.MFA_TOTP_ENROLLED, actor_id=user.id, target_type="user", target_id=user.id
     )
     if repo.unused_recovery_codes(session, user.id) == 0:
         return new_recovery_codes(session, settings, user.id, actor_id=user.id)
@@ -162,7 +162,7 @@ def remove_totp(session: Session, user: User) -> bool:
     if removed:
         audit.record(
             session,
-            events.MFA_TOTP_REMOVED,
+            Event.MFA_TOTP_REMOVED,
             actor_id=user.id,
             target_type="user",
             target_id=user.id,
@@ -193,7 +193,7 @@ def new_recovery_codes(
     )
     audit.record(
         session,
-        events.MFA_RECOVERY_CODES_GENERATED,
+        Event.MFA_RECOVERY_CODES_GENERATED,
         actor_id=actor_id,
         target_type="user",
         target_id=user_id,
@@ -247,7 +247,7 @@ def check_code(
         ):
             audit.record(
                 session,
-                events.MFA_RECOVERY_CODE_USED,
+                Event.MFA_RECOVERY_CODE_USED,
                 actor_id=user.id,
                 target_type="user",
                 target_id=user.id,
@@ -258,7 +258,7 @@ def check_code(
         reason = "unknown_method"
     audit.record(
         session,
-        events.MFA_FAILED,
+        Event.MFA_FAILED,
         outcome="failure",
         actor_id=user.id,
         target_type="user",

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.db.models import User, WebAuthnChallenge, WebAuthnCredential
 from sso.storage import audit
 from sso.storage import mfa as repo
@@ -227,7 +227,7 @@ def register(
     )
     audit.record(
         session,
-        events.MFA_PASSKEY_ADDED,
+        Event.MFA_PASSKEY_ADDED,
         actor_id=user.id,
         target_type="user",
         target_id=user.id,
@@ -315,7 +315,7 @@ def authenticate(
     if (new_count or stored.sign_count) and new_count <= stored.sign_count:
         audit.record(
             session,
-            events.MFA_PASSKEY_COUNTER_REGRESSED,
+            Event.MFA_PASSKEY_COUNTER_REGRESSED,
             outcome="failure",
             actor_id=stored.user_id,
             target_type="user",

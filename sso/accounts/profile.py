@@ -27,10 +27,10 @@ from sso.accounts import policy
 from sso.accounts.identifiers import mask_nik, validate_nik
 from sso.accounts.registration import MAX_NAME, normalize_phone
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import Encryptor, keyed_hash
 from sso.core.errors import Conflict, DomainError, InvalidInput
+from sso.core.events import Event
 from sso.db.models import User
 from sso.storage import account_data, audit
 from sso.storage import users as user_repo
@@ -118,7 +118,7 @@ def update_profile(session: Session, user: User, form: ProfileForm) -> list[str]
     if changed:
         flush_or_conflict(session)
         audit.record(
-            session, events.USER_PROFILE_UPDATED,
+            session, Event.USER_PROFILE_UPDATED,
             actor_id=user.id, target_type="user", target_id=user.id, fields=changed,
         )
     return changed
@@ -160,7 +160,7 @@ def set_nik(
     except StaleDataError:
         raise _stale() from None
     audit.record(
-        session, events.USER_NIK_SET,
+        session, Event.USER_NIK_SET,
         actor_id=user.id, target_type="user", target_id=user.id, replaced=had, verified=False,
     )
     return True
@@ -174,7 +174,7 @@ def remove_nik(session: Session, user: User) -> bool:
     user.nik_verified = False
     flush_or_conflict(session)
     audit.record(
-        session, events.USER_NIK_REMOVED, actor_id=user.id, target_type="user", target_id=user.id
+        session, Event.USER_NIK_REMOVED, actor_id=user.id, target_type="user", target_id=user.id
     )
     return True
 
@@ -217,7 +217,7 @@ def store_new_password(session: Session, change: PasswordChange, new_hash: str) 
         cred.password.changed_at = now()
         session.flush()
     audit.record(
-        session, events.USER_PASSWORD_CHANGED,
+        session, Event.USER_PASSWORD_CHANGED,
         actor_id=change.user_id, target_type="user", target_id=change.user_id,
     )
 
@@ -226,6 +226,6 @@ def record_wrong_password(session: Session, user_id: str, action: str) -> None:
     """A wrong current password at a sensitive change (never the password itself). Not a
     failed login: the person is logged in and confirming who they are."""
     audit.record(
-        session, events.USER_REAUTH_FAILED, outcome="failure", actor_id=user_id,
+        session, Event.USER_REAUTH_FAILED, outcome="failure", actor_id=user_id,
         target_type="user", target_id=user_id, reason="bad_password", action=action,
     )

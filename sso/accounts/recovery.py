@@ -27,10 +27,10 @@ from sso.accounts.identifiers import normalize_email
 from sso.accounts.mail import Mail
 from sso.accounts.passwords import PasswordHasher
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import DomainError, InvalidInput
+from sso.core.events import Event
 from sso.db.models.account_tokens import PASSWORD_RESET
 from sso.storage import account_tokens as token_repo
 from sso.storage import audit
@@ -43,8 +43,8 @@ RESET_PATH = "/password/reset"
 TOKEN_PURPOSE = "reset"
 MAX_TOKEN = 200
 
-USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
-USER_PASSWORD_RESET = "user.password_reset"
+USER_PASSWORD_RESET_REQUESTED = Event.USER_PASSWORD_RESET_REQUESTED
+USER_PASSWORD_RESET = Event.USER_PASSWORD_RESET
 
 
 class ResetLinkInvalid(DomainError):
@@ -175,7 +175,7 @@ def reset_password(
             revoked += 1
             audit.record(
                 session,
-                events.GRANT_REVOKED,
+                Event.GRANT_REVOKED,
                 actor_id=user.id,
                 target_type="grant",
                 target_id=grant.id,

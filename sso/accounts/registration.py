@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sso.accounts import messages, policy
+from sso.accounts import phone as phone_numbers
 from sso.accounts.identifiers import normalize_email
 from sso.accounts.mail import Mail
 from sso.accounts.passwords import PasswordHasher
@@ -43,6 +44,7 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import Conflict, InvalidInput
+from sso.core.events import Event
 from sso.db.models import User
 from sso.db.models.account_tokens import EMAIL_VERIFICATION
 from sso.storage import account_tokens as token_repo
@@ -58,9 +60,10 @@ MAX_EMAIL = 254  # RFC 5321's limit on a path, and the column's width
 MAX_TOKEN = 200
 USERNAME_ATTEMPTS = 8
 
-USER_REGISTERED = "user.registered"
-USER_REGISTRATION_EXISTING = "user.registration_existing"
-USER_EMAIL_VERIFIED = "user.email_verified"
+USER_REGISTERED = Event.USER_REGISTERED
+USER_REGISTRATION_EXISTING = Event.USER_REGISTRATION_EXISTING
+USER_EMAIL_VERIFIED = Event.USER_EMAIL_VERIFIED
+USER_VERIFICATION_RESENT = Event.USER_VERIFICATION_RESENT
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Outcome:
 
     mails: list[Mail]
     created: bool
+    user_id: str | None = None  # the new account (None when the email was taken)
 
 
 @dataclass(frozen=True)
@@ -108,17 +112,9 @@ class _Clean:
 
 
 def normalize_phone(raw: str) -> str:
-    """An Indonesian or international number in E.164 (``0812-3456-7890`` → ``+6281234567890``)."""
-    value = re.sub(r"[\s().-]", "", unicodedata.normalize("NFKC", raw))
-    if value.startswith("00"):
-        value = "+" + value[2:]
-    elif value.startswith("0"):
-        value = "+62" + value[1:]
-    elif value.startswith("62"):
-        value = "+" + value
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", value):
-        raise InvalidInput("error.phone_invalid", detail="not a phone number")
-    return value
+    """An Indonesian or international number in E.164 (``0812-3456-7890`` → ``+6281234567890``),
+    see :mod:`sso.accounts.phone`."""
+    return phone_numbers.normalize(raw)
 
 
 def username_base(email_normalized: str) -> str:
@@ -229,7 +225,7 @@ def register_citizen(
             session, USER_REGISTERED, actor_id=user.id, target_type="user", target_id=user.id
         )
         mail = messages.verification_mail(reg.locale, clean.email, clean.name, link, _hours())
-        return Outcome([mail], created=True)
+        return Outcome([mail], created=True, user_id=user.id)
     raise Conflict("error.username_taken", detail="no free username after several attempts")
 
 
@@ -290,3 +286,24 @@ def verify_email(session: Session, settings: Settings, token: str) -> Verificati
         session, USER_EMAIL_VERIFIED, actor_id=user.id, target_type="user", target_id=user.id
     )
     return Verification("verified", user.id)
+
+
+def resend_verification(session: Session, settings: Settings, email: str,
+                        locale: str) -> list[Mail]:
+    """"Kirim ulang" on the "check your email" page: a fresh link (the older ones stop working)
+    for an active citizen whose address is not verified yet; nothing otherwise. The caller
+    shows the same page either way and limits the requests (per address and IP)."""
+    try:
+        normalized = normalize_email(email[:MAX_EMAIL])
+    except InvalidInput:
+        return []
+    user = user_repo.find_by_login(session, normalized)
+    if (user is None or user.kind != "citizen" or not user.is_active or user.email_verified
+            or user.email_normalized != normalized or user.email is None):
+        return []
+    token_repo.void_unused(session, user.id, EMAIL_VERIFICATION)
+    link = issue_verification(session, settings, user)
+    audit.record(session, USER_VERIFICATION_RESENT, actor_id=user.id, target_type="user",
+                 target_id=user.id)
+    return [messages.verification_mail(user.locale or locale, user.email, user.display_name,
+                                       link, _hours())]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -14,9 +15,10 @@ from sso.accounts.identifiers import (
     validate_nip,
 )
 from sso.accounts.passwords import PasswordHasher
-from sso.core import events
+from sso.config import Settings
 from sso.core.clock import now
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import User
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
@@ -38,11 +40,12 @@ class NewUser:
     phone: str | None = None
     email_verified: bool = False
     locale: str = "id"
+    external_id: str | None = None  # a provisioning client's own id (SCIM externalId)
 
 
 def create_user(
     session: Session,
-    hasher: PasswordHasher,
+    hasher: PasswordHasher | None,
     new: NewUser,
     password: str | None,
     *,
@@ -98,15 +101,17 @@ def create_user(
         nip=nip,
         agency_id=agency_id,
         position=new.position,
+        external_id=new.external_id,
     )
     user_repo.add(session, user)
     if password is not None:
+        assert hasher is not None, "a password needs the hasher"
         user_repo.set_password_hash(session, user.id, hasher.hash(password), now())
     if admin:
         role_repo.assign_to_user(session, role_repo.get_or_create_global(session, "admin"), user.id)
     audit.record(
         session,
-        events.USER_CREATED,
+        Event.USER_CREATED,
         actor_id=actor_id,
         target_type="user",
         target_id=user.id,
@@ -123,7 +128,7 @@ def disable_user(session: Session, identifier: str, *, actor_id: str | None = No
     user.status = "disabled"
     session.flush()
     audit.record(
-        session, events.USER_DISABLED, actor_id=actor_id, target_type="user", target_id=user.id
+        session, Event.USER_DISABLED, actor_id=actor_id, target_type="user", target_id=user.id
     )
     return user
 
@@ -145,19 +150,45 @@ class AuthenticationFailed(Exception):
 WRONG_CREDENTIAL = frozenset({"unknown_user", "bad_password", "bad_passkey"})
 
 
-def check_may_log_in(user: User, *, email_rule: bool = True) -> None:
+def check_may_log_in(
+    user: User, grace: timedelta | None = None, *, email_rule: bool = True
+) -> None:
     """The account rules of every way of logging in (password, passkey), applied once the
-    credential has proved who it is: a disabled account is refused, and so is a citizen whose
-    email address is not verified yet (``email_rule``; off for a login an upstream identity
-    provider proved). Raises :class:`AuthenticationFailed`."""
+    credential has proved who it is: a disabled account is refused, and so is a citizen who
+    has proven neither an email address nor a phone number (``email_rule``; off for a login an
+    upstream identity provider proved), unless they registered less than ``grace`` ago
+    (:func:`grace_ends_at`). Raises :class:`AuthenticationFailed`."""
     if not user.is_active:
         raise AuthenticationFailed("disabled", user)
-    if email_rule and user.kind == "citizen" and not user.email_verified:
-        # Checked only after the right credential, so it reveals nothing to a guesser.
+    # Checked only after the right credential, so it reveals nothing to a guesser.
+    if email_rule and grace_ends_at(user, grace) is None and user.kind == "citizen" and not (
+        user.email_verified or user.phone_verified
+    ):
         raise AuthenticationFailed("unverified", user)
 
 
-def authenticate(session: Session, hasher: PasswordHasher, identifier: str, password: str) -> User:
+ACR_GRACE = "0"  # OIDC Core §2: below ISO/IEC 29115 level 1 (nothing of value on it)
+
+
+def email_grace(settings: Settings) -> timedelta | None:
+    """How long after an email-only registration the person may log in unverified."""
+    minutes = settings.email_verification_grace_minutes
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def grace_ends_at(user: User, grace: timedelta | None) -> datetime | None:
+    """When the grace login of a citizen who has not opened their verification mail yet ends
+    (None: not such a login). Such a login has ``acr`` "0" and its session ends then."""
+    if grace is None or user.kind != "citizen" or user.email_verified or user.phone_verified:
+        return None
+    end = user.created_at + grace
+    return end if end > now() else None
+
+
+def authenticate(
+    session: Session, hasher: PasswordHasher, identifier: str, password: str,
+    grace: timedelta | None = None,
+) -> User:
     """The active user with this identifier and password, or AuthenticationFailed.
 
     Unknown accounts still cost one hash check so timing does not reveal which accounts exist.
@@ -170,7 +201,7 @@ def authenticate(session: Session, hasher: PasswordHasher, identifier: str, pass
     ok, new_hash = hasher.verify(password, credential.password_hash)
     if not ok:
         raise AuthenticationFailed("bad_password", user)
-    check_may_log_in(user)
+    check_may_log_in(user, grace)
     if new_hash:
         user_repo.replace_password_hash_if_unchanged(
             session, user.id, credential.password_hash, new_hash

@@ -9,15 +9,14 @@ without use, or the person being disabled.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
-from sso.core.events import current_context
+from sso.core.events import Event, current_context
 from sso.db.models import LoginSession, User
 from sso.storage import audit
 from sso.storage import sessions as repo
@@ -47,6 +46,7 @@ def start(
     acr: str = "1",
     replaces: LoginSession | None = None,
     method: str | None = None,
+    ends_by: datetime | None = None,
     idp: str | None = None,
 ) -> NewSession:
     """A fresh session for ``user`` (ending the browser's previous one, if any). ``method``:
@@ -68,12 +68,14 @@ def start(
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:512] or None,
             last_seen_at=t,
-            expires_at=t + timedelta(seconds=settings.session_absolute_lifetime),
+            # A grace login (acr "0") ends with its grace (``ends_by``).
+            expires_at=min(t + timedelta(seconds=settings.session_absolute_lifetime),
+                           ends_by or t + timedelta(seconds=settings.session_absolute_lifetime)),
         ),
     )
     audit.record(
         session,
-        events.USER_LOGIN,
+        Event.USER_LOGIN,
         actor_id=user.id,
         target_type="user",
         target_id=user.id,
@@ -116,7 +118,7 @@ def end(session: Session, row: LoginSession, *, reason: str = "logout") -> bool:
     if ended:
         audit.record(
             session,
-            events.SESSION_ENDED,
+            Event.SESSION_ENDED,
             actor_id=row.user_id,
             target_type="session",
             target_id=row.id,

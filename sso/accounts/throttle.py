@@ -45,9 +45,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sso.accounts.identifiers import normalize_login
 from sso.accounts.throttle_redis import RedisCounters, connect
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash
+from sso.core.events import Event
 from sso.storage import audit_queries
 from sso.storage import throttle as store
 from sso.storage import users as user_repo
@@ -58,7 +58,7 @@ log = logging.getLogger("sso.throttle")
 REDIS_RETRY_SECONDS = 30.0
 # The failed attempts that count towards an account's lock (each is audited with the account
 # as actor and the address it came from).
-COUNTED_FAILURES = (events.USER_LOGIN_FAILED, events.USER_REAUTH_FAILED)
+COUNTED_FAILURES = (Event.USER_LOGIN_FAILED, Event.USER_REAUTH_FAILED)
 T = TypeVar("T")
 
 

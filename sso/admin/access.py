@@ -36,13 +36,13 @@ from sso.admin.services.authority import (
     Forbidden,
     admin_roles_of,
 )
-from sso.core import events
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.db.models import User
-from sso.runtime import Runtime
 from sso.storage import audit
 from sso.web import console, navigation
 from sso.web.console import ACR_MFA, CurrentLogin
+from sso.web.deps import runtime_of
 from sso.web.security import csrf
 
 MAX_FIELD = 4000
@@ -77,9 +77,6 @@ class Staff:
         return bool(self.roles & PERMISSIONS[permission])
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def deny(session: Session, who: User | None, reason: str, **details: Any) -> AdminForbidden:
@@ -87,7 +84,7 @@ def deny(session: Session, who: User | None, reason: str, **details: Any) -> Adm
     error to raise."""
     session.rollback()
     audit.record(
-        session, events.ADMIN_ACCESS_DENIED, outcome="failure",
+        session, Event.ADMIN_ACCESS_DENIED, outcome="failure",
         actor_id=who.id if who else None, reason=reason, **details,
     )
     session.commit()

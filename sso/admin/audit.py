@@ -24,17 +24,17 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from sso.accounts.identifiers import normalize_login
-from sso.admin.access import runtime_of, staff
+from sso.admin.access import staff
 from sso.admin.views import page
-from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import NotFound
+from sso.core.events import Event
 from sso.db.models import AuditEvent
 from sso.storage import audit, audit_queries
 from sso.storage import users as user_repo
 from sso.storage.audit_queries import LOCAL_OFFSET, AuditFilter
 from sso.web import event_labels
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 from sso.web.i18n import negotiate_locale
 
 router = APIRouter()
@@ -344,7 +344,7 @@ def audit_csv(request: Request, session: SessionDep) -> Response:
     filters: dict[str, Any] = {k: v for k, v in q.text.items() if v}
     if q.categories:
         filters["categories"] = list(q.categories)
-    audit.record(session, events.AUDIT_EXPORTED, actor_id=who.user.id, target_type="audit",
+    audit.record(session, Event.AUDIT_EXPORTED, actor_id=who.user.id, target_type="audit",
                  filters=filters)
     session.commit()
     runtime = runtime_of(request)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from sso.admin import confirm, handover, reauth
-from sso.admin.access import Form, FormDep, Staff, runtime_of, staff
+from sso.admin.access import Form, FormDep, Staff, staff
 from sso.admin.services import clients as service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, NotFound
@@ -21,7 +21,7 @@ from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.oidc.interaction import CONSOLE_CLIENT_ID
 from sso.storage import admin_lists, impact
 from sso.storage import agencies as agency_repo
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
 PATH = "/admin/clients"

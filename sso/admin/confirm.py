@@ -19,9 +19,10 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from sso.admin.access import Form, Staff, runtime_of
+from sso.admin.access import Form, Staff
 from sso.admin.views import error_of_query, page
 from sso.core.crypto import constant_time_equals, keyed_hash
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale
 from sso.web.templating import default_locale
 

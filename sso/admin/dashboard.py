@@ -14,14 +14,14 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.accounts.throttle import Throttle, for_runtime
-from sso.admin.access import runtime_of, staff
+from sso.admin.access import staff
 from sso.admin.views import page
-from sso.core import events
 from sso.core.clock import now
+from sso.core.events import Event
 from sso.storage import admin_figures, audit_queries
 from sso.storage import directory as dir_repo
 from sso.storage import webhooks as webhook_repo
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
 DAYS = 14
@@ -43,8 +43,8 @@ def nice_top(value: int) -> int:
 
 def chart(counts: dict[str, dict[date, int]], today: date) -> dict[str, Any]:
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
-    ok = counts.get(events.USER_LOGIN, {})
-    failed = counts.get(events.USER_LOGIN_FAILED, {})
+    ok = counts.get(Event.USER_LOGIN, {})
+    failed = counts.get(Event.USER_LOGIN_FAILED, {})
     top = nice_top(max([1, *ok.values(), *failed.values()]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     base = TOP + plot_h
@@ -103,7 +103,7 @@ def dashboard(request: Request, session: SessionDep) -> Response:
     runtime = runtime_of(request)
     today = (now() + audit_queries.LOCAL_OFFSET).date()
     counts = audit_queries.daily_counts(
-        session, [events.USER_LOGIN, events.USER_LOGIN_FAILED],
+        session, [Event.USER_LOGIN, Event.USER_LOGIN_FAILED],
         today - timedelta(days=DAYS - 1), DAYS,
     )
     # People as the user list counts them: exact up to 10,000, the planner's estimate beyond

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from sso.admin.access import FormDep, Staff, deny, runtime_of, staff
+from sso.admin.access import FormDep, Staff, deny, staff
 from sso.admin.services import activation, staff_csv, staff_import
 from sso.admin.views import back, page
 from sso.core.clock import now
@@ -40,7 +40,7 @@ from sso.core.errors import DomainError, NotFound
 from sso.db.models import ImportJob
 from sso.db.models._common import new_uuid
 from sso.storage import imports as job_repo
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.middleware import RequestBodyTooLarge, body_limit
 from sso.web.routes.account_self_service import mailer

@@ -9,19 +9,20 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.admin import confirm, reauth
-from sso.admin.access import FormDep, runtime_of, staff
+from sso.admin.access import FormDep, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.core.user_agents import summarise
 from sso.db.models import AuditEvent
+from sso.oidc.backchannel import deliver_soon
 from sso.oidc.keys import key_service
-from sso.oidc.logout import deliver_soon, end_session
+from sso.oidc.logout import end_session
 from sso.storage import admin_lists, impact
 from sso.storage import directory as dir_repo
 from sso.storage import keys as key_repo
 from sso.storage import users as user_repo
 from sso.web.account_ui import local_time
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
 

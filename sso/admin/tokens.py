@@ -8,13 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from sso.admin import confirm, handover, reauth
-from sso.admin.access import FormDep, runtime_of, staff
+from sso.admin.access import FormDep, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.oauth import initial_access
 from sso.storage import admin_lists
 from sso.storage import registrations as repo
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
 PATH = "/admin/registration-tokens"

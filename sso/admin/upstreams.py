@@ -13,18 +13,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.admin import confirm
-from sso.admin.access import Form, FormDep, Staff, runtime_of, staff
+from sso.admin.access import Form, FormDep, Staff, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import UpstreamProvider
 from sso.federation import metadata, registry
 from sso.storage import upstreams as repo
 from sso.storage.admin_lists import clean
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
 PATH = "/admin/upstreams"
-PERMISSION = "clients.manage"
+PERMISSION: str = "clients.manage"  # (annotated: not an audit event name)
 PER_PAGE = 25
 
 

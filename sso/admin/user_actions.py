@@ -15,15 +15,15 @@ from starlette.background import BackgroundTask
 
 from sso.accounts.throttle import for_runtime
 from sso.admin import confirm, reauth
-from sso.admin.access import ADMIN, FormDep, admin_roles_of, check_person, runtime_of, staff
+from sso.admin.access import ADMIN, FormDep, admin_roles_of, check_person, staff
 from sso.admin.services import people
 from sso.admin.users import target_user
 from sso.admin.views import back
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import User
-from sso.oidc.logout import deliver_soon
+from sso.oidc.backchannel import deliver_soon
 from sso.storage import impact
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 from sso.web.routes.account_self_service import mailer
 
 router = APIRouter()

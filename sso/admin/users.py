@@ -26,7 +26,6 @@ from sso.admin.access import (
     admin_roles_of,
     check_agency,
     check_person,
-    runtime_of,
     staff,
 )
 from sso.admin.services import people
@@ -42,7 +41,7 @@ from sso.storage import grants as grant_repo
 from sso.storage import mfa as mfa_repo
 from sso.storage import users as user_repo
 from sso.web.account_ui import local_time
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 from sso.web.load_shedding import checks_password
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher

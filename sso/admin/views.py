@@ -122,8 +122,8 @@ def menu_badges(request: Request, who: Staff) -> dict[str, int]:
     # Imported here: the imports above are where parallel changes land.
     from sqlalchemy.orm import Session
 
-    from sso.admin.access import runtime_of
     from sso.storage import admin_figures
+    from sso.web.deps import runtime_of
 
     if not who.can("clients.manage"):
         return {}

@@ -14,13 +14,13 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.admin import confirm, handover, reauth
-from sso.admin.access import FormDep, Staff, runtime_of, staff
+from sso.admin.access import FormDep, Staff, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import WebhookSubscription
 from sso.storage import webhook_deliveries as delivery_repo
 from sso.storage import webhooks as repo
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 from sso.webhooks import subscriptions as service
 
 router = APIRouter()

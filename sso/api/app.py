@@ -31,8 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sso import __version__
 from sso.admin.services.authority import Forbidden
-from sso.core import events
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.web.errors import describe
@@ -47,7 +47,7 @@ ROUTERS = (
     "sso.api.sessions", "sso.api.audit_events", "sso.api.keys", "sso.api.upstreams",
     "sso.api.webhooks",
 )
-API_CALLED = "admin_api.called"
+API_CALLED = Event.ADMIN_API_CALLED
 _KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 
@@ -64,7 +64,7 @@ def _record_denial(runtime: Runtime, caller: MachineCaller | None, exc: Forbidde
     with runtime.sessions() as session:
         if caller is not None:
             audit.act_for_client(session, caller.client_id)
-        audit.record(session, events.ADMIN_ACCESS_DENIED, outcome="failure",
+        audit.record(session, Event.ADMIN_ACCESS_DENIED, outcome="failure",
                      reason=exc.reason, **exc.details)
         session.commit()
 

@@ -16,7 +16,8 @@ from sso.api.common import Paging, Reader, Writer, iso, no_content, page_respons
 from sso.core.clock import now
 from sso.core.errors import NotFound
 from sso.db.models import LoginSession, User
-from sso.oidc.logout import deliver_soon, end_session
+from sso.oidc.backchannel import deliver_soon
+from sso.oidc.logout import end_session
 from sso.storage import admin_lists, keyset
 from sso.storage import directory as dir_repo
 

@@ -28,7 +28,7 @@ from sso.api.common import (
 )
 from sso.core.errors import NotFound
 from sso.db.models import User
-from sso.oidc.logout import deliver_soon
+from sso.oidc.backchannel import deliver_soon
 from sso.storage import agencies as agency_repo
 from sso.storage import directory as dir_repo
 from sso.storage import keyset

@@ -6,7 +6,19 @@ from __future__ import annotations
 
 import typer
 
-from sso.cli import agencies, clients, db, gc, keys, roles, serve, upstreams, users, webhooks
+from sso.cli import (
+    agencies,
+    clients,
+    config,
+    db,
+    gc,
+    keys,
+    roles,
+    serve,
+    upstreams,
+    users,
+    webhooks,
+)
 
 app = typer.Typer(
     name="sso",
@@ -23,6 +35,7 @@ app.add_typer(keys.app, name="keys", help="Token signing keys.")
 app.add_typer(roles.app, name="roles", help="Global and per-client app roles.")
 app.add_typer(upstreams.app, name="upstreams", help="Upstream identity providers (Google, INApas).")
 app.add_typer(webhooks.app, name="webhooks", help="Webhooks: audit events sent to other systems.")
+app.add_typer(config.app, name="config", help="Configuration as code: export and apply YAML.")
 serve.register(app)
 gc.register(app)
 

@@ -15,7 +15,7 @@ import typer
 from sso.cli._common import fail, runtime, unit_of_work
 from sso.core.clock import now
 from sso.db.models.keys import SigningKey
-from sso.oidc import keys as key_set
+from sso.oidc import key_set
 from sso.storage import keys as storage
 
 app = typer.Typer(no_args_is_help=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from sso.accounts.identifiers import normalize_login
 from sso.cli._common import fail, runtime, unit_of_work
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import Role
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
@@ -79,7 +79,7 @@ def assign(
             target_type, target_id = "agency", str(unit.id)
         audit.record(
             session,
-            events.ROLE_GRANTED,
+            Event.ROLE_GRANTED,
             target_type=target_type,
             target_id=target_id,
             client_id=client,

@@ -19,13 +19,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sso.core import events
+from sso.core.events import Event
 from sso.oauth import developer_apps as review
 from sso.oauth import dynamic_registration as dcr
 from sso.oauth import initial_access
 from sso.oauth.requests import MAX_BODY_BYTES
 from sso.runtime import Runtime
 from sso.storage import audit
+from sso.web.deps import runtime_of
 
 router = APIRouter(tags=["registration"])
 
@@ -79,15 +80,10 @@ async def _body(request: Request) -> Any:
         raise _BadBody("the request body is not valid JSON") from exc
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _refused(runtime: Runtime, reason: str, client_id: str | None = None) -> Response:
     with runtime.sessions() as session:
         audit.record(
-            session, events.CLIENT_REGISTRATION_REFUSED, outcome="failure", client_id=client_id,
+            session, Event.CLIENT_REGISTRATION_REFUSED, outcome="failure", client_id=client_id,
             target_type="client" if client_id else None, target_id=client_id, reason=reason,
         )
         session.commit()
@@ -104,7 +100,7 @@ async def register(request: Request) -> Response:
         body = await _body(request)
     except _BadBody as exc:
         return _error("invalid_client_metadata", exc.description, exc.status)
-    return await run_in_threadpool(_register, _runtime(request), token, body)
+    return await run_in_threadpool(_register, runtime_of(request), token, body)
 
 
 def _register(runtime: Runtime, token: str | None, body: Any) -> Response:
@@ -131,7 +127,7 @@ def _register(runtime: Runtime, token: str | None, body: Any) -> Response:
 
 @router.get(PATH + "/{client_id}")
 def read(request: Request, client_id: str) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         client = dcr.authorized_client(session, runtime.settings, client_id, _bearer(request))
         if client is None:
@@ -147,7 +143,7 @@ async def update(request: Request, client_id: str) -> Response:
         body = await _body(request)
     except _BadBody as exc:
         return _error("invalid_client_metadata", exc.description, exc.status)
-    return await run_in_threadpool(_update, _runtime(request), client_id, token, body)
+    return await run_in_threadpool(_update, runtime_of(request), client_id, token, body)
 
 
 def _update(runtime: Runtime, client_id: str, token: str | None, body: Any) -> Response:
@@ -167,7 +163,7 @@ def _update(runtime: Runtime, client_id: str, token: str | None, body: Any) -> R
 
 @router.delete(PATH + "/{client_id}")
 def delete(request: Request, client_id: str) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         client = dcr.authorized_client(session, runtime.settings, client_id, _bearer(request))
         if client is None:

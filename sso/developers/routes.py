@@ -25,11 +25,10 @@ from sso.core.errors import NotFound
 from sso.developers import examples, forms
 from sso.oauth import developer_apps as apps
 from sso.oidc import discovery
-from sso.runtime import Runtime
 from sso.storage import admin_lists
 from sso.web import handover, navigation
 from sso.web.console import CurrentLogin, require_login, require_recent_login
-from sso.web.deps import SessionDep
+from sso.web.deps import SessionDep, runtime_of
 from sso.web.security import csrf
 from sso.web.templating import render
 
@@ -38,11 +37,6 @@ BASE = "/developers"
 CSS = "developers.css"
 SECRET_PAGE = BASE + "/secret"
 SECRET_COOKIE = "sso_dev_secret"
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -76,7 +70,7 @@ async def _form(request: Request) -> FormData:
 
 
 def _in_session(request: Request, work: Any, *args: Any) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
             response: Response = work(request, session, *args)
@@ -139,7 +133,7 @@ def _create(request: Request, session: Session, details: apps.AppDetails) -> Res
     if isinstance(me, Response):
         return me
     try:
-        created = apps.create_app(session, _runtime(request).settings, me.user, details)
+        created = apps.create_app(session, runtime_of(request).settings, me.user, details)
     except apps.AppInvalid as exc:
         session.rollback()
         return _form_page(request, details, exc.errors, status=400)
@@ -155,7 +149,7 @@ def show_app(request: Request, client_id: str, session: SessionDep) -> Response:
     if isinstance(me, Response):
         return me
     client = apps.owned_app(session, client_id, me.user)
-    settings = _runtime(request).settings
+    settings = runtime_of(request).settings
     issuer = settings.issuer_url
     return _page(request, "app.html", {
         "client": client,
@@ -190,7 +184,7 @@ def _update(
     me = _developer(request, session, next_path=f"{_app_path(client_id)}/edit")
     if isinstance(me, Response):
         return me
-    settings = _runtime(request).settings
+    settings = runtime_of(request).settings
     try:
         apps.update_app(session, settings, client_id, me.user, details, version=version)
     except apps.AppInvalid as exc:
@@ -212,7 +206,7 @@ def _rotate(request: Request, session: Session, client_id: str) -> Response:
     me = _developer(request, session, next_path=_app_path(client_id), recent=True)
     if isinstance(me, Response):
         return me
-    secret = apps.rotate_secret(session, _runtime(request).settings, client_id, me.user)
+    secret = apps.rotate_secret(session, runtime_of(request).settings, client_id, me.user)
     return _hand_over(request, me, client_id, secret, new=False)
 
 

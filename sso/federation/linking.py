@@ -31,18 +31,19 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import Encryptor
 from sso.core.errors import Conflict, InvalidInput
+from sso.core.events import Event
 from sso.db.models import FederatedIdentity, User
 from sso.federation.flow import Verified
 from sso.storage import account_data, audit
 from sso.storage import upstreams as repo
 from sso.storage import users as user_repo
 
-FEDERATION_LOGIN = "federation.login"
-FEDERATION_LINKED = "federation.linked"
-FEDERATION_UNLINKED = "federation.unlinked"
-FEDERATION_REFUSED = "federation.refused"
-FEDERATION_NIK_CONFLICT = "federation.nik_conflict"
-USER_REGISTERED = "user.registered"
+FEDERATION_LOGIN = Event.FEDERATION_LOGIN
+FEDERATION_LINKED = Event.FEDERATION_LINKED
+FEDERATION_UNLINKED = Event.FEDERATION_UNLINKED
+FEDERATION_REFUSED = Event.FEDERATION_REFUSED
+FEDERATION_NIK_CONFLICT = Event.FEDERATION_NIK_CONFLICT
+USER_REGISTERED = Event.USER_REGISTERED
 
 Kind = Literal["login", "prove", "complete_profile", "refused"]
 MAX_NAME = 200
@@ -127,6 +128,10 @@ def decide(session: Session, verified: Verified) -> Decision:
     existing = repo.user_by_email(session, email) if email else None
     if existing is not None:
         why = may_use(verified, existing)
+        if why is None and existing.password is None:
+            # No password to prove it with (an account made through another upstream): its
+            # owner logs in that way and links this one from the account console.
+            why = "upstream.prove_other_way"
         # Never linked on the email alone: the owner proves the account first.
         return Decision("refused", existing, why) if why else Decision("prove", existing)
     if verified.upstream.accounts == "staff":
@@ -159,7 +164,7 @@ def _set_verified_nik(session: Session, settings: Settings, encryptor: Encryptor
     user.nik_hash = digest
     user.nik_verified = True
     session.flush()
-    audit.record(session, "user.nik_set", actor_id=user.id, target_type="user",
+    audit.record(session, Event.USER_NIK_SET, actor_id=user.id, target_type="user",
                  target_id=user.id, verified=True, source=verified.upstream.slug)
 
 

@@ -21,14 +21,15 @@ from sqlalchemy.orm import Session
 from sso.config import Settings
 from sso.core.crypto import Encryptor
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import UpstreamProvider
 from sso.storage import audit
 from sso.storage import upstreams as repo
 
-UPSTREAM_CREATED = "upstream.created"
-UPSTREAM_UPDATED = "upstream.updated"
-UPSTREAM_DISABLED = "upstream.disabled"
-UPSTREAM_ENABLED = "upstream.enabled"
+UPSTREAM_CREATED = Event.UPSTREAM_CREATED
+UPSTREAM_UPDATED = Event.UPSTREAM_UPDATED
+UPSTREAM_DISABLED = Event.UPSTREAM_DISABLED
+UPSTREAM_ENABLED = Event.UPSTREAM_ENABLED
 
 ACCOUNTS = ("citizen", "staff", "all")
 PRESETS = ("oidc", "google", "inapas")

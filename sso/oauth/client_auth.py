@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from sso.accounts.throttle import Throttle
 from sso.config import Settings
 from sso.core import events
+from sso.core.events import Event
 from sso.db.models import Client
 from sso.oauth import redirect_uris
 from sso.oauth.assertions import AssertionRejected, verify_client_assertion
@@ -213,7 +214,7 @@ class ClientAuthentication:
             endpoint = str(request.context.get("endpoint", "token"))
 
             def record(session: Session) -> None:
-                audit.record(session, events.CLIENT_AUTH_FAILED, outcome="failure",
+                audit.record(session, Event.CLIENT_AUTH_FAILED, outcome="failure",
                              client_id=client_id, target_type="client", target_id=client_id,
                              method=method, reason="throttled", endpoint=endpoint)
 
@@ -249,7 +250,7 @@ class ClientAuthentication:
         endpoint = str(request.context.get("endpoint", "token"))
 
         def record(session: Session) -> None:
-            audit.record(session, events.CLIENT_AUTH_FAILED, outcome="failure",
+            audit.record(session, Event.CLIENT_AUTH_FAILED, outcome="failure",
                          client_id=client_id, target_type="client", target_id=client_id,
                          method=method, reason=reason, endpoint=endpoint)
 

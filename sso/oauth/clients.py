@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import constant_time_equals, keyed_hash, random_token
-from sso.core.errors import InvalidInput, NotFound
+from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import Client
 from sso.oauth import redirect_uris
 from sso.storage import audit
@@ -32,6 +32,11 @@ GRANT_TYPES = (
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
 SCOPES = ("openid", "profile", "email", "phone", "offline_access", "opd", "roles", "nik")
+# A client_id given by an operator: URL-safe, and never starting with "-" (an option to a CLI).
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{2,63}$")
+# A secret given by an operator rather than generated must be at least as long as the shortest
+# one we would accept from a password manager: 32 characters (≥ 128 bits when random).
+MIN_GIVEN_SECRET_LENGTH = 32
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 §3.3 scope-token
 
 
@@ -73,6 +78,10 @@ class ClientSpec:
     in_development: bool = False
     # A machine client of the Admin API limited to this agency's subtree (issue 16).
     admin_agency_id: int | None = None
+    # Given instead of generated (configuration as code, sso.config_code: a rebuilt deployment
+    # keeps the identifiers and secrets its relying parties already hold). None: generated.
+    client_id: str | None = None
+    client_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,24 @@ class RegisteredClient:
     client_secret: str | None
 
 
-def _check_spec(spec: ClientSpec, env: str) -> str:
+def check_given_secret(secret: str) -> str:
+    """A client secret chosen by an operator (not generated): long enough, printable ASCII."""
+    if len(secret) < MIN_GIVEN_SECRET_LENGTH or not secret.isascii() or not secret.isprintable():
+        raise InvalidInput(
+            "error.client_secret_weak",
+            detail=f"a given client secret needs {MIN_GIVEN_SECRET_LENGTH}+ printable ASCII "
+            "characters",
+        )
+    return secret
+
+
+def check_spec(spec: ClientSpec, env: str) -> str:
+    """Every registration rule for ``spec``; returns the token endpoint auth method it gets."""
+    if spec.client_id is not None and not CLIENT_ID_PATTERN.fullmatch(spec.client_id):
+        raise InvalidInput(
+            "error.client_id_invalid",
+            detail="client_id: 3-64 letters, digits, '.', '_', '~' or '-', not starting with '-'",
+        )
     if not spec.name.strip() or len(spec.name) > 200:
         raise InvalidInput(
             "error.client_name_invalid", detail="client name is required (≤200 chars)"
@@ -157,10 +183,15 @@ def register(
     env: str = "prod",
 ) -> RegisteredClient:
     """Register ``spec``; ``env`` is ``Settings.env`` (redirect URI rules, sso.oauth.redirect_uris)."""
-    method = _check_spec(spec, env)
-    secret = None if spec.public or method == "private_key_jwt" else random_token("client_secret")
+    method = check_spec(spec, env)
+    if spec.client_id is not None and client_repo.get_by_client_id(session, spec.client_id):
+        raise Conflict("error.client_id_taken", detail=f"client_id {spec.client_id!r} is taken")
+    secret = None
+    if not spec.public and method != "private_key_jwt":
+        given = spec.client_secret
+        secret = check_given_secret(given) if given else random_token("client_secret")
     client = Client(
-        client_id=new_client_id(),
+        client_id=spec.client_id or new_client_id(),
         client_secret_hash=keyed_hash(secret_key, secret, "client_secret") if secret else None,
         secret_rotated_at=now() if secret else None,
         name=spec.name.strip(),
@@ -191,7 +222,7 @@ def register(
     client_repo.add(session, client)
     audit.record(
         session,
-        events.CLIENT_CREATED,
+        Event.CLIENT_CREATED,
         actor_id=actor_id,
         target_type="client",
         target_id=client.client_id,
@@ -201,20 +232,23 @@ def register(
 
 
 def rotate_secret(
-    session: Session, secret_key: bytes, client_id: str, *, actor_id: str | None = None
+    session: Session, secret_key: bytes, client_id: str, *, actor_id: str | None = None,
+    secret: str | None = None,
 ) -> str:
+    """A new secret for ``client_id`` (``secret`` when given, checked by
+    :func:`check_given_secret`; else generated); the old one stops working at once."""
     client = client_repo.get_by_client_id(session, client_id)
     if client is None:
         raise NotFound("error.client_unknown", detail=f"no client {client_id!r}")
     if client.is_public or client.token_endpoint_auth_method == "private_key_jwt":
         raise InvalidInput("error.client_has_no_secret", detail="this client has no secret")
-    secret = random_token("client_secret")
+    secret = check_given_secret(secret) if secret else random_token("client_secret")
     client.client_secret_hash = keyed_hash(secret_key, secret, "client_secret")
     client.secret_rotated_at = now()
     session.flush()
     audit.record(
         session,
-        events.CLIENT_SECRET_ROTATED,
+        Event.CLIENT_SECRET_ROTATED,
         actor_id=actor_id,
         target_type="client",
         target_id=client.client_id,

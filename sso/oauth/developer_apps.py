@@ -42,9 +42,9 @@ from dataclasses import field as dc_field
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import Client, User
 from sso.oauth import clients as client_service
 from sso.oauth import redirect_uris
@@ -271,7 +271,7 @@ def update_app(
     client.backchannel_logout_uri = spec.backchannel_logout_uri
     session.flush()
     audit.record(
-        session, events.CLIENT_UPDATED, actor_id=owner.id, target_type="client",
+        session, Event.CLIENT_UPDATED, actor_id=owner.id, target_type="client",
         target_id=client.client_id, client_id=client.client_id, by="developer",
     )
     return client
@@ -288,7 +288,7 @@ def delete_client(session: Session, client: Client, *, actor_id: str | None, by:
     """Delete a client and revoke what it was given (its grants, hence its tokens)."""
     revoked = repo.revoke_client_grants(session, client.client_id)
     audit.record(
-        session, events.CLIENT_DELETED, actor_id=actor_id, target_type="client",
+        session, Event.CLIENT_DELETED, actor_id=actor_id, target_type="client",
         target_id=client.client_id, client_id=client.client_id, by=by, grants_revoked=revoked,
     )
     session.delete(client)
@@ -303,7 +303,7 @@ def delete_app(session: Session, client_id: str, owner: User) -> None:
 
 
 def _review(
-    session: Session, client: Client, actor_id: str | None, note: str, *, to: str, event: str,
+    session: Session, client: Client, actor_id: str | None, note: str, *, to: str, event: Event,
     allowed_from: tuple[str, ...],
 ) -> Client:
     if client.status not in allowed_from:
@@ -326,13 +326,13 @@ def _review(
 
 def approve(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
     """An admin lets a pending (or earlier rejected) app log people in: status ``active``."""
-    return _review(session, client, actor_id, note, to="active", event=events.CLIENT_APPROVED,
+    return _review(session, client, actor_id, note, to="active", event=Event.CLIENT_APPROVED,
                    allowed_from=("pending", "rejected"))
 
 
 def reject(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
     """An admin refuses a pending app: status ``rejected`` (the developer sees the note)."""
-    return _review(session, client, actor_id, note, to="rejected", event=events.CLIENT_REJECTED,
+    return _review(session, client, actor_id, note, to="rejected", event=Event.CLIENT_REJECTED,
                    allowed_from=("pending",))
 
 
@@ -385,7 +385,7 @@ def set_in_development(
     client.in_development = flag
     session.flush()
     audit.record(
-        session, events.CLIENT_DEVELOPMENT_CHANGED, actor_id=actor_id, target_type="client",
+        session, Event.CLIENT_DEVELOPMENT_CHANGED, actor_id=actor_id, target_type="client",
         target_id=client.client_id, client_id=client.client_id, in_development=flag,
     )
     return True

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
+from sso.core.events import Event
 from sso.db.models import Client, DeviceAuthorization, LoginSession, User
 from sso.db.models.devices import PENDING
 from sso.oauth.client_auth import ClientAdapter
@@ -54,10 +55,10 @@ USER_CODE_LENGTH = 8
 _USER_CODE_SEPARATORS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2212")
 _DRAWS = 5
 
-DEVICE_CODE_ISSUED = "device_code.issued"
-DEVICE_CODE_APPROVED = "device_code.approved"
-DEVICE_CODE_DENIED = "device_code.denied"
-DEVICE_CODE_REUSED = "device_code.reused"
+DEVICE_CODE_ISSUED = Event.DEVICE_CODE_ISSUED
+DEVICE_CODE_APPROVED = Event.DEVICE_CODE_APPROVED
+DEVICE_CODE_DENIED = Event.DEVICE_CODE_DENIED
+DEVICE_CODE_REUSED = Event.DEVICE_CODE_REUSED
 
 
 # ---------------------------------------------------------------------------- codes

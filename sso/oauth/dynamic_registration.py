@@ -31,8 +31,8 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.crypto import constant_time_equals, keyed_hash, random_token
+from sso.core.events import Event
 from sso.db.models import Client, InitialAccessToken
 from sso.oauth import clients as client_service
 from sso.oauth import developer_apps
@@ -264,7 +264,7 @@ def register(
     created.client.registration_access_token_hash = _rat_hash(settings, rat)
     session.flush()
     audit.record(
-        session, events.CLIENT_REGISTERED, target_type="client",
+        session, Event.CLIENT_REGISTERED, target_type="client",
         target_id=created.client.client_id, client_id=created.client.client_id,
         initial_access_token_id=token.id, status=spec.status,
     )
@@ -316,7 +316,7 @@ def replace(session: Session, settings: Settings, client: Client, body: Any) -> 
     client.contacts = spec.contacts
     session.flush()
     audit.record(
-        session, events.CLIENT_UPDATED, target_type="client", target_id=client.client_id,
+        session, Event.CLIENT_UPDATED, target_type="client", target_id=client.client_id,
         client_id=client.client_id, by="dynamic_registration",
     )
     return response_of(client, settings)

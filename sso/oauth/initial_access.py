@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.core.errors import InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import InitialAccessToken
 from sso.storage import audit
 from sso.storage import registrations as repo
@@ -67,7 +67,7 @@ def issue(
         ),
     )
     audit.record(
-        session, events.INITIAL_ACCESS_TOKEN_ISSUED, actor_id=actor_id,
+        session, Event.INITIAL_ACCESS_TOKEN_ISSUED, actor_id=actor_id,
         target_type="initial_access_token", target_id=str(row.id), max_uses=max_uses,
         expires_at=row.expires_at.isoformat() if row.expires_at else None,
         approve_clients=approve_clients,
@@ -83,7 +83,7 @@ def revoke(session: Session, token_id: int, *, actor_id: str | None = None) -> I
         row.revoked_at = now()
         session.flush()
         audit.record(
-            session, events.INITIAL_ACCESS_TOKEN_REVOKED, actor_id=actor_id,
+            session, Event.INITIAL_ACCESS_TOKEN_REVOKED, actor_id=actor_id,
             target_type="initial_access_token", target_id=str(row.id),
         )
     return row

@@ -14,8 +14,8 @@ from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as AuthlibRevocationEndpoint
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.clock import now
+from sso.core.events import Event
 from sso.db.models import Client
 from sso.oauth.client_auth import ClientAdapter
 from sso.oauth.introspection import token_parameter, verify_access_token
@@ -47,7 +47,7 @@ def revoke(session: Session, tokens: TokenIssuer, client: Client, token: str) ->
         if row.client_id != client.client_id:
             raise InvalidGrantError("The token was issued to another client.")
         if grant_repo.revoke_grant(session, row.grant_id):
-            audit.record(session, events.GRANT_REVOKED, client_id=client.client_id,
+            audit.record(session, Event.GRANT_REVOKED, client_id=client.client_id,
                          target_type="grant", target_id=row.grant_id, reason="revocation")
         return
     claims = verify_access_token(session, tokens, token, check_exp=False)
@@ -59,7 +59,7 @@ def revoke(session: Session, tokens: TokenIssuer, client: Client, token: str) ->
     if expires_at <= now() or grant_repo.is_access_token_revoked(session, claims["jti"]):
         return
     grant_repo.revoke_access_token(session, claims["jti"], expires_at)
-    audit.record(session, events.TOKEN_REVOKED, client_id=client.client_id,
+    audit.record(session, Event.TOKEN_REVOKED, client_id=client.client_id,
                  target_type="access_token", target_id=claims["jti"], grant_id=claims["gid"])
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from sso.accounts.throttle import Throttle
 from sso.config import Settings
+from sso.core.events import Event
 from sso.oauth.assertions import ASSERTION_TYPE
 from sso.oauth.client_auth import ClientAdapter, ClientAuthentication, clean_identifier
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES
@@ -41,7 +42,7 @@ TOKEN_PATH = "/token"
 INTROSPECTION_PATH = "/introspect"
 REVOCATION_PATH = "/revoke"
 USERINFO_PATH = "/userinfo"
-TOKEN_REFUSED = "token.refused"
+TOKEN_REFUSED = Event.TOKEN_REFUSED
 _DESCRIPTION_OK = re.compile(r"[^\x20\x21\x23-\x5B\x5D-\x7E]")
 
 _bound_session: ContextVar[Session | None] = ContextVar("oauth_session", default=None)

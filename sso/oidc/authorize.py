@@ -20,7 +20,9 @@ from sso.oauth import redirect_uris
 from sso.storage import clients as client_repo
 
 MAX_PARAM_LENGTH = 4096
-SUPPORTED_PROMPTS = {"none", "login", "consent", "select_account"}
+# "create": OpenID Connect's Initiating User Registration 1.0 (the registration page instead of
+# the login form; the hotspot's sign-up uses it, as Keycloak supports it).
+SUPPORTED_PROMPTS = {"none", "login", "consent", "select_account", "create"}
 SUPPORTED_RESPONSE_MODES = ("query", "form_post")
 SUPPORTED_UI_LOCALES = ("id", "en")
 PKCE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")

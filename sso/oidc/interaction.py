@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from sso.accounts import mfa
 from sso.accounts import sessions as login_sessions
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
+from sso.core.events import Event
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oauth import device as device_flow
 from sso.oidc import policy
@@ -298,7 +298,7 @@ def issue_code(
     session_repo.add_client(session, login.id, client.client_id)
     audit.record(
         session,
-        events.CODE_ISSUED,
+        Event.CODE_ISSUED,
         actor_id=user.id,
         target_type="client",
         target_id=client.client_id,
@@ -362,7 +362,7 @@ def refuse(ia: Interaction, user: User) -> bool:
         device_flow.deny(ia.session, ia.params.device_code_hash,
                          client_id=ia.client.client_id, actor_id=user.id)
     audit.record(
-        ia.session, events.CLIENT_LOGIN_REFUSED, actor_id=user.id, target_type="client",
+        ia.session, Event.CLIENT_LOGIN_REFUSED, actor_id=user.id, target_type="client",
         target_id=ia.client.client_id, client_id=ia.client.client_id, outcome="failure",
         reason="in_development",
     )
@@ -375,7 +375,7 @@ def remember_consent(
     consent_repo.grant(session, user.id, client.client_id, params.scope)
     audit.record(
         session,
-        events.CONSENT_GRANTED,
+        Event.CONSENT_GRANTED,
         actor_id=user.id,
         target_type="client",
         target_id=client.client_id,

@@ -1,11 +1,9 @@
-"""The token signing key set: generation, rotation, the JWKS, signing and verifying our own JWTs.
+"""The token signing keys in use: the JWKS, signing and verifying our own JWTs, and the
+:class:`KeyService` that also runs the key set's changes (:mod:`sso.oidc.key_set`: generation,
+rotation, retirement).
 
 Keys live in the database, the one truth every worker and host shares (no per-process keys);
 private parts are encrypted with ``SSO_KEY_ENCRYPTION_KEY``, which is never in the database.
-For each algorithm (RS256, ES256) there is one ``active`` key, which signs, and one ``next``
-key, which is already published in the JWKS so relying parties have it cached before it ever
-signs. :func:`rotate` retires the active key (it stays published until every token it signed
-has expired), promotes the next key and creates a new next key.
 
 Each process keeps a :class:`KeyCache`: decrypted active keys and the JWKS document, revalidated
 against the database at most every ``refresh_interval`` seconds with one small query, so every
@@ -26,220 +24,29 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc.jwk import ECKey, Key, KeyParameters, KeySet, RSAKey
+from joserfc.jwk import ECKey, Key, KeySet, RSAKey
 from sqlalchemy.orm import Session, sessionmaker
 
-from sso.config import Settings
-from sso.core import clock, events
-from sso.core.crypto import Encryptor, random_id
-from sso.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from sso.core import clock
+from sso.core.crypto import Encryptor
+from sso.core.errors import ServiceUnavailable
 from sso.db.models.keys import SigningKey
-from sso.oidc import jws
+from sso.oidc import jws, key_set
 from sso.oidc.jws import ALGORITHMS as ALGORITHMS
 from sso.oidc.jws import MAX_JWT_LENGTH as MAX_JWT_LENGTH
 from sso.oidc.jws import InvalidJWT as InvalidJWT
 from sso.oidc.jws import UnknownKey as UnknownKey
 from sso.runtime import Runtime
-from sso.storage import audit
 from sso.storage import keys as storage
 from sso.storage.keys import ACTIVE, NEXT, RETIRED, KeyRow
 
-# Added to the longest token lifetime before a retired key leaves the JWKS: covers clock skew,
-# a worker that signs with a stale cache for a few seconds, and a relying party's JWKS cache.
-UNPUBLISH_MARGIN = timedelta(seconds=300)
-KEY_RETIRED = "key.retired"  # audit event (key.created and key.rotated are in core.events)
 _KTY = {"RS256": ("RSA", ("n", "e")), "ES256": ("EC", ("crv", "x", "y"))}
 
 
 class SigningKeyUnavailable(ServiceUnavailable):
-    """No active key for the algorithm: :func:`ensure_keys` has not run on this database."""
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """What one rotation changed for one algorithm."""
-
-    alg: str
-    retired_kid: str
-    activated_kid: str
-    next_kid: str
-    unpublish_at: datetime
-
-
-# ---------------------------------------------------------------------------- key set changes
-
-
-def _params(kid: str, alg: str) -> KeyParameters:
-    return {"kid": kid, "alg": alg, "use": "sig"}
-
-
-def unpublish_delay(settings: Settings) -> timedelta:
-    """How long a retired key stays published: the longest token lifetime plus a margin."""
-    longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
-    return timedelta(seconds=longest) + UNPUBLISH_MARGIN
-
-
-def generate_key(alg: str, encryptor: Encryptor, *, state: str = NEXT) -> SigningKey:
-    """A new key pair as a row (not yet added): public JWK in clear, private PEM encrypted."""
-    kid = random_id()
-    while kid.startswith("-"):  # so `sso keys retire KID` never reads it as an option
-        kid = random_id()
-    params = _params(kid, alg)
-    key: Key
-    if alg == "RS256":
-        key = RSAKey.generate_key(2048, parameters=params, private=True)
-    elif alg == "ES256":
-        key = ECKey.generate_key("P-256", parameters=params, private=True)
-    else:
-        raise ValueError(f"unsupported signing algorithm {alg!r}")
-    now = clock.now()
-    return SigningKey(
-        kid=kid,
-        alg=alg,
-        state=state,
-        private_key_encrypted=encryptor.encrypt(key.as_pem(private=True).decode("ascii")),
-        public_jwk=dict(key.as_dict(private=False)),
-        created_at=now,
-        activated_at=now if state == ACTIVE else None,
-    )
-
-
-def _algs(alg: str | None) -> tuple[str, ...]:
-    if alg is None:
-        return ALGORITHMS
-    if alg not in ALGORITHMS:
-        raise InvalidInput("unknown signing algorithm {alg}", alg=alg)
-    return (alg,)
-
-
-def _repair(
-    session: Session, encryptor: Encryptor, settings: Settings, alg: str
-) -> list[SigningKey]:
-    """Make one active and one next key of ``alg`` (the key-set lock is held)."""
-    now = clock.now()
-    created: list[SigningKey] = []
-    actives = storage.in_state(session, alg, ACTIVE)
-    nexts = sorted(storage.in_state(session, alg, NEXT), key=lambda k: k.created_at)
-    # Never happens under the lock; if the rows say otherwise, keep the newest active key and
-    # the oldest next key (published longest). An extra next key never signed: unpublish now.
-    for extra in actives[1:]:
-        storage.retire(session, extra.kid, now, now + unpublish_delay(settings))
-    for extra in nexts[1:]:
-        storage.retire(session, extra.kid, now, now)
-    nexts = nexts[:1]
-    if not actives:
-        if nexts:  # already published: promote rather than sign with a brand-new key
-            storage.activate(session, nexts.pop().kid, now)
-        else:
-            created.append(storage.insert(session, generate_key(alg, encryptor, state=ACTIVE)))
-    if not nexts:
-        created.append(storage.insert(session, generate_key(alg, encryptor)))
-    return created
-
-
-def ensure_keys(
-    session: Session, encryptor: Encryptor, settings: Settings, alg: str | None = None
-) -> list[SigningKey]:
-    """Make sure each algorithm has exactly one active and one next key; returns keys created.
-
-    Safe when many processes start at once on an empty database: the check is repeated under
-    the key-set lock (a PostgreSQL advisory lock, SQLite's write lock), so exactly one process
-    creates the keys and the others see them. The caller commits.
-    """
-    algs = _algs(alg)
-    # Lock first, then look: a check before the lock would be stale, and on SQLite a transaction
-    # that read before it writes cannot wait for the write lock, only fail.
-    storage.lock_key_set(session)
-    created: list[SigningKey] = []
-    for one in algs:
-        created += _created(session, _repair(session, encryptor, settings, one))
-    return created
-
-
-def _created(session: Session, keys: list[SigningKey]) -> list[SigningKey]:
-    for key in keys:
-        audit.record(
-            session,
-            events.KEY_CREATED,
-            target_type="signing_key",
-            target_id=key.kid,
-            alg=key.alg,
-            state=key.state,
-        )
-    return keys
-
-
-def rotate(
-    session: Session,
-    encryptor: Encryptor,
-    settings: Settings,
-    alg: str | None = None,
-    *,
-    if_due: bool = False,
-) -> list[Rotation]:
-    """Retire the active key, promote the next key, create a new next key (per algorithm).
-
-    With ``if_due`` only algorithms whose active key is older than ``signing_key_lifetime``
-    rotate. The caller commits.
-    """
-    algs = _algs(alg)
-    storage.lock_key_set(session)
-    now = clock.now()
-    done: list[Rotation] = []
-    for one in algs:
-        _created(session, _repair(session, encryptor, settings, one))
-        active = storage.in_state(session, one, ACTIVE)[0]
-        upcoming = storage.in_state(session, one, NEXT)[0]
-        activated_at = active.activated_at or active.created_at
-        if if_due and now - activated_at < timedelta(seconds=settings.signing_key_lifetime):
-            continue
-        unpublish_at = now + unpublish_delay(settings)
-        if not (
-            storage.retire(session, active.kid, now, unpublish_at, from_states=(ACTIVE,))
-            and storage.activate(session, upcoming.kid, now)
-        ):  # cannot happen while we hold the lock; refuse rather than guess
-            raise Conflict("the signing key set changed during rotation; try again")
-        fresh = _created(session, [storage.insert(session, generate_key(one, encryptor))])[0]
-        done.append(Rotation(one, active.kid, upcoming.kid, fresh.kid, unpublish_at))
-        audit.record(
-            session,
-            events.KEY_ROTATED,
-            target_type="signing_key",
-            target_id=upcoming.kid,
-            alg=one,
-            retired_kid=active.kid,
-            next_kid=fresh.kid,
-            unpublish_at=unpublish_at.isoformat(),
-        )
-    return done
-
-
-def retire(session: Session, encryptor: Encryptor, settings: Settings, kid: str) -> SigningKey:
-    """Take a key that does not sign out of service now (e.g. suspected leak).
-
-    A next key never signed anything: it leaves the JWKS at once and a new next key replaces
-    it. A retired key is unpublished at once, so tokens it signed stop verifying. The active
-    key cannot be retired here: rotate first. The caller commits.
-    """
-    storage.lock_key_set(session)
-    now = clock.now()
-    key = storage.get(session, kid)
-    if key is None:
-        raise NotFound("no signing key {kid}", kid=kid)
-    if key.state == ACTIVE:
-        raise Conflict("signing key {kid} is active: rotate first", kid=kid)
-    if key.state == NEXT:
-        storage.retire(session, kid, now, now, from_states=(NEXT,))
-        _created(session, _repair(session, encryptor, settings, key.alg))
-    elif key.unpublish_at is None or key.unpublish_at > now:
-        storage.unpublish(session, kid, now)
-    audit.record(session, KEY_RETIRED, target_type="signing_key", target_id=kid, alg=key.alg)
-    found = storage.get(session, kid)
-    assert found is not None
-    return found
+    """No active key for the algorithm (:func:`sso.oidc.key_set.ensure_keys` has not run)."""
 
 
 # ---------------------------------------------------------------------------- the cache
@@ -252,14 +59,14 @@ def _public_key(row: KeyRow) -> Key:
     if jwk.get("kty") != kty or (kty == "EC" and jwk.get("crv") != "P-256"):
         raise ValueError(f"signing key {row.kid}: public JWK does not match {row.alg}")
     data: dict[str, Any] = {"kty": kty, **{m: jwk[m] for m in members}}
-    params = _params(row.kid, row.alg)
+    params = key_set.key_parameters(row.kid, row.alg)
     key: Key = (RSAKey if kty == "RSA" else ECKey).import_key(data, parameters=params)
     return key
 
 
 def _private_key(row: KeyRow, public: Key, encryptor: Encryptor) -> Key:
     pem = encryptor.decrypt(row.private_key_encrypted)
-    params = _params(row.kid, row.alg)
+    params = key_set.key_parameters(row.kid, row.alg)
     key: Key = (RSAKey if row.alg == "RS256" else ECKey).import_key(pem, parameters=params)
     if key.as_dict(private=False) != public.as_dict(private=False):
         raise ValueError(f"signing key {row.kid}: private key does not match its public JWK")
@@ -459,19 +266,19 @@ class KeyService:
         )
 
     def ensure_keys(self, session: Session) -> list[SigningKey]:
-        created = ensure_keys(session, self.encryptor, self.settings)
+        created = key_set.ensure_keys(session, self.encryptor, self.settings)
         self.cache.invalidate()
         return created
 
     def rotate(
         self, session: Session, alg: str | None = None, *, if_due: bool = False
-    ) -> list[Rotation]:
-        done = rotate(session, self.encryptor, self.settings, alg, if_due=if_due)
+    ) -> list[key_set.Rotation]:
+        done = key_set.rotate(session, self.encryptor, self.settings, alg, if_due=if_due)
         self.cache.invalidate()
         return done
 
     def retire(self, session: Session, kid: str) -> SigningKey:
-        key = retire(session, self.encryptor, self.settings, kid)
+        key = key_set.retire(session, self.encryptor, self.settings, kid)
         self.cache.invalidate()
         return key
 

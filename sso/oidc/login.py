@@ -15,9 +15,17 @@ from collections.abc import Sequence
 from sso.accounts import mfa
 from sso.accounts import sessions as login_sessions
 from sso.accounts.passwords import PasswordHasher
-from sso.accounts.service import AuthenticationFailed, authenticate, check_may_log_in
+from sso.accounts.service import (
+    ACR_GRACE,
+    AuthenticationFailed,
+    authenticate,
+    check_may_log_in,
+    email_grace,
+    grace_ends_at,
+)
 from sso.accounts.throttle import LoginAttempt, Throttle, account_ref
 from sso.core import events
+from sso.core.events import Event
 from sso.db.models import User
 from sso.oidc import interaction, policy
 from sso.oidc.interaction import Interaction, InteractionExpired
@@ -87,12 +95,19 @@ def continue_after_authentication(
     :class:`Refused` means show the login page again with its message.
     """
     session, settings = ia.session, ia.settings
+    federated = "fed" in amr
+    grace = None if federated else email_grace(settings)
     try:
         # An upstream that proved the person stands in for the email link (amr "fed").
-        check_may_log_in(user, email_rule="fed" not in amr)
+        check_may_log_in(user, grace, email_rule=not federated)
     except AuthenticationFailed as exc:
         record_login_failed(ia, exc, method)
         return Refused(REFUSAL_MESSAGES.get(exc.reason, "login.invalid_credentials"))
+    # A citizen who has not opened their verification mail yet, within the grace after
+    # registering: a login below level 1 (acr "0") that ends with the grace (issue 15).
+    grace_end = grace_ends_at(user, grace)
+    if grace_end is not None:
+        acr = ACR_GRACE
     if acr != mfa.ACR_MFA and policy.second_factor_after_first(session, settings, ia.params, user):
         # No session yet: it starts once the second factor (or its enrolment) is done.
         interaction.hold_for_second_factor(ia, user, list(amr), method, idp)
@@ -101,6 +116,7 @@ def continue_after_authentication(
     new = login_sessions.start(
         session, settings, user, amr=list(amr), acr=acr,
         replaces=ia.current[0] if ia.current else None, method=method, idp=idp,
+        ends_by=grace_end,
     )
     interaction.attach_login(ia, new.row, user)
     session.commit()
@@ -113,7 +129,7 @@ def record_login_failed(ia: Interaction, exc: AuthenticationFailed, method: str)
     ia.session.rollback()
     audit.record(
         ia.session,
-        events.USER_LOGIN_FAILED,
+        Event.USER_LOGIN_FAILED,
         outcome="failure",
         actor_id=exc.user.id if exc.user else None,
         target_type="user" if exc.user else None,
@@ -165,7 +181,7 @@ def submit_password(
         record_login_refused(ia, guard, None, AuthenticationFailed("throttled"), "password")
         return Refused("login.locked", 429, attempt.verdict.retry_after)
     try:
-        user = authenticate(ia.session, hasher, username, password)
+        user = authenticate(ia.session, hasher, username, password, email_grace(ia.settings))
     except AuthenticationFailed as exc:
         return Refused(record_login_refused(ia, guard, attempt, exc, "password"), 401)
     outcome = continue_after_authentication(

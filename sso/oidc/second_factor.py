@@ -13,6 +13,7 @@ from sso.accounts.service import AuthenticationFailed, check_may_log_in
 from sso.accounts.throttle import Throttle
 from sso.core import events
 from sso.core.crypto import Encryptor
+from sso.core.events import Event
 from sso.db.models import User
 from sso.oidc import interaction
 from sso.oidc.interaction import Interaction, InteractionExpired
@@ -50,7 +51,7 @@ def complete_second_factor(
         interaction.attach_login(ia, row, user)
         session_id = row.id
     audit.record(
-        ia.session, events.MFA_VERIFIED, actor_id=user.id, target_type="user",
+        ia.session, Event.MFA_VERIFIED, actor_id=user.id, target_type="user",
         target_id=user.id, client_id=ia.client.client_id, session_id=session_id,
         method=method, step_up=held is None,
     )
@@ -70,7 +71,7 @@ def submit_code(
     ia.session.commit()  # the throttle counts in its own transaction (SQLite has one writer)
     attempt = mfa.reserve_code_attempt(guard, user.id, events.current_context().ip)
     if not attempt.verdict.allowed:
-        audit.record(ia.session, events.MFA_FAILED, outcome="failure", actor_id=user.id,
+        audit.record(ia.session, Event.MFA_FAILED, outcome="failure", actor_id=user.id,
                      target_type="user", target_id=user.id, method=method, reason="throttled")
         ia.session.commit()
         return Refused("mfa.locked", 429, attempt.verdict.retry_after)

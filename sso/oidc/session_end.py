@@ -2,9 +2,9 @@
 logout notifications (Back-Channel Logout 1.0 §2.5) of the relying parties that used them.
 
 Everything here only writes rows in the caller's transaction: deliveries are *enqueued*, and the
-logout tokens are signed when they are sent (:mod:`sso.oidc.logout`), so the CLI and admin
+logout tokens are signed when they are sent (:mod:`sso.oidc.backchannel`), so the CLI and admin
 pages need nothing but a database session. Once committed, a running server's delivery worker
-sends them within seconds (or call :func:`sso.oidc.logout.deliver_due` right away).
+sends them within seconds (or call :func:`sso.oidc.backchannel.deliver_due` right away).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from sso.accounts import sessions as login_sessions
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import Grant, LoginSession
 from sso.storage import audit
 from sso.storage import clients as client_repo
@@ -28,7 +28,7 @@ def _revoke(session: Session, grant: Grant, reason: str) -> bool:
         return False
     audit.record(
         session,
-        events.GRANT_REVOKED,
+        Event.GRANT_REVOKED,
         actor_id=grant.user_id,
         client_id=grant.client_id,
         target_type="grant",

@@ -8,7 +8,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.core.events import current_context
+from sso.core.events import Event, current_context
 from sso.db.models import AuditEvent
 from sso.storage import webhooks
 
@@ -34,7 +34,7 @@ def _acting(session: Session, values: dict[str, Any]) -> dict[str, Any]:
 
 def record(
     session: Session,
-    event: str,
+    event: Event,
     *,
     outcome: str = "success",
     actor_id: str | None = None,
@@ -67,7 +67,7 @@ def write(session: Session, values: dict[str, Any]) -> None:
 
 
 def event_values(
-    event: str,
+    event: Event,
     *,
     outcome: str = "success",
     actor_id: str | None = None,

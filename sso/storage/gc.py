@@ -20,7 +20,7 @@ from sso.db.models import (
     RevokedAccessToken,
     UpstreamLogin,
 )
-from sso.storage import account_tokens, webhook_deliveries
+from sso.storage import account_tokens, one_time_codes, webhook_deliveries
 from sso.storage import mfa as mfa_store
 from sso.storage import throttle as throttle_counters
 
@@ -87,6 +87,7 @@ def collect(session: Session) -> dict[str, int]:
     counts["account_tokens"] = account_tokens.delete_expired(session, t)
     counts["throttle_counters"] = throttle_counters.delete_expired(session, t)
     counts["webauthn_challenges"] = mfa_store.delete_expired_challenges(session, t)
+    counts["one_time_codes"] = one_time_codes.delete_expired(session, t - REPLAY_MEMORY)
     run(
         "device_authorizations",
         delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < t - REPLAY_MEMORY),

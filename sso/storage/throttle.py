@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, delete, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, delete, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -100,12 +100,18 @@ def hit(session: Session, key: str, limit: Limit, t: datetime) -> tuple[bool, St
     raise RuntimeError(f"throttle counter {key[:8]}… kept changing")
 
 
+_counters = cast(Table, ThrottleCounter.__table__)
+# Built once: every client authentication at /token peeks, and building the statement (and its
+# cache key) per request was a quarter of a client_credentials token's Python time
+# (bench/README.md, issue 17). Run on the session's connection: no ORM execute layer.
+_peek = select(_counters.c.count, _counters.c.window_ends_at, _counters.c.locked_until).where(
+    _counters.c.key == bindparam("key")
+)
+
+
 def peek(session: Session, key: str, t: datetime) -> State:
     """The counter as it stands (count 0 once its window has passed)."""
-    c = ThrottleCounter
-    row = session.execute(
-        select(c.count, c.window_ends_at, c.locked_until).where(c.key == key)
-    ).first()
+    row = session.connection().execute(_peek, {"key": key}).first()
     if row is None:
         return State(0, None)
     count, window_ends_at, locked_until = row

@@ -58,11 +58,6 @@ def local_time(value: datetime) -> str:
     return value.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def page(
     request: Request,
     db: Session,

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the runtime, a database session per request."""
+"""FastAPI dependencies: the runtime (also :func:`runtime_of` for a plain call), a database
+session per request."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from sso.runtime import Runtime
 
@@ -18,6 +20,13 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def runtime_of(conn: HTTPConnection) -> Runtime:
+    """The application's runtime, for code that has the request but is no route parameter (a
+    plain call: no dependency solving on paths that count it)."""
+    runtime: Runtime = conn.app.state.runtime
+    return runtime
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:

@@ -80,6 +80,10 @@ class InteractionPage:
                 "error": error,
                 "passkey_options": f"{self.here}/passkey/options",
                 "passkey_finish": f"{self.here}/passkey",
+                # Citizens without a password (issue 15): a code by WhatsApp, SMS or mail, and
+                # registration that comes back to this app.
+                "code_login": f"{self.here}/code",
+                "register": f"{self.here}/register",
                 "upstreams": registry.login_buttons(self.ia.session, self.ia.interaction_id),
             },
             status=status,
@@ -134,6 +138,9 @@ class InteractionPage:
 
     def show(self, outcome: Show) -> Response:
         if outcome.step == "login":
+            if "create" in self.params.prompt and not self.request.query_params.get("login"):
+                # OpenID Connect prompt=create: the registration page (it links to the login).
+                return RedirectResponse(f"{self.here}/register", status_code=303)
             return self.login_page()
         if outcome.user is None:
             raise InteractionExpired()

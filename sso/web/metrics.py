@@ -50,7 +50,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from sso.config import Settings
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import AuditEvent
 from sso.runtime import Runtime
 
@@ -128,11 +128,21 @@ class Metrics:
             registry=owner,
             multiprocess_mode="livesum",
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     # ------------------------------------------------------------------ recording
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # The labelled children are looked up once per (method, route, status): labels() cost
+        # ~25 µs per request, a sixth of a JWKS request (bench/README.md, issue 17). Route
+        # templates and status codes are few, so the dict stays as small as the label sets.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)),
+                        self.latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if status == 429:
             self.rate_limited.labels(route).inc()
 
@@ -144,13 +154,13 @@ class Metrics:
 
     def count_audit_events(self, found: Iterable[tuple[str, dict[str, Any]]]) -> None:
         for name, details in found:
-            if name == events.USER_LOGIN:
+            if name == Event.USER_LOGIN:
                 self.logins.inc()
-            elif name == events.USER_LOGIN_FAILED:
+            elif name == Event.USER_LOGIN_FAILED:
                 self.login_failures.labels(
                     _bounded(details.get("reason"), LOGIN_FAILURE_REASONS)
                 ).inc()
-            elif name == events.TOKEN_ISSUED:
+            elif name == Event.TOKEN_ISSUED:
                 self.tokens.labels(_bounded(details.get("grant_type"), GRANT_TYPES)).inc()
 
     # ------------------------------------------------------------------ exposition

@@ -22,13 +22,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from sso.core.clock import now
-from sso.runtime import Runtime
+from sso.web.deps import runtime_of
 from sso.web.security import clear_cookie, cookie_name, read_cookie
-
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def put(request: Request, response: Response, name: str, user_id: str, payload: dict[str, Any],

@@ -17,13 +17,13 @@ import json
 import re
 from typing import Any
 
-from sso.core import events as ev
+from sso.core.events import Event
 from sso.db.models import WebhookEvent
 
 EVENTS_WITH_IP = frozenset({
-    ev.USER_LOGIN, ev.USER_LOGIN_FAILED, ev.USER_REAUTH_FAILED, ev.MFA_FAILED,
-    ev.MFA_PASSKEY_COUNTER_REGRESSED, ev.CLIENT_AUTH_FAILED, ev.ADMIN_ACCESS_DENIED,
-    ev.CODE_REUSED, ev.REFRESH_TOKEN_REUSED, ev.CLIENT_LOGIN_REFUSED,
+    Event.USER_LOGIN, Event.USER_LOGIN_FAILED, Event.USER_REAUTH_FAILED, Event.MFA_FAILED,
+    Event.MFA_PASSKEY_COUNTER_REGRESSED, Event.CLIENT_AUTH_FAILED, Event.ADMIN_ACCESS_DENIED,
+    Event.CODE_REUSED, Event.REFRESH_TOKEN_REUSED, Event.CLIENT_LOGIN_REFUSED,
 })
 # Keys of audit details that say what happened without saying anything personal or secret.
 # ``refresh_token`` is a yes/no flag (whether one was issued), never a token.

@@ -23,39 +23,33 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core import events
 from sso.core.clock import now
 from sso.core.crypto import Encryptor
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import WebhookDelivery, WebhookSubscription
 from sso.oauth.url_guard import UnsafeURL, allow_private, check_url
 from sso.storage import audit
 from sso.storage import webhook_deliveries as delivery_repo
 from sso.storage import webhooks as repo
 
-WEBHOOK_CREATED = "webhook.created"
-WEBHOOK_UPDATED = "webhook.updated"
-WEBHOOK_PAUSED = "webhook.paused"
-WEBHOOK_RESUMED = "webhook.resumed"
-WEBHOOK_DELETED = "webhook.deleted"
-WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
-WEBHOOK_REDELIVERED = "webhook.redelivered"
+WEBHOOK_CREATED = Event.WEBHOOK_CREATED
+WEBHOOK_UPDATED = Event.WEBHOOK_UPDATED
+WEBHOOK_PAUSED = Event.WEBHOOK_PAUSED
+WEBHOOK_RESUMED = Event.WEBHOOK_RESUMED
+WEBHOOK_DELETED = Event.WEBHOOK_DELETED
+WEBHOOK_SECRET_ROTATED = Event.WEBHOOK_SECRET_ROTATED
+WEBHOOK_REDELIVERED = Event.WEBHOOK_REDELIVERED
 # After a rotation the old secret still signs (beside the new one) this long.
 PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 MAX_EVENT_TYPES = 50
 MAX_DESCRIPTION = 200
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$")
-# Audit events named outside sso.core.events (the staff import's activation links).
-_ELSEWHERE = ("activation.batch_started", "activation.batch_sent", "activation.batch_resumed")
-_OWN = (*_ELSEWHERE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_PAUSED, WEBHOOK_RESUMED, WEBHOOK_DELETED,
-        WEBHOOK_SECRET_ROTATED, WEBHOOK_REDELIVERED)
 
 
 def known_event_types() -> list[str]:
-    """Every audit event name the code base declares (``sso.core.events``), and ours."""
-    names = {v for k, v in vars(events).items()
-             if k.isupper() and isinstance(v, str) and "." in v}
-    return sorted(names | set(_OWN))
+    """Every audit event name: the closed enum :class:`sso.core.events.Event`."""
+    return sorted(event.value for event in Event)
 
 
 def known_nouns() -> list[str]:
@@ -95,6 +89,26 @@ def clean_url(settings: Settings, url: str) -> str:
                            reason=exc.reason) from None
 
 
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
+
+
+def check_given_secret(secret: str) -> str:
+    """A secret chosen by an operator (configuration as code) instead of generated: the
+    Standard Webhooks form ``whsec_`` + base64 of 24 to 64 random bytes."""
+    import base64
+    import binascii
+
+    body = secret.strip().removeprefix("whsec_")
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not secret.strip().startswith("whsec_") or not 24 <= len(raw) <= 64:
+        raise InvalidInput("webhooks.error.secret", detail="a given webhook secret is whsec_ "
+                           "and the base64 of 24 to 64 random bytes")
+    return secret.strip()
+
+
 def new_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
     import base64
@@ -110,9 +124,18 @@ class Created:
 
 def create(session: Session, settings: Settings, encryptor: Encryptor, *, url: str,
            event_types: list[str], description: str = "",
-           actor_id: str | None = None, client_id: str | None = None) -> Created:
-    secret = new_secret()
+           actor_id: str | None = None, client_id: str | None = None,
+           subscription_id: str | None = None, secret: str | None = None) -> Created:
+    """A new subscription. ``subscription_id`` and ``secret`` are given only by configuration
+    as code (a rebuilt deployment keeps what receivers know); otherwise both are generated."""
+    if subscription_id is not None:
+        if not _ID.fullmatch(subscription_id):
+            raise InvalidInput("webhooks.error.id", detail="id: 1-36 letters, digits, . _ -")
+        if repo.get(session, subscription_id) is not None:
+            raise Conflict("webhooks.error.id_taken", detail=f"webhook {subscription_id!r} exists")
+    secret = check_given_secret(secret) if secret else new_secret()
     sub = repo.add(session, WebhookSubscription(
+        **({"id": subscription_id} if subscription_id else {}),
         url=clean_url(settings, url), event_types=clean_event_types(event_types),
         description=description.strip()[:MAX_DESCRIPTION],
         secret_encrypted=encryptor.encrypt(secret), status="active", version=1,
@@ -202,11 +225,12 @@ def delete(session: Session, subscription_id: str, *, version: int | None = None
 
 def rotate_secret(session: Session, encryptor: Encryptor, subscription_id: str, *,
                   version: int | None = None, actor_id: str | None = None,
-                  client_id: str | None = None) -> Created:
-    """A new secret, shown once. The old one also signs for 24 hours (each message carries
-    both signatures), so the receiver can switch without losing a message."""
+                  client_id: str | None = None, secret: str | None = None) -> Created:
+    """A new secret, shown once (``secret`` when given: configuration as code). The old one also
+    signs for 24 hours (each message carries both signatures), so the receiver can switch
+    without losing a message."""
     sub = _locked(session, subscription_id, version)
-    secret = new_secret()
+    secret = check_given_secret(secret) if secret else new_secret()
     sub.previous_secret_encrypted = sub.secret_encrypted
     sub.previous_secret_until = now() + PREVIOUS_SECRET_GRACE
     sub.secret_encrypted = encryptor.encrypt(secret)
@@ -241,7 +265,7 @@ def signing_secrets(encryptor: Encryptor, sub: WebhookSubscription) -> list[str]
     return found
 
 
-def _audit(session: Session, event: str, sub: WebhookSubscription, actor_id: str | None,
+def _audit(session: Session, event: Event, sub: WebhookSubscription, actor_id: str | None,
            client_id: str | None, **details: Any) -> None:
     audit.record(session, event, actor_id=actor_id, client_id=client_id,
                  target_type="webhook", target_id=sub.id, subscription_id=sub.id, **details)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from sso.accounts.deletion import pseudonym
 from sso.db.models import AccountToken, AuditEvent, Consent, Grant, LoginSession, User
-from sso.oidc.logout import stop_background_deliveries
+from sso.oidc.backchannel import stop_background_deliveries
 from tests.accounts.conftest import rp_client
 from tests.accounts.console import (
     console,

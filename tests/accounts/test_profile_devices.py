@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from sso.accounts.deletion import pseudonym
 from sso.db.models import BackchannelLogoutDelivery, Consent, LoginSession, User
-from sso.oidc.logout import BACKCHANNEL_EVENT, stop_background_deliveries
+from sso.oidc.backchannel import BACKCHANNEL_EVENT, stop_background_deliveries
 from tests.accounts.console import (
     RP,
     Receiver,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -47,7 +48,7 @@ def try_login(http: TestClient, client_id: str, username: str, password: str):
     )
 
 
-def test_register_verify_then_log_in(http, runtime, db, mailbox):
+def test_register_verify_then_log_in(http, runtime, db, mailbox, frozen_clock):
     client, _ = rp_client(runtime, db)
     r = register(http, phone="0812-3456-7890")
     assert r.status_code == 200
@@ -68,7 +69,9 @@ def test_register_verify_then_log_in(http, runtime, db, mailbox):
     token_row = db.scalar(select(AccountToken))
     assert token_row.token_hash not in link and link.split("token=")[1] not in token_row.token_hash
 
-    # Before verification the right password is refused, with the reason.
+    # Before verification (and after the grace login's minutes, see test_grace_login) the
+    # right password is refused, with the reason.
+    frozen_clock.advance(runtime.settings.email_verification_grace_minutes * 60 + 1)
     refused = try_login(http, client.client_id, "siti.aminah@example.id", PASSWORD)
     assert refused.status_code == 401
     assert "Email Anda belum diverifikasi" in text_of(refused)
@@ -221,7 +224,9 @@ def test_register_post_needs_csrf(http, db):
 def test_login_page_links_to_register_and_forgot(http, runtime, db):
     client, _ = rp_client(runtime, db)
     r = http.get(authorize_url(client.client_id).url)
-    assert 'href="/register?lang=id"' in r.text and ">Daftar<" in r.text
+    # Registration from an app's login page keeps its parked request (issue 15).
+    interaction = urlsplit(str(r.url)).path
+    assert f'href="{interaction}/register?lang=id"' in r.text and ">Daftar<" in r.text
     assert 'href="/password/forgot?lang=id"' in r.text and "Lupa kata sandi?" in r.text
     assert "Daftar akun warga" in http.get("/register").text
     assert "Register a citizen account" in http.get("/register?lang=en").text

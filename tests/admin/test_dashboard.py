@@ -92,7 +92,7 @@ def test_dashboard_figures_for_seeded_data(app: FastAPI, admin: Browser, auditor
     # English.
     en = admin.get("/admin?lang=en").text
     assert "3 of 5 active staff" in en and "Staff with two-step verification" in en
-    assert events(db, ev.USER_LOGIN_FAILED, target_id=db.scalar(
+    assert events(db, ev.Event.USER_LOGIN_FAILED, target_id=db.scalar(
         select(User.id).where(User.username == "pegawaib")))
 
 
@@ -119,18 +119,18 @@ def test_chart_has_axes_title_description_and_a_table(admin: Browser, db: Sessio
     today = (now + WIB).date()
     noon = datetime(today.year, today.month, today.day, 5, tzinfo=UTC)  # 12:00 WIB
     for _ in range(7):
-        put(db, ev.USER_LOGIN, noon - timedelta(days=2), actor_id=admin.user.id)
-    put(db, ev.USER_LOGIN_FAILED, noon - timedelta(days=13), outcome="failure")
+        put(db, ev.Event.USER_LOGIN, noon - timedelta(days=2), actor_id=admin.user.id)
+    put(db, ev.Event.USER_LOGIN_FAILED, noon - timedelta(days=13), outcome="failure")
     for _ in range(4):  # 15 days ago: outside the chart
-        put(db, ev.USER_LOGIN, noon - timedelta(days=15), actor_id=admin.user.id)
+        put(db, ev.Event.USER_LOGIN, noon - timedelta(days=15), actor_id=admin.user.id)
     # What the chart must show: the log's own counts per WIB day of the last 14 days.
     expected: dict[str, list[int]] = {}
     for e in db.scalars(select(AuditEvent).where(
-            AuditEvent.event.in_([ev.USER_LOGIN, ev.USER_LOGIN_FAILED]))):
+            AuditEvent.event.in_([ev.Event.USER_LOGIN, ev.Event.USER_LOGIN_FAILED]))):
         day = (e.created_at + WIB).date()
         if (today - day).days < 14:
             counts = expected.setdefault(day.strftime("%d-%m-%Y"), [0, 0])
-            counts[0 if e.event == ev.USER_LOGIN else 1] += 1
+            counts[0 if e.event == ev.Event.USER_LOGIN else 1] += 1
     html = admin.get("/admin").text
     svg = html[html.index("<svg"):html.index("</svg>")]
     assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg

@@ -19,8 +19,8 @@ from sso.core.clock import now
 from sso.db.models import BackchannelLogoutDelivery, User
 from sso.oauth import initial_access
 from sso.oauth.clients import ClientSpec, register
+from sso.oidc.backchannel import deliver_due
 from sso.oidc.keys import key_service
-from sso.oidc.logout import deliver_due
 from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
 from tests.conftest import make_settings

@@ -82,3 +82,16 @@ def test_a_nik_from_a_non_assurance_upstream_is_ignored(runtime: Runtime, db: Se
     v = verified(google, email="ani@example.id", name="Ani", nik="3674015505900001")
     ani = linking.create_citizen(db, runtime.settings, runtime.encryptor, v)
     assert ani.nik_encrypted is None and not ani.nik_verified
+
+
+def test_an_email_match_without_a_password_is_sent_the_other_way(runtime: Runtime,
+                                                                 db: Session) -> None:
+    inapas = upstream(runtime, db, slug="inapas", preset="inapas")
+    google = upstream(runtime, db, slug="google")
+    v = verified(inapas, email="sri@example.id", email_verified=True, name="Sri")
+    sri = linking.create_citizen(db, runtime.settings, runtime.encryptor, v)
+    db.commit()
+    d = linking.decide(db, verified(google, sub="g-1", email="sri@example.id",
+                                    email_verified=True))
+    assert d.kind == "refused" and d.reason == "upstream.prove_other_way"
+    assert d.user is not None and d.user.id == sri.id

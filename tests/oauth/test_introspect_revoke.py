@@ -212,3 +212,41 @@ def test_public_client_revokes_with_its_client_id(
                                       "client_id": public_rp.client_id,
                                       "refresh_token": tokens["refresh_token"]})
     assert r.json()["error"] == "invalid_grant"
+
+
+def test_introspection_failures_are_recorded_and_lock_the_client(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
+    """What a refused introspection leaves behind (its audit row, the guessing counter) is
+    committed, and the lock then refuses even the right secret."""
+    client, secret = rp
+    tokens = tokens_for(env, client, secret, siti)
+    limit = env.runtime.settings.client_secret_max_failures
+    for _ in range(limit):
+        r = introspect(env, tokens["access_token"], (client.client_id, secret + "x"))
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    failures = env.events("client.auth_failed")
+    assert len(failures) == limit
+    assert all(f.details.get("endpoint") == "introspection" for f in failures)
+    r = introspect(env, tokens["access_token"], (client.client_id, secret))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def test_introspection_with_a_percent_encoded_assertion_name(
+    env: Env, runtime: Runtime, db: Session, siti: User
+) -> None:
+    """The names of the form may be percent-encoded: a private_key_jwt introspection still
+    records its assertion (in the transaction it needs), and the jti cannot be used twice."""
+    key = client_key()
+    client, _ = create_client(runtime, db, name="Data portal", redirect_uris=[REDIRECT],
+                              token_endpoint_auth_method="private_key_jwt", jwks=jwks_of(key))
+    form = assertion_form(key, client.client_id, aud="http://testserver/introspect")
+    body = "&".join(  # "assertion" spelled "%61ssertion" in the names and the type
+        f"{name}={value}".replace("assertion", "%61ssertion", 1 if name.endswith("n") else 2)
+        for name, value in form.items()
+    ) + "&token=garbage"
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    r = env.http.post("/introspect", content=body.encode(), headers=headers)
+    assert r.status_code == 200 and r.json() == {"active": False}
+    r = env.http.post("/introspect", content=body.encode(), headers=headers)
+    assert r.status_code == 401

@@ -24,7 +24,7 @@ from sso.core.clock import FrozenClock, set_clock
 from sso.core.errors import Conflict
 from sso.db.models import AuditEvent
 from sso.db.models.keys import SigningKey
-from sso.oidc import keys
+from sso.oidc import key_set, keys
 from sso.oidc.keys import InvalidJWT, KeyService
 from sso.runtime import Runtime, build_runtime
 
@@ -80,7 +80,7 @@ def service(runtime: Runtime, db: Session) -> KeyService:
 def test_ensure_keys_creates_one_active_and_one_next_per_alg_and_is_idempotent(
     runtime: Runtime, db: Session
 ) -> None:
-    created = keys.ensure_keys(db, runtime.encryptor, runtime.settings)
+    created = key_set.ensure_keys(db, runtime.encryptor, runtime.settings)
     db.commit()
     assert sorted((k.alg, k.state) for k in created) == [
         ("ES256", "active"),
@@ -89,7 +89,7 @@ def test_ensure_keys_creates_one_active_and_one_next_per_alg_and_is_idempotent(
         ("RS256", "next"),
     ]
     before = {k.kid for k in rows(db)}
-    assert keys.ensure_keys(db, runtime.encryptor, runtime.settings) == []
+    assert key_set.ensure_keys(db, runtime.encryptor, runtime.settings) == []
     db.commit()
     assert {k.kid for k in rows(db)} == before
     for alg in keys.ALGORITHMS:
@@ -102,20 +102,20 @@ def test_ensure_keys_creates_one_active_and_one_next_per_alg_and_is_idempotent(
 def test_ensure_keys_promotes_a_published_next_key_when_no_key_is_active(
     runtime: Runtime, db: Session
 ) -> None:
-    keys.ensure_keys(db, runtime.encryptor, runtime.settings)
+    key_set.ensure_keys(db, runtime.encryptor, runtime.settings)
     db.commit()
     active = by_state(db, "RS256", "active")[0]
     upcoming = by_state(db, "RS256", "next")[0]
     db.delete(active)
     db.commit()
-    keys.ensure_keys(db, runtime.encryptor, runtime.settings)
+    key_set.ensure_keys(db, runtime.encryptor, runtime.settings)
     db.commit()
     assert by_state(db, "RS256", "active")[0].kid == upcoming.kid
     assert len(by_state(db, "RS256", "next")) == 1
 
 
 def test_key_types_and_encryption_at_rest(runtime: Runtime, db: Session) -> None:
-    keys.ensure_keys(db, runtime.encryptor, runtime.settings)
+    key_set.ensure_keys(db, runtime.encryptor, runtime.settings)
     db.commit()
     for row in rows(db):
         jwk = row.public_jwk
@@ -398,7 +398,7 @@ def test_cache_follows_a_rotation_made_elsewhere(
     other = build_runtime(settings)  # another worker or host
     try:
         with other.sessions() as session:
-            (rotation,) = keys.rotate(session, other.encryptor, other.settings, "RS256")
+            (rotation,) = key_set.rotate(session, other.encryptor, other.settings, "RS256")
             session.commit()
     finally:
         other.dispose()
@@ -426,7 +426,7 @@ def test_cache_serves_its_copy_within_the_refresh_interval(
         return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
 
     kid = signing_kid(db)
-    (rotation,) = keys.rotate(db, runtime.encryptor, settings, "RS256")
+    (rotation,) = key_set.rotate(db, runtime.encryptor, settings, "RS256")
     db.commit()
     assert signing_kid() == kid  # stale for at most refresh_interval
     svc.cache.invalidate()
@@ -457,7 +457,7 @@ def test_parallel_first_starts_create_exactly_one_key_set(runtime: Runtime, db: 
         try:
             with runtime.sessions() as session:
                 barrier.wait(timeout=30)
-                keys.ensure_keys(session, runtime.encryptor, runtime.settings)
+                key_set.ensure_keys(session, runtime.encryptor, runtime.settings)
                 session.commit()
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 from sso.accounts import sessions as login_sessions
 from sso.core.clock import FrozenClock, now, set_clock
 from sso.db.models import AuditEvent, BackchannelLogoutDelivery, Client, Grant, LoginSession, User
-from sso.oidc.keys import key_service
-from sso.oidc.logout import (
+from sso.oidc.backchannel import (
     BACKCHANNEL_EVENT,
     deliver_due,
     start_delivery_worker,
     stop_background_deliveries,
 )
+from sso.oidc.keys import key_service
 from sso.oidc.session_end import end_everything_for_user
 from sso.runtime import Runtime
 from sso.storage import grants as grant_repo

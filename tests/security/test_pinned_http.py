@@ -25,8 +25,8 @@ from sso.db.models import BackchannelLogoutDelivery
 from sso.oauth.clients import ClientSpec, register
 from sso.oauth.pinned_http import pinned_post
 from sso.oauth.url_guard import UnsafeURL
+from sso.oidc.backchannel import deliver_due
 from sso.oidc.keys import key_service
-from sso.oidc.logout import deliver_due
 from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
 from tests.factories import create_user

@@ -58,7 +58,7 @@ def test_an_admin_creates_a_webhook_and_sees_its_secret_once(
         # deliveries arrive signed with that secret; the log shows them
         receiver.secrets.append(secret)
         with runtime.sessions() as s:
-            audit.record(s, ev.USER_CREATED, target_type="user", target_id="u1")
+            audit.record(s, ev.Event.USER_CREATED, target_type="user", target_id="u1")
             s.commit()
         # the sender the app started (as `sso serve` does) is woken by the commit
         wait_for(lambda: receiver.messages, "the delivery")

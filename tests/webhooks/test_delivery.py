@@ -102,7 +102,7 @@ def test_an_event_is_sent_once_signed_with_the_subscription_secret(
 def test_a_change_that_rolls_back_queues_nothing(runtime: Runtime, receiver: Receiver) -> None:
     subscribe(runtime, receiver, "user.*")
     with runtime.sessions() as s:
-        audit.record(s, events.USER_DISABLED, target_type="user", target_id="x")
+        audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id="x")
         assert s.execute(select(func.count()).select_from(WebhookEvent)).scalar_one() == 1
         s.rollback()
     assert count(runtime, WebhookEvent) == 0
@@ -120,7 +120,7 @@ def test_the_hot_path_reads_the_subscriptions_at_most_once_per_ttl(runtime: Runt
         with runtime.sessions() as s:
             outbox.forget_interest(s)
             for _ in range(200):
-                audit.write(s, audit.event_values(events.TOKEN_ISSUED, client_id="c"))
+                audit.write(s, audit.event_values(events.Event.TOKEN_ISSUED, client_id="c"))
             s.commit()
     finally:
         sa_event.remove(runtime.engine, "before_cursor_execute", watch)
@@ -134,7 +134,7 @@ def test_failures_are_retried_with_back_off_until_delivered(
     subscribe(runtime, receiver, "user.disabled")
     receiver.statuses = [500, 503, 200]
     with runtime.sessions() as s:
-        audit.record(s, events.USER_DISABLED, target_type="user", target_id="u1")
+        audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id="u1")
         s.commit()
     deliver_due(runtime)
     assert deliver_due(runtime) == 0  # not due yet: it waits its back-off
@@ -165,7 +165,7 @@ def test_a_subscription_that_keeps_failing_is_paused_and_can_send_again(
         sub_id = subscribe(rt, receiver, "user.disabled")
         receiver.statuses = [500]
         with rt.sessions() as s:
-            audit.record(s, events.USER_DISABLED, target_type="user", target_id="u1")
+            audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id="u1")
             s.commit()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -183,7 +183,7 @@ def test_a_subscription_that_keeps_failing_is_paused_and_can_send_again(
             d = s.scalars(select(WebhookDelivery)).one()
             assert d.status == "failed" and d.attempts >= 2
             # events keep being queued while it is paused
-            audit.record(s, events.USER_DISABLED, target_type="user", target_id="u2")
+            audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id="u2")
             s.commit()
         receiver.statuses = [200]
         drain(rt)
@@ -203,7 +203,7 @@ def test_after_a_rotation_both_secrets_sign_for_a_while(runtime: Runtime, receiv
     old = receiver.secrets[0]
     with runtime.sessions() as s:
         new = service.rotate_secret(s, runtime.encryptor, sub_id).secret
-        audit.record(s, events.USER_DISABLED, target_type="user", target_id="u1")
+        audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id="u1")
         s.commit()
     assert new != old
     receiver.secrets = [new]
@@ -252,7 +252,7 @@ def test_private_addresses_are_refused_outside_dev_and_at_send_time(
             lax = make_settings(backend_urls[backend], tmp_path)
             service.create(s, lax, rt.encryptor, url=receiver.url, event_types=["user.disabled"])
             s.commit()
-            audit.record(s, events.USER_DISABLED, target_type="user", target_id="u1")
+            audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id="u1")
             s.commit()
         deliver_due(rt)
         assert receiver.received == []
@@ -292,7 +292,7 @@ def test_concurrent_senders_send_each_delivery_once(runtime: Runtime, receiver: 
     subscribe(runtime, receiver, "user.disabled")
     with runtime.sessions() as s:
         for i in range(40):
-            audit.record(s, events.USER_DISABLED, target_type="user", target_id=f"u{i}")
+            audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id=f"u{i}")
         s.commit()
     receiver.delay = 0.02
     errors: list[BaseException] = []
@@ -323,7 +323,7 @@ def test_the_token_endpoints_grant_and_event_statement_queues_too(
     with runtime.sessions() as s:
         grant = grants.new_grant(client_id="mesin", user_id=None, scope="admin:read")
         grants.insert_grant(s, grant, audit.event_values(
-            events.TOKEN_ISSUED, client_id="mesin", target_type="grant", target_id=grant.id,
+            events.Event.TOKEN_ISSUED, client_id="mesin", target_type="grant", target_id=grant.id,
             grant_type="client_credentials"))
         s.commit()
     drain(runtime)

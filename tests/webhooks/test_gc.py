@@ -22,7 +22,7 @@ def test_old_finished_deliveries_go_pending_ones_stay(runtime: Runtime) -> None:
                        event_types=["user.disabled"])
         s.commit()
         for i in range(3):
-            audit.record(s, events.USER_DISABLED, target_type="user", target_id=f"u{i}")
+            audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id=f"u{i}")
         s.commit()
         repo.dispatch(s)
         s.commit()

@@ -57,6 +57,12 @@ def create_app(settings: HotspotSettings) -> FastAPI:
         minutes = (max(seconds, 0) + 59) // 60
         return web.gettext(request, "duration", h=minutes // 60, m=minutes % 60)
 
+    def grace_seconds(user: RPUser) -> int | None:
+        """A login with acr "0" (OIDC Core 2: below level 1) is the provider's grace login of
+        someone whose email is not verified yet: online for a few minutes only, so they can
+        open the verification mail."""
+        return settings.unverified_grace_minutes * 60 if user.claims.get("acr") == "0" else None
+
     def device_of(request: Request) -> dict[str, Any] | None:
         device = request.session.get("device")
         return device if isinstance(device, dict) else None
@@ -119,8 +125,16 @@ def create_app(settings: HotspotSettings) -> FastAPI:
                 "here": here,
                 "session_left": duration(request, session.seconds_left(moment)) if session else "",
                 "flash": FLASH.get(done or ""),
+                "grace_minutes": settings.unverified_grace_minutes if grace_seconds(user) else 0,
             },
         )
+
+    @app.get("/signup")
+    async def signup(request: Request) -> Response:
+        """A new citizen: the provider's registration page for this login (OpenID Connect
+        ``prompt=create``), then back here logged in."""
+        return await kit.rp.login_redirect(request, "/status", locale=web.locale(request),
+                                           prompt="create")
 
     @app.post("/connect", dependencies=csrf)
     def connect(request: Request, user: CurrentUser) -> Response:
@@ -137,6 +151,7 @@ def create_app(settings: HotspotSettings) -> FastAPI:
                     now(request),
                     settings.daily_quota,
                     tz,
+                    cap=grace_seconds(user),
                 )
         except service.HotspotError as exc:
             raise PageError(exc.key, 403 if exc.key == "portal.quota_used" else 404) from None

@@ -15,6 +15,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "portal.no_device": "Halaman ini dibuka dari jaringan Wi-Fi Tangsel. Sambungkan "
         "perangkat Anda ke Wi-Fi \u201cTangsel-Free\u201d lalu buka situs apa saja.",
         "portal.login": "Masuk untuk tersambung",
+        "portal.signup": "Belum punya akun? Daftar dengan nomor ponsel",
+        "status.grace": "Akses sementara {minutes} menit: email Anda belum diverifikasi. Buka "
+        "email dari Tangsel SSO dan klik tautannya, lalu masuk lagi untuk kuota penuh.",
         "portal.unknown_location": "Titik Wi-Fi ini tidak dikenal.",
         "portal.bad_device": "Alamat perangkat tidak valid.",
         "portal.quota_used": "Kuota internet Anda hari ini sudah habis. Kuota kembali penuh besok.",
@@ -73,6 +76,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "portal.device": "Device: {mac}",
         "portal.no_device": "This page opens from the Tangsel Wi-Fi network. Connect your "
         "device to the \u201cTangsel-Free\u201d Wi-Fi and open any website.",
+        "portal.signup": "No account yet? Sign up with your mobile number",
+        "status.grace": "Temporary access for {minutes} minutes: your email is not verified "
+        "yet. Open the email from Tangsel SSO and click its link, then log in again for the "
+        "full quota.",
         "portal.login": "Log in to get online",
         "portal.unknown_location": "This Wi-Fi point is not known.",
         "portal.bad_device": "The device address is not valid.",

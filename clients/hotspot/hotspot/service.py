@@ -91,9 +91,11 @@ def status(db: Session, user_sub: str, now: int, quota: int, tz: str) -> Status:
 
 
 def connect(
-    db: Session, user_sub: str, mac: str, location_code: str, now: int, quota: int, tz: str
+    db: Session, user_sub: str, mac: str, location_code: str, now: int, quota: int, tz: str,
+    cap: int | None = None,
 ) -> AccessSession:
-    """Let ``mac`` online at ``location_code`` for what is left of today's quota."""
+    """Let ``mac`` online at ``location_code`` for what is left of today's quota (and at most
+    ``cap`` seconds: a grace login's few minutes)."""
     if db.get(Location, location_code) is None:
         raise HotspotError("portal.unknown_location")
     current = active_session(db, user_sub, now)
@@ -119,7 +121,7 @@ def connect(
         mac=mac,
         location_code=location_code,
         started_at=now,
-        expires_at=min(now + left, day_end),
+        expires_at=min(now + left, day_end, now + cap if cap is not None else day_end),
     )
     db.add(session)
     db.flush()

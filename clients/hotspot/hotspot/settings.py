@@ -23,6 +23,13 @@ class HotspotSettings(RPSettings):
         description="Bearer token the gateways send to /api/gateway/decision; the API answers "
         "503 while it is unset.",
     )
+    unverified_grace_minutes: int = Field(
+        10,
+        ge=1,
+        description="Minutes online for a login with acr \"0\": a person who signed up with an "
+        "email only and has not opened the verification mail yet (Tangsel SSO lets them log in "
+        "for SSO_EMAIL_VERIFICATION_GRACE_MINUTES); keep the two equal.",
+    )
     device_flow: bool = Field(
         True,
         description="Let devices without a browser (smart TVs, kiosks) log in with the OAuth 2.0 "

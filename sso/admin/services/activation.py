@@ -24,12 +24,13 @@ from sso.accounts.activation import can_activate, new_link
 from sso.accounts.mail import Mailer
 from sso.config import Settings
 from sso.core.clock import now
+from sso.core.events import Event
 from sso.db.models import ActivationBatch, ImportJob
 from sso.storage import activations as repo
 from sso.storage import audit
 
-ACTIVATION_BATCH_STARTED = "activation.batch_started"
-ACTIVATION_BATCH_SENT = "activation.batch_sent"
+ACTIVATION_BATCH_STARTED = Event.ACTIVATION_BATCH_STARTED
+ACTIVATION_BATCH_SENT = Event.ACTIVATION_BATCH_SENT
 LEASE = timedelta(minutes=2)
 CHUNK = 200
 SessionFactory = Callable[[], Session]
@@ -73,7 +74,7 @@ def start_for_import(session: Session, job: ImportJob, *, actor_id: str,
     found = repo.for_import(session, job.id)
     if found is not None:
         if stalled(found):
-            audit.record(session, "activation.batch_resumed", actor_id=actor_id,
+            audit.record(session, Event.ACTIVATION_BATCH_RESUMED, actor_id=actor_id,
                          target_type="import", target_id=job.id, batch=found.id)
         return found
     try:

@@ -12,8 +12,8 @@ import re
 
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import Agency
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
@@ -51,7 +51,7 @@ def create(session: Session, code: str, name: str, parent_id: int | None, *, act
     if parent_id is not None:
         get(session, parent_id)
     agency = agency_repo.add(session, Agency(code=code, name=_name(name), parent_id=parent_id))
-    audit.record(session, events.AGENCY_CREATED, actor_id=actor_id, target_type="agency",
+    audit.record(session, Event.AGENCY_CREATED, actor_id=actor_id, target_type="agency",
                  target_id=str(agency.id), code=code, parent_id=parent_id)
     return agency
 
@@ -61,7 +61,7 @@ def rename(session: Session, agency_id: int, name: str, version: int, *, actor_i
     _check_version(agency, version)
     old, agency.name = agency.name, _name(name)
     session.flush()
-    audit.record(session, events.AGENCY_RENAMED, actor_id=actor_id, target_type="agency",
+    audit.record(session, Event.AGENCY_RENAMED, actor_id=actor_id, target_type="agency",
                  target_id=str(agency.id), old=old, new=agency.name)
     return agency
 
@@ -76,7 +76,7 @@ def move(session: Session, agency_id: int, parent_id: int | None, version: int, 
             raise InvalidInput("admin.agency.cycle")
     old, agency.parent_id = agency.parent_id, parent_id
     session.flush()
-    audit.record(session, events.AGENCY_MOVED, actor_id=actor_id, target_type="agency",
+    audit.record(session, Event.AGENCY_MOVED, actor_id=actor_id, target_type="agency",
                  target_id=str(agency.id), old_parent_id=old, parent_id=parent_id)
     return agency
 
@@ -108,7 +108,7 @@ def merge(session: Session, source_id: int, target_id: int, *, actor_id: str | N
     code = source.code
     session.delete(get(session, source_id))
     session.flush()
-    audit.record(session, events.AGENCY_MERGED, actor_id=actor_id, target_type="agency",
+    audit.record(session, Event.AGENCY_MERGED, actor_id=actor_id, target_type="agency",
                  target_id=str(target_id), source_id=source_id, source_code=code,
                  staff_moved=staff, roles_moved=roles, children_moved=children)
     return {"staff": staff, "roles": roles, "children": children}
@@ -132,5 +132,5 @@ def delete(session: Session, agency_id: int, version: int, *, actor_id: str | No
     code = agency.code
     session.delete(agency)
     session.flush()
-    audit.record(session, events.AGENCY_DELETED, actor_id=actor_id, target_type="agency",
+    audit.record(session, Event.AGENCY_DELETED, actor_id=actor_id, target_type="agency",
                  target_id=str(agency_id), code=code, roles_dropped=roles)

@@ -18,8 +18,8 @@ from sso.accounts.throttle import Throttle
 from sso.admin.services.authority import ADMIN, Authority, admin_roles_of
 from sso.admin.services.roles import keep_an_admin
 from sso.config import Settings
-from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import User
 from sso.oidc.logout import end_session
 from sso.oidc.session_end import end_everything_for_user
@@ -115,7 +115,7 @@ def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str | No
     session.flush()  # the version check (UPDATE … WHERE version = :old) happens here
     if was_admin:  # an admin through their agency, moved to another
         keep_an_admin(session)
-    audit.record(session, events.USER_UPDATED, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_UPDATED, actor_id=actor_id, target_type="user",
                  target_id=user.id, fields=changed)
     return changed
 
@@ -135,7 +135,7 @@ def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str 
         keep_an_admin(session)
     if disabled:
         end_everything_for_user(session, user.id, reason="disabled")
-    audit.record(session, events.USER_DISABLED if disabled else events.USER_ENABLED,
+    audit.record(session, Event.USER_DISABLED if disabled else Event.USER_ENABLED,
                  actor_id=actor_id, target_type="user", target_id=user.id)
     return True
 
@@ -146,7 +146,7 @@ def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str | 
     list is :meth:`Throttle.account_counters`, the one the "locked" checks read)."""
     keys = throttle.account_counters(session, [user.id])[user.id]
     throttle.reset(keys, session)
-    audit.record(session, events.USER_UNLOCKED, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_UNLOCKED, actor_id=actor_id, target_type="user",
                  target_id=user.id, addresses=len(keys) - 2)
 
 
@@ -157,7 +157,7 @@ def send_reset_link(
         raise InvalidInput("admin.error.no_email")
     mails = recovery.request_reset(session, settings, user.email, user.locale or "id",
                                    actor_id=actor_id)
-    audit.record(session, events.USER_RESET_LINK_SENT, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_RESET_LINK_SENT, actor_id=actor_id, target_type="user",
                  target_id=user.id, sent=bool(mails))
     return mails
 
@@ -174,6 +174,6 @@ def end_sessions(session: Session, user: User, *, actor_id: str | None) -> list[
     live = session_repo.live_sessions_of_user(session, user.id)
     for login in live:
         deliveries.extend(end_session(session, login, client_id=None, reason="admin"))
-    audit.record(session, events.USER_SESSIONS_ENDED, actor_id=actor_id, target_type="user",
+    audit.record(session, Event.USER_SESSIONS_ENDED, actor_id=actor_id, target_type="user",
                  target_id=user.id, sessions=len(live))
     return deliveries

@@ -8,8 +8,8 @@ import re
 
 from sqlalchemy.orm import Session
 
-from sso.core import events
 from sso.core.errors import Conflict, InvalidInput, NotFound
+from sso.core.events import Event
 from sso.db.models import Role, RoleAssignment
 from sso.storage import agencies as agency_repo
 from sso.storage import audit
@@ -35,9 +35,21 @@ def create(session: Session, name: str, client_id: str | None, description: str,
         raise Conflict("admin.role.exists")
     role = role_repo.add(session, Role(name=name, client_id=client_pk,
                                        description=description.strip()[:300]))
-    audit.record(session, events.ROLE_CREATED, actor_id=actor_id, target_type="role",
+    audit.record(session, Event.ROLE_CREATED, actor_id=actor_id, target_type="role",
                  target_id=str(role.id), name=name, client_id=client_id)
     return role
+
+
+def describe(session: Session, role: Role, description: str, *, actor_id: str) -> bool:
+    """Change a role's description; returns whether it changed."""
+    description = description.strip()[:300]
+    if role.description == description:
+        return False
+    old, role.description = role.description, description
+    session.flush()
+    audit.record(session, Event.ROLE_UPDATED, actor_id=actor_id, target_type="role",
+                 target_id=str(role.id), name=role.name, old=old, new=description)
+    return True
 
 
 def get(session: Session, role_id: int) -> Role:
@@ -64,7 +76,7 @@ def grant(session: Session, role: Role, holder: str, *, actor_id: str | None) ->
             raise NotFound("admin.error.user_unknown")
         role_repo.assign_to_user(session, role, user.id)
         target_type, target_id = "user", user.id
-    audit.record(session, events.ROLE_GRANTED, actor_id=actor_id, target_type=target_type,
+    audit.record(session, Event.ROLE_GRANTED, actor_id=actor_id, target_type=target_type,
                  target_id=target_id, role=role.name, role_id=role.id)
     return target_id
 
@@ -81,7 +93,7 @@ def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str | 
     session.flush()
     if role.name == "admin" and role.client_id is None:
         keep_an_admin(session)
-    audit.record(session, events.ROLE_REVOKED, actor_id=actor_id, target_type=target_type,
+    audit.record(session, Event.ROLE_REVOKED, actor_id=actor_id, target_type=target_type,
                  target_id=target_id, role=role.name, role_id=role.id)
 
 
@@ -109,6 +121,6 @@ def delete(session: Session, role: Role, *, actor_id: str | None) -> int:
     name, role_id = role.name, role.id
     session.delete(role)
     session.flush()
-    audit.record(session, events.ROLE_DELETED, actor_id=actor_id, target_type="role",
+    audit.record(session, Event.ROLE_DELETED, actor_id=actor_id, target_type="role",
                  target_id=str(role_id), name=name, assignments=removed)
     return removed

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 
 from sso.accounts.identifiers import normalize_email, validate_nip
 from sso.admin.services.staff_csv import Row, parse_file
-from sso.core import events
 from sso.core.clock import now
 from sso.core.errors import DomainError
+from sso.core.events import Event
 from sso.db.models import Agency, User
 from sso.db.models._common import new_uuid
 from sso.storage import audit
@@ -213,7 +213,7 @@ def validate(sessions: SessionFactory, job_id: str, max_rows: int, path: Path) -
         return
     with sessions() as s:
         job_repo.set_progress(s, job_id, len(rows), status="validated", report={"counts": counts})
-        audit.record(s, events.IMPORT_VALIDATED, actor_id=actor, target_type="import",
+        audit.record(s, Event.IMPORT_VALIDATED, actor_id=actor, target_type="import",
                      target_id=job_id, counts=counts)
         s.commit()
 
@@ -229,7 +229,7 @@ def _fail(sessions: SessionFactory, job_id: str, actor: str | None, message: str
                 job.report = {**(job.report or {}), "error_params": params}
         if drop_rows:  # a check that failed half-way leaves no half a report
             job_repo.delete_rows(s, job_id)
-        audit.record(s, events.IMPORT_FAILED, outcome="failure", actor_id=actor,
+        audit.record(s, Event.IMPORT_FAILED, outcome="failure", actor_id=actor,
                      target_type="import", target_id=job_id, reason=message, **details)
         s.commit()
 
@@ -286,7 +286,7 @@ def apply(sessions: SessionFactory, job_id: str, max_rows: int) -> None:
                             lambda done, of: step(total // 2 + (total - total // 2) * done // max(of, 1)))
             job_repo.set_progress(s, job_id, total, status="applied", applied_at=now(),
                                   report={"counts": summary(report), "applied": counts})
-            audit.record(s, events.IMPORT_APPLIED, actor_id=actor, target_type="import",
+            audit.record(s, Event.IMPORT_APPLIED, actor_id=actor, target_type="import",
                          target_id=job_id, created=counts["created"], changed=counts["changed"])
             s.commit()
     except DomainError as exc:
@@ -324,7 +324,7 @@ def _write(s: Session, report: list[dict[str, Any]], actor: str | None, job_id: 
                 "nik_encrypted": None, "nik_hash": None, "created_at": t, "updated_at": t,
                 "version": 1,
             })
-            audit_rows.append({"event": events.USER_CREATED, "actor_id": actor,
+            audit_rows.append({"event": Event.USER_CREATED, "actor_id": actor,
                                "target_type": "user", "target_id": uid,
                                "details": {"kind": "staff", "import": job_id}})
         elif e["action"] == "change":
@@ -334,7 +334,7 @@ def _write(s: Session, report: list[dict[str, Any]], actor: str | None, job_id: 
             if not job_repo.update_user(s, e["user_id"], e["version"], values):
                 raise _Stale("admin.import.changed_meanwhile")
             changed += 1
-            audit_rows.append({"event": events.USER_UPDATED, "actor_id": actor,
+            audit_rows.append({"event": Event.USER_UPDATED, "actor_id": actor,
                                "target_type": "user", "target_id": e["user_id"],
                                "details": {"fields": e["changes"], "import": job_id}})
     for i in range(0, len(new_rows), 2000):

@@ -22,6 +22,7 @@ from sso.db.models.oauth import (
     RefreshToken,
     RevokedAccessToken,
 )
+from sso.db.models.one_time_codes import OneTimeCode
 from sso.db.models.roles import Role, RoleAssignment
 from sso.db.models.sessions import BackchannelLogoutDelivery, LoginSession, SessionClient
 from sso.db.models.throttle import ThrottleCounter
@@ -52,6 +53,7 @@ __all__ = [
     "ImportRow",
     "InitialAccessToken",
     "LoginSession",
+    "OneTimeCode",
     "PasswordCredential",
     "RecoveryCode",
     "RefreshToken",

@@ -28,6 +28,8 @@ class Agency(Base):
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # SCIM externalId (RFC 7643 §3.1): the provisioning client's own identifier.
+    external_id: Mapped[str | None] = mapped_column(String(255))
 
     parent: Mapped[Agency | None] = relationship(remote_side=[id])
 
@@ -71,6 +73,8 @@ class User(Base):
         Index("ix_users_last_login", "last_login_at", "id"),
         # The dashboard's active staff (and their second factors) by an index-only scan.
         Index("ix_users_kind_status", "kind", "status", "id"),
+        # Passwordless login and registration find a person by their number (issue 15).
+        Index("ix_users_phone", "phone"),
         # Substring search (LIKE '%part%') at a million rows: a trigram GIN index on
         # PostgreSQL (migration 0008 creates the pg_trgm extension); a plain index on SQLite,
         # where LIKE '%…%' scans anyway.
@@ -114,6 +118,8 @@ class User(Base):
     # optimistic version: a login must not make an admin's open edit form stale).
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # SCIM externalId (RFC 7643 §3.1): the staff register's own identifier of the person.
+    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
 
     agency: Mapped[Agency | None] = relationship(lazy="joined")
     password: Mapped[PasswordCredential | None] = relationship(

@@ -20,8 +20,8 @@ from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 
-from sso.core import events
 from sso.core.crypto import keyed_hash
+from sso.core.events import Event
 from sso.db.models import AuthorizationCode
 from sso.oauth.client_auth import ClientAdapter
 from sso.oauth.grants.base import TokenGrant
@@ -73,7 +73,7 @@ class AuthorizationCodeGrant(TokenGrant, grants.AuthorizationCodeGrant):  # type
         code: StoredCode = self.request.authorization_code
         result = grant_repo.consume_code(self.db, code.row.code_hash)
         if result.status == "reused":
-            self.revoke_grant_on_error(code.row.grant_id, events.CODE_REUSED)
+            self.revoke_grant_on_error(code.row.grant_id, Event.CODE_REUSED)
             raise InvalidGrantError("The authorization code was already used.")
         if result.status != "ok":
             raise InvalidGrantError("The authorization code expired.")

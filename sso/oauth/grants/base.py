@@ -15,7 +15,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from sqlalchemy.orm import Session
 
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import Client, Grant, User
 from sso.oauth.clients import AUTH_METHODS, SCOPES
 from sso.oauth.requests import OAuthRequest
@@ -63,7 +63,7 @@ class TokenGrant:
             raise InvalidGrantError("The person of this grant cannot receive tokens.")
         return user
 
-    def revoke_grant_on_error(self, grant_id: str, event: str) -> None:
+    def revoke_grant_on_error(self, grant_id: str, event: Event) -> None:
         """After the failed request is rolled back: revoke the grant and record why."""
         client_id = self.request.client.client_id if self.request.client else None
 
@@ -72,7 +72,7 @@ class TokenGrant:
             audit.record(session, event, outcome="failure", client_id=client_id,
                          target_type="grant", target_id=grant_id)
             if revoked:
-                audit.record(session, events.GRANT_REVOKED, client_id=client_id,
+                audit.record(session, Event.GRANT_REVOKED, client_id=client_id,
                              target_type="grant", target_id=grant_id, reason=event)
 
         self.request.on_error.append(revoke)
@@ -101,7 +101,7 @@ class TokenGrant:
         self.request.user = user
         self.request.context.update(grant=grant, user=user, client=client, **extra)
         event = audit.event_values(
-            events.TOKEN_ISSUED, actor_id=user.id if user else None, client_id=client.client_id,
+            Event.TOKEN_ISSUED, actor_id=user.id if user else None, client_id=client.client_id,
             target_type="grant", target_id=grant.id, grant_type=self.GRANT_TYPE,
             refresh_token=refresh is not None,
         )

@@ -15,8 +15,8 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 from authlib.oauth2.rfc6749.hooks import hooked
 
-from sso.core import events
 from sso.core.clock import now
+from sso.core.events import Event
 from sso.db.models import Grant, RefreshToken
 from sso.oauth.client_auth import ClientAdapter
 from sso.oauth.grants.base import TokenGrant
@@ -55,7 +55,7 @@ class RefreshTokenGrant(TokenGrant, grants.RefreshTokenGrant):  # type: ignore[m
         if status == grant_repo.LIVE:
             return
         if status == grant_repo.REUSED:
-            self.revoke_grant_on_error(grant_id, events.REFRESH_TOKEN_REUSED)
+            self.revoke_grant_on_error(grant_id, Event.REFRESH_TOKEN_REUSED)
             raise InvalidGrantError("The refresh token was already used.")
         if status == grant_repo.EXPIRED:
             raise InvalidGrantError("The refresh token expired.")

@@ -20,18 +20,12 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import connections, email_change, policy, profile
 from sso.core.errors import Conflict, DomainError, InvalidInput
-from sso.oidc.logout import deliver_soon
-from sso.web.account_ui import (
-    done,
-    ender,
-    page,
-    read_form,
-    runtime_of,
-    verify_current_password,
-)
+from sso.oidc.backchannel import deliver_soon
+from sso.web.account_ui import done, ender, page, read_form, verify_current_password
 from sso.web.console import require_login, require_recent_login
+from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
-from sso.web.routes import account_devices, account_privacy
+from sso.web.routes import account_devices, account_phone, account_privacy
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
@@ -39,6 +33,7 @@ from sso.web.templating import render
 router = APIRouter(include_in_schema=False)
 router.include_router(account_devices.router)
 router.include_router(account_privacy.router)
+router.include_router(account_phone.router)
 
 PROFILE_FIELDS = ("name", "phone", "locale", "version")
 

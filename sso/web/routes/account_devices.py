@@ -10,9 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import connections
 from sso.core.errors import NotFound
-from sso.oidc.logout import deliver_soon
-from sso.web.account_ui import done, ender, page, read_form, runtime_of
+from sso.oidc.backchannel import deliver_soon
+from sso.web.account_ui import done, ender, page, read_form
 from sso.web.console import require_login
+from sso.web.deps import runtime_of
 from sso.web.responses import clear_session_cookie
 from sso.web.templating import render
 

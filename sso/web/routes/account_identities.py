@@ -16,8 +16,9 @@ from sso.federation import flow, linking
 from sso.federation.metadata import UpstreamUnavailable
 from sso.storage import upstreams as repo
 from sso.web import security
-from sso.web.account_ui import done, page, read_form, runtime_of
+from sso.web.account_ui import done, page, read_form
 from sso.web.console import require_login
+from sso.web.deps import runtime_of
 from sso.web.responses import browser_cookie, set_browser_cookie
 from sso.web.routes.upstreams import failure_page, metadata_cache
 

@@ -18,16 +18,11 @@ from sso.accounts.throttle import wait_minutes
 from sso.core import events
 from sso.core.clock import now
 from sso.db.models import User
-from sso.oidc.logout import deliver_soon
+from sso.oidc.backchannel import deliver_soon
 from sso.web import console
-from sso.web.account_ui import (
-    PasswordVerdict,
-    page,
-    read_form,
-    runtime_of,
-    verify_current_password,
-)
+from sso.web.account_ui import PasswordVerdict, page, read_form, verify_current_password
 from sso.web.console import require_recent_login
+from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie
 from sso.web.routes.interaction import throttle

@@ -23,17 +23,18 @@ from sso.core import events
 from sso.core.errors import InvalidInput
 from sso.oidc.session_end import end_everything_for_user
 from sso.runtime import Runtime
-from sso.web import security
+from sso.web import security, signup_return
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.load_shedding import checks_password
-from sso.web.responses import clear_session_cookie
+from sso.web.responses import clear_session_cookie, set_session_cookie
 from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import default_locale, render
 
 router = APIRouter(include_in_schema=False)
 
 MAX_FIELD = 1024
-REGISTER_FIELDS = ("name", "email", "phone", "password", "password_confirm")
+REGISTER_FIELDS = ("name", "email", "phone", "password", "password_confirm", "interaction")
 
 
 def mailer(runtime: Runtime) -> Mailer:
@@ -42,11 +43,6 @@ def mailer(runtime: Runtime) -> Mailer:
     if not isinstance(found, Mailer):
         found = runtime.extras["mailer"] = Mailer(runtime.settings)
     return found
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _locale(request: Request) -> str:
@@ -75,10 +71,15 @@ def _register_page(
     status: int = 200,
 ) -> Response:
     shown = {k: v for k, v in (values or {}).items() if k in ("name", "email", "phone")}
+    # From an app's login page: the parked request it came from, kept through the form.
+    interaction = (values or {}).get("interaction") or request.query_params.get("interaction")
+    interaction = interaction[:200] if interaction else None
     return render(
         request,
         "register.html",
         {
+            "interaction": interaction,
+            "phone_signup": f"/interaction/{interaction}/register" if interaction else None,
             "action": "/register",
             "csrf_token": security.csrf.token_for(request),
             "values": shown,
@@ -103,7 +104,7 @@ async def register(request: Request) -> Response:
 
 
 def _register(request: Request, fields: dict[str, str]) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     reg = registration.Registration(
         name=fields["name"],
         email=fields["email"],
@@ -134,8 +135,18 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
         except BaseException:
             session.rollback()
             raise
-    # The same page, word for word, whether an account was made or its owner was notified.
-    page = render(request, "register_sent.html", {"email": fields["email"].strip()})
+    # The same page, word for word, whether an account was made or its owner was notified
+    # (from an app: the way back to it either way).
+    back, cookie = signup_return.after_email_signup(request, fields["interaction"],
+                                                    outcome.user_id)
+    page = render(request, "register_sent.html", {
+        "email": fields["email"].strip(), "csrf_token": security.csrf.token_for(request),
+        "continue_url": back,
+        "grace_minutes": runtime.settings.email_verification_grace_minutes})
+    if cookie is not None:
+        set_session_cookie(page, runtime.settings, cookie)
+    if back is not None and outcome.user_id is not None:
+        signup_return.remember(request, page, fields["interaction"], outcome.user_id)
     return _send_after(page, runtime, outcome.mails)
 
 
@@ -161,7 +172,7 @@ def _register_refused(request: Request, runtime: Runtime) -> Response | None:
 
 @router.get("/register/verify")
 def verify(request: Request, token: str = "") -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
             result = registration.verify_email(session, runtime.settings, token[:MAX_FIELD])
@@ -170,12 +181,19 @@ def verify(request: Request, token: str = "") -> Response:
             session.rollback()
             raise
     ok = result.status in ("verified", "already")
-    return render(
+    back, cookie = (None, None)
+    if result.status == "verified" and result.user_id is not None:
+        # Registered from an app in this browser: back to it, logged in (issue 15).
+        back, cookie = signup_return.after_verification(request, result.user_id)
+    page = render(
         request,
         "verified.html",
-        {"ok": ok, "already": result.status == "already"},
+        {"ok": ok, "already": result.status == "already", "continue_url": back},
         status=200 if ok else 400,
     )
+    if cookie is not None:
+        set_session_cookie(page, runtime.settings, cookie)
+    return page
 
 
 # ----------------------------------------------------------------------------- forgotten password
@@ -230,7 +248,7 @@ def _forgot_refused(request: Request, runtime: Runtime, email: str) -> Response 
 
 
 def _forgot(request: Request, email: str) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     refused = _forgot_refused(request, runtime, email)
     if refused is not None:
         return refused
@@ -280,7 +298,7 @@ def _reset_page(
 
 @router.get("/password/reset")
 def reset_form(request: Request, token: str = "") -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     token = token[:MAX_FIELD]
     with runtime.sessions() as session:
         try:
@@ -298,7 +316,7 @@ async def reset(request: Request) -> Response:
 
 
 def _reset(request: Request, fields: dict[str, str]) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     token = fields["token"]
     kind: str | None = None
     with runtime.sessions() as session:

@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import activation, policy
-from sso.runtime import Runtime
 from sso.web import security
+from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
 from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
@@ -27,11 +27,6 @@ TEXTS = {
 }
 DONE_TEXTS = {"done_title": "activation.done_title", "done_text": "activation.done_text",
               "done_next": "activation.done_next"}
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _page(request: Request, token: str, kind: str | None, error: str | None = None,
@@ -47,7 +42,7 @@ def _page(request: Request, token: str, kind: str | None, error: str | None = No
 
 @router.get(activation.ACTIVATION_PATH)
 def activation_form(request: Request, token: str = "") -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     token = token[:MAX_FIELD]
     with runtime.sessions() as session:
         try:
@@ -68,7 +63,7 @@ async def activate(request: Request) -> Response:
 
 
 def _activate(request: Request, fields: dict[str, str]) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     token = fields["token"]
     kind: str | None = None
     with runtime.sessions() as session:

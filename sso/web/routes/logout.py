@@ -8,7 +8,7 @@ pages, the confirmation form does. After logout the session cookie is cleared an
 goes back to the validated ``post_logout_redirect_uri`` (with ``state``), or sees a page.
 
 Back-channel logouts are committed with the logout and sent after the response, on another
-thread (:func:`sso.oidc.logout.deliver_soon`): a slow relying party never delays the person.
+thread (:func:`sso.oidc.backchannel.deliver_soon`): a slow relying party never delays the person.
 """
 
 from __future__ import annotations
@@ -22,14 +22,9 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import sessions as login_sessions
+from sso.oidc.backchannel import deliver_soon
 from sso.oidc.keys import key_service
-from sso.oidc.logout import (
-    LogoutRequest,
-    LogoutRequestError,
-    deliver_soon,
-    end_session,
-    validate_logout_request,
-)
+from sso.oidc.logout import LogoutRequest, LogoutRequestError, end_session, validate_logout_request
 from sso.runtime import Runtime
 from sso.web import security
 from sso.web.i18n import negotiate_locale

@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import mfa, passkeys
-from sso.core import events
+from sso.core.events import Event
 from sso.db.models import User
-from sso.runtime import Runtime
 from sso.storage import audit
 from sso.storage import mfa as repo
 from sso.web import account_ui, navigation, security
@@ -31,6 +30,7 @@ from sso.web.console import (
     require_login,
     require_recent_login,
 )
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.routes import mfa_pages
 from sso.web.templating import default_locale, render
@@ -48,11 +48,6 @@ DONE = {
     "passkey_removed": "mfa.done.passkey_removed",
 }
 MAX_JSON = 64 * 1024
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _done(target: str) -> Response:
@@ -74,7 +69,7 @@ def _last_factor(db: Session, request: Request, user: User, *, totp: bool,
     left_totp = have.totp and not totp
     left_passkeys = have.passkeys - (1 if passkey else 0)
     return not left_totp and left_passkeys <= 0 and mfa.mfa_required(
-        db, _runtime(request).settings, user
+        db, runtime_of(request).settings, user
     )
 
 
@@ -91,7 +86,7 @@ def _overview(
         **account_ui.frame(request, db, user, "security"),  # the account console's layout
         "factors": mfa.factors(db, user.id),
         "passkeys": list(repo.passkeys_of(db, user.id)),
-        "required": mfa.mfa_required(db, _runtime(request).settings, user),
+        "required": mfa.mfa_required(db, runtime_of(request).settings, user),
         "csrf_token": security.csrf.token_for(request),
         "done": None if error else DONE.get(request.query_params.get("done") or ""),
         "error": error,
@@ -102,7 +97,7 @@ def _overview(
 
 @router.get(HOME)
 def security_page(request: Request) -> Response:
-    with _runtime(request).sessions() as db:
+    with runtime_of(request).sessions() as db:
         who = require_login(request, db)
         return _overview(request, db, who.user)
 
@@ -110,7 +105,7 @@ def security_page(request: Request) -> Response:
 # ---------------------------------------------------------------------- TOTP
 @router.get(TOTP_PAGE)
 def totp_page(request: Request) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = require_recent_login(request, db)
         if mfa.factors(db, who.user.id).totp:
@@ -130,7 +125,7 @@ async def totp_confirm(request: Request) -> Response:
 
 
 def _totp_confirm(request: Request, code: str) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = require_recent_login(request, db, next_path=TOTP_PAGE)
         codes = mfa.confirm_totp(db, runtime.settings, runtime.encryptor, who.user, code)
@@ -160,7 +155,7 @@ async def totp_remove(request: Request) -> Response:
 
 
 def _totp_remove(request: Request) -> Response:
-    with _runtime(request).sessions() as db:
+    with runtime_of(request).sessions() as db:
         who = require_recent_login(request, db, next_path=HOME)
         if _last_factor(db, request, who.user, totp=True, passkey=False):
             return _overview(request, db, who.user, "mfa.last_factor_required", 409)
@@ -177,7 +172,7 @@ async def recovery_codes(request: Request) -> Response:
 
 
 def _recovery_codes(request: Request) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = require_recent_login(request, db, next_path=HOME)
         if not mfa.has_mfa(db, who.user.id):
@@ -191,7 +186,7 @@ def _recovery_codes(request: Request) -> Response:
 # ---------------------------------------------------------------------- passkeys
 @router.get(NEW_PASSKEY)
 def new_passkey_page(request: Request) -> Response:
-    with _runtime(request).sessions() as db:
+    with runtime_of(request).sessions() as db:
         who = require_recent_login(request, db)
         context = {"csrf_token": security.csrf.token_for(request),
                    "nav": _nav(request, db, who.user)}
@@ -231,7 +226,7 @@ async def passkey_options(request: Request) -> Response:
 
 
 def _passkey_options(request: Request) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = _recent(request, db)
         if who is None:
@@ -249,7 +244,7 @@ async def passkey_add(request: Request) -> Response:
 
 
 def _passkey_add(request: Request, body: dict[str, Any]) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = _recent(request, db)
         if who is None:
@@ -275,7 +270,7 @@ async def passkey_rename(request: Request, passkey_id: str) -> Response:
 
 
 def _passkey_rename(request: Request, passkey_id: str, name: str) -> Response:
-    with _runtime(request).sessions() as db:
+    with runtime_of(request).sessions() as db:
         who = require_login(request, db, next_path=HOME)
         row = repo.get_passkey(db, who.user.id, passkey_id[:64])
         if row is None:
@@ -284,7 +279,7 @@ def _passkey_rename(request: Request, passkey_id: str, name: str) -> Response:
         if not cleaned:
             return _overview(request, db, who.user, "mfa.passkey_name_required", 400)
         row.name = cleaned
-        audit.record(db, events.MFA_PASSKEY_RENAMED, actor_id=who.user.id, target_type="user",
+        audit.record(db, Event.MFA_PASSKEY_RENAMED, actor_id=who.user.id, target_type="user",
                      target_id=who.user.id, passkey_id=row.id)
         db.commit()
         return _done("passkey_renamed")
@@ -297,14 +292,14 @@ async def passkey_remove(request: Request, passkey_id: str) -> Response:
 
 
 def _passkey_remove(request: Request, passkey_id: str) -> Response:
-    with _runtime(request).sessions() as db:
+    with runtime_of(request).sessions() as db:
         who = require_recent_login(request, db, next_path=HOME)
         if repo.get_passkey(db, who.user.id, passkey_id[:64]) is None:
             return _overview(request, db, who.user, "mfa.passkey_not_found", 404)
         if _last_factor(db, request, who.user, totp=False, passkey=True):
             return _overview(request, db, who.user, "mfa.last_factor_required", 409)
         repo.delete_passkey(db, who.user.id, passkey_id[:64])
-        audit.record(db, events.MFA_PASSKEY_REMOVED, actor_id=who.user.id, target_type="user",
+        audit.record(db, Event.MFA_PASSKEY_REMOVED, actor_id=who.user.id, target_type="user",
                      target_id=who.user.id, passkey_id=passkey_id[:64])
         db.commit()
         return _done("passkey_removed")

@@ -15,12 +15,14 @@ import asyncio
 import contextvars
 import json
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sso.oauth.requests import (
@@ -72,15 +74,56 @@ def _render(result: OAuthResponse) -> Response:
     return Response(result.body, status_code=result.status, headers=headers)
 
 
-def _finish(session: Session, request: OAuthRequest, result: OAuthResponse) -> None:
+def _finish(
+    session: Session, request: OAuthRequest, result: OAuthResponse, runtime: Runtime
+) -> None:
     if result.status == 200:
         session.commit()
         return
     session.rollback()
     if request.on_error:
+        if _is_autocommit(session):  # the effects that outlive the request: one transaction
+            with runtime.sessions() as own:
+                for action in request.on_error:
+                    action(own)
+                own.commit()
+            return
         for action in request.on_error:
             action(session)
         session.commit()
+
+
+# /userinfo only reads, and so does introspection on its way to a 200 (its one write, a
+# client's guessing counter cleared after a success, is a single statement). On PostgreSQL
+# they run on connections in autocommit: no BEGIN and no COMMIT/ROLLBACK round trip, two of
+# their four or five per request (bench/README.md, issue 17). Under READ COMMITTED each
+# statement sees its own snapshot either way, so they read the same. Not an introspection
+# by a client authenticating with private_key_jwt: the assertion's jti is recorded in a
+# savepoint, which needs the transaction. What a refused request must leave behind (the
+# failure's audit row, the guessing counter) goes in one transaction (:func:`_finish`).
+READ_ONLY_ENDPOINTS = frozenset({"introspection", "userinfo"})
+_autocommit: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _sessions_for(runtime: Runtime, endpoint: str, body: bytes = b"") -> Session:
+    engine = runtime.engine
+    if (
+        endpoint not in READ_ONLY_ENDPOINTS
+        or engine.dialect.name != "postgresql"
+        # a client assertion, or a body whose names might spell one in percent-encoding
+        or b"assertion" in body
+        or b"%" in body
+    ):
+        return runtime.sessions()
+    bind = _autocommit.get(engine)
+    if bind is None:
+        bind = _autocommit[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return runtime.sessions(bind=bind)
+
+
+def _is_autocommit(session: Session) -> bool:
+    bind = session.get_bind()
+    return bool(bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
 
 
 def _serve_in(
@@ -102,7 +145,7 @@ def _serve_in(
             result = server.token_response(request)
         else:
             result = server.endpoint_response(endpoint, request)
-        _finish(session, request, result)
+        _finish(session, request, result, runtime)
     except BaseException:
         session.rollback()
         raise
@@ -120,7 +163,7 @@ def _serve(
 ) -> OAuthResponse:
     if session is not None:
         return _serve_in(session, runtime, endpoint, method, url, headers, body)
-    with runtime.sessions() as own:
+    with _sessions_for(runtime, endpoint, body) as own:
         return _serve_in(own, runtime, endpoint, method, url, headers, body)
 
 
@@ -226,7 +269,7 @@ def _userinfo_sync(
     body: bytes,
 ) -> dict[str, Any]:
     token = _bearer(authorization, content_type, body)
-    with runtime.sessions() as session:  # read only: closing it ends the transaction
+    with _sessions_for(runtime, "userinfo") as session:  # read only
         return userinfo(runtime, session, token)
 
 

@@ -1,0 +1,3 @@
+from simpeg_sync.sync import main
+
+raise SystemExit(main())

@@ -120,6 +120,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     for name in ROUTERS:
         app.include_router(import_module(name).router)
 
+    # The Admin REST API (issue 16): an application of its own, with its own OpenAPI
+    # description and problem-details errors.
+    from sso.api.app import mount_api
+
+    mount_api(app, runtime)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

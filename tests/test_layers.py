@@ -32,6 +32,7 @@ LAYERS: dict[str, float] = {
     "sso.web": 6,
     "sso.admin": 6,
     "sso.developers": 6,
+    "sso.api": 6,
     # Configuration as code drives the admin console's services (sso.admin.services), so it
     # sits beside the console, below the composition roots (the CLI).
     "sso.config_code": 6,
@@ -40,7 +41,7 @@ LAYERS: dict[str, float] = {
     "sso.cli": 7,
     "sso.settings_doc": 7,
 }
-HTTP_LAYERS = ("sso.web", "sso.admin", "sso.developers", "sso.scim", "sso.app")
+HTTP_LAYERS = ("sso.web", "sso.admin", "sso.developers", "sso.api", "sso.scim", "sso.app")
 # Third-party packages allowed only in some parts of `sso` (prefixes of module names).
 RESTRICTED: dict[str, tuple[str, ...]] = {
     "fastapi": HTTP_LAYERS,

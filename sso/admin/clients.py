@@ -20,6 +20,7 @@ from sso.oauth import developer_apps
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.oidc.interaction import CONSOLE_CLIENT_ID
 from sso.storage import admin_lists, impact
+from sso.storage import agencies as agency_repo
 from sso.web.deps import SessionDep, runtime_of
 
 router = APIRouter()
@@ -54,7 +55,10 @@ def _detail(request: Request, session: Session, who: Staff, client: Client,
                "owner": service.owner_of(session, client),
                # issue 13 (a13k): values to copy, and the client's app roles
                "discovery_url": issuer + "/.well-known/openid-configuration",
-               "app_roles": admin_lists.app_roles_of_client(session, client.id)}
+               "app_roles": admin_lists.app_roles_of_client(session, client.id),
+               # issue 16: the agency an Admin API client is limited to
+               "admin_agency": agency_repo.get(session, client.admin_agency_id)
+               if client.admin_agency_id else None}
     if error is not None:
         context.update(error=error.message, error_params=error.params)
     return page(request, "admin/client.html", who, context,

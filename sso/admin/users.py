@@ -18,7 +18,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.background import BackgroundTask
 
 from sso.accounts import activation
-from sso.accounts.service import NewUser, create_user
 from sso.accounts.throttle import Throttle, for_runtime
 from sso.admin.access import (
     ADMIN,
@@ -69,11 +68,9 @@ def list_users(request: Request, session: SessionDep) -> Response:
     agency_ids: set[int] | None = None
     if agency.isdigit():
         agency_ids = dir_repo.subtree_ids(dir_repo.all_agencies(session), int(agency))
-    if who.scope is not None:  # an opd-admin: their agencies' staff only
-        agency_ids = set(who.scope) if agency_ids is None else agency_ids & who.scope
     kind = qp.get("kind") if qp.get("kind") in ("staff", "citizen") else None
-    if who.scope is not None:
-        kind = "staff"
+    # an opd-admin: their agencies' staff only
+    kind, agency_ids = people.visible(who.authority, kind, agency_ids)
     status = qp.get("status") if qp.get("status") in ("active", "disabled") else None
     # Locked: password sign-in refused for now by the guessing limits (the dashboard's count).
     locked = qp.get("locked") == "1"
@@ -155,14 +152,11 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
     runtime = runtime_of(request)
     mails = []
     try:
-        agency = dir_repo.all_agencies(session)
-        code = next((a.code for a in agency if a.id == agency_id), None)
-        user = create_user(session, password_hasher(runtime), NewUser(
-            username=values["username"] or values["nip"], email=values["email"] or None,
-            kind="staff", display_name=values["display_name"], nip=values["nip"] or None,
-            agency_code=code, position=values["position"] or None,
-            phone=values["phone"] or None, email_verified=bool(values["email"]),
-        ), None, actor_id=who.user.id)
+        user = people.create_staff(session, password_hasher(runtime), people.NewStaff(
+            username=values["username"], display_name=values["display_name"],
+            email=values["email"], nip=values["nip"], agency_id=agency_id,
+            position=values["position"], phone=values["phone"],
+        ), actor_id=who.user.id)
         if form.flag("send_activation") and user.email:
             # A set-password link valid 7 days (sso.accounts.activation), not a 30-minute reset.
             mails = [activation.issue(session, runtime.settings, user, actor_id=who.user.id)]

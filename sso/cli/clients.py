@@ -11,6 +11,7 @@ import typer
 from sso.cli._common import fail, runtime, unit_of_work
 from sso.oauth import initial_access
 from sso.oauth.clients import ClientSpec, register, rotate_secret
+from sso.storage import agencies as agency_repo
 from sso.storage import clients as repo
 
 app = typer.Typer(no_args_is_help=True)
@@ -32,6 +33,11 @@ def create(
     ),
     jwks_file: Path | None = typer.Option(
         None, "--jwks-file", help="Client JWKS (private_key_jwt)."
+    ),
+    agency: str | None = typer.Option(
+        None, "--agency",
+        help="Admin API client (client_credentials, scopes admin:read/admin:write) limited to "
+             "this agency and the ones below it, as an opd-admin of it.",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -60,6 +66,11 @@ def create(
     )
     rt = runtime()
     with unit_of_work(rt) as session:
+        if agency is not None:
+            found = agency_repo.get_by_code(session, agency.strip().upper())
+            if found is None:
+                fail(f"unknown agency {agency!r}")
+            spec.admin_agency_id = found.id
         # Redirect URIs: the rules of every path (sso.oauth.redirect_uris); a --public client
         # is a native app, and web apps may use loopback URIs only when SSO_ENV=dev.
         result = register(session, rt.secret_key, spec, env=rt.settings.env)

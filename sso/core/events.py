@@ -89,6 +89,8 @@ class Event(StrEnum):
     CONSENT_REVOKED = "consent.revoked"
     # The admin UI (/admin).
     ADMIN_ACCESS_DENIED = "admin.access_denied"
+    # A call of the Admin REST API (/api/admin/v1), the client as actor (issue 16).
+    ADMIN_API_CALLED = "admin_api.called"
     USER_UPDATED = "user.updated"
     USER_ENABLED = "user.enabled"
     USER_UNLOCKED = "user.unlocked"

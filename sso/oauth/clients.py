@@ -76,6 +76,8 @@ class ClientSpec:
     contacts: list[str] = field(default_factory=list)
     # An app in development may register loopback http redirect URIs (sso.oauth.redirect_uris).
     in_development: bool = False
+    # A machine client of the Admin API limited to this agency's subtree (issue 16).
+    admin_agency_id: int | None = None
     # Given instead of generated (configuration as code, sso.config_code: a rebuilt deployment
     # keeps the identifiers and secrets its relying parties already hold). None: generated.
     client_id: str | None = None
@@ -155,6 +157,11 @@ def check_spec(spec: ClientSpec, env: str) -> str:
             "error.alg_invalid", detail="id_token_signed_response_alg: RS256 or ES256"
         )
     validate_scope(spec.scope)
+    if spec.admin_agency_id is not None and "client_credentials" not in spec.grant_types:
+        raise InvalidInput(
+            "error.grant_type_invalid",
+            detail="an agency limit is for client_credentials clients of the Admin API",
+        )
     return method
 
 
@@ -210,6 +217,7 @@ def register(
         jwks_uri=spec.jwks_uri,
         contacts=list(spec.contacts),
         in_development=spec.in_development,
+        admin_agency_id=spec.admin_agency_id,
     )
     client_repo.add(session, client)
     audit.record(

@@ -12,6 +12,25 @@ from sso.core.events import Event, current_context
 from sso.db.models import AuditEvent
 from sso.storage import webhooks
 
+ACTING_CLIENT = "audit.acting_client"
+
+
+def act_for_client(session: Session, client_id: str) -> None:
+    """Every event this session records from now on was caused by the machine client
+    ``client_id`` (a call of the Admin API): it is named in ``details.actor_client_id``, and
+    in ``client_id`` where the event names no client of its own. Services need not know who
+    called them (the console's person is their ``actor_id``)."""
+    session.info[ACTING_CLIENT] = client_id
+
+
+def _acting(session: Session, values: dict[str, Any]) -> dict[str, Any]:
+    acting = session.info.get(ACTING_CLIENT)
+    if acting:
+        values["details"] = {**(values.get("details") or {}), "actor_client_id": acting}
+        if values.get("client_id") is None:
+            values["client_id"] = acting
+    return values
+
 
 def record(
     session: Session,
@@ -28,10 +47,10 @@ def record(
     and queue it for the webhooks that want it (:func:`sso.storage.webhooks.capture`).
 
     ``details`` must never hold a secret, password, token or NIK."""
-    values = event_values(
+    values = _acting(session, event_values(
         event, outcome=outcome, actor_id=actor_id, target_type=target_type,
         target_id=target_id, client_id=client_id, **details,
-    )
+    ))
     row = AuditEvent(**values)
     session.add(row)
     webhooks.capture(session, [values])
@@ -41,6 +60,8 @@ def record(
 def write(session: Session, values: dict[str, Any]) -> None:
     """:func:`record` as one Core INSERT of an :func:`event_values` row, executed now in the
     session's transaction (no ORM unit of work): for the token endpoint's hot paths."""
+    if ACTING_CLIENT in session.info:
+        values = _acting(session, dict(values))
     session.connection().execute(_INSERT, values)
     webhooks.capture(session, [values])
 

@@ -78,6 +78,12 @@ def _filtered(q: UserQuery, columns: Any) -> Select[Any]:
     return stmt
 
 
+def matching_users(q: UserQuery) -> Select[Any]:
+    """``SELECT users`` matching ``q``'s text and filters (its order and page are ignored):
+    the same search as the admin console's list, for callers that page it themselves."""
+    return _filtered(q, User)
+
+
 SELECTIVE = 10_000  # fewer estimated matches than this: read the matches, then sort them
 
 
@@ -243,6 +249,18 @@ def staff_counts(session: Session) -> dict[int, int]:
     stmt = (
         select(User.agency_id, func.count())
         .where(User.agency_id.is_not(None))
+        .group_by(User.agency_id)
+    )
+    return {int(a or 0): int(n) for a, n in session.execute(stmt).all()}
+
+
+def staff_counts_of(session: Session, agency_ids: Collection[int]) -> dict[int, int]:
+    """:func:`staff_counts` of these agencies only."""
+    if not agency_ids:
+        return {}
+    stmt = (
+        select(User.agency_id, func.count())
+        .where(User.agency_id.in_(sorted(agency_ids)))
         .group_by(User.agency_id)
     )
     return {int(a or 0): int(n) for a, n in session.execute(stmt).all()}

@@ -104,6 +104,7 @@ LABELS: dict[str, EventLabel] = {
     Event.MFA_PASSKEY_REMOVED: _l(ACCOUNT, "Passkey dihapus", "Passkey removed"),
     # What admins do in /admin (and the CLI).
     Event.ADMIN_ACCESS_DENIED: _l(ADMIN, "Akses konsol admin ditolak", "Admin console access refused"),
+    Event.ADMIN_API_CALLED: _l(ADMIN, "Admin API dipanggil", "Admin API called"),
     Event.USER_CREATED: _l(ADMIN, "Akun dibuat", "Account created"),
     Event.USER_UPDATED: _l(ADMIN, "Data orang diubah admin", "Person's details changed by an admin"),
     Event.USER_DISABLED: _l(ADMIN, "Akun dinonaktifkan", "Account disabled"),

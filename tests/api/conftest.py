@@ -58,3 +58,7 @@ def machine(runtime: Runtime, db: Session, http: TestClient) -> MachineFactory:
         return Machine(client, secret, fetch_token(http, client.client_id, secret, token_scope))
 
     return make
+
+
+# Mail goes to a real SMTP server started by the test, as in the console's tests.
+from tests.admin.conftest import mailbox, settings  # noqa: E402,F401

@@ -137,6 +137,19 @@ def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: 
                  client_id=client.client_id)
 
 
+def set_admin_agency(session: Session, client: Client, agency_id: int | None, *,
+                     actor_id: str | None) -> bool:
+    """Limit a machine client of the Admin API to an agency's subtree (None: no limit)."""
+    if client.admin_agency_id == agency_id:
+        return False
+    if agency_id is not None and "client_credentials" not in client.grant_types:
+        raise InvalidInput("error.grant_type_invalid")
+    client.admin_agency_id = agency_id
+    session.flush()
+    audit.record(session, Event.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
+                 target_id=client.client_id, client_id=client.client_id,
+                 fields=["admin_agency_id"])
+    return True
 # Registration metadata an admin may change on an existing client (beyond :class:`ClientEdit`):
 # checked again as a whole by the registration rules (sso.oauth.clients.check_spec).
 REGISTRATION_FIELDS = (

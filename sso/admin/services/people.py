@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from sso.accounts import recovery
 from sso.accounts.identifiers import normalize_email, validate_nip
 from sso.accounts.mail import Mail
+from sso.accounts.passwords import PasswordHasher
+from sso.accounts.service import NewUser, create_user
 from sso.accounts.throttle import Throttle
-from sso.admin.services.authority import ADMIN, admin_roles_of
+from sso.admin.services.authority import ADMIN, Authority, admin_roles_of
 from sso.admin.services.roles import keep_an_admin
 from sso.config import Settings
 from sso.core.errors import Conflict, InvalidInput, NotFound
@@ -36,6 +38,41 @@ class PersonEdit:
     position: str
     nip: str
     agency_id: int | None
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    username: str
+    display_name: str
+    email: str
+    nip: str
+    agency_id: int | None
+    position: str
+    phone: str
+
+
+def create_staff(session: Session, hasher: PasswordHasher, new: NewStaff, *,
+                 actor_id: str | None) -> User:
+    """A staff member without a password (they set one through an activation link); the
+    username defaults to the NIP. The caller checks the agency is within reach."""
+    agency = agency_repo.get(session, new.agency_id) if new.agency_id is not None else None
+    if new.agency_id is not None and agency is None:
+        raise NotFound("error.agency_unknown")
+    return create_user(session, hasher, NewUser(
+        username=new.username or new.nip, email=new.email or None, kind="staff",
+        display_name=new.display_name, nip=new.nip or None,
+        agency_code=agency.code if agency else None, position=new.position or None,
+        phone=new.phone or None, email_verified=bool(new.email),
+    ), None, actor_id=actor_id)
+
+
+def visible(who: Authority, kind: str | None, agency_ids: set[int] | None
+            ) -> tuple[str | None, set[int] | None]:
+    """The people a list may show ``who``: an opd-admin sees the staff of their agencies
+    only (whatever kind or agencies were asked for)."""
+    if who.scope is None:
+        return kind, agency_ids
+    return "staff", set(who.scope) if agency_ids is None else agency_ids & who.scope
 
 
 def stale(user: User, version: int) -> Conflict:

@@ -85,7 +85,8 @@ def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str | 
     row = session.get(RoleAssignment, assignment_id)
     if row is None or row.role_id != role.id:
         raise NotFound("admin.role.assignment_unknown")
-    if role.name == "admin" and role.client_id is None and row.user_id == actor_id:
+    if (role.name == "admin" and role.client_id is None and actor_id is not None
+            and row.user_id == actor_id):
         raise InvalidInput("admin.error.not_yourself")
     target_type, target_id = ("user", row.user_id) if row.user_id else ("agency", str(row.agency_id))
     session.delete(row)

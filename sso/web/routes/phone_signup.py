@@ -21,6 +21,7 @@ from sso.oidc import login
 from sso.oidc.outcomes import Proceed
 from sso.web import codes, security
 from sso.web.interaction_pages import InteractionPage, with_interaction
+from sso.web.load_shedding import checks_password
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.code_login import amr_of, bound, challenge_of, code_page
 from sso.web.routes.interaction import throttle
@@ -96,6 +97,7 @@ def _code_form(page: InteractionPage, challenge: str) -> Response:
 
 
 @router.post("/interaction/{interaction_id}/register/{challenge}")
+@checks_password
 async def check(request: Request, interaction_id: str, challenge: str) -> Response:
     raw = await request.form()
     security.csrf.verify(request, raw)

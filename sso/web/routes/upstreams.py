@@ -33,6 +33,7 @@ from sso.storage import upstreams as upstream_repo
 from sso.storage import users as user_repo
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate
+from sso.web.load_shedding import checks_password
 from sso.web.responses import browser_cookie, session_cookie, set_session_cookie
 from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import render
@@ -291,6 +292,7 @@ def answer_page(request: Request, token: str) -> Response:
 
 
 @router.post("/upstreams/continue/{token}")
+@checks_password
 async def answer(request: Request, token: str) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)

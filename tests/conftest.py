@@ -5,7 +5,7 @@ Every test that takes ``runtime`` (or anything built on it) runs on SQLite and, 
 Alembic (never ``create_all``); between tests every table is emptied.
 
 Two costs are paid once per session rather than once per test: the signing keys an app needs at
-start (an RSA-2048 pair takes tens of milliseconds; :func:`_seed_signing_keys`) and, where
+start (an RSA-2048 pair takes tens of milliseconds; :func:`seed_signing_keys`) and, where
 hashing is not the subject, argon2id at OWASP's floor (:data:`CHEAP_ARGON2`; tests about the
 hasher pass :data:`OWASP_ARGON2`).
 """
@@ -181,7 +181,7 @@ def _key_material() -> tuple[tuple[str, str, str, dict[str, object]], ...]:
 _PRIVATE_PEMS: dict[str, str] = {}
 
 
-def _seed_signing_keys(runtime: Runtime) -> None:
+def seed_signing_keys(runtime: Runtime) -> None:
     """Give the emptied database the key set the app would otherwise generate at start.
 
     The rows are what :func:`sso.oidc.keys.generate_key` makes (the private key encrypted with
@@ -213,7 +213,7 @@ def _seed_signing_keys(runtime: Runtime) -> None:
 def app(runtime: Runtime) -> object:
     from sso.app import create_app
 
-    _seed_signing_keys(runtime)
+    seed_signing_keys(runtime)
     return create_app(runtime.settings, runtime)
 
 

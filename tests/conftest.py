@@ -109,15 +109,33 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
 
 
 def _empty_all_tables(runtime: Runtime) -> None:
+    """Delete every row and restart the id sequences (what ``TRUNCATE ... RESTART IDENTITY``
+    does). DELETE, not TRUNCATE, on PostgreSQL too: a test leaves a handful of rows, and
+    truncating 37 tables (new files for each) took ~1.3 s per test against ~0.05 s."""
     tables = list(reversed(Base.metadata.sorted_tables))
     with runtime.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            conn.execute(text("UPDATE agencies SET parent_id = NULL"))  # self-reference
-            for table in tables:
-                conn.execute(table.delete())
+            # Tables guarded by triggers (audit_events is append-only) are truncated.
+            guarded = conn.scalars(
+                text(
+                    "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c"
+                    " ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+                    " AND c.relnamespace = current_schema()::regnamespace"
+                )
+            ).all()
+            if guarded:
+                conn.execute(text(f"TRUNCATE {', '.join(guarded)} RESTART IDENTITY CASCADE"))
+            tables = [t for t in tables if t.name not in guarded]
+        conn.execute(text("UPDATE agencies SET parent_id = NULL"))  # self-reference
+        for table in tables:
+            conn.execute(table.delete())
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false)"
+                    " FROM pg_sequences WHERE schemaname = current_schema()"
+                )
+            )
 
 
 @pytest.fixture(params=BACKENDS)

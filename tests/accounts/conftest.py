@@ -13,7 +13,7 @@ from sso.config import Settings
 from sso.core.clock import FrozenClock, set_clock
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
-from tests.conftest import make_settings
+from tests.conftest import make_settings, seed_signing_keys
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ def app(runtime: Runtime) -> FastAPI:
     from sso.app import create_app
     from sso.web.routes import account_self_service
 
+    seed_signing_keys(runtime)
     application = create_app(runtime.settings, runtime)
     paths = {getattr(route, "path", None) for route in application.routes}
     if "/register" not in paths:  # until sso.app.ROUTERS lists the module

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sso.accounts.passwords import PasswordChecksBusy, PasswordHasher
-from tests.conftest import make_settings
+from tests.conftest import OWASP_ARGON2, make_settings
 
 
 class Spy:
@@ -35,7 +35,10 @@ class Spy:
 
 
 def _hasher(tmp_path: Path, **overrides: object) -> tuple[PasswordHasher, Spy]:
-    settings = make_settings(f"sqlite:///{tmp_path / 'p.db'}", tmp_path, **overrides)
+    # The hasher is the subject: it runs at the production floor, not the suite's cheap setting.
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'p.db'}", tmp_path, **{**OWASP_ARGON2, **overrides}
+    )
     hasher = PasswordHasher(settings)
     spy = Spy(hasher._context)
     hasher._context = spy  # type: ignore[assignment]

@@ -19,7 +19,7 @@ import uvicorn
 
 from sso.app import create_app
 from sso.runtime import Runtime, build_runtime
-from tests.conftest import _empty_all_tables, make_settings
+from tests.conftest import _empty_all_tables, make_settings, seed_signing_keys
 
 CHROMIUM = os.environ.get("SSO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,6 +62,7 @@ def live_server(backend: str, backend_urls: dict[str, str], tmp_path: Path,
     settings = make_settings(backend_urls[backend], tmp_path, issuer=url, **live_settings)
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
+    seed_signing_keys(runtime)
     app = create_app(settings, runtime)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

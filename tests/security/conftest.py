@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from sso.config import Settings
 from sso.runtime import Runtime, build_runtime
-from tests.conftest import _empty_all_tables, make_settings
+from tests.conftest import _empty_all_tables, make_settings, seed_signing_keys
 
 HTTPS_ISSUER = "https://testserver"
 
@@ -38,6 +38,7 @@ def https_runtime(https_settings: Settings) -> Iterator[Runtime]:
 def https_app(https_runtime: Runtime) -> FastAPI:
     from sso.app import create_app
 
+    seed_signing_keys(https_runtime)
     return create_app(https_runtime.settings, https_runtime)
 
 

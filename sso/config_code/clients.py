@@ -181,17 +181,19 @@ class Clients(Handler):
         _update(ctx, client, change.desired, set(change.fields))
 
 
-def _refuse_agency_limit() -> None:
-    # No service sets a machine client's agency limit yet (the Admin API's set_admin_agency is
-    # not in this tree): refuse rather than create such a client without its limit, which would
-    # give it every agency.
-    raise InvalidInput("admin.client.field_fixed",
-                       detail="admin_agency cannot be set by apply yet (no service for it)")
+def _set_agency_limit(ctx: ApplyContext, client: Client, code: str | None) -> None:
+    """Limit an Admin API machine client to an agency subtree (or lift the limit), through the
+    same service as the API and the CLI: only client_credentials clients may carry one."""
+    agency_id = None
+    if code:
+        agency = agency_repo.get_by_code(ctx.session, code.upper())
+        if agency is None:  # validation checked the reference; a race is still an error
+            raise InvalidInput("admin.err.agency_unknown", detail=f"no agency {code}")
+        agency_id = agency.id
+    service.set_admin_agency(ctx.session, client, agency_id, actor_id=ctx.actor_id)
 
 
 def _create(ctx: ApplyContext, values: Mapping[str, Any]) -> None:
-    if values["admin_agency"]:
-        _refuse_agency_limit()
     secret: Secret | None = values["secret"]
     public = values["client_type"] == "public"
     if not public and values["token_endpoint_auth_method"] in SECRET_METHODS and secret is None:
@@ -214,6 +216,8 @@ def _create(ctx: ApplyContext, values: Mapping[str, Any]) -> None:
         client_secret=secret.value if secret else None,
     )
     client = service.create(ctx.session, ctx.settings, spec, actor_id=ctx.actor_id).client
+    if values["admin_agency"]:
+        _set_agency_limit(ctx, client, values["admin_agency"])
     if values["access_token_lifetime"] is not None or values["refresh_token_lifetime"] is not None:
         service.edit(ctx.session, ctx.settings, client, _form(client, values),
                      actor_id=ctx.actor_id)
@@ -228,7 +232,7 @@ def _update(ctx: ApplyContext, client: Client, values: Mapping[str, Any],
             changed: set[str]) -> None:
     session, settings, actor = ctx.session, ctx.settings, ctx.actor_id
     if "admin_agency" in changed:
-        _refuse_agency_limit()
+        _set_agency_limit(ctx, client, values["admin_agency"])
     if "client_type" in changed:
         raise InvalidInput("admin.client.field_fixed",
                            detail="client_type cannot change (remove the client, add a new one)")

@@ -373,7 +373,7 @@ def test_registration_fields_development_mark_and_fixed_fields(
     assert db.scalar(select(Client).where(Client.client_id == "short")) is None
 
 
-def test_an_agency_limited_machine_client_is_exported_and_never_recreated_without_its_limit(
+def test_an_agency_limited_machine_client_round_trips_with_its_limit(
         runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
     seed(runtime)
     with runtime.sessions() as s:
@@ -388,6 +388,17 @@ def test_an_agency_limited_machine_client_is_exported_and_never_recreated_withou
     assert sso("config", "apply", str(path)).stdout.strip() == "No changes."
     _empty_all_tables(runtime)
     result = sso("config", "apply", str(path))
-    assert result.exit_code == 1 and "admin_agency cannot be set by apply yet" in result.stderr
+    assert result.exit_code == 0, result.stderr
     db.expire_all()
-    assert db.scalars(select(Client)).all() == []
+    again = db.scalar(select(Client).where(Client.name == "SIMPEG sync"))
+    dinkes = db.scalar(select(Agency).where(Agency.code == "DINKES"))
+    assert again is not None and dinkes is not None and again.admin_agency_id == dinkes.id
+    assert export(sso, tmp_path)[1] == text  # the limit survives the round trip
+    # Lifting the limit in the file lifts it in the database.
+    doc = yaml.safe_load(text)
+    next(c for c in doc["clients"] if c["name"] == "SIMPEG sync")["admin_agency"] = None
+    write(path, doc)
+    assert sso("config", "apply", str(path)).exit_code == 0
+    db.expire_all()
+    again = db.scalar(select(Client).where(Client.name == "SIMPEG sync"))
+    assert again is not None and again.admin_agency_id is None

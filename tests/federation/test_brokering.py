@@ -159,6 +159,20 @@ def test_an_email_match_links_only_after_the_password(http, runtime, db, registe
     assert http.get(proof).status_code == 400
 
 
+def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
+        http, runtime, db, registered, rp, inapas):
+    siti = create_user(runtime, db, username="siti", email=inapas.email)
+    siti.email_verified = False
+    db.commit()
+    _, _, upstream_url = start_login(http, rp[0])
+    proof = finish(http, log_in_at_upstream(upstream_url)).headers["location"]
+    page = http.get(proof)
+    r = http.post(proof, data={"password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 403
+    assert "belum diverifikasi" in r.text and "Kata sandi salah" not in r.text
+    assert count(db, FederatedIdentity) == 0
+
+
 def test_refusal_at_the_upstream_creates_nothing(http, db, registered, rp):
     interaction, _, upstream_url = start_login(http, rp[0])
     callback = log_in_at_upstream(upstream_url, decision="deny", username="andi-inapas")

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 MAX_FIELD = 1024
 ACCOUNT_IDENTITIES = "/account/identities"
 
+# The proof page's message when the password was right but the account may not log in.
+PROOF_REFUSALS = {
+    "unverified": "upstream.prove.unverified",
+    "disabled": "login.account_disabled",
+}
+
 # The page of a failed round trip, by kind.
 FAILURE_MESSAGES = {
     "refused": "upstream.error.refused",
@@ -336,7 +342,11 @@ def _prove(a: _Answer, fields: dict[str, str]) -> Response:
             guard.login_failed(attempt)
         linking.refused(a.session, a.verified, f"proof: {exc.reason}", user=user)
         a.session.commit()
-        return a.page("upstream.prove.wrong", status=401)
+        # The right password of an account that may not log in (unverified, disabled) is told
+        # so: "wrong password" would send its owner resetting a password that is right.
+        return a.page(PROOF_REFUSALS.get(exc.reason, "upstream.prove.wrong"),
+                      status=401 if exc.credential_was_wrong else 403,
+                      error_params={"name": a.verified.upstream.name})
     amr = ["fed", "pwd"]
     acr = mfa.ACR_PASSWORD
     if mfa.has_mfa(a.session, proven.id):

@@ -183,14 +183,14 @@ def _key_material() -> tuple[tuple[str, str, str, dict[str, object]], ...]:
     from cryptography.fernet import Fernet
 
     from sso.core.crypto import Encryptor
-    from sso.oidc import keys
+    from sso.oidc import key_set
     from sso.storage.keys import ACTIVE, NEXT
 
     encryptor = Encryptor(Fernet.generate_key().decode())
     made = []
-    for alg in keys.ALGORITHMS:
+    for alg in key_set.ALGORITHMS:
         for state in (ACTIVE, NEXT):
-            row = keys.generate_key(alg, encryptor, state=state)
+            row = key_set.generate_key(alg, encryptor, state=state)
             _PRIVATE_PEMS[row.kid] = encryptor.decrypt(row.private_key_encrypted)
             made.append((row.kid, row.alg, row.state, dict(row.public_jwk)))
     return tuple(made)
@@ -202,7 +202,7 @@ _PRIVATE_PEMS: dict[str, str] = {}
 def seed_signing_keys(runtime: Runtime) -> None:
     """Give the emptied database the key set the app would otherwise generate at start.
 
-    The rows are what :func:`sso.oidc.keys.generate_key` makes (the private key encrypted with
+    The rows are what :func:`sso.oidc.key_set.generate_key` makes (the private key encrypted with
     this runtime's key-encryption key, created now); the app's start-up ``ensure_keys`` finds a
     complete set and creates none. Tests of key creation itself use ``runtime``, not ``app``.
     """

@@ -6,95 +6,26 @@ refusal and the upstream down — with what is (and is not) written, and the aud
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from fastapi.testclient import TestClient
-from joserfc import jwt
-from joserfc.jwk import KeySet
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from sso.db.models import AuditEvent, FederatedIdentity, User
 from sso.federation import registry
-from sso.runtime import Runtime
-from tests.factories import PASSWORD, create_client, create_user
-from tests.federation.idp import NIK, Upstream, log_in_at_upstream, running_upstream
-from tests.oidc.flow import authorize_url, csrf_of, query_of
-
-CALLBACK = "http://testserver/upstreams/inapas/callback"
-RP = "https://rp.example.id/callback"
-
-
-@pytest.fixture(scope="module")
-def inapas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
-    with running_upstream(tmp_path_factory.mktemp("inapas")) as up:
-        up.allow_redirect(CALLBACK)
-        yield up
-
-
-@pytest.fixture
-def registered(runtime: Runtime, db: Session, inapas: Upstream) -> Any:
-    with runtime.sessions() as s:
-        row = registry.create(s, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-            slug="inapas", name="INApas", issuer=inapas.url, client_id=inapas.client_id,
-            client_secret=inapas.client_secret, preset="inapas"))
-        s.commit()
-        return row.id
-
-
-@pytest.fixture
-def rp(runtime: Runtime, db: Session) -> tuple[str, str]:
-    client, secret = create_client(runtime, db, redirect_uris=[RP],
-                                   scope="openid profile email nik", trusted=True)
-    assert secret
-    return client.client_id, secret
-
-
-def start_login(http: TestClient, client_id: str) -> tuple[str, Any, str]:
-    """An app's authorization request parked at our SSO, and the person pressing "Masuk
-    dengan INApas": (our interaction path, the request, the upstream's authorization URL)."""
-    req = authorize_url(client_id, RP, "openid profile email nik")
-    r = http.get(req.url, follow_redirects=False)
-    interaction = r.headers["location"]
-    page = http.get(interaction)
-    assert "Masuk dengan INApas" in page.text
-    r = http.get(f"/upstreams/inapas/start?interaction={interaction.rsplit('/', 1)[1]}",
-                 follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return interaction, req, r.headers["location"]
-
-
-def finish(http: TestClient, callback: str) -> Any:
-    assert callback.startswith(CALLBACK), callback
-    return http.get(callback.removeprefix("http://testserver"), follow_redirects=False)
-
-
-def tokens(http: TestClient, rp: tuple[str, str], req: Any, location: str) -> dict[str, Any]:
-    r = http.get(location, follow_redirects=False)
-    assert r.status_code in (302, 303), r.text
-    code = query_of(r.headers["location"])["code"]
-    r = http.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": RP, "code_verifier": req.verifier},
-                  auth=rp)
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def id_claims(http: TestClient, token: str) -> dict[str, Any]:
-    keys = KeySet.import_key_set(http.get("/jwks.json").json())
-    return dict(jwt.decode(token, keys).claims)
-
-
-def events(db: Session) -> list[str]:
-    return list(db.scalars(select(AuditEvent.event).order_by(AuditEvent.id)))
-
-
-def count(db: Session, model: Any) -> int:
-    return int(db.scalar(select(func.count()).select_from(model)) or 0)
+from tests.factories import PASSWORD, create_user
+from tests.federation.broker import (
+    CALLBACK,
+    RP,
+    count,
+    events,
+    finish,
+    id_claims,
+    start_login,
+    tokens,
+)
+from tests.federation.idp import NIK, log_in_at_upstream
+from tests.oidc.flow import authorize_url, csrf_of
 
 
 def test_sign_up_through_inapas_stores_a_verified_nik(http, db, registered, rp, inapas):
@@ -157,6 +88,20 @@ def test_an_email_match_links_only_after_the_password(http, runtime, db, registe
     assert claims["sub"] == siti.id and claims["amr"] == ["fed", "pwd"]
     # The proof page is used up.
     assert http.get(proof).status_code == 400
+
+
+def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
+        http, runtime, db, registered, rp, inapas):
+    siti = create_user(runtime, db, username="siti", email=inapas.email)
+    siti.email_verified = False
+    db.commit()
+    _, _, upstream_url = start_login(http, rp[0])
+    proof = finish(http, log_in_at_upstream(upstream_url)).headers["location"]
+    page = http.get(proof)
+    r = http.post(proof, data={"password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 403
+    assert "belum diverifikasi" in r.text and "Kata sandi salah" not in r.text
+    assert count(db, FederatedIdentity) == 0
 
 
 def test_refusal_at_the_upstream_creates_nothing(http, db, registered, rp):

@@ -96,6 +96,10 @@
         var body = { csrf_token: csrf, handle: handle, credential: credentialJSON(cred) };
         var name = box.querySelector("[name=passkey_name]");
         if (name) { body.name = name.value; }
+        // A password typed beside the passkey (linking an upstream account): the passkey
+        // is then its second step.
+        var pw = box.dataset.password ? document.getElementById(box.dataset.password) : null;
+        if (pw && pw.value) { body.password = pw.value; }
         return post(box.dataset.finish, body);
       })
       .then(function (done) { window.location.assign(done.redirect); })

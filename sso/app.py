@@ -144,11 +144,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             )
         return JSONResponse({"status": "ready", "revision": revision})
 
-    # Outermost of all: /scim/v2 goes to its own small stack (issue 16; sso/scim/lane.py).
-    # Last, so the SCIM app gets every exception handler installed above.
-    from sso.scim.lane import ScimLane, scim_application
-
-    app.add_middleware(ScimLane, scim=scim_application(app, settings))
     return app
 
 

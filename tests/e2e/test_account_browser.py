@@ -21,6 +21,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from sso.app import create_app
 from sso.runtime import build_runtime
+from sso.web import account_ui
 from tests.accounts import mailbox as smtp
 from tests.conftest import _empty_all_tables, make_settings
 from tests.e2e.conftest import LiveServer, free_port
@@ -236,7 +237,7 @@ def test_staff_logs_in_with_the_nip_on_a_phone(server, browser):
     body = main_text(page)
     assert "198503122010011001" in body and "Dinas Komunikasi dan Informatika" in body
     # The menu is a row of tabs on a phone, and nothing makes the page scroll sideways.
-    assert page.locator("nav.console__menu a").count() == 6
+    assert page.locator("nav.console__menu a").count() == len(account_ui.SECTIONS)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.click("nav.console__menu a[href='/account/data']")
     assert "tidak dapat dihapus di sini" in main_text(page)

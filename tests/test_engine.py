@@ -65,7 +65,7 @@ def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(
 
 
 def test_a_connection_killed_mid_transaction_is_a_database_error(runtime, backend) -> None:  # type: ignore[no-untyped-def]
-    """Not a crash while the session closes (the audit-event watcher of /metrics listens to
+    """Not a crash while the session closes (the after-commit audit feed of /metrics listens to
     rollbacks too): the error handlers then answer 503 with Retry-After."""
     from sqlalchemy.exc import OperationalError
 
@@ -73,7 +73,7 @@ def test_a_connection_killed_mid_transaction_is_a_database_error(runtime, backen
 
     if backend != "postgres":
         pytest.skip("PostgreSQL only")
-    for_runtime(runtime)  # installs the audit-event watcher on the engine
+    for_runtime(runtime)  # subscribes /metrics to the audit feed of the engine
     killer = build_engine(os.environ["SSO_TEST_POSTGRES_URL"], pool_size=1)
     with pytest.raises(OperationalError), runtime.sessions() as session:
         pid = session.execute(text("SELECT pg_backend_pid()")).scalar()

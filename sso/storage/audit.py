@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.core.events import Event, current_context
 from sso.db.models import AuditEvent
-from sso.storage import webhooks
+from sso.storage import audit_feed, webhooks
 
 ACTING_CLIENT = "audit.acting_client"
 
@@ -44,7 +44,7 @@ def record(
     **details: Any,
 ) -> AuditEvent:
     """Add an audit event to the session's transaction (committed with the change it records),
-    and queue it for the webhooks that want it (:func:`sso.storage.webhooks.capture`).
+    and hand it on with :func:`written` (webhooks, after-commit subscribers).
 
     ``details`` must never hold a secret, password, token or NIK."""
     values = _acting(session, event_values(
@@ -53,7 +53,7 @@ def record(
     ))
     row = AuditEvent(**values)
     session.add(row)
-    webhooks.capture(session, [values])
+    written(session, [values])
     return row
 
 
@@ -63,7 +63,16 @@ def write(session: Session, values: dict[str, Any]) -> None:
     if ACTING_CLIENT in session.info:
         values = _acting(session, dict(values))
     session.connection().execute(_INSERT, values)
-    webhooks.capture(session, [values])
+    written(session, [values])
+
+
+def written(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Every writer of audit rows calls this with the rows it wrote in the session's
+    transaction: they are queued for the webhooks that want them
+    (:func:`sso.storage.webhooks.capture`) and, once the transaction commits, published to
+    the subscribers of :mod:`sso.storage.audit_feed` (the metrics)."""
+    webhooks.capture(session, rows)
+    audit_feed.note(session, rows)
 
 
 def event_values(

@@ -5,8 +5,10 @@ clients through a per-process cache instead (``sso.oauth.client_cache``), which 
 :func:`load_client` (one Core SELECT, a row attached to no session) and :func:`stamp` (the
 row's version and the fields that matter most, to revalidate a cached copy with one tiny query).
 
-Every ORM change of a client in this process (any session: the admin console, the developer
-portal, the CLI, a test) bumps :func:`change_generation` when its transaction commits, so caches
+Every change of a client row made through a session of this process (a flushed ORM change,
+an ORM bulk UPDATE/DELETE, a Core UPDATE/DELETE of the clients table; any caller: the admin
+console, the developer portal, the CLI, a test) bumps :func:`change_generation` when its
+transaction commits, without the caller doing anything, so caches
 in the same process drop their copies at once; other processes and hosts see the change when
 their copy's short lifetime ends and the version check finds a new ``(version, updated_at)``.
 """
@@ -107,7 +109,11 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state: ORMExecuteState) -> None:
-    if (state.is_update or state.is_delete) and state.bind_mapper is Client.__mapper__:
+    # Bulk UPDATE/DELETE through a session: of the mapped class, or Core on the clients table.
+    if (state.is_update or state.is_delete) and (
+        state.bind_mapper is Client.__mapper__
+        or getattr(state.statement, "table", None) is _table
+    ):
         _touched(state.session)
 
 

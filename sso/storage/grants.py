@@ -23,7 +23,7 @@ from sso.core.clock import now
 from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken, User
 from sso.db.models._common import new_uuid
 from sso.db.types import UTCDateTime
-from sso.storage import audit, webhooks
+from sso.storage import audit
 
 _grants = cast(Table, Grant.__table__)
 _refresh = cast(Table, RefreshToken.__table__)
@@ -90,7 +90,7 @@ def insert_grant(session: Session, grant: Grant, event: dict[str, Any] | None = 
     if event is not None and conn.dialect.name == "postgresql":
         conn.execute(_insert_grant_with_event,
                      {**{"g_" + k: v for k, v in values.items()}, **event})
-        webhooks.capture(session, [event])
+        audit.written(session, [event])
         return
     conn.execute(_insert_grant, values)
     if event is not None:

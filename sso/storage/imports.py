@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.core.events import current_context
 from sso.db.models import AuditEvent, ImportJob, ImportRow, User
+from sso.storage import audit
 from sso.storage import users as user_repo
-from sso.storage import webhooks
 
 
 def add(session: Session, job: ImportJob) -> ImportJob:
@@ -79,7 +79,7 @@ def insert_audit(session: Session, rows: list[dict[str, Any]], at: datetime) -> 
     full = [{**common, **row} for row in rows]
     for i in range(0, len(full), 1000):
         session.execute(insert(cast(Table, AuditEvent.__table__)), full[i : i + 1000])
-        webhooks.capture(session, full[i : i + 1000])
+        audit.written(session, full[i : i + 1000])
 
 
 # ---------------------------------------------------------------------------- the rows

@@ -11,8 +11,8 @@ What is counted, and where:
 - ``sso_logins_total``, ``sso_login_failures_total{reason}`` and
   ``sso_tokens_issued_total{grant_type}``: read from the audit events the services record
   (``user.login``, ``user.login_failed``, ``token.issued``), counted when their transaction
-  *commits* (SQLAlchemy connection events on the runtime's engine), so a rolled-back attempt
-  is not counted twice and services never import Prometheus.
+  *commits* (a subscriber of :mod:`sso.storage.audit_feed` on the runtime's engine), so a
+  rolled-back attempt is not counted and services never import Prometheus.
 - ``sso_password_checks_admitted`` and ``sso_password_check_queue_depth``: the password-check
   line of :class:`sso.web.load_shedding.PasswordCheckAdmission` (requests let in or waiting,
   and those waiting), set by the line whenever it changes.
@@ -27,7 +27,6 @@ server started (the directory is emptied at start), the gauges sum over live pro
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import re
@@ -46,18 +45,15 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import SQLAlchemyError
 
 from sso.config import Settings
 from sso.core.events import Event
-from sso.db.models import AuditEvent
 from sso.runtime import Runtime
+from sso.storage import audit_feed
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNMATCHED = "unmatched"
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-_PENDING = "sso.metrics.audit"
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 
 # Label values are bounded: anything else is counted as "other".
@@ -243,70 +239,6 @@ def for_runtime(runtime: Runtime) -> Metrics:
             key = (str(directory), os.getpid())
             made = _multiprocess_by_directory.get(key) or Metrics(directory)
             _multiprocess_by_directory[key] = made
-        watch_audit_events(runtime.engine, made)
+        audit_feed.subscribe(runtime.engine, made.count_audit_events)
         runtime.extras["metrics"] = made
     return made
-
-
-# ---------------------------------------------------------------------- audit events
-
-_AUDIT_TABLE = AuditEvent.__table__
-
-
-def _rows(multiparams: Any, params: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for item in [*(multiparams or ()), params]:
-        if isinstance(item, dict):
-            found.append(item)
-        elif isinstance(item, list | tuple):
-            found.extend(row for row in item if isinstance(row, dict))
-    return found
-
-
-def _audit_rows(statement: Any, multiparams: Any, params: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(event, details) of the audit rows an INSERT into audit_events writes, if it is one."""
-    if getattr(statement, "table", None) is not _AUDIT_TABLE or not getattr(
-        statement, "is_insert", False
-    ):
-        return []
-    rows = _rows(multiparams, params)
-    # ``insert(table).values(...)``: SQLAlchemy keeps the values as bound parameters.
-    inline = getattr(statement, "_values", None)
-    if inline:
-        rows.append({getattr(k, "key", k): getattr(v, "value", v) for k, v in inline.items()})
-    found: list[tuple[str, dict[str, Any]]] = []
-    for row in rows:
-        name, details = row.get("event"), row.get("details")
-        if isinstance(name, str):
-            found.append((name, dict(details) if isinstance(details, dict) else {}))
-    return found
-
-
-def watch_audit_events(engine: Engine, metrics: Metrics) -> None:
-    """Count the audit events written through ``engine``, when their transaction commits.
-
-    Listening at the connection (not the ORM session) sees both ``session.add(AuditEvent)``
-    and the hot paths' Core INSERTs; a rolled-back transaction's events are dropped."""
-
-    def before_execute(
-        conn: Connection, statement: Any, multiparams: Any, params: Any, _options: Any
-    ) -> None:
-        found = _audit_rows(statement, multiparams, params)
-        if found:
-            conn.info.setdefault(_PENDING, []).extend(found)
-
-    def commit(conn: Connection) -> None:
-        found = conn.info.pop(_PENDING, None)
-        if found:
-            metrics.count_audit_events(found)
-
-    def rollback(conn: Connection) -> None:
-        # When the database dropped the connection mid-transaction it is invalidated, and
-        # its pending events go with it: raising here would turn the request's database error
-        # (503) into a crash (500) while the session closes.
-        with contextlib.suppress(SQLAlchemyError):
-            conn.info.pop(_PENDING, None)
-
-    event.listen(engine, "before_execute", before_execute)
-    event.listen(engine, "commit", commit)
-    event.listen(engine, "rollback", rollback)

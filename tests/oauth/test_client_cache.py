@@ -102,3 +102,23 @@ def test_a_change_in_this_process_is_immediate(
         row.status = "disabled"
         s.commit()
     assert token(env, client.client_id, new).status_code == 401
+
+
+@pytest.mark.parametrize("statement", ["orm", "core"])
+def test_a_bulk_update_through_a_session_is_immediate(
+    env: Env, runtime: Runtime, service: tuple[Client, str], clock: Clock, statement: str
+) -> None:
+    """A statement that changes client rows without loading them (an ORM bulk UPDATE, or a
+    Core UPDATE of the clients table executed by a session) drops this process's copies at
+    commit too: no caller has to tell the cache."""
+    from sqlalchemy import update
+
+    client, secret = service
+    assert token(env, client.client_id, secret).status_code == 200  # now cached
+    target: Any = Client.__table__ if statement == "core" else Client
+    table: Any = Client.__table__.c if statement == "core" else Client
+    change = update(target)
+    with runtime.sessions() as s:
+        s.execute(change.where(table.client_id == client.client_id).values(status="disabled"))
+        s.commit()
+    assert token(env, client.client_id, secret).status_code == 401  # the clock did not move

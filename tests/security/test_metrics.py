@@ -295,3 +295,45 @@ def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) 
     assert sample(during, "sso_password_check_queue_depth") == 2
     assert sample(after, "sso_password_checks_admitted") == 0
     assert sample(after, "sso_password_check_queue_depth") == 0
+
+
+def test_only_committed_audit_events_are_counted(runtime: Runtime) -> None:
+    """The counters read the audit events of committed transactions: a rolled-back
+    transaction counts nothing, a rolled-back savepoint drops only what it wrote, and a
+    released savepoint's events count when the outer transaction commits."""
+    from sso.core.events import Event
+    from sso.storage import audit
+    from sso.web.metrics import for_runtime
+
+    metrics = for_runtime(runtime)
+
+    def logins() -> float:
+        return sample(metrics.render().decode(), "sso_logins_total")
+
+    with runtime.sessions() as session:
+        audit.record(session, Event.USER_LOGIN, actor_id=None)
+        session.flush()
+        session.rollback()
+    assert logins() == 0
+    with runtime.sessions() as session:  # closed without commit: rolled back on return
+        audit.write(session, audit.event_values(Event.USER_LOGIN))
+    assert logins() == 0
+
+    with runtime.sessions() as session:
+        audit.record(session, Event.USER_LOGIN)
+        with session.begin_nested() as dropped:
+            audit.write(session, audit.event_values(Event.USER_LOGIN))
+            audit.write(session, audit.event_values(Event.TOKEN_ISSUED,
+                                                    grant_type="refresh_token"))
+            dropped.rollback()
+        with session.begin_nested():
+            audit.write(session, audit.event_values(Event.USER_LOGIN))
+        assert logins() == 0  # a released savepoint is not a commit
+        session.commit()
+    text = metrics.render().decode()
+    assert sample(text, "sso_logins_total") == 2
+    assert sample(text, "sso_tokens_issued_total", grant_type="refresh_token") == 0
+    with runtime.sessions() as session:
+        audit.write(session, audit.event_values(Event.USER_LOGIN_FAILED, reason="locked"))
+        session.commit()
+    assert sample(metrics.render().decode(), "sso_login_failures_total", reason="locked") == 1

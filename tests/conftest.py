@@ -105,6 +105,10 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "password_check_max_wait": 300.0,
     }
     values.update(overrides)
+    if values["env"] != "test":  # dev and prod refuse argon2 below OWASP's floor, as they should
+        for name, value in OWASP_ARGON2.items():
+            if name not in overrides:
+                values[name] = value
     return Settings(**values).finalize()  # type: ignore[arg-type]
 
 

@@ -31,6 +31,7 @@ ROUTERS = (
     "sso.web.routes.token",
     # Before the pages: a SCIM request is matched against ~20 routes, not all of them (its
     # catch-all only takes paths under /scim/v2).
+    "sso.scim.discovery",
     "sso.scim.routes",
     "sso.web.routes.logout",
     "sso.web.routes.account_self_service",

@@ -24,6 +24,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sso.core.phone_settings import PhoneCodeSettings
+from sso.core.webhook_settings import WebhookSettings
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "test", "xxx", "todo"}
@@ -38,7 +39,7 @@ class ConfigError(Exception):
         super().__init__("invalid settings:\n  - " + "\n  - ".join(problems))
 
 
-class Settings(PhoneCodeSettings, BaseSettings):
+class Settings(PhoneCodeSettings, WebhookSettings, BaseSettings):
     """Configuration of one Tangsel SSO deployment (all workers of a city share the same)."""
 
     model_config = SettingsConfigDict(
@@ -172,29 +173,6 @@ class Settings(PhoneCodeSettings, BaseSettings):
     )
     backchannel_logout_max_attempts: int = Field(
         5, description="Delivery attempts of a logout token."
-    )
-    webhook_timeout: float = Field(
-        10.0, description="Seconds to wait for a webhook receiver's answer."
-    )
-    webhook_retry_window: int = Field(
-        86400,
-        description=(
-            "Seconds a webhook delivery is retried (exponential back-off) from its first attempt "
-            "before it fails; a subscription whose deliveries have all failed this long is paused."
-        ),
-    )
-    webhook_retry_base: float = Field(
-        5.0, description="Seconds before the first retry of a webhook; each retry waits twice as long."
-    )
-    webhook_retry_cap: float = Field(
-        3600.0, description="Longest wait between two attempts of a webhook delivery (s)."
-    )
-    webhook_worker_interval: float = Field(
-        2.0,
-        description=(
-            "Seconds between two looks of each worker's webhook sender at the outbox (it is also "
-            "woken at once when its own process queues an event)."
-        ),
     )
     allow_private_client_urls: bool | None = Field(
         None,

@@ -23,9 +23,6 @@ from sso.scim.documents import (
     USER_SCHEMA,
     list_response,
     lookup,
-    resource_types,
-    schemas,
-    service_provider_config,
 )
 from sso.scim.http import (
     BodyDep,
@@ -45,7 +42,6 @@ from sso.scim.http import (
 )
 from sso.scim.patch import apply
 from sso.storage import scim as scim_repo
-from sso.storage.agencies import list_all
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.machine_auth import MachineCaller
 from sso.web.routes.interaction import password_hasher
@@ -92,52 +88,6 @@ def _write(session: Session, caller: MachineCaller, change: Callable[[], Any]) -
 def _who(session: Session, caller: MachineCaller) -> Authority:
     """The client acts as an admin, or as an opd-admin of the agency it is limited to."""
     return for_machine(session, "users.manage", caller.agency_id)
-
-
-# ------------------------------------------------------------------------------- discovery
-
-
-@router.get("/ServiceProviderConfig")
-@one_hop
-def get_service_provider_config(runtime: RuntimeDep, caller: CallerDep) -> Response:
-    return scim_response(service_provider_config(base_url(runtime)))
-
-
-def _schemas(runtime: Any, session: Session) -> list[dict[str, Any]]:
-    return schemas(base_url(runtime), [a.code for a in list_all(session)])
-
-
-@router.get("/Schemas")
-@one_hop
-def list_schemas(runtime: RuntimeDep, session: SessionDep, caller: CallerDep) -> Response:
-    found = _schemas(runtime, session)
-    return scim_response(list_response(found, len(found), 1))
-
-
-@router.get("/Schemas/{schema_id}")
-@one_hop
-def get_schema(schema_id: str, runtime: RuntimeDep, session: SessionDep,
-               caller: CallerDep) -> Response:
-    for schema in _schemas(runtime, session):
-        if schema["id"].lower() == schema_id.lower():
-            return scim_response(schema)
-    raise ScimError(404, f"no schema {schema_id}")
-
-
-@router.get("/ResourceTypes")
-@one_hop
-def list_resource_types(runtime: RuntimeDep, caller: CallerDep) -> Response:
-    found = resource_types(base_url(runtime))
-    return scim_response(list_response(found, len(found), 1))
-
-
-@router.get("/ResourceTypes/{type_id}")
-@one_hop
-def get_resource_type(type_id: str, runtime: RuntimeDep, caller: CallerDep) -> Response:
-    for resource_type in resource_types(base_url(runtime)):
-        if resource_type["id"].lower() == type_id.lower():
-            return scim_response(resource_type)
-    raise ScimError(404, f"no resource type {type_id}")
 
 
 # ----------------------------------------------------------------------------------- Users

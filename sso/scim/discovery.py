@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from sso.scim.documents import list_response, resource_types, schemas, service_provider_config
 from sso.scim.http import CallerDep, ScimError, base_url, one_hop, scim_response
+from sso.scim.routes import PREFIX
 from sso.storage.agencies import list_all
 from sso.web.deps import RuntimeDep, SessionDep
 
-router = APIRouter(prefix="/scim/v2", include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
 @router.get("/ServiceProviderConfig")

@@ -31,6 +31,7 @@ test: dev chromium
 
 lint: dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 venv: $(STAMP)

@@ -47,8 +47,7 @@ def requests(spec: dict[str, Any]) -> dict[str, Callable[[int], Request]]:
         "jwks": lambda _i: ("GET", "/jwks.json", [], b""),
         "cc": lambda _i: ("POST", "/token", cc, b"grant_type=client_credentials"),
         "refresh": refresh_request,
-        "introspect": lambda _i: (
-            "POST", "/introspect", rp, f"token={spec['access']}".encode()),
+        "introspect": lambda _i: ("POST", "/introspect", rp, f"token={spec['access']}".encode()),
         "userinfo": lambda _i: ("GET", "/userinfo", bearer, b""),
         "_state": state,  # type: ignore[dict-item]
     }
@@ -57,12 +56,22 @@ def requests(spec: dict[str, Any]) -> dict[str, Callable[[int], Request]]:
 async def call(app: Any, host: str, request: Request) -> tuple[int, bytes]:
     method, path, headers, body = request
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-        "query_string": b"", "root_path": "",
-        "headers": [(b"host", host.encode()), (b"content-length", str(len(body)).encode()),
-                    *headers],
-        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", host.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
         "state": {},
     }
     sent = False
@@ -106,8 +115,10 @@ async def run(args: argparse.Namespace) -> None:
             done.set()
 
     lifespan = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get,
-            lifespan_send))
+        app(
+            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get, lifespan_send
+        )
+    )
     await done.wait()
 
     for name in args.kinds:
@@ -134,16 +145,20 @@ async def run(args: argparse.Namespace) -> None:
             i += len(batch)
         cpu1, wall = os.times(), time.perf_counter() - wall0
         cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-        print(f"{name:12s} {args.count} requests: {cpu / args.count * 1000:.3f} ms CPU each "
-              f"({args.count / cpu:,.0f} per CPU-s; wall {wall:.1f} s)", flush=True)
+        print(
+            f"{name:12s} {args.count} requests: {cpu / args.count * 1000:.3f} ms CPU each "
+            f"({args.count / cpu:,.0f} per CPU-s; wall {wall:.1f} s)",
+            flush=True,
+        )
     await events.put({"type": "lifespan.shutdown"})
     await asyncio.wait_for(lifespan, 10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kinds", nargs="+",
-                        choices=["discovery", "jwks", "cc", "refresh", "introspect", "userinfo"])
+    parser.add_argument(
+        "kinds", nargs="+", choices=["discovery", "jwks", "cc", "refresh", "introspect", "userinfo"]
+    )
     parser.add_argument("--spec", required=True)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
@@ -151,6 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass

@@ -116,8 +116,11 @@ def login_once(http: httpx.Client, cfg: Config, steps: dict[str, float]) -> dict
         "login_post",
         "POST",
         f"{interaction}/login",
-        data={"username": username, "password": cfg.password,
-              "csrf_token": html.unescape(match.group(1))},
+        data={
+            "username": username,
+            "password": cfg.password,
+            "csrf_token": html.unescape(match.group(1)),
+        },
     )
     if r.status_code != 303:
         raise Failed("login_post", str(r.status_code))
@@ -132,8 +135,12 @@ def login_once(http: httpx.Client, cfg: Config, steps: dict[str, float]) -> dict
         "token",
         "POST",
         "/token",
-        data={"grant_type": "authorization_code", "code": params["code"],
-              "redirect_uri": cfg.redirect_uri, "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": cfg.redirect_uri,
+            "code_verifier": verifier,
+        },
         auth=(cfg.client_id, cfg.client_secret),
     )
     if r.status_code != 200:
@@ -167,8 +174,12 @@ def seed(cfg: Config, count: int, workers: int) -> int:
                     with lock:
                         failures[getattr(exc, "kind", type(exc).__name__)] += 1
                     continue
-                line = json.dumps({"access_token": body["access_token"],
-                                   "refresh_token": body.get("refresh_token")})
+                line = json.dumps(
+                    {
+                        "access_token": body["access_token"],
+                        "refresh_token": body.get("refresh_token"),
+                    }
+                )
                 with lock:
                     out.append(line)
 
@@ -273,8 +284,17 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="load: measured seconds")
     ap.add_argument("--warmup", type=float, default=3.0, help="load: unmeasured seconds first")
     args = ap.parse_args()
-    cfg = Config(args.base_url, args.client_id, args.client_secret, args.redirect_uri,
-                 args.scope, args.password, args.user_format, args.user_first, args.user_count)
+    cfg = Config(
+        args.base_url,
+        args.client_id,
+        args.client_secret,
+        args.redirect_uri,
+        args.scope,
+        args.password,
+        args.user_format,
+        args.user_first,
+        args.user_count,
+    )
     if args.mode == "seed":
         return seed(cfg, args.count, args.workers)
     return load(cfg, args.workers, args.duration, args.warmup)

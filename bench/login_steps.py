@@ -40,14 +40,30 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     args = parser.parse_args()
     spec = json.loads(Path(args.spec).read_text())
-    env = {**os.environ, **spec["env"], "SSO_PASSWORD_CHECK_CONCURRENCY": "1",
-           "MALLOC_ARENA_MAX": "2"}
+    env = {
+        **os.environ,
+        **spec["env"],
+        "SSO_PASSWORD_CHECK_CONCURRENCY": "1",
+        "MALLOC_ARENA_MAX": "2",
+    }
     base = env["SSO_ISSUER"]
     port = base.rsplit(":", 1)[1]
     log = open(Path(args.spec).parent / "login_steps-server.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/sso"), "serve", "--host", "127.0.0.1", "--port", port,
-         "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            str(ROOT / ".venv/bin/sso"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         run(server.pid, base, spec, args)
     finally:
@@ -93,26 +109,48 @@ def run(pid: int, base: str, spec: dict[str, object], args: argparse.Namespace) 
             print(f"worker RSS after {i} logins: {rss()} MB", flush=True)
         http.cookies.clear()
         verifier = secrets.token_urlsafe(48)
-        query = urlencode({
-            "response_type": "code", "client_id": spec["rp_id"],
-            "redirect_uri": spec["redirect_uri"], "scope": spec["scope"], "state": "s" * 16,
-            "nonce": "n" * 16, "code_challenge": s256(verifier),
-            "code_challenge_method": "S256"})
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": spec["rp_id"],
+                "redirect_uri": spec["redirect_uri"],
+                "scope": spec["scope"],
+                "state": "s" * 16,
+                "nonce": "n" * 16,
+                "code_challenge": s256(verifier),
+                "code_challenge_method": "S256",
+            }
+        )
         r = step("GET /authorize", "GET", f"/authorize?{query}")
         interaction = r.headers["location"]
         r = step("GET /interaction (login page)", "GET", interaction)
         match = CSRF_RE.search(r.text)
         assert match, r.status_code
-        r = step("POST /interaction/…/login (argon2id)", "POST", f"{interaction}/login", data={
-            "username": USER_FORMAT % random.randint(1, args.users),
-            "password": spec["password"], "csrf_token": html.unescape(match.group(1))})
+        r = step(
+            "POST /interaction/…/login (argon2id)",
+            "POST",
+            f"{interaction}/login",
+            data={
+                "username": USER_FORMAT % random.randint(1, args.users),
+                "password": spec["password"],
+                "csrf_token": html.unescape(match.group(1)),
+            },
+        )
         assert r.status_code == 303, r.status_code
         r = step("GET /interaction (resume -> code)", "GET", r.headers["location"])
         code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-        r = step("POST /token (code)", "POST", "/token",
-                 auth=(str(spec["rp_id"]), str(spec["rp_secret"])), data={
-                     "grant_type": "authorization_code", "code": code,
-                     "redirect_uri": spec["redirect_uri"], "code_verifier": verifier})
+        r = step(
+            "POST /token (code)",
+            "POST",
+            "/token",
+            auth=(str(spec["rp_id"]), str(spec["rp_secret"])),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": spec["redirect_uri"],
+                "code_verifier": verifier,
+            },
+        )
         assert r.status_code == 200, r.text
     print(f"worker RSS after {args.count + 5} logins: {rss()} MB")
     for name, seconds in totals.items():

@@ -74,7 +74,7 @@ def summarize(lines: Iterable[str], top: int = 30) -> str:
         seen = set()
         for func, path in frames:
             if "/sso/" in path or path.startswith("sso/"):
-                key = f"{func} ({path[path.find('sso/'):]})"
+                key = f"{func} ({path[path.find('sso/') :]})"
                 if key not in seen:
                     own[key] += n
                     seen.add(key)

@@ -91,7 +91,9 @@ def judge(s: Scenario, baseline_login_p50: float | None) -> str:
         notes.append(("met" if per_cpu >= target else "**missed**") + f" (≥ {target:,.0f})")
     if s.name == "token_p99_half":
         p99 = median([r.p99_ms for r in s.runs])
-        notes.append(("met" if p99 <= P99_TARGET_MS else "**missed**") + f" (p99 ≤ {P99_TARGET_MS:.0f} ms)")
+        notes.append(
+            ("met" if p99 <= P99_TARGET_MS else "**missed**") + f" (p99 ≤ {P99_TARGET_MS:.0f} ms)"
+        )
     if s.name == "login_1m" and baseline_login_p50:
         p50 = median([r.p50_ms for r in s.runs])
         change = (p50 - baseline_login_p50) / baseline_login_p50 * 100
@@ -99,8 +101,10 @@ def judge(s: Scenario, baseline_login_p50: float | None) -> str:
         ok = change <= 10 and p50 > 0 and not any(r.errors for r in s.runs)
         notes.append(("met" if ok else "**missed**") + f" (p50 {change:+.0f}% vs 1k, ≤ +10%)")
     if s.name == "login_ab":
-        notes.append(f"≥ {TARGETS['login']:,.0f}: " + ("met" if per_cpu >= TARGETS["login"]
-                                                        else "**missed**"))
+        notes.append(
+            f"≥ {TARGETS['login']:,.0f}: "
+            + ("met" if per_cpu >= TARGETS["login"] else "**missed**")
+        )
     if rss > RSS_TARGET_MB:
         notes.append(f"**RSS {rss:.0f} MB > {RSS_TARGET_MB:.0f}**")
     return "; ".join(notes)
@@ -113,7 +117,8 @@ def table(scenarios: list[Scenario]) -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n"
     )
     baseline = next((s for s in scenarios if s.name == "login_ab" and s.runs), None) or next(
-        (s for s in scenarios if s.name == "login" and s.runs), None)
+        (s for s in scenarios if s.name == "login" and s.runs), None
+    )
     base_p50 = median([r.p50_ms for r in baseline.runs]) if baseline else None
     rows = []
     for s in scenarios:
@@ -164,8 +169,15 @@ def calibrate() -> dict[str, float]:
         hasher.verify(stored, PASSWORD)
     argon2_ms = (time.process_time() - t0) / 10 * 1000
     key = RSAKey.generate_key(2048, parameters={"kid": "bench", "alg": "RS256"}, private=True)
-    claims = {"iss": "https://sso.example", "sub": "x" * 24, "aud": "x" * 24, "jti": "x" * 22,
-              "scope": "api", "iat": 1, "exp": 2}
+    claims = {
+        "iss": "https://sso.example",
+        "sub": "x" * 24,
+        "aud": "x" * 24,
+        "jti": "x" * 22,
+        "scope": "api",
+        "iat": 1,
+        "exp": 2,
+    }
     t0 = time.process_time()
     for _ in range(100):
         jwt.encode({"alg": "RS256", "kid": "bench", "typ": "at+jwt"}, claims, key)

@@ -139,8 +139,14 @@ class Bench:
             **dict(kv.split("=", 1) for kv in args.server_env),
         }
         self.template_key = templates.template_key(
-            SEED_CITIZENS_SQL, BASE_USERS, FULL_USERS, args.cc_clients, REDIRECT_URI,
-            PERSON_SCOPE, USER_FORMAT, PASSWORD,
+            SEED_CITIZENS_SQL,
+            BASE_USERS,
+            FULL_USERS,
+            args.cc_clients,
+            REDIRECT_URI,
+            PERSON_SCOPE,
+            USER_FORMAT,
+            PASSWORD,
         )
         self.seeding: list[str] = []
         self.server: subprocess.Popen[bytes] | None = None
@@ -157,8 +163,13 @@ class Bench:
 
     def sso(self, *argv: str, stdin: str | None = None, timeout: float = 120) -> str:
         proc = subprocess.run(
-            [str(BIN / "sso"), *argv], input=stdin, env=self.env, cwd=self.out,
-            capture_output=True, text=True, timeout=timeout,
+            [str(BIN / "sso"), *argv],
+            input=stdin,
+            env=self.env,
+            cwd=self.out,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if proc.returncode != 0:
             raise SystemExit(f"sso {' '.join(argv)} failed:\n{proc.stderr}{proc.stdout}")
@@ -234,8 +245,9 @@ class Bench:
             self.clients = Clients(cc=[(c, s) for c, s in values["cc"]], rp=tuple(values["rp"]))
             self.users = int(values["users"])
             self.sso("db", "upgrade")  # nothing to do: the key covers every migration
-            self.seeding.append(f"{self.users:,} citizens: copy of template `{tpl}` "
-                                f"({time.monotonic() - t0:.0f} s)")
+            self.seeding.append(
+                f"{self.users:,} citizens: copy of template `{tpl}` ({time.monotonic() - t0:.0f} s)"
+            )
             return
         with self.admin_db() as conn:
             for db in templates.drop_key(conn, self.template_key):
@@ -245,12 +257,19 @@ class Bench:
         assert self.clients is not None
         with self.admin_db() as conn:
             templates.make(conn, self.base_db, tpl)
-        templates.save_values(self.template_key, {
-            "env": {k: self.env[k] for k in SEEDED_ENV},
-            "cc": self.clients.cc, "rp": self.clients.rp, "users": self.users,
-        })
-        self.seeding.append(f"{self.users:,} citizens: seeded ({time.monotonic() - t0:.0f} s,"
-                            f" kept as template `{tpl}`)")
+        templates.save_values(
+            self.template_key,
+            {
+                "env": {k: self.env[k] for k in SEEDED_ENV},
+                "cc": self.clients.cc,
+                "rp": self.clients.rp,
+                "users": self.users,
+            },
+        )
+        self.seeding.append(
+            f"{self.users:,} citizens: seeded ({time.monotonic() - t0:.0f} s,"
+            f" kept as template `{tpl}`)"
+        )
 
     def prepare_big(self, big: str) -> None:
         """The 1,000,000-citizen database: from its template, or the 1,000-citizen template
@@ -263,8 +282,9 @@ class Bench:
             self.create_database(big, template=tpl)
             self.use_database(big)
             self.users = FULL_USERS
-            self.seeding.append(f"{FULL_USERS:,} citizens: copy of template `{tpl}` "
-                                f"({time.monotonic() - t0:.0f} s)")
+            self.seeding.append(
+                f"{FULL_USERS:,} citizens: copy of template `{tpl}` ({time.monotonic() - t0:.0f} s)"
+            )
             return
         self.create_database(big, template=templates.name(self.template_key, "base"))
         self.use_database(big)
@@ -272,19 +292,47 @@ class Bench:
         self.add_citizens(FULL_USERS)
         with self.admin_db() as conn:
             templates.make(conn, big, tpl)
-        self.seeding.append(f"{FULL_USERS:,} citizens: seeded ({time.monotonic() - t0:.0f} s,"
-                            f" kept as template `{tpl}`)")
+        self.seeding.append(
+            f"{FULL_USERS:,} citizens: seeded ({time.monotonic() - t0:.0f} s,"
+            f" kept as template `{tpl}`)"
+        )
 
     def seed_base(self) -> None:
         self.sso("db", "upgrade")
         self.sso("bootstrap")
         jobs: list[list[str]] = []
         for i in range(self.args.cc_clients):
-            jobs.append(["clients", "create", "--name", f"bench-service-{i}", "--grant-type",
-                         "client_credentials", "--scope", "api", "--json"])
-        jobs.append(["clients", "create", "--name", "bench-portal", "--redirect-uri",
-                     REDIRECT_URI, "--grant-type", "authorization_code", "--grant-type",
-                     "refresh_token", "--scope", PERSON_SCOPE, "--trusted", "--json"])
+            jobs.append(
+                [
+                    "clients",
+                    "create",
+                    "--name",
+                    f"bench-service-{i}",
+                    "--grant-type",
+                    "client_credentials",
+                    "--scope",
+                    "api",
+                    "--json",
+                ]
+            )
+        jobs.append(
+            [
+                "clients",
+                "create",
+                "--name",
+                "bench-portal",
+                "--redirect-uri",
+                REDIRECT_URI,
+                "--grant-type",
+                "authorization_code",
+                "--grant-type",
+                "refresh_token",
+                "--scope",
+                PERSON_SCOPE,
+                "--trusted",
+                "--json",
+            ]
+        )
         results: list[str] = [""] * len(jobs)
 
         def one(i: int) -> None:
@@ -300,9 +348,20 @@ class Bench:
             cc=[(m["client_id"], m["client_secret"]) for m in made[:-1]],
             rp=(made[-1]["client_id"], made[-1]["client_secret"]),
         )
-        self.sso("users", "create", "--username", USER_FORMAT % 1, "--email",
-                 f"{USER_FORMAT % 1}@warga.example.id", "--kind", "citizen", "--name",
-                 "Adi Saputra", "--password-stdin", stdin=PASSWORD + "\n")
+        self.sso(
+            "users",
+            "create",
+            "--username",
+            USER_FORMAT % 1,
+            "--email",
+            f"{USER_FORMAT % 1}@warga.example.id",
+            "--kind",
+            "citizen",
+            "--name",
+            "Adi Saputra",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
         self.add_citizens(BASE_USERS)
 
     def add_citizens(self, total: int) -> None:
@@ -315,7 +374,8 @@ class Bench:
         with self.bench_db() as conn:
             row = conn.execute(
                 "SELECT p.password_hash FROM password_credentials p JOIN users u ON u.id = p.user_id"
-                " WHERE u.username_normalized = %s", (USER_FORMAT % 1,)
+                " WHERE u.username_normalized = %s",
+                (USER_FORMAT % 1,),
             ).fetchone()
             assert row is not None, "citizen 1 has no password"
             # A large load goes in without the secondary indexes, which are then rebuilt from
@@ -341,13 +401,25 @@ class Bench:
 
     def start_server(self) -> None:
         workers = self.args.workers or os.cpu_count() or 1
-        cmd = [str(BIN / "sso"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--workers", str(workers)]
+        cmd = [
+            str(BIN / "sso"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         log(f"starting: {' '.join(cmd[1:])}")
         logfile = open(self.out / "server.log", "ab")  # noqa: SIM115 (kept for the run)
         self.server = subprocess.Popen(
-            cmd, env={**self.env, **self.server_env}, cwd=self.out, stdout=logfile,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cmd,
+            env={**self.env, **self.server_env},
+            cwd=self.out,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 90
         upgrades = 0
@@ -393,14 +465,18 @@ class Bench:
 
     def db_backends(self) -> dict[int, float]:
         with self.admin_db() as conn:
-            pids = [r[0] for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (self.dbname,),
-            )]
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.dbname,),
+                )
+            ]
         return {p: c for p in pids if (c := cpu_seconds(p)) is not None}
 
-    def measure(self, drive: Callable[[Callable[[], None], Callable[[], None]], dict[str, Any]]
-                ) -> Run:
+    def measure(
+        self, drive: Callable[[Callable[[], None], Callable[[], None]], dict[str, Any]]
+    ) -> Run:
         """Run ``drive(start, stop)``; CPU is read when it calls start() and stop()."""
         marks: dict[str, Any] = {}
 
@@ -419,7 +495,9 @@ class Bench:
         return Run(
             requests=int(summary["requests"]),
             seconds=summary["duration_us"] / 1e6,
-            errors=int(summary["non2xx"]) + int(summary["socket_errors"]) + int(summary["timeouts"]),
+            errors=int(summary["non2xx"])
+            + int(summary["socket_errors"])
+            + int(summary["timeouts"]),
             p50_ms=summary["p50_us"] / 1000,
             p90_ms=summary["p90_us"] / 1000,
             p99_ms=summary["p99_us"] / 1000,
@@ -427,43 +505,73 @@ class Bench:
             db_cpu_s=db_cpu,
             rss_peak_mb=max(rss.peak.values(), default=0.0),
             codes=summary.get("codes", {}),
-            extra={k: v for k, v in summary.items() if k in ("steps_p50_ms", "starved",
-                                                              "http_requests")},
+            extra={
+                k: v
+                for k, v in summary.items()
+                if k in ("steps_p50_ms", "starved", "http_requests")
+            },
         )
 
-    def wrk(self, script: str, path: str, duration: float, env: dict[str, str],
-            connections: int | None = None) -> Callable[..., dict[str, Any]]:
+    def wrk(
+        self,
+        script: str,
+        path: str,
+        duration: float,
+        env: dict[str, str],
+        connections: int | None = None,
+    ) -> Callable[..., dict[str, Any]]:
         threads = self.args.threads
         conns = connections or self.args.connections
-        cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:.0f}s", "--timeout", "10s",
-               "-s", str(LUA / script), self.base_url + path]
-        full_env = {**os.environ, "BENCH_LUA_DIR": str(LUA), "BENCH_THREADS": str(threads),
-                    **env}
+        cmd = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{duration:.0f}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA / script),
+            self.base_url + path,
+        ]
+        full_env = {**os.environ, "BENCH_LUA_DIR": str(LUA), "BENCH_THREADS": str(threads), **env}
 
-        def drive(start: Callable[[], None] | None = None,
-                  stop: Callable[[], None] | None = None) -> dict[str, Any]:
+        def drive(
+            start: Callable[[], None] | None = None, stop: Callable[[], None] | None = None
+        ) -> dict[str, Any]:
             if start:
                 start()
-            proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True,
-                                  timeout=duration + 60)
+            proc = subprocess.run(
+                cmd, env=full_env, capture_output=True, text=True, timeout=duration + 60
+            )
             if stop:
                 stop()
             for line in proc.stdout.splitlines():
                 if line.startswith("BENCH_JSON "):
-                    return dict(json.loads(line[len("BENCH_JSON "):]))
+                    return dict(json.loads(line[len("BENCH_JSON ") :]))
             raise RuntimeError(f"wrk gave no summary:\n{proc.stdout}\n{proc.stderr}")
 
         return drive
 
-    def login_driver(self, duration: float, warmup: float, users: int
-                     ) -> Callable[..., dict[str, Any]]:
+    def login_driver(
+        self, duration: float, warmup: float, users: int
+    ) -> Callable[..., dict[str, Any]]:
         assert self.clients is not None
-        cmd = [sys.executable, str(BENCH / "login_load.py"), "load", *self.login_args(users),
-               "--workers", str(self.args.login_workers), "--duration", str(duration),
-               "--warmup", str(warmup)]
+        cmd = [
+            sys.executable,
+            str(BENCH / "login_load.py"),
+            "load",
+            *self.login_args(users),
+            "--workers",
+            str(self.args.login_workers),
+            "--duration",
+            str(duration),
+            "--warmup",
+            str(warmup),
+        ]
 
-        def drive(start: Callable[[], None] | None = None,
-                  stop: Callable[[], None] | None = None) -> dict[str, Any]:
+        def drive(
+            start: Callable[[], None] | None = None, stop: Callable[[], None] | None = None
+        ) -> dict[str, Any]:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
             assert proc.stdout is not None
             summary: dict[str, Any] | None = None
@@ -476,7 +584,7 @@ class Bench:
                     elif line.startswith("END") and stop:
                         stop()
                     elif line.startswith("BENCH_JSON "):
-                        summary = json.loads(line[len("BENCH_JSON "):])
+                        summary = json.loads(line[len("BENCH_JSON ") :])
                 proc.wait()
             finally:
                 timer.cancel()
@@ -488,17 +596,41 @@ class Bench:
 
     def login_args(self, users: int) -> list[str]:
         assert self.clients is not None
-        return ["--base-url", self.base_url, "--client-id", self.clients.rp[0],
-                "--client-secret", self.clients.rp[1], "--redirect-uri", REDIRECT_URI,
-                "--scope", PERSON_SCOPE, "--password", PASSWORD, "--user-format", USER_FORMAT,
-                "--user-count", str(users)]
+        return [
+            "--base-url",
+            self.base_url,
+            "--client-id",
+            self.clients.rp[0],
+            "--client-secret",
+            self.clients.rp[1],
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--scope",
+            PERSON_SCOPE,
+            "--password",
+            PASSWORD,
+            "--user-format",
+            USER_FORMAT,
+            "--user-count",
+            str(users),
+        ]
 
     def person_tokens(self, count: int) -> list[dict[str, str]]:
         """``count`` token responses from real logins (access and refresh tokens)."""
         proc = subprocess.run(
-            [sys.executable, str(BENCH / "login_load.py"), "seed", *self.login_args(self.users),
-             "--count", str(count), "--workers", "4"],
-            capture_output=True, text=True, timeout=60 + count,
+            [
+                sys.executable,
+                str(BENCH / "login_load.py"),
+                "seed",
+                *self.login_args(self.users),
+                "--count",
+                str(count),
+                "--workers",
+                "4",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60 + count,
         )
         tokens = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
         if len(tokens) < count:
@@ -513,8 +645,12 @@ class Bench:
             return True
         return False
 
-    def repeat(self, s: Scenario, make: Callable[[int], Callable[..., dict[str, Any]]],
-               warm: Callable[..., dict[str, Any]] | None = None) -> None:
+    def repeat(
+        self,
+        s: Scenario,
+        make: Callable[[int], Callable[..., dict[str, Any]]],
+        warm: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
         """Warm-up (``make(-1)`` or ``warm``), then the measured runs ``make(0..)``."""
         self.scenarios.append(s)
         if self.over_budget(s):
@@ -523,17 +659,21 @@ class Bench:
         for i in range(self.args.repeats):
             run = self.measure(make(i))
             s.runs.append(run)
-            log(f"{s.name} #{i + 1}: {run.rate:,.0f}/s, p50 {run.p50_ms:.1f} ms, "
+            log(
+                f"{s.name} #{i + 1}: {run.rate:,.0f}/s, p50 {run.p50_ms:.1f} ms, "
                 f"p99 {run.p99_ms:.1f} ms, errors {run.errors} {run.codes or ''}, "
                 f"server CPU {run.server_cpu_s:.1f} s -> {run.per_cpu:,.0f} per CPU-s, "
-                f"DB CPU {run.db_cpu_s:.1f} s, RSS {run.rss_peak_mb:.0f} MB")
+                f"DB CPU {run.db_cpu_s:.1f} s, RSS {run.rss_peak_mb:.0f} MB"
+            )
         if self.args.profile:
             self.profile(s.name, make(99))
 
     def scenario_get(self, name: str, title: str, path: str) -> None:
         d, w = self.args.duration, self.args.warmup
-        self.repeat(Scenario(name, title, "requests"),
-                    lambda i: self.wrk("get.lua", path, w if i < 0 else d, {}))
+        self.repeat(
+            Scenario(name, title, "requests"),
+            lambda i: self.wrk("get.lua", path, w if i < 0 else d, {}),
+        )
 
     def scenario_client_credentials(self) -> None:
         assert self.clients is not None
@@ -542,8 +682,9 @@ class Bench:
         d, w = self.args.duration, self.args.warmup
         self.repeat(
             Scenario("client_credentials", "client_credentials token", "tokens"),
-            lambda i: self.wrk("client_credentials.lua", "/token", w if i < 0 else d,
-                               {"BENCH_INPUT": str(creds)}),
+            lambda i: self.wrk(
+                "client_credentials.lua", "/token", w if i < 0 else d, {"BENCH_INPUT": str(creds)}
+            ),
         )
 
     def scenario_token_half_rate(self) -> None:
@@ -557,10 +698,15 @@ class Bench:
         s.title = f"client_credentials at ½ max rate ({rate:,.0f}/s offered)"
         creds = self.out / "cc-basic.txt"
         d, w = self.args.duration, self.args.warmup
-        self.repeat(s, lambda i: self.wrk(
-            "client_credentials.lua", "/token", w if i < 0 else d,
-            {"BENCH_INPUT": str(creds), "BENCH_RATE": f"{rate:.1f}"},
-        ))
+        self.repeat(
+            s,
+            lambda i: self.wrk(
+                "client_credentials.lua",
+                "/token",
+                w if i < 0 else d,
+                {"BENCH_INPUT": str(creds), "BENCH_RATE": f"{rate:.1f}"},
+            ),
+        )
 
     def scenario_refresh(self) -> None:
         assert self.clients is not None
@@ -576,16 +722,21 @@ class Bench:
         for r in range(runs):
             base = self.out / f"refresh-{r}"
             for t in range(threads):
-                chunk = tokens[(r * threads + t) * per_thread:(r * threads + t + 1) * per_thread]
+                chunk = tokens[(r * threads + t) * per_thread : (r * threads + t + 1) * per_thread]
                 Path(f"{base}.{t}").write_text("\n".join(chunk) + "\n")
             files.append(base)
         d, w = self.args.duration, self.args.warmup
         env = {"BENCH_BASIC": basic(*self.clients.rp)}
         run_file = {-1: files[0], 99: files[-1]}
-        self.repeat(s, lambda i: self.wrk(
-            "refresh_token.lua", "/token", w if i < 0 else d,
-            {**env, "BENCH_INPUT": str(run_file.get(i, files[min(i + 1, runs - 1)]))},
-        ))
+        self.repeat(
+            s,
+            lambda i: self.wrk(
+                "refresh_token.lua",
+                "/token",
+                w if i < 0 else d,
+                {**env, "BENCH_INPUT": str(run_file.get(i, files[min(i + 1, runs - 1)]))},
+            ),
+        )
 
     def access_tokens(self) -> Path:
         path = self.out / "access-tokens.txt"
@@ -603,8 +754,7 @@ class Bench:
         path = self.access_tokens()
         d, w = self.args.duration, self.args.warmup
         env = {"BENCH_BASIC": basic(*self.clients.rp), "BENCH_INPUT": str(path)}
-        self.repeat(s, lambda i: self.wrk("introspect.lua", "/introspect", w if i < 0 else d,
-                                          env))
+        self.repeat(s, lambda i: self.wrk("introspect.lua", "/introspect", w if i < 0 else d, env))
 
     def scenario_userinfo(self) -> None:
         s = Scenario("userinfo", "/userinfo", "requests")
@@ -613,15 +763,20 @@ class Bench:
             return
         path = self.access_tokens()
         d, w = self.args.duration, self.args.warmup
-        self.repeat(s, lambda i: self.wrk("userinfo.lua", "/userinfo", w if i < 0 else d,
-                                          {"BENCH_INPUT": str(path)}))
+        self.repeat(
+            s,
+            lambda i: self.wrk(
+                "userinfo.lua", "/userinfo", w if i < 0 else d, {"BENCH_INPUT": str(path)}
+            ),
+        )
 
     def scenario_login(self, name: str, title: str) -> None:
         d, w = self.args.login_duration, self.args.warmup
         users = self.users
         s = Scenario(name, title, "logins")
-        self.repeat(s, lambda i: self.login_driver(d, w if i < 0 else 1.0, users),
-                    warm=lambda: None)  # login_load.py warms up inside each run
+        self.repeat(
+            s, lambda i: self.login_driver(d, w if i < 0 else 1.0, users), warm=lambda: None
+        )  # login_load.py warms up inside each run
 
     def scenario_search(self) -> None:
         s = Scenario("admin_search", "admin people search (SQL, 1M citizens)", "queries")
@@ -629,9 +784,20 @@ class Bench:
         if self.over_budget(s):
             return
         proc = subprocess.run(
-            [sys.executable, str(BENCH / "search.py"), "--database-url", self.db_url,
-             "--queries", str(self.args.search_queries), "--out", str(self.out)],
-            capture_output=True, text=True, timeout=900, env=self.env,
+            [
+                sys.executable,
+                str(BENCH / "search.py"),
+                "--database-url",
+                self.db_url,
+                "--queries",
+                str(self.args.search_queries),
+                "--out",
+                str(self.out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=self.env,
         )
         if proc.returncode != 0:
             s.note = "failed"
@@ -643,20 +809,29 @@ class Bench:
             row = Scenario(f"admin_search:{variant['name']}", variant["title"], "queries")
             timeouts = variant["timeouts"]
             row.fixed = {
-                "p50": f"{variant['p50_ms']:.1f}", "p90": f"{variant['p90_ms']:.1f}",
-                "p99": f"{variant['p99_ms']:.1f}", "rate": "–",
-                "errors": (f"{timeouts} of {variant['queries']} timed out (3 s)" if timeouts
-                           else "0"),
+                "p50": f"{variant['p50_ms']:.1f}",
+                "p90": f"{variant['p90_ms']:.1f}",
+                "p99": f"{variant['p99_ms']:.1f}",
+                "rate": "–",
+                "errors": (
+                    f"{timeouts} of {variant['queries']} timed out (3 s)" if timeouts else "0"
+                ),
             }
-            met = (variant["p50_ms"] <= SEARCH_TARGET_MS
-                   and variant["p99_ms"] <= SEARCH_P99_TARGET_MS and not timeouts)
-            row.verdict = (("met" if met else "**missed**")
-                           + f" (p50 ≤ {SEARCH_TARGET_MS:.0f} ms, p99 ≤ "
-                           f"{SEARCH_P99_TARGET_MS:.0f} ms); {variant['plan']}")
+            met = (
+                variant["p50_ms"] <= SEARCH_TARGET_MS
+                and variant["p99_ms"] <= SEARCH_P99_TARGET_MS
+                and not timeouts
+            )
+            row.verdict = (
+                ("met" if met else "**missed**") + f" (p50 ≤ {SEARCH_TARGET_MS:.0f} ms, p99 ≤ "
+                f"{SEARCH_P99_TARGET_MS:.0f} ms); {variant['plan']}"
+            )
             self.scenarios.append(row)
         self.scenarios.remove(s)
-        log("admin search: " + ", ".join(f"{v['name']} p50 {v['p50_ms']:.1f} ms"
-                                          for v in result["variants"]))
+        log(
+            "admin search: "
+            + ", ".join(f"{v['name']} p50 {v['p50_ms']:.1f} ms" for v in result["variants"])
+        )
 
     # ------------------------------------------------------------------ profiling
     def profile(self, name: str, drive: Callable[..., dict[str, Any]]) -> None:
@@ -665,10 +840,24 @@ class Bench:
         if pyspy is None or not self.workers:
             return
         raw = self.out / f"profile-{name}.raw"
-        seconds = max(3, int(self.args.login_duration if "login" in name
-                              else self.args.duration) - 2)
-        cmd = [pyspy, "record", "--pid", str(self.workers[0]), "--duration", str(seconds),
-               "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking"]
+        seconds = max(
+            3, int(self.args.login_duration if "login" in name else self.args.duration) - 2
+        )
+        cmd = [
+            pyspy,
+            "record",
+            "--pid",
+            str(self.workers[0]),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+        ]
         if self.args.profile_gil:
             cmd.append("--gil")
         spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -706,11 +895,15 @@ class Bench:
         private = os.open(self.out / "inprocess.json", os.O_WRONLY | os.O_CREAT, 0o600)
         with os.fdopen(private, "w") as fh:
             env = {**self.env, **self.server_env, "SSO_DATABASE_URL": self.db_url}
-            json.dump({**spec, "env": {k: v for k, v in env.items() if k.startswith("SSO_")}},
-                      fh)
+            json.dump({**spec, "env": {k: v for k, v in env.items() if k.startswith("SSO_")}}, fh)
         proc = subprocess.run(
-            [sys.executable, str(BENCH / "sqlcount.py")], input=json.dumps(spec),
-            capture_output=True, text=True, timeout=300, env=self.env, cwd=self.out,
+            [sys.executable, str(BENCH / "sqlcount.py")],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=self.env,
+            cwd=self.out,
         )
         (self.out / "sqlcount.txt").write_text(proc.stdout + proc.stderr)
         log(f"SQL statements per request: {self.out / 'sqlcount.txt'}")
@@ -724,13 +917,18 @@ class Bench:
 
         self.ensure_wrk()
         self.calibration.append(calibrate())
-        log("calibration: argon2id check {argon2id_ms:.1f} ms CPU, RS256 signature "
-            "{rs256_ms:.2f} ms CPU".format(**self.calibration[-1]))
+        log(
+            "calibration: argon2id check {argon2id_ms:.1f} ms CPU, RS256 signature "
+            "{rs256_ms:.2f} ms CPU".format(**self.calibration[-1])
+        )
         self.prepare_base()
         self.start_server()
         if wanted("discovery"):
-            self.scenario_get("discovery", "/.well-known/openid-configuration",
-                              "/.well-known/openid-configuration")
+            self.scenario_get(
+                "discovery",
+                "/.well-known/openid-configuration",
+                "/.well-known/openid-configuration",
+            )
         if wanted("jwks"):
             self.scenario_get("jwks", "/jwks.json", "/jwks.json")
         if wanted("client_credentials"):
@@ -765,10 +963,24 @@ class Bench:
         if login:
             d, w = self.args.login_duration, self.args.warmup
             pairs = [
-                (small, small_users, Scenario("login_ab", f"login, {small_users:,} citizens, "
-                                              "A/B with the next row", "logins")),
-                (big, FULL_USERS, Scenario("login_1m", f"login, {FULL_USERS:,} citizens, "
-                                           "A/B with the row above", "logins")),
+                (
+                    small,
+                    small_users,
+                    Scenario(
+                        "login_ab",
+                        f"login, {small_users:,} citizens, A/B with the next row",
+                        "logins",
+                    ),
+                ),
+                (
+                    big,
+                    FULL_USERS,
+                    Scenario(
+                        "login_1m",
+                        f"login, {FULL_USERS:,} citizens, A/B with the row above",
+                        "logins",
+                    ),
+                ),
             ]
             self.scenarios += [p[2] for p in pairs]
             for _ in range(self.args.repeats):
@@ -779,9 +991,11 @@ class Bench:
                     self.start_server()
                     run = self.measure(self.login_driver(d, w, users))
                     s.runs.append(run)
-                    log(f"{s.name} ({users:,} citizens): {run.rate:,.1f}/s, p50 "
+                    log(
+                        f"{s.name} ({users:,} citizens): {run.rate:,.1f}/s, p50 "
                         f"{run.p50_ms:.0f} ms, {run.per_cpu:.1f} per CPU-s, RSS "
-                        f"{run.rss_peak_mb:.0f} MB")
+                        f"{run.rss_peak_mb:.0f} MB"
+                    )
                     self.stop_server()
         self.use_database(big)
         if search:
@@ -809,10 +1023,19 @@ class Bench:
                 pg = row[0] if row else "?"
         except psycopg.Error:
             pass
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip() or "?"
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "sso"],
-                               capture_output=True, text=True).stdout.strip()
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            or "?"
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "sso"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         command = os.environ.get("BENCH_COMMAND") or "python bench/run.py " + " ".join(sys.argv[1:])
         workers = self.args.workers or os.cpu_count()
         header = (
@@ -835,7 +1058,8 @@ class Bench:
             cal = self.calibration
             header += (
                 "CPU speed during the run (bench process, start → end): one argon2id check "
-                + " → ".join(f"{c['argon2id_ms']:.0f}" for c in cal) + " ms, one RS256 "
+                + " → ".join(f"{c['argon2id_ms']:.0f}" for c in cal)
+                + " ms, one RS256 "
                 "signature " + " → ".join(f"{c['rs256_ms']:.2f}" for c in cal) + " ms "
                 "(issue 7 quotes about 16 ms for argon2id here; on a quiet machine here `openssl speed rsa2048` signs in 0.25 ms, it said 0.68 ms on the first days)."
                 "\n\n"
@@ -844,8 +1068,10 @@ class Bench:
 
     def save(self) -> None:
         data = [
-            {**{k: v for k, v in asdict(s).items() if k != "runs"},
-             "runs": [{**asdict(r), "rate": r.rate, "per_cpu": r.per_cpu} for r in s.runs]}
+            {
+                **{k: v for k, v in asdict(s).items() if k != "runs"},
+                "runs": [{**asdict(r), "rate": r.rate, "per_cpu": r.per_cpu} for r in s.runs],
+            }
             for s in self.scenarios
         ]
         (self.out / "results.json").write_text(json.dumps(data, indent=2))
@@ -909,8 +1135,12 @@ def ensure_py_spy() -> str | None:
         return found
     log("installing py-spy into the virtualenv")
     try:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True,
-                       timeout=300, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "py-spy"],
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         log(f"py-spy unavailable ({exc}); no profile")
         return None
@@ -919,12 +1149,17 @@ def ensure_py_spy() -> str | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="Tangsel SSO load benchmark (see bench/README.md)")
-    ap.add_argument("--full", action=argparse.BooleanOptionalAction, default=True,
-                    help="seed 1,000,000 citizens for the login at 1M and the admin search "
-                         "(about 3 of the 8-10 minutes; --no-full skips them)")
+    ap.add_argument(
+        "--full",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="seed 1,000,000 citizens for the login at 1M and the admin search "
+        "(about 3 of the 8-10 minutes; --no-full skips them)",
+    )
     ap.add_argument("--duration", type=float, default=10, help="seconds per measured wrk run")
-    ap.add_argument("--login-duration", type=float, default=15,
-                    help="seconds per measured login run")
+    ap.add_argument(
+        "--login-duration", type=float, default=15, help="seconds per measured login run"
+    )
     ap.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per scenario")
     ap.add_argument("--repeats", type=int, default=2, help="measured runs per scenario")
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -932,30 +1167,62 @@ def main() -> int:
     ap.add_argument("--login-workers", type=int, default=8, help="concurrent login browsers")
     ap.add_argument("--workers", type=int, default=0, help="server workers (default: cores)")
     ap.add_argument("--cc-clients", type=int, default=4, help="client_credentials clients")
-    ap.add_argument("--token-pool", type=int, default=40,
-                    help="access tokens (from logins) for /userinfo and /introspect")
+    ap.add_argument(
+        "--token-pool",
+        type=int,
+        default=40,
+        help="access tokens (from logins) for /userinfo and /introspect",
+    )
     ap.add_argument("--search-queries", type=int, default=200, help="admin search prefixes")
-    ap.add_argument("--only", default="", help=(
-        "comma-separated scenario names: discovery, jwks, client_credentials, token_p99_half "
-        "(needs client_credentials), refresh_token, introspect, userinfo, login, login_1m, "
-        "admin_search"))
-    ap.add_argument("--profile", action="store_true",
-                    help="py-spy each scenario once more and count SQL statements per request")
-    ap.add_argument("--profile-gil", action="store_true",
-                    help="py-spy only the thread holding the GIL (Python CPU time)")
-    ap.add_argument("--budget-minutes", type=float, default=13,
-                    help="skip scenarios that would start after this")
+    ap.add_argument(
+        "--only",
+        default="",
+        help=(
+            "comma-separated scenario names: discovery, jwks, client_credentials, token_p99_half "
+            "(needs client_credentials), refresh_token, introspect, userinfo, login, login_1m, "
+            "admin_search"
+        ),
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy each scenario once more and count SQL statements per request",
+    )
+    ap.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="py-spy only the thread holding the GIL (Python CPU time)",
+    )
+    ap.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=13,
+        help="skip scenarios that would start after this",
+    )
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--postgres", default=os.environ.get(
-        "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="libpq URL of a database of a user that may create databases")
-    ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL",
-                                                      "redis://127.0.0.1:6379/14"))
-    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra environment for the server process (repeatable)")
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="libpq URL of a database of a user that may create databases",
+    )
+    ap.add_argument(
+        "--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the server process (repeatable)",
+    )
     ap.add_argument("--keep-db", action="store_true", help="do not drop the bench database")
-    ap.add_argument("--fresh-seed", action="store_true",
-                    help="seed again even when templates of an earlier run match (templates.py)")
+    ap.add_argument(
+        "--fresh-seed",
+        action="store_true",
+        help="seed again even when templates of an earlier run match (templates.py)",
+    )
     ap.add_argument("--no-readme", action="store_true", help="do not append to bench/README.md")
     args = ap.parse_args()
     random.seed()

@@ -49,11 +49,13 @@ def nip(i: int) -> str:
 def person(i: int) -> dict[str, Any]:
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
-        "userName": f"asn{i:06d}", "externalId": f"simpeg:{i}",
+        "userName": f"asn{i:06d}",
+        "externalId": f"simpeg:{i}",
         "name": {"givenName": f"Pegawai{i}", "familyName": "Tangsel"},
         "emails": [{"value": f"asn{i:06d}@tangerangselatankota.go.id", "type": "work"}],
         "phoneNumbers": [{"value": f"+62811{i:07d}", "type": "work"}],
-        "title": "Pelaksana", "active": True,
+        "title": "Pelaksana",
+        "active": True,
         ENTERPRISE: {"employeeNumber": nip(i), "department": AGENCIES[i % len(AGENCIES)]},
     }
 
@@ -69,25 +71,36 @@ class Run:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SSO_")},
-            "SSO_ENV": "test", "SSO_ISSUER": self.url, "SSO_LOG_LEVEL": "WARNING",
+            "SSO_ENV": "test",
+            "SSO_ISSUER": self.url,
+            "SSO_LOG_LEVEL": "WARNING",
             "SSO_DATABASE_URL": f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{self.db}",
             "SSO_SECRET_KEY": secrets.token_urlsafe(48),
             "SSO_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "SSO_VAR_DIR": tempfile.mkdtemp(prefix="sso-bench-scim-"), "SSO_ACCESS_TOKEN_LIFETIME": "3600",
+            "SSO_VAR_DIR": tempfile.mkdtemp(prefix="sso-bench-scim-"),
+            "SSO_ACCESS_TOKEN_LIFETIME": "3600",
             "SSO_RATE_LIMIT_IP_PER_MINUTE": "100000000",
-            "SSO_RATE_LIMIT_CLIENT_PER_MINUTE": "100000000", "MALLOC_ARENA_MAX": "2",
+            "SSO_RATE_LIMIT_CLIENT_PER_MINUTE": "100000000",
+            "MALLOC_ARENA_MAX": "2",
             # The `sso` of this checkout, not whichever the virtualenv has installed.
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         }
         self.server: subprocess.Popen[bytes] | None = None
 
     def admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.admin_url.replace("postgresql+psycopg://", "postgresql://"),
-                               autocommit=True)
+        return psycopg.connect(
+            self.admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+        )
 
     def sso(self, *argv: str) -> str:
-        done = subprocess.run([str(BIN / "sso"), *argv], env=self.env, capture_output=True,
-                              text=True, timeout=300, check=False)
+        done = subprocess.run(
+            [str(BIN / "sso"), *argv],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if done.returncode:
             raise SystemExit(f"sso {' '.join(argv)}: {done.stderr}")
         return done.stdout
@@ -98,16 +111,39 @@ class Run:
         self.sso("db", "upgrade")
         for code in AGENCIES:
             self.sso("agencies", "create", "--code", code, "--name", f"Dinas {code}")
-        made = json.loads(self.sso("clients", "create", "--name", "SIMPEG bench",
-                                   "--grant-type", "client_credentials", "--scope", "scim",
-                                   "--json"))
+        made = json.loads(
+            self.sso(
+                "clients",
+                "create",
+                "--name",
+                "SIMPEG bench",
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "scim",
+                "--json",
+            )
+        )
         return made["client_id"], made["client_secret"]
 
     def start(self) -> None:
-        cmd = [str(BIN / "sso"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--workers", str(self.args.workers)]
-        self.server = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True)
+        cmd = [
+            str(BIN / "sso"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.args.workers),
+        ]
+        self.server = subprocess.Popen(
+            cmd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             with suppress(httpx.HTTPError):
@@ -124,8 +160,12 @@ class Run:
 
     def db_cpu(self) -> float:
         with self.admin() as conn:
-            pids = [r[0] for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,))]
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,)
+                )
+            ]
         return sum(c for c in map(cpu_seconds, pids) if c is not None)
 
     async def provision(self, token: str) -> tuple[int, list[str]]:
@@ -134,8 +174,10 @@ class Run:
         queue = iter(range(self.args.count))
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
         limits = httpx.Limits(max_connections=self.args.concurrency)
-        async with httpx.AsyncClient(base_url=self.url, headers=headers, limits=limits,
-                                     timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=self.url, headers=headers, limits=limits, timeout=60
+        ) as client:
+
             async def worker() -> None:
                 nonlocal created
                 for i in queue:
@@ -144,6 +186,7 @@ class Run:
                         created += 1
                     elif len(errors) < 5:
                         errors.append(f"{r.status_code} {r.text[:200]}")
+
             await asyncio.gather(*(worker() for _ in range(self.args.concurrency)))
         return created, errors
 
@@ -174,25 +217,47 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--profile", type=Path,
-                        help="py-spy raw profile of the server to this file "
-                             "(summarise with bench/profile_summary.py)")
-    parser.add_argument("--postgres", default=os.environ.get(
-        "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy raw profile of the server to this file "
+        "(summarise with bench/profile_summary.py)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
     run = Run(args)
     try:
         client_id, secret = run.prepare()
         run.start()
-        token = httpx.post(f"{run.url}/token", data={"grant_type": "client_credentials"},
-                           auth=(client_id, secret)).json()["access_token"]
+        token = httpx.post(
+            f"{run.url}/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        ).json()["access_token"]
         spy = None
         if args.profile is not None:
             assert run.server is not None
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--format", "raw",
-                                    "--subprocesses", "--gil", "--rate", "200", "-o",
-                                    str(args.profile), "-p", str(run.server.pid)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    str(BIN / "py-spy"),
+                    "record",
+                    "--format",
+                    "raw",
+                    "--subprocesses",
+                    "--gil",
+                    "--rate",
+                    "200",
+                    "-o",
+                    str(args.profile),
+                    "-p",
+                    str(run.server.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1)
         cpu0, db0, t0 = run.server_cpu(), run.db_cpu(), time.monotonic()
         created, errors = asyncio.run(run.provision(token))
@@ -203,13 +268,22 @@ def main() -> None:
         cpu, db = run.server_cpu() - cpu0, run.db_cpu() - db0
     finally:
         run.stop()
-    print(json.dumps({
-        "creates": created, "errors": errors, "wall_s": round(wall, 1),
-        "creates_per_s": round(created / wall, 1), "server_cpu_s": round(cpu, 1),
-        "creates_per_server_cpu_s": round(created / cpu, 1) if cpu else None,
-        "postgres_cpu_s": round(db, 1), "workers": args.workers,
-        "concurrency": args.concurrency,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "creates": created,
+                "errors": errors,
+                "wall_s": round(wall, 1),
+                "creates_per_s": round(created / wall, 1),
+                "server_cpu_s": round(cpu, 1),
+                "creates_per_server_cpu_s": round(created / cpu, 1) if cpu else None,
+                "postgres_cpu_s": round(db, 1),
+                "workers": args.workers,
+                "concurrency": args.concurrency,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

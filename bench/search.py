@@ -83,8 +83,13 @@ def queries(session: Session, count: int) -> list[tuple[str, str, str]]:
 
 def request(session: Session, q: str, sort: str, page: int) -> tuple[int, bool, Any]:
     """What one GET /admin/users asks of the database: a page and the total."""
-    query = UserQuery(text=q, sort=sort.lstrip("-"), descending=sort.startswith("-"),
-                      offset=(page - 1) * PAGE, limit=PAGE)
+    query = UserQuery(
+        text=q,
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        offset=(page - 1) * PAGE,
+        limit=PAGE,
+    )
     estimate = estimate_users(session, query)
     rows, more = search_users(session, query, estimate)
     total = total_users(session, query, page=(len(rows), more), estimate=estimate)
@@ -119,8 +124,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
-def measure(sessions: sessionmaker[Session], work: list[tuple[str, str, str]],
-            budget: float) -> dict[str, Any]:
+def measure(
+    sessions: sessionmaker[Session], work: list[tuple[str, str, str]], budget: float
+) -> dict[str, Any]:
     """Page 1 (and page 2 when there is one) of each query, until ``budget`` seconds are
     spent. A request cancelled by the statement timeout counts as taking TIMEOUT_MS."""
     first: list[float] = []
@@ -153,13 +159,18 @@ def measure(sessions: sessionmaker[Session], work: list[tuple[str, str, str]],
             session.rollback()
             session.expunge_all()
     return {
-        "p50_ms": pct(first, 50), "p90_ms": pct(first, 90), "p99_ms": pct(first, 99),
-        "max_ms": max(first) * 1000, "mean_ms": statistics.fmean(first) * 1000,
+        "p50_ms": pct(first, 50),
+        "p90_ms": pct(first, 90),
+        "p99_ms": pct(first, 99),
+        "max_ms": max(first) * 1000,
+        "mean_ms": statistics.fmean(first) * 1000,
         "page2_p50_ms": pct(second, 50) if second else None,
         "page2_p99_ms": pct(second, 99) if second else None,
         "by_kind_p50_ms": {k: round(pct(v, 50), 1) for k, v in sorted(by_kind.items())},
         "by_kind_p99_ms": {k: round(pct(v, 99), 1) for k, v in sorted(by_kind.items())},
-        "queries": len(first), "rows": rows, "estimated_totals": estimated,
+        "queries": len(first),
+        "rows": rows,
+        "estimated_totals": estimated,
         "timeouts": timeouts,
     }
 
@@ -185,11 +196,15 @@ def seed(url: str, total: int) -> None:
         for index, _ in rebuild:
             conn.execute(f"DROP INDEX {index}")
         for lo in range(have + 1, total + 1, 250_000):
-            conn.execute(SEED_CITIZENS_SQL, {"lo": lo, "hi": min(total, lo + 249_999),
-                                             "hash": "bench-search-no-login"})
+            conn.execute(
+                SEED_CITIZENS_SQL,
+                {"lo": lo, "hi": min(total, lo + 249_999), "hash": "bench-search-no-login"},
+            )
         # A sixteenth of them have signed in, at spread-out times (the last sign-in sort).
-        conn.execute("UPDATE users SET last_login_at = now() - (hashtext(id) & 1023) "
-                     "* interval '1 minute' WHERE id LIKE 'a%'")
+        conn.execute(
+            "UPDATE users SET last_login_at = now() - (hashtext(id) & 1023) "
+            "* interval '1 minute' WHERE id LIKE 'a%'"
+        )
         conn.execute("SET maintenance_work_mem = '256MB'")
         for _, definition in rebuild:
             conn.execute(definition)
@@ -229,13 +244,28 @@ def main() -> None:
         plans.append(f"== {probe!r}, sort {sort}\n{full}\n")
     (args.out / "search-plans.txt").write_text("\n".join(plans))
     engine.dispose()
-    title = (f"GET /admin/users at the SQL level, {total:,} people: page of {PAGE} + total "
-             f"(exact to 10,000), any part of name/username/email/NIP, 6 sort orders "
-             f"(database collation {collation})")
+    title = (
+        f"GET /admin/users at the SQL level, {total:,} people: page of {PAGE} + total "
+        f"(exact to 10,000), any part of name/username/email/NIP, 6 sort orders "
+        f"(database collation {collation})"
+    )
     print(f"admin_ui: {result}", file=sys.stderr)
-    print(json.dumps({"collation": collation, "users": total, "variants": [
-        {"name": "admin_ui", "title": title, "plan": "trigram GIN on users.search_text",
-         **result}]}))
+    print(
+        json.dumps(
+            {
+                "collation": collation,
+                "users": total,
+                "variants": [
+                    {
+                        "name": "admin_ui",
+                        "title": title,
+                        "plan": "trigram GIN on users.search_text",
+                        **result,
+                    }
+                ],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,7 @@ class Counter:
         self.__init__()  # type: ignore[misc]
 
     def round_trips(self) -> int:
-        return (len(self.statements) + self.begins + self.commits + self.rollbacks
-                + self.pings)
+        return len(self.statements) + self.begins + self.commits + self.rollbacks + self.pings
 
 
 def attach(engine: Any, counter: Counter) -> None:
@@ -84,8 +83,7 @@ def main() -> None:
 
     with TestClient(app, base_url=settings.issuer_url) as http:
 
-        def count(name: str, send: Callable[[], Any], warm: Callable[[], Any] | None = None
-                  ) -> Any:
+        def count(name: str, send: Callable[[], Any], warm: Callable[[], Any] | None = None) -> Any:
             (warm or send)()
             counter.reset()
             result = send()
@@ -99,63 +97,107 @@ def main() -> None:
 
         cc = {"Authorization": spec["cc"]}
         rp = {"Authorization": spec["rp"]}
-        count("GET /.well-known/openid-configuration",
-              lambda: http.get("/.well-known/openid-configuration"))
+        count(
+            "GET /.well-known/openid-configuration",
+            lambda: http.get("/.well-known/openid-configuration"),
+        )
         count("GET /jwks.json", lambda: http.get("/jwks.json"))
-        count("POST /token client_credentials",
-              lambda: http.post("/token", data={"grant_type": "client_credentials"}, headers=cc))
+        count(
+            "POST /token client_credentials",
+            lambda: http.post("/token", data={"grant_type": "client_credentials"}, headers=cc),
+        )
         refresh = spec["refresh"]
-        count("POST /token refresh_token",
-              lambda: http.post("/token", headers=rp, data={
-                  "grant_type": "refresh_token", "refresh_token": refresh[1]}),
-              warm=lambda: http.post("/token", headers=rp, data={
-                  "grant_type": "refresh_token", "refresh_token": refresh[0]}))
-        count("POST /introspect", lambda: http.post(
-            "/introspect", headers=rp, data={"token": spec["access"]}))
-        count("GET /userinfo", lambda: http.get(
-            "/userinfo", headers={"Authorization": f"Bearer {spec['access']}"}))
+        count(
+            "POST /token refresh_token",
+            lambda: http.post(
+                "/token",
+                headers=rp,
+                data={"grant_type": "refresh_token", "refresh_token": refresh[1]},
+            ),
+            warm=lambda: http.post(
+                "/token",
+                headers=rp,
+                data={"grant_type": "refresh_token", "refresh_token": refresh[0]},
+            ),
+        )
+        count(
+            "POST /introspect",
+            lambda: http.post("/introspect", headers=rp, data={"token": spec["access"]}),
+        )
+        count(
+            "GET /userinfo",
+            lambda: http.get("/userinfo", headers={"Authorization": f"Bearer {spec['access']}"}),
+        )
 
         def login_steps() -> dict[str, Callable[[], Any]]:
             """The five requests of one login, each a closure over the previous answers."""
             http.cookies.clear()
             verifier = secrets.token_urlsafe(48)
-            challenge = base64.urlsafe_b64encode(
-                hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-            query = urlencode({
-                "response_type": "code", "client_id": spec["rp_id"],
-                "redirect_uri": spec["redirect_uri"], "scope": spec["scope"],
-                "state": "s" * 16, "nonce": "n" * 16, "code_challenge": challenge,
-                "code_challenge_method": "S256"})
+            challenge = (
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                .rstrip(b"=")
+                .decode()
+            )
+            query = urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": spec["rp_id"],
+                    "redirect_uri": spec["redirect_uri"],
+                    "scope": spec["scope"],
+                    "state": "s" * 16,
+                    "nonce": "n" * 16,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                }
+            )
             state: dict[str, Any] = {}
 
             def authorize() -> None:
-                state["interaction"] = http.get(f"/authorize?{query}",
-                                                follow_redirects=False).headers["location"]
+                state["interaction"] = http.get(
+                    f"/authorize?{query}", follow_redirects=False
+                ).headers["location"]
 
             def page() -> None:
                 text = http.get(state["interaction"]).text
                 state["csrf"] = html.unescape(CSRF_RE.search(text).group(1))  # type: ignore[union-attr]
 
             def post() -> None:
-                http.post(f"{state['interaction']}/login", follow_redirects=False, data={
-                    "username": spec["username"], "password": spec["password"],
-                    "csrf_token": state["csrf"]})
+                http.post(
+                    f"{state['interaction']}/login",
+                    follow_redirects=False,
+                    data={
+                        "username": spec["username"],
+                        "password": spec["password"],
+                        "csrf_token": state["csrf"],
+                    },
+                )
 
             def resume() -> None:
-                location = http.get(state["interaction"], follow_redirects=False
-                                    ).headers["location"]
+                location = http.get(state["interaction"], follow_redirects=False).headers[
+                    "location"
+                ]
                 state["code"] = parse_qs(urlsplit(location).query)["code"][0]
 
             def token() -> None:
-                r = http.post("/token", auth=(spec["rp_id"], spec["rp_secret"]), data={
-                    "grant_type": "authorization_code", "code": state["code"],
-                    "redirect_uri": spec["redirect_uri"], "code_verifier": verifier})
+                r = http.post(
+                    "/token",
+                    auth=(spec["rp_id"], spec["rp_secret"]),
+                    data={
+                        "grant_type": "authorization_code",
+                        "code": state["code"],
+                        "redirect_uri": spec["redirect_uri"],
+                        "code_verifier": verifier,
+                    },
+                )
                 assert r.status_code == 200, r.text
 
-            return {"GET /authorize": authorize, "GET /interaction/{id} (login page)": page,
-                    "POST /interaction/{id}/login": post,
-                    "GET /interaction/{id} (resume -> code)": resume,
-                    "POST /token authorization_code": token}
+            return {
+                "GET /authorize": authorize,
+                "GET /interaction/{id} (login page)": page,
+                "POST /interaction/{id}/login": post,
+                "GET /interaction/{id} (resume -> code)": resume,
+                "POST /token authorization_code": token,
+            }
 
         for step in login_steps().values():  # warm-up login
             step()
@@ -166,8 +208,10 @@ def main() -> None:
             totals.begins += counter.begins
             totals.commits += counter.commits
             totals.pings += counter.pings
-        report.append(f"whole login (5 requests): {len(totals.statements)} statements, "
-                      f"~{totals.round_trips()} round trips")
+        report.append(
+            f"whole login (5 requests): {len(totals.statements)} statements, "
+            f"~{totals.round_trips()} round trips"
+        )
     print("\n".join(report))
 
 

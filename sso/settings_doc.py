@@ -65,8 +65,11 @@ def _in_reading_order() -> list[tuple[str, FieldInfo]]:
     """Settings' own fields first, then those of the parts it inherits (phone codes …)."""
     order: list[str] = []
     for cls in Settings.__mro__:
-        order += [n for n in getattr(cls, "__annotations__", {}) if n in Settings.model_fields
-                  and n not in order]
+        order += [
+            n
+            for n in getattr(cls, "__annotations__", {})
+            if n in Settings.model_fields and n not in order
+        ]
     return [(name, Settings.model_fields[name]) for name in order]
 
 

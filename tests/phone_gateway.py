@@ -106,11 +106,17 @@ def start() -> tuple[Gateways, ThreadingHTTPServer]:
                 status = gateways.status[channel] if allowed else 401
                 if status == 200:
                     gateways.arrivals.append(
-                        Arrival(channel, self.path, dict(self.headers.items()), body))
+                        Arrival(channel, self.path, dict(self.headers.items()), body)
+                    )
             answer = (
-                {"messaging_product": "whatsapp", "messages": [{"id": "wamid.test"}]}
-                if channel == "whatsapp" else {"status": "queued"}
-            ) if status == 200 else {"error": {"message": "refused", "code": status}}
+                (
+                    {"messaging_product": "whatsapp", "messages": [{"id": "wamid.test"}]}
+                    if channel == "whatsapp"
+                    else {"status": "queued"}
+                )
+                if status == 200
+                else {"error": {"message": "refused", "code": status}}
+            )
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -314,10 +314,31 @@ def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
     from sso.storage import roles as role_repo
 
     sso("agencies", "create", "--code", "DINKES", "--name", "Dinas Kesehatan")
-    sso("users", "create", "--username", "rina", "--email", "rina@example.id", "--kind", "staff",
-        "--agency", "DINKES", "--password-stdin", input="a long staff password\n")
-    out = json.loads(sso("clients", "create", "--name", "Event", "--redirect-uri",
-                         "https://event.example.id/cb", "--json").stdout)
+    sso(
+        "users",
+        "create",
+        "--username",
+        "rina",
+        "--email",
+        "rina@example.id",
+        "--kind",
+        "staff",
+        "--agency",
+        "DINKES",
+        "--password-stdin",
+        input="a long staff password\n",
+    )
+    out = json.loads(
+        sso(
+            "clients",
+            "create",
+            "--name",
+            "Event",
+            "--redirect-uri",
+            "https://event.example.id/cb",
+            "--json",
+        ).stdout
+    )
     cid = out["client_id"]
     assert sso("roles", "create", "--name", "organizer", "--client", cid).exit_code == 0
     assert sso("roles", "create", "--name", "publisher", "--client", cid).exit_code == 0
@@ -328,7 +349,10 @@ def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
     db.expire_all()
     user = db.scalar(select(User))
     client_pk = db.scalar(select(ClientRow.id))
-    assert role_repo.role_names_for(db, user.id, user.agency_id, client_pk) == ["organizer", "publisher"]
+    assert role_repo.role_names_for(db, user.id, user.agency_id, client_pk) == [
+        "organizer",
+        "publisher",
+    ]
     listed = {r["name"]: r for r in json.loads(sso("roles", "list", "--json").stdout)}
     assert listed["organizer"]["client_id"] == cid and listed["organizer"]["assignments"] == 1
 
@@ -372,8 +396,9 @@ def test_serve_shares_the_cores_among_workers_for_password_checks(
     assert PasswordHasher(load_settings()).concurrency == 1
     # A cap set by the operator is left alone.
     monkeypatch.delenv("SSO_PASSWORD_CHECK_CONCURRENCY")
-    share_password_checks(make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path,
-                                        password_check_concurrency=5), 4)
+    share_password_checks(
+        make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path, password_check_concurrency=5), 4
+    )
     assert "SSO_PASSWORD_CHECK_CONCURRENCY" not in os.environ
 
 
@@ -391,15 +416,25 @@ def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_
 
     var = tmp_path / "state"
     env = base_env(SSO_ENV="dev", SSO_VAR_DIR=str(var))
-    subprocess.run([*SSO, "db", "upgrade"], env=env, cwd=tmp_path, check=True,  # noqa: S603
-                   capture_output=True, timeout=120)
+    subprocess.run(  # noqa: S603
+        [*SSO, "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603
-            [*SSO, "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [*SSO, "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def discovery() -> dict[str, object] | None:

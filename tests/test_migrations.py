@@ -228,28 +228,75 @@ def test_0008_fills_the_search_column_and_last_login(fresh_url: str) -> None:
     command.upgrade(alembic_config(fresh_url), "0007")
     engine = build_engine(fresh_url, pool_size=2)
     t = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
-    users = sa.table("users", *(sa.column(c) for c in (
-        "id", "kind", "username", "username_normalized", "email", "email_normalized",
-        "email_verified", "phone_verified", "display_name", "display_name_search", "locale",
-        "status", "nip", "version")), sa.column("created_at", UTCDateTime()),
-        sa.column("updated_at", UTCDateTime()))
-    sessions = sa.table("login_sessions", *(sa.column(c) for c in (
-        "id", "token_hash", "user_id", "acr")), sa.column("amr", JSONType),
-        *(sa.column(c, UTCDateTime()) for c in ("auth_time", "created_at", "last_seen_at",
-                                                 "expires_at")))
+    users = sa.table(
+        "users",
+        *(
+            sa.column(c)
+            for c in (
+                "id",
+                "kind",
+                "username",
+                "username_normalized",
+                "email",
+                "email_normalized",
+                "email_verified",
+                "phone_verified",
+                "display_name",
+                "display_name_search",
+                "locale",
+                "status",
+                "nip",
+                "version",
+            )
+        ),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    sessions = sa.table(
+        "login_sessions",
+        *(sa.column(c) for c in ("id", "token_hash", "user_id", "acr")),
+        sa.column("amr", JSONType),
+        *(
+            sa.column(c, UTCDateTime())
+            for c in ("auth_time", "created_at", "last_seen_at", "expires_at")
+        ),
+    )
     with engine.begin() as conn:
-        for uid, name, nip in (("u1", "Inés Jokowati", "198001012005011001"),
-                               ("u2", "Budi", None)):
-            conn.execute(sa.insert(users).values(
-                id=uid, kind="staff" if nip else "citizen", username=uid,
-                username_normalized=uid, email=f"{uid}@Contoh.id", email_normalized=f"{uid}@contoh.id",
-                email_verified=True, phone_verified=False, display_name=name,
-                display_name_search=name.casefold(), locale="id", status="active", nip=nip,
-                version=1, created_at=t, updated_at=t))
+        for uid, name, nip in (("u1", "Inés Jokowati", "198001012005011001"), ("u2", "Budi", None)):
+            conn.execute(
+                sa.insert(users).values(
+                    id=uid,
+                    kind="staff" if nip else "citizen",
+                    username=uid,
+                    username_normalized=uid,
+                    email=f"{uid}@Contoh.id",
+                    email_normalized=f"{uid}@contoh.id",
+                    email_verified=True,
+                    phone_verified=False,
+                    display_name=name,
+                    display_name_search=name.casefold(),
+                    locale="id",
+                    status="active",
+                    nip=nip,
+                    version=1,
+                    created_at=t,
+                    updated_at=t,
+                )
+            )
         for i, at in enumerate((t, t + timedelta(days=2))):
-            conn.execute(sa.insert(sessions).values(
-                id=f"s{i}", token_hash=f"h{i}", user_id="u1", acr="1", amr=["pwd"],
-                auth_time=at, created_at=at, last_seen_at=at, expires_at=at))
+            conn.execute(
+                sa.insert(sessions).values(
+                    id=f"s{i}",
+                    token_hash=f"h{i}",
+                    user_id="u1",
+                    acr="1",
+                    amr=["pwd"],
+                    auth_time=at,
+                    created_at=at,
+                    last_seen_at=at,
+                    expires_at=at,
+                )
+            )
     engine.dispose()
 
     upgrade_database(fresh_url)

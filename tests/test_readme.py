@@ -99,7 +99,9 @@ def test_capacity_figures_come_from_the_last_results_table() -> None:
     capacity = _capacity()
     bench = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
     heading, rows = capacity.latest_run(bench)
-    newer = bench.rstrip("\n") + "\n\n### 2099-01-01 00:00 · `make bench`\n\nMachine: a faster one.\n\n"
+    newer = (
+        bench.rstrip("\n") + "\n\n### 2099-01-01 00:00 · `make bench`\n\nMachine: a faster one.\n\n"
+    )
     header = "| " + " | ".join(rows[0]) + " |"
     lines = [header, "| " + " | ".join("---" for _ in rows[0]) + " |"]
     for row in rows:

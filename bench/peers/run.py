@@ -46,11 +46,22 @@ LUA = HERE / "lua"
 REDIRECT_URI = "https://rp.bench.invalid/callback"
 PASSWORD = "Bench-peers-Passw0rd!"  # a throwaway loopback-only account
 TARGETS = {  # issue 17, ours / node-oidc-provider per server CPU-second
-    "discovery": 1.0, "jwks": 1.0, "client_credentials": 1.0, "introspection": 0.5,
-    "refresh_token": 0.8, "userinfo": 0.5,
+    "discovery": 1.0,
+    "jwks": 1.0,
+    "client_credentials": 1.0,
+    "introspection": 0.5,
+    "refresh_token": 0.8,
+    "userinfo": 0.5,
 }
-TESTS = ("discovery", "jwks", "client_credentials", "introspection", "userinfo",
-         "refresh_token", "cc_half_rate")
+TESTS = (
+    "discovery",
+    "jwks",
+    "client_credentials",
+    "introspection",
+    "userinfo",
+    "refresh_token",
+    "cc_half_rate",
+)
 
 
 def log(message: str) -> None:
@@ -98,10 +109,13 @@ class Target:
         if not self.db_name:
             return {}
         with psycopg.connect(self.db_admin_url, autocommit=True) as conn:
-            pids = [r[0] for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (self.db_name,),
-            )]
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.db_name,),
+                )
+            ]
         return {p: c for p in pids if (c := cpu_seconds(p)) is not None}
 
 
@@ -117,14 +131,37 @@ class Runner:
         self.chains = args.connections + 2 * args.threads
 
     # ------------------------------------------------------------------ wrk
-    def wrk(self, t: Target, test: str, url: str, script: str, env: dict[str, str],
-            duration: float, rate: float | None = None) -> dict[str, Any]:
+    def wrk(
+        self,
+        t: Target,
+        test: str,
+        url: str,
+        script: str,
+        env: dict[str, str],
+        duration: float,
+        rate: float | None = None,
+    ) -> dict[str, Any]:
         threads = self.args.threads
-        cmd = ["taskset", "-c", str(self.args.wrk_cpu), "wrk", f"-t{threads}",
-               f"-c{self.args.connections}", f"-d{duration:.0f}s", "--timeout", "10s",
-               "-s", str(LUA / script if (LUA / script).exists() else LUA_COMMON / script), url]
-        full = {**os.environ, "BENCH_LUA_DIR": str(LUA_COMMON), "BENCH_THREADS": str(threads),
-                **env}
+        cmd = [
+            "taskset",
+            "-c",
+            str(self.args.wrk_cpu),
+            "wrk",
+            f"-t{threads}",
+            f"-c{self.args.connections}",
+            f"-d{duration:.0f}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA / script if (LUA / script).exists() else LUA_COMMON / script),
+            url,
+        ]
+        full = {
+            **os.environ,
+            "BENCH_LUA_DIR": str(LUA_COMMON),
+            "BENCH_THREADS": str(threads),
+            **env,
+        }
         if rate:
             full["BENCH_RATE"] = f"{rate:.1f}"
         db0 = t.db_backends()
@@ -133,32 +170,67 @@ class Runner:
         if self.args.profile and t.db_name and duration == self.args.duration:
             # py-spy on the other core (sampling costs CPU there, not in the server's figure).
             spy = subprocess.Popen(
-                ["taskset", "-c", str(self.args.wrk_cpu), str(BIN / "py-spy"), "record", "--gil",
-                 "--nonblocking", "-r", "200", "-f", "raw", "-d", f"{duration:.0f}",
-                 "-o", str(self.out / f"profile-{test}.txt"), "-p", str(t.proc.pid)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    "taskset",
+                    "-c",
+                    str(self.args.wrk_cpu),
+                    str(BIN / "py-spy"),
+                    "record",
+                    "--gil",
+                    "--nonblocking",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-d",
+                    f"{duration:.0f}",
+                    "-o",
+                    str(self.out / f"profile-{test}.txt"),
+                    "-p",
+                    str(t.proc.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         with RssSampler([t.proc.pid, *descendants(t.proc.pid)]) as rss:
-            proc = subprocess.run(cmd, env=full, capture_output=True, text=True,
-                                  timeout=duration + 60)
+            proc = subprocess.run(
+                cmd, env=full, capture_output=True, text=True, timeout=duration + 60
+            )
         if spy:
             spy.wait(timeout=60)
         cpu1 = t.cpu()
         db1 = t.db_backends()
-        summary = next((json.loads(line[len("BENCH_JSON "):]) for line in proc.stdout.splitlines()
-                        if line.startswith("BENCH_JSON ")), None)
+        summary = next(
+            (
+                json.loads(line[len("BENCH_JSON ") :])
+                for line in proc.stdout.splitlines()
+                if line.startswith("BENCH_JSON ")
+            ),
+            None,
+        )
         if summary is None:
-            raise SystemExit(f"wrk gave no summary for {t.label} {test}:\n{proc.stdout}{proc.stderr}")
+            raise SystemExit(
+                f"wrk gave no summary for {t.label} {test}:\n{proc.stdout}{proc.stderr}"
+            )
         cpu = cpu1 - cpu0
         n = int(summary["requests"])
         secs = summary["duration_us"] / 1e6
         return {
-            "requests": n, "rps": n / secs, "cpu_s": cpu, "per_cpu": n / cpu if cpu else 0.0,
-            "p50_ms": summary["p50_us"] / 1000, "p99_ms": summary["p99_us"] / 1000,
-            "errors": int(summary["non2xx"]) + int(summary["socket_errors"])
+            "requests": n,
+            "rps": n / secs,
+            "cpu_s": cpu,
+            "per_cpu": n / cpu if cpu else 0.0,
+            "p50_ms": summary["p50_us"] / 1000,
+            "p99_ms": summary["p99_us"] / 1000,
+            "errors": int(summary["non2xx"])
+            + int(summary["socket_errors"])
             + int(summary["timeouts"]),
             "codes": summary.get("codes", {}),
-            "db_cpu_ms_per_req": (sum(c - db0.get(p, 0.0) for p, c in db1.items()) * 1000 / n
-                                  if t.db_name and n else None),
+            "db_cpu_ms_per_req": (
+                sum(c - db0.get(p, 0.0) for p, c in db1.items()) * 1000 / n
+                if t.db_name and n
+                else None
+            ),
             "rss_mb": max(rss.peak.values(), default=0.0),
         }
 
@@ -170,21 +242,35 @@ class Runner:
         userinfo = inputs / "userinfo.txt"
         userinfo.write_text("\n".join(t.userinfo_tokens) + "\n")
         chains, warm_chains = inputs / "refresh", inputs / "refresh-warm"
-        for base, tokens in ((chains, t.refresh_tokens[: self.chains]),
-                             (warm_chains, t.refresh_tokens[self.chains :])):
+        for base, tokens in (
+            (chains, t.refresh_tokens[: self.chains]),
+            (warm_chains, t.refresh_tokens[self.chains :]),
+        ):
             for i in range(self.args.threads):
                 Path(f"{base}.{i}").write_text("\n".join(tokens[i :: self.args.threads]) + "\n")
         dur, warm = self.args.duration, self.args.warmup
         plans: dict[str, tuple[str, str, dict[str, str]]] = {
             "discovery": (t.issuer + "/.well-known/openid-configuration", "get.lua", {}),
             "jwks": (t.jwks_ep, "get.lua", {}),
-            "client_credentials": (t.token_ep, "post.lua",
-                                   {"BENCH_BODY": t.cc_body, "BENCH_BASIC": t.cc_basic}),
-            "introspection": (t.introspect_ep, "post.lua", {
-                "BENCH_BODY": "token=" + quote(t.introspect_token, safe=""),
-                "BENCH_BASIC": t.cc_basic, "BENCH_EXPECT_ACTIVE": "1"}),
-            "userinfo": (t.userinfo_ep, "bearer.lua", {
-                "BENCH_INPUT": str(userinfo), "BENCH_PATH": httpx.URL(t.userinfo_ep).path}),
+            "client_credentials": (
+                t.token_ep,
+                "post.lua",
+                {"BENCH_BODY": t.cc_body, "BENCH_BASIC": t.cc_basic},
+            ),
+            "introspection": (
+                t.introspect_ep,
+                "post.lua",
+                {
+                    "BENCH_BODY": "token=" + quote(t.introspect_token, safe=""),
+                    "BENCH_BASIC": t.cc_basic,
+                    "BENCH_EXPECT_ACTIVE": "1",
+                },
+            ),
+            "userinfo": (
+                t.userinfo_ep,
+                "bearer.lua",
+                {"BENCH_INPUT": str(userinfo), "BENCH_PATH": httpx.URL(t.userinfo_ep).path},
+            ),
         }
         for test in self.args.tests:
             if test in plans:
@@ -193,8 +279,11 @@ class Runner:
                 res[test] = self.wrk(t, test, url, script, env, dur)
             elif test == "refresh_token":
                 # Each token is used once: the warm-up follows chains of its own.
-                env = {"BENCH_INPUT": str(warm_chains), "BENCH_BASIC": t.rt_basic,
-                       "BENCH_PATH": httpx.URL(t.token_ep).path}
+                env = {
+                    "BENCH_INPUT": str(warm_chains),
+                    "BENCH_BASIC": t.rt_basic,
+                    "BENCH_PATH": httpx.URL(t.token_ep).path,
+                }
                 self.wrk(t, test, t.token_ep, "refresh.lua", env, warm)
                 env["BENCH_INPUT"] = str(chains)
                 res[test] = self.wrk(t, test, t.token_ep, "refresh.lua", env, dur)
@@ -205,8 +294,10 @@ class Runner:
                 res[test]["offered"] = rate
             if test in res:
                 r = res[test]
-                log(f"{t.label} {test}: {r['rps']:.0f}/s, {r['per_cpu']:.0f} per CPU-s, "
-                    f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']} {r['codes'] or ''}")
+                log(
+                    f"{t.label} {test}: {r['rps']:.0f}/s, {r['per_cpu']:.0f} per CPU-s, "
+                    f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']} {r['codes'] or ''}"
+                )
 
     # ------------------------------------------------------------------ node-oidc-provider
     def node(self) -> None:
@@ -215,17 +306,35 @@ class Runner:
         have = json.loads(have_file.read_text())["version"] if have_file.exists() else None
         if have != want:
             log(f"installing oidc-provider {want} (npm ci)")
-            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=HERE,
-                           check=True, timeout=600)
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                cwd=HERE,
+                check=True,
+                timeout=600,
+            )
         port = free_port()
         state = self.out / "node-state.json"
-        env = {**os.environ, "NODE_ENV": "production", "STATE_FILE": str(state),
-               "CHAINS": str(2 * self.chains), "AT_ALG": "RS256"}
+        env = {
+            **os.environ,
+            "NODE_ENV": "production",
+            "STATE_FILE": str(state),
+            "CHAINS": str(2 * self.chains),
+            "AT_ALG": "RS256",
+        }
         logf = open(self.out / "node.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            ["taskset", "-c", str(self.args.server_cpu), "node",
-             str(HERE / "node-oidc-provider" / "server.mjs"), str(port)],
-            env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "taskset",
+                "-c",
+                str(self.args.server_cpu),
+                "node",
+                str(HERE / "node-oidc-provider" / "server.mjs"),
+                str(port),
+            ],
+            env=env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 30
@@ -259,44 +368,112 @@ class Runner:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SSO_")}
         # This checkout's code, whichever virtualenv runs it.
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(BENCH.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
-        env.update({
-            "SSO_ENV": "test", "SSO_ISSUER": issuer, "SSO_LOG_LEVEL": "WARNING",
-            "SSO_DATABASE_URL": f"postgresql+psycopg://{host_part}/{db}",
-            "SSO_SECRET_KEY": secrets.token_urlsafe(48),
-            "SSO_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "SSO_ADMIN_PASSWORD": secrets.token_urlsafe(18),
-            "SSO_VAR_DIR": str(self.out / "var"),
-            # Rate limits off, as the peer has none: one address would otherwise meet the 429.
-            "SSO_RATE_LIMIT_IP_PER_MINUTE": "0", "SSO_RATE_LIMIT_CLIENT_PER_MINUTE": "0",
-            "MALLOC_ARENA_MAX": "2",
-        })
+            [str(BENCH.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        env.update(
+            {
+                "SSO_ENV": "test",
+                "SSO_ISSUER": issuer,
+                "SSO_LOG_LEVEL": "WARNING",
+                "SSO_DATABASE_URL": f"postgresql+psycopg://{host_part}/{db}",
+                "SSO_SECRET_KEY": secrets.token_urlsafe(48),
+                "SSO_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(
+                    secrets.token_bytes(32)
+                ).decode(),
+                "SSO_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+                "SSO_VAR_DIR": str(self.out / "var"),
+                # Rate limits off, as the peer has none: one address would otherwise meet the 429.
+                "SSO_RATE_LIMIT_IP_PER_MINUTE": "0",
+                "SSO_RATE_LIMIT_CLIENT_PER_MINUTE": "0",
+                "MALLOC_ARENA_MAX": "2",
+            }
+        )
         env.update(dict(kv.split("=", 1) for kv in self.args.server_env))
 
         def sso(*argv: str, stdin: str | None = None) -> str:
-            p = subprocess.run([str(BIN / "sso"), *argv], env=env, input=stdin, text=True,
-                               capture_output=True, timeout=120, cwd=self.out)
+            p = subprocess.run(
+                [str(BIN / "sso"), *argv],
+                env=env,
+                input=stdin,
+                text=True,
+                capture_output=True,
+                timeout=120,
+                cwd=self.out,
+            )
             if p.returncode:
                 raise SystemExit(f"sso {' '.join(argv)} failed:\n{p.stderr}{p.stdout}")
             return p.stdout
 
         sso("db", "upgrade")
         sso("bootstrap")
-        cc = json.loads(sso("clients", "create", "--name", "bench-cc", "--grant-type",
-                            "client_credentials", "--scope", "api", "--json"
-                            ).strip().splitlines()[-1])
-        web = json.loads(sso("clients", "create", "--name", "bench-web", "--redirect-uri",
-                             REDIRECT_URI, "--grant-type", "authorization_code", "--grant-type",
-                             "refresh_token", "--scope", "openid profile email offline_access",
-                             "--trusted", "--json").strip().splitlines()[-1])
-        sso("users", "create", "--username", "citizen0000001", "--email",
-            "citizen0000001@warga.example.id", "--kind", "citizen", "--name", "Adi Saputra",
-            "--password-stdin", stdin=PASSWORD + "\n")
+        cc = json.loads(
+            sso(
+                "clients",
+                "create",
+                "--name",
+                "bench-cc",
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "api",
+                "--json",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        web = json.loads(
+            sso(
+                "clients",
+                "create",
+                "--name",
+                "bench-web",
+                "--redirect-uri",
+                REDIRECT_URI,
+                "--grant-type",
+                "authorization_code",
+                "--grant-type",
+                "refresh_token",
+                "--scope",
+                "openid profile email offline_access",
+                "--trusted",
+                "--json",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        sso(
+            "users",
+            "create",
+            "--username",
+            "citizen0000001",
+            "--email",
+            "citizen0000001@warga.example.id",
+            "--kind",
+            "citizen",
+            "--name",
+            "Adi Saputra",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
         logf = open(self.out / "server.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            ["taskset", "-c", str(self.args.server_cpu), str(BIN / "sso"), "serve", "--host",
-             "127.0.0.1", "--port", str(port), *self.args.serve_args],
-            env=env, cwd=self.out, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "taskset",
+                "-c",
+                str(self.args.server_cpu),
+                str(BIN / "sso"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *self.args.serve_args,
+            ],
+            env=env,
+            cwd=self.out,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 60
@@ -312,18 +489,41 @@ class Runner:
             t.cc_basic = basic(cc["client_id"], cc["client_secret"])
             t.rt_basic = basic(web["client_id"], web["client_secret"])
             t.introspect_token = httpx.post(
-                t.token_ep, content=t.cc_body, headers={
+                t.token_ep,
+                content=t.cc_body,
+                headers={
                     "Authorization": t.cc_basic,
-                    "Content-Type": "application/x-www-form-urlencoded"},
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
             ).json()["access_token"]
             if {"userinfo", "refresh_token"} & set(self.args.tests):
                 seeded = subprocess.run(
-                    [sys.executable, str(BENCH / "login_load.py"), "seed", "--base-url", issuer,
-                     "--client-id", web["client_id"], "--client-secret", web["client_secret"],
-                     "--redirect-uri", REDIRECT_URI, "--scope", "openid profile email offline_access",
-                     "--password", PASSWORD, "--user-count", "1", "--count",
-                     str(2 * self.chains), "--workers", "4"],
-                    capture_output=True, text=True, timeout=300,
+                    [
+                        sys.executable,
+                        str(BENCH / "login_load.py"),
+                        "seed",
+                        "--base-url",
+                        issuer,
+                        "--client-id",
+                        web["client_id"],
+                        "--client-secret",
+                        web["client_secret"],
+                        "--redirect-uri",
+                        REDIRECT_URI,
+                        "--scope",
+                        "openid profile email offline_access",
+                        "--password",
+                        PASSWORD,
+                        "--user-count",
+                        "1",
+                        "--count",
+                        str(2 * self.chains),
+                        "--workers",
+                        "4",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                 )
                 logins = [json.loads(x) for x in seeded.stdout.splitlines() if x.strip()]
                 if len(logins) < 2 * self.chains:
@@ -352,34 +552,50 @@ class Runner:
             n, o = node.get(test), ours.get(test)
             ratio = o["per_cpu"] / n["per_cpu"] if n and o and n["per_cpu"] else None
             target = TARGETS.get(test)
-            verdict = ("met" if ratio is not None and target and ratio >= target else "**missed**")
+            verdict = "met" if ratio is not None and target and ratio >= target else "**missed**"
             rows.append(
                 f"| {test} | {n['per_cpu']:,.0f} | {o['per_cpu']:,.0f} | {ratio:.2f}× | "
                 f"≥ {target}×: {verdict} | "
                 f"{o['db_cpu_ms_per_req']:.3f} | {n['p99_ms']:.1f} / {o['p99_ms']:.1f} | "
                 f"{n['errors']} / {o['errors']} |"
-                if n and o and ratio is not None else f"| {test} | – | – | – | – | – | – | – |"
+                if n and o and ratio is not None
+                else f"| {test} | – | – | – | – | – | – | – |"
             )
         extra = []
         for label, res in self.results.items():
             half = res.get("cc_half_rate")
             if half:
-                extra.append(f"{label}: client_credentials at half the maximum rate "
-                             f"({half['offered']:.0f}/s offered): p99 {half['p99_ms']:.1f} ms"
-                             f" (p50 {half['p50_ms']:.1f}), {half['errors']} errors")
+                extra.append(
+                    f"{label}: client_credentials at half the maximum rate "
+                    f"({half['offered']:.0f}/s offered): p99 {half['p99_ms']:.1f} ms"
+                    f" (p50 {half['p50_ms']:.1f}), {half['errors']} errors"
+                )
             peak = max((r["rss_mb"] for r in res.values()), default=0)
             extra.append(f"{label}: peak RSS {peak:.0f} MB (one process / one worker)")
         return "\n".join(rows) + "\n\n" + "\n".join(f"- {e}" for e in extra) + "\n"
 
     def header(self) -> str:
-        model = next((ln.split(":", 1)[1].strip() for ln in
-                      Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), "?")
+        model = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "?",
+        )
         load = Path("/proc/loadavg").read_text().split()[:3]
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH.parent,
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "sso"], cwd=BENCH.parent,
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BENCH.parent,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "sso"],
+            cwd=BENCH.parent,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return (
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · `make bench-peers`: "
             f"{getattr(self, 'version', 'node-oidc-provider')} against ours at `{commit}`"
@@ -407,8 +623,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--postgres", default=os.environ.get(
-        "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     ap.add_argument("--database", default="sso_bench_peers")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=2)
@@ -421,8 +641,11 @@ def main() -> int:
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--serve-args", nargs="*", default=["--workers", "1"])
     ap.add_argument("--keep-db", action="store_true")
-    ap.add_argument("--profile", action="store_true",
-                    help="py-spy profile of our server per test (out/<stamp>/profile-*.txt)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy profile of our server per test (out/<stamp>/profile-*.txt)",
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         log("installing wrk (apt)")
@@ -432,8 +655,11 @@ def main() -> int:
         r.node()
     if args.only != "node":
         r.ours()
-    report = r.header() + "\n" + (r.table() if args.only is None else
-                                  json.dumps(r.results, indent=1, default=str) + "\n")
+    report = (
+        r.header()
+        + "\n"
+        + (r.table() if args.only is None else json.dumps(r.results, indent=1, default=str) + "\n")
+    )
     (r.out / "report.md").write_text(report)
     (r.out / "results.json").write_text(json.dumps(r.results, indent=1))
     print(report)

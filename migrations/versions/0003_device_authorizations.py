@@ -62,9 +62,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("device_code_hash", name=op.f("pk_device_authorizations")),
-        sa.UniqueConstraint(
-            "user_code_hash", name=op.f("uq_device_authorizations_user_code_hash")
-        ),
+        sa.UniqueConstraint("user_code_hash", name=op.f("uq_device_authorizations_user_code_hash")),
     )
     with op.batch_alter_table("device_authorizations", schema=None) as batch_op:
         batch_op.create_index(

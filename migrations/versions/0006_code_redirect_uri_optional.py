@@ -22,14 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("authorization_codes", schema=None) as batch_op:
-        batch_op.alter_column(
-            "redirect_uri", existing_type=sa.String(length=2000), nullable=True
-        )
+        batch_op.alter_column("redirect_uri", existing_type=sa.String(length=2000), nullable=True)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM authorization_codes WHERE redirect_uri IS NULL")
     with op.batch_alter_table("authorization_codes", schema=None) as batch_op:
-        batch_op.alter_column(
-            "redirect_uri", existing_type=sa.String(length=2000), nullable=False
-        )
+        batch_op.alter_column("redirect_uri", existing_type=sa.String(length=2000), nullable=False)

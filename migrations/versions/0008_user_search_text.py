@@ -56,27 +56,41 @@ def upgrade() -> None:
         batch_op.create_index("ix_users_created", ["created_at", "id"], unique=False)
         batch_op.create_index("ix_users_last_login", ["last_login_at", "id"], unique=False)
         batch_op.create_index(
-            "ix_users_search_text", ["search_text"], unique=False,
-            postgresql_using="gin", postgresql_ops={"search_text": "gin_trgm_ops"},
+            "ix_users_search_text",
+            ["search_text"],
+            unique=False,
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
         )
 
 
 def _backfill_search_text(bind: sa.Connection) -> None:
     """Every existing row, in keyset batches of ``BATCH`` (the same Python folding as the
     application's writes)."""
-    users = sa.table("users", sa.column("id", sa.String), sa.column("display_name", sa.String),
-                     sa.column("username", sa.String), sa.column("email", sa.String),
-                     sa.column("nip", sa.String), sa.column("search_text", sa.Text))
+    users = sa.table(
+        "users",
+        sa.column("id", sa.String),
+        sa.column("display_name", sa.String),
+        sa.column("username", sa.String),
+        sa.column("email", sa.String),
+        sa.column("nip", sa.String),
+        sa.column("search_text", sa.Text),
+    )
     after = ""
     while True:
         rows = bind.execute(
-            sa.select(users.c.id, users.c.display_name, users.c.username, users.c.email,
-                      users.c.nip).where(users.c.id > after).order_by(users.c.id).limit(BATCH)
+            sa.select(
+                users.c.id, users.c.display_name, users.c.username, users.c.email, users.c.nip
+            )
+            .where(users.c.id > after)
+            .order_by(users.c.id)
+            .limit(BATCH)
         ).all()
         if not rows:
             return
         bind.execute(
-            sa.update(users).where(users.c.id == sa.bindparam("uid"))
+            sa.update(users)
+            .where(users.c.id == sa.bindparam("uid"))
             .values(search_text=sa.bindparam("text")),
             [{"uid": r[0], "text": search_text_of(r[1], r[2], r[3], r[4])} for r in rows],
         )

@@ -30,7 +30,9 @@ def upgrade() -> None:
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_clients_admin_agency_id_agencies"),
-            "agencies", ["admin_agency_id"], ["id"],
+            "agencies",
+            ["admin_agency_id"],
+            ["id"],
         )
 
 

@@ -49,7 +49,9 @@ def upgrade() -> None:
             "channel IN ('whatsapp', 'sms', 'email')", name=op.f("ck_one_time_codes_channel")
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_one_time_codes_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_one_time_codes_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_one_time_codes")),

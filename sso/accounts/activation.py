@@ -84,9 +84,18 @@ def activation_mail(locale: str, user: User, link: str) -> Mail:
     t = _TEXTS[lang]
     days = str(ACTIVATION_LIFETIME.days)
     assert user.email is not None
-    return compose_message(lang, user.email, user.display_name or user.username, t["subject"], [
-        t["body"].format(username=user.username, days=days), (t["button"], link), t["ignore"],
-    ], "account_activation")
+    return compose_message(
+        lang,
+        user.email,
+        user.display_name or user.username,
+        t["subject"],
+        [
+            t["body"].format(username=user.username, days=days),
+            (t["button"], link),
+            t["ignore"],
+        ],
+        "account_activation",
+    )
 
 
 @dataclass(frozen=True)
@@ -101,9 +110,14 @@ def new_link(settings: Settings, user: User, at: datetime, locale: str | None = 
     """A fresh link for ``user`` (not stored: bulk senders insert many rows at once)."""
     token = random_token(TOKEN_PURPOSE)
     row: dict[str, object] = {
-        "token_hash": token_hash(settings, token), "kind": ACCOUNT_ACTIVATION,
-        "user_id": user.id, "email": user.email_normalized, "created_at": at,
-        "expires_at": at + ACTIVATION_LIFETIME, "consumed_at": None, "voided_at": None,
+        "token_hash": token_hash(settings, token),
+        "kind": ACCOUNT_ACTIVATION,
+        "user_id": user.id,
+        "email": user.email_normalized,
+        "created_at": at,
+        "expires_at": at + ACTIVATION_LIFETIME,
+        "consumed_at": None,
+        "voided_at": None,
     }
     link = f"{settings.issuer_url}{ACTIVATION_PATH}?token={token}"
     return NewLink(row, activation_mail(locale or user.locale or "id", user, link))
@@ -121,11 +135,16 @@ def issue(session: Session, settings: Settings, user: User, *, actor_id: str | N
     token_repo.void_unused(session, user.id, ACCOUNT_ACTIVATION)
     link = new_link(settings, user, now())
     token_repo.add(
-        session, kind=ACCOUNT_ACTIVATION, token_hash=str(link.row["token_hash"]),
-        user_id=user.id, email=user.email_normalized, expires_at=now() + ACTIVATION_LIFETIME,
+        session,
+        kind=ACCOUNT_ACTIVATION,
+        token_hash=str(link.row["token_hash"]),
+        user_id=user.id,
+        email=user.email_normalized,
+        expires_at=now() + ACTIVATION_LIFETIME,
     )
-    audit.record(session, USER_ACTIVATION_LINK_SENT, actor_id=actor_id, target_type="user",
-                 target_id=user.id)
+    audit.record(
+        session, USER_ACTIVATION_LINK_SENT, actor_id=actor_id, target_type="user", target_id=user.id
+    )
     return link.mail
 
 
@@ -148,15 +167,21 @@ def check_link(session: Session, settings: Settings, token: str) -> str:
     return _holder(session, settings, token).kind
 
 
-def activate(session: Session, hasher: PasswordHasher, settings: Settings, token: str,
-             password: str) -> str:
+def activate(
+    session: Session, hasher: PasswordHasher, settings: Settings, token: str, password: str
+) -> str:
     """Set the first password with an activation link; returns the user id. Raises
     ActivationLinkInvalid or PasswordRefused (the link stays usable then). The caller commits.
     The password is hashed with no transaction open."""
     user = _holder(session, settings, token)
     user_id = user.id
-    policy.enforce(password, kind=user.kind, identifiers=policy.identifiers_of(
-        user.username_normalized, user.email_normalized, user.nip))
+    policy.enforce(
+        password,
+        kind=user.kind,
+        identifiers=policy.identifiers_of(
+            user.username_normalized, user.email_normalized, user.nip
+        ),
+    )
     session.rollback()
     password_hash = hasher.hash(password)
     state = token_repo.consume(session, ACCOUNT_ACTIVATION, token_hash(settings, token))
@@ -170,8 +195,7 @@ def activate(session: Session, hasher: PasswordHasher, settings: Settings, token
         user.email_verified = True  # the link proved control of the mailbox
     session.flush()
     token_repo.void_unused(session, user.id, ACCOUNT_ACTIVATION)
-    audit.record(session, USER_ACTIVATED, actor_id=user.id, target_type="user",
-                 target_id=user.id)
+    audit.record(session, USER_ACTIVATED, actor_id=user.id, target_type="user", target_id=user.id)
     return user.id
 
 

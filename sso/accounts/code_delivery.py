@@ -19,14 +19,18 @@ from sso.config import Settings
 log = logging.getLogger("sso.codes")
 
 _MAIL = {
-    "id": ("Kode Tangsel SSO Anda: {code}",
-           "Kode Anda adalah {code}. Kode berlaku {minutes} menit dan hanya dapat dipakai sekali. "
-           "Jangan berikan kode ini kepada siapa pun. Jika Anda tidak memintanya, abaikan email "
-           "ini; akun Anda tetap aman."),
-    "en": ("Your Tangsel SSO code: {code}",
-           "Your code is {code}. It is valid for {minutes} minutes and works once. Do not share "
-           "it with anyone. If you did not ask for it, ignore this email; your account stays "
-           "safe."),
+    "id": (
+        "Kode Tangsel SSO Anda: {code}",
+        "Kode Anda adalah {code}. Kode berlaku {minutes} menit dan hanya dapat dipakai sekali. "
+        "Jangan berikan kode ini kepada siapa pun. Jika Anda tidak memintanya, abaikan email "
+        "ini; akun Anda tetap aman.",
+    ),
+    "en": (
+        "Your Tangsel SSO code: {code}",
+        "Your code is {code}. It is valid for {minutes} minutes and works once. Do not share "
+        "it with anyone. If you did not ask for it, ignore this email; your account stays "
+        "safe.",
+    ),
 }
 
 
@@ -42,7 +46,7 @@ class Outgoing:
 def code_mail(out: Outgoing) -> Mail:
     subject, body = _MAIL.get(out.locale, _MAIL["id"])
     text = body.format(code=out.code, minutes=out.minutes)
-    html = f"<p>{text}</p><p style=\"font-size:2em;letter-spacing:.2em\"><b>{out.code}</b></p>"
+    html = f'<p>{text}</p><p style="font-size:2em;letter-spacing:.2em"><b>{out.code}</b></p>'
     return Mail(out.to, subject.format(code=out.code), text, html, purpose="one_time_code")
 
 
@@ -63,8 +67,9 @@ def send(settings: Settings, guard: Throttle, mailer: Mailer, out: Outgoing) -> 
             mailer.deliver([code_mail(out)])
             return "email"
         if not code_limits.spend_budget(guard):
-            log.error("phone code not sent: the daily budget (SSO_PHONE_CODE_DAILY_BUDGET) "
-                      "is spent")
+            log.error(
+                "phone code not sent: the daily budget (SSO_PHONE_CODE_DAILY_BUDGET) is spent"
+            )
             return None
         message = code_senders.PhoneMessage(out.to, out.code, out.locale, out.minutes)
         return code_senders.deliver(settings, message, phone_order(settings, out.channel))

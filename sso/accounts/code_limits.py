@@ -28,8 +28,13 @@ def _hourly(threshold: int) -> Limit:
     return Limit(threshold, HOUR, HOUR, HOUR)
 
 
-def allow_request(guard: Throttle, destination: str, ip: str | None, is_phone: bool,
-                  session: Session | None = None) -> Verdict:
+def allow_request(
+    guard: Throttle,
+    destination: str,
+    ip: str | None,
+    is_phone: bool,
+    session: Session | None = None,
+) -> Verdict:
     """Count one request for a code to ``destination`` from ``ip``; refused with the wait
     when a limit is reached (nothing more is counted then). Database counters are written in
     ``session`` (the request's transaction: SQLite has one writer), committed by the caller."""
@@ -39,9 +44,12 @@ def allow_request(guard: Throttle, destination: str, ip: str | None, is_phone: b
         (guard.key("code_to", destination), s.phone_code_max_sends_number),
     ]
     if is_phone:
-        checks.append((guard.key("code_prefix", phone.prefix(destination,
-                                                              s.phone_code_prefix_digits)),
-                       s.phone_code_max_sends_prefix))
+        checks.append(
+            (
+                guard.key("code_prefix", phone.prefix(destination, s.phone_code_prefix_digits)),
+                s.phone_code_max_sends_prefix,
+            )
+        )
     for key, _threshold in checks:
         wait = guard.retry_after(key, session)
         if wait:

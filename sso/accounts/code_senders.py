@@ -32,9 +32,9 @@ log = logging.getLogger("sso.codes")
 
 MESSAGES = {
     "id": "Kode Tangsel SSO Anda: {code}. Berlaku {minutes} menit. Jangan berikan kode ini "
-          "kepada siapa pun, termasuk petugas.",
+    "kepada siapa pun, termasuk petugas.",
     "en": "Your Tangsel SSO code: {code}. Valid for {minutes} minutes. Do not share this code "
-          "with anyone, staff included.",
+    "with anyone, staff included.",
 }
 
 
@@ -47,8 +47,9 @@ class PhoneMessage:
 
     @property
     def text(self) -> str:
-        return MESSAGES.get(self.locale, MESSAGES["id"]).format(code=self.code,
-                                                                minutes=self.minutes)
+        return MESSAGES.get(self.locale, MESSAGES["id"]).format(
+            code=self.code, minutes=self.minutes
+        )
 
 
 class GatewayError(Exception):
@@ -61,8 +62,14 @@ def whatsapp_request(settings: Settings, message: PhoneMessage) -> tuple[str, di
         {"type": "body", "parameters": [{"type": "text", "text": message.code}]}
     ]
     if settings.whatsapp_template_button:
-        components.append({"type": "button", "sub_type": "url", "index": "0",
-                           "parameters": [{"type": "text", "text": message.code}]})
+        components.append(
+            {
+                "type": "button",
+                "sub_type": "url",
+                "index": "0",
+                "parameters": [{"type": "text", "text": message.code}],
+            }
+        )
     body = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -105,8 +112,11 @@ def channels(settings: Settings) -> list[str]:
     """The channels that can carry a code now, in the order tried ("log" only in dev)."""
     ready = []
     for channel in settings.phone_channel_list:
-        if channel == "whatsapp" and settings.whatsapp_phone_number_id \
-                and settings.whatsapp_access_token:
+        if (
+            channel == "whatsapp"
+            and settings.whatsapp_phone_number_id
+            and settings.whatsapp_access_token
+        ):
             ready.append("whatsapp")
         elif channel == "sms" and settings.sms_gateway_url:
             ready.append("sms")
@@ -117,8 +127,9 @@ def channels(settings: Settings) -> list[str]:
 
 def _post(settings: Settings, url: str, headers: dict[str, str], body: Any) -> None:
     try:
-        response = httpx.post(url, json=body, headers=headers,
-                              timeout=settings.phone_gateway_timeout)
+        response = httpx.post(
+            url, json=body, headers=headers, timeout=settings.phone_gateway_timeout
+        )
     except httpx.HTTPError as exc:
         raise GatewayError(f"unreachable ({type(exc).__name__})") from None
     if not 200 <= response.status_code < 300:
@@ -141,15 +152,15 @@ def send_by(settings: Settings, channel: str, message: PhoneMessage) -> None:
         raise GatewayError(f"channel {channel!r} is not available")
 
 
-def deliver(settings: Settings, message: PhoneMessage,
-            order: list[str] | None = None) -> str | None:
+def deliver(
+    settings: Settings, message: PhoneMessage, order: list[str] | None = None
+) -> str | None:
     """Send by the first channel that takes the message; that channel, or None if none did."""
     for channel in order if order is not None else channels(settings):
         try:
             send_by(settings, channel, message)
         except GatewayError as exc:
-            log.warning("phone code by %s to %s not sent: %s", channel,
-                        message.to[:6] + "…", exc)
+            log.warning("phone code by %s to %s not sent: %s", channel, message.to[:6] + "…", exc)
             continue
         log.info("phone code sent by %s to %s…", channel, message.to[:6])
         return channel

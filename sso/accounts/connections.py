@@ -36,18 +36,27 @@ EndSession = Callable[[Session, LoginSession], list[str]]
 CONSOLE_CLIENT_ID = "tangselconsole"  # the provider's own pages: not an app to revoke
 
 _BROWSERS = (
-    ("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser/", "Samsung Internet"),
-    ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Chromium/", "Chromium"),
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
     ("Safari/", "Safari"),
 )
 _SYSTEMS = (
-    ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
-    ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"),
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
 )
 
 
 def describe_device(user_agent: str | None) -> str | None:
-    """"Chrome on Android" from a User-Agent header (None when nothing is recognised)."""
+    """ "Chrome on Android" from a User-Agent header (None when nothing is recognised)."""
     if not user_agent:
         return None
     browser = next((name for mark, name in _BROWSERS if mark in user_agent), None)
@@ -102,8 +111,12 @@ def end_own_session(
     row = session_repo.get(session, session_id[:64]) if session_id else None
     if row is None or row.user_id != user_id or not is_live(row, settings):
         audit.record(
-            session, Event.SESSION_ENDED, outcome="failure", actor_id=user_id,
-            target_type="session", reason="not_own_or_unknown",
+            session,
+            Event.SESSION_ENDED,
+            outcome="failure",
+            actor_id=user_id,
+            target_type="session",
+            reason="not_own_or_unknown",
         )
         raise NotFound("account.session_unknown", detail="no such live session of this person")
     return end_session(session, row)
@@ -129,8 +142,13 @@ def revoke_all_grants(session: Session, user_id: str, *, reason: str) -> int:
         if grant_repo.revoke_grant(session, grant.id):
             revoked += 1
             audit.record(
-                session, Event.GRANT_REVOKED, actor_id=user_id, client_id=grant.client_id,
-                target_type="grant", target_id=grant.id, reason=reason,
+                session,
+                Event.GRANT_REVOKED,
+                actor_id=user_id,
+                client_id=grant.client_id,
+                target_type="grant",
+                target_id=grant.id,
+                reason=reason,
             )
     return revoked
 
@@ -184,11 +202,21 @@ def revoke_app(session: Session, user_id: str, client_id: str) -> int:
         if grant_repo.revoke_grant(session, grant.id):
             revoked += 1
             audit.record(
-                session, Event.GRANT_REVOKED, actor_id=user_id, client_id=client_id,
-                target_type="grant", target_id=grant.id, reason="consent_revoked",
+                session,
+                Event.GRANT_REVOKED,
+                actor_id=user_id,
+                client_id=client_id,
+                target_type="grant",
+                target_id=grant.id,
+                reason="consent_revoked",
             )
     audit.record(
-        session, Event.CONSENT_REVOKED, actor_id=user_id, client_id=client_id,
-        target_type="user", target_id=user_id, grants_revoked=revoked,
+        session,
+        Event.CONSENT_REVOKED,
+        actor_id=user_id,
+        client_id=client_id,
+        target_type="user",
+        target_id=user_id,
+        grants_revoked=revoked,
     )
     return revoked

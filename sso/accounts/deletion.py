@@ -146,9 +146,16 @@ def delete_account(session: Session, settings: Settings, user_id: str) -> Delete
     previous = request_context.set(RequestContext(request_id=current_context().request_id))
     try:
         audit.record(
-            session, Event.USER_DELETED, actor_id=alias, target_type="user", target_id=alias,
-            kind="citizen", sessions_ended=sessions, grants_revoked=grants,
-            consents_removed=consents, relying_parties_notified=len(deliveries),
+            session,
+            Event.USER_DELETED,
+            actor_id=alias,
+            target_type="user",
+            target_id=alias,
+            kind="citizen",
+            sessions_ended=sessions,
+            grants_revoked=grants,
+            consents_removed=consents,
+            relying_parties_notified=len(deliveries),
         )
     finally:
         request_context.reset(previous)

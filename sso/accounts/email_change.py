@@ -67,8 +67,13 @@ def request_change(session: Session, settings: Settings, user: User, raw: str) -
     hours = int(CHANGE_LIFETIME.total_seconds() // 3600)
     if account_data.other_user_with_email(session, normalized, user.id) is not None:
         audit.record(
-            session, Event.USER_EMAIL_CHANGE_REQUESTED, outcome="failure",
-            actor_id=user.id, target_type="user", target_id=user.id, reason="email_taken",
+            session,
+            Event.USER_EMAIL_CHANGE_REQUESTED,
+            outcome="failure",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            reason="email_taken",
         )
         owner = user_repo.find_by_login(session, normalized)
         name = owner.display_name if owner is not None else typed
@@ -85,8 +90,11 @@ def request_change(session: Session, settings: Settings, user: User, raw: str) -
         expires_at=now() + CHANGE_LIFETIME,
     )
     audit.record(
-        session, Event.USER_EMAIL_CHANGE_REQUESTED,
-        actor_id=user.id, target_type="user", target_id=user.id,
+        session,
+        Event.USER_EMAIL_CHANGE_REQUESTED,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
     )
     link = f"{settings.issuer_url}{CONFIRM_PATH}?token={token}"
     return [account_mail.confirm_new_email(user.locale, typed, user.display_name, link, hours)]
@@ -147,8 +155,12 @@ def confirm_change(session: Session, settings: Settings, token: str) -> Confirma
 
 def _taken(session: Session, user: User) -> Confirmation:
     audit.record(
-        session, Event.USER_EMAIL_CHANGED, outcome="failure",
-        actor_id=user.id, target_type="user", target_id=user.id, reason="email_taken",
+        session,
+        Event.USER_EMAIL_CHANGED,
+        outcome="failure",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        reason="email_taken",
     )
     return Confirmation("taken", user_id=user.id)
-

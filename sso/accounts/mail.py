@@ -111,7 +111,9 @@ class Mailer:
         context = ssl.create_default_context()
         client: smtplib.SMTP
         if s.smtp_ssl:
-            client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT, context=context)
+            client = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT, context=context
+            )
         else:
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT)
         try:
@@ -143,8 +145,12 @@ class Mailer:
                         client = self._connect()
                     client.send_message(build_message(self.settings, mail))
                 except (OSError, smtplib.SMTPException, MailError) as exc:
-                    log.error("mail not sent: %s: %s", exc.__class__.__name__, exc,
-                              extra={"mail_purpose": mail.purpose, "mail_to": mail.to})
+                    log.error(
+                        "mail not sent: %s: %s",
+                        exc.__class__.__name__,
+                        exc,
+                        extra={"mail_purpose": mail.purpose, "mail_to": mail.to},
+                    )
                     sent.append(False)
                     if client is not None and not isinstance(exc, smtplib.SMTPRecipientsRefused):
                         client.close()
@@ -163,8 +169,9 @@ class Mailer:
         try:
             self.send(mail)
         except MailError as exc:
-            log.error("mail not sent: %s", exc,
-                      extra={"mail_purpose": mail.purpose, "mail_to": mail.to})
+            log.error(
+                "mail not sent: %s", exc, extra={"mail_purpose": mail.purpose, "mail_to": mail.to}
+            )
             return False
         return True
 

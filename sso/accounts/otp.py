@@ -50,7 +50,7 @@ class Issued:
 
 
 def new_code() -> str:
-    return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
 def code_hash(settings: Settings, challenge_id: str, code: str) -> str:
@@ -82,11 +82,22 @@ def issue(
     t = now()
     challenge_id = random_id(24)
     code = new_code() if deliverable else None
-    row = repo.add(session, OneTimeCode(
-        id=challenge_id, purpose=purpose, channel=channel, destination=destination,
-        user_id=user_id, code_hash=code_hash(settings, challenge_id, code) if code else None,
-        attempts=0, sends=1, data=data or {}, sent_at=t, expires_at=t + CODE_LIFETIME,
-    ))
+    row = repo.add(
+        session,
+        OneTimeCode(
+            id=challenge_id,
+            purpose=purpose,
+            channel=channel,
+            destination=destination,
+            user_id=user_id,
+            code_hash=code_hash(settings, challenge_id, code) if code else None,
+            attempts=0,
+            sends=1,
+            data=data or {},
+            sent_at=t,
+            expires_at=t + CODE_LIFETIME,
+        ),
+    )
     return Issued(row.id, code, destination, channel, row.expires_at)
 
 
@@ -102,8 +113,9 @@ class ResendTooSoon(Exception):
         self.seconds = seconds
 
 
-def resend(session: Session, settings: Settings, row: OneTimeCode,
-           channel: str | None = None) -> Issued | None:
+def resend(
+    session: Session, settings: Settings, row: OneTimeCode, channel: str | None = None
+) -> Issued | None:
     """A new code for an open challenge (None when it is spent); ResendTooSoon within
     :data:`RESEND_AFTER` of the last send."""
     t = now()
@@ -134,8 +146,9 @@ class Check:
         return self.status == "ok"
 
 
-def verify(session: Session, settings: Settings, challenge_id: str, raw_code: str,
-           purpose: str) -> Check:
+def verify(
+    session: Session, settings: Settings, challenge_id: str, raw_code: str, purpose: str
+) -> Check:
     """Try a code; flushes (the attempt counts even when the caller then fails), the caller
     commits either way."""
     row = get(session, challenge_id)

@@ -331,4 +331,3 @@ def authenticate(
         raise PasskeyError("mfa.passkey_failed", detail="concurrent use of the passkey")
     session.refresh(stored)
     return Assertion(stored, verified.user_verified, dict(row.data))
-

@@ -76,8 +76,9 @@ def _channel(preferred: str) -> str:
     return preferred if preferred in PHONE_CHANNELS else PHONE_CHANNELS[0]
 
 
-def _limit(session: Session, guard: Throttle, destination: str, ip: str | None,
-           is_phone: bool) -> None:
+def _limit(
+    session: Session, guard: Throttle, destination: str, ip: str | None, is_phone: bool
+) -> None:
     verdict = code_limits.allow_request(guard, destination, ip, is_phone, session)
     if not verdict.allowed:
         raise SendRefused(verdict.retry_after)
@@ -97,19 +98,33 @@ def _sendable_phone(settings: Settings, raw: str) -> str:
     return number
 
 
-def _issued_event(session: Session, issued: otp.Issued, purpose: str,
-                  user_id: str | None) -> None:
-    audit.record(session, CODE_ISSUED, actor_id=user_id, target_type="user" if user_id else None,
-                 target_id=user_id, purpose=purpose, channel=issued.channel,
-                 sent=issued.code is not None)
+def _issued_event(session: Session, issued: otp.Issued, purpose: str, user_id: str | None) -> None:
+    audit.record(
+        session,
+        CODE_ISSUED,
+        actor_id=user_id,
+        target_type="user" if user_id else None,
+        target_id=user_id,
+        purpose=purpose,
+        channel=issued.channel,
+        sent=issued.code is not None,
+    )
 
 
 # ----------------------------------------------------------------------------- login
 
 
-def start_login(session: Session, settings: Settings, guard: Throttle, raw: str, *,
-                channel: str, locale: str, ip: str | None,
-                data: dict[str, Any] | None = None) -> CodeRequest:
+def start_login(
+    session: Session,
+    settings: Settings,
+    guard: Throttle,
+    raw: str,
+    *,
+    channel: str,
+    locale: str,
+    ip: str | None,
+    data: dict[str, Any] | None = None,
+) -> CodeRequest:
     """A login code for a verified phone number or email (InvalidInput when ``raw`` is
     neither; SendRefused over the limits)."""
     destination, is_phone = parse_destination(raw)
@@ -122,10 +137,16 @@ def start_login(session: Session, settings: Settings, guard: Throttle, raw: str,
         deliverable = True
     if user is not None and (user.kind != "citizen" or not user.is_active):
         user = None  # staff use their password and second factor; disabled accounts nothing
-    issued = otp.issue(session, settings, purpose=LOGIN,
-                       channel=_channel(channel) if is_phone else "email",
-                       destination=destination, user_id=user.id if user else None,
-                       deliverable=user is not None and deliverable, data=data)
+    issued = otp.issue(
+        session,
+        settings,
+        purpose=LOGIN,
+        channel=_channel(channel) if is_phone else "email",
+        destination=destination,
+        user_id=user.id if user else None,
+        deliverable=user is not None and deliverable,
+        data=data,
+    )
     _issued_event(session, issued, LOGIN, user.id if user else None)
     return CodeRequest(issued, _outgoing(issued, locale))
 
@@ -136,8 +157,9 @@ def _still_proves(user: User, destination: str) -> bool:
     return user.email_normalized == destination and user.email_verified
 
 
-def finish_login(session: Session, settings: Settings, challenge_id: str,
-                 code: str) -> tuple[otp.Check, User | None]:
+def finish_login(
+    session: Session, settings: Settings, challenge_id: str, code: str
+) -> tuple[otp.Check, User | None]:
     """The person the code logs in, or None (the check says why); the caller commits."""
     check = otp.verify(session, settings, challenge_id, code, LOGIN)
     if not check.ok or check.row is None:
@@ -151,9 +173,16 @@ def finish_login(session: Session, settings: Settings, challenge_id: str,
 
 def _failed(session: Session, check: otp.Check, purpose: str) -> None:
     user_id = check.row.user_id if check.row is not None else None
-    audit.record(session, CODE_FAILED, outcome="failure", actor_id=user_id,
-                 target_type="user" if user_id else None, target_id=user_id, purpose=purpose,
-                 reason=check.status)
+    audit.record(
+        session,
+        CODE_FAILED,
+        outcome="failure",
+        actor_id=user_id,
+        target_type="user" if user_id else None,
+        target_id=user_id,
+        purpose=purpose,
+        reason=check.status,
+    )
 
 
 # ----------------------------------------------------------------------------- registration
@@ -193,14 +222,27 @@ def validate_registration(settings: Settings, reg: PhoneRegistration) -> tuple[s
     return name, number, email
 
 
-def start_registration(session: Session, settings: Settings, guard: Throttle,
-                       reg: PhoneRegistration, *, ip: str | None,
-                       extra: dict[str, Any] | None = None) -> CodeRequest:
+def start_registration(
+    session: Session,
+    settings: Settings,
+    guard: Throttle,
+    reg: PhoneRegistration,
+    *,
+    ip: str | None,
+    extra: dict[str, Any] | None = None,
+) -> CodeRequest:
     name, number, email = validate_registration(settings, reg)
     _limit(session, guard, number, ip, True)
     data = {"name": name, "email": email, "locale": reg.locale, **(extra or {})}
-    issued = otp.issue(session, settings, purpose=REGISTER, channel=_channel(reg.channel),
-                       destination=number, user_id=None, data=data)
+    issued = otp.issue(
+        session,
+        settings,
+        purpose=REGISTER,
+        channel=_channel(reg.channel),
+        destination=number,
+        user_id=None,
+        data=data,
+    )
     _issued_event(session, issued, REGISTER, None)
     return CodeRequest(issued, _outgoing(issued, reg.locale))
 
@@ -219,8 +261,9 @@ class Registered:
     email_to_verify: str | None  # an email given at sign-up (a verification link goes there)
 
 
-def finish_registration(session: Session, settings: Settings, challenge_id: str,
-                        code: str) -> tuple[otp.Check, Registered | None]:
+def finish_registration(
+    session: Session, settings: Settings, challenge_id: str, code: str
+) -> tuple[otp.Check, Registered | None]:
     check = otp.verify(session, settings, challenge_id, code, REGISTER)
     if not check.ok or check.row is None:
         _failed(session, check, REGISTER)
@@ -233,11 +276,18 @@ def finish_registration(session: Session, settings: Settings, challenge_id: str,
     email = str(data.get("email") or "") or None
     if email is not None and user_repo.email_taken(session, email):
         email = None  # the address is someone's already; it can be added (and proven) later
-    user = _create(session, str(data.get("name") or ""), number, email,
-                   str(data.get("locale") or "id"))
+    user = _create(
+        session, str(data.get("name") or ""), number, email, str(data.get("locale") or "id")
+    )
     phone_repo.unverify_elsewhere(session, number, user.id)
-    audit.record(session, REGISTERED, actor_id=user.id, target_type="user", target_id=user.id,
-                 method="phone_code")
+    audit.record(
+        session,
+        REGISTERED,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        method="phone_code",
+    )
     return check, Registered(user, True, email)
 
 
@@ -249,9 +299,20 @@ def _create(session: Session, name: str, number: str, email: str | None, locale:
             username = f"{base}-{secrets.randbelow(900000) + 100000}"
         try:
             with session.begin_nested():
-                user = create_user(session, None, NewUser(
-                    username=username, email=email, kind="citizen", display_name=name,
-                    phone=number, email_verified=False, locale=locale), None)
+                user = create_user(
+                    session,
+                    None,
+                    NewUser(
+                        username=username,
+                        email=email,
+                        kind="citizen",
+                        display_name=name,
+                        phone=number,
+                        email_verified=False,
+                        locale=locale,
+                    ),
+                    None,
+                )
                 user.phone_verified = True
                 session.flush()
             return user
@@ -263,19 +324,34 @@ def _create(session: Session, name: str, number: str, email: str | None, locale:
 # ----------------------------------------------------------------------------- verifying
 
 
-def start_phone_verification(session: Session, settings: Settings, guard: Throttle, user: User,
-                             raw: str, *, channel: str, locale: str,
-                             ip: str | None) -> CodeRequest:
+def start_phone_verification(
+    session: Session,
+    settings: Settings,
+    guard: Throttle,
+    user: User,
+    raw: str,
+    *,
+    channel: str,
+    locale: str,
+    ip: str | None,
+) -> CodeRequest:
     number = _sendable_phone(settings, raw)
     _limit(session, guard, number, ip, True)
-    issued = otp.issue(session, settings, purpose=VERIFY_PHONE, channel=_channel(channel),
-                       destination=number, user_id=user.id)
+    issued = otp.issue(
+        session,
+        settings,
+        purpose=VERIFY_PHONE,
+        channel=_channel(channel),
+        destination=number,
+        user_id=user.id,
+    )
     _issued_event(session, issued, VERIFY_PHONE, user.id)
     return CodeRequest(issued, _outgoing(issued, locale))
 
 
-def confirm_phone(session: Session, settings: Settings, user: User, challenge_id: str,
-                  code: str) -> otp.Check:
+def confirm_phone(
+    session: Session, settings: Settings, user: User, challenge_id: str, code: str
+) -> otp.Check:
     """Set and verify the number the code went to (the caller commits)."""
     row = otp.get(session, challenge_id)
     if row is None or row.user_id != user.id:
@@ -288,25 +364,45 @@ def confirm_phone(session: Session, settings: Settings, user: User, challenge_id
     user.phone_verified = True
     session.flush()
     phone_repo.unverify_elsewhere(session, row.destination, user.id)
-    audit.record(session, PHONE_VERIFIED, actor_id=user.id, target_type="user",
-                 target_id=user.id, channel=row.channel)
+    audit.record(
+        session,
+        PHONE_VERIFIED,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        channel=row.channel,
+    )
     return check
 
 
-def start_email_verification(session: Session, settings: Settings, guard: Throttle, user: User,
-                             *, locale: str, ip: str | None) -> CodeRequest:
+def start_email_verification(
+    session: Session,
+    settings: Settings,
+    guard: Throttle,
+    user: User,
+    *,
+    locale: str,
+    ip: str | None,
+) -> CodeRequest:
     """A code to the person's current (unverified) email address."""
     if user.email_normalized is None or user.email_verified:
         raise InvalidInput("code.nothing_to_verify", detail="no unverified email")
     _limit(session, guard, user.email_normalized, ip, False)
-    issued = otp.issue(session, settings, purpose=VERIFY_EMAIL, channel="email",
-                       destination=user.email_normalized, user_id=user.id)
+    issued = otp.issue(
+        session,
+        settings,
+        purpose=VERIFY_EMAIL,
+        channel="email",
+        destination=user.email_normalized,
+        user_id=user.id,
+    )
     _issued_event(session, issued, VERIFY_EMAIL, user.id)
     return CodeRequest(issued, _outgoing(issued, locale))
 
 
-def confirm_email(session: Session, settings: Settings, user: User, challenge_id: str,
-                  code: str) -> otp.Check:
+def confirm_email(
+    session: Session, settings: Settings, user: User, challenge_id: str, code: str
+) -> otp.Check:
     row = otp.get(session, challenge_id)
     if row is None or row.user_id != user.id:
         return otp.Check("expired")
@@ -318,22 +414,35 @@ def confirm_email(session: Session, settings: Settings, user: User, challenge_id
         return otp.Check("expired", row)
     user.email_verified = True
     session.flush()
-    audit.record(session, EMAIL_VERIFIED, actor_id=user.id, target_type="user",
-                 target_id=user.id, method="code")
+    audit.record(
+        session,
+        EMAIL_VERIFIED,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        method="code",
+    )
     return check
 
 
-def resend(session: Session, settings: Settings, guard: Throttle, challenge_id: str, *,
-           channel: str | None, locale: str, ip: str | None) -> CodeRequest | None:
-    """"Kirim ulang": a new code for an open challenge, by the same or another phone channel
+def resend(
+    session: Session,
+    settings: Settings,
+    guard: Throttle,
+    challenge_id: str,
+    *,
+    channel: str | None,
+    locale: str,
+    ip: str | None,
+) -> CodeRequest | None:
+    """ "Kirim ulang": a new code for an open challenge, by the same or another phone channel
     (None when the challenge is spent or unknown; otp.ResendTooSoon; SendRefused)."""
     row = otp.get(session, challenge_id)
     if row is None or row.consumed_at is not None:
         return None
     is_phone = row.channel != "email"
     _limit(session, guard, row.destination, ip, is_phone)
-    issued = otp.resend(session, settings, row, _channel(channel) if is_phone and channel
-                        else None)
+    issued = otp.resend(session, settings, row, _channel(channel) if is_phone and channel else None)
     if issued is None:
         return None
     _issued_event(session, issued, row.purpose, row.user_id)

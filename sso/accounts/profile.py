@@ -118,8 +118,12 @@ def update_profile(session: Session, user: User, form: ProfileForm) -> list[str]
     if changed:
         flush_or_conflict(session)
         audit.record(
-            session, Event.USER_PROFILE_UPDATED,
-            actor_id=user.id, target_type="user", target_id=user.id, fields=changed,
+            session,
+            Event.USER_PROFILE_UPDATED,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            fields=changed,
         )
     return changed
 
@@ -160,8 +164,13 @@ def set_nik(
     except StaleDataError:
         raise _stale() from None
     audit.record(
-        session, Event.USER_NIK_SET,
-        actor_id=user.id, target_type="user", target_id=user.id, replaced=had, verified=False,
+        session,
+        Event.USER_NIK_SET,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        replaced=had,
+        verified=False,
     )
     return True
 
@@ -198,7 +207,9 @@ def prepare_password_change(user: User, new: str, confirm: str) -> PasswordChang
     policy.enforce(
         new,
         kind=user.kind,
-        identifiers=policy.identifiers_of(user.username_normalized, user.email_normalized, user.nip),
+        identifiers=policy.identifiers_of(
+            user.username_normalized, user.email_normalized, user.nip
+        ),
     )
     if user.password is None:
         raise Forbidden("account.no_password", detail="the account has no password to change")
@@ -217,8 +228,11 @@ def store_new_password(session: Session, change: PasswordChange, new_hash: str) 
         cred.password.changed_at = now()
         session.flush()
     audit.record(
-        session, Event.USER_PASSWORD_CHANGED,
-        actor_id=change.user_id, target_type="user", target_id=change.user_id,
+        session,
+        Event.USER_PASSWORD_CHANGED,
+        actor_id=change.user_id,
+        target_type="user",
+        target_id=change.user_id,
     )
 
 
@@ -226,6 +240,12 @@ def record_wrong_password(session: Session, user_id: str, action: str) -> None:
     """A wrong current password at a sensitive change (never the password itself). Not a
     failed login: the person is logged in and confirming who they are."""
     audit.record(
-        session, Event.USER_REAUTH_FAILED, outcome="failure", actor_id=user_id,
-        target_type="user", target_id=user_id, reason="bad_password", action=action,
+        session,
+        Event.USER_REAUTH_FAILED,
+        outcome="failure",
+        actor_id=user_id,
+        target_type="user",
+        target_id=user_id,
+        reason="bad_password",
+        action=action,
     )

@@ -288,9 +288,10 @@ def verify_email(session: Session, settings: Settings, token: str) -> Verificati
     return Verification("verified", user.id)
 
 
-def resend_verification(session: Session, settings: Settings, email: str,
-                        locale: str) -> list[Mail]:
-    """"Kirim ulang" on the "check your email" page: a fresh link (the older ones stop working)
+def resend_verification(
+    session: Session, settings: Settings, email: str, locale: str
+) -> list[Mail]:
+    """ "Kirim ulang" on the "check your email" page: a fresh link (the older ones stop working)
     for an active citizen whose address is not verified yet; nothing otherwise. The caller
     shows the same page either way and limits the requests (per address and IP)."""
     try:
@@ -298,12 +299,22 @@ def resend_verification(session: Session, settings: Settings, email: str,
     except InvalidInput:
         return []
     user = user_repo.find_by_login(session, normalized)
-    if (user is None or user.kind != "citizen" or not user.is_active or user.email_verified
-            or user.email_normalized != normalized or user.email is None):
+    if (
+        user is None
+        or user.kind != "citizen"
+        or not user.is_active
+        or user.email_verified
+        or user.email_normalized != normalized
+        or user.email is None
+    ):
         return []
     token_repo.void_unused(session, user.id, EMAIL_VERIFICATION)
     link = issue_verification(session, settings, user)
-    audit.record(session, USER_VERIFICATION_RESENT, actor_id=user.id, target_type="user",
-                 target_id=user.id)
-    return [messages.verification_mail(user.locale or locale, user.email, user.display_name,
-                                       link, _hours())]
+    audit.record(
+        session, USER_VERIFICATION_RESENT, actor_id=user.id, target_type="user", target_id=user.id
+    )
+    return [
+        messages.verification_mail(
+            user.locale or locale, user.email, user.display_name, link, _hours()
+        )
+    ]

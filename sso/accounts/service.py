@@ -161,8 +161,11 @@ def check_may_log_in(
     if not user.is_active:
         raise AuthenticationFailed("disabled", user)
     # Checked only after the right credential, so it reveals nothing to a guesser.
-    if email_rule and grace_ends_at(user, grace) is None and user.kind == "citizen" and not (
-        user.email_verified or user.phone_verified
+    if (
+        email_rule
+        and grace_ends_at(user, grace) is None
+        and user.kind == "citizen"
+        and not (user.email_verified or user.phone_verified)
     ):
         raise AuthenticationFailed("unverified", user)
 
@@ -186,7 +189,10 @@ def grace_ends_at(user: User, grace: timedelta | None) -> datetime | None:
 
 
 def authenticate(
-    session: Session, hasher: PasswordHasher, identifier: str, password: str,
+    session: Session,
+    hasher: PasswordHasher,
+    identifier: str,
+    password: str,
     grace: timedelta | None = None,
 ) -> User:
     """The active user with this identifier and password, or AuthenticationFailed.

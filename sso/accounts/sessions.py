@@ -69,8 +69,10 @@ def start(
             user_agent=(ctx.user_agent or "")[:512] or None,
             last_seen_at=t,
             # A grace login (acr "0") ends with its grace (``ends_by``).
-            expires_at=min(t + timedelta(seconds=settings.session_absolute_lifetime),
-                           ends_by or t + timedelta(seconds=settings.session_absolute_lifetime)),
+            expires_at=min(
+                t + timedelta(seconds=settings.session_absolute_lifetime),
+                ends_by or t + timedelta(seconds=settings.session_absolute_lifetime),
+            ),
         ),
     )
     audit.record(

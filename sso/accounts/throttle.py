@@ -103,8 +103,12 @@ class Throttle:
     # ------------------------------------------------------------------ limits
     def limit(self, threshold: int) -> Limit:
         s = self.settings
-        return Limit(threshold, s.throttle_lock_seconds, s.throttle_max_lock_seconds,
-                     s.throttle_window_seconds)
+        return Limit(
+            threshold,
+            s.throttle_lock_seconds,
+            s.throttle_max_lock_seconds,
+            s.throttle_window_seconds,
+        )
 
     def key(self, kind: str, *parts: str) -> str:
         return keyed_hash(self._secret, "\x1f".join(parts), purpose="throttle:" + kind)
@@ -122,9 +126,11 @@ class Throttle:
         count, the user list's "locked" filter, the user page and the unlock action."""
         s = self.settings
         since = now() - timedelta(
-            seconds=max(s.throttle_window_seconds, s.throttle_max_lock_seconds) + 60)
-        found = audit_queries.recent_actors(session, COUNTED_FAILURES, since, limit=5000,
-                                            actor_ids=user_ids)
+            seconds=max(s.throttle_window_seconds, s.throttle_max_lock_seconds) + 60
+        )
+        found = audit_queries.recent_actors(
+            session, COUNTED_FAILURES, since, limit=5000, actor_ids=user_ids
+        )
         if user_ids is not None:
             found = {uid: found.get(uid, set()) for uid in user_ids}
         out: dict[str, list[str]] = {}
@@ -135,13 +141,12 @@ class Throttle:
             out[user_id] = keys
         return out
 
-    def locked_accounts(
-        self, session: Session, user_ids: Sequence[str] | None = None
-    ) -> list[str]:
+    def locked_accounts(self, session: Session, user_ids: Sequence[str] | None = None) -> list[str]:
         """The accounts (of ``user_ids``, or all) whose password sign-in is refused right now:
         one of their counters (:meth:`account_counters`) is locked."""
         return sorted(
-            user_id for user_id, keys in self.account_counters(session, user_ids).items()
+            user_id
+            for user_id, keys in self.account_counters(session, user_ids).items()
             if any(self.retry_after(key, session) > 0 for key in keys)
         )
 
@@ -161,8 +166,10 @@ class Throttle:
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
                 if not self._redis_failed:  # once per outage, not once per request
                     self._redis_failed = True
-                    log.warning("Redis unreachable (%s): counting failures in the database",
-                                type(exc).__name__)
+                    log.warning(
+                        "Redis unreachable (%s): counting failures in the database",
+                        type(exc).__name__,
+                    )
             else:
                 if self._redis_failed:
                     self._redis_failed = False
@@ -255,8 +262,9 @@ def account_ref(session: Session, identifier: str) -> str:
     return f"user:{user.id}" if user is not None else f"login:{normalized}"
 
 
-def for_runtime(extras: dict[str, Any], settings: Settings,
-                sessions: sessionmaker[Session]) -> Throttle:
+def for_runtime(
+    extras: dict[str, Any], settings: Settings, sessions: sessionmaker[Session]
+) -> Throttle:
     """The process's Throttle, kept in ``runtime.extras["throttle"]``."""
     found = extras.get("throttle")
     if not isinstance(found, Throttle):

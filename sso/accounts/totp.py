@@ -60,8 +60,16 @@ def qr_svg(uri: str) -> str:
     """An inline SVG of the QR code (no external fetch, no script; CSP-safe)."""
     out = io.BytesIO()
     segno.make(uri, error="m").save(
-        out, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, nl=False,
-        title="QR code", svgclass="qr-code", lineclass=None,
+        out,
+        kind="svg",
+        scale=5,
+        border=2,
+        xmldecl=False,
+        svgns=True,
+        nl=False,
+        title="QR code",
+        svgclass="qr-code",
+        lineclass=None,
     )
     return out.getvalue().decode()
 

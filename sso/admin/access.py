@@ -77,15 +77,17 @@ class Staff:
         return bool(self.roles & PERMISSIONS[permission])
 
 
-
-
 def deny(session: Session, who: User | None, reason: str, **details: Any) -> AdminForbidden:
     """Record the refusal (committed at once: the request fails after this) and return the
     error to raise."""
     session.rollback()
     audit.record(
-        session, Event.ADMIN_ACCESS_DENIED, outcome="failure",
-        actor_id=who.id if who else None, reason=reason, **details,
+        session,
+        Event.ADMIN_ACCESS_DENIED,
+        outcome="failure",
+        actor_id=who.id if who else None,
+        reason=reason,
+        **details,
     )
     session.commit()
     return AdminForbidden("admin.forbidden", detail=reason)
@@ -129,8 +131,9 @@ def staff(
     elif acr is not None:
         login = console.require_login(request, session, next_path=next_path, acr=acr)
     if not roles & PERMISSIONS[permission]:
-        raise deny(session, login.user, "not_permitted", permission=permission,
-                   path=request.url.path)
+        raise deny(
+            session, login.user, "not_permitted", permission=permission, path=request.url.path
+        )
     # An opd-admin's reach is their agency's subtree, unless another role of theirs allows
     # this permission everywhere (helpdesk support actions).
     return Staff(login, roles, authority.reach(session, roles, permission, login.user.agency_id))
@@ -195,8 +198,26 @@ FormDep = Annotated[Form, Depends(checked_form)]
 
 
 __all__ = [
-    "ADMIN", "ADMIN_ROLES", "AUDITOR", "HELPDESK", "MAX_FIELD", "MAX_UPLOAD", "OPD_ADMIN",
-    "PERMISSIONS", "AdminForbidden", "AdminNoAccess", "Form", "FormDep", "Staff",
-    "admin_roles_of", "check_agency", "check_person", "checked_form", "deny", "no_access",
-    "refused", "runtime_of", "staff",
+    "ADMIN",
+    "ADMIN_ROLES",
+    "AUDITOR",
+    "HELPDESK",
+    "MAX_FIELD",
+    "MAX_UPLOAD",
+    "OPD_ADMIN",
+    "PERMISSIONS",
+    "AdminForbidden",
+    "AdminNoAccess",
+    "Form",
+    "FormDep",
+    "Staff",
+    "admin_roles_of",
+    "check_agency",
+    "check_person",
+    "checked_form",
+    "deny",
+    "no_access",
+    "refused",
+    "runtime_of",
+    "staff",
 ]

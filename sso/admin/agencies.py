@@ -26,8 +26,11 @@ router = APIRouter()
 PATH = "/admin/agencies"
 TOP = "top"  # the "no parent" choice of a move (an empty value is "not chosen")
 # What each confirmed action's form carries (and its confirmation covers).
-FIELDS = {"move": ("agency_id", "parent_id", "version"), "merge": ("agency_id", "target_id"),
-          "delete": ("agency_id", "version")}
+FIELDS = {
+    "move": ("agency_id", "parent_id", "version"),
+    "merge": ("agency_id", "target_id"),
+    "delete": ("agency_id", "version"),
+}
 
 
 def tree(session: Session, who: Staff) -> list[dict[str, Any]]:
@@ -44,8 +47,14 @@ def tree(session: Session, who: Staff) -> list[dict[str, Any]]:
     def walk(parent: int | None, depth: int) -> None:
         for a in children.get(parent, []):
             if who.scope is None or a.id in who.scope:
-                rows.append({"agency": a, "depth": depth, "staff": counts.get(a.id, 0),
-                             "empty": counts.get(a.id, 0) == 0 and not children.get(a.id)})
+                rows.append(
+                    {
+                        "agency": a,
+                        "depth": depth,
+                        "staff": counts.get(a.id, 0),
+                        "empty": counts.get(a.id, 0) == 0 and not children.get(a.id),
+                    }
+                )
             walk(a.id, depth + 1)
 
     walk(None, 0)
@@ -88,15 +97,22 @@ def nested(rows: list[dict[str, Any]], query: str = "") -> list[dict[str, Any]]:
     return [r for r in roots if keep(r)]
 
 
-def _page(request: Request, session: Session, who: Staff, error: DomainError | None = None) -> Response:
+def _page(
+    request: Request, session: Session, who: Staff, error: DomainError | None = None
+) -> Response:
     rows = tree(session, who)
     query = "".join(c for c in request.query_params.get("q", "") if c.isprintable())[:100].strip()
-    context: dict[str, Any] = {"rows": rows, "nodes": nested(rows, query), "q": query,
-                               "can_manage": who.can("agencies.manage")}
+    context: dict[str, Any] = {
+        "rows": rows,
+        "nodes": nested(rows, query),
+        "q": query,
+        "can_manage": who.can("agencies.manage"),
+    }
     if error is not None:
         context.update(error=error.message, error_params=error.params)
-    return page(request, "admin/agencies.html", who, context,
-                status=error.status_code if error else 200)
+    return page(
+        request, "admin/agencies.html", who, context, status=error.status_code if error else 200
+    )
 
 
 @router.get(PATH)
@@ -112,16 +128,20 @@ def _get(session: Session, text: str) -> Agency:
     return service.get(session, _int(text) or 0)
 
 
-def _confirmation(request: Request, session: Session, action: str,
-                  values: dict[str, str]) -> confirm.Confirmation:
+def _confirmation(
+    request: Request, session: Session, action: str, values: dict[str, str]
+) -> confirm.Confirmation:
     """What moving, merging or deleting will do, counted now; raises when it cannot be done."""
     locale = confirm.locale_of(request)
     line = confirm.line
     agency = _get(session, values.get("agency_id", ""))
     subtree = dir_repo.subtree_ids(dir_repo.all_agencies(session), agency.id)
     c = confirm.Confirmation(
-        title=f"admin.confirm.agency.{action}.title", title_params={"code": agency.code},
-        action=f"{PATH}/{action}", cancel=PATH, button=f"admin.confirm.agency.{action}.button",
+        title=f"admin.confirm.agency.{action}.title",
+        title_params={"code": agency.code},
+        action=f"{PATH}/{action}",
+        cancel=PATH,
+        button=f"admin.confirm.agency.{action}.button",
     )
     if action == "move":
         raw = values.get("parent_id", "")
@@ -132,9 +152,16 @@ def _confirmation(request: Request, session: Session, action: str,
             raise InvalidInput("admin.agency.cycle")
         where = parent.code if parent else ""
         c.fields = {"agency_id": str(agency.id), "parent_id": raw, "version": str(agency.version)}
-        c.lines = [line(locale, "admin.confirm.agency.moved" if parent else "admin.confirm.agency.moved_top",
-                        code=agency.code, parent=where, subs=len(subtree) - 1,
-                        staff=impact.staff_in(session, subtree))]
+        c.lines = [
+            line(
+                locale,
+                "admin.confirm.agency.moved" if parent else "admin.confirm.agency.moved_top",
+                code=agency.code,
+                parent=where,
+                subs=len(subtree) - 1,
+                staff=impact.staff_in(session, subtree),
+            )
+        ]
         c.danger = False
     elif action == "merge":
         target = _get(session, values.get("target_id", ""))
@@ -145,12 +172,24 @@ def _confirmation(request: Request, session: Session, action: str,
         c.type_code = target.code
         c.note = "admin.confirm.fresh_login"
         c.lines = [
-            line(locale, "admin.confirm.agency.staff_to", n=impact.staff_in(session, {agency.id}),
-                 target=target.code),
-            line(locale, "admin.confirm.agency.subs_to", n=impact.sub_agencies(session, agency.id),
-                 target=target.code),
-            line(locale, "admin.confirm.agency.roles_to",
-                 n=impact.agency_role_assignments(session, agency.id), target=target.code),
+            line(
+                locale,
+                "admin.confirm.agency.staff_to",
+                n=impact.staff_in(session, {agency.id}),
+                target=target.code,
+            ),
+            line(
+                locale,
+                "admin.confirm.agency.subs_to",
+                n=impact.sub_agencies(session, agency.id),
+                target=target.code,
+            ),
+            line(
+                locale,
+                "admin.confirm.agency.roles_to",
+                n=impact.agency_role_assignments(session, agency.id),
+                target=target.code,
+            ),
             line(locale, "admin.confirm.agency.removed", code=agency.code),
         ]
     else:
@@ -159,10 +198,15 @@ def _confirmation(request: Request, session: Session, action: str,
         if staff_n or subs:
             raise InvalidInput("admin.agency.not_empty", staff=staff_n, subs=subs)
         c.fields = {"agency_id": str(agency.id), "version": str(agency.version)}
-        c.lines = [line(locale, "admin.confirm.agency.empty", code=agency.code, staff=0, subs=0),
-                   line(locale, "admin.confirm.agency.roles_dropped",
-                        n=impact.agency_role_assignments(session, agency.id)),
-                   line(locale, "admin.confirm.agency.removed", code=agency.code)]
+        c.lines = [
+            line(locale, "admin.confirm.agency.empty", code=agency.code, staff=0, subs=0),
+            line(
+                locale,
+                "admin.confirm.agency.roles_dropped",
+                n=impact.agency_role_assignments(session, agency.id),
+            ),
+            line(locale, "admin.confirm.agency.removed", code=agency.code),
+        ]
     return c
 
 
@@ -205,8 +249,13 @@ def agency_action(request: Request, session: SessionDep, form: FormDep, action: 
     agency_id = _int(form.get("agency_id")) or 0
     try:
         if action == "create":
-            service.create(session, form.get("code"), form.get("name"),
-                           _int(form.get("parent_id")), actor_id=actor)
+            service.create(
+                session,
+                form.get("code"),
+                form.get("name"),
+                _int(form.get("parent_id")),
+                actor_id=actor,
+            )
             done = "created"
         elif action == "rename":
             service.rename(session, agency_id, form.get("name"), version, actor_id=actor)

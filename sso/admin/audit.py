@@ -42,29 +42,50 @@ router = APIRouter()
 WIB = timezone(LOCAL_OFFSET, "WIB")
 PAGE_SIZE = 50
 TEXT_FILTERS = ("event", "person", "client", "actor", "target", "from", "to")
-CSV_COLUMNS = ("id", "created_at", "event", "event_label", "category", "outcome",
-               "actor_id", "actor_username", "actor_name", "target_type", "target_id",
-               "target_name", "client_id", "client_name", "ip", "user_agent", "request_id",
-               "details")
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "event",
+    "event_label",
+    "category",
+    "outcome",
+    "actor_id",
+    "actor_username",
+    "actor_name",
+    "target_type",
+    "target_id",
+    "target_name",
+    "client_id",
+    "client_name",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
 # Detail keys that could name a secret; their text values are never shown (counts and yes/no
 # flags such as ``refresh_token: true`` are).
-_SENSITIVE_KEY = re.compile(r"(^|_)(secret|password|passwd|token|nik|hash|otp|code_verifier|"
-                            r"assertion|credential|cookie)(_|$)", re.IGNORECASE)
+_SENSITIVE_KEY = re.compile(
+    r"(^|_)(secret|password|passwd|token|nik|hash|otp|code_verifier|"
+    r"assertion|credential|cookie)(_|$)",
+    re.IGNORECASE,
+)
 _NIK_LIKE = re.compile(r"\d{16}")
 HIDDEN = "***"
 
 
 def local_time(value: datetime, *, seconds: bool = False) -> str:
     """``07-12-2026 14:03 WIB``: how a person in the city reads a time."""
-    return value.astimezone(WIB).strftime("%d-%m-%Y %H:%M:%S WIB" if seconds else
-                                          "%d-%m-%Y %H:%M WIB")
+    return value.astimezone(WIB).strftime(
+        "%d-%m-%Y %H:%M:%S WIB" if seconds else "%d-%m-%Y %H:%M WIB"
+    )
 
 
 def _may_be_secret(key: str, value: object) -> bool:
     if isinstance(value, bool | int | float):
         return False  # a count or a yes/no
     return bool(_SENSITIVE_KEY.search(key)) or (
-        isinstance(value, str) and _NIK_LIKE.fullmatch(value.strip()) is not None)
+        isinstance(value, str) and _NIK_LIKE.fullmatch(value.strip()) is not None
+    )
 
 
 def shown_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -189,12 +210,15 @@ class Names:
         user_ids += [e.target_id for e in rows if e.target_type == "user"]
         self.people = audit_queries.people(session, user_ids)
         self.clients = audit_queries.client_names(
-            session, [e.client_id for e in rows] +
-            [e.target_id for e in rows if e.target_type == "client"])
+            session,
+            [e.client_id for e in rows] + [e.target_id for e in rows if e.target_type == "client"],
+        )
         self.agencies = audit_queries.agency_names(
-            session, [e.target_id for e in rows if e.target_type == "agency"])
+            session, [e.target_id for e in rows if e.target_type == "agency"]
+        )
         self.roles = audit_queries.role_names(
-            session, [e.target_id for e in rows if e.target_type == "role"])
+            session, [e.target_id for e in rows if e.target_type == "role"]
+        )
 
     def person(self, user_id: str | None) -> Named | None:
         if not user_id:
@@ -203,8 +227,9 @@ class Names:
         if found is None:
             return Named(user_id, user_id, known=False)
         username, display = found
-        return Named(f"{display} ({username})" if display and display != username else username,
-                     user_id)
+        return Named(
+            f"{display} ({username})" if display and display != username else username, user_id
+        )
 
     def client(self, client_id: str | None) -> Named | None:
         if not client_id:
@@ -232,12 +257,20 @@ class Names:
     def row(self, e: AuditEvent, locale: str) -> Row:
         category = event_labels.category_of(e.event)
         return Row(
-            id=e.id, event=e.event, label=event_labels.label(e.event, locale),
-            category=category, category_label=event_labels.category_label(category, locale),
-            outcome=e.outcome, when=local_time(e.created_at, seconds=True),
-            when_iso=e.created_at.astimezone(WIB).isoformat(), actor=self.person(e.actor_id),
-            target=self.target(e, locale), target_type=e.target_type or "",
-            client=self.client(e.client_id), ip=e.ip or "", user_agent=e.user_agent or "",
+            id=e.id,
+            event=e.event,
+            label=event_labels.label(e.event, locale),
+            category=category,
+            category_label=event_labels.category_label(category, locale),
+            outcome=e.outcome,
+            when=local_time(e.created_at, seconds=True),
+            when_iso=e.created_at.astimezone(WIB).isoformat(),
+            actor=self.person(e.actor_id),
+            target=self.target(e, locale),
+            target_type=e.target_type or "",
+            client=self.client(e.client_id),
+            ip=e.ip or "",
+            user_agent=e.user_agent or "",
         )
 
 
@@ -279,23 +312,38 @@ def audit_page(request: Request, session: SessionDep) -> Response:
     f = to_filter(session, q)
     locale = _locale(request)
     result = audit_queries.page(
-        session, f, before=_key(request.query_params.get("before")),
-        after=_key(request.query_params.get("after")), limit=PAGE_SIZE)
+        session,
+        f,
+        before=_key(request.query_params.get("before")),
+        after=_key(request.query_params.get("after")),
+        limit=PAGE_SIZE,
+    )
     names = Names(session, result.rows)
-    categories = [(c, event_labels.category_label(c, locale), c in q.categories)
-                  for c in event_labels.CATEGORIES]
-    return page(request, "admin/audit.html", who, {
-        "rows": [names.row(e, locale) for e in result.rows],
-        "filters": q.text,
-        "categories": categories,
-        "chosen_count": len(q.categories),
-        "narrowed": f.narrowed,
-        "older_url": q.url("/admin/audit", before=_key_text(result.older)) if result.older else None,
-        "newer_url": q.url("/admin/audit", after=_key_text(result.newer)) if result.newer else None,
-        "newest_url": q.url("/admin/audit") if result.newer else None,
-        "export_url": q.url("/admin/audit.csv"),
-        "back_query": urlencode(q.params()),
-    })
+    categories = [
+        (c, event_labels.category_label(c, locale), c in q.categories)
+        for c in event_labels.CATEGORIES
+    ]
+    return page(
+        request,
+        "admin/audit.html",
+        who,
+        {
+            "rows": [names.row(e, locale) for e in result.rows],
+            "filters": q.text,
+            "categories": categories,
+            "chosen_count": len(q.categories),
+            "narrowed": f.narrowed,
+            "older_url": q.url("/admin/audit", before=_key_text(result.older))
+            if result.older
+            else None,
+            "newer_url": q.url("/admin/audit", after=_key_text(result.newer))
+            if result.newer
+            else None,
+            "newest_url": q.url("/admin/audit") if result.newer else None,
+            "export_url": q.url("/admin/audit.csv"),
+            "back_query": urlencode(q.params()),
+        },
+    )
 
 
 @router.get("/admin/audit/{event_id}")
@@ -307,10 +355,17 @@ def audit_event(event_id: str, request: Request, session: SessionDep) -> Respons
     locale = _locale(request)
     row = Names(session, [e]).row(e, locale)
     back = request.query_params.get("back", "")[:2000]
-    return page(request, "admin/audit_event.html", who, {
-        "row": row, "request_id_of_event": e.request_id or "", "details": shown_details(e.details),
-        "back_url": "/admin/audit?" + back if back else "/admin/audit",
-    })
+    return page(
+        request,
+        "admin/audit_event.html",
+        who,
+        {
+            "row": row,
+            "request_id_of_event": e.request_id or "",
+            "details": shown_details(e.details),
+            "back_url": "/admin/audit?" + back if back else "/admin/audit",
+        },
+    )
 
 
 def _cell(value: object) -> str:
@@ -325,14 +380,29 @@ def csv_rows(session: Session, batch: Sequence[AuditEvent], locale: str) -> Iter
         r = names.row(e, locale)
         people = names.people
         actor = people.get(e.actor_id or "")
-        yield [_cell(v) for v in (
-            e.id, r.when_iso, e.event, r.label, r.category, e.outcome,
-            e.actor_id, actor[0] if actor else "", actor[1] if actor else "",
-            e.target_type, e.target_id, r.target.name if r.target and r.target.known else "",
-            e.client_id, r.client.name if r.client and r.client.known else "",
-            e.ip, e.user_agent, e.request_id,
-            json.dumps(shown_details(e.details), ensure_ascii=False, sort_keys=True),
-        )]
+        yield [
+            _cell(v)
+            for v in (
+                e.id,
+                r.when_iso,
+                e.event,
+                r.label,
+                r.category,
+                e.outcome,
+                e.actor_id,
+                actor[0] if actor else "",
+                actor[1] if actor else "",
+                e.target_type,
+                e.target_id,
+                r.target.name if r.target and r.target.known else "",
+                e.client_id,
+                r.client.name if r.client and r.client.known else "",
+                e.ip,
+                e.user_agent,
+                e.request_id,
+                json.dumps(shown_details(e.details), ensure_ascii=False, sort_keys=True),
+            )
+        ]
 
 
 @router.get("/admin/audit.csv")
@@ -344,8 +414,9 @@ def audit_csv(request: Request, session: SessionDep) -> Response:
     filters: dict[str, Any] = {k: v for k, v in q.text.items() if v}
     if q.categories:
         filters["categories"] = list(q.categories)
-    audit.record(session, Event.AUDIT_EXPORTED, actor_id=who.user.id, target_type="audit",
-                 filters=filters)
+    audit.record(
+        session, Event.AUDIT_EXPORTED, actor_id=who.user.id, target_type="audit", filters=filters
+    )
     session.commit()
     runtime = runtime_of(request)
 
@@ -364,7 +435,11 @@ def audit_csv(request: Request, session: SessionDep) -> Response:
                 yield buffer.getvalue()
 
     stamp = now().astimezone(WIB).strftime("%Y%m%d-%H%M%S")
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="audit-{stamp}-WIB.csv"',
-        "Cache-Control": "no-store",
-    })
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="audit-{stamp}-WIB.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

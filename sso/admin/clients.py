@@ -39,30 +39,48 @@ def clients_page(request: Request, session: SessionDep) -> Response:
     status = status if status in STATUSES else ""
     q = admin_lists.clean(qp.get("q", ""))
     number = _int(qp.get("page", "1")[:6]) or 1
-    found = admin_lists.clients(session, query=q, status=status or None, number=number,
-                                size=CLIENTS_PER_PAGE)
+    found = admin_lists.clients(
+        session, query=q, status=status or None, number=number, size=CLIENTS_PER_PAGE
+    )
     query = {k: v for k, v in (("q", q), ("status", status)) if v}
-    return page(request, "admin/clients.html", who, {
-        "clients": found.rows, "page": found, "q": q, "query": query,
-        "status": status, "statuses": STATUSES})
+    return page(
+        request,
+        "admin/clients.html",
+        who,
+        {
+            "clients": found.rows,
+            "page": found,
+            "q": q,
+            "query": query,
+            "status": status,
+            "statuses": STATUSES,
+        },
+    )
 
 
-def _detail(request: Request, session: Session, who: Staff, client: Client,
-            error: DomainError | None = None) -> Response:
+def _detail(
+    request: Request, session: Session, who: Staff, client: Client, error: DomainError | None = None
+) -> Response:
     issuer = runtime_of(request).settings.issuer_url
-    context = {"client": client, "grant_types": GRANT_TYPES, "scopes": SCOPES,
-               "built_in": client.client_id == CONSOLE_CLIENT_ID,
-               "owner": service.owner_of(session, client),
-               # issue 13 (a13k): values to copy, and the client's app roles
-               "discovery_url": issuer + "/.well-known/openid-configuration",
-               "app_roles": admin_lists.app_roles_of_client(session, client.id),
-               # issue 16: the agency an Admin API client is limited to
-               "admin_agency": agency_repo.get(session, client.admin_agency_id)
-               if client.admin_agency_id else None}
+    context = {
+        "client": client,
+        "grant_types": GRANT_TYPES,
+        "scopes": SCOPES,
+        "built_in": client.client_id == CONSOLE_CLIENT_ID,
+        "owner": service.owner_of(session, client),
+        # issue 13 (a13k): values to copy, and the client's app roles
+        "discovery_url": issuer + "/.well-known/openid-configuration",
+        "app_roles": admin_lists.app_roles_of_client(session, client.id),
+        # issue 16: the agency an Admin API client is limited to
+        "admin_agency": agency_repo.get(session, client.admin_agency_id)
+        if client.admin_agency_id
+        else None,
+    }
     if error is not None:
         context.update(error=error.message, error_params=error.params)
-    return page(request, "admin/client.html", who, context,
-                status=error.status_code if error else 200)
+    return page(
+        request, "admin/client.html", who, context, status=error.status_code if error else 200
+    )
 
 
 @router.get(PATH + "/{client_id}")
@@ -81,13 +99,15 @@ def _lines(form: Form, name: str) -> list[str]:
 
 def _edit_of(form: Form) -> service.ClientEdit:
     return service.ClientEdit(
-        version=_int(form.get("version")) or -1, redirect_uris=_lines(form, "redirect_uris"),
+        version=_int(form.get("version")) or -1,
+        redirect_uris=_lines(form, "redirect_uris"),
         post_logout_redirect_uris=_lines(form, "post_logout_redirect_uris"),
         scope=" ".join(form.all("scope") + form.get("extra_scope").split()),
         grant_types=form.all("grant_types"),
         access_token_lifetime=_int(form.get("access_token_lifetime")),
         refresh_token_lifetime=_int(form.get("refresh_token_lifetime")),
-        trusted=form.flag("trusted"), backchannel_logout_uri=form.get("backchannel_logout_uri") or None,
+        trusted=form.flag("trusted"),
+        backchannel_logout_uri=form.get("backchannel_logout_uri") or None,
     )
 
 
@@ -95,8 +115,9 @@ CONFIRMED = frozenset({"disable", "rotate"})
 
 
 @router.get(PATH + "/{client_id}/{action}/confirm")
-def confirm_client_action(request: Request, session: SessionDep, client_id: str,
-                          action: str) -> Response:
+def confirm_client_action(
+    request: Request, session: SessionDep, client_id: str, action: str
+) -> Response:
     who = staff(request, session, "clients.manage")
     client = service.get(session, client_id[:64])
     path = f"{PATH}/{client.client_id}"
@@ -110,32 +131,40 @@ def confirm_client_action(request: Request, session: SessionDep, client_id: str,
     locale = confirm.locale_of(request)
     grants, people = impact.live_grants_of_client(session, client.client_id)
     c = confirm.Confirmation(
-        title=f"admin.confirm.client.{action}.title", title_params={"name": client.name},
-        action=f"{path}/{action}", cancel=path, button=f"admin.confirm.client.{action}.button",
+        title=f"admin.confirm.client.{action}.title",
+        title_params={"name": client.name},
+        action=f"{path}/{action}",
+        cancel=path,
+        button=f"admin.confirm.client.{action}.button",
         note="admin.confirm.fresh_login",
     )
     if action == "disable":
-        c.lines = [confirm.line(locale, "admin.confirm.client.refused", name=client.name),
-                   confirm.line(locale, "admin.confirm.client.grants", n=grants, people=people)]
+        c.lines = [
+            confirm.line(locale, "admin.confirm.client.refused", name=client.name),
+            confirm.line(locale, "admin.confirm.client.grants", n=grants, people=people),
+        ]
     else:
-        c.lines = [confirm.line(locale, "admin.confirm.client.old_secret", name=client.name),
-                   confirm.line(locale, "admin.confirm.client.grants_kept", n=grants,
-                                people=people),
-                   confirm.line(locale, "admin.confirm.client.shown_once")]
+        c.lines = [
+            confirm.line(locale, "admin.confirm.client.old_secret", name=client.name),
+            confirm.line(locale, "admin.confirm.client.grants_kept", n=grants, people=people),
+            confirm.line(locale, "admin.confirm.client.shown_once"),
+        ]
     return confirm.show(request, who, c)
 
 
 @router.post(PATH + "/{client_id}/{action}")
-def client_action(request: Request, session: SessionDep, form: FormDep, client_id: str,
-                  action: str) -> Response:
+def client_action(
+    request: Request, session: SessionDep, form: FormDep, client_id: str, action: str
+) -> Response:
     path = f"{PATH}/{client_id[:64]}"
     who = staff(request, session, "clients.manage", next_path=path)
     if action in CONFIRMED:
         if not confirm.is_confirmed(request, who, form, f"{path}/{action}", ()):
             return confirm.ask(f"{path}/{action}/confirm")  # nothing happens without it
         # Handing out a credential or cutting an app off: a fresh login is required.
-        fresh = reauth.recent_staff(request, session, "clients.manage", form,
-                                    back_to=f"{path}/{action}/confirm")
+        fresh = reauth.recent_staff(
+            request, session, "clients.manage", form, back_to=f"{path}/{action}/confirm"
+        )
         if isinstance(fresh, Response):
             return fresh
         who = fresh
@@ -165,8 +194,9 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
         session.commit()
     except StaleDataError:
         session.rollback()
-        return _detail(request, session, who, service.get(session, client_id[:64]),
-                       Conflict("admin.conflict"))
+        return _detail(
+            request, session, who, service.get(session, client_id[:64]), Conflict("admin.conflict")
+        )
     except DomainError as exc:
         session.rollback()
         # The form comes back with its error (nothing was saved); a refused development mark
@@ -175,6 +205,7 @@ def client_action(request: Request, session: SessionDep, form: FormDep, client_i
             return _detail(request, session, who, service.get(session, client_id[:64]), exc)
         return back(path, error=exc.message)
     if secret is not None:  # shown once, on a page of its own (never in a URL)
-        return handover.hand_over(request, who, kind="client", name=client.name, secret=secret,
-                                  back_to=path)
+        return handover.hand_over(
+            request, who, kind="client", name=client.name, secret=secret, back_to=path
+        )
     return reauth.forget(request, back(path, done))

@@ -60,8 +60,10 @@ def locale_of(request: Request) -> str:
 
 def line(locale: str, key: str, **params: Any) -> tuple[str, dict[str, Any]]:
     """A summary line; integer parameters are formatted for ``locale``."""
-    shown = {k: number(v, locale) if isinstance(v, int) and not isinstance(v, bool) else v
-             for k, v in params.items()}
+    shown = {
+        k: number(v, locale) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in params.items()
+    }
     return key, shown
 
 
@@ -70,8 +72,9 @@ def token(request: Request, who: Staff, action: str, fields: Mapping[str, str]) 
     return keyed_hash(runtime_of(request).secret_key, material, _PURPOSE)
 
 
-def is_confirmed(request: Request, who: Staff, form: Form, action: str,
-                 names: Sequence[str]) -> bool:
+def is_confirmed(
+    request: Request, who: Staff, form: Form, action: str, names: Sequence[str]
+) -> bool:
     """The POST came from the confirmation page of exactly these values."""
     sent = form.get(FIELD)
     expected = token(request, who, action, {n: form.get(n) for n in names})
@@ -88,14 +91,22 @@ def ask(path: str, fields: Mapping[str, str] | None = None, error: str | None = 
     return RedirectResponse(target, status_code=303)
 
 
-def show(request: Request, who: Staff, c: Confirmation,
-         values: Mapping[str, str] | None = None) -> Response:
+def show(
+    request: Request, who: Staff, c: Confirmation, values: Mapping[str, str] | None = None
+) -> Response:
     """The confirmation page. ``values``: what the admin had typed (after a re-login)."""
-    response = page(request, "admin/confirm.html", who, {
-        "c": c, "confirm_token": token(request, who, c.action, c.fields),
-        "typed": (values or {}).get(TYPED_FIELD, ""),
-        # shown beside the form rather than above the page
-        "confirm_error": error_of_query(request), "error": None,
-    })
+    response = page(
+        request,
+        "admin/confirm.html",
+        who,
+        {
+            "c": c,
+            "confirm_token": token(request, who, c.action, c.fields),
+            "typed": (values or {}).get(TYPED_FIELD, ""),
+            # shown beside the form rather than above the page
+            "confirm_error": error_of_query(request),
+            "error": None,
+        },
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -58,23 +58,40 @@ def chart(counts: dict[str, dict[date, int]], today: date) -> dict[str, Any]:
     for i, day in enumerate(days):
         n_ok, n_failed = ok.get(day, 0), failed.get(day, 0)
         x = LEFT + i * slot + slot * 0.12
-        bars.append({
-            "day": day.strftime("%d-%m-%Y"), "iso": day.isoformat(),
-            "logins": n_ok, "failed": n_failed,
-            "x_ok": round(x, 2), "x_failed": round(x + w, 2), "w": round(w, 2),
-            "y_ok": y(n_ok), "h_ok": round(base - y(n_ok), 2),
-            "y_failed": y(n_failed), "h_failed": round(base - y(n_failed), 2),
-            "label_x": round(LEFT + i * slot + slot / 2, 2),
-            # Every other day is labelled (seven labels fit a phone), today always.
-            "label": day.strftime("%d/%m") if (DAYS - 1 - i) % 2 == 0 else "",
-        })
+        bars.append(
+            {
+                "day": day.strftime("%d-%m-%Y"),
+                "iso": day.isoformat(),
+                "logins": n_ok,
+                "failed": n_failed,
+                "x_ok": round(x, 2),
+                "x_failed": round(x + w, 2),
+                "w": round(w, 2),
+                "y_ok": y(n_ok),
+                "h_ok": round(base - y(n_ok), 2),
+                "y_failed": y(n_failed),
+                "h_failed": round(base - y(n_failed), 2),
+                "label_x": round(LEFT + i * slot + slot / 2, 2),
+                # Every other day is labelled (seven labels fit a phone), today always.
+                "label": day.strftime("%d/%m") if (DAYS - 1 - i) % 2 == 0 else "",
+            }
+        )
     # 0, the middle and the top; an odd top (1, 5, 50 …) has no whole middle.
     ticks = [{"value": v, "y": y(v)} for v in ([0, top // 2, top] if top % 2 == 0 else [0, top])]
     busiest = max(bars, key=lambda b: (b["logins"], b["iso"]))
     return {
-        "bars": bars, "ticks": ticks, "width": WIDTH, "height": HEIGHT, "left": LEFT,
-        "right": WIDTH - RIGHT, "top": TOP, "base": base, "max": top,
-        "x_title_y": HEIGHT - 8, "y_title_x": 12, "y_title_y": round(TOP + plot_h / 2, 2),
+        "bars": bars,
+        "ticks": ticks,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "top": TOP,
+        "base": base,
+        "max": top,
+        "x_title_y": HEIGHT - 8,
+        "y_title_x": 12,
+        "y_title_y": round(TOP + plot_h / 2, 2),
         "total_logins": sum(b["logins"] for b in bars),
         "total_failed": sum(b["failed"] for b in bars),
         "peak": f"{busiest['day']} ({busiest['logins']})" if busiest["logins"] else "—",
@@ -103,8 +120,10 @@ def dashboard(request: Request, session: SessionDep) -> Response:
     runtime = runtime_of(request)
     today = (now() + audit_queries.LOCAL_OFFSET).date()
     counts = audit_queries.daily_counts(
-        session, [Event.USER_LOGIN, Event.USER_LOGIN_FAILED],
-        today - timedelta(days=DAYS - 1), DAYS,
+        session,
+        [Event.USER_LOGIN, Event.USER_LOGIN_FAILED],
+        today - timedelta(days=DAYS - 1),
+        DAYS,
     )
     # People as the user list counts them: exact up to 10,000, the planner's estimate beyond
     # (an exact count of a million citizens alone took 300 ms; issue 13 bench).
@@ -115,13 +134,20 @@ def dashboard(request: Request, session: SessionDep) -> Response:
         ("sessions", dir_repo.Total(dir_repo.count_live_sessions(session), estimated=False)),
     ]
     throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
-    return page(request, "admin/dashboard.html", who, {
-        "counts": stats, "chart": chart(counts, today),
-        "pending": admin_figures.pending_clients(session),
-        "can_review": who.can("clients.manage"),
-        "mfa": Adoption(*admin_figures.staff_mfa(session)),
-        "locked": locked_accounts(session, throttle),
-        # issue 16: subscriptions the webhook sender paused because they kept failing
-        "webhooks_failing": webhook_repo.paused_for_failing(session)
-        if who.can("webhooks.manage") else 0,
-    })
+    return page(
+        request,
+        "admin/dashboard.html",
+        who,
+        {
+            "counts": stats,
+            "chart": chart(counts, today),
+            "pending": admin_figures.pending_clients(session),
+            "can_review": who.can("clients.manage"),
+            "mfa": Adoption(*admin_figures.staff_mfa(session)),
+            "locked": locked_accounts(session, throttle),
+            # issue 16: subscriptions the webhook sender paused because they kept failing
+            "webhooks_failing": webhook_repo.paused_for_failing(session)
+            if who.can("webhooks.manage")
+            else 0,
+        },
+    )

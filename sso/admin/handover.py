@@ -22,12 +22,17 @@ LIFETIME = shared.LIFETIME
 PATH = "/admin/secret"
 
 
-def hand_over(request: Request, who: Staff, *, kind: str, name: str, secret: str,
-              back_to: str) -> Response:
+def hand_over(
+    request: Request, who: Staff, *, kind: str, name: str, secret: str, back_to: str
+) -> Response:
     """303 to the page showing ``secret`` once. ``kind``: ``client``, ``token`` or ``webhook``."""
-    return shared.hand_over(request, cookie=COOKIE, user_id=who.user.id, page=PATH,
-                            payload={"kind": kind, "name": name, "secret": secret,
-                                     "back": back_to})
+    return shared.hand_over(
+        request,
+        cookie=COOKIE,
+        user_id=who.user.id,
+        page=PATH,
+        payload={"kind": kind, "name": name, "secret": secret, "back": back_to},
+    )
 
 
 @router.get(PATH)
@@ -35,10 +40,19 @@ def secret_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "dashboard.view")
     kept = shared.kept(request, cookie=COOKIE, user_id=who.user.id)
     kind = kept.get("kind") if kept.get("kind") in ("client", "token", "webhook") else None
-    return shared.no_store(page(request, "admin/secret.html", who, {
-        "kind": kind, "name": kept.get("name", ""), "secret": kept.get("secret", "") if kind else "",
-        "minutes": LIFETIME // 60,
-    }))
+    return shared.no_store(
+        page(
+            request,
+            "admin/secret.html",
+            who,
+            {
+                "kind": kind,
+                "name": kept.get("name", ""),
+                "secret": kept.get("secret", "") if kind else "",
+                "minutes": LIFETIME // 60,
+            },
+        )
+    )
 
 
 @router.post(PATH)

@@ -147,9 +147,16 @@ def _jobs(session: Session, who: Staff) -> Any:
 @router.get("/admin/imports")
 def imports_page(request: Request, session: SessionDep) -> Response:
     who = staff(request, session, "users.import")
-    return page(request, "admin/imports.html", who, {
-        "jobs": _jobs(session, who), "max_mb": MAX_FILE_BYTES // (1024 * 1024),
-        "max_rows": runtime_of(request).settings.admin_import_max_rows})
+    return page(
+        request,
+        "admin/imports.html",
+        who,
+        {
+            "jobs": _jobs(session, who),
+            "max_mb": MAX_FILE_BYTES // (1024 * 1024),
+            "max_rows": runtime_of(request).settings.admin_import_max_rows,
+        },
+    )
 
 
 @router.post("/admin/imports")
@@ -166,15 +173,33 @@ def upload(request: Request, session: SessionDep, upload: UploadDep) -> Response
         staff_csv.parse_file(upload.path, max_rows)
     except DomainError as exc:
         status = 413 if exc.message == "admin.import.too_big" else 400
-        return page(request, "admin/imports.html", who, {
-            "jobs": _jobs(session, who), "error": exc.message, "error_params": exc.params,
-            "max_mb": MAX_FILE_BYTES // (1024 * 1024), "max_rows": max_rows}, status=status)
-    job = job_repo.add(session, ImportJob(
-        kind="staff", filename=upload.filename, content="", status="validating",
-        created_by_id=who.user.id,
-        scope_agency_ids=None if who.scope is None else sorted(who.scope),
-        report={}, total=0, processed=0,
-    ))
+        return page(
+            request,
+            "admin/imports.html",
+            who,
+            {
+                "jobs": _jobs(session, who),
+                "error": exc.message,
+                "error_params": exc.params,
+                "max_mb": MAX_FILE_BYTES // (1024 * 1024),
+                "max_rows": max_rows,
+            },
+            status=status,
+        )
+    job = job_repo.add(
+        session,
+        ImportJob(
+            kind="staff",
+            filename=upload.filename,
+            content="",
+            status="validating",
+            created_by_id=who.user.id,
+            scope_agency_ids=None if who.scope is None else sorted(who.scope),
+            report={},
+            total=0,
+            processed=0,
+        ),
+    )
     session.commit()
     upload.kept = True
     start(staff_import.validate, runtime.sessions, job.id, max_rows, upload.path)
@@ -214,8 +239,11 @@ def job_page(request: Request, session: SessionDep, job_id: str) -> Response:
     running = job.status in ("validating", "applying")
     report = job.report or {}
     context: dict[str, Any] = {
-        "job": job, "running": running, "counts": report.get("counts"),
-        "applied": report.get("applied"), "error_params": report.get("error_params") or {},
+        "job": job,
+        "running": running,
+        "counts": report.get("counts"),
+        "applied": report.get("applied"),
+        "error_params": report.get("error_params") or {},
         "percent": int(100 * job.processed / job.total) if job.total else 0,
     }
     if report.get("counts") and not running:
@@ -225,14 +253,21 @@ def job_page(request: Request, session: SessionDep, job_id: str) -> Response:
         page_no = min(page_no, pages)
         context.update(
             rows=job_repo.rows_page(session, query, (page_no - 1) * PAGE_SIZE, PAGE_SIZE),
-            show=show, q=text, page_no=page_no, pages=pages, matching=total,
+            show=show,
+            q=text,
+            page_no=page_no,
+            pages=pages,
+            matching=total,
             page_size=PAGE_SIZE,
         )
     batch = activation.batch_for_import(session, job.id) if job.status == "applied" else None
     if batch is not None:
-        context.update(batch=batch, batch_running=activation.running(batch),
-                       batch_stalled=activation.stalled(batch),
-                       batch_percent=activation.percent(batch))
+        context.update(
+            batch=batch,
+            batch_running=activation.running(batch),
+            batch_stalled=activation.stalled(batch),
+            batch_percent=activation.percent(batch),
+        )
     elif job.status == "applied":
         context["to_activate"] = activation.count_for_import(session, job.id)
     response = page(request, "admin/import.html", who, context)
@@ -254,8 +289,12 @@ def _cell(value: object) -> str:
 
 def reason_text(locale: str, reason: object) -> str:
     if isinstance(reason, dict):
-        return translate(locale, str(reason.get("key")), value=reason.get("value", ""),
-                         line=reason.get("line", ""))
+        return translate(
+            locale,
+            str(reason.get("key")),
+            value=reason.get("value", ""),
+            line=reason.get("line", ""),
+        )
     return translate(locale, str(reason))
 
 
@@ -266,8 +305,15 @@ def refused_csv(request: Request, session: SessionDep, job_id: str) -> Response:
     who = staff(request, session, "users.import")
     job = _job(session, who, job_id)
     locale = _locale(request)
-    header = ["line", "nip", "name", "email", "agency_code", "position",
-              translate(locale, "admin.import.reasons")]
+    header = [
+        "line",
+        "nip",
+        "name",
+        "email",
+        "agency_code",
+        "position",
+        translate(locale, "admin.import.reasons"),
+    ]
     # Written to a spooled file (memory up to 1 MB, then the var dir), read in chunks here,
     # streamed from the file: 50,000 refused rows are never one string in memory.
     folder = runtime_of(request).settings.var_dir / "imports"
@@ -278,8 +324,15 @@ def refused_csv(request: Request, session: SessionDep, job_id: str) -> Response:
     writer.writerow(header)
     for row in job_repo.each_row(session, job_repo.RowQuery(job.id, ("refuse",))):
         reasons = "; ".join(reason_text(locale, r) for r in row.reasons or [])
-        writer.writerow([row.line, *(_cell(v) for v in (
-            row.nip, row.name, row.email, row.agency, row.position, reasons))])
+        writer.writerow(
+            [
+                row.line,
+                *(
+                    _cell(v)
+                    for v in (row.nip, row.name, row.email, row.agency, row.position, reasons)
+                ),
+            ]
+        )
     text.detach()
     session.rollback()
     spool.seek(0)
@@ -293,9 +346,12 @@ def refused_csv(request: Request, session: SessionDep, job_id: str) -> Response:
 
     name = f"ditolak-{job.id[:8]}.csv"
     return StreamingResponse(
-        chunks(), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                 "Cache-Control": "no-store"},
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -319,8 +375,7 @@ def apply(request: Request, session: SessionDep, form: FormDep, job_id: str) -> 
 
 
 @router.post("/admin/imports/{job_id}/activation")
-def send_activation(request: Request, session: SessionDep, form: FormDep,
-                    job_id: str) -> Response:
+def send_activation(request: Request, session: SessionDep, form: FormDep, job_id: str) -> Response:
     """Mail activation links to the people of an applied import who have no password yet: one
     batch per import (a second click, or a second admin, shows the same batch); a batch whose
     worker died is resumed from where it stopped, never mailing anyone twice."""
@@ -329,12 +384,9 @@ def send_activation(request: Request, session: SessionDep, form: FormDep,
     job = _job(session, who, job_id)
     if job.status != "applied":
         return back(path)
-    batch = activation.start_for_import(session, job, actor_id=who.user.id,
-                                        locale=_locale(request))
+    batch = activation.start_for_import(session, job, actor_id=who.user.id, locale=_locale(request))
     session.commit()
     if activation.claimable(batch):
         runtime = runtime_of(request)
-        start(activation.run_batch, runtime.sessions, runtime.settings, mailer(runtime),
-              batch.id)
+        start(activation.run_batch, runtime.sessions, runtime.settings, mailer(runtime), batch.id)
     return back(path)
-

@@ -26,8 +26,9 @@ LIFETIME = 15 * 60  # long enough to sign in again with a second factor
 _NOT_KEPT = frozenset({CSRF_FIELD, "confirm"})
 
 
-def recent_staff(request: Request, session: Session, permission: str, form: Form, *,
-                 back_to: str) -> Staff | Response:
+def recent_staff(
+    request: Request, session: Session, permission: str, form: Form, *, back_to: str
+) -> Staff | Response:
     """The admin (logged in within 5 minutes), or the redirect to sign in again."""
     try:
         return staff(request, session, permission, recent=True, next_path=back_to)
@@ -39,8 +40,9 @@ def recent_staff(request: Request, session: Session, permission: str, form: Form
         response = console.login_redirect(request, exc)
         values = {k: v[0][:1000] for k, v in form.values.items() if k not in _NOT_KEPT and v}
         path = back_to.split("?", 1)[0]
-        sealed.put(request, response, COOKIE, current.user.id,
-                   {"path": path, "values": values}, LIFETIME)
+        sealed.put(
+            request, response, COOKIE, current.user.id, {"path": path, "values": values}, LIFETIME
+        )
         return response
 
 

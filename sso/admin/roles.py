@@ -40,17 +40,31 @@ def built_in_roles(session: Session) -> list[dict[str, Any]]:
     return found
 
 
-def _list(request: Request, session: Session, who: Staff, error: DomainError | None = None) -> Response:
+def _list(
+    request: Request, session: Session, who: Staff, error: DomainError | None = None
+) -> Response:
     qp = request.query_params
     q = admin_lists.clean(qp.get("q", ""))
     number = int(qp["page"]) if qp.get("page", "").isdigit() and len(qp["page"]) < 7 else 1
-    found = admin_lists.app_roles(session, query=q, exclude=ADMIN_ROLES, number=number,
-                                  size=ROLES_PER_PAGE)
-    return page(request, "admin/roles.html", who, {
-        "built_in": built_in_roles(session), "roles": found.rows, "page": found, "q": q,
-        "query": {"q": q} if q else {}, "clients": client_repo.list_all(session),
-        "error": error.message if error else None, "error_params": error.params if error else None,
-    }, status=error.status_code if error else 200)
+    found = admin_lists.app_roles(
+        session, query=q, exclude=ADMIN_ROLES, number=number, size=ROLES_PER_PAGE
+    )
+    return page(
+        request,
+        "admin/roles.html",
+        who,
+        {
+            "built_in": built_in_roles(session),
+            "roles": found.rows,
+            "page": found,
+            "q": q,
+            "query": {"q": q} if q else {},
+            "clients": client_repo.list_all(session),
+            "error": error.message if error else None,
+            "error_params": error.params if error else None,
+        },
+        status=error.status_code if error else 200,
+    )
 
 
 @router.get(PATH)
@@ -62,8 +76,13 @@ def roles_page(request: Request, session: SessionDep) -> Response:
 def create_role(request: Request, session: SessionDep, form: FormDep) -> Response:
     who = staff(request, session, "roles.manage", next_path=PATH)
     try:
-        role = service.create(session, form.get("name"), form.get("client_id") or None,
-                              form.get("description"), actor_id=who.user.id)
+        role = service.create(
+            session,
+            form.get("name"),
+            form.get("client_id") or None,
+            form.get("description"),
+            actor_id=who.user.id,
+        )
         session.commit()
     except DomainError as exc:
         session.rollback()
@@ -71,23 +90,28 @@ def create_role(request: Request, session: SessionDep, form: FormDep) -> Respons
     return back(f"{PATH}/{role.id}", "created")
 
 
-def _detail(request: Request, session: Session, who: Staff, role: Role,
-            error: DomainError | None = None) -> Response:
+def _detail(
+    request: Request, session: Session, who: Staff, role: Role, error: DomainError | None = None
+) -> Response:
     client = None
     if role.client_id is not None:
         client = next((c for c in client_repo.list_all(session) if c.id == role.client_id), None)
     context: dict[str, Any] = {
-        "role": role, "client": client, "assignments": dir_repo.role_assignments(session, role.id),
+        "role": role,
+        "client": client,
+        "assignments": dir_repo.role_assignments(session, role.id),
         "built_in": service.is_built_in(role),
-        "permissions": [p for p, held in PERMISSIONS.items()
-                        if service.is_built_in(role) and role.name in held],
+        "permissions": [
+            p for p, held in PERMISSIONS.items() if service.is_built_in(role) and role.name in held
+        ],
         # after a re-login the grant form comes back with what was typed
         "kept": reauth.kept_values(request, who),
     }
     if error is not None:
         context.update(error=error.message, error_params=error.params)
-    return page(request, "admin/role.html", who, context,
-                status=error.status_code if error else 200)
+    return page(
+        request, "admin/role.html", who, context, status=error.status_code if error else 200
+    )
 
 
 @router.get(PATH + "/{role_id}")
@@ -106,20 +130,27 @@ def confirm_delete(request: Request, session: SessionDep, role_id: int) -> Respo
     locale = confirm.locale_of(request)
     held = impact.role_holders(session, role.id)
     c = confirm.Confirmation(
-        title="admin.confirm.role.delete.title", title_params={"name": role.name},
-        action=f"{path}/delete", cancel=path, button="admin.confirm.role.delete.button",
+        title="admin.confirm.role.delete.title",
+        title_params={"name": role.name},
+        action=f"{path}/delete",
+        cancel=path,
+        button="admin.confirm.role.delete.button",
         note="admin.confirm.fresh_login",
-        lines=[confirm.line(locale, "admin.confirm.role.people", n=held["people"]),
-               confirm.line(locale, "admin.confirm.role.agencies", n=held["agencies"],
-                            staff=held["staff"]),
-               confirm.line(locale, "admin.confirm.role.removed", name=role.name)],
+        lines=[
+            confirm.line(locale, "admin.confirm.role.people", n=held["people"]),
+            confirm.line(
+                locale, "admin.confirm.role.agencies", n=held["agencies"], staff=held["staff"]
+            ),
+            confirm.line(locale, "admin.confirm.role.removed", name=role.name),
+        ],
     )
     return confirm.show(request, who, c)
 
 
 @router.post(PATH + "/{role_id}/{action}")
-def role_action(request: Request, session: SessionDep, form: FormDep, role_id: int,
-                action: str) -> Response:
+def role_action(
+    request: Request, session: SessionDep, form: FormDep, role_id: int, action: str
+) -> Response:
     path = f"{PATH}/{role_id}"
     who = staff(request, session, "roles.manage", next_path=path)
     if action == "delete" and not confirm.is_confirmed(request, who, form, f"{path}/delete", ()):

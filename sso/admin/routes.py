@@ -8,7 +8,20 @@ from fastapi import APIRouter
 
 router = APIRouter(include_in_schema=False)
 
-AREAS = ("dashboard", "imports", "users", "user_actions", "agencies", "roles", "clients", "system",
-         "audit", "tokens", "handover", "upstreams", "webhooks")
+AREAS = (
+    "dashboard",
+    "imports",
+    "users",
+    "user_actions",
+    "agencies",
+    "roles",
+    "clients",
+    "system",
+    "audit",
+    "tokens",
+    "handover",
+    "upstreams",
+    "webhooks",
+)
 for _name in AREAS:
     router.include_router(import_module(f"sso.admin.{_name}").router)

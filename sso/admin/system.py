@@ -45,15 +45,36 @@ def sessions_page(request: Request, session: SessionDep) -> Response:
         user_id = found.id if found else "-"
     number = _int(qp.get("page", "1"))
     found_page = admin_lists.live_sessions(
-        session, username="" if user_id else text, user_id=user_id, number=number,
-        size=SESSIONS_PER_PAGE)
+        session,
+        username="" if user_id else text,
+        user_id=user_id,
+        number=number,
+        size=SESSIONS_PER_PAGE,
+    )
     apps = admin_lists.apps_of_sessions(session, [s.id for s, _ in found_page.rows])
-    rows = [{"session": s, "user": u, "apps": apps.get(s.id, []),
-             "device": summarise(s.user_agent), "started": local_time(s.created_at),
-             "last_seen": local_time(s.last_seen_at)} for s, u in found_page.rows]
-    return page(request, "admin/sessions.html", who, {
-        "rows": rows, "user": text, "own_session": who.login.login.id, "page": found_page,
-        "query": {"user_id": person} if person else {"user": text} if text else {}})
+    rows = [
+        {
+            "session": s,
+            "user": u,
+            "apps": apps.get(s.id, []),
+            "device": summarise(s.user_agent),
+            "started": local_time(s.created_at),
+            "last_seen": local_time(s.last_seen_at),
+        }
+        for s, u in found_page.rows
+    ]
+    return page(
+        request,
+        "admin/sessions.html",
+        who,
+        {
+            "rows": rows,
+            "user": text,
+            "own_session": who.login.login.id,
+            "page": found_page,
+            "query": {"user_id": person} if person else {"user": text} if text else {},
+        },
+    )
 
 
 SESSIONS_PER_PAGE = 50
@@ -82,11 +103,15 @@ def confirm_end(request: Request, session: SessionDep) -> Response:
     live, people = impact.live_sessions_among(session, ids)
     own = who.login.login.id in ids
     c = confirm.Confirmation(
-        title="admin.confirm.sessions.title", action="/admin/sessions/end",
-        cancel="/admin/sessions", button="admin.confirm.sessions.button",
+        title="admin.confirm.sessions.title",
+        action="/admin/sessions/end",
+        cancel="/admin/sessions",
+        button="admin.confirm.sessions.button",
         fields={"sessions": ",".join(ids)},
-        lines=[confirm.line(locale, "admin.confirm.sessions.count", n=live, people=people),
-               confirm.line(locale, "admin.confirm.user.backchannel")],
+        lines=[
+            confirm.line(locale, "admin.confirm.sessions.count", n=live, people=people),
+            confirm.line(locale, "admin.confirm.user.backchannel"),
+        ],
         note="admin.confirm.sessions.own" if own else None,
     )
     return confirm.show(request, who, c)
@@ -96,7 +121,9 @@ def confirm_end(request: Request, session: SessionDep) -> Response:
 def end_selected(request: Request, session: SessionDep, form: FormDep) -> Response:
     who = staff(request, session, "sessions.manage", next_path="/admin/sessions")
     ids = _selected([form.get("sessions")])
-    if not ids or not confirm.is_confirmed(request, who, form, "/admin/sessions/end", ("sessions",)):
+    if not ids or not confirm.is_confirmed(
+        request, who, form, "/admin/sessions/end", ("sessions",)
+    ):
         # nothing happens without the confirmation page
         return confirm.ask("/admin/sessions/end/confirm", {"session_id": ",".join(ids)})
     deliveries: list[str] = []
@@ -127,12 +154,23 @@ def keys_page(request: Request, session: SessionDep) -> Response:
     q = admin_lists.clean(qp.get("q", ""))
     state = qp.get("state", "")
     state = state if state in KEY_STATES else ""
-    found = admin_lists.signing_keys(session, query=q, state=state or None,
-                                     number=_int(qp.get("page", "1")), size=KEYS_PER_PAGE)
+    found = admin_lists.signing_keys(
+        session, query=q, state=state or None, number=_int(qp.get("page", "1")), size=KEYS_PER_PAGE
+    )
     query = {k: v for k, v in (("q", q), ("state", state)) if v}
-    return page(request, "admin/keys.html", who, {
-        "keys": found.rows, "page": found, "q": q, "state": state, "query": query,
-        "states": KEY_STATES})
+    return page(
+        request,
+        "admin/keys.html",
+        who,
+        {
+            "keys": found.rows,
+            "page": found,
+            "q": q,
+            "state": state,
+            "query": query,
+            "states": KEY_STATES,
+        },
+    )
 
 
 KEYS_PER_PAGE = 25
@@ -153,9 +191,11 @@ def confirm_key_action(request: Request, session: SessionDep, action: str) -> Re
         if alg not in ALGS:
             return back("/admin/keys", error="admin.confirm.choose")
         fields = {"alg": alg}
-        lines = [confirm.line(locale, "admin.confirm.keys.rotate_active", n=states.get("active", 0)),
-                 confirm.line(locale, "admin.confirm.keys.rotate_next", n=states.get("next", 0)),
-                 confirm.line(locale, "admin.confirm.keys.rotate_new")]
+        lines = [
+            confirm.line(locale, "admin.confirm.keys.rotate_active", n=states.get("active", 0)),
+            confirm.line(locale, "admin.confirm.keys.rotate_next", n=states.get("next", 0)),
+            confirm.line(locale, "admin.confirm.keys.rotate_new"),
+        ]
         title_params = {"alg": alg if alg != "all" else "RS256, ES256"}
     elif action == "retire":
         kid = qp.get("kid", "")[:64]
@@ -164,20 +204,41 @@ def confirm_key_action(request: Request, session: SessionDep, action: str) -> Re
             raise NotFound("admin.error.unknown_action")
         if key.state == "active":
             found = admin_lists.signing_keys(session, size=KEYS_PER_PAGE)
-            return page(request, "admin/keys.html", who, {
-                "keys": found.rows, "page": found, "q": "", "state": "", "query": {},
-                "states": KEY_STATES, "error": "admin.keys.retire_active"}, status=409)
+            return page(
+                request,
+                "admin/keys.html",
+                who,
+                {
+                    "keys": found.rows,
+                    "page": found,
+                    "q": "",
+                    "state": "",
+                    "query": {},
+                    "states": KEY_STATES,
+                    "error": "admin.keys.retire_active",
+                },
+                status=409,
+            )
         fields = {"kid": kid}
-        lines = [confirm.line(locale, f"admin.confirm.keys.retire_{key.state}", kid=kid),
-                 confirm.line(locale, "admin.confirm.keys.published",
-                              n=states.get("active", 0) + states.get("next", 0) - 1)]
+        lines = [
+            confirm.line(locale, f"admin.confirm.keys.retire_{key.state}", kid=kid),
+            confirm.line(
+                locale,
+                "admin.confirm.keys.published",
+                n=states.get("active", 0) + states.get("next", 0) - 1,
+            ),
+        ]
         title_params = {"kid": kid}
     else:
         raise NotFound("admin.error.unknown_action")
     c = confirm.Confirmation(
-        title=f"admin.confirm.keys.{action}.title", title_params=title_params,
-        action=f"/admin/keys/{action}", cancel="/admin/keys",
-        button=f"admin.confirm.keys.{action}.button", fields=fields, lines=lines,
+        title=f"admin.confirm.keys.{action}.title",
+        title_params=title_params,
+        action=f"/admin/keys/{action}",
+        cancel="/admin/keys",
+        button=f"admin.confirm.keys.{action}.button",
+        fields=fields,
+        lines=lines,
         note="admin.confirm.fresh_login",
     )
     return confirm.show(request, who, c, reauth.kept_values(request, who))
@@ -192,8 +253,9 @@ def key_action(request: Request, session: SessionDep, form: FormDep, action: str
     again = confirm.ask(f"/admin/keys/{action}/confirm", {name: form.get(name)})
     if not confirm.is_confirmed(request, who, form, f"/admin/keys/{action}", (name,)):
         return again  # nothing happens without the confirmation page
-    fresh = reauth.recent_staff(request, session, "keys.manage", form,
-                                back_to=again.headers["location"])
+    fresh = reauth.recent_staff(
+        request, session, "keys.manage", form, back_to=again.headers["location"]
+    )
     if isinstance(fresh, Response):
         return fresh
     who = fresh

@@ -32,13 +32,24 @@ def tokens_page(request: Request, session: SessionDep) -> Response:
     state = state if state in admin_lists.TOKEN_STATES else ""
     number_raw = qp.get("page", "1")[:6]
     number = int(number_raw) if number_raw.isdigit() and int(number_raw) > 0 else 1
-    found = admin_lists.registration_tokens(session, query=q, state=state or None,
-                                            number=number, size=TOKENS_PER_PAGE)
+    found = admin_lists.registration_tokens(
+        session, query=q, state=state or None, number=number, size=TOKENS_PER_PAGE
+    )
     rows = [(row, initial_access.is_usable(row)) for row in found.rows]
     query = {k: v for k, v in (("q", q), ("state", state)) if v}
-    return page(request, "admin/tokens.html", who, {
-        "rows": rows, "page": found, "q": q, "state": state, "query": query,
-        "states": admin_lists.TOKEN_STATES})
+    return page(
+        request,
+        "admin/tokens.html",
+        who,
+        {
+            "rows": rows,
+            "page": found,
+            "q": q,
+            "state": state,
+            "query": query,
+            "states": admin_lists.TOKEN_STATES,
+        },
+    )
 
 
 @router.post(PATH)
@@ -51,9 +62,13 @@ def issue_token(request: Request, session: SessionDep, form: FormDep) -> Respons
     days, uses = form.get("days"), form.get("max_uses")
     try:
         issued = initial_access.issue(
-            session, runtime_of(request).secret_key,
-            actor_id=who.user.id, description=form.get("description"),
-            expires_in=int(days) * 24 * 3600 if days.isdigit() and 0 < int(days) <= 366 else 7 * 24 * 3600,
+            session,
+            runtime_of(request).secret_key,
+            actor_id=who.user.id,
+            description=form.get("description"),
+            expires_in=int(days) * 24 * 3600
+            if days.isdigit() and 0 < int(days) <= 366
+            else 7 * 24 * 3600,
             max_uses=int(uses) if uses.isdigit() and int(uses) > 0 else None,
             approve_clients=form.flag("approve_clients"),
         )
@@ -61,9 +76,14 @@ def issue_token(request: Request, session: SessionDep, form: FormDep) -> Respons
     except DomainError as exc:
         session.rollback()
         return back(PATH, error=exc.message)
-    response = handover.hand_over(request, who, kind="token",
-                                  name=issued.row.description or f"#{issued.row.id}",
-                                  secret=issued.token, back_to=PATH)
+    response = handover.hand_over(
+        request,
+        who,
+        kind="token",
+        name=issued.row.description or f"#{issued.row.id}",
+        secret=issued.token,
+        back_to=PATH,
+    )
     return reauth.forget(request, response)
 
 
@@ -76,12 +96,18 @@ def confirm_revoke(request: Request, session: SessionDep, token_id: int) -> Resp
     locale = confirm.locale_of(request)
     left = None if row.max_uses is None else max(row.max_uses - row.uses, 0)
     c = confirm.Confirmation(
-        title="admin.confirm.token.title", title_params={"name": row.description or f"#{row.id}"},
-        action=f"{PATH}/{row.id}/revoke", cancel=PATH, button="admin.confirm.token.button",
-        lines=[confirm.line(locale, "admin.confirm.token.used", n=row.uses),
-               confirm.line(locale, "admin.confirm.token.left", n=left) if left is not None
-               else confirm.line(locale, "admin.confirm.token.unlimited"),
-               confirm.line(locale, "admin.confirm.token.clients_stay")],
+        title="admin.confirm.token.title",
+        title_params={"name": row.description or f"#{row.id}"},
+        action=f"{PATH}/{row.id}/revoke",
+        cancel=PATH,
+        button="admin.confirm.token.button",
+        lines=[
+            confirm.line(locale, "admin.confirm.token.used", n=row.uses),
+            confirm.line(locale, "admin.confirm.token.left", n=left)
+            if left is not None
+            else confirm.line(locale, "admin.confirm.token.unlimited"),
+            confirm.line(locale, "admin.confirm.token.clients_stay"),
+        ],
     )
     return confirm.show(request, who, c)
 

@@ -29,22 +29,30 @@ from sso.web.routes.account_self_service import mailer
 router = APIRouter()
 
 ACTIONS = {
-    "disable": "users.manage", "enable": "users.manage", "end-sessions": "users.manage",
-    "unlock": "users.support", "reset-link": "users.support", "reset-mfa": "users.support",
+    "disable": "users.manage",
+    "enable": "users.manage",
+    "end-sessions": "users.manage",
+    "unlock": "users.support",
+    "reset-link": "users.support",
+    "reset-mfa": "users.support",
 }
 # Destructive: each first shows its confirmation page (GET …/{action}/confirm).
 CONFIRMED = frozenset({"disable", "end-sessions", "reset-mfa"})
 
 
-def _confirmation(request: Request, session: Session, user: User, action: str,
-                  sensitive: bool) -> confirm.Confirmation:
+def _confirmation(
+    request: Request, session: Session, user: User, action: str, sensitive: bool
+) -> confirm.Confirmation:
     locale = confirm.locale_of(request)
     path = f"/admin/users/{user.id}"
     name = user.display_name or user.username
     live = impact.live_sessions_of_user(session, user.id)
     c = confirm.Confirmation(
-        title=f"admin.confirm.user.{action}.title", title_params={"name": name},
-        action=f"{path}/{action}", cancel=path, button=f"admin.confirm.user.{action}.button",
+        title=f"admin.confirm.user.{action}.title",
+        title_params={"name": name},
+        action=f"{path}/{action}",
+        cancel=path,
+        button=f"admin.confirm.user.{action}.button",
         note="admin.confirm.fresh_login" if sensitive else None,
     )
     if action == "disable":
@@ -55,13 +63,20 @@ def _confirmation(request: Request, session: Session, user: User, action: str,
             confirm.line(locale, "admin.confirm.grants_revoked", n=grants, apps=apps),
         ]
     elif action == "end-sessions":
-        c.lines = [confirm.line(locale, "admin.confirm.sessions_end", n=live),
-                   confirm.line(locale, "admin.confirm.user.backchannel")]
+        c.lines = [
+            confirm.line(locale, "admin.confirm.sessions_end", n=live),
+            confirm.line(locale, "admin.confirm.user.backchannel"),
+        ]
     else:
         factors = impact.second_factors(session, user.id)
         c.lines = [
-            confirm.line(locale, "admin.confirm.user.factors", totp=factors["totp"],
-                         passkeys=factors["passkeys"], codes=factors["codes"]),
+            confirm.line(
+                locale,
+                "admin.confirm.user.factors",
+                totp=factors["totp"],
+                passkeys=factors["passkeys"],
+                codes=factors["codes"],
+            ),
             confirm.line(locale, "admin.confirm.user.enrol_again", name=name),
         ]
     return c
@@ -73,8 +88,9 @@ def _sensitive(session: Session, user: User, action: str) -> bool:
 
 
 @router.get("/admin/users/{user_id}/{action}/confirm")
-def confirm_user_action(request: Request, session: SessionDep, user_id: str,
-                        action: str) -> Response:
+def confirm_user_action(
+    request: Request, session: SessionDep, user_id: str, action: str
+) -> Response:
     if action not in CONFIRMED:
         raise NotFound("admin.error.unknown_action")
     permission = ACTIONS[action]
@@ -126,9 +142,14 @@ def user_action(
         session.rollback()
         return back(path, error=exc.message)
     deliver_soon(runtime, deliveries)
-    done = {"disable": "disabled", "enable": "enabled", "unlock": "unlocked",
-            "reset-link": "reset_sent", "reset-mfa": "mfa_reset",
-            "end-sessions": "sessions_ended"}[action]
+    done = {
+        "disable": "disabled",
+        "enable": "enabled",
+        "unlock": "unlocked",
+        "reset-link": "reset_sent",
+        "reset-mfa": "mfa_reset",
+        "end-sessions": "sessions_ended",
+    }[action]
     response = reauth.forget(request, back(path, done))
     if mails:
         response.background = BackgroundTask(mailer(runtime).deliver, mails)

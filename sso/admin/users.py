@@ -82,40 +82,73 @@ def list_users(request: Request, session: SessionDep) -> Response:
     number_raw = qp.get("page", "1")
     number = min(max(int(number_raw), 1), last_page) if number_raw.isdigit() else 1
     query = dir_repo.UserQuery(
-        text=text, kind=kind, status=status, agency_ids=agency_ids, ids=locked_ids,
-        sort=sort.lstrip("-"), descending=sort.startswith("-"),
-        offset=(number - 1) * size, limit=size)
+        text=text,
+        kind=kind,
+        status=status,
+        agency_ids=agency_ids,
+        ids=locked_ids,
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        offset=(number - 1) * size,
+        limit=size,
+    )
     estimate = dir_repo.estimate_users(session, query)
     rows, more = dir_repo.search_users(session, query, estimate)
-    total = dir_repo.total_users(session, query, exact_up_to=EXACT_UP_TO,
-                                 page=(len(rows), more), estimate=estimate)
-    keep = {k: v for k, v in {"q": text, "kind": kind or "", "status": status or "",
-                              "agency": agency, "locked": "1" if locked else "",
-                              "sort": sort if sort != "name" else "",
-                              "size": str(size) if size != 50 else ""}.items() if v}
+    total = dir_repo.total_users(
+        session, query, exact_up_to=EXACT_UP_TO, page=(len(rows), more), estimate=estimate
+    )
+    keep = {
+        k: v
+        for k, v in {
+            "q": text,
+            "kind": kind or "",
+            "status": status or "",
+            "agency": agency,
+            "locked": "1" if locked else "",
+            "sort": sort if sort != "name" else "",
+            "size": str(size) if size != 50 else "",
+        }.items()
+        if v
+    }
 
     def link(**change: str) -> str:
         params = {**keep, **change}
         return "/admin/users?" + urlencode(
-            {k: v for k, v in params.items() if v and not (k == "page" and v == "1")})
+            {k: v for k, v in params.items() if v and not (k == "page" and v == "1")}
+        )
 
     # A non-admin may not open an admin's page (access.check_person): no link that refuses.
-    closed: set[str] = set() if who.is_admin else {
-        u.id for u in rows if ADMIN in admin_roles_of(session, u)}
-    return page(request, "admin/users.html", who, {
-        "rows": rows, "closed": closed, "q": text, "kind": kind or "", "status": status or "",
-        "agency": agency,
-        "locked": locked,
-        "agencies": _agencies(session, who), "sort": sort, "size": size, "sizes": PAGE_SIZES,
-        "sorts": SORT_KEYS, "total": total, "page_number": number,
-        "first_row": (number - 1) * size + 1 if rows else 0,
-        "last_row": (number - 1) * size + len(rows),
-        "prev_href": link(page=str(number - 1)) if number > 1 else None,
-        "next_href": link(page=str(number + 1)) if more and number < last_page else None,
-        "capped": more and number >= last_page,
-        "sort_href": {key: link(sort=key if key != "name" else "") for key in SORT_KEYS},
-        "wib": local_time,
-    })
+    closed: set[str] = (
+        set() if who.is_admin else {u.id for u in rows if ADMIN in admin_roles_of(session, u)}
+    )
+    return page(
+        request,
+        "admin/users.html",
+        who,
+        {
+            "rows": rows,
+            "closed": closed,
+            "q": text,
+            "kind": kind or "",
+            "status": status or "",
+            "agency": agency,
+            "locked": locked,
+            "agencies": _agencies(session, who),
+            "sort": sort,
+            "size": size,
+            "sizes": PAGE_SIZES,
+            "sorts": SORT_KEYS,
+            "total": total,
+            "page_number": number,
+            "first_row": (number - 1) * size + 1 if rows else 0,
+            "last_row": (number - 1) * size + len(rows),
+            "prev_href": link(page=str(number - 1)) if number > 1 else None,
+            "next_href": link(page=str(number + 1)) if more and number < last_page else None,
+            "capped": more and number >= last_page,
+            "sort_href": {key: link(sort=key if key != "name" else "") for key in SORT_KEYS},
+            "wib": local_time,
+        },
+    )
 
 
 EXACT_UP_TO = dir_repo.EXACT_UP_TO  # the test of the estimate lowers it on the app's module
@@ -124,12 +157,25 @@ EXACT_UP_TO = dir_repo.EXACT_UP_TO  # the test of the estimate lowers it on the 
 # ---------------------------------------------------------------------------- create
 
 
-def _new_form(request: Request, session: Session, who: Staff, values: dict[str, str],
-              error: DomainError | None = None) -> Response:
-    return page(request, "admin/user_new.html", who, {
-        "values": values, "agencies": _agencies(session, who),
-        "error": error.message if error else None, "error_params": error.params if error else None,
-    }, status=error.status_code if error else 200)
+def _new_form(
+    request: Request,
+    session: Session,
+    who: Staff,
+    values: dict[str, str],
+    error: DomainError | None = None,
+) -> Response:
+    return page(
+        request,
+        "admin/user_new.html",
+        who,
+        {
+            "values": values,
+            "agencies": _agencies(session, who),
+            "error": error.message if error else None,
+            "error_params": error.params if error else None,
+        },
+        status=error.status_code if error else 200,
+    )
 
 
 @router.get("/admin/users/new")
@@ -152,11 +198,20 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
     runtime = runtime_of(request)
     mails = []
     try:
-        user = people.create_staff(session, password_hasher(runtime), people.NewStaff(
-            username=values["username"], display_name=values["display_name"],
-            email=values["email"], nip=values["nip"], agency_id=agency_id,
-            position=values["position"], phone=values["phone"],
-        ), actor_id=who.user.id)
+        user = people.create_staff(
+            session,
+            password_hasher(runtime),
+            people.NewStaff(
+                username=values["username"],
+                display_name=values["display_name"],
+                email=values["email"],
+                nip=values["nip"],
+                agency_id=agency_id,
+                position=values["position"],
+                phone=values["phone"],
+            ),
+            actor_id=who.user.id,
+        )
         if form.flag("send_activation") and user.email:
             # A set-password link valid 7 days (sso.accounts.activation), not a 30-minute reset.
             mails = [activation.issue(session, runtime.settings, user, actor_id=who.user.id)]
@@ -194,42 +249,68 @@ def _locked(request: Request, session: Session, user: User) -> bool:
     return bool(_throttle(request).locked_accounts(session, [user.id]))
 
 
-def _tab_data(request: Request, session: Session, who: Staff, user: User, tab: str
-              ) -> dict[str, Any]:
+def _tab_data(
+    request: Request, session: Session, who: Staff, user: User, tab: str
+) -> dict[str, Any]:
     """What one tab shows (only the open tab is queried)."""
     if tab == "credentials":
         totp = mfa_repo.get_totp(session, user.id)
-        return {"password": user.password,
-                "totp": totp if totp is not None and totp.confirmed_at is not None else None,
-                "passkeys": mfa_repo.passkeys_of(session, user.id),
-                "recovery_left": mfa_repo.unused_recovery_codes(session, user.id)}
+        return {
+            "password": user.password,
+            "totp": totp if totp is not None and totp.confirmed_at is not None else None,
+            "passkeys": mfa_repo.passkeys_of(session, user.id),
+            "recovery_left": mfa_repo.unused_recovery_codes(session, user.id),
+        }
     if tab == "roles":
-        return {"held": dir_repo.roles_held(session, user.id, user.agency_id),
-                "all_roles": dir_repo.all_roles(session) if who.can("roles.manage") else []}
+        return {
+            "held": dir_repo.roles_held(session, user.id, user.agency_id),
+            "all_roles": dir_repo.all_roles(session) if who.can("roles.manage") else [],
+        }
     if tab == "sessions":
         return {"sessions": dir_repo.live_sessions(session, user_id=user.id, limit=50)}
     if tab == "apps":
         clients = {c.client_id: c for c in client_repo.list_all(session)}
         live = Counter(g.client_id for g in grant_repo.grants_of_user(session, user.id))
-        return {"consents": consent_repo.of_user(session, user.id), "clients": clients,
-                "live_grants": live}
+        return {
+            "consents": consent_repo.of_user(session, user.id),
+            "clients": clients,
+            "live_grants": live,
+        }
     if tab == "events":
         return {"events": audit_queries.about_user(session, user.id, limit=50)}
     return {"locked": _locked(request, session, user), "agencies": _agencies(session, who)}
 
 
-def _detail(request: Request, session: Session, who: Staff, user: User,
-            error: DomainError | None = None, values: dict[str, str] | None = None,
-            tab: str | None = None) -> Response:
+def _detail(
+    request: Request,
+    session: Session,
+    who: Staff,
+    user: User,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+    tab: str | None = None,
+) -> Response:
     tab = tab or _choice(request.query_params.get("tab"), TABS, "details")
-    return page(request, "admin/user.html", who, {
-        "user": user, "values": values, "tab": tab, "tabs": TABS,
-        "admin_roles": sorted(admin_roles_of(session, user)),
-        **_tab_data(request, session, who, user, tab),
-        "can_manage": who.can("users.manage"), "can_support": who.can("users.support"),
-        "can_roles": who.can("roles.manage"), "wib": local_time,
-        "error": error.message if error else None, "error_params": error.params if error else None,
-    }, status=error.status_code if error else 200)
+    return page(
+        request,
+        "admin/user.html",
+        who,
+        {
+            "user": user,
+            "values": values,
+            "tab": tab,
+            "tabs": TABS,
+            "admin_roles": sorted(admin_roles_of(session, user)),
+            **_tab_data(request, session, who, user, tab),
+            "can_manage": who.can("users.manage"),
+            "can_support": who.can("users.support"),
+            "can_roles": who.can("roles.manage"),
+            "wib": local_time,
+            "error": error.message if error else None,
+            "error_params": error.params if error else None,
+        },
+        status=error.status_code if error else 200,
+    )
 
 
 @router.get("/admin/users/{user_id}")
@@ -241,15 +322,17 @@ def show_user(request: Request, session: SessionDep, user_id: str) -> Response:
 
 
 @router.post("/admin/users/{user_id}/roles/{action}")
-def user_roles(request: Request, session: SessionDep, form: FormDep, user_id: str,
-               action: str) -> Response:
+def user_roles(
+    request: Request, session: SessionDep, form: FormDep, user_id: str, action: str
+) -> Response:
     """Give a role to the person (by name, from the datalist) or take one of theirs back;
     like on the role's own page, giving needs a login within the last 5 minutes."""
     if action not in ("grant", "revoke"):
         raise NotFound("admin.error.unknown_action")
     path = f"/admin/users/{user_id[:36]}"
-    who = staff(request, session, "roles.manage", recent=action == "grant",
-                next_path=path + "?tab=roles")
+    who = staff(
+        request, session, "roles.manage", recent=action == "grant", next_path=path + "?tab=roles"
+    )
     user = target_user(session, user_id)
     check_person(session, who, user, "roles.manage")
     try:
@@ -263,13 +346,23 @@ def user_roles(request: Request, session: SessionDep, form: FormDep, user_id: st
             assignment = session.get(RoleAssignment, int(raw)) if raw.isdigit() else None
             if assignment is None or assignment.user_id != user.id:
                 raise NotFound("admin.role.assignment_unknown")
-            role_service.revoke(session, role_service.get(session, assignment.role_id),
-                                assignment.id, actor_id=who.user.id)
+            role_service.revoke(
+                session,
+                role_service.get(session, assignment.role_id),
+                assignment.id,
+                actor_id=who.user.id,
+            )
         session.commit()
     except IntegrityError:
         session.rollback()
-        return _detail(request, session, who, target_user(session, user_id),
-                       Conflict("admin.people.role_held"), tab="roles")
+        return _detail(
+            request,
+            session,
+            who,
+            target_user(session, user_id),
+            Conflict("admin.people.role_held"),
+            tab="roles",
+        )
     except DomainError as exc:
         session.rollback()
         return _detail(request, session, who, target_user(session, user_id), exc, tab="roles")
@@ -285,8 +378,11 @@ def edit_user(request: Request, session: SessionDep, form: FormDep, user_id: str
     agency = form.get("agency_id")
     change = people.PersonEdit(
         version=int(form.get("version")) if form.get("version").isdigit() else -1,
-        display_name=form.get("display_name"), email=form.get("email"),
-        phone=form.get("phone"), position=form.get("position"), nip=form.get("nip"),
+        display_name=form.get("display_name"),
+        email=form.get("email"),
+        phone=form.get("phone"),
+        position=form.get("position"),
+        nip=form.get("nip"),
         agency_id=int(agency) if agency.isdigit() else None,
     )
     if user.kind == "staff":
@@ -297,8 +393,9 @@ def edit_user(request: Request, session: SessionDep, form: FormDep, user_id: str
     except StaleDataError:
         session.rollback()
         user = target_user(session, user_id)
-        return _detail(request, session, who, user, people.stale(user, change.version),
-                       form_values(form))
+        return _detail(
+            request, session, who, user, people.stale(user, change.version), form_values(form)
+        )
     except DomainError as exc:
         session.rollback()
         user = target_user(session, user_id)
@@ -307,5 +404,6 @@ def edit_user(request: Request, session: SessionDep, form: FormDep, user_id: str
 
 
 def form_values(form: Any) -> dict[str, str]:
-    return {k: form.get(k) for k in ("display_name", "email", "phone", "position", "nip",
-                                     "agency_id")}
+    return {
+        k: form.get(k) for k in ("display_name", "email", "phone", "position", "nip", "agency_id")
+    }

@@ -32,21 +32,53 @@ MENU = (
     ("/admin/audit", "admin.nav.audit", "audit.view"),
     ("/admin/webhooks", "webhooks.nav", "webhooks.manage"),
 )
-DONE_KEYS = frozenset({
-    "saved", "created", "disabled", "enabled", "unlocked", "reset_sent", "mfa_reset",
-    "sessions_ended", "session_ended", "approved", "rejected", "rotated", "retired", "moved",
-    "merged", "renamed", "granted", "revoked", "applied", "deleted", "secret_gone", "issued",
-    "paused", "resumed", "sent_again",
-})
+DONE_KEYS = frozenset(
+    {
+        "saved",
+        "created",
+        "disabled",
+        "enabled",
+        "unlocked",
+        "reset_sent",
+        "mfa_reset",
+        "sessions_ended",
+        "session_ended",
+        "approved",
+        "rejected",
+        "rotated",
+        "retired",
+        "moved",
+        "merged",
+        "renamed",
+        "granted",
+        "revoked",
+        "applied",
+        "deleted",
+        "secret_gone",
+        "issued",
+        "paused",
+        "resumed",
+        "sent_again",
+    }
+)
 
 
 # Messages of lower layers that the main catalogue does not (yet) translate: shown through
 # admin keys of our own (a key may live in only one catalogue file).
 ALIASES = {
     f"error.{k}": f"admin.err.{k}"
-    for k in ("agency_unknown", "client_unknown", "grant_type_invalid", "nip_taken",
-              "redirect_uri_required", "redirect_uri_invalid", "scope_invalid",
-              "client_has_no_secret", "kind_invalid", "auth_method_invalid")
+    for k in (
+        "agency_unknown",
+        "client_unknown",
+        "grant_type_invalid",
+        "nip_taken",
+        "redirect_uri_required",
+        "redirect_uri_invalid",
+        "scope_invalid",
+        "client_has_no_secret",
+        "kind_invalid",
+        "auth_method_invalid",
+    )
 }
 
 
@@ -61,8 +93,12 @@ def page(
     path = request.url.path
     badges = menu_badges(request, who)
     menu = [
-        {"href": href, "label": label, "badge": badges.get(href, 0),
-         "current": path == href or (href != "/admin" and path.startswith(href + "/"))}
+        {
+            "href": href,
+            "label": label,
+            "badge": badges.get(href, 0),
+            "current": path == href or (href != "/admin" and path.startswith(href + "/")),
+        }
         for href, label, permission in MENU
         if who.can(permission)
     ]
@@ -90,8 +126,9 @@ def error_of_query(request: Request) -> str | None:
     return None
 
 
-def back(path: str, done: str | None = None, *, error: str | None = None,
-         **query: str) -> RedirectResponse:
+def back(
+    path: str, done: str | None = None, *, error: str | None = None, **query: str
+) -> RedirectResponse:
     """303 to ``path`` after a POST (the page shows ``done``'s message, or ``error``'s)."""
     params = {k: v for k, v in query.items() if v}
     if done:

@@ -58,8 +58,9 @@ class NewAgencyIn(BaseModel):
 class AgencyPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
-    parent: str | None = Field(None, max_length=32,
-                               description="Code of the new parent; \"\" for the top level.")
+    parent: str | None = Field(
+        None, max_length=32, description='Code of the new parent; "" for the top level.'
+    )
 
 
 class MergeIn(BaseModel):
@@ -69,9 +70,14 @@ class MergeIn(BaseModel):
 
 def agency_body(session: Session, agency: Agency) -> dict[str, Any]:
     parent = agency_repo.get(session, agency.parent_id) if agency.parent_id else None
-    return {"code": agency.code, "name": agency.name, "parent": parent.code if parent else None,
-            "staff": dir_repo.staff_counts_of(session, [agency.id]).get(agency.id, 0),
-            "created_at": iso(agency.created_at), "version": agency.version}
+    return {
+        "code": agency.code,
+        "name": agency.name,
+        "parent": parent.code if parent else None,
+        "staff": dir_repo.staff_counts_of(session, [agency.id]).get(agency.id, 0),
+        "created_at": iso(agency.created_at),
+        "version": agency.version,
+    }
 
 
 def _by_code(session: Session, code: str) -> Agency:
@@ -89,26 +95,36 @@ def _visible(call: Call, agency: Agency) -> Agency:
 
 
 @router.get("", response_model=AgencyList)
-def list_agencies(call: Reader, paging: Paging,
-                  q: Annotated[str, Query(max_length=100,
-                                          description="Any part of the code or name.")] = ""
-                  ) -> Response:
+def list_agencies(
+    call: Reader,
+    paging: Paging,
+    q: Annotated[str, Query(max_length=100, description="Any part of the code or name.")] = "",
+) -> Response:
     who = call.allow("agencies.view")
     stmt = select(Agency)
     text = clean(q).casefold()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(func.lower(Agency.code).like(pattern, escape="\\"),
-                              func.lower(Agency.name).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(Agency.code).like(pattern, escape="\\"),
+                func.lower(Agency.name).like(pattern, escape="\\"),
+            )
+        )
     if who.scope is not None:
         stmt = stmt.where(Agency.id.in_(sorted(who.scope)))
-    found = keyset.page(call.session, stmt, Agency.id, after=paging.after, before=paging.before,
-                        limit=paging.limit)
+    found = keyset.page(
+        call.session, stmt, Agency.id, after=paging.after, before=paging.before, limit=paging.limit
+    )
     rows = found.rows
-    return page_response(call.request, [agency_body(call.session, a) for a in rows],
-                         first_key=rows[0].id if rows else None,
-                         last_key=rows[-1].id if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [agency_body(call.session, a) for a in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 @router.get("/{code}", response_model=AgencyOut)
@@ -124,8 +140,9 @@ def create_agency(call: Writer, body: NewAgencyIn) -> Response:
     parent_id = _by_code(session, body.parent).id if body.parent else None
     agency = service.create(session, body.code, body.name, parent_id, actor_id=None)
     call.commit()
-    return resource(agency_body(session, agency), 201,
-                    location=f"{call.request.url.path}/{agency.code}")
+    return resource(
+        agency_body(session, agency), 201, location=f"{call.request.url.path}/{agency.code}"
+    )
 
 
 @router.patch("/{code}", response_model=AgencyOut)

@@ -43,8 +43,14 @@ logger = logging.getLogger("sso.api")
 
 PREFIX = "/api/admin/v1"
 ROUTERS = (
-    "sso.api.users", "sso.api.agencies", "sso.api.roles", "sso.api.clients",
-    "sso.api.sessions", "sso.api.audit_events", "sso.api.keys", "sso.api.upstreams",
+    "sso.api.users",
+    "sso.api.agencies",
+    "sso.api.roles",
+    "sso.api.clients",
+    "sso.api.sessions",
+    "sso.api.audit_events",
+    "sso.api.keys",
+    "sso.api.upstreams",
     "sso.api.webhooks",
 )
 API_CALLED = Event.ADMIN_API_CALLED
@@ -64,8 +70,9 @@ def _record_denial(runtime: Runtime, caller: MachineCaller | None, exc: Forbidde
     with runtime.sessions() as session:
         if caller is not None:
             audit.act_for_client(session, caller.client_id)
-        audit.record(session, Event.ADMIN_ACCESS_DENIED, outcome="failure",
-                     reason=exc.reason, **exc.details)
+        audit.record(
+            session, Event.ADMIN_ACCESS_DENIED, outcome="failure", reason=exc.reason, **exc.details
+        )
         session.commit()
 
 
@@ -78,8 +85,9 @@ def install_handlers(api: FastAPI, runtime: Runtime) -> None:
         assert isinstance(exc, Forbidden)
         logger.warning("admin API refused: %s", exc.reason)
         await run_in_threadpool(_record_denial, runtime, _caller(request), exc)
-        return Problem(403, describe("admin.forbidden"), code="admin.forbidden",
-                       reason=exc.reason).response(_instance(request))
+        return Problem(
+            403, describe("admin.forbidden"), code="admin.forbidden", reason=exc.reason
+        ).response(_instance(request))
 
     async def domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -88,17 +96,22 @@ def install_handlers(api: FastAPI, runtime: Runtime) -> None:
         extensions: dict[str, Any] = {"params": params} if params else {}
         # A catalogue key names the kind of problem; plain text (a lower layer's) does not.
         code = exc.message if _KEY.fullmatch(exc.message) else None
-        return Problem(exc.status_code, describe(exc.message, params), code=code,
-                       **extensions).response(_instance(request))
+        return Problem(
+            exc.status_code, describe(exc.message, params), code=code, **extensions
+        ).response(_instance(request))
 
     async def stale(request: Request, exc: Exception) -> Response:
-        return Problem(412, "The record changed since you read it: read it again, then retry.",
-                       code="admin.conflict").response(_instance(request))
+        return Problem(
+            412,
+            "The record changed since you read it: read it again, then retry.",
+            code="admin.conflict",
+        ).response(_instance(request))
 
     async def integrity(request: Request, exc: Exception) -> Response:
         logger.info("admin API: integrity conflict", exc_info=exc)
-        return Problem(409, "This conflicts with a record that exists.",
-                       code="conflict").response(_instance(request))
+        return Problem(409, "This conflicts with a record that exists.", code="conflict").response(
+            _instance(request)
+        )
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -106,13 +119,15 @@ def install_handlers(api: FastAPI, runtime: Runtime) -> None:
         for error in exc.errors():
             where = [str(part) for part in error.get("loc", ())]
             errors.append({"pointer": "#/" + "/".join(where), "detail": str(error.get("msg"))})
-        return Problem(400, "The request does not validate.", code="invalid_request",
-                       errors=errors).response(_instance(request))
+        return Problem(
+            400, "The request does not validate.", code="invalid_request", errors=errors
+        ).response(_instance(request))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return Problem(exc.status_code, str(exc.detail) if exc.status_code != 500 else "",
-                       headers=exc.headers).response(_instance(request))
+        return Problem(
+            exc.status_code, str(exc.detail) if exc.status_code != 500 else "", headers=exc.headers
+        ).response(_instance(request))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("admin API: unexpected error", exc_info=exc)
@@ -158,15 +173,26 @@ class CallAudit:
             caller = state.get("machine_caller")
             path = str(scope.get("path", ""))
             await run_in_threadpool(
-                self._record, caller if isinstance(caller, MachineCaller) else None,
-                str(scope.get("method")), path[:300], status)
+                self._record,
+                caller if isinstance(caller, MachineCaller) else None,
+                str(scope.get("method")),
+                path[:300],
+                status,
+            )
 
     def _record(self, caller: MachineCaller | None, method: str, path: str, status: int) -> None:
         with self.runtime.sessions() as session:
             if caller is not None:
                 audit.act_for_client(session, caller.client_id)
-            audit.record(session, API_CALLED, outcome="success" if status < 400 else "failure",
-                         target_type="api", method=method, path=path, status=status)
+            audit.record(
+                session,
+                API_CALLED,
+                outcome="success" if status < 400 else "failure",
+                target_type="api",
+                method=method,
+                path=path,
+                status=status,
+            )
             session.commit()
 
 
@@ -180,8 +206,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "pointer": {"type": "string"}, "detail": {"type": "string"}}}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
     },
 }
 
@@ -195,21 +226,36 @@ def _describe_security(api: FastAPI, issuer: str) -> None:
             return api.openapi_schema
         from fastapi.openapi.utils import get_openapi
 
-        doc = get_openapi(title=api.title, version=api.version, description=api.description,
-                          routes=api.routes, servers=api.servers)
+        doc = get_openapi(
+            title=api.title,
+            version=api.version,
+            description=api.description,
+            routes=api.routes,
+            servers=api.servers,
+        )
         components = doc.setdefault("components", {})
-        components["securitySchemes"] = {"adminClient": {
-            "type": "oauth2",
-            "description": "An access token of a client_credentials client (see README).",
-            "flows": {"clientCredentials": {
-                "tokenUrl": issuer.rstrip("/") + "/token",
-                "scopes": {"admin:read": "Read what the client may see.",
-                           "admin:write": "Change it and act (disable, rotate …)."},
-            }},
-        }}
+        components["securitySchemes"] = {
+            "adminClient": {
+                "type": "oauth2",
+                "description": "An access token of a client_credentials client (see README).",
+                "flows": {
+                    "clientCredentials": {
+                        "tokenUrl": issuer.rstrip("/") + "/token",
+                        "scopes": {
+                            "admin:read": "Read what the client may see.",
+                            "admin:write": "Change it and act (disable, rotate …).",
+                        },
+                    }
+                },
+            }
+        }
         components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-        problem = {"description": "A problem (RFC 9457).", "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        problem = {
+            "description": "A problem (RFC 9457).",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
         for item in doc.get("paths", {}).values():
             for method, operation in item.items():
                 scope = "admin:read" if method == "get" else "admin:write"

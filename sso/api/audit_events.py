@@ -39,10 +39,19 @@ class AuditEventList(BaseModel):
 
 
 def event_body(e: AuditEvent) -> dict[str, Any]:
-    return {"id": e.id, "created_at": iso(e.created_at), "event": e.event, "outcome": e.outcome,
-            "actor_id": e.actor_id, "target_type": e.target_type, "target_id": e.target_id,
-            "client_id": e.client_id, "ip": e.ip, "request_id": e.request_id,
-            "details": dict(e.details or {})}
+    return {
+        "id": e.id,
+        "created_at": iso(e.created_at),
+        "event": e.event,
+        "outcome": e.outcome,
+        "actor_id": e.actor_id,
+        "target_type": e.target_type,
+        "target_id": e.target_id,
+        "client_id": e.client_id,
+        "ip": e.ip,
+        "request_id": e.request_id,
+        "details": dict(e.details or {}),
+    }
 
 
 def _key(value: Any) -> audit_queries.Key | None:
@@ -52,8 +61,9 @@ def _key(value: Any) -> audit_queries.Key | None:
         when, event_id = value
         return datetime.fromisoformat(when), int(event_id)
     except (TypeError, ValueError):
-        raise Problem(400, "The page cursor is not one this API gave out.",
-                      code="invalid_cursor") from None
+        raise Problem(
+            400, "The page cursor is not one this API gave out.", code="invalid_cursor"
+        ) from None
 
 
 def _cursor(e: AuditEvent) -> list[Any]:
@@ -62,29 +72,43 @@ def _cursor(e: AuditEvent) -> list[Any]:
 
 @router.get("", response_model=AuditEventList)
 def list_events(
-    call: Reader, paging: Paging,
-    event: Annotated[str | None, Query(max_length=64,
-                                       description="A name, or a prefix ending in '.'.")] = None,
+    call: Reader,
+    paging: Paging,
+    event: Annotated[
+        str | None, Query(max_length=64, description="A name, or a prefix ending in '.'.")
+    ] = None,
     actor_id: Annotated[str | None, Query(max_length=36)] = None,
     target_id: Annotated[str | None, Query(max_length=64)] = None,
-    person_id: Annotated[str | None, Query(
-        max_length=36, description="The person acted or was acted upon.")] = None,
+    person_id: Annotated[
+        str | None, Query(max_length=36, description="The person acted or was acted upon.")
+    ] = None,
     client_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[datetime | None, Query(description="From (inclusive), ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Until (exclusive), ISO 8601.")] = None,
 ) -> Response:
     call.allow("audit.view")
     f = audit_queries.AuditFilter(
-        event=event or None, actor_id=actor_id, target_id=target_id, person_id=person_id,
-        client_ids=(client_id,) if client_id else None, since=since, until=until)
+        event=event or None,
+        actor_id=actor_id,
+        target_id=target_id,
+        person_id=person_id,
+        client_ids=(client_id,) if client_id else None,
+        since=since,
+        until=until,
+    )
     # The list runs newest first: "after" a key is older than it, "before" it is newer.
-    found = audit_queries.page(call.session, f, before=_key(paging.after),
-                               after=_key(paging.before), limit=paging.limit)
+    found = audit_queries.page(
+        call.session, f, before=_key(paging.after), after=_key(paging.before), limit=paging.limit
+    )
     rows = list(found.rows)
-    return page_response(call.request, [event_body(e) for e in rows],
-                         first_key=_cursor(rows[0]) if rows else None,
-                         last_key=_cursor(rows[-1]) if rows else None,
-                         more_before=found.newer is not None, more_after=found.older is not None)
+    return page_response(
+        call.request,
+        [event_body(e) for e in rows],
+        first_key=_cursor(rows[0]) if rows else None,
+        last_key=_cursor(rows[-1]) if rows else None,
+        more_before=found.newer is not None,
+        more_after=found.older is not None,
+    )
 
 
 @router.get("/{event_id}", response_model=AuditEventOut)

@@ -50,8 +50,10 @@ class ClientOut(BaseModel):
     refresh_token_lifetime: int | None
     trusted: bool
     in_development: bool
-    admin_agency: str | None = Field(description="Admin API clients: the agency (and the ones "
-                                                 "below it) the client is limited to.")
+    admin_agency: str | None = Field(
+        description="Admin API clients: the agency (and the ones "
+        "below it) the client is limited to."
+    )
     created_at: str
     version: int
 
@@ -70,8 +72,9 @@ class NewClientIn(BaseModel):
     description: str = Field("", max_length=2000)
     redirect_uris: list[str] = Field(default_factory=list, max_length=50)
     post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=50)
-    grant_types: list[str] = Field(default_factory=lambda: ["authorization_code",
-                                                            "refresh_token"], max_length=4)
+    grant_types: list[str] = Field(
+        default_factory=lambda: ["authorization_code", "refresh_token"], max_length=4
+    )
     scope: str = Field("openid profile email", max_length=1000)
     token_endpoint_auth_method: str | None = Field(None, max_length=32)
     public: bool = False
@@ -90,8 +93,9 @@ class ClientPatch(BaseModel):
     refresh_token_lifetime: int | None = None
     trusted: bool | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
-    admin_agency: str | None = Field(None, max_length=32,
-                                     description="Agency code; \"\" removes the limit.")
+    admin_agency: str | None = Field(
+        None, max_length=32, description='Agency code; "" removes the limit.'
+    )
 
 
 class ReviewIn(BaseModel):
@@ -102,17 +106,24 @@ class ReviewIn(BaseModel):
 def client_body(session: Session, client: Client) -> dict[str, Any]:
     agency = session.get(Agency, client.admin_agency_id) if client.admin_agency_id else None
     return {
-        "client_id": client.client_id, "name": client.name, "description": client.description,
-        "status": client.status, "client_type": client.client_type,
+        "client_id": client.client_id,
+        "name": client.name,
+        "description": client.description,
+        "status": client.status,
+        "client_type": client.client_type,
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "grant_types": list(client.grant_types), "scope": client.scope,
+        "grant_types": list(client.grant_types),
+        "scope": client.scope,
         "redirect_uris": list(client.redirect_uris),
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "access_token_lifetime": client.access_token_lifetime,
-        "refresh_token_lifetime": client.refresh_token_lifetime, "trusted": client.trusted,
-        "in_development": client.in_development, "admin_agency": agency.code if agency else None,
-        "created_at": iso(client.created_at), "version": client.version,
+        "refresh_token_lifetime": client.refresh_token_lifetime,
+        "trusted": client.trusted,
+        "in_development": client.in_development,
+        "admin_agency": agency.code if agency else None,
+        "created_at": iso(client.created_at),
+        "version": client.version,
     }
 
 
@@ -126,27 +137,37 @@ def _agency_id(session: Session, code: str | None) -> int | None:
 
 
 @router.get("", response_model=ClientList)
-def list_clients(call: Reader, paging: Paging,
-                 q: Annotated[str, Query(max_length=100,
-                                         description="Any part of the name or client_id.")] = "",
-                 status: Literal["pending", "active", "disabled", "rejected"] | None = None
-                 ) -> Response:
+def list_clients(
+    call: Reader,
+    paging: Paging,
+    q: Annotated[str, Query(max_length=100, description="Any part of the name or client_id.")] = "",
+    status: Literal["pending", "active", "disabled", "rejected"] | None = None,
+) -> Response:
     call.allow("clients.manage")
     stmt = select(Client)
     text = clean(q).casefold()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(func.lower(Client.name).like(pattern, escape="\\"),
-                              func.lower(Client.client_id).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(Client.name).like(pattern, escape="\\"),
+                func.lower(Client.client_id).like(pattern, escape="\\"),
+            )
+        )
     if status:
         stmt = stmt.where(Client.status == status)
-    found = keyset.page(call.session, stmt, Client.id, after=paging.after, before=paging.before,
-                        limit=paging.limit)
+    found = keyset.page(
+        call.session, stmt, Client.id, after=paging.after, before=paging.before, limit=paging.limit
+    )
     rows = found.rows
-    return page_response(call.request, [client_body(call.session, c) for c in rows],
-                         first_key=rows[0].id if rows else None,
-                         last_key=rows[-1].id if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [client_body(call.session, c) for c in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 @router.get("/{client_id}", response_model=ClientOut)
@@ -161,15 +182,21 @@ def create_client(call: Writer, body: NewClientIn) -> Response:
     call.allow("clients.manage")
     session = call.session
     spec = ClientSpec(
-        name=body.name, description=body.description, redirect_uris=body.redirect_uris,
-        post_logout_redirect_uris=body.post_logout_redirect_uris, grant_types=body.grant_types,
-        scope=body.scope, token_endpoint_auth_method=body.token_endpoint_auth_method,
-        public=body.public, trusted=body.trusted,
+        name=body.name,
+        description=body.description,
+        redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        grant_types=body.grant_types,
+        scope=body.scope,
+        token_endpoint_auth_method=body.token_endpoint_auth_method,
+        public=body.public,
+        trusted=body.trusted,
         backchannel_logout_uri=body.backchannel_logout_uri,
         admin_agency_id=_agency_id(session, body.admin_agency),
     )
-    registered = register(session, call.runtime.secret_key, spec, actor_id=None,
-                          env=call.runtime.settings.env)
+    registered = register(
+        session, call.runtime.secret_key, spec, actor_id=None, env=call.runtime.settings.env
+    )
     call.commit()
     client = registered.client
     out = {**client_body(session, client), "client_secret": registered.client_secret}
@@ -187,25 +214,39 @@ def update_client(call: Writer, client_id: str, body: ClientPatch) -> Response:
     def keep(name: str) -> Any:
         return getattr(body, name) if name in sent else getattr(client, name)
 
-    service.edit(session, call.runtime.settings, client, service.ClientEdit(
-        version=client.version, redirect_uris=list(keep("redirect_uris") or []),
-        post_logout_redirect_uris=list(keep("post_logout_redirect_uris") or []),
-        scope=keep("scope") or "", grant_types=list(keep("grant_types") or []),
-        access_token_lifetime=keep("access_token_lifetime"),
-        refresh_token_lifetime=keep("refresh_token_lifetime"), trusted=bool(keep("trusted")),
-        backchannel_logout_uri=keep("backchannel_logout_uri")), actor_id=None)
+    service.edit(
+        session,
+        call.runtime.settings,
+        client,
+        service.ClientEdit(
+            version=client.version,
+            redirect_uris=list(keep("redirect_uris") or []),
+            post_logout_redirect_uris=list(keep("post_logout_redirect_uris") or []),
+            scope=keep("scope") or "",
+            grant_types=list(keep("grant_types") or []),
+            access_token_lifetime=keep("access_token_lifetime"),
+            refresh_token_lifetime=keep("refresh_token_lifetime"),
+            trusted=bool(keep("trusted")),
+            backchannel_logout_uri=keep("backchannel_logout_uri"),
+        ),
+        actor_id=None,
+    )
     if "admin_agency" in sent:
-        service.set_admin_agency(session, client, _agency_id(session, body.admin_agency),
-                                 actor_id=None)
+        service.set_admin_agency(
+            session, client, _agency_id(session, body.admin_agency), actor_id=None
+        )
     call.commit()
     session.refresh(client)
     return resource(client_body(session, client))
 
 
 @router.post("/{client_id}/{action}", response_model=RegisteredOut)
-def client_action(call: Writer, client_id: str,
-                  action: Literal["disable", "enable", "rotate-secret", "approve", "reject"],
-                  body: ReviewIn | None = None) -> Response:
+def client_action(
+    call: Writer,
+    client_id: str,
+    action: Literal["disable", "enable", "rotate-secret", "approve", "reject"],
+    body: ReviewIn | None = None,
+) -> Response:
     """The console's actions. ``rotate-secret`` answers with the new ``client_secret`` (once;
     the old one stops working at once); ``approve``/``reject`` take an optional ``note``."""
     call.allow("clients.manage")
@@ -218,8 +259,9 @@ def client_action(call: Writer, client_id: str,
     elif action == "rotate-secret":
         secret = rotate_secret(session, call.runtime.secret_key, client.client_id, actor_id=None)
     else:
-        service.review(session, client, action == "approve", body.note if body else "",
-                       actor_id=None)
+        service.review(
+            session, client, action == "approve", body.note if body else "", actor_id=None
+        )
     call.commit()
     session.refresh(client)
     return resource({**client_body(session, client), "client_secret": secret})

@@ -74,29 +74,44 @@ async def limit_client(runtime: Runtime, caller: MachineCaller) -> None:
     counters = runtime.extras.get("admin_api_rate")
     if not isinstance(counters, WindowCounters):
         counters = runtime.extras["admin_api_rate"] = WindowCounters(runtime.settings.redis_url)
-    key = "api-client:" + keyed_hash(runtime.secret_key, caller.client_id,
-                                     purpose="rate:api-client")[:32]
+    key = (
+        "api-client:"
+        + keyed_hash(runtime.secret_key, caller.client_id, purpose="rate:api-client")[:32]
+    )
     if await counters.add(key) > per_client:
         _number, left = WindowCounters.window()
-        raise Problem(429, "Too many calls from this client: wait, then retry.",
-                      code="too_many_requests", headers={"Retry-After": str(left)})
+        raise Problem(
+            429,
+            "Too many calls from this client: wait, then retry.",
+            code="too_many_requests",
+            headers={"Retry-After": str(left)},
+        )
 
 
-def _call(caller: MachineCaller, request: Request, runtime: RuntimeDep,
-          session: SessionDep) -> Call:
+def _call(
+    caller: MachineCaller, request: Request, runtime: RuntimeDep, session: SessionDep
+) -> Call:
     # Every event the services record in this call names the client as who caused it.
     audit.act_for_client(session, caller.client_id)
     return Call(caller, session, runtime, request)
 
 
-async def _reader(caller: Annotated[MachineCaller, Depends(require_scopes(ADMIN_READ))],
-                  request: Request, runtime: RuntimeDep, session: SessionDep) -> Call:
+async def _reader(
+    caller: Annotated[MachineCaller, Depends(require_scopes(ADMIN_READ))],
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+) -> Call:
     await limit_client(runtime, caller)
     return _call(caller, request, runtime, session)
 
 
-async def _writer(caller: Annotated[MachineCaller, Depends(require_scopes(ADMIN_WRITE))],
-                  request: Request, runtime: RuntimeDep, session: SessionDep) -> Call:
+async def _writer(
+    caller: Annotated[MachineCaller, Depends(require_scopes(ADMIN_WRITE))],
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+) -> Call:
     await limit_client(runtime, caller)
     return _call(caller, request, runtime, session)
 
@@ -120,8 +135,9 @@ def decode_cursor(text: str | None) -> Any:
         padded = text + "=" * (-len(text) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem(400, "The page cursor is not one this API gave out.",
-                      code="invalid_cursor") from None
+        raise Problem(
+            400, "The page cursor is not one this API gave out.", code="invalid_cursor"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -133,10 +149,12 @@ class PageRequest:
 
 def _page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
-    after: Annotated[str | None, Query(max_length=500,
-                                       description="Cursor of the next page (from Link).")] = None,
-    before: Annotated[str | None, Query(
-        max_length=500, description="Cursor of the previous page (from Link).")] = None,
+    after: Annotated[
+        str | None, Query(max_length=500, description="Cursor of the next page (from Link).")
+    ] = None,
+    before: Annotated[
+        str | None, Query(max_length=500, description="Cursor of the previous page (from Link).")
+    ] = None,
 ) -> PageRequest:
     if after and before:
         raise Problem(400, "Give either after or before, not both.", code="invalid_cursor")
@@ -197,18 +215,25 @@ def check_if_match(request: Request, current: Mapping[str, Any], *, required: bo
     header = request.headers.get("if-match")
     if header is None:
         if required:
-            raise Problem(428, "Send If-Match with the ETag of the record you read.",
-                          code="precondition_required")
+            raise Problem(
+                428,
+                "Send If-Match with the ETag of the record you read.",
+                code="precondition_required",
+            )
         return
     if header.strip() == "*":
         return
     if etag_of(current) not in _tags(header):
-        raise Problem(412, "The record changed since you read it: read it again, then retry.",
-                      code="admin.conflict")
+        raise Problem(
+            412,
+            "The record changed since you read it: read it again, then retry.",
+            code="admin.conflict",
+        )
 
 
-def resource(body: Mapping[str, Any], status: int = 200,
-             location: str | None = None) -> JSONResponse:
+def resource(
+    body: Mapping[str, Any], status: int = 200, location: str | None = None
+) -> JSONResponse:
     headers = {**NO_STORE, "ETag": etag_of(body)}
     if location:
         headers["Location"] = location
@@ -226,6 +251,19 @@ def iso(value: Any) -> str | None:
 Serializer = Callable[..., dict[str, Any]]
 
 __all__ = [
-    "NO_STORE", "Call", "EventId", "RowId", "Paging", "Reader", "Writer", "check_if_match", "decode_cursor",
-    "encode_cursor", "etag_of", "iso", "no_content", "page_response", "resource",
+    "NO_STORE",
+    "Call",
+    "EventId",
+    "RowId",
+    "Paging",
+    "Reader",
+    "Writer",
+    "check_if_match",
+    "decode_cursor",
+    "encode_cursor",
+    "etag_of",
+    "iso",
+    "no_content",
+    "page_response",
+    "resource",
 ]

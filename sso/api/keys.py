@@ -43,32 +43,55 @@ class RotateIn(BaseModel):
 
 
 def key_body(key: SigningKey) -> dict[str, Any]:
-    return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": iso(key.created_at),
-            "activated_at": iso(key.activated_at), "retired_at": iso(key.retired_at),
-            "unpublish_at": iso(key.unpublish_at), "public_jwk": dict(key.public_jwk)}
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state,
+        "created_at": iso(key.created_at),
+        "activated_at": iso(key.activated_at),
+        "retired_at": iso(key.retired_at),
+        "unpublish_at": iso(key.unpublish_at),
+        "public_jwk": dict(key.public_jwk),
+    }
 
 
 @router.get("", response_model=KeyList)
-def list_keys(call: Reader, paging: Paging,
-              q: Annotated[str, Query(max_length=100,
-                                      description="Any part of the kid or alg.")] = "",
-              state: Literal["active", "next", "retired"] | None = None) -> Response:
+def list_keys(
+    call: Reader,
+    paging: Paging,
+    q: Annotated[str, Query(max_length=100, description="Any part of the kid or alg.")] = "",
+    state: Literal["active", "next", "retired"] | None = None,
+) -> Response:
     call.allow("keys.manage")
     stmt = select(SigningKey)
     text = clean(q).casefold()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(func.lower(SigningKey.kid).like(pattern, escape="\\"),
-                              func.lower(SigningKey.alg).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(SigningKey.kid).like(pattern, escape="\\"),
+                func.lower(SigningKey.alg).like(pattern, escape="\\"),
+            )
+        )
     if state:
         stmt = stmt.where(SigningKey.state == state)
-    found = keyset.page(call.session, stmt, SigningKey.kid, after=paging.after,
-                        before=paging.before, limit=paging.limit)
+    found = keyset.page(
+        call.session,
+        stmt,
+        SigningKey.kid,
+        after=paging.after,
+        before=paging.before,
+        limit=paging.limit,
+    )
     rows = found.rows
-    return page_response(call.request, [key_body(k) for k in rows],
-                         first_key=rows[0].kid if rows else None,
-                         last_key=rows[-1].kid if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [key_body(k) for k in rows],
+        first_key=rows[0].kid if rows else None,
+        last_key=rows[-1].kid if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 def _key(call: Any, kid: str) -> SigningKey:

@@ -81,42 +81,70 @@ class NewAssignmentIn(BaseModel):
 
 def role_body(session: Session, role: Role) -> dict[str, Any]:
     client = session.get(Client, role.client_id) if role.client_id else None
-    count = session.scalar(select(func.count(RoleAssignment.id))
-                           .where(RoleAssignment.role_id == role.id)) or 0
-    return {"id": role.id, "name": role.name, "client_id": client.client_id if client else None,
-            "description": role.description, "built_in": service.is_built_in(role),
-            "assignments": int(count), "created_at": iso(role.created_at)}
+    count = (
+        session.scalar(
+            select(func.count(RoleAssignment.id)).where(RoleAssignment.role_id == role.id)
+        )
+        or 0
+    )
+    return {
+        "id": role.id,
+        "name": role.name,
+        "client_id": client.client_id if client else None,
+        "description": role.description,
+        "built_in": service.is_built_in(role),
+        "assignments": int(count),
+        "created_at": iso(role.created_at),
+    }
 
 
 def assignment_body(session: Session, row: RoleAssignment) -> dict[str, Any]:
     user = session.get(User, row.user_id) if row.user_id else None
     agency = session.get(Agency, row.agency_id) if row.agency_id else None
-    return {"id": row.id, "role_id": row.role_id, "user_id": row.user_id,
-            "username": user.username if user else None,
-            "agency": agency.code if agency else None, "created_at": iso(row.created_at)}
+    return {
+        "id": row.id,
+        "role_id": row.role_id,
+        "user_id": row.user_id,
+        "username": user.username if user else None,
+        "agency": agency.code if agency else None,
+        "created_at": iso(row.created_at),
+    }
 
 
 @router.get("", response_model=RoleList)
-def list_roles(call: Reader, paging: Paging,
-               q: Annotated[str, Query(max_length=100,
-                                       description="Any part of the name or description.")] = "",
-               client_id: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+def list_roles(
+    call: Reader,
+    paging: Paging,
+    q: Annotated[
+        str, Query(max_length=100, description="Any part of the name or description.")
+    ] = "",
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
     call.allow("roles.manage")
     stmt = select(Role)
     text = clean(q).casefold()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(func.lower(Role.name).like(pattern, escape="\\"),
-                              func.lower(Role.description).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(Role.name).like(pattern, escape="\\"),
+                func.lower(Role.description).like(pattern, escape="\\"),
+            )
+        )
     if client_id is not None:
         stmt = stmt.join(Client, Client.id == Role.client_id).where(Client.client_id == client_id)
-    found = keyset.page(call.session, stmt, Role.id, after=paging.after, before=paging.before,
-                        limit=paging.limit)
+    found = keyset.page(
+        call.session, stmt, Role.id, after=paging.after, before=paging.before, limit=paging.limit
+    )
     rows = found.rows
-    return page_response(call.request, [role_body(call.session, r) for r in rows],
-                         first_key=rows[0].id if rows else None,
-                         last_key=rows[-1].id if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [role_body(call.session, r) for r in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 @router.get("/{role_id}", response_model=RoleOut)
@@ -128,11 +156,11 @@ def get_role(call: Reader, role_id: RowId) -> Response:
 @router.post("", status_code=201, response_model=RoleOut)
 def create_role(call: Writer, body: NewRoleIn) -> Response:
     call.allow("roles.manage")
-    role = service.create(call.session, body.name, body.client_id, body.description,
-                          actor_id=None)
+    role = service.create(call.session, body.name, body.client_id, body.description, actor_id=None)
     call.commit()
-    return resource(role_body(call.session, role), 201,
-                    location=f"{call.request.url.path}/{role.id}")
+    return resource(
+        role_body(call.session, role), 201, location=f"{call.request.url.path}/{role.id}"
+    )
 
 
 @router.delete("/{role_id}", status_code=204)
@@ -151,13 +179,23 @@ def list_assignments(call: Reader, role_id: RowId, paging: Paging) -> Response:
     call.allow("roles.manage")
     role = service.get(call.session, role_id)
     stmt = select(RoleAssignment).where(RoleAssignment.role_id == role.id)
-    found = keyset.page(call.session, stmt, RoleAssignment.id, after=paging.after,
-                        before=paging.before, limit=paging.limit)
+    found = keyset.page(
+        call.session,
+        stmt,
+        RoleAssignment.id,
+        after=paging.after,
+        before=paging.before,
+        limit=paging.limit,
+    )
     rows = found.rows
-    return page_response(call.request, [assignment_body(call.session, a) for a in rows],
-                         first_key=rows[0].id if rows else None,
-                         last_key=rows[-1].id if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [assignment_body(call.session, a) for a in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 @router.post("/{role_id}/assignments", status_code=201, response_model=AssignmentOut)
@@ -171,11 +209,13 @@ def create_assignment(call: Writer, role_id: RowId, body: NewAssignmentIn) -> Re
     target = service.grant(session, role, holder, actor_id=None)
     column = RoleAssignment.agency_id if body.agency is not None else RoleAssignment.user_id
     value: Any = int(target) if body.agency is not None else target
-    row = session.scalars(select(RoleAssignment).where(
-        RoleAssignment.role_id == role.id, column == value)).one()
+    row = session.scalars(
+        select(RoleAssignment).where(RoleAssignment.role_id == role.id, column == value)
+    ).one()
     call.commit()
-    return resource(assignment_body(session, row), 201,
-                    location=f"{call.request.url.path}/{row.id}")
+    return resource(
+        assignment_body(session, row), 201, location=f"{call.request.url.path}/{row.id}"
+    )
 
 
 @router.delete("/{role_id}/assignments/{assignment_id}", status_code=204)

@@ -79,42 +79,67 @@ class UpstreamPatch(BaseModel):
     scope: str | None = Field(None, max_length=500)
     accounts: Literal["citizen", "staff", "all"] | None = None
     identity_assurance: bool | None = None
-    staff_match: str | None = Field(None, max_length=16, description="\"\" removes it.")
+    staff_match: str | None = Field(None, max_length=16, description='"" removes it.')
     staff_claim: str | None = Field(None, max_length=64)
 
 
 def upstream_body(call: Call, row: UpstreamProvider) -> dict[str, Any]:
     return {
-        "slug": row.slug, "name": row.name, "issuer": row.issuer, "client_id": row.client_id,
-        "scope": row.scope, "accounts": row.accounts, "preset": row.preset,
-        "identity_assurance": row.identity_assurance, "staff_match": row.staff_match,
-        "staff_claim": row.staff_claim, "enabled": row.enabled,
+        "slug": row.slug,
+        "name": row.name,
+        "issuer": row.issuer,
+        "client_id": row.client_id,
+        "scope": row.scope,
+        "accounts": row.accounts,
+        "preset": row.preset,
+        "identity_assurance": row.identity_assurance,
+        "staff_match": row.staff_match,
+        "staff_claim": row.staff_claim,
+        "enabled": row.enabled,
         "redirect_uri": registry.redirect_uri(call.runtime.settings, row.slug),
         "linked_identities": repo.count_links(call.session, row.id),
-        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
     }
 
 
 @router.get("", response_model=UpstreamList)
-def list_upstreams(call: Reader, paging: Paging,
-                   q: Annotated[str, Query(max_length=100, description="Any part of the name, "
-                                                                      "slug or issuer.")] = ""
-                   ) -> Response:
+def list_upstreams(
+    call: Reader,
+    paging: Paging,
+    q: Annotated[
+        str, Query(max_length=100, description="Any part of the name, slug or issuer.")
+    ] = "",
+) -> Response:
     call.allow(PERMISSION)
     stmt = select(UpstreamProvider)
     text = clean(q).casefold()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(func.lower(UpstreamProvider.name).like(pattern, escape="\\"),
-                              func.lower(UpstreamProvider.slug).like(pattern, escape="\\"),
-                              func.lower(UpstreamProvider.issuer).like(pattern, escape="\\")))
-    found = keyset.page(call.session, stmt, UpstreamProvider.slug, after=paging.after,
-                        before=paging.before, limit=paging.limit)
+        stmt = stmt.where(
+            or_(
+                func.lower(UpstreamProvider.name).like(pattern, escape="\\"),
+                func.lower(UpstreamProvider.slug).like(pattern, escape="\\"),
+                func.lower(UpstreamProvider.issuer).like(pattern, escape="\\"),
+            )
+        )
+    found = keyset.page(
+        call.session,
+        stmt,
+        UpstreamProvider.slug,
+        after=paging.after,
+        before=paging.before,
+        limit=paging.limit,
+    )
     rows = found.rows
-    return page_response(call.request, [upstream_body(call, r) for r in rows],
-                         first_key=rows[0].slug if rows else None,
-                         last_key=rows[-1].slug if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [upstream_body(call, r) for r in rows],
+        first_key=rows[0].slug if rows else None,
+        last_key=rows[-1].slug if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 @router.get("/{slug}", response_model=UpstreamOut)
@@ -128,14 +153,27 @@ def create_upstream(call: Writer, body: NewUpstreamIn) -> Response:
     call.allow(PERMISSION)
     runtime = call.runtime
     preset = body.preset
-    row = registry.create(call.session, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-        slug=body.slug, name=body.name, issuer=body.issuer, client_id=body.client_id,
-        client_secret=body.client_secret, scope=body.scope, accounts=body.accounts,
-        preset=preset, identity_assurance=body.identity_assurance,  # None: the preset's
-        staff_match=body.staff_match, staff_claim=body.staff_claim), actor_id=None)
+    row = registry.create(
+        call.session,
+        runtime.settings,
+        runtime.encryptor,
+        registry.UpstreamSpec(
+            slug=body.slug,
+            name=body.name,
+            issuer=body.issuer,
+            client_id=body.client_id,
+            client_secret=body.client_secret,
+            scope=body.scope,
+            accounts=body.accounts,
+            preset=preset,
+            identity_assurance=body.identity_assurance,  # None: the preset's
+            staff_match=body.staff_match,
+            staff_claim=body.staff_claim,
+        ),
+        actor_id=None,
+    )
     call.commit()
-    return resource(upstream_body(call, row), 201,
-                    location=f"{call.request.url.path}/{row.slug}")
+    return resource(upstream_body(call, row), 201, location=f"{call.request.url.path}/{row.slug}")
 
 
 @router.patch("/{slug}", response_model=UpstreamOut)
@@ -145,9 +183,14 @@ def update_upstream(call: Writer, slug: str, body: UpstreamPatch) -> Response:
     row = registry.get(call.session, slug[:40])
     check_if_match(call.request, upstream_body(call, row), required=True)
     old_issuer = row.issuer
-    row = registry.update(call.session, runtime.settings, runtime.encryptor, row.slug,
-                          registry.UpstreamChanges(**body.model_dump(exclude_unset=True)),
-                          actor_id=None)
+    row = registry.update(
+        call.session,
+        runtime.settings,
+        runtime.encryptor,
+        row.slug,
+        registry.UpstreamChanges(**body.model_dump(exclude_unset=True)),
+        actor_id=None,
+    )
     call.commit()
     metadata.for_runtime(runtime).forget(old_issuer)  # a changed issuer is looked up afresh
     return resource(upstream_body(call, row))

@@ -81,17 +81,26 @@ class UserPatch(BaseModel):
     phone: str | None = Field(None, max_length=32)
     position: str | None = Field(None, max_length=200)
     nip: str | None = Field(None, max_length=18)
-    agency: str | None = Field(None, max_length=32, description="Agency code; \"\" for none.")
+    agency: str | None = Field(None, max_length=32, description='Agency code; "" for none.')
 
 
 def user_body(user: User) -> dict[str, Any]:
     return {
-        "id": user.id, "username": user.username, "kind": user.kind, "status": user.status,
-        "display_name": user.display_name, "email": user.email,
-        "email_verified": user.email_verified, "phone": user.phone, "nip": user.nip,
-        "agency": user.agency.code if user.agency else None, "position": user.position,
-        "has_password": user.password is not None, "created_at": iso(user.created_at),
-        "updated_at": iso(user.updated_at), "last_login_at": iso(user.last_login_at),
+        "id": user.id,
+        "username": user.username,
+        "kind": user.kind,
+        "status": user.status,
+        "display_name": user.display_name,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "phone": user.phone,
+        "nip": user.nip,
+        "agency": user.agency.code if user.agency else None,
+        "position": user.position,
+        "has_password": user.password is not None,
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
+        "last_login_at": iso(user.last_login_at),
         "version": user.version,
     }
 
@@ -115,13 +124,16 @@ def _target(call: Call, user_id: str, permission: str) -> User:
 
 @router.get("", response_model=UserList)
 def list_users(
-    call: Reader, paging: Paging,
-    q: Annotated[str, Query(max_length=200, description="Any part of a name, username, "
-                                                        "email or NIP.")] = "",
+    call: Reader,
+    paging: Paging,
+    q: Annotated[
+        str, Query(max_length=200, description="Any part of a name, username, email or NIP.")
+    ] = "",
     kind: Literal["staff", "citizen"] | None = None,
     status: Literal["active", "disabled"] | None = None,
-    agency: Annotated[str | None, Query(max_length=32,
-                                        description="Agency code (and its sub-agencies).")] = None,
+    agency: Annotated[
+        str | None, Query(max_length=32, description="Agency code (and its sub-agencies).")
+    ] = None,
     locked: Annotated[bool, Query(description="Only accounts locked by failed logins.")] = False,
 ) -> Response:
     who = call.allow("users.view")
@@ -136,15 +148,28 @@ def list_users(
     if locked:
         runtime = call.runtime
         ids = for_runtime(runtime.extras, runtime.settings, runtime.sessions).locked_accounts(
-            session)
-    query = dir_repo.UserQuery(text=q, kind=shown_kind, status=status, agency_ids=agency_ids, ids=ids)
-    found_page = keyset.page(session, dir_repo.matching_users(query), User.id,
-                             after=paging.after, before=paging.before, limit=paging.limit)
+            session
+        )
+    query = dir_repo.UserQuery(
+        text=q, kind=shown_kind, status=status, agency_ids=agency_ids, ids=ids
+    )
+    found_page = keyset.page(
+        session,
+        dir_repo.matching_users(query),
+        User.id,
+        after=paging.after,
+        before=paging.before,
+        limit=paging.limit,
+    )
     rows = found_page.rows
     return page_response(
-        call.request, [user_body(u) for u in rows],
-        first_key=rows[0].id if rows else None, last_key=rows[-1].id if rows else None,
-        more_before=found_page.more_before, more_after=found_page.more_after)
+        call.request,
+        [user_body(u) for u in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found_page.more_before,
+        more_after=found_page.more_after,
+    )
 
 
 @router.get("/{user_id}", response_model=UserOut)
@@ -159,10 +184,20 @@ def create_staff(call: Writer, body: NewStaffIn) -> Response:
     agency_id = _agency_id(session, body.agency)
     authority.check_agency(who, agency_id, "users.create")
     runtime = call.runtime
-    user = people.create_staff(session, password_hasher(runtime), people.NewStaff(
-        username=body.username.strip(), display_name=body.display_name, email=body.email.strip(),
-        nip=body.nip.strip(), agency_id=agency_id, position=body.position.strip(),
-        phone=body.phone.strip()), actor_id=None)
+    user = people.create_staff(
+        session,
+        password_hasher(runtime),
+        people.NewStaff(
+            username=body.username.strip(),
+            display_name=body.display_name,
+            email=body.email.strip(),
+            nip=body.nip.strip(),
+            agency_id=agency_id,
+            position=body.position.strip(),
+            phone=body.phone.strip(),
+        ),
+        actor_id=None,
+    )
     mails = []
     if body.send_activation and user.email:
         mails = [activation.issue(session, runtime.settings, user, actor_id=None)]
@@ -188,11 +223,20 @@ def update_user(call: Writer, user_id: str, body: UserPatch) -> Response:
     def pick(value: str | None, current: str | None) -> str:
         return (value if value is not None else current or "").strip()
 
-    people.edit(session, user, people.PersonEdit(
-        version=user.version, display_name=pick(body.display_name, user.display_name),
-        email=pick(body.email, user.email), phone=pick(body.phone, user.phone),
-        position=pick(body.position, user.position), nip=pick(body.nip, user.nip),
-        agency_id=agency_id), actor_id=None)
+    people.edit(
+        session,
+        user,
+        people.PersonEdit(
+            version=user.version,
+            display_name=pick(body.display_name, user.display_name),
+            email=pick(body.email, user.email),
+            phone=pick(body.phone, user.phone),
+            position=pick(body.position, user.position),
+            nip=pick(body.nip, user.nip),
+            agency_id=agency_id,
+        ),
+        actor_id=None,
+    )
     call.commit()
     session.refresh(user)
     return resource(user_body(user))
@@ -200,12 +244,23 @@ def update_user(call: Writer, user_id: str, body: UserPatch) -> Response:
 
 # The console's actions on one person and the permission each needs (sso.admin.user_actions).
 ACTIONS = {
-    "disable": "users.manage", "enable": "users.manage", "end-sessions": "users.manage",
+    "disable": "users.manage",
+    "enable": "users.manage",
+    "end-sessions": "users.manage",
     "send-activation-link": "users.manage",
-    "unlock": "users.support", "send-reset-link": "users.support", "reset-mfa": "users.support",
+    "unlock": "users.support",
+    "send-reset-link": "users.support",
+    "reset-mfa": "users.support",
 }
-Action = Literal["disable", "enable", "end-sessions", "send-activation-link", "unlock",
-                 "send-reset-link", "reset-mfa"]
+Action = Literal[
+    "disable",
+    "enable",
+    "end-sessions",
+    "send-activation-link",
+    "unlock",
+    "send-reset-link",
+    "reset-mfa",
+]
 
 
 @router.post("/{user_id}/{action}", response_model=UserOut)

@@ -90,21 +90,33 @@ class DeliveryList(BaseModel):
 
 def webhook_body(call: Call, sub: WebhookSubscription) -> dict[str, Any]:
     return {
-        "id": sub.id, "url": sub.url, "description": sub.description,
-        "event_types": list(sub.event_types), "status": sub.status,
-        "paused_reason": sub.paused_reason, "failing_since": iso(sub.failing_since),
+        "id": sub.id,
+        "url": sub.url,
+        "description": sub.description,
+        "event_types": list(sub.event_types),
+        "status": sub.status,
+        "paused_reason": sub.paused_reason,
+        "failing_since": iso(sub.failing_since),
         "last_success_at": iso(sub.last_success_at),
         "deliveries": delivery_repo.counts(call.session, sub.id),
-        "created_at": iso(sub.created_at), "version": sub.version,
+        "created_at": iso(sub.created_at),
+        "version": sub.version,
     }
 
 
 def delivery_body(d: WebhookDelivery) -> dict[str, Any]:
-    return {"id": d.id, "event_id": d.event_id, "status": d.status, "attempts": d.attempts,
-            "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
-            "last_attempt_at": iso(d.last_attempt_at), "last_status_code": d.last_status_code,
-            "last_error": d.last_error, "delivered_at": iso(d.delivered_at),
-            "created_at": iso(d.created_at)}
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
+        "last_attempt_at": iso(d.last_attempt_at),
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "delivered_at": iso(d.delivered_at),
+        "created_at": iso(d.created_at),
+    }
 
 
 def _get(call: Call, subscription_id: str) -> WebhookSubscription:
@@ -112,27 +124,44 @@ def _get(call: Call, subscription_id: str) -> WebhookSubscription:
 
 
 @router.get("", response_model=WebhookList)
-def list_webhooks(call: Reader, paging: Paging,
-                  q: Annotated[str, Query(max_length=100, description="Any part of the URL or "
-                                                                     "description.")] = "",
-                  status: Literal["active", "paused"] | None = None) -> Response:
+def list_webhooks(
+    call: Reader,
+    paging: Paging,
+    q: Annotated[
+        str, Query(max_length=100, description="Any part of the URL or description.")
+    ] = "",
+    status: Literal["active", "paused"] | None = None,
+) -> Response:
     call.allow(PERMISSION)
     stmt = select(WebhookSubscription)
     text = clean(q).casefold()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(
-            func.lower(WebhookSubscription.url).like(pattern, escape="\\"),
-            func.lower(WebhookSubscription.description).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(WebhookSubscription.url).like(pattern, escape="\\"),
+                func.lower(WebhookSubscription.description).like(pattern, escape="\\"),
+            )
+        )
     if status:
         stmt = stmt.where(WebhookSubscription.status == status)
-    found = keyset.page(call.session, stmt, WebhookSubscription.id, after=paging.after,
-                        before=paging.before, limit=paging.limit)
+    found = keyset.page(
+        call.session,
+        stmt,
+        WebhookSubscription.id,
+        after=paging.after,
+        before=paging.before,
+        limit=paging.limit,
+    )
     rows = found.rows
-    return page_response(call.request, [webhook_body(call, s) for s in rows],
-                         first_key=rows[0].id if rows else None,
-                         last_key=rows[-1].id if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [webhook_body(call, s) for s in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
 @router.get("/{subscription_id}", response_model=WebhookOut)
@@ -147,13 +176,22 @@ def create_webhook(call: Writer, body: NewWebhookIn) -> Response:
     this answer only."""
     call.allow(PERMISSION)
     runtime = call.runtime
-    made = service.create(call.session, runtime.settings, runtime.encryptor, url=body.url,
-                          event_types=body.event_types, description=body.description,
-                          client_id=call.caller.client_id)
+    made = service.create(
+        call.session,
+        runtime.settings,
+        runtime.encryptor,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+        client_id=call.caller.client_id,
+    )
     call.commit()
     sub = made.subscription
-    return resource({**webhook_body(call, sub), "secret": made.secret}, 201,
-                    location=f"{call.request.url.path}/{sub.id}")
+    return resource(
+        {**webhook_body(call, sub), "secret": made.secret},
+        201,
+        location=f"{call.request.url.path}/{sub.id}",
+    )
 
 
 @router.patch("/{subscription_id}", response_model=WebhookOut)
@@ -161,16 +199,24 @@ def update_webhook(call: Writer, subscription_id: str, body: WebhookPatch) -> Re
     call.allow(PERMISSION)
     sub = _get(call, subscription_id)
     check_if_match(call.request, webhook_body(call, sub), required=True)
-    sub = service.update(call.session, call.runtime.settings, sub.id, version=sub.version,
-                         url=body.url, event_types=body.event_types,
-                         description=body.description, client_id=call.caller.client_id)
+    sub = service.update(
+        call.session,
+        call.runtime.settings,
+        sub.id,
+        version=sub.version,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+        client_id=call.caller.client_id,
+    )
     call.commit()
     return resource(webhook_body(call, sub))
 
 
 @router.post("/{subscription_id}/{action}", response_model=CreatedOut)
-def webhook_action(call: Writer, subscription_id: str,
-                   action: Literal["pause", "resume", "rotate-secret"]) -> Response:
+def webhook_action(
+    call: Writer, subscription_id: str, action: Literal["pause", "resume", "rotate-secret"]
+) -> Response:
     """Pause (events keep being queued), resume (what waited goes out), or rotate the secret
     (the new one in this answer only)."""
     call.allow(PERMISSION)
@@ -183,8 +229,9 @@ def webhook_action(call: Writer, subscription_id: str,
     elif action == "resume":
         sub = service.resume(call.session, sub.id, version=sub.version, client_id=who)
     else:
-        made = service.rotate_secret(call.session, call.runtime.encryptor, sub.id,
-                                     version=sub.version, client_id=who)
+        made = service.rotate_secret(
+            call.session, call.runtime.encryptor, sub.id, version=sub.version, client_id=who
+        )
         sub, secret = made.subscription, made.secret
     call.commit()
     return resource({**webhook_body(call, sub), "secret": secret})
@@ -202,31 +249,44 @@ def delete_webhook(call: Writer, subscription_id: str) -> Response:
 
 
 @router.get("/{subscription_id}/deliveries", response_model=DeliveryList)
-def list_deliveries(call: Reader, subscription_id: str, paging: Paging,
-                    status: Literal["pending", "delivered", "failed"] | None = None
-                    ) -> Response:
+def list_deliveries(
+    call: Reader,
+    subscription_id: str,
+    paging: Paging,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+) -> Response:
     call.allow(PERMISSION)
     sub = _get(call, subscription_id)
     stmt = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)
     if status:
         stmt = stmt.where(WebhookDelivery.status == status)
-    found = keyset.page(call.session, stmt, WebhookDelivery.id, after=paging.after,
-                        before=paging.before, limit=paging.limit)
+    found = keyset.page(
+        call.session,
+        stmt,
+        WebhookDelivery.id,
+        after=paging.after,
+        before=paging.before,
+        limit=paging.limit,
+    )
     rows = found.rows
-    return page_response(call.request, [delivery_body(d) for d in rows],
-                         first_key=rows[0].id if rows else None,
-                         last_key=rows[-1].id if rows else None,
-                         more_before=found.more_before, more_after=found.more_after)
+    return page_response(
+        call.request,
+        [delivery_body(d) for d in rows],
+        first_key=rows[0].id if rows else None,
+        last_key=rows[-1].id if rows else None,
+        more_before=found.more_before,
+        more_after=found.more_after,
+    )
 
 
-@router.post("/{subscription_id}/deliveries/{delivery_id}/send-again",
-             response_model=DeliveryOut)
+@router.post("/{subscription_id}/deliveries/{delivery_id}/send-again", response_model=DeliveryOut)
 def send_again(call: Writer, subscription_id: str, delivery_id: str) -> Response:
     """Send a delivery once more (the same ``webhook-id``: receivers deduplicate)."""
     call.allow(PERMISSION)
     sub = _get(call, subscription_id)
-    delivery = service.send_again(call.session, delivery_id[:36], subscription_id=sub.id,
-                                  client_id=call.caller.client_id)
+    delivery = service.send_again(
+        call.session, delivery_id[:36], subscription_id=sub.id, client_id=call.caller.client_id
+    )
     call.commit()
     call.session.refresh(delivery)
     return resource(delivery_body(delivery))

@@ -35,9 +35,10 @@ def create(
         None, "--jwks-file", help="Client JWKS (private_key_jwt)."
     ),
     agency: str | None = typer.Option(
-        None, "--agency",
+        None,
+        "--agency",
         help="Admin API client (client_credentials, scopes admin:read/admin:write) limited to "
-             "this agency and the ones below it, as an opd-admin of it.",
+        "this agency and the ones below it, as an opd-admin of it.",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -139,8 +140,12 @@ def issue_registration_token(
     rt = runtime()
     with unit_of_work(rt) as session:
         issued = initial_access.issue(
-            session, rt.secret_key, description=description, expires_in=expires_in,
-            max_uses=max_uses or None, approve_clients=approve,
+            session,
+            rt.secret_key,
+            description=description,
+            expires_in=expires_in,
+            max_uses=max_uses or None,
+            approve_clients=approve,
         )
         token_id, expires_at = issued.row.id, issued.row.expires_at
     data = {

@@ -39,8 +39,10 @@ def apply(
     file: Path = typer.Argument(..., help="A YAML file as `sso config export` writes it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     prune: bool = typer.Option(
-        False, "--prune",
-        help="Delete what the file's sections leave out (sections it lacks are left alone)."),
+        False,
+        "--prune",
+        help="Delete what the file's sections leave out (sections it lacks are left alone).",
+    ),
 ) -> None:
     """Print the plan for FILE and carry it out in one transaction. Every problem is reported
     at once, and then nothing changes."""

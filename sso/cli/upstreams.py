@@ -43,14 +43,24 @@ def create(
     secret = sys.stdin.readline().strip()
     rt = runtime()
     spec = registry.UpstreamSpec(
-        slug=slug, name=name, issuer=issuer, client_id=client_id, client_secret=secret,
-        scope=scope, accounts=accounts, preset=preset, staff_match=staff_match,
+        slug=slug,
+        name=name,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=secret,
+        scope=scope,
+        accounts=accounts,
+        preset=preset,
+        staff_match=staff_match,
         staff_claim=staff_claim,
     )
     with unit_of_work(rt) as session:
         row = registry.create(session, rt.settings, rt.encryptor, spec)
-        out = {"id": row.id, "slug": row.slug,
-               "redirect_uri": registry.redirect_uri(rt.settings, row.slug)}
+        out = {
+            "id": row.id,
+            "slug": row.slug,
+            "redirect_uri": registry.redirect_uri(rt.settings, row.slug),
+        }
     if as_json:
         typer.echo(json.dumps(out))
         return
@@ -66,10 +76,17 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     with unit_of_work(rt) as session:
         data = [
             {
-                "id": u.id, "slug": u.slug, "name": u.name, "issuer": u.issuer,
-                "client_id": u.client_id, "scope": u.scope, "accounts": u.accounts,
-                "preset": u.preset, "identity_assurance": u.identity_assurance,
-                "staff_match": u.staff_match, "staff_claim": u.staff_claim,
+                "id": u.id,
+                "slug": u.slug,
+                "name": u.name,
+                "issuer": u.issuer,
+                "client_id": u.client_id,
+                "scope": u.scope,
+                "accounts": u.accounts,
+                "preset": u.preset,
+                "identity_assurance": u.identity_assurance,
+                "staff_match": u.staff_match,
+                "staff_claim": u.staff_claim,
                 "enabled": u.enabled,
                 "redirect_uri": registry.redirect_uri(rt.settings, u.slug),
             }

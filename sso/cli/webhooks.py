@@ -37,8 +37,9 @@ def create(
     """Subscribe URL to events; prints its id and, once, its signing secret."""
     rt = runtime()
     with unit_of_work(rt) as session:
-        made = service.create(session, rt.settings, rt.encryptor, url=url, event_types=event,
-                              description=description)
+        made = service.create(
+            session, rt.settings, rt.encryptor, url=url, event_types=event, description=description
+        )
         sub_id = made.subscription.id
     _show_secret(sub_id, made.secret, as_json)
 
@@ -49,9 +50,15 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     rt = runtime()
     with unit_of_work(rt) as session:
         rows: list[dict[str, Any]] = [
-            {"id": s.id, "url": s.url, "events": list(s.event_types), "status": s.status,
-             "paused_reason": s.paused_reason, "description": s.description,
-             "created_at": s.created_at.isoformat()}
+            {
+                "id": s.id,
+                "url": s.url,
+                "events": list(s.event_types),
+                "status": s.status,
+                "paused_reason": s.paused_reason,
+                "description": s.description,
+                "created_at": s.created_at.isoformat(),
+            }
             for s in repo.all_subscriptions(session)
         ]
     if as_json:

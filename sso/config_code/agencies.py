@@ -14,8 +14,10 @@ from sso.config_code.model import ApplyContext, Change, Field, Handler, ReadCont
 from sso.runtime import Runtime
 from sso.storage import agencies as repo
 
-FIELDS = (Field("code", "str", required=True, nullable=False),
-          Field("name", "str", required=True, nullable=False))
+FIELDS = (
+    Field("code", "str", required=True, nullable=False),
+    Field("name", "str", required=True, nullable=False),
+)
 
 
 class Agencies(Handler):
@@ -25,8 +27,10 @@ class Agencies(Handler):
     def current(self, session: Session, rt: Runtime) -> dict[str, dict[str, Any]]:
         rows = repo.list_all(session)
         codes = {a.id: a.code for a in rows}
-        return {a.code: {"name": a.name, "parent": codes.get(a.parent_id) if a.parent_id
-                         else None} for a in rows}
+        return {
+            a.code: {"name": a.name, "parent": codes.get(a.parent_id) if a.parent_id else None}
+            for a in rows
+        }
 
     def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
         flat = self.current(session, rt)
@@ -73,8 +77,12 @@ class Agencies(Handler):
     def references(self, key: str, values: Mapping[str, Any]) -> list[tuple[Ref, str]]:
         return [((self.kind, values["parent"]), "parent")] if values["parent"] else []
 
-    def order(self, changes: list[Change], desired: Mapping[str, Mapping[str, Any]],
-              current: Mapping[str, Mapping[str, Any]]) -> list[Change]:
+    def order(
+        self,
+        changes: list[Change],
+        desired: Mapping[str, Mapping[str, Any]],
+        current: Mapping[str, Mapping[str, Any]],
+    ) -> list[Change]:
         """Top-down in the file's tree for creates and moves (a parent is in place before its
         children, so no move makes a cycle); bottom-up in the stored tree for deletes."""
 
@@ -84,17 +92,27 @@ class Agencies(Handler):
                 level, parent = level + 1, tree[parent].get("parent")
             return level
 
-        return sorted(changes, key=lambda c: (
-            c.action == "delete",
-            -depth(c.key, current) if c.action == "delete" else depth(c.key, desired), c.key))
+        return sorted(
+            changes,
+            key=lambda c: (
+                c.action == "delete",
+                -depth(c.key, current) if c.action == "delete" else depth(c.key, desired),
+                c.key,
+            ),
+        )
 
     def apply(self, ctx: ApplyContext, change: Change) -> None:
         session, actor = ctx.session, ctx.actor_id
         if change.action == "create":
             assert change.desired is not None
             parent = change.desired["parent"]
-            service.create(session, change.key, change.desired["name"],
-                           _id(session, parent) if parent else None, actor_id=actor)
+            service.create(
+                session,
+                change.key,
+                change.desired["name"],
+                _id(session, parent) if parent else None,
+                actor_id=actor,
+            )
             return
         agency = repo.get_by_code(session, change.key)
         assert agency is not None
@@ -102,12 +120,18 @@ class Agencies(Handler):
             service.delete(session, agency.id, agency.version, actor_id=actor)
             return
         if "name" in change.fields:
-            service.rename(session, agency.id, change.fields["name"][1], agency.version,
-                           actor_id=actor)
+            service.rename(
+                session, agency.id, change.fields["name"][1], agency.version, actor_id=actor
+            )
         if "parent" in change.fields:
             parent = change.fields["parent"][1]
-            service.move(session, agency.id, _id(session, parent) if parent else None,
-                         agency.version, actor_id=actor)
+            service.move(
+                session,
+                agency.id,
+                _id(session, parent) if parent else None,
+                agency.version,
+                actor_id=actor,
+            )
 
 
 def _id(session: Session, code: str) -> int:

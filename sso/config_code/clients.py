@@ -47,17 +47,32 @@ FIELDS = (
     Field("client_id", "str", required=True, nullable=False),
     Field("name", "str", required=True, nullable=False),
     Field("description", "text", default="", nullable=False),
-    Field("client_type", "str", default="confidential", choices=("confidential", "public"),
-          nullable=False),
-    Field("status", "str", default="active", nullable=False,
-          choices=("active", "disabled", "pending", "rejected")),
+    Field(
+        "client_type",
+        "str",
+        default="confidential",
+        choices=("confidential", "public"),
+        nullable=False,
+    ),
+    Field(
+        "status",
+        "str",
+        default="active",
+        nullable=False,
+        choices=("active", "disabled", "pending", "rejected"),
+    ),
     Field("app_kind", "str", choices=("web", "spa", "native", "m2m")),
     Field("in_development", "bool", default=False, nullable=False),
     Field("trusted", "bool", default=False, nullable=False),
     Field("redirect_uris", "list", default=[], nullable=False),
     Field("post_logout_redirect_uris", "list", default=[], nullable=False),
-    Field("grant_types", "list", default=["authorization_code", "refresh_token"],
-          nullable=False, choices=GRANT_TYPES),
+    Field(
+        "grant_types",
+        "list",
+        default=["authorization_code", "refresh_token"],
+        nullable=False,
+        choices=GRANT_TYPES,
+    ),
     Field("scope", "str", default="openid profile email", nullable=False),
     Field("token_endpoint_auth_method", "str", choices=AUTH_METHODS),
     Field("id_token_signed_response_alg", "str", choices=SIGNING_ALGS),
@@ -76,9 +91,16 @@ FIELDS = (
     Field("admin_agency", "str"),
     Field("secret", "secret"),
 )
-FORM_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
-               "access_token_lifetime", "refresh_token_lifetime", "trusted",
-               "backchannel_logout_uri")
+FORM_FIELDS = (
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "scope",
+    "grant_types",
+    "access_token_lifetime",
+    "refresh_token_lifetime",
+    "trusted",
+    "backchannel_logout_uri",
+)
 
 
 def secret_variables(clients: list[Client]) -> dict[str, str]:
@@ -89,8 +111,9 @@ def secret_variables(clients: list[Client]) -> dict[str, str]:
     for client in sorted(clients, key=lambda c: c.client_id):
         if not client.client_secret_hash or client.token_endpoint_auth_method not in SECRET_METHODS:
             continue
-        base = "CLIENT_SECRET_" + (re.sub(r"[^A-Z0-9]+", "_", client.name.upper()).strip("_")
-                                   or "APP")
+        base = "CLIENT_SECRET_" + (
+            re.sub(r"[^A-Z0-9]+", "_", client.name.upper()).strip("_") or "APP"
+        )
         name, n = base, 1
         while name in taken:
             n += 1
@@ -115,8 +138,9 @@ class Clients(Handler):
             values["description"] = client.description or ""
             values["contacts"] = list(client.contacts or [])
             values["admin_agency"] = codes.get(client.admin_agency_id or 0)
-            values["secret"] = (Secret(None, client.client_secret_hash)
-                                if client.client_secret_hash else None)
+            values["secret"] = (
+                Secret(None, client.client_secret_hash) if client.client_secret_hash else None
+            )
             found[client.client_id] = values
         return found
 
@@ -136,16 +160,20 @@ class Clients(Handler):
         found: dict[str, dict[str, Any]] = {}
         for index, item in enumerate(items):
             at = f"{self.section}[{index}]"
-            values = ctx.fields(item, FIELDS, at,
-                                digest=lambda value: keyed_hash(key, value, "client_secret"))
+            values = ctx.fields(
+                item, FIELDS, at, digest=lambda value: keyed_hash(key, value, "client_secret")
+            )
             client_id = item.get("client_id") if isinstance(item, dict) else None
             if values is None:
                 if isinstance(client_id, str):
                     ctx.failed.add((self.kind, client_id.strip()))
                 continue
             if values["client_id"] == CONSOLE_CLIENT_ID:
-                ctx.problem(f"{at}.client_id", f"{CONSOLE_CLIENT_ID} is the provider's own "
-                            "console client, made by the provider itself; leave it out")
+                ctx.problem(
+                    f"{at}.client_id",
+                    f"{CONSOLE_CLIENT_ID} is the provider's own "
+                    "console client, made by the provider itself; leave it out",
+                )
                 ctx.failed.add((self.kind, CONSOLE_CLIENT_ID))
                 continue
             if values["client_id"] in found:
@@ -174,8 +202,9 @@ class Clients(Handler):
             return
         client = service.get(ctx.session, change.key)
         if change.action == "delete":
-            developer_apps.delete_client(ctx.session, client, actor_id=ctx.actor_id,
-                                         by=ctx.actor_id)
+            developer_apps.delete_client(
+                ctx.session, client, actor_id=ctx.actor_id, by=ctx.actor_id
+            )
             return
         assert change.desired is not None
         _update(ctx, client, change.desired, set(change.fields))
@@ -197,64 +226,94 @@ def _create(ctx: ApplyContext, values: Mapping[str, Any]) -> None:
     secret: Secret | None = values["secret"]
     public = values["client_type"] == "public"
     if not public and values["token_endpoint_auth_method"] in SECRET_METHODS and secret is None:
-        raise InvalidInput("error.client_secret_required",
-                           detail="a new confidential client needs secret: ${ENV_NAME}")
+        raise InvalidInput(
+            "error.client_secret_required",
+            detail="a new confidential client needs secret: ${ENV_NAME}",
+        )
     spec = ClientSpec(
-        name=values["name"], description=values["description"], public=public,
+        name=values["name"],
+        description=values["description"],
+        public=public,
         redirect_uris=values["redirect_uris"],
         post_logout_redirect_uris=values["post_logout_redirect_uris"],
-        grant_types=values["grant_types"], scope=values["scope"],
+        grant_types=values["grant_types"],
+        scope=values["scope"],
         token_endpoint_auth_method=values["token_endpoint_auth_method"],
-        trusted=values["trusted"], backchannel_logout_uri=values["backchannel_logout_uri"],
+        trusted=values["trusted"],
+        backchannel_logout_uri=values["backchannel_logout_uri"],
         backchannel_logout_session_required=values["backchannel_logout_session_required"],
         id_token_signed_response_alg=values["id_token_signed_response_alg"],
-        jwks=values["jwks"], status=values["status"], app_kind=values["app_kind"],
-        logo_uri=values["logo_uri"], client_uri=values["client_uri"],
-        policy_uri=values["policy_uri"], tos_uri=values["tos_uri"],
-        jwks_uri=values["jwks_uri"], contacts=values["contacts"],
-        in_development=values["in_development"], client_id=values["client_id"],
+        jwks=values["jwks"],
+        status=values["status"],
+        app_kind=values["app_kind"],
+        logo_uri=values["logo_uri"],
+        client_uri=values["client_uri"],
+        policy_uri=values["policy_uri"],
+        tos_uri=values["tos_uri"],
+        jwks_uri=values["jwks_uri"],
+        contacts=values["contacts"],
+        in_development=values["in_development"],
+        client_id=values["client_id"],
         client_secret=secret.value if secret else None,
     )
     client = service.create(ctx.session, ctx.settings, spec, actor_id=ctx.actor_id).client
     if values["admin_agency"]:
         _set_agency_limit(ctx, client, values["admin_agency"])
     if values["access_token_lifetime"] is not None or values["refresh_token_lifetime"] is not None:
-        service.edit(ctx.session, ctx.settings, client, _form(client, values),
-                     actor_id=ctx.actor_id)
+        service.edit(
+            ctx.session, ctx.settings, client, _form(client, values), actor_id=ctx.actor_id
+        )
 
 
 def _form(client: Client, values: Mapping[str, Any]) -> service.ClientEdit:
-    return service.ClientEdit(version=client.version,
-                              **{name: values[name] for name in FORM_FIELDS})
+    return service.ClientEdit(
+        version=client.version, **{name: values[name] for name in FORM_FIELDS}
+    )
 
 
-def _update(ctx: ApplyContext, client: Client, values: Mapping[str, Any],
-            changed: set[str]) -> None:
+def _update(
+    ctx: ApplyContext, client: Client, values: Mapping[str, Any], changed: set[str]
+) -> None:
     session, settings, actor = ctx.session, ctx.settings, ctx.actor_id
     if "admin_agency" in changed:
         _set_agency_limit(ctx, client, values["admin_agency"])
     if "client_type" in changed:
-        raise InvalidInput("admin.client.field_fixed",
-                           detail="client_type cannot change (remove the client, add a new one)")
+        raise InvalidInput(
+            "admin.client.field_fixed",
+            detail="client_type cannot change (remove the client, add a new one)",
+        )
     if "in_development" in changed and values["in_development"]:
         developer_apps.set_in_development(session, settings, client, True, actor_id=actor)
     secret: Secret | None = values["secret"] if "secret" in changed else None
     registration = {k: values[k] for k in service.REGISTRATION_FIELDS if k in changed}
     if registration:
-        service.edit_registration(session, settings, client, registration, actor_id=actor,
-                                  secret=secret.value if secret else None)
+        service.edit_registration(
+            session,
+            settings,
+            client,
+            registration,
+            actor_id=actor,
+            secret=secret.value if secret else None,
+        )
         secret = None
     if changed & set(FORM_FIELDS):
         service.edit(session, settings, client, _form(client, values), actor_id=actor)
     if secret is not None:
-        rotate_secret(session, settings.secret_key_bytes(), client.client_id, actor_id=actor,
-                      secret=secret.value)
+        rotate_secret(
+            session,
+            settings.secret_key_bytes(),
+            client.client_id,
+            actor_id=actor,
+            secret=secret.value,
+        )
     if "in_development" in changed and not values["in_development"]:
         developer_apps.set_in_development(session, settings, client, False, actor_id=actor)
     if "status" in changed:
         wanted = values["status"]
         if {client.status, wanted} != {"active", "disabled"}:
-            raise Conflict("developers.error.review_state",
-                           detail=f"status {client.status} -> {wanted}: apply only enables and "
-                           "disables; review developers' apps in the admin console")
+            raise Conflict(
+                "developers.error.review_state",
+                detail=f"status {client.status} -> {wanted}: apply only enables and "
+                "disables; review developers' apps in the admin console",
+            )
         service.set_disabled(session, client, wanted == "disabled", actor_id=actor)

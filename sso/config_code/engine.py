@@ -40,11 +40,19 @@ from sso.web.i18n import translate
 
 VERSION = 1
 # In the order of creation: an object's references are made before it (deletes run backwards).
-HANDLERS: tuple[Handler, ...] = (Agencies(), Clients(), Roles(), RoleAssignments(), Upstreams(),
-                                 Webhooks())
-HEADER = ("# Tangsel SSO configuration, written by `sso config export`.\n"
-          "# Apply with `sso config apply FILE [--dry-run] [--prune]`; secrets are ${ENV_NAME}\n"
-          "# references, read from the environment when the file is applied.\n")
+HANDLERS: tuple[Handler, ...] = (
+    Agencies(),
+    Clients(),
+    Roles(),
+    RoleAssignments(),
+    Upstreams(),
+    Webhooks(),
+)
+HEADER = (
+    "# Tangsel SSO configuration, written by `sso config export`.\n"
+    "# Apply with `sso config apply FILE [--dry-run] [--prune]`; secrets are ${ENV_NAME}\n"
+    "# references, read from the environment when the file is applied.\n"
+)
 SYMBOLS = {"create": "+", "update": "~", "delete": "-"}
 
 
@@ -52,8 +60,9 @@ def export_document(session: Session, rt: Runtime) -> str:
     doc: dict[str, Any] = {"version": VERSION}
     for handler in HANDLERS:
         doc[handler.section] = handler.export(session, rt)
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True,
-                                   default_flow_style=False, width=4096)
+    return HEADER + yaml.safe_dump(
+        doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=4096
+    )
 
 
 @dataclass
@@ -67,8 +76,10 @@ class Plan:
     def summary(self) -> str:
         if not self.changes:
             return "No changes."
-        return (f"Plan: {self.count('create')} to create, {self.count('update')} to change, "
-                f"{self.count('delete')} to delete.")
+        return (
+            f"Plan: {self.count('create')} to create, {self.count('update')} to change, "
+            f"{self.count('delete')} to delete."
+        )
 
     def render(self) -> str:
         lines = []
@@ -101,22 +112,27 @@ def _load(text: str, ctx: ReadContext) -> dict[str, Any] | None:
     return doc
 
 
-def _diff(handler: Handler, desired: Mapping[str, dict[str, Any]],
-          current: Mapping[str, dict[str, Any]]) -> list[Change]:
+def _diff(
+    handler: Handler, desired: Mapping[str, dict[str, Any]], current: Mapping[str, dict[str, Any]]
+) -> list[Change]:
     changes = []
     for key, new in desired.items():
         old = current.get(key)
         if old is None:
             shown = {k: (None, v) for k, v in new.items() if v not in (None, [], "")}
-            changes.append(Change(handler.kind, key, "create", handler.label(key, new), shown,
-                                  new, None))
+            changes.append(
+                Change(handler.kind, key, "create", handler.label(key, new), shown, new, None)
+            )
             continue
-        fields = {name: (old.get(name), value) for name, value in new.items()
-                  if not (value is None and name in handler.keep_when_absent)
-                  and old.get(name) != value}
+        fields = {
+            name: (old.get(name), value)
+            for name, value in new.items()
+            if not (value is None and name in handler.keep_when_absent) and old.get(name) != value
+        }
         if fields:
-            changes.append(Change(handler.kind, key, "update", handler.label(key, new), fields,
-                                  new, old))
+            changes.append(
+                Change(handler.kind, key, "update", handler.label(key, new), fields, new, old)
+            )
     return changes
 
 
@@ -124,8 +140,9 @@ def _message(exc: DomainError) -> str:
     return exc.detail or translate("en", exc.message, **exc.params)
 
 
-def run(session: Session, rt: Runtime, text: str, environ: Mapping[str, str], *,
-        prune: bool = False) -> Plan:
+def run(
+    session: Session, rt: Runtime, text: str, environ: Mapping[str, str], *, prune: bool = False
+) -> Plan:
     """Plan ``text`` against the database and carry the plan out in ``session``'s transaction
     (the caller commits, or rolls back on problems and dry runs)."""
     ctx = ReadContext(rt, environ)
@@ -145,10 +162,13 @@ def run(session: Session, rt: Runtime, text: str, environ: Mapping[str, str], *,
         desired = handler.read(items, ctx) if present else {}
         changes = _diff(handler, desired, current)
         if present and prune:
-            changes += [Change(handler.kind, key, "delete", handler.label(key, old), {}, None, old)
-                        for key, old in current.items()
-                        if key not in desired and (handler.kind, key) not in ctx.failed
-                        and not handler.keep(key, old)]
+            changes += [
+                Change(handler.kind, key, "delete", handler.label(key, old), {}, None, old)
+                for key, old in current.items()
+                if key not in desired
+                and (handler.kind, key) not in ctx.failed
+                and not handler.keep(key, old)
+            ]
         deleted = {c.key for c in changes if c.action == "delete"}
         final[handler.kind] = set(desired) | (set(current) - deleted)
         states.append((handler, desired, current))
@@ -164,16 +184,27 @@ def run(session: Session, rt: Runtime, text: str, environ: Mapping[str, str], *,
     plan.problems = ctx.problems
     _carry_out(session, rt, plan, states, ctx.failed)
     if plan.changes and not plan.problems:
-        audit.record(session, Event.CONFIG_APPLIED, actor_id=ACTOR,
-                     target_type="config", sha256=hashlib.sha256(text.encode()).hexdigest(),
-                     created=plan.count("create"), changed=plan.count("update"),
-                     deleted=plan.count("delete"), prune=prune)
+        audit.record(
+            session,
+            Event.CONFIG_APPLIED,
+            actor_id=ACTOR,
+            target_type="config",
+            sha256=hashlib.sha256(text.encode()).hexdigest(),
+            created=plan.count("create"),
+            changed=plan.count("update"),
+            deleted=plan.count("delete"),
+            prune=prune,
+        )
     return plan
 
 
-def _carry_out(session: Session, rt: Runtime, plan: Plan,
-               states: list[tuple[Handler, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
-               failed: set[Ref]) -> None:
+def _carry_out(
+    session: Session,
+    rt: Runtime,
+    plan: Plan,
+    states: list[tuple[Handler, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
+    failed: set[Ref],
+) -> None:
     ordered: list[tuple[Handler, Change]] = []
     for handler, desired, current in states:
         mine = [c for c in plan.changes if c.kind == handler.kind and c.action != "delete"]
@@ -184,8 +215,11 @@ def _carry_out(session: Session, rt: Runtime, plan: Plan,
     plan.changes = [c for _h, c in ordered]
     apply_ctx = ApplyContext(session, rt)
     for handler, change in ordered:
-        needs = [] if change.desired is None else [
-            ref for ref, _name in handler.references(change.key, change.desired)]
+        needs = (
+            []
+            if change.desired is None
+            else [ref for ref, _name in handler.references(change.key, change.desired)]
+        )
         if change.ref in failed or any(ref in failed for ref in needs):
             failed.add(change.ref)  # its own problem, or that of what it needs, is reported
             continue
@@ -196,6 +230,7 @@ def _carry_out(session: Session, rt: Runtime, plan: Plan,
             plan.problems.append(Problem(f"{change.kind} {change.label}", _message(exc)))
             failed.add(change.ref)
         except IntegrityError as exc:
-            plan.problems.append(Problem(f"{change.kind} {change.label}",
-                                         f"refused by the database: {exc.orig}"))
+            plan.problems.append(
+                Problem(f"{change.kind} {change.label}", f"refused by the database: {exc.orig}")
+            )
             failed.add(change.ref)

@@ -84,8 +84,9 @@ class ReadContext:
 
     def secret(self, raw: object, where: str, digest: Callable[[str], str]) -> Secret | None:
         if not isinstance(raw, str) or not (match := ENV_REFERENCE.fullmatch(raw.strip())):
-            self.problem(where, "must be a ${ENV_NAME} reference (secrets are never written "
-                                "in the file)")
+            self.problem(
+                where, "must be a ${ENV_NAME} reference (secrets are never written in the file)"
+            )
             return None
         env = match.group(1)
         value = self.environ.get(env)
@@ -94,8 +95,13 @@ class ReadContext:
             return None
         return Secret(env, digest(value), value)
 
-    def fields(self, item: object, schema: Iterable[Field], where: str,
-               digest: Callable[[str], str] | None = None) -> dict[str, Any] | None:
+    def fields(
+        self,
+        item: object,
+        schema: Iterable[Field],
+        where: str,
+        digest: Callable[[str], str] | None = None,
+    ) -> dict[str, Any] | None:
         """``item`` checked against ``schema``, defaults filled in; None (and problems) when
         it does not fit."""
         if not isinstance(item, dict):
@@ -116,8 +122,7 @@ class ReadContext:
             values[spec.name] = self._value(item[spec.name], spec, at, digest)
         return values if len(self.problems) == before else None
 
-    def _value(self, raw: Any, spec: Field, at: str,
-               digest: Callable[[str], str] | None) -> Any:
+    def _value(self, raw: Any, spec: Field, at: str, digest: Callable[[str], str] | None) -> Any:
         if raw is None:
             if not spec.nullable:
                 self.problem(at, "may not be empty")
@@ -125,9 +130,16 @@ class ReadContext:
         if spec.kind == "secret":
             return self.secret(raw, at, digest or (lambda value: value))
         expected: dict[str, type | tuple[type, ...]] = {
-            "str": str, "text": str, "bool": bool, "int": int, "list": list, "dict": dict}
+            "str": str,
+            "text": str,
+            "bool": bool,
+            "int": int,
+            "list": list,
+            "dict": dict,
+        }
         if not isinstance(raw, expected[spec.kind]) or (
-                spec.kind == "int" and isinstance(raw, bool)):
+            spec.kind == "int" and isinstance(raw, bool)
+        ):
             self.problem(at, f"must be {_KIND_WORDS[spec.kind]}")
             return None
         return self._checked(raw, spec, at)
@@ -149,8 +161,14 @@ class ReadContext:
         return raw
 
 
-_KIND_WORDS = {"str": "a string", "text": "a string", "bool": "true or false",
-               "int": "a whole number", "list": "a list", "dict": "a mapping"}
+_KIND_WORDS = {
+    "str": "a string",
+    "text": "a string",
+    "bool": "true or false",
+    "int": "a whole number",
+    "list": "a list",
+    "dict": "a mapping",
+}
 
 
 def _copy(value: Any) -> Any:
@@ -217,8 +235,12 @@ class Handler:
         """Whether a stored object stays even when ``--prune`` finds it missing from the file."""
         return False
 
-    def order(self, changes: list[Change], desired: Mapping[str, Mapping[str, Any]],
-              current: Mapping[str, Mapping[str, Any]]) -> list[Change]:
+    def order(
+        self,
+        changes: list[Change],
+        desired: Mapping[str, Mapping[str, Any]],
+        current: Mapping[str, Mapping[str, Any]],
+    ) -> list[Change]:
         """The order to apply this kind's creates and updates (``desired``: the file's
         objects), and its deletes (``current``: the database's)."""
         return changes

@@ -21,10 +21,16 @@ from sso.storage import clients as client_repo
 from sso.storage import config_rows
 from sso.storage import roles as repo
 
-ROLE_FIELDS = (Field("name", "str", required=True, nullable=False), Field("client", "str"),
-               Field("description", "text", default="", nullable=False))
-ASSIGNMENT_FIELDS = (Field("role", "str", required=True, nullable=False), Field("client", "str"),
-                     Field("agency", "str", required=True, nullable=False))
+ROLE_FIELDS = (
+    Field("name", "str", required=True, nullable=False),
+    Field("client", "str"),
+    Field("description", "text", default="", nullable=False),
+)
+ASSIGNMENT_FIELDS = (
+    Field("role", "str", required=True, nullable=False),
+    Field("client", "str"),
+    Field("agency", "str", required=True, nullable=False),
+)
 
 
 def role_key(name: str, client: str | None) -> str:
@@ -45,8 +51,10 @@ def find_role(session: Session, name: str, client: str | None) -> Role:
 
 
 def _sorted(items: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda v: (v.get("client") is not None, v.get("client") or "",
-                                        *(v[k] for k in keys)))
+    return sorted(
+        items,
+        key=lambda v: (v.get("client") is not None, v.get("client") or "", *(v[k] for k in keys)),
+    )
 
 
 class Roles(Handler):
@@ -59,12 +67,17 @@ class Roles(Handler):
         for role, _count in repo.list_all(session):
             client = clients[role.client_id] if role.client_id else None
             found[role_key(role.name, client)] = {
-                "name": role.name, "client": client, "description": role.description or ""}
+                "name": role.name,
+                "client": client,
+                "description": role.description or "",
+            }
         return found
 
     def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
-        rows = [{k: v for k, v in values.items() if v is not None}
-                for values in self.current(session, rt).values()]
+        rows = [
+            {k: v for k, v in values.items() if v is not None}
+            for values in self.current(session, rt).values()
+        ]
         return _sorted(rows, "name")
 
     def read(self, items: list[Any], ctx: ReadContext) -> dict[str, dict[str, Any]]:
@@ -74,8 +87,9 @@ class Roles(Handler):
             values = ctx.fields(item, ROLE_FIELDS, at)
             if values is None:
                 if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    ctx.failed.add((self.kind, role_key(item["name"].strip().lower(),
-                                                        item.get("client"))))
+                    ctx.failed.add(
+                        (self.kind, role_key(item["name"].strip().lower(), item.get("client")))
+                    )
                 continue
             values["name"] = values["name"].lower()
             values["description"] = values["description"].strip()[:300]  # as the service keeps it
@@ -100,8 +114,13 @@ class Roles(Handler):
         values = change.desired or change.current
         assert values is not None
         if change.action == "create":
-            service.create(ctx.session, values["name"], values["client"], values["description"],
-                           actor_id=ctx.actor_id)
+            service.create(
+                ctx.session,
+                values["name"],
+                values["client"],
+                values["description"],
+                actor_id=ctx.actor_id,
+            )
             return
         role = find_role(ctx.session, values["name"], values["client"])
         if change.action == "delete":
@@ -122,8 +141,10 @@ class RoleAssignments(Handler):
         return found
 
     def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
-        rows = [{k: v for k, v in values.items() if v is not None}
-                for values in self.current(session, rt).values()]
+        rows = [
+            {k: v for k, v in values.items() if v is not None}
+            for values in self.current(session, rt).values()
+        ]
         return _sorted(rows, "role", "agency")
 
     @staticmethod
@@ -146,8 +167,10 @@ class RoleAssignments(Handler):
         return found
 
     def references(self, key: str, values: Mapping[str, Any]) -> list[tuple[Ref, str]]:
-        return [(("role", role_key(values["role"], values["client"])), "role"),
-                (("agency", values["agency"]), "agency")]
+        return [
+            (("role", role_key(values["role"], values["client"])), "role"),
+            (("agency", values["agency"]), "agency"),
+        ]
 
     def apply(self, ctx: ApplyContext, change: Change) -> None:
         values = change.desired or change.current

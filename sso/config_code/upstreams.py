@@ -33,8 +33,16 @@ FIELDS = (
     Field("staff_claim", "str"),
     Field("enabled", "bool", default=True, nullable=False),
 )
-CHANGEABLE = ("name", "issuer", "client_id", "scope", "accounts", "identity_assurance",
-              "staff_match", "staff_claim")
+CHANGEABLE = (
+    "name",
+    "issuer",
+    "client_id",
+    "scope",
+    "accounts",
+    "identity_assurance",
+    "staff_match",
+    "staff_claim",
+)
 
 
 def _digest(rt: Runtime, value: str) -> str:
@@ -103,27 +111,47 @@ class Upstreams(Handler):
         secret: Secret | None = values["secret"]
         if change.action == "create":
             if secret is None:
-                raise InvalidInput("upstream.secret_required",
-                                   detail="a new upstream needs secret: ${ENV_NAME}")
-            service.create(ctx.session, ctx.settings, ctx.encryptor, service.UpstreamSpec(
-                slug=change.key, name=values["name"], issuer=values["issuer"],
-                client_id=values["client_id"], client_secret=secret.value or "",
-                scope=values["scope"], accounts=values["accounts"], preset=values["preset"],
-                identity_assurance=values["identity_assurance"],
-                staff_match=values["staff_match"], staff_claim=values["staff_claim"],
-            ), actor_id=ctx.actor_id)
+                raise InvalidInput(
+                    "upstream.secret_required", detail="a new upstream needs secret: ${ENV_NAME}"
+                )
+            service.create(
+                ctx.session,
+                ctx.settings,
+                ctx.encryptor,
+                service.UpstreamSpec(
+                    slug=change.key,
+                    name=values["name"],
+                    issuer=values["issuer"],
+                    client_id=values["client_id"],
+                    client_secret=secret.value or "",
+                    scope=values["scope"],
+                    accounts=values["accounts"],
+                    preset=values["preset"],
+                    identity_assurance=values["identity_assurance"],
+                    staff_match=values["staff_match"],
+                    staff_claim=values["staff_claim"],
+                ),
+                actor_id=ctx.actor_id,
+            )
         else:
             if "preset" in change.fields:
-                raise InvalidInput("upstream.preset_invalid",
-                                   detail="preset cannot change (add a new upstream)")
+                raise InvalidInput(
+                    "upstream.preset_invalid", detail="preset cannot change (add a new upstream)"
+                )
             changed = {k: values[k] for k in CHANGEABLE if k in change.fields}
             if "staff_match" in changed and changed["staff_match"] is None:
                 changed["staff_match"] = ""  # the registry's way to remove the mapping
             if "secret" in change.fields and secret is not None:
                 changed["client_secret"] = secret.value
             if changed:
-                service.update(ctx.session, ctx.settings, ctx.encryptor, change.key,
-                               service.UpstreamChanges(**changed), actor_id=ctx.actor_id)
+                service.update(
+                    ctx.session,
+                    ctx.settings,
+                    ctx.encryptor,
+                    change.key,
+                    service.UpstreamChanges(**changed),
+                    actor_id=ctx.actor_id,
+                )
         if change.action == "create" and values["enabled"]:
             return
         if change.action == "create" or "enabled" in change.fields:

@@ -44,15 +44,20 @@ class Webhooks(Handler):
         found = {}
         for sub in repo.all_subscriptions(session):
             found[sub.id] = {
-                "id": sub.id, "url": sub.url, "description": sub.description or "",
-                "event_types": list(sub.event_types), "status": sub.status,
+                "id": sub.id,
+                "url": sub.url,
+                "description": sub.description or "",
+                "event_types": list(sub.event_types),
+                "status": sub.status,
                 "secret": Secret(None, _digest(rt, rt.encryptor.decrypt(sub.secret_encrypted))),
             }
         return found
 
     def export(self, session: Session, rt: Runtime) -> list[dict[str, Any]]:
-        return [{**values, "secret": "${" + variable(key) + "}"}
-                for key, values in sorted(self.current(session, rt).items())]
+        return [
+            {**values, "secret": "${" + variable(key) + "}"}
+            for key, values in sorted(self.current(session, rt).items())
+        ]
 
     def read(self, items: list[Any], ctx: ReadContext) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -82,23 +87,39 @@ class Webhooks(Handler):
         secret: Secret | None = values["secret"]
         if change.action == "create":
             if secret is None:
-                raise InvalidInput("webhooks.error.secret",
-                                   detail="a new webhook needs secret: ${ENV_NAME}")
-            service.create(session, ctx.settings, ctx.encryptor, url=values["url"],
-                           event_types=values["event_types"],
-                           description=values["description"], actor_id=actor,
-                           subscription_id=change.key, secret=secret.value)
+                raise InvalidInput(
+                    "webhooks.error.secret", detail="a new webhook needs secret: ${ENV_NAME}"
+                )
+            service.create(
+                session,
+                ctx.settings,
+                ctx.encryptor,
+                url=values["url"],
+                event_types=values["event_types"],
+                description=values["description"],
+                actor_id=actor,
+                subscription_id=change.key,
+                secret=secret.value,
+            )
             if values["status"] == "paused":
                 service.pause(session, change.key, actor_id=actor)
             return
         fields = change.fields
         if fields.keys() & {"url", "event_types", "description"}:
-            service.update(session, ctx.settings, change.key, version=None,
-                           url=values["url"], event_types=values["event_types"],
-                           description=values["description"], actor_id=actor)
+            service.update(
+                session,
+                ctx.settings,
+                change.key,
+                version=None,
+                url=values["url"],
+                event_types=values["event_types"],
+                description=values["description"],
+                actor_id=actor,
+            )
         if "secret" in fields and secret is not None:
-            service.rotate_secret(session, ctx.encryptor, change.key, actor_id=actor,
-                                  secret=secret.value)
+            service.rotate_secret(
+                session, ctx.encryptor, change.key, actor_id=actor, secret=secret.value
+            )
         if "status" in fields:
             if values["status"] == "paused":
                 service.pause(session, change.key, actor_id=actor)

@@ -55,7 +55,6 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-
 class Encryptor:
     """Symmetric encryption at rest; accepts several keys (newest first) for key rotation."""
 

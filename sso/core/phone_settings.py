@@ -107,8 +107,15 @@ class PhoneCodeSettings(BaseSettings):
         header = self.sms_gateway_auth_header
         if header is not None and ":" not in header.get_secret_value():
             found.append("SSO_SMS_GATEWAY_AUTH_HEADER must be `Name: value`")
-        if min(self.phone_code_max_sends_number, self.phone_code_max_sends_ip,
-               self.phone_code_max_sends_prefix, self.phone_code_daily_budget) < 1:
+        if (
+            min(
+                self.phone_code_max_sends_number,
+                self.phone_code_max_sends_ip,
+                self.phone_code_max_sends_prefix,
+                self.phone_code_daily_budget,
+            )
+            < 1
+        ):
             found.append("phone code sending limits must be at least 1")
         return found
 

@@ -9,16 +9,33 @@ from dataclasses import dataclass
 # Order matters: browsers built on Chromium also say "Chrome/" and "Safari/"; Android says
 # "Linux"; iPhone browsers say "like Mac OS X".
 _BROWSERS = (
-    ("EdgA/", "Edge"), ("EdgiOS/", "Edge"), ("Edg/", "Edge"), ("OPR/", "Opera"),
-    ("SamsungBrowser/", "Samsung Internet"), ("UCBrowser/", "UC Browser"),
-    ("YaBrowser/", "Yandex"), ("FxiOS/", "Firefox"), ("Firefox/", "Firefox"),
-    ("CriOS/", "Chrome"), ("Chromium/", "Chromium"), ("Chrome/", "Chrome"),
-    ("Safari/", "Safari"), ("curl/", "curl"), ("okhttp/", "okhttp"),
-    ("python-requests/", "Python"), ("python-httpx/", "Python"),
+    ("EdgA/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("UCBrowser/", "UC Browser"),
+    ("YaBrowser/", "Yandex"),
+    ("FxiOS/", "Firefox"),
+    ("Firefox/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("okhttp/", "okhttp"),
+    ("python-requests/", "Python"),
+    ("python-httpx/", "Python"),
 )
 _SYSTEMS = (
-    ("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
-    ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"), ("Macintosh", "macOS"), ("Ubuntu", "Ubuntu"),
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Ubuntu", "Ubuntu"),
     ("Linux", "Linux"),
 )
 

@@ -22,7 +22,8 @@ class WebhookSettings(BaseSettings):
         ),
     )
     webhook_retry_base: float = Field(
-        5.0, description="Seconds before the first retry of a webhook; each retry waits twice as long."
+        5.0,
+        description="Seconds before the first retry of a webhook; each retry waits twice as long.",
     )
     webhook_retry_cap: float = Field(
         3600.0, description="Longest wait between two attempts of a webhook delivery (s)."

@@ -8,4 +8,3 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
-

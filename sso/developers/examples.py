@@ -96,9 +96,12 @@ class _App:
 def _python(app: _App, *, machine: bool) -> Example:
     q = _js  # a JSON string is a valid Python string literal
     values = {
-        "APP_NAME": comment_text(app.name), "ISSUER": q(app.issuer),
-        "CLIENT_ID": q(app.client_id), "REDIRECT_URI": q(app.redirect_uri),
-        "SCOPE": q(app.scope), "AUTH_METHOD": q(app.method),
+        "APP_NAME": comment_text(app.name),
+        "ISSUER": q(app.issuer),
+        "CLIENT_ID": q(app.client_id),
+        "REDIRECT_URI": q(app.redirect_uri),
+        "SCOPE": q(app.scope),
+        "AUTH_METHOD": q(app.method),
         "SECRET": 'os.environ["TANGSEL_CLIENT_SECRET"]' if app.confidential else "None",
     }
     code = _fill(python.MACHINE if machine else python.WEB, values)
@@ -108,7 +111,8 @@ def _python(app: _App, *, machine: bool) -> Example:
 def _php_values(app: _App) -> dict[str, str]:
     basic = app.method == "client_secret_basic"
     return {
-        "APP_NAME": comment_text(app.name), "CLIENT_ID": _php(app.client_id),
+        "APP_NAME": comment_text(app.name),
+        "CLIENT_ID": _php(app.client_id),
         "REDIRECT_URI": _php(app.redirect_uri),
         "REDIRECT_PATH": _php(urlsplit(app.redirect_uri).path or "/"),
         "SCOPES_ARRAY": _php_list(app.scope.split()),
@@ -125,10 +129,14 @@ def _laravel(app: _App) -> Example:
     values = _php_values(app)
     files = (
         ExampleFile("config/services.php", "php", _fill(php.LARAVEL_CONFIG, values)),
-        ExampleFile("app/Socialite/TangselProvider.php", "php",
-                    _fill(php.LARAVEL_PROVIDER, values)),
-        ExampleFile("app/Providers/AppServiceProvider.php", "php",
-                    _fill(php.LARAVEL_SERVICE_PROVIDER, values)),
+        ExampleFile(
+            "app/Socialite/TangselProvider.php", "php", _fill(php.LARAVEL_PROVIDER, values)
+        ),
+        ExampleFile(
+            "app/Providers/AppServiceProvider.php",
+            "php",
+            _fill(php.LARAVEL_SERVICE_PROVIDER, values),
+        ),
         ExampleFile("routes/web.php", "php", _fill(php.LARAVEL_ROUTES, values)),
     )
     return Example("laravel", "php", files)
@@ -149,9 +157,13 @@ def _node(app: _App, *, machine: bool) -> Example:
         "client_secret_post": "The secret is never in code: TANGSEL_CLIENT_SECRET in the environment.",
     }.get(app.method, "A public client: PKCE instead of a secret.")
     values = {
-        "APP_NAME": comment_text(app.name), "ISSUER": _js(app.issuer),
-        "CLIENT_ID": _js(app.client_id), "REDIRECT_URI": _js(app.redirect_uri),
-        "SCOPE": _js(app.scope), "CLIENT_AUTH": auth, "AUTH_COMMENT": comment,
+        "APP_NAME": comment_text(app.name),
+        "ISSUER": _js(app.issuer),
+        "CLIENT_ID": _js(app.client_id),
+        "REDIRECT_URI": _js(app.redirect_uri),
+        "SCOPE": _js(app.scope),
+        "CLIENT_AUTH": auth,
+        "AUTH_COMMENT": comment,
         "NODE_OPTIONS": javascript.NODE_INSECURE if app.issuer.startswith("http:") else "",
     }
     code = _fill(javascript.NODE_MACHINE if machine else javascript.NODE_WEB, values)
@@ -161,8 +173,10 @@ def _node(app: _App, *, machine: bool) -> Example:
 def _browser(app: _App) -> Example:
     insecure = app.issuer.startswith("http:")
     values = {
-        "APP_NAME": comment_text(app.name), "ISSUER": _js(app.issuer),
-        "CLIENT_ID": _js(app.client_id), "REDIRECT_URI": _js(app.redirect_uri),
+        "APP_NAME": comment_text(app.name),
+        "ISSUER": _js(app.issuer),
+        "CLIENT_ID": _js(app.client_id),
+        "REDIRECT_URI": _js(app.redirect_uri),
         "SCOPE": _js(app.scope),
         # oauth4webapi talks https only, unless told otherwise (a development deployment).
         "BROWSER_OPTIONS": "{ [oauth.allowInsecureRequests]: true }" if insecure else "{}",
@@ -173,18 +187,31 @@ def _browser(app: _App) -> Example:
 
 def _curl(app: _App, *, machine: bool) -> Example:
     auth = {
-        "client_secret_basic": shell.CURL_BASIC, "client_secret_post": shell.CURL_POST,
+        "client_secret_basic": shell.CURL_BASIC,
+        "client_secret_post": shell.CURL_POST,
     }.get(app.method, shell.CURL_PUBLIC)
-    authorize = app.authorization_endpoint + "?" + urlencode({
-        "response_type": "code", "client_id": app.client_id, "redirect_uri": app.redirect_uri,
-        "scope": app.scope, "code_challenge_method": "S256",
-    })
+    authorize = (
+        app.authorization_endpoint
+        + "?"
+        + urlencode(
+            {
+                "response_type": "code",
+                "client_id": app.client_id,
+                "redirect_uri": app.redirect_uri,
+                "scope": app.scope,
+                "code_challenge_method": "S256",
+            }
+        )
+    )
     values = {
-        "APP_NAME": comment_text(app.name), "CLIENT_ID": shlex.quote(app.client_id),
+        "APP_NAME": comment_text(app.name),
+        "CLIENT_ID": shlex.quote(app.client_id),
         "REDIRECT_URI": shlex.quote(app.redirect_uri),
         "TOKEN_ENDPOINT": shlex.quote(app.token_endpoint),
         "USERINFO_ENDPOINT": shlex.quote(app.userinfo_endpoint),
-        "AUTHORIZE_URL": shlex.quote(authorize), "AUTH_METHOD": app.method, "CURL_AUTH": auth,
+        "AUTHORIZE_URL": shlex.quote(authorize),
+        "AUTH_METHOD": app.method,
+        "CURL_AUTH": auth,
         "SECRET_CHECK": shell.SECRET_CHECK if app.confidential else "",
     }
     code = _fill(shell.MACHINE if machine else shell.CODE_FLOW, values)
@@ -220,12 +247,19 @@ def examples(client: Client, meta: Mapping[str, Any]) -> list[Example]:
             out += [_node(app, machine=False)]
         out += [_curl(app, machine=False)]
     elif "client_credentials" in grants and app.confidential:
-        out += [_python(app, machine=True), _league(app, machine=True),
-                _node(app, machine=True), _curl(app, machine=True)]
+        out += [
+            _python(app, machine=True),
+            _league(app, machine=True),
+            _node(app, machine=True),
+            _curl(app, machine=True),
+        ]
     return out
 
 
 def by_language(found: list[Example]) -> list[tuple[str, list[Example]]]:
     """``found`` grouped into the portal's tabs, in :data:`LANGUAGES` order."""
-    return [(lang, [e for e in found if e.language == lang]) for lang in LANGUAGES
-            if any(e.language == lang for e in found)]
+    return [
+        (lang, [e for e in found if e.language == lang])
+        for lang in LANGUAGES
+        if any(e.language == lang for e in found)
+    ]

@@ -41,7 +41,9 @@ class _BadBody(Exception):
         self.status = status
 
 
-def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
@@ -83,8 +85,13 @@ async def _body(request: Request) -> Any:
 def _refused(runtime: Runtime, reason: str, client_id: str | None = None) -> Response:
     with runtime.sessions() as session:
         audit.record(
-            session, Event.CLIENT_REGISTRATION_REFUSED, outcome="failure", client_id=client_id,
-            target_type="client" if client_id else None, target_id=client_id, reason=reason,
+            session,
+            Event.CLIENT_REGISTRATION_REFUSED,
+            outcome="failure",
+            client_id=client_id,
+            target_type="client" if client_id else None,
+            target_id=client_id,
+            reason=reason,
         )
         session.commit()
     return _unauthorized()

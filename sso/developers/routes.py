@@ -42,8 +42,7 @@ SECRET_COOKIE = "sso_dev_secret"
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     # The header's menu, built by _developer for the person of this request.
     nav = getattr(request.state, "nav", None)
-    return render(request, f"developers/{name}", {"css": CSS, "nav": nav, **context},
-                  status=status)
+    return render(request, f"developers/{name}", {"css": CSS, "nav": nav, **context}, status=status)
 
 
 def _developer(
@@ -94,24 +93,42 @@ def list_apps(request: Request, session: SessionDep) -> Response:
     number_raw = qp.get("page", "1")[:6]
     number = int(number_raw) if number_raw.isdigit() and int(number_raw) > 0 else 1
     found = apps.apps_of(session, me.user, query=q, number=number, size=APPS_PER_PAGE)
-    return _page(request, "apps.html", {
-        "apps": found.rows, "page": found, "q": q, "query": {"q": q} if q else {},
-        "deleted": qp.get("deleted") == "1",
-    })
+    return _page(
+        request,
+        "apps.html",
+        {
+            "apps": found.rows,
+            "page": found,
+            "q": q,
+            "query": {"q": q} if q else {},
+            "deleted": qp.get("deleted") == "1",
+        },
+    )
 
 
 APPS_PER_PAGE = 20
 
 
 def _form_page(
-    request: Request, details: apps.AppDetails, errors: list[apps.FieldError], *,
-    client: Any = None, status: int = 200,
+    request: Request,
+    details: apps.AppDetails,
+    errors: list[apps.FieldError],
+    *,
+    client: Any = None,
+    status: int = 200,
 ) -> Response:
     action = f"{_app_path(client.client_id)}/edit" if client else f"{BASE}/apps/new"
-    return _page(request, "app_form.html", {
-        "action": action, "client": client, "csrf_token": csrf.token_for(request),
-        **forms.context(details, errors),
-    }, status=status)
+    return _page(
+        request,
+        "app_form.html",
+        {
+            "action": action,
+            "client": client,
+            "csrf_token": csrf.token_for(request),
+            **forms.context(details, errors),
+        },
+        status=status,
+    )
 
 
 @router.get(BASE + "/apps/new")
@@ -151,14 +168,20 @@ def show_app(request: Request, client_id: str, session: SessionDep) -> Response:
     client = apps.owned_app(session, client_id, me.user)
     settings = runtime_of(request).settings
     issuer = settings.issuer_url
-    return _page(request, "app.html", {
-        "client": client,
-        "issuer": issuer,
-        "discovery_url": issuer + "/.well-known/openid-configuration",
-        "examples": examples.by_language(examples.examples(client, discovery.metadata(settings))),
-        "saved": request.query_params.get("saved") == "1",
-        "csrf_token": csrf.token_for(request),
-    })
+    return _page(
+        request,
+        "app.html",
+        {
+            "client": client,
+            "issuer": issuer,
+            "discovery_url": issuer + "/.well-known/openid-configuration",
+            "examples": examples.by_language(
+                examples.examples(client, discovery.metadata(settings))
+            ),
+            "saved": request.query_params.get("saved") == "1",
+            "csrf_token": csrf.token_for(request),
+        },
+    )
 
 
 @router.get(BASE + "/apps/{client_id}/edit")
@@ -178,7 +201,10 @@ async def update_app(request: Request, client_id: str) -> Response:
 
 
 def _update(
-    request: Request, session: Session, client_id: str, details: apps.AppDetails,
+    request: Request,
+    session: Session,
+    client_id: str,
+    details: apps.AppDetails,
     version: int | None,
 ) -> Response:
     me = _developer(request, session, next_path=f"{_app_path(client_id)}/edit")
@@ -213,11 +239,16 @@ def _rotate(request: Request, session: Session, client_id: str) -> Response:
 # ---------------------------------------------------------------------------- the secret, once
 
 
-def _hand_over(request: Request, me: CurrentLogin, client_id: str, secret: str, *,
-               new: bool) -> Response:
-    return handover.hand_over(request, cookie=SECRET_COOKIE, user_id=me.user.id,
-                              page=SECRET_PAGE,
-                              payload={"client_id": client_id, "secret": secret, "new": new})
+def _hand_over(
+    request: Request, me: CurrentLogin, client_id: str, secret: str, *, new: bool
+) -> Response:
+    return handover.hand_over(
+        request,
+        cookie=SECRET_COOKIE,
+        user_id=me.user.id,
+        page=SECRET_PAGE,
+        payload={"client_id": client_id, "secret": secret, "new": new},
+    )
 
 
 @router.get(SECRET_PAGE)
@@ -232,11 +263,19 @@ def secret_page(request: Request, session: SessionDep) -> Response:
             client = apps.owned_app(session, kept["client_id"], me.user)
         except NotFound:  # deleted since: nothing to show
             client = None
-    return handover.no_store(_page(request, "secret.html", {
-        "client": client, "secret": str(kept.get("secret") or "") if client else "",
-        "new": kept.get("new") is True, "minutes": handover.LIFETIME // 60,
-        "csrf_token": csrf.token_for(request),
-    }))
+    return handover.no_store(
+        _page(
+            request,
+            "secret.html",
+            {
+                "client": client,
+                "secret": str(kept.get("secret") or "") if client else "",
+                "new": kept.get("new") is True,
+                "minutes": handover.LIFETIME // 60,
+                "csrf_token": csrf.token_for(request),
+            },
+        )
+    )
 
 
 @router.post(SECRET_PAGE)
@@ -252,10 +291,12 @@ def _copied(request: Request, session: Session) -> Response:
     kept = handover.kept(request, cookie=SECRET_COOKIE, user_id=me.user.id)
     client_id = kept.get("client_id")
     # Only ever one of the portal's own paths (an app id is [A-Za-z0-9_-]).
-    target = _app_path(client_id) if isinstance(client_id, str) and client_id.replace(
-        "-", "").replace("_", "").isalnum() else BASE
-    return handover.forget(request, RedirectResponse(target, status_code=303),
-                           cookie=SECRET_COOKIE)
+    target = (
+        _app_path(client_id)
+        if isinstance(client_id, str) and client_id.replace("-", "").replace("_", "").isalnum()
+        else BASE
+    )
+    return handover.forget(request, RedirectResponse(target, status_code=303), cookie=SECRET_COOKIE)
 
 
 @router.get(BASE + "/apps/{client_id}/delete")
@@ -264,9 +305,14 @@ def confirm_delete(request: Request, client_id: str, session: SessionDep) -> Res
     if isinstance(me, Response):
         return me
     client = apps.owned_app(session, client_id, me.user)
-    return _page(request, "delete.html", {
-        "client": client, "csrf_token": csrf.token_for(request),
-    })
+    return _page(
+        request,
+        "delete.html",
+        {
+            "client": client,
+            "csrf_token": csrf.token_for(request),
+        },
+    )
 
 
 @router.post(BASE + "/apps/{client_id}/delete")

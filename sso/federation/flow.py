@@ -45,8 +45,9 @@ class RoundTripFailed(Exception):
     no: ``access_denied`` …), ``unavailable`` (down, or an unusable answer) or ``bad_token``
     (an answer we do not trust); ``reason`` is for operators. Nothing was created or linked."""
 
-    def __init__(self, kind: str, reason: str, *, slug: str, purpose: str,
-                 interaction_id: str | None) -> None:
+    def __init__(
+        self, kind: str, reason: str, *, slug: str, purpose: str, interaction_id: str | None
+    ) -> None:
         super().__init__(f"{kind}: {reason}")
         self.kind = kind
         self.reason = reason
@@ -77,27 +78,39 @@ def _pkce() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def start(session: Session, settings: Settings, encryptor: Encryptor, cache: MetadataCache,
-          upstream: UpstreamProvider, browser_value: str, *, purpose: str,
-          interaction_id: str | None = None, user_id: str | None = None,
-          locale: str | None = None) -> str:
+def start(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    cache: MetadataCache,
+    upstream: UpstreamProvider,
+    browser_value: str,
+    *,
+    purpose: str,
+    interaction_id: str | None = None,
+    user_id: str | None = None,
+    locale: str | None = None,
+) -> str:
     """Park the round trip; returns the upstream's authorization URL to redirect to.
     Raises UpstreamUnavailable when the upstream's discovery document cannot be had."""
     meta = cache.metadata(upstream.issuer)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier, challenge = _pkce()
-    repo.add_login(session, UpstreamLogin(
-        id_hash=keyed_hash(settings.secret_key_bytes(), state, STATE_PURPOSE),
-        browser_binding=browser_hash(settings, browser_value),
-        upstream_id=upstream.id,
-        purpose=purpose,
-        stage="authorize",
-        nonce=nonce,
-        code_verifier_encrypted=encryptor.encrypt(verifier),
-        interaction_encrypted=encryptor.encrypt(interaction_id) if interaction_id else None,
-        user_id=user_id,
-        expires_at=now() + ROUND_TRIP,
-    ))
+    repo.add_login(
+        session,
+        UpstreamLogin(
+            id_hash=keyed_hash(settings.secret_key_bytes(), state, STATE_PURPOSE),
+            browser_binding=browser_hash(settings, browser_value),
+            upstream_id=upstream.id,
+            purpose=purpose,
+            stage="authorize",
+            nonce=nonce,
+            code_verifier_encrypted=encryptor.encrypt(verifier),
+            interaction_encrypted=encryptor.encrypt(interaction_id) if interaction_id else None,
+            user_id=user_id,
+            expires_at=now() + ROUND_TRIP,
+        ),
+    )
     query = {
         "response_type": "code",
         "client_id": upstream.client_id,
@@ -116,18 +129,29 @@ def start(session: Session, settings: Settings, encryptor: Encryptor, cache: Met
     return meta.authorization_endpoint + sep + urlencode(query)
 
 
-def _take(session: Session, settings: Settings, id_hash: str, browser_value: str | None,
-          stage: str) -> UpstreamLogin:
+def _take(
+    session: Session, settings: Settings, id_hash: str, browser_value: str | None, stage: str
+) -> UpstreamLogin:
     row = repo.get_login(session, id_hash)
-    if (row is None or not browser_value or row.stage != stage
-            or row.browser_binding != browser_hash(settings, browser_value)
-            or not repo.consume_login(session, id_hash)):
+    if (
+        row is None
+        or not browser_value
+        or row.stage != stage
+        or row.browser_binding != browser_hash(settings, browser_value)
+        or not repo.consume_login(session, id_hash)
+    ):
         raise FlowExpired()
     return row
 
 
-def _exchange(settings: Settings, encryptor: Encryptor, cache: MetadataCache,
-              upstream: UpstreamProvider, row: UpstreamLogin, code: str) -> dict[str, Any]:
+def _exchange(
+    settings: Settings,
+    encryptor: Encryptor,
+    cache: MetadataCache,
+    upstream: UpstreamProvider,
+    row: UpstreamLogin,
+    code: str,
+) -> dict[str, Any]:
     meta = cache.metadata(upstream.issuer)
     data = {
         "grant_type": "authorization_code",
@@ -154,14 +178,20 @@ def _exchange(settings: Settings, encryptor: Encryptor, cache: MetadataCache,
     if response.status_code != 200 or not isinstance(body, dict):
         error = body.get("error") if isinstance(body, dict) else None
         raise IdTokenRefused(f"token endpoint refused the code: {str(error)[:40]}")
-    claims = validate(cache, meta, body.get("id_token"), client_id=upstream.client_id,
-                      nonce=row.nonce)
+    claims = validate(
+        cache, meta, body.get("id_token"), client_id=upstream.client_id, nonce=row.nonce
+    )
     access_token = body.get("access_token")
     if meta.userinfo_endpoint and isinstance(access_token, str):
-        info = http_call(settings, "GET", meta.userinfo_endpoint,
-                         headers={"Authorization": f"Bearer {access_token}"})
+        info = http_call(
+            settings,
+            "GET",
+            meta.userinfo_endpoint,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
         if info.status_code == 200 and info.headers.get("content-type", "").startswith(
-                "application/json"):
+            "application/json"
+        ):
             extra = info.json()
             if isinstance(extra, dict):
                 if extra.get("sub") != claims["sub"]:
@@ -171,24 +201,38 @@ def _exchange(settings: Settings, encryptor: Encryptor, cache: MetadataCache,
     return claims
 
 
-def callback(session: Session, settings: Settings, encryptor: Encryptor, cache: MetadataCache,
-             slug: str, query: dict[str, str], browser_value: str | None) -> Verified:
+def callback(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    cache: MetadataCache,
+    slug: str,
+    query: dict[str, str],
+    browser_value: str | None,
+) -> Verified:
     """The upstream's answer, validated. Raises FlowExpired or RoundTripFailed. The ``state``
     is consumed first, so a code is never exchanged twice."""
     state = query.get("state") or ""
     if not state or len(state) > 200:
         raise FlowExpired()
-    row = _take(session, settings, keyed_hash(settings.secret_key_bytes(), state, STATE_PURPOSE),
-                browser_value, "authorize")
+    row = _take(
+        session,
+        settings,
+        keyed_hash(settings.secret_key_bytes(), state, STATE_PURPOSE),
+        browser_value,
+        "authorize",
+    )
     upstream = repo.get(session, row.upstream_id)
     if upstream is None or upstream.slug != slug or not upstream.enabled:
         raise FlowExpired()
-    interaction_id = (encryptor.decrypt(row.interaction_encrypted)
-                      if row.interaction_encrypted else None)
+    interaction_id = (
+        encryptor.decrypt(row.interaction_encrypted) if row.interaction_encrypted else None
+    )
 
     def failed(kind: str, reason: str) -> RoundTripFailed:
-        return RoundTripFailed(kind, reason, slug=upstream.slug, purpose=row.purpose,
-                               interaction_id=interaction_id)
+        return RoundTripFailed(
+            kind, reason, slug=upstream.slug, purpose=row.purpose, interaction_id=interaction_id
+        )
 
     if query.get("error"):
         raise failed("refused", query["error"][:64])
@@ -204,34 +248,47 @@ def callback(session: Session, settings: Settings, encryptor: Encryptor, cache: 
         raise failed("bad_token", exc.reason) from None
     except UpstreamUnavailable as exc:
         raise failed("unavailable", str(exc)) from None
-    return Verified(upstream, str(claims["sub"]), claims, row.purpose, interaction_id,
-                    row.user_id)
+    return Verified(upstream, str(claims["sub"]), claims, row.purpose, interaction_id, row.user_id)
 
 
 # ---------------------------------------------------------------------------- continuation
 
 
-def park_answer(session: Session, settings: Settings, encryptor: Encryptor, verified: Verified,
-                browser_value: str, *, stage: str, user_id: str | None) -> str:
+def park_answer(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    verified: Verified,
+    browser_value: str,
+    *,
+    stage: str,
+    user_id: str | None,
+) -> str:
     """Keep a validated identity while the person answers (proves the local account, or fills
     in missing fields); returns the continuation token for the URL."""
     token = secrets.token_urlsafe(32)
-    payload = {"claims": verified.claims, "interaction": verified.interaction_id,
-               "purpose": verified.purpose}
-    repo.add_login(session, UpstreamLogin(
-        id_hash=keyed_hash(settings.secret_key_bytes(), token, CONTINUE_PURPOSE),
-        browser_binding=browser_hash(settings, browser_value),
-        upstream_id=verified.upstream.id,
-        purpose=verified.purpose,
-        stage=stage,
-        nonce="-",
-        code_verifier_encrypted=encryptor.encrypt("-"),
-        interaction_encrypted=None,
-        user_id=user_id,
-        subject=verified.subject,
-        claims_encrypted=encryptor.encrypt(json.dumps(payload)),
-        expires_at=now() + ROUND_TRIP,
-    ))
+    payload = {
+        "claims": verified.claims,
+        "interaction": verified.interaction_id,
+        "purpose": verified.purpose,
+    }
+    repo.add_login(
+        session,
+        UpstreamLogin(
+            id_hash=keyed_hash(settings.secret_key_bytes(), token, CONTINUE_PURPOSE),
+            browser_binding=browser_hash(settings, browser_value),
+            upstream_id=verified.upstream.id,
+            purpose=verified.purpose,
+            stage=stage,
+            nonce="-",
+            code_verifier_encrypted=encryptor.encrypt("-"),
+            interaction_encrypted=None,
+            user_id=user_id,
+            subject=verified.subject,
+            claims_encrypted=encryptor.encrypt(json.dumps(payload)),
+            expires_at=now() + ROUND_TRIP,
+        ),
+    )
     return token
 
 
@@ -241,16 +298,28 @@ class Parked:
     verified: Verified
 
 
-def load_answer(session: Session, settings: Settings, encryptor: Encryptor, token: str,
-                browser_value: str | None, *, consume: bool) -> Parked:
+def load_answer(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    token: str,
+    browser_value: str | None,
+    *,
+    consume: bool,
+) -> Parked:
     """A parked identity for this browser (FlowExpired otherwise); ``consume`` uses it up."""
     if not token or len(token) > 200 or not browser_value:
         raise FlowExpired()
     id_hash = keyed_hash(settings.secret_key_bytes(), token, CONTINUE_PURPOSE)
     row = repo.get_login(session, id_hash)
-    if (row is None or row.consumed_at is not None or row.expires_at <= now()
-            or row.stage == "authorize" or row.claims_encrypted is None
-            or row.browser_binding != browser_hash(settings, browser_value)):
+    if (
+        row is None
+        or row.consumed_at is not None
+        or row.expires_at <= now()
+        or row.stage == "authorize"
+        or row.claims_encrypted is None
+        or row.browser_binding != browser_hash(settings, browser_value)
+    ):
         raise FlowExpired()
     if consume and not repo.consume_login(session, id_hash):
         raise FlowExpired()
@@ -258,6 +327,12 @@ def load_answer(session: Session, settings: Settings, encryptor: Encryptor, toke
     if upstream is None or not upstream.enabled:
         raise FlowExpired()
     payload = json.loads(encryptor.decrypt(row.claims_encrypted))
-    verified = Verified(upstream, str(row.subject), dict(payload["claims"]),
-                        str(payload["purpose"]), payload.get("interaction"), None)
+    verified = Verified(
+        upstream,
+        str(row.subject),
+        dict(payload["claims"]),
+        str(payload["purpose"]),
+        payload.get("interaction"),
+        None,
+    )
     return Parked(row, verified)

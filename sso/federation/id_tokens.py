@@ -64,8 +64,11 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def _key_set(jwks: Mapping[str, Any]) -> KeySet:
-    usable = [k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("use", "sig")
-              == "sig" and k.get("kty") in ("RSA", "EC")]
+    usable = [
+        k
+        for k in jwks.get("keys", [])
+        if isinstance(k, dict) and k.get("use", "sig") == "sig" and k.get("kty") in ("RSA", "EC")
+    ]
     try:
         return KeySet.import_key_set({"keys": usable})
     except (JoseError, ValueError, TypeError):
@@ -118,8 +121,9 @@ def check_claims(claims: Mapping[str, Any], *, issuer: str, client_id: str, nonc
         raise IdTokenRefused("no sub")
 
 
-def validate(cache: MetadataCache, meta: ProviderMetadata, token: object, *, client_id: str,
-             nonce: str) -> dict[str, Any]:
+def validate(
+    cache: MetadataCache, meta: ProviderMetadata, token: object, *, client_id: str, nonce: str
+) -> dict[str, Any]:
     """The claims of ``token`` once every check passed; :class:`IdTokenRefused` otherwise.
     :class:`~sso.federation.metadata.UpstreamUnavailable` when the JWKS cannot be fetched."""
     if not isinstance(token, str):

@@ -136,13 +136,15 @@ def decide(session: Session, verified: Verified) -> Decision:
         return Decision("refused", existing, why) if why else Decision("prove", existing)
     if verified.upstream.accounts == "staff":
         return Decision("refused", reason="upstream.no_staff_account")
-    missing = tuple(f for f, v in (("name", claimed_name(verified.claims)), ("email", email))
-                    if not v)
+    missing = tuple(
+        f for f, v in (("name", claimed_name(verified.claims)), ("email", email)) if not v
+    )
     return Decision("complete_profile", missing=missing) if missing else Decision("login")
 
 
-def _set_verified_nik(session: Session, settings: Settings, encryptor: Encryptor,
-                      verified: Verified, user: User) -> None:
+def _set_verified_nik(
+    session: Session, settings: Settings, encryptor: Encryptor, verified: Verified, user: User
+) -> None:
     if not verified.upstream.identity_assurance or user.kind != "citizen":
         return
     raw = verified.claims.get("nik")
@@ -155,8 +157,15 @@ def _set_verified_nik(session: Session, settings: Settings, encryptor: Encryptor
     digest = nik_hash(settings, nik)
     if account_data.other_user_with_nik(session, digest, user.id) is not None:
         # Another account holds this NIK (typed, unverified): a person decides, not us.
-        audit.record(session, FEDERATION_NIK_CONFLICT, outcome="failure", actor_id=user.id,
-                     target_type="user", target_id=user.id, upstream=verified.upstream.slug)
+        audit.record(
+            session,
+            FEDERATION_NIK_CONFLICT,
+            outcome="failure",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            upstream=verified.upstream.slug,
+        )
         return
     if user.nik_hash == digest and user.nik_verified:
         return
@@ -164,12 +173,26 @@ def _set_verified_nik(session: Session, settings: Settings, encryptor: Encryptor
     user.nik_hash = digest
     user.nik_verified = True
     session.flush()
-    audit.record(session, Event.USER_NIK_SET, actor_id=user.id, target_type="user",
-                 target_id=user.id, verified=True, source=verified.upstream.slug)
+    audit.record(
+        session,
+        Event.USER_NIK_SET,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        verified=True,
+        source=verified.upstream.slug,
+    )
 
 
-def link(session: Session, settings: Settings, encryptor: Encryptor, verified: Verified,
-         user: User, *, proof: str) -> FederatedIdentity:
+def link(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    verified: Verified,
+    user: User,
+    *,
+    proof: str,
+) -> FederatedIdentity:
     """Link the identity to ``user`` (who proved the account: ``proof`` says how). Raises
     Conflict when the identity is someone else's or the person has one at this upstream."""
     if repo.find_identity(session, verified.upstream.id, verified.subject) is not None:
@@ -179,32 +202,58 @@ def link(session: Session, settings: Settings, encryptor: Encryptor, verified: V
     email = verified.claims.get("email")
     try:
         with session.begin_nested():
-            identity = repo.add_identity(session, FederatedIdentity(
-                user_id=user.id, upstream_id=verified.upstream.id, subject=verified.subject,
-                email=email[:254] if isinstance(email, str) else None, last_used_at=now(),
-            ))
+            identity = repo.add_identity(
+                session,
+                FederatedIdentity(
+                    user_id=user.id,
+                    upstream_id=verified.upstream.id,
+                    subject=verified.subject,
+                    email=email[:254] if isinstance(email, str) else None,
+                    last_used_at=now(),
+                ),
+            )
     except IntegrityError:
         raise Conflict("upstream.identity_taken", detail="linked concurrently") from None
-    audit.record(session, FEDERATION_LINKED, actor_id=user.id, target_type="user",
-                 target_id=user.id, upstream=verified.upstream.slug, proof=proof)
+    audit.record(
+        session,
+        FEDERATION_LINKED,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        upstream=verified.upstream.slug,
+        proof=proof,
+    )
     _set_verified_nik(session, settings, encryptor, verified, user)
     return identity
 
 
-def logged_in(session: Session, settings: Settings, encryptor: Encryptor, verified: Verified,
-              user: User) -> None:
+def logged_in(
+    session: Session, settings: Settings, encryptor: Encryptor, verified: Verified, user: User
+) -> None:
     """Bookkeeping of a federated login: the link's last use, a verified NIK, the event."""
     identity = repo.find_identity(session, verified.upstream.id, verified.subject)
     if identity is not None:
         repo.touch_identity(session, identity.id, now())
     _set_verified_nik(session, settings, encryptor, verified, user)
-    audit.record(session, FEDERATION_LOGIN, actor_id=user.id, target_type="user",
-                 target_id=user.id, upstream=verified.upstream.slug)
+    audit.record(
+        session,
+        FEDERATION_LOGIN,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        upstream=verified.upstream.slug,
+    )
 
 
-def create_citizen(session: Session, settings: Settings, encryptor: Encryptor,
-                   verified: Verified, *, name: str | None = None,
-                   email: str | None = None) -> User:
+def create_citizen(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    verified: Verified,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+) -> User:
     """A new citizen from the claims (``name``/``email``: the person's answers for missing
     ones), linked to the identity. Raises InvalidInput or Conflict (nothing is written)."""
     name = " ".join((name or claimed_name(verified.claims) or "").split())[:MAX_NAME]
@@ -225,20 +274,34 @@ def create_citizen(session: Session, settings: Settings, encryptor: Encryptor,
             continue
         try:
             with session.begin_nested():
-                user = user_repo.add(session, User(
-                    kind="citizen", username=username, username_normalized=username,
-                    email=address, email_normalized=address, email_verified=verified_email,
-                    display_name=name, display_name_search=name.casefold(),
-                    given_name=_short(verified.claims.get("given_name")),
-                    family_name=_short(verified.claims.get("family_name")),
-                    locale="en" if verified.claims.get("locale") == "en" else "id",
-                    status="active",
-                ))
+                user = user_repo.add(
+                    session,
+                    User(
+                        kind="citizen",
+                        username=username,
+                        username_normalized=username,
+                        email=address,
+                        email_normalized=address,
+                        email_verified=verified_email,
+                        display_name=name,
+                        display_name_search=name.casefold(),
+                        given_name=_short(verified.claims.get("given_name")),
+                        family_name=_short(verified.claims.get("family_name")),
+                        locale="en" if verified.claims.get("locale") == "en" else "id",
+                        status="active",
+                    ),
+                )
         except IntegrityError:
             continue
-        audit.record(session, USER_REGISTERED, actor_id=user.id, target_type="user",
-                     target_id=user.id, upstream=verified.upstream.slug,
-                     email_verified=verified_email)
+        audit.record(
+            session,
+            USER_REGISTERED,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            upstream=verified.upstream.slug,
+            email_verified=verified_email,
+        )
         link(session, settings, encryptor, verified, user, proof="new_account")
         return user
     raise Conflict("error.username_taken", detail="no free username")
@@ -256,17 +319,34 @@ def unlink(session: Session, user: User, identity_id: str) -> str:
             if repo.other_ways_to_log_in(session, user.id, identity.id) == 0:
                 raise Conflict("upstream.last_way", detail="the only way to log in")
             repo.delete_identity(session, identity.id, user.id)
-            audit.record(session, FEDERATION_UNLINKED, actor_id=user.id, target_type="user",
-                         target_id=user.id, upstream=upstream.slug)
+            audit.record(
+                session,
+                FEDERATION_UNLINKED,
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                upstream=upstream.slug,
+            )
             return upstream.slug
     raise InvalidInput("upstream.unknown", detail="no such linked identity")
 
 
-def refused(session: Session, verified: Verified | None, reason: str, *,
-            slug: str | None = None, user: User | None = None) -> None:
+def refused(
+    session: Session,
+    verified: Verified | None,
+    reason: str,
+    *,
+    slug: str | None = None,
+    user: User | None = None,
+) -> None:
     """The audit event of a refused federated login (nothing else is written)."""
-    audit.record(session, FEDERATION_REFUSED, outcome="failure",
-                 actor_id=user.id if user else None,
-                 target_type="user" if user else None, target_id=user.id if user else None,
-                 upstream=verified.upstream.slug if verified else slug, reason=reason[:80])
-
+    audit.record(
+        session,
+        FEDERATION_REFUSED,
+        outcome="failure",
+        actor_id=user.id if user else None,
+        target_type="user" if user else None,
+        target_id=user.id if user else None,
+        upstream=verified.upstream.slug if verified else slug,
+        reason=reason[:80],
+    )

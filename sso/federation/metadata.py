@@ -49,16 +49,31 @@ class ProviderMetadata:
     signing_algs: tuple[str, ...]
 
 
-def http_call(settings: Settings, method: str, url: str, *,
-              data: Mapping[str, str] | None = None,
-              headers: Mapping[str, str] | None = None) -> httpx.Response:
+def http_call(
+    settings: Settings,
+    method: str,
+    url: str,
+    *,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
     """One request to an upstream (or UpstreamUnavailable)."""
     local = allow_private(settings)
-    sent = {"User-Agent": f"Tangsel-SSO/{__version__} (upstream login)",
-            "Accept": "application/json", **(headers or {})}
+    sent = {
+        "User-Agent": f"Tangsel-SSO/{__version__} (upstream login)",
+        "Accept": "application/json",
+        **(headers or {}),
+    }
     try:
-        response = pinned_request(method, url, private_ok=local, http_ok=settings.env in (
-            "dev", "test"), data=data, headers=sent, timeout=TIMEOUT)
+        response = pinned_request(
+            method,
+            url,
+            private_ok=local,
+            http_ok=settings.env in ("dev", "test"),
+            data=data,
+            headers=sent,
+            timeout=TIMEOUT,
+        )
     except UnsafeURL as exc:
         raise UpstreamUnavailable(f"refused URL {url}: {exc}") from None
     except httpx.HTTPError as exc:
@@ -99,7 +114,8 @@ def parse_metadata(doc: Mapping[str, Any], issuer: str) -> ProviderMetadata:
         token_endpoint=endpoints["token_endpoint"],
         jwks_uri=endpoints["jwks_uri"],
         userinfo_endpoint=doc["userinfo_endpoint"]
-        if isinstance(doc.get("userinfo_endpoint"), str) else None,
+        if isinstance(doc.get("userinfo_endpoint"), str)
+        else None,
         token_auth_methods=_strings(doc.get("token_endpoint_auth_methods_supported"))
         or ("client_secret_basic",),
         signing_algs=_strings(doc.get("id_token_signing_alg_values_supported")) or ("RS256",),

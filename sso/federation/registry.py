@@ -38,8 +38,11 @@ SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 GOOGLE_ISSUER = "https://accounts.google.com"
 # What each preset means when the admin does not say otherwise. INApas is the national
 # identity-assurance source (Dukcapil-verified NIK); Google is not.
-PRESET_SCOPE = {"oidc": "openid email profile", "google": "openid email profile",
-                "inapas": "openid profile email nik"}
+PRESET_SCOPE = {
+    "oidc": "openid email profile",
+    "google": "openid email profile",
+    "inapas": "openid profile email nik",
+}
 PRESET_ASSURANCE = {"oidc": False, "google": False, "inapas": True}
 
 
@@ -82,10 +85,17 @@ def _issuer(value: str, settings: Settings) -> str:
     issuer = value.strip()
     parts = urlsplit(issuer)
     plain_ok = settings.env in ("dev", "test")
-    if (parts.scheme not in ("https", "http") or not parts.hostname or parts.query
-            or parts.fragment or (parts.scheme == "http" and not plain_ok)):
-        raise InvalidInput("upstream.issuer_invalid",
-                           detail="the issuer must be an https URL without query or fragment")
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or (parts.scheme == "http" and not plain_ok)
+    ):
+        raise InvalidInput(
+            "upstream.issuer_invalid",
+            detail="the issuer must be an https URL without query or fragment",
+        )
     if len(issuer) > 500:
         raise InvalidInput("upstream.issuer_invalid", detail="issuer longer than 500 characters")
     return issuer
@@ -96,7 +106,9 @@ def _scope(value: str) -> str:
     if "openid" not in scopes:
         raise InvalidInput("upstream.scope_openid", detail="the scope must include openid")
     if any(not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", s) for s in scopes):
-        raise InvalidInput("upstream.scope_invalid", detail="a scope has characters RFC 6749 refuses")
+        raise InvalidInput(
+            "upstream.scope_invalid", detail="a scope has characters RFC 6749 refuses"
+        )
     return " ".join(dict.fromkeys(scopes))[:500]
 
 
@@ -121,12 +133,20 @@ def _staff(accounts: str, match: str | None, claim: str | None) -> tuple[str | N
     return match, claim
 
 
-def create(session: Session, settings: Settings, encryptor: Encryptor, spec: UpstreamSpec, *,
-           actor_id: str | None = None) -> UpstreamProvider:
+def create(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    spec: UpstreamSpec,
+    *,
+    actor_id: str | None = None,
+) -> UpstreamProvider:
     slug = spec.slug.strip()
     if not SLUG.fullmatch(slug):
-        raise InvalidInput("upstream.slug_invalid",
-                           detail="slug: 1-40 of a-z, 0-9 and -, not starting or ending with -")
+        raise InvalidInput(
+            "upstream.slug_invalid",
+            detail="slug: 1-40 of a-z, 0-9 and -, not starting or ending with -",
+        )
     if spec.preset not in PRESETS:
         raise InvalidInput("upstream.preset_invalid", detail="preset: oidc, google or inapas")
     issuer = _issuer(spec.issuer, settings)
@@ -138,24 +158,38 @@ def create(session: Session, settings: Settings, encryptor: Encryptor, spec: Ups
         raise InvalidInput("upstream.secret_required", detail="the client secret is required")
     if repo.slug_taken(session, slug):
         raise Conflict("upstream.slug_taken", detail=f"an upstream {slug!r} exists")
-    row = repo.add(session, UpstreamProvider(
+    row = repo.add(
+        session,
+        UpstreamProvider(
+            slug=slug,
+            name=_text(spec.name, "upstream.name_required", 100),
+            issuer=issuer,
+            client_id=_text(spec.client_id, "upstream.client_id_required", 255),
+            client_secret_encrypted=encryptor.encrypt(secret),
+            scope=_scope(spec.scope or PRESET_SCOPE[spec.preset]),
+            accounts=spec.accounts,
+            preset=spec.preset,
+            identity_assurance=(
+                PRESET_ASSURANCE[spec.preset]
+                if spec.identity_assurance is None
+                else spec.identity_assurance
+            ),
+            staff_match=match,
+            staff_claim=claim,
+            enabled=True,
+        ),
+    )
+    audit.record(
+        session,
+        UPSTREAM_CREATED,
+        actor_id=actor_id,
+        target_type="upstream",
+        target_id=row.id,
         slug=slug,
-        name=_text(spec.name, "upstream.name_required", 100),
         issuer=issuer,
-        client_id=_text(spec.client_id, "upstream.client_id_required", 255),
-        client_secret_encrypted=encryptor.encrypt(secret),
-        scope=_scope(spec.scope or PRESET_SCOPE[spec.preset]),
-        accounts=spec.accounts,
         preset=spec.preset,
-        identity_assurance=(PRESET_ASSURANCE[spec.preset] if spec.identity_assurance is None
-                            else spec.identity_assurance),
-        staff_match=match,
-        staff_claim=claim,
-        enabled=True,
-    ))
-    audit.record(session, UPSTREAM_CREATED, actor_id=actor_id, target_type="upstream",
-                 target_id=row.id, slug=slug, issuer=issuer, preset=spec.preset,
-                 accounts=spec.accounts)
+        accounts=spec.accounts,
+    )
     return row
 
 
@@ -166,8 +200,15 @@ def get(session: Session, slug: str) -> UpstreamProvider:
     return row
 
 
-def update(session: Session, settings: Settings, encryptor: Encryptor, slug: str,
-           changes: UpstreamChanges, *, actor_id: str | None = None) -> UpstreamProvider:
+def update(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    slug: str,
+    changes: UpstreamChanges,
+    *,
+    actor_id: str | None = None,
+) -> UpstreamProvider:
     row = get(session, slug)
     changed: list[str] = []
 
@@ -198,8 +239,15 @@ def update(session: Session, settings: Settings, encryptor: Encryptor, slug: str
         changed.append("client_secret")
     session.flush()
     if changed:
-        audit.record(session, UPSTREAM_UPDATED, actor_id=actor_id, target_type="upstream",
-                     target_id=row.id, slug=row.slug, fields=changed)
+        audit.record(
+            session,
+            UPSTREAM_UPDATED,
+            actor_id=actor_id,
+            target_type="upstream",
+            target_id=row.id,
+            slug=row.slug,
+            fields=changed,
+        )
     return row
 
 
@@ -210,8 +258,14 @@ def disable(session: Session, slug: str, *, actor_id: str | None = None) -> Upst
     if row.enabled:
         row.enabled = False
         session.flush()
-        audit.record(session, UPSTREAM_DISABLED, actor_id=actor_id, target_type="upstream",
-                     target_id=row.id, slug=row.slug)
+        audit.record(
+            session,
+            UPSTREAM_DISABLED,
+            actor_id=actor_id,
+            target_type="upstream",
+            target_id=row.id,
+            slug=row.slug,
+        )
     return row
 
 
@@ -220,8 +274,14 @@ def enable(session: Session, slug: str, *, actor_id: str | None = None) -> Upstr
     if not row.enabled:
         row.enabled = True
         session.flush()
-        audit.record(session, UPSTREAM_ENABLED, actor_id=actor_id, target_type="upstream",
-                     target_id=row.id, slug=row.slug)
+        audit.record(
+            session,
+            UPSTREAM_ENABLED,
+            actor_id=actor_id,
+            target_type="upstream",
+            target_id=row.id,
+            slug=row.slug,
+        )
     return row
 
 
@@ -239,7 +299,12 @@ def client_secret(encryptor: Encryptor, row: UpstreamProvider) -> str:
 
 def login_buttons(session: Session, interaction_id: str) -> list[dict[str, str]]:
     """The login page's button per enabled upstream (one that logs nobody in is left out)."""
-    return [{"name": u.name, "slug": u.slug,
-             "href": f"/upstreams/{u.slug}/start?interaction={interaction_id}"}
-            for u in repo.list_all(session, enabled_only=True)
-            if u.accounts in ("citizen", "all") or u.staff_match is not None]
+    return [
+        {
+            "name": u.name,
+            "slug": u.slug,
+            "href": f"/upstreams/{u.slug}/start?interaction={interaction_id}",
+        }
+        for u in repo.list_all(session, enabled_only=True)
+        if u.accounts in ("citizen", "all") or u.staff_match is not None
+    ]

@@ -88,8 +88,10 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uris.accepts(  # the rules of /authorize (sso.oauth.redirect_uris)
-            self.row.redirect_uris, redirect_uri,
-            app_kind=self.row.app_kind, public=self.row.is_public,
+            self.row.redirect_uris,
+            redirect_uri,
+            app_kind=self.row.app_kind,
+            public=self.row.is_public,
         )
 
     def check_client_secret(self, client_secret: str) -> bool:
@@ -214,9 +216,17 @@ class ClientAuthentication:
             endpoint = str(request.context.get("endpoint", "token"))
 
             def record(session: Session) -> None:
-                audit.record(session, Event.CLIENT_AUTH_FAILED, outcome="failure",
-                             client_id=client_id, target_type="client", target_id=client_id,
-                             method=method, reason="throttled", endpoint=endpoint)
+                audit.record(
+                    session,
+                    Event.CLIENT_AUTH_FAILED,
+                    outcome="failure",
+                    client_id=client_id,
+                    target_type="client",
+                    target_id=client_id,
+                    method=method,
+                    reason="throttled",
+                    endpoint=endpoint,
+                )
 
             request.on_error.append(record)
             raise ClientThrottled(wait)
@@ -226,20 +236,23 @@ class ClientAuthentication:
         form = request.form
         try:
             verified = verify_client_assertion(
-                request.db, form.get("client_assertion_type"), form.get("client_assertion"),
+                request.db,
+                form.get("client_assertion_type"),
+                form.get("client_assertion"),
                 self.assertion_audiences(),
             )
         except AssertionRejected as exc:
-            self._fail(request, clean_identifier(exc.client_id, 64), "private_key_jwt",
-                       exc.reason)
+            self._fail(request, clean_identifier(exc.client_id, 64), "private_key_jwt", exc.reason)
         row = verified.client
-        if not assertion_repo.record_assertion_jti(request.db, row.client_id, verified.jti,
-                                                   verified.expires_at):
+        if not assertion_repo.record_assertion_jti(
+            request.db, row.client_id, verified.jti, verified.expires_at
+        ):
             self._fail(request, row.client_id, "private_key_jwt", "assertion jti replayed")
 
         def remember(session: Session) -> None:  # the jti stays used even if the request fails
-            assertion_repo.record_assertion_jti(session, row.client_id, verified.jti,
-                                                verified.expires_at)
+            assertion_repo.record_assertion_jti(
+                session, row.client_id, verified.jti, verified.expires_at
+            )
 
         request.on_error.append(remember)
         return row.client_id, row
@@ -250,9 +263,17 @@ class ClientAuthentication:
         endpoint = str(request.context.get("endpoint", "token"))
 
         def record(session: Session) -> None:
-            audit.record(session, Event.CLIENT_AUTH_FAILED, outcome="failure",
-                         client_id=client_id, target_type="client", target_id=client_id,
-                         method=method, reason=reason, endpoint=endpoint)
+            audit.record(
+                session,
+                Event.CLIENT_AUTH_FAILED,
+                outcome="failure",
+                client_id=client_id,
+                target_type="client",
+                target_id=client_id,
+                method=method,
+                reason=reason,
+                endpoint=endpoint,
+            )
 
         request.on_error.append(record)
         key, _count = request.context.pop("throttle", (None, 0))

@@ -232,7 +232,11 @@ def register(
 
 
 def rotate_secret(
-    session: Session, secret_key: bytes, client_id: str, *, actor_id: str | None = None,
+    session: Session,
+    secret_key: bytes,
+    client_id: str,
+    *,
+    actor_id: str | None = None,
     secret: str | None = None,
 ) -> str:
     """A new secret for ``client_id`` (``secret`` when given, checked by

@@ -178,7 +178,9 @@ def _scope_of(details: AppDetails) -> str:
     return " ".join(["openid", *chosen])
 
 
-def spec_for(details: AppDetails, owner_id: str | None, *, status: str) -> client_service.ClientSpec:
+def spec_for(
+    details: AppDetails, owner_id: str | None, *, status: str
+) -> client_service.ClientSpec:
     public = details.kind in ("spa", "native")
     return client_service.ClientSpec(
         name=details.name.strip(),
@@ -213,8 +215,9 @@ def create_app(
     )
 
 
-def apps_of(session: Session, owner: User, *, query: str = "", number: int = 1,
-            size: int = 25) -> admin_lists.Page[Client]:
+def apps_of(
+    session: Session, owner: User, *, query: str = "", number: int = 1, size: int = 25
+) -> admin_lists.Page[Client]:
     """One page of ``owner``'s apps whose name or client_id contains ``query``, newest first."""
     return admin_lists.owned_clients(session, owner.id, query=query, number=number, size=size)
 
@@ -271,8 +274,13 @@ def update_app(
     client.backchannel_logout_uri = spec.backchannel_logout_uri
     session.flush()
     audit.record(
-        session, Event.CLIENT_UPDATED, actor_id=owner.id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id, by="developer",
+        session,
+        Event.CLIENT_UPDATED,
+        actor_id=owner.id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        by="developer",
     )
     return client
 
@@ -288,8 +296,14 @@ def delete_client(session: Session, client: Client, *, actor_id: str | None, by:
     """Delete a client and revoke what it was given (its grants, hence its tokens)."""
     revoked = repo.revoke_client_grants(session, client.client_id)
     audit.record(
-        session, Event.CLIENT_DELETED, actor_id=actor_id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id, by=by, grants_revoked=revoked,
+        session,
+        Event.CLIENT_DELETED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        by=by,
+        grants_revoked=revoked,
     )
     session.delete(client)
     session.flush()
@@ -303,7 +317,13 @@ def delete_app(session: Session, client_id: str, owner: User) -> None:
 
 
 def _review(
-    session: Session, client: Client, actor_id: str | None, note: str, *, to: str, event: Event,
+    session: Session,
+    client: Client,
+    actor_id: str | None,
+    note: str,
+    *,
+    to: str,
+    event: Event,
     allowed_from: tuple[str, ...],
 ) -> Client:
     if client.status not in allowed_from:
@@ -318,22 +338,41 @@ def _review(
     client.review_note = note.strip()[:2000] or None
     session.flush()
     audit.record(
-        session, event, actor_id=actor_id, target_type="client", target_id=client.client_id,
-        client_id=client.client_id, previous_status=previous,
+        session,
+        event,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        previous_status=previous,
     )
     return client
 
 
 def approve(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
     """An admin lets a pending (or earlier rejected) app log people in: status ``active``."""
-    return _review(session, client, actor_id, note, to="active", event=Event.CLIENT_APPROVED,
-                   allowed_from=("pending", "rejected"))
+    return _review(
+        session,
+        client,
+        actor_id,
+        note,
+        to="active",
+        event=Event.CLIENT_APPROVED,
+        allowed_from=("pending", "rejected"),
+    )
 
 
 def reject(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
     """An admin refuses a pending app: status ``rejected`` (the developer sees the note)."""
-    return _review(session, client, actor_id, note, to="rejected", event=Event.CLIENT_REJECTED,
-                   allowed_from=("pending",))
+    return _review(
+        session,
+        client,
+        actor_id,
+        note,
+        to="rejected",
+        event=Event.CLIENT_REJECTED,
+        allowed_from=("pending",),
+    )
 
 
 def pending(session: Session) -> list[Client]:
@@ -385,7 +424,12 @@ def set_in_development(
     client.in_development = flag
     session.flush()
     audit.record(
-        session, Event.CLIENT_DEVELOPMENT_CHANGED, actor_id=actor_id, target_type="client",
-        target_id=client.client_id, client_id=client.client_id, in_development=flag,
+        session,
+        Event.CLIENT_DEVELOPMENT_CHANGED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        in_development=flag,
     )
     return True

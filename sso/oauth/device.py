@@ -127,8 +127,14 @@ def start(session: Session, secret_key: bytes, client: Client, scope: str) -> De
             break
     else:  # five collisions in a space of 2.6e10: something else is wrong
         raise RuntimeError("could not draw a free user code")
-    audit.record(session, DEVICE_CODE_ISSUED, client_id=client.client_id, target_type="client",
-                 target_id=client.client_id, scope=scope)
+    audit.record(
+        session,
+        DEVICE_CODE_ISSUED,
+        client_id=client.client_id,
+        target_type="client",
+        target_id=client.client_id,
+        scope=scope,
+    )
     return DeviceStart(device_code, display_user_code(user_code))
 
 
@@ -183,18 +189,38 @@ def approve(
     if row is None or row.client_id != client.client_id:
         return False
     amr = list(login.amr)
-    if not repo.approve(session, device_code_hash, user_id=user.id, login_session_id=login.id,
-                        auth_time=login.auth_time, amr=amr, acr=login.acr):
+    if not repo.approve(
+        session,
+        device_code_hash,
+        user_id=user.id,
+        login_session_id=login.id,
+        auth_time=login.auth_time,
+        amr=amr,
+        acr=login.acr,
+    ):
         return False
     grant = grant_repo.create_grant(
-        session, client_id=client.client_id, user_id=user.id, scope=row.scope,
-        login_session_id=login.id, auth_time=login.auth_time, amr=amr, acr=login.acr,
+        session,
+        client_id=client.client_id,
+        user_id=user.id,
+        scope=row.scope,
+        login_session_id=login.id,
+        auth_time=login.auth_time,
+        amr=amr,
+        acr=login.acr,
         idp=login.idp,
     )
     repo.attach_grant(session, device_code_hash, grant.id)
     session_repo.add_client(session, login.id, client.client_id)  # for back-channel logout
-    audit.record(session, DEVICE_CODE_APPROVED, actor_id=user.id, client_id=client.client_id,
-                 target_type="client", target_id=client.client_id, grant_id=grant.id)
+    audit.record(
+        session,
+        DEVICE_CODE_APPROVED,
+        actor_id=user.id,
+        client_id=client.client_id,
+        target_type="client",
+        target_id=client.client_id,
+        grant_id=grant.id,
+    )
     return True
 
 
@@ -204,8 +230,14 @@ def deny(
     """The person said no (or cancelled): the device's next poll gets ``access_denied``."""
     denied = repo.deny(session, device_code_hash)
     if denied:
-        audit.record(session, DEVICE_CODE_DENIED, actor_id=actor_id, client_id=client_id,
-                     target_type="client", target_id=client_id)
+        audit.record(
+            session,
+            DEVICE_CODE_DENIED,
+            actor_id=actor_id,
+            client_id=client_id,
+            target_type="client",
+            target_id=client_id,
+        )
     return denied
 
 

@@ -108,7 +108,7 @@ def _grants_and_method(body: dict[str, Any]) -> tuple[list[str], str]:
     responses = _strings(body, "response_types")
     if "authorization_code" in grants:
         if responses not in ([], ["code"]):
-            raise _bad("response_types must be [\"code\"] (the only response type supported)")
+            raise _bad('response_types must be ["code"] (the only response type supported)')
     elif responses:
         raise _bad("response_types need the authorization_code grant")
     method = _string(body, "token_endpoint_auth_method", 40) or "client_secret_basic"
@@ -149,7 +149,9 @@ def parse(body: Any, settings: Settings, *, in_development: bool = False) -> Met
     if "authorization_code" in grants and not redirect_uris:
         raise RegistrationError("invalid_redirect_uri", "redirect_uris is required")
     if kind == "m2m" and (redirect_uris or post_logout):
-        raise RegistrationError("invalid_redirect_uri", "client_credentials clients redirect nowhere")
+        raise RegistrationError(
+            "invalid_redirect_uri", "client_credentials clients redirect nowhere"
+        )
     for uri in redirect_uris + post_logout:
         reason = redirect_rules.problem(
             uri, native=kind == "native", dev=settings.env == "dev", in_development=in_development
@@ -257,16 +259,18 @@ def register(
     """Create the client; the response carries the secret and access token, once."""
     spec = meta.spec
     spec.status = "active" if token.approve_clients else "pending"
-    created = client_service.register(
-        session, settings.secret_key_bytes(), spec, env=settings.env
-    )
+    created = client_service.register(session, settings.secret_key_bytes(), spec, env=settings.env)
     rat = random_token(RAT_PURPOSE)
     created.client.registration_access_token_hash = _rat_hash(settings, rat)
     session.flush()
     audit.record(
-        session, Event.CLIENT_REGISTERED, target_type="client",
-        target_id=created.client.client_id, client_id=created.client.client_id,
-        initial_access_token_id=token.id, status=spec.status,
+        session,
+        Event.CLIENT_REGISTERED,
+        target_type="client",
+        target_id=created.client.client_id,
+        client_id=created.client.client_id,
+        initial_access_token_id=token.id,
+        status=spec.status,
     )
     body = response_of(created.client, settings)
     if created.client_secret:
@@ -305,9 +309,20 @@ def replace(session: Session, settings: Settings, client: Client, body: Any) -> 
     method = spec.token_endpoint_auth_method or "client_secret_basic"
     if method.startswith("client_secret_") and not client.client_secret_hash:
         raise _bad("this client has no secret: keep its token_endpoint_auth_method")
-    for name in ("name", "description", "scope", "backchannel_logout_uri", "jwks",
-                 "backchannel_logout_session_required", "id_token_signed_response_alg",
-                 "logo_uri", "client_uri", "policy_uri", "tos_uri", "jwks_uri"):
+    for name in (
+        "name",
+        "description",
+        "scope",
+        "backchannel_logout_uri",
+        "jwks",
+        "backchannel_logout_session_required",
+        "id_token_signed_response_alg",
+        "logo_uri",
+        "client_uri",
+        "policy_uri",
+        "tos_uri",
+        "jwks_uri",
+    ):
         setattr(client, name, getattr(spec, name))
     client.redirect_uris = spec.redirect_uris
     client.post_logout_redirect_uris = spec.post_logout_redirect_uris
@@ -316,7 +331,11 @@ def replace(session: Session, settings: Settings, client: Client, body: Any) -> 
     client.contacts = spec.contacts
     session.flush()
     audit.record(
-        session, Event.CLIENT_UPDATED, target_type="client", target_id=client.client_id,
-        client_id=client.client_id, by="dynamic_registration",
+        session,
+        Event.CLIENT_UPDATED,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        by="dynamic_registration",
     )
     return response_of(client, settings)

@@ -67,8 +67,12 @@ def issue(
         ),
     )
     audit.record(
-        session, Event.INITIAL_ACCESS_TOKEN_ISSUED, actor_id=actor_id,
-        target_type="initial_access_token", target_id=str(row.id), max_uses=max_uses,
+        session,
+        Event.INITIAL_ACCESS_TOKEN_ISSUED,
+        actor_id=actor_id,
+        target_type="initial_access_token",
+        target_id=str(row.id),
+        max_uses=max_uses,
         expires_at=row.expires_at.isoformat() if row.expires_at else None,
         approve_clients=approve_clients,
     )
@@ -83,8 +87,11 @@ def revoke(session: Session, token_id: int, *, actor_id: str | None = None) -> I
         row.revoked_at = now()
         session.flush()
         audit.record(
-            session, Event.INITIAL_ACCESS_TOKEN_REVOKED, actor_id=actor_id,
-            target_type="initial_access_token", target_id=str(row.id),
+            session,
+            Event.INITIAL_ACCESS_TOKEN_REVOKED,
+            actor_id=actor_id,
+            target_type="initial_access_token",
+            target_id=str(row.id),
         )
     return row
 

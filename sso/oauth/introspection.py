@@ -56,7 +56,10 @@ def verify_access_token(
     """Claims of an access token we signed (signature, typ, iss, exp), or None."""
     try:
         claims = tokens.signer.verify_jwt(
-            token, typ=ACCESS_TOKEN_TYP, issuer=tokens.issuer, check_exp=check_exp,
+            token,
+            typ=ACCESS_TOKEN_TYP,
+            issuer=tokens.issuer,
+            check_exp=check_exp,
             session=session,
         )
     except InvalidInput:
@@ -119,9 +122,13 @@ def introspect(session: Session, tokens: TokenIssuer, client: Client, token: str
             return dict(INACTIVE)
         row = found.token
         body: dict[str, Any] = {
-            "active": True, "token_type": "refresh_token", "scope": row.scope,
-            "client_id": row.client_id, "iss": tokens.issuer,
-            "exp": int(row.expires_at.timestamp()), "iat": int(row.created_at.timestamp()),
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": row.scope,
+            "client_id": row.client_id,
+            "iss": tokens.issuer,
+            "exp": int(row.expires_at.timestamp()),
+            "iat": int(row.created_at.timestamp()),
         }
         if found.grant.user_id:
             body["sub"] = found.grant.user_id

@@ -54,8 +54,17 @@ def pinned_post(
     The vetted addresses are tried in turn while the connection itself fails; anything after
     the connection (a timeout, an HTTP error status) is the answer."""
     return pinned_request(
-        "POST", url, private_ok=private_ok, http_ok=http_ok, data=data, json=json,
-        content=content, headers=headers, timeout=timeout, resolver=resolver, verify=verify,
+        "POST",
+        url,
+        private_ok=private_ok,
+        http_ok=http_ok,
+        data=data,
+        json=json,
+        content=content,
+        headers=headers,
+        timeout=timeout,
+        resolver=resolver,
+        verify=verify,
     )
 
 
@@ -85,8 +94,13 @@ def pinned_request(
         ) as http:
             try:
                 return http.request(
-                    method, _target(vetted, address), data=data, json=json, content=content,
-                    headers=sent_headers, extensions=extensions,
+                    method,
+                    _target(vetted, address),
+                    data=data,
+                    json=json,
+                    content=content,
+                    headers=sent_headers,
+                    extensions=extensions,
                 )
             except httpx.ConnectError as exc:  # refused or unreachable: the next address
                 failure = exc

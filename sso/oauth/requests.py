@@ -63,7 +63,10 @@ def parse_form(body: bytes, content_type: str | None) -> dict[str, str]:
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(
-            text, keep_blank_values=True, encoding="utf-8", errors="strict",
+            text,
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
             max_num_fields=MAX_FIELDS,
         )
     except (UnicodeDecodeError, ValueError) as exc:

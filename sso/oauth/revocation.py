@@ -47,8 +47,14 @@ def revoke(session: Session, tokens: TokenIssuer, client: Client, token: str) ->
         if row.client_id != client.client_id:
             raise InvalidGrantError("The token was issued to another client.")
         if grant_repo.revoke_grant(session, row.grant_id):
-            audit.record(session, Event.GRANT_REVOKED, client_id=client.client_id,
-                         target_type="grant", target_id=row.grant_id, reason="revocation")
+            audit.record(
+                session,
+                Event.GRANT_REVOKED,
+                client_id=client.client_id,
+                target_type="grant",
+                target_id=row.grant_id,
+                reason="revocation",
+            )
         return
     claims = verify_access_token(session, tokens, token, check_exp=False)
     if claims is None:
@@ -59,8 +65,14 @@ def revoke(session: Session, tokens: TokenIssuer, client: Client, token: str) ->
     if expires_at <= now() or grant_repo.is_access_token_revoked(session, claims["jti"]):
         return
     grant_repo.revoke_access_token(session, claims["jti"], expires_at)
-    audit.record(session, Event.TOKEN_REVOKED, client_id=client.client_id,
-                 target_type="access_token", target_id=claims["jti"], grant_id=claims["gid"])
+    audit.record(
+        session,
+        Event.TOKEN_REVOKED,
+        client_id=client.client_id,
+        target_type="access_token",
+        target_id=claims["jti"],
+        grant_id=claims["gid"],
+    )
 
 
 __all__ = ["RevocationEndpoint", "revoke"]

@@ -74,8 +74,12 @@ class TokenServer(ClientAuthentication, AuthorizationServer):  # type: ignore[mi
         return self.issuer + TOKEN_PATH
 
     def assertion_audiences(self) -> list[str]:
-        return [self.issuer, self.token_endpoint_url(), self.issuer + INTROSPECTION_PATH,
-                self.issuer + REVOCATION_PATH]
+        return [
+            self.issuer,
+            self.token_endpoint_url(),
+            self.issuer + INTROSPECTION_PATH,
+            self.issuer + REVOCATION_PATH,
+        ]
 
     def token_response(self, request: OAuthRequest) -> OAuthResponse:
         request.context["endpoint"] = "token"
@@ -141,16 +145,25 @@ class TokenServer(ClientAuthentication, AuthorizationServer):  # type: ignore[mi
     def handle_error_response(self, request: OAuthRequest, error: OAuth2Error) -> OAuthResponse:
         # A device's authorization_pending/slow_down (RFC 8628 §3.5) answers a poll every few
         # seconds: not a refusal worth an audit row each.
-        if (request.context.get("endpoint") == "token" and error.error != "invalid_client"
-                and error.error not in ("authorization_pending", "slow_down")):
+        if (
+            request.context.get("endpoint") == "token"
+            and error.error != "invalid_client"
+            and error.error not in ("authorization_pending", "slow_down")
+        ):
             grant_type = request.form.get("grant_type")
             known = grant_type if grant_type in GRANT_TYPES else "other"
             client = request.client.client_id if request.client is not None else None
             code = str(error.error)
 
             def record(session: Session) -> None:
-                audit.record(session, TOKEN_REFUSED, outcome="failure", client_id=client,
-                             error=code, grant_type=known)
+                audit.record(
+                    session,
+                    TOKEN_REFUSED,
+                    outcome="failure",
+                    client_id=client,
+                    error=code,
+                    grant_type=known,
+                )
 
             request.on_error.append(record)
         response: OAuthResponse = super().handle_error_response(request, error)

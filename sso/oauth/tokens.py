@@ -133,8 +133,12 @@ class TokenIssuer:
         refresh token family lives at most ``refresh_token_lifetime`` from its first issue."""
         token = random_token("refresh_token")
         grant_repo.add_refresh_token(
-            session, token_hash=self.hash_refresh_token(token), grant=grant, scope=scope,
-            lifetime=self.refresh_token_lifetime(client), expires_at=expires_at,
+            session,
+            token_hash=self.hash_refresh_token(token),
+            grant=grant,
+            scope=scope,
+            lifetime=self.refresh_token_lifetime(client),
+            expires_at=expires_at,
         )
         return token
 

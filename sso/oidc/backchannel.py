@@ -57,7 +57,6 @@ _EXECUTOR_KEY = "backchannel_logout_executor"
 _executor_lock = threading.Lock()
 
 
-
 def logout_token(
     keys: Signer,
     settings: Settings,

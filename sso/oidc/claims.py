@@ -30,7 +30,12 @@ from sso.storage import roles as role_repo
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": (
-        "name", "given_name", "family_name", "preferred_username", "locale", "updated_at",
+        "name",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "locale",
+        "updated_at",
     ),
     "email": ("email", "email_verified"),
     "phone": ("phone_number", "phone_number_verified"),

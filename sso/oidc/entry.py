@@ -44,8 +44,13 @@ class ErrorPage:
 
 
 def begin_authorization(
-    session: Session, settings: Settings, keys: KeyService, multi: Mapping[str, Sequence[str]],
-    *, session_cookie_value: str | None, browser_value: str,
+    session: Session,
+    settings: Settings,
+    keys: KeyService,
+    multi: Mapping[str, Sequence[str]],
+    *,
+    session_cookie_value: str | None,
+    browser_value: str,
 ) -> Answer | Parked | ErrorPage:
     """Validate an authorization request and run the interaction policy on it."""
     try:
@@ -72,14 +77,21 @@ def begin_authorization(
         return ErrorPage(exc.message)
     except AuthorizationRedirectError as exc:
         session.rollback()
-        return Answer(interaction.error_response(
-            settings, exc.redirect_uri, exc.response_mode, exc.state, exc.error, exc.description
-        ))
+        return Answer(
+            interaction.error_response(
+                settings, exc.redirect_uri, exc.response_mode, exc.state, exc.error, exc.description
+            )
+        )
 
 
 def begin_device_approval(
-    session: Session, settings: Settings, guard: Throttle, user_code: str, *,
-    browser_value: str, display_code: str | None,
+    session: Session,
+    settings: Settings,
+    guard: Throttle,
+    user_code: str,
+    *,
+    browser_value: str,
+    display_code: str | None,
 ) -> Parked | Refused:
     """A user code typed at ``/device``: park the device's request for this person to log in
     and confirm (never approved at once: the policy's consent check always asks). Wrong codes

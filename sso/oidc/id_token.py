@@ -25,8 +25,21 @@ from sso.oidc.claims import id_token_claims
 
 # Claims we set; a person claim of the same name never overrides them.
 PROTOCOL_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "sid", "amr", "acr", "idp",
-     "azp"}
+    {
+        "iss",
+        "sub",
+        "aud",
+        "iat",
+        "exp",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "sid",
+        "amr",
+        "acr",
+        "idp",
+        "azp",
+    }
 )
 
 

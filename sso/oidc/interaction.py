@@ -63,9 +63,13 @@ class ParkedRequest:
     held_idp: str | None = None  # the upstream a held federated login came through
 
     def to_json(self) -> dict[str, Any]:
-        return {"request": self.request.to_json(), "hinted_sub": self.hinted_sub,
-                "held_amr": self.held_amr, "held_method": self.held_method,
-                "held_idp": self.held_idp}
+        return {
+            "request": self.request.to_json(),
+            "hinted_sub": self.hinted_sub,
+            "held_amr": self.held_amr,
+            "held_method": self.held_method,
+            "held_idp": self.held_idp,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ParkedRequest:
@@ -76,10 +80,13 @@ class ParkedRequest:
             flat = dict(data)
             forced = bool(flat.pop("_login_required", False))
             pending = flat.pop("_pending", None)
-            held = ([str(v) for v in pending.get("amr") or []]
-                    if isinstance(pending, dict) else None)
-            return cls(AuthorizationParams.from_json(flat),
-                       policy.UNVERIFIABLE_HINT if forced else None, held, "password")
+            held = [str(v) for v in pending.get("amr") or []] if isinstance(pending, dict) else None
+            return cls(
+                AuthorizationParams.from_json(flat),
+                policy.UNVERIFIABLE_HINT if forced else None,
+                held,
+                "password",
+            )
         held_amr = data.get("held_amr")
         return cls(
             AuthorizationParams.from_json(data["request"]),
@@ -138,8 +145,11 @@ class Interaction:
     def reauth_user(self) -> User | None:
         """The person signing in again for a sensitive console action (``max_age`` from the
         console client while logged in): the username is fixed, the page says why."""
-        if (self.current is not None and self.params.max_age is not None
-                and self.client.client_id == CONSOLE_CLIENT_ID):
+        if (
+            self.current is not None
+            and self.params.max_age is not None
+            and self.client.client_id == CONSOLE_CLIENT_ID
+        ):
             return self.current[1]
         return None
 
@@ -148,8 +158,12 @@ class Interaction:
         if self.row.login_session_id is not None:
             # Logged in during this interaction: that session, if still live, is the one.
             live = session_repo.get(self.session, self.row.login_session_id)
-            here = (live is not None and login_sessions.is_live(live, self.settings)
-                    and login is not None and login[0].id == live.id)
+            here = (
+                live is not None
+                and login_sessions.is_live(live, self.settings)
+                and login is not None
+                and login[0].id == live.id
+            )
             if not here:
                 login = None
         elif self.parked.held_amr is not None and self.row.user_id is not None:
@@ -157,8 +171,14 @@ class Interaction:
             user = user_repo.get(self.session, self.row.user_id)
             held = user if user is not None and user.is_active else None
         return policy.Situation(
-            self.session, self.settings, self.client, self.params, login,
-            hinted_sub=self.parked.hinted_sub, held=held, logged_in_here=here,
+            self.session,
+            self.settings,
+            self.client,
+            self.params,
+            login,
+            hinted_sub=self.parked.hinted_sub,
+            held=held,
+            logged_in_here=here,
         )
 
     def next(self) -> Next:
@@ -189,9 +209,7 @@ def _hash(settings: Settings, value: str, purpose: str) -> str:
     return keyed_hash(settings.secret_key_bytes(), value, purpose)
 
 
-def park(
-    session: Session, settings: Settings, parked: ParkedRequest, *, browser_value: str
-) -> str:
+def park(session: Session, settings: Settings, parked: ParkedRequest, *, browser_value: str) -> str:
     """Store the request; returns the interaction id for the URL."""
     interaction_id = random_token("interaction")
     repo.add(
@@ -208,8 +226,12 @@ def park(
 
 
 def open_interaction(
-    session: Session, settings: Settings, interaction_id: str, *,
-    browser_value: str | None, session_cookie_value: str | None,
+    session: Session,
+    settings: Settings,
+    interaction_id: str,
+    *,
+    browser_value: str | None,
+    session_cookie_value: str | None,
 ) -> Interaction:
     """The live interaction for this browser, with its client and the browser's session;
     :class:`InteractionExpired` when there is none (unknown, used, expired, another browser's,
@@ -228,8 +250,9 @@ def open_interaction(
     if client is None or client.status != "active":
         raise InteractionExpired()
     current = login_sessions.resolve(session, settings, session_cookie_value)
-    return Interaction(session, settings, interaction_id, row, ParkedRequest.from_json(row.params),
-                       client, current)
+    return Interaction(
+        session, settings, interaction_id, row, ParkedRequest.from_json(row.params), client, current
+    )
 
 
 def attach_login(ia: Interaction, login: LoginSession, user: User) -> None:
@@ -242,8 +265,9 @@ def attach_login(ia: Interaction, login: LoginSession, user: User) -> None:
     ia.moved_on()
 
 
-def hold_for_second_factor(ia: Interaction, user: User, amr: list[str], method: str,
-                           idp: str | None = None) -> None:
+def hold_for_second_factor(
+    ia: Interaction, user: User, amr: list[str], method: str, idp: str | None = None
+) -> None:
     """A first factor was right; the login completes only after a second factor."""
     ia.row.user_id = user.id
     ia.row.login_session_id = None
@@ -347,10 +371,15 @@ def deny(ia: Interaction, error: str, description: str) -> AuthorizationResponse
         return None
     params = ia.params
     if params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
-        device_flow.deny(ia.session, params.device_code_hash, client_id=ia.client.client_id,
-                         actor_id=ia.current[1].id if ia.current else None)
-    return error_response(ia.settings, params.redirect_uri, params.response_mode, params.state,
-                          error, description)
+        device_flow.deny(
+            ia.session,
+            params.device_code_hash,
+            client_id=ia.client.client_id,
+            actor_id=ia.current[1].id if ia.current else None,
+        )
+    return error_response(
+        ia.settings, params.redirect_uri, params.response_mode, params.state, error, description
+    )
 
 
 def refuse(ia: Interaction, user: User) -> bool:
@@ -359,11 +388,17 @@ def refuse(ia: Interaction, user: User) -> bool:
     if not complete(ia):
         return False
     if ia.params.device_code_hash is not None:  # RFC 8628: the device's poll is refused
-        device_flow.deny(ia.session, ia.params.device_code_hash,
-                         client_id=ia.client.client_id, actor_id=user.id)
+        device_flow.deny(
+            ia.session, ia.params.device_code_hash, client_id=ia.client.client_id, actor_id=user.id
+        )
     audit.record(
-        ia.session, Event.CLIENT_LOGIN_REFUSED, actor_id=user.id, target_type="client",
-        target_id=ia.client.client_id, client_id=ia.client.client_id, outcome="failure",
+        ia.session,
+        Event.CLIENT_LOGIN_REFUSED,
+        actor_id=user.id,
+        target_type="client",
+        target_id=ia.client.client_id,
+        client_id=ia.client.client_id,
+        outcome="failure",
         reason="in_development",
     )
     return True

@@ -77,8 +77,9 @@ def verify(public: Any, alg: str, signing_input: bytes, signature: bytes) -> boo
         if alg == "ES256" and isinstance(public, ec.EllipticCurvePublicKey):
             if len(signature) != 64:
                 return False
-            der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
-                                       int.from_bytes(signature[32:], "big"))
+            der = encode_dss_signature(
+                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+            )
             public.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
             return True
     except InvalidSignature:
@@ -101,6 +102,7 @@ def header_segment(alg: str, kid: str, typ: str | None) -> bytes:
         if len(_header_segments) < 1024:
             _header_segments[key] = segment
     return segment
+
 
 def parse_header(token: object) -> dict[str, Any]:
     """The protected header of a compact JWS, checked before any key is looked at."""

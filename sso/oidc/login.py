@@ -114,8 +114,14 @@ def continue_after_authentication(
         session.commit()
         return Proceed()
     new = login_sessions.start(
-        session, settings, user, amr=list(amr), acr=acr,
-        replaces=ia.current[0] if ia.current else None, method=method, idp=idp,
+        session,
+        settings,
+        user,
+        amr=list(amr),
+        acr=acr,
+        replaces=ia.current[0] if ia.current else None,
+        method=method,
+        idp=idp,
         ends_by=grace_end,
     )
     interaction.attach_login(ia, new.row, user)
@@ -142,7 +148,10 @@ def record_login_failed(ia: Interaction, exc: AuthenticationFailed, method: str)
 
 
 def record_login_refused(
-    ia: Interaction, guard: Throttle, attempt: LoginAttempt | None, exc: AuthenticationFailed,
+    ia: Interaction,
+    guard: Throttle,
+    attempt: LoginAttempt | None,
+    exc: AuthenticationFailed,
     method: str,
 ) -> str:
     """The bookkeeping of a refused login, the same for every method (password, passkey): the

@@ -90,7 +90,10 @@ def _hint(
     try:
         # ID tokens carry no typ; refusing the others keeps an access or logout token out.
         claims = keys.verify_jwt(
-            hint, typ=("jwt", None), issuer=settings.issuer_url, check_exp=False,
+            hint,
+            typ=("jwt", None),
+            issuer=settings.issuer_url,
+            check_exp=False,
             session=session,  # never a second session beside the request's
         )
     except InvalidJWT as exc:

@@ -103,8 +103,11 @@ def hint_subject(
         return None
     try:
         claims = keys.verify_jwt(
-            params.id_token_hint, issuer=settings.issuer_url, check_exp=False,
-            typ=("jwt", None), session=session,
+            params.id_token_hint,
+            issuer=settings.issuer_url,
+            check_exp=False,
+            typ=("jwt", None),
+            session=session,
         )
     except UnknownKey:
         return UNVERIFIABLE_HINT
@@ -149,9 +152,7 @@ def _acr_not_met(s: Situation) -> bool:
     assert s.login is not None
     if s.login[0].acr == mfa.ACR_MFA:
         return False
-    return requested_acr(s.params) == mfa.ACR_MFA or mfa.mfa_required(
-        s.session, s.settings, s.user
-    )
+    return requested_acr(s.params) == mfa.ACR_MFA or mfa.mfa_required(s.session, s.settings, s.user)
 
 
 def _consent_needed(s: Situation) -> bool:
@@ -173,13 +174,23 @@ def _consent_needed(s: Situation) -> bool:
 NOT_LOGGED_IN = "the person is not logged in"
 CHECKS: tuple[Check, ...] = (
     Check("no_session", "login", "login_required", NOT_LOGGED_IN, _no_session),
-    Check("second_factor_owed", "mfa", "interaction_required", "a second factor is required",
-          _second_factor_owed),
+    Check(
+        "second_factor_owed",
+        "mfa",
+        "interaction_required",
+        "a second factor is required",
+        _second_factor_owed,
+    ),
     Check("prompt_login", "login", "login_required", NOT_LOGGED_IN, _login_prompted),
     Check("max_age", "login", "login_required", NOT_LOGGED_IN, _max_age),
     Check("id_token_hint", "login", "login_required", NOT_LOGGED_IN, _hint_names_someone_else),
-    Check("app_in_development", "refused", "access_denied", "the app is in development",
-          _app_in_development),
+    Check(
+        "app_in_development",
+        "refused",
+        "access_denied",
+        "the app is in development",
+        _app_in_development,
+    ),
     Check("acr", "mfa", "interaction_required", "a second factor is required", _acr_not_met),
     Check("consent", "consent", "consent_required", "consent is required", _consent_needed),
 )

@@ -39,6 +39,8 @@ class Runtime(Protocol):
 
     @property
     def secret_key(self) -> bytes: ...
+
+
 _lock = threading.Lock()
 
 

@@ -32,10 +32,14 @@ def complete_second_factor(
     cookie: str | None = None
     if held is not None:
         new = login_sessions.start(
-            ia.session, ia.settings, user,
-            amr=mfa.combine_amr(held, method_amr), acr=mfa.ACR_MFA,
+            ia.session,
+            ia.settings,
+            user,
+            amr=mfa.combine_amr(held, method_amr),
+            acr=mfa.ACR_MFA,
             replaces=ia.current[0] if ia.current else None,
-            method=ia.parked.held_method or "password", idp=ia.parked.held_idp,
+            method=ia.parked.held_method or "password",
+            idp=ia.parked.held_idp,
         )
         interaction.attach_login(ia, new.row, user)
         session_id, cookie = new.row.id, new.cookie_value
@@ -51,9 +55,15 @@ def complete_second_factor(
         interaction.attach_login(ia, row, user)
         session_id = row.id
     audit.record(
-        ia.session, Event.MFA_VERIFIED, actor_id=user.id, target_type="user",
-        target_id=user.id, client_id=ia.client.client_id, session_id=session_id,
-        method=method, step_up=held is None,
+        ia.session,
+        Event.MFA_VERIFIED,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        client_id=ia.client.client_id,
+        session_id=session_id,
+        method=method,
+        step_up=held is None,
     )
     return cookie
 
@@ -71,8 +81,16 @@ def submit_code(
     ia.session.commit()  # the throttle counts in its own transaction (SQLite has one writer)
     attempt = mfa.reserve_code_attempt(guard, user.id, events.current_context().ip)
     if not attempt.verdict.allowed:
-        audit.record(ia.session, Event.MFA_FAILED, outcome="failure", actor_id=user.id,
-                     target_type="user", target_id=user.id, method=method, reason="throttled")
+        audit.record(
+            ia.session,
+            Event.MFA_FAILED,
+            outcome="failure",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            method=method,
+            reason="throttled",
+        )
         ia.session.commit()
         return Refused("mfa.locked", 429, attempt.verdict.retry_after)
     try:
@@ -86,7 +104,9 @@ def submit_code(
     return Proceed(cookie)
 
 
-def confirm_enrolment(ia: Interaction, encryptor: Encryptor, code: str) -> Proceed | Refused | WrongStep:
+def confirm_enrolment(
+    ia: Interaction, encryptor: Encryptor, code: str
+) -> Proceed | Refused | WrongStep:
     """The first TOTP code of a person enrolling at login: the factor is confirmed and counts
     as this login's second factor; the outcome carries the recovery codes to show once."""
     nxt = ia.next()
@@ -116,12 +136,16 @@ def passkey_options(ia: Interaction) -> PasskeyChallenge | WrongStep:
     nxt = ia.next()
     if nxt.step == "login":
         handle, options = passkeys.authentication_options(
-            ia.session, ia.settings, user=None,
+            ia.session,
+            ia.settings,
+            user=None,
             data={"interaction": ia.row.id_hash, "mode": "login"},
         )
     elif nxt.step == "mfa" and nxt.user is not None:
         handle, options = passkeys.authentication_options(
-            ia.session, ia.settings, user=nxt.user,
+            ia.session,
+            ia.settings,
+            user=nxt.user,
             data={"interaction": ia.row.id_hash, "mode": "second_factor"},
         )
     else:
@@ -137,9 +161,13 @@ def _passkey_login_failed(ia: Interaction, guard: Throttle, exc: passkeys.Passke
     owner = user_repo.get(ia.session, exc.user_id) if exc.user_id else None
     account = f"user:{owner.id}" if owner is not None else "passkey:unknown"
     attempt = reserve_login(ia, guard, account)
-    record_login_refused(ia, guard, attempt,
-                         AuthenticationFailed("bad_passkey" if owner else "unknown_user", owner),
-                         "passkey")
+    record_login_refused(
+        ia,
+        guard,
+        attempt,
+        AuthenticationFailed("bad_passkey" if owner else "unknown_user", owner),
+        "passkey",
+    )
 
 
 def passkey_finish(
@@ -167,19 +195,24 @@ def passkey_finish(
             return Refused("mfa.passkey_unknown", 400)
         attempt = reserve_login(ia, guard, f"user:{user.id}")
         if not attempt.verdict.allowed:
-            record_login_refused(ia, guard, None, AuthenticationFailed("throttled", user),
-                                 "passkey")
+            record_login_refused(
+                ia, guard, None, AuthenticationFailed("throttled", user), "passkey"
+            )
             return Refused("login.locked", 429, attempt.verdict.retry_after)
         if not assertion.user_verified:  # a login needs the person verified, not a touch
-            record_login_refused(ia, guard, attempt, AuthenticationFailed("bad_passkey", user),
-                                 "passkey")
+            record_login_refused(
+                ia, guard, attempt, AuthenticationFailed("bad_passkey", user), "passkey"
+            )
             return Refused("mfa.passkey_unknown", 400)
         try:
             check_may_log_in(user)
         except AuthenticationFailed as exc:
             return Refused(record_login_refused(ia, guard, attempt, exc, "passkey"), 400)
         outcome = continue_after_authentication(
-            ia, user, amr=mfa.combine_amr(assertion.amr), acr=mfa.ACR_MFA,
+            ia,
+            user,
+            amr=mfa.combine_amr(assertion.amr),
+            acr=mfa.ACR_MFA,
             method="passkey",
         )
         guard.login_succeeded(attempt)

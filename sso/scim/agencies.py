@@ -33,13 +33,19 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")  # the console's rule for an a
 
 def to_json(agency: Agency, members: Sequence[tuple[str, str]], base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "schemas": [GROUP_SCHEMA], "id": str(agency.id), "displayName": agency.name,
-        "meta": meta("Group", f"{base_url}/Groups/{agency.id}", agency.created_at,
-                     agency.updated_at, agency.version),
+        "schemas": [GROUP_SCHEMA],
+        "id": str(agency.id),
+        "displayName": agency.name,
+        "meta": meta(
+            "Group",
+            f"{base_url}/Groups/{agency.id}",
+            agency.created_at,
+            agency.updated_at,
+            agency.version,
+        ),
     }
     if members:  # value and $ref only: the tester (rightly) wants back what it wrote
-        body["members"] = [{"value": uid, "$ref": f"{base_url}/Users/{uid}"}
-                           for uid, _ in members]
+        body["members"] = [{"value": uid, "$ref": f"{base_url}/Users/{uid}"} for uid, _ in members]
     if agency.external_id:
         body["externalId"] = agency.external_id
     return body
@@ -82,8 +88,7 @@ def _code(external_id: str | None) -> str:
     return "SCIM-" + "".join(secrets.choice(_CODE_CHARS) for _ in range(8))
 
 
-def _set_members(session: Session, agency: Agency, wanted: list[str], *,
-                 who: Authority) -> None:
+def _set_members(session: Session, agency: Agency, wanted: list[str], *, who: Authority) -> None:
     found = {u.id: u for u in scim_repo.staff_by_ids(session, wanted)}
     missing = [i for i in wanted if i not in found]
     if missing:
@@ -100,17 +105,28 @@ def _set_members(session: Session, agency: Agency, wanted: list[str], *,
 def _transfer(session: Session, user: User, agency_id: int | None, *, who: Authority) -> None:
     check_person(session, who, user, "users.manage")
     check_agency(who, agency_id, "users.manage")
-    people.edit(session, user, people.PersonEdit(
-        version=user.version, display_name=user.display_name, email=user.email or "",
-        phone=user.phone or "", position=user.position or "", nip=user.nip or "",
-        agency_id=agency_id), actor_id=None)
+    people.edit(
+        session,
+        user,
+        people.PersonEdit(
+            version=user.version,
+            display_name=user.display_name,
+            email=user.email or "",
+            phone=user.phone or "",
+            position=user.position or "",
+            nip=user.nip or "",
+            agency_id=agency_id,
+        ),
+        actor_id=None,
+    )
 
 
 def create(session: Session, body: dict[str, Any], *, who: Authority) -> Agency:
     check_permission(who, "agencies.manage")
     external_id = _external_id(body)
-    agency = agency_service.create(session, _code(external_id), _display_name(body),
-                                   None, actor_id=None)
+    agency = agency_service.create(
+        session, _code(external_id), _display_name(body), None, actor_id=None
+    )
     agency.external_id = external_id
     session.flush()
     members = _member_ids(body)
@@ -129,8 +145,14 @@ def replace(session: Session, agency: Agency, body: dict[str, Any], *, who: Auth
         check_permission(who, "agencies.manage")
         agency.external_id = external_id
         session.flush()
-        audit.record(session, Event.AGENCY_RENAMED, actor_id=None, target_type="agency",
-                     target_id=str(agency.id), external_id=external_id)
+        audit.record(
+            session,
+            Event.AGENCY_RENAMED,
+            actor_id=None,
+            target_type="agency",
+            target_id=str(agency.id),
+            external_id=external_id,
+        )
     _set_members(session, agency, _member_ids(body) or [], who=who)
 
 

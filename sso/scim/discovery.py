@@ -37,8 +37,9 @@ def list_schemas(runtime: RuntimeDep, session: SessionDep, caller: CallerDep) ->
 
 @router.get("/Schemas/{schema_id}")
 @one_hop
-def get_schema(schema_id: str, runtime: RuntimeDep, session: SessionDep,
-               caller: CallerDep) -> Response:
+def get_schema(
+    schema_id: str, runtime: RuntimeDep, session: SessionDep, caller: CallerDep
+) -> Response:
     for schema in _schemas(runtime, session):
         if schema["id"].lower() == schema_id.lower():
             return scim_response(schema)

@@ -35,27 +35,43 @@ MAX_BODY = 1024 * 1024
 
 
 class ScimError(Exception):
-    def __init__(self, status: int, detail: str, scim_type: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        scim_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.scim_type = status, detail, scim_type
         self.headers = headers or {}
 
 
-def scim_response(body: Any, status: int = 200, *, version: int | None = None,
-                  location: str | None = None, headers: dict[str, str] | None = None) -> Response:
+def scim_response(
+    body: Any,
+    status: int = 200,
+    *,
+    version: int | None = None,
+    location: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     extra = dict(headers or {})
     if version is not None:
         extra["ETag"] = f'W/"{version}"'
     if location is not None:
         extra["Location"] = location
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status,
-                    media_type=MEDIA_TYPE, headers=extra)
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        media_type=MEDIA_TYPE,
+        headers=extra,
+    )
 
 
 def error_response(exc: ScimError) -> Response:
-    return scim_response(error(exc.status, exc.detail, exc.scim_type), exc.status,
-                         headers=exc.headers)
+    return scim_response(
+        error(exc.status, exc.detail, exc.scim_type), exc.status, headers=exc.headers
+    )
 
 
 def from_domain(exc: DomainError) -> ScimError:
@@ -67,8 +83,9 @@ def from_domain(exc: DomainError) -> ScimError:
             return ScimError(412, "the resource changed meanwhile; read it again")
         return ScimError(409, detail, "uniqueness")
     if exc.status_code == 403:
-        return ScimError(403, "the client may not do this (outside its agencies, or not an "
-                              "admin's client)")
+        return ScimError(
+            403, "the client may not do this (outside its agencies, or not an admin's client)"
+        )
     if isinstance(exc, NotFound):
         return ScimError(400, detail, "invalidValue")
     return ScimError(exc.status_code if exc.status_code < 500 else 400, detail, "invalidValue")
@@ -82,8 +99,11 @@ def scim_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> M
         caller = authenticate(runtime, session, bearer_token(request.headers.get("authorization")))
         check_scopes(caller, SCOPE)
     except MachineAuthError as exc:
-        raise ScimError(exc.status, exc.description or "an access token is required",
-                        headers={"WWW-Authenticate": exc.challenge}) from exc
+        raise ScimError(
+            exc.status,
+            exc.description or "an access token is required",
+            headers={"WWW-Authenticate": exc.challenge},
+        ) from exc
     finally:
         session.rollback()  # nothing to keep: the route opens its own transaction
     request.state.machine_caller = caller
@@ -123,7 +143,8 @@ def check_if_match(request: Request, version: int) -> None:
 def not_modified(request: Request, version: int) -> bool:
     wanted = request.headers.get("if-none-match")
     return wanted is not None and f'"{version}"' in {
-        t.strip().removeprefix("W/") for t in wanted.split(",")}
+        t.strip().removeprefix("W/") for t in wanted.split(",")
+    }
 
 
 @dataclass(frozen=True)
@@ -162,24 +183,31 @@ def parse_query(params: Any) -> Query:
         try:
             ast = ScimFilter(str(text)).ast
         except Exception as exc:  # the grammar's errors all mean a bad filter
-            raise ScimError(400, "the filter is not valid SCIM filter syntax",
-                            "invalidFilter") from exc
+            raise ScimError(
+                400, "the filter is not valid SCIM filter syntax", "invalidFilter"
+            ) from exc
     sort_by = None
     if lookup(params, "sortBy"):
         sort_by = _attr_path(str(lookup(params, "sortBy")))
     order = str(lookup(params, "sortOrder") or "ascending").lower()
     start = max(1, _int(lookup(params, "startIndex"), "startIndex", 1))
     count = min(MAX_RESULTS, max(0, _int(lookup(params, "count"), "count", 100)))
-    return Query(ast, sort_by, order == "descending", start, count,
-                 _names(lookup(params, "attributes")),
-                 _names(lookup(params, "excludedAttributes")))
+    return Query(
+        ast,
+        sort_by,
+        order == "descending",
+        start,
+        count,
+        _names(lookup(params, "attributes")),
+        _names(lookup(params, "excludedAttributes")),
+    )
 
 
 def _attr_path(text: str) -> AttrPath:
     uri = None
     lowered = text.lower()
     if lowered.startswith(ENTERPRISE.lower() + ":"):
-        uri, text = ENTERPRISE, text[len(ENTERPRISE) + 1:]
+        uri, text = ENTERPRISE, text[len(ENTERPRISE) + 1 :]
     elif lowered.startswith("urn:"):
         uri, _, text = text.rpartition(":")
     attr, _, sub = text.partition(".")
@@ -193,8 +221,9 @@ def refused_filter(exc: FilterRefused) -> ScimError:
 ALWAYS = {"id", "schemas", "meta"}
 
 
-def project(resource: dict[str, Any], attributes: list[str], excluded: list[str],
-            schemas: tuple[str, ...]) -> dict[str, Any]:
+def project(
+    resource: dict[str, Any], attributes: list[str], excluded: list[str], schemas: tuple[str, ...]
+) -> dict[str, Any]:
     """``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5); id, schemas and meta stay."""
     if not attributes and not excluded:
         return resource
@@ -202,7 +231,7 @@ def project(resource: dict[str, Any], attributes: list[str], excluded: list[str]
     def split(name: str) -> tuple[str | None, str, str | None]:
         for urn in schemas:
             if name.lower().startswith(urn.lower() + ":"):
-                attr, _, sub = name[len(urn) + 1:].partition(".")
+                attr, _, sub = name[len(urn) + 1 :].partition(".")
                 return urn, attr.lower(), sub.lower() or None
             if name.lower() == urn.lower():
                 return urn, "", None
@@ -213,8 +242,10 @@ def project(resource: dict[str, Any], attributes: list[str], excluded: list[str]
         found = []
         for name in wanted:
             w_urn, w_attr, w_sub = split(name)
-            if (w_urn or schemas[0]).lower() == (urn or schemas[0]).lower() and \
-                    w_attr in (attr, ""):
+            if (w_urn or schemas[0]).lower() == (urn or schemas[0]).lower() and w_attr in (
+                attr,
+                "",
+            ):
                 found.append((w_attr, w_sub))
         return found
 
@@ -225,21 +256,31 @@ def project(resource: dict[str, Any], attributes: list[str], excluded: list[str]
             continue
         urn = next((s for s in schemas if s.lower() == key.lower()), None)
         if urn is not None and isinstance(value, dict):
-            inner = {k: v for k, v in value.items()
-                     if _keep(matching(attributes, urn, k.lower()),
-                              matching(excluded, urn, k.lower()), bool(attributes))}
+            inner = {
+                k: v
+                for k, v in value.items()
+                if _keep(
+                    matching(attributes, urn, k.lower()),
+                    matching(excluded, urn, k.lower()),
+                    bool(attributes),
+                )
+            }
             if inner:
                 result[key] = inner
             continue
-        keep = _keep(matching(attributes, None, key.lower()),
-                     matching(excluded, None, key.lower()), bool(attributes))
+        keep = _keep(
+            matching(attributes, None, key.lower()),
+            matching(excluded, None, key.lower()),
+            bool(attributes),
+        )
         if keep:
             result[key] = _sub_project(value, matching(attributes, None, key.lower()))
     return result
 
 
-def _keep(included: list[tuple[str, str | None]], excluded: list[tuple[str, str | None]],
-          listing: bool) -> bool:
+def _keep(
+    included: list[tuple[str, str | None]], excluded: list[tuple[str, str | None]], listing: bool
+) -> bool:
     if listing:
         return bool(included)
     return not any(sub is None for _, sub in excluded)
@@ -252,8 +293,10 @@ def _sub_project(value: Any, wanted: list[tuple[str, str | None]]) -> Any:
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if k.lower() in subs}
     if isinstance(value, list):
-        return [{k: v for k, v in e.items() if k.lower() in subs} if isinstance(e, dict) else e
-                for e in value]
+        return [
+            {k: v for k, v in e.items() if k.lower() in subs} if isinstance(e, dict) else e
+            for e in value
+        ]
     return value
 
 
@@ -280,8 +323,14 @@ def one_hop(route: Callable[..., Response]) -> Callable[..., Awaitable[Response]
             session = runtime.sessions()
             try:
                 caller = scim_caller(request, runtime, session)
-                given = {"request": request, "runtime": runtime, "session": session,
-                         "caller": caller, "body": body, **params}
+                given = {
+                    "request": request,
+                    "runtime": runtime,
+                    "session": session,
+                    "caller": caller,
+                    "body": body,
+                    **params,
+                }
                 return route(**{k: v for k, v in given.items() if k in wanted})
             finally:
                 session.rollback()
@@ -292,7 +341,7 @@ def one_hop(route: Callable[..., Response]) -> Callable[..., Awaitable[Response]
     endpoint.__name__ = route.__name__
     endpoint.__doc__ = route.__doc__
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                           annotation=Request)]
-        + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str) for p in path])
+        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+        + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str) for p in path]
+    )
     return endpoint

@@ -36,7 +36,9 @@ class Target:
     sub_attr: str | None
 
 
-_PATH = re.compile(r"^(?P<attr>[A-Za-z$][\w$-]*)(?:\[(?P<filter>.+)\])?(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$")
+_PATH = re.compile(
+    r"^(?P<attr>[A-Za-z$][\w$-]*)(?:\[(?P<filter>.+)\])?(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$"
+)
 
 
 def parse_path(path: str, schemas: tuple[str, ...]) -> Target:
@@ -46,7 +48,7 @@ def parse_path(path: str, schemas: tuple[str, ...]) -> Target:
         if rest.casefold() == urn.casefold():
             return Target(urn, None, None, None)
         if rest.casefold().startswith(urn.casefold() + ":"):
-            schema, rest = urn, rest[len(urn) + 1:]
+            schema, rest = urn, rest[len(urn) + 1 :]
             break
     match = _PATH.fullmatch(rest)
     if not match:
@@ -79,7 +81,11 @@ def matches(node: FilterNode, element: Any) -> bool:
     if isinstance(node, Present):
         return lookup(element, node.attr_path.attr) not in (None, "", [])
     if isinstance(node, Comparison):
-        have, want, op = _text(lookup(element, node.attr_path.attr)), _text(node.value), str(node.op)
+        have, want, op = (
+            _text(lookup(element, node.attr_path.attr)),
+            _text(node.value),
+            str(node.op),
+        )
         if op == "eq":
             return bool(have == want)
         if op == "ne":
@@ -91,8 +97,9 @@ def matches(node: FilterNode, element: Any) -> bool:
                 return False
             return {"co": want in have, "sw": have.startswith(want), "ew": have.endswith(want)}[op]
         try:
-            return bool({"gt": have > want, "ge": have >= want, "lt": have < want,
-                         "le": have <= want}[op])
+            return bool(
+                {"gt": have > want, "ge": have >= want, "lt": have < want, "le": have <= want}[op]
+            )
         except TypeError:
             return False
     raise PatchRefused("invalidFilter", "unsupported value filter")

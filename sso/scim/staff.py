@@ -85,8 +85,11 @@ def values_from(body: dict[str, Any]) -> StaffValues:
         raise InvalidInput("scim.invalid_value", detail="active must be true or false")
     given = _string(lookup(name, "givenName"), "name.givenName", 100)
     family = _string(lookup(name, "familyName"), "name.familyName", 100)
-    display = (_string(lookup(body, "displayName"), "displayName", 200)
-               or " ".join(p for p in (given, family) if p) or user_name)
+    display = (
+        _string(lookup(body, "displayName"), "displayName", 200)
+        or " ".join(p for p in (given, family) if p)
+        or user_name
+    )
     phone = _first_value(lookup(body, "phoneNumbers"), "phoneNumbers")
     if phone and len(phone) > 32:
         raise InvalidInput("scim.invalid_value", detail="phoneNumbers.value is longer than 32")
@@ -94,9 +97,12 @@ def values_from(body: dict[str, Any]) -> StaffValues:
     return StaffValues(
         user_name=user_name,
         external_id=_string(lookup(body, "externalId"), "externalId", 255),
-        display_name=display, given_name=given, family_name=family,
+        display_name=display,
+        given_name=given,
+        family_name=family,
         title=_string(lookup(body, "title"), "title", 200),
-        email=_first_value(lookup(body, "emails"), "emails"), phone=phone,
+        email=_first_value(lookup(body, "emails"), "emails"),
+        phone=phone,
         active=True if active is None else active,
         nip=_string(lookup(enterprise, "employeeNumber"), "employeeNumber", 32),
         agency_code=department.upper() if department else None,
@@ -111,13 +117,15 @@ def to_json(user: User, base_url: str) -> dict[str, Any]:
         "userName": user.username,
         "displayName": user.display_name,
         "active": user.status == "active",
-        "meta": meta("User", f"{base_url}/Users/{user.id}", user.created_at, user.updated_at,
-                     user.version),
+        "meta": meta(
+            "User", f"{base_url}/Users/{user.id}", user.created_at, user.updated_at, user.version
+        ),
     }
     if user.external_id:
         body["externalId"] = user.external_id
-    name = {k: v for k, v in (("givenName", user.given_name),
-                              ("familyName", user.family_name)) if v}
+    name = {
+        k: v for k, v in (("givenName", user.given_name), ("familyName", user.family_name)) if v
+    }
     if name:
         body["name"] = name
     if user.position:
@@ -126,8 +134,11 @@ def to_json(user: User, base_url: str) -> dict[str, Any]:
         body["emails"] = [{"value": user.email, "type": "work"}]
     if user.phone:
         body["phoneNumbers"] = [{"value": user.phone, "type": "work"}]
-    extension = {k: v for k, v in (
-        ("employeeNumber", user.nip), ("department", agency.code if agency else None)) if v}
+    extension = {
+        k: v
+        for k, v in (("employeeNumber", user.nip), ("department", agency.code if agency else None))
+        if v
+    }
     if extension:
         body["schemas"].append(ENTERPRISE)
         body[ENTERPRISE] = extension
@@ -150,18 +161,32 @@ def _external_id(session: Session, value: str | None, user_id: str | None) -> No
         raise Conflict("scim.uniqueness", detail="externalId is already in use")
 
 
-def create(session: Session, hasher: PasswordHasher, values: StaffValues, *,
-           who: Authority) -> User:
+def create(
+    session: Session, hasher: PasswordHasher, values: StaffValues, *, who: Authority
+) -> User:
     """A new staff member, as the console's new-staff form makes one (no password: the person
     sets one through an activation or reset link)."""
     _external_id(session, values.external_id, None)
-    user = create_user(session, hasher, NewUser(
-        username=values.user_name, email=values.email, kind="staff",
-        display_name=values.display_name, given_name=values.given_name,
-        family_name=values.family_name, nip=values.nip, agency_code=values.agency_code,
-        position=values.title, phone=values.phone, email_verified=bool(values.email),
-        external_id=values.external_id,
-    ), None, actor_id=None)
+    user = create_user(
+        session,
+        hasher,
+        NewUser(
+            username=values.user_name,
+            email=values.email,
+            kind="staff",
+            display_name=values.display_name,
+            given_name=values.given_name,
+            family_name=values.family_name,
+            nip=values.nip,
+            agency_code=values.agency_code,
+            position=values.title,
+            phone=values.phone,
+            email_verified=bool(values.email),
+            external_id=values.external_id,
+        ),
+        None,
+        actor_id=None,
+    )
     # create_user checked that the agency exists; whether this client may place staff there
     # is checked now, in the same transaction (a refusal rolls the insert back).
     check_agency(who, user.agency_id, "users.manage")
@@ -175,11 +200,20 @@ def replace(session: Session, user: User, values: StaffValues, *, who: Authority
     events name no person as actor: the caller stamps its client on them."""
     check_person(session, who, user, "users.manage")
     _external_id(session, values.external_id, user.id)
-    people.edit(session, user, people.PersonEdit(
-        version=user.version, display_name=values.display_name, email=values.email or "",
-        phone=values.phone or "", position=values.title or "", nip=values.nip or "",
-        agency_id=_agency_id(session, values.agency_code, who),
-    ), actor_id=None)
+    people.edit(
+        session,
+        user,
+        people.PersonEdit(
+            version=user.version,
+            display_name=values.display_name,
+            email=values.email or "",
+            phone=values.phone or "",
+            position=values.title or "",
+            nip=values.nip or "",
+            agency_id=_agency_id(session, values.agency_code, who),
+        ),
+        actor_id=None,
+    )
     changed: list[str] = []
     username = normalize_username(values.user_name)
     if username != user.username_normalized:
@@ -195,8 +229,14 @@ def replace(session: Session, user: User, values: StaffValues, *, who: Authority
             changed.append(field)
     if changed:
         session.flush()
-        audit.record(session, Event.USER_UPDATED, actor_id=None, target_type="user",
-                     target_id=user.id, fields=changed)
+        audit.record(
+            session,
+            Event.USER_UPDATED,
+            actor_id=None,
+            target_type="user",
+            target_id=user.id,
+            fields=changed,
+        )
     if values.active != (user.status == "active"):
         people.set_disabled(session, user, not values.active, actor_id=None)
 
@@ -209,8 +249,14 @@ def delete(session: Session, user: User, *, who: Authority) -> None:
     user_id = user.id
     session.expunge(user)
     account_data.delete_user(session, user_id)
-    audit.record(session, Event.USER_DELETED, actor_id=None, target_type="user",
-                 target_id=user_id, kind="staff")
+    audit.record(
+        session,
+        Event.USER_DELETED,
+        actor_id=None,
+        target_type="user",
+        target_id=user_id,
+        kind="staff",
+    )
 
 
 __all__ = ["StaffValues", "create", "delete", "replace", "to_json", "values_from"]

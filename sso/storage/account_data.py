@@ -61,9 +61,7 @@ def connected_clients(
     """Clients the person consented to or holds a live grant of, by name."""
     consented = select(Consent.client_id).where(Consent.user_id == user_id)
     granted = select(Grant.client_id).where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
-    stmt = select(Client).where(
-        or_(Client.client_id.in_(consented), Client.client_id.in_(granted))
-    )
+    stmt = select(Client).where(or_(Client.client_id.in_(consented), Client.client_id.in_(granted)))
     if exclude:
         stmt = stmt.where(Client.client_id.not_in(list(exclude)))
     return session.scalars(stmt.order_by(Client.name, Client.client_id)).all()

@@ -65,27 +65,27 @@ def count_for_import(session: Session, job_id: str) -> int:
 
 def add_import_recipients(session: Session, batch_id: str, job_id: str) -> int:
     """List the batch's recipients (one statement); returns how many."""
-    people = _import_people(job_id, literal(batch_id), User.id, literal("pending"),
-                            literal(now(), type_=UTCDateTime()))
+    people = _import_people(
+        job_id, literal(batch_id), User.id, literal("pending"), literal(now(), type_=UTCDateTime())
+    )
     session.execute(
-        insert(ActivationSend).from_select(
-            ["batch_id", "user_id", "status", "updated_at"], people
-        )
+        insert(ActivationSend).from_select(["batch_id", "user_id", "status", "updated_at"], people)
     )
     return count(session, batch_id)
 
 
 def add_recipients(session: Session, batch_id: str, user_ids: Sequence[str]) -> None:
     t = now()
-    rows = [{"batch_id": batch_id, "user_id": u, "status": "pending", "updated_at": t}
-            for u in user_ids]
+    rows = [
+        {"batch_id": batch_id, "user_id": u, "status": "pending", "updated_at": t} for u in user_ids
+    ]
     if rows:
         session.execute(insert(cast(Table, ActivationSend.__table__)), rows)
 
 
 def count(session: Session, batch_id: str, status: str | None = None) -> int:
-    stmt = select(func.count()).select_from(ActivationSend).where(
-        ActivationSend.batch_id == batch_id
+    stmt = (
+        select(func.count()).select_from(ActivationSend).where(ActivationSend.batch_id == batch_id)
     )
     if status is not None:
         stmt = stmt.where(ActivationSend.status == status)
@@ -110,8 +110,10 @@ def take_lease(session: Session, batch_id: str, until: datetime) -> bool:
 
 def set_batch(session: Session, batch_id: str, **values: Any) -> None:
     session.execute(
-        update(ActivationBatch).where(ActivationBatch.id == batch_id)
-        .values(updated_at=now(), **values).execution_options(synchronize_session=False)
+        update(ActivationBatch)
+        .where(ActivationBatch.id == batch_id)
+        .values(updated_at=now(), **values)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -163,9 +165,11 @@ def give_up_sending(session: Session, batch_id: str) -> int:
 def refresh_counts(session: Session, batch_id: str, **values: Any) -> None:
     """The batch's counters from its recipients (never incremented: a resumed batch stays
     right however its workers overlapped)."""
+
     def n(status: str) -> Any:
         return (
-            select(func.count()).select_from(ActivationSend)
+            select(func.count())
+            .select_from(ActivationSend)
             .where(ActivationSend.batch_id == batch_id, ActivationSend.status == status)
             .scalar_subquery()
         )

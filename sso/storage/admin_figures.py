@@ -12,8 +12,10 @@ from sso.db.models import Client, TotpCredential, User, WebAuthnCredential
 
 def pending_clients(session: Session) -> int:
     """Developer registrations an admin has not approved or rejected yet."""
-    return int(session.scalar(select(func.count()).select_from(Client)
-                              .where(Client.status == "pending")) or 0)
+    return int(
+        session.scalar(select(func.count()).select_from(Client).where(Client.status == "pending"))
+        or 0
+    )
 
 
 def staff_mfa(session: Session) -> tuple[int, int]:
@@ -28,6 +30,7 @@ def staff_mfa(session: Session) -> tuple[int, int]:
         select(TotpCredential.user_id).where(TotpCredential.confirmed_at.is_not(None)),
         select(WebAuthnCredential.user_id),
     ).subquery()
-    with_mfa = session.scalar(select(func.count(User.id)).where(
-        *active, User.id.in_(select(holders.c.user_id))))
+    with_mfa = session.scalar(
+        select(func.count(User.id)).where(*active, User.id.in_(select(holders.c.user_id)))
+    )
     return int(total or 0), int(with_mfa or 0)

@@ -63,15 +63,20 @@ def _page(session: Session, stmt: Any, number: int, size: int) -> tuple[list[Any
 # ---------------------------------------------------------------------------- clients
 
 
-def clients(session: Session, *, query: str = "", status: str | None = None,
-            number: int = 1, size: int = 25) -> Page[Client]:
+def clients(
+    session: Session, *, query: str = "", status: str | None = None, number: int = 1, size: int = 25
+) -> Page[Client]:
     """Clients whose name or client_id contains ``query`` (any case), oldest first."""
     stmt = select(Client)
     query = clean(query).casefold()
     if query:
         pattern = _like(query)
-        stmt = stmt.where(or_(func.lower(Client.name).like(pattern, escape="\\"),
-                              func.lower(Client.client_id).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(Client.name).like(pattern, escape="\\"),
+                func.lower(Client.client_id).like(pattern, escape="\\"),
+            )
+        )
     if status:
         stmt = stmt.where(Client.status == status)
     rows, more = _page(session, stmt.order_by(Client.created_at, Client.id), number, size)
@@ -104,8 +109,14 @@ def global_roles(session: Session, names: Sequence[str]) -> dict[str, tuple[Role
     return {role.name: (role, int(n)) for role, n in session.execute(stmt).all()}
 
 
-def app_roles(session: Session, *, query: str = "", exclude: Sequence[str] = (),
-              number: int = 1, size: int = 25) -> Page[tuple[Role, int, Client | None]]:
+def app_roles(
+    session: Session,
+    *,
+    query: str = "",
+    exclude: Sequence[str] = (),
+    number: int = 1,
+    size: int = 25,
+) -> Page[tuple[Role, int, Client | None]]:
     """Roles other than the built-in ones (``exclude``, global names), with the number of
     their assignments and their client; ``query`` matches the role's name, description or
     client's name."""
@@ -119,9 +130,13 @@ def app_roles(session: Session, *, query: str = "", exclude: Sequence[str] = (),
     query = clean(query).casefold()
     if query:
         pattern = _like(query)
-        stmt = stmt.where(or_(func.lower(Role.name).like(pattern, escape="\\"),
-                              func.lower(Role.description).like(pattern, escape="\\"),
-                              func.lower(Client.name).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(Role.name).like(pattern, escape="\\"),
+                func.lower(Role.description).like(pattern, escape="\\"),
+                func.lower(Client.name).like(pattern, escape="\\"),
+            )
+        )
     stmt = stmt.order_by(Role.client_id.is_not(None), Client.name, Role.name, Role.id)
     rows, more = _page(session, stmt, number, size)
     return Page([(r[0], int(r[1]), r[2]) for r in rows], max(1, number), more)
@@ -130,8 +145,14 @@ def app_roles(session: Session, *, query: str = "", exclude: Sequence[str] = (),
 # ---------------------------------------------------------------------------- sessions
 
 
-def live_sessions(session: Session, *, username: str = "", user_id: str | None = None,
-                  number: int = 1, size: int = 50) -> Page[tuple[LoginSession, User]]:
+def live_sessions(
+    session: Session,
+    *,
+    username: str = "",
+    user_id: str | None = None,
+    number: int = 1,
+    size: int = 50,
+) -> Page[tuple[LoginSession, User]]:
     """Live sessions, newest login first: everyone's, of people whose username starts with
     ``username`` (any case), or of one person."""
     stmt = (
@@ -141,8 +162,9 @@ def live_sessions(session: Session, *, username: str = "", user_id: str | None =
     )
     username = clean(username).casefold()
     if username:
-        stmt = stmt.where(func.lower(User.username).like(
-            _like(username)[1:], escape="\\"))  # a prefix: no leading %
+        stmt = stmt.where(
+            func.lower(User.username).like(_like(username)[1:], escape="\\")
+        )  # a prefix: no leading %
     if user_id is not None:
         stmt = stmt.where(LoginSession.user_id == user_id)
     stmt = stmt.order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
@@ -170,26 +192,33 @@ def apps_of_sessions(session: Session, session_ids: Sequence[str]) -> dict[str, 
 # ---------------------------------------------------------------------------- more lists
 
 
-def owned_clients(session: Session, owner_id: str, *, query: str = "", number: int = 1,
-                  size: int = 25) -> Page[Client]:
+def owned_clients(
+    session: Session, owner_id: str, *, query: str = "", number: int = 1, size: int = 25
+) -> Page[Client]:
     """The apps of ``owner_id`` (the developer portal) whose name or client_id contains
     ``query``, newest first."""
     stmt = select(Client).where(Client.owner_id == owner_id)
     query = clean(query).casefold()
     if query:
         pattern = _like(query)
-        stmt = stmt.where(or_(func.lower(Client.name).like(pattern, escape="\\"),
-                              func.lower(Client.client_id).like(pattern, escape="\\")))
-    rows, more = _page(session, stmt.order_by(Client.created_at.desc(), Client.id.desc()),
-                       number, size)
+        stmt = stmt.where(
+            or_(
+                func.lower(Client.name).like(pattern, escape="\\"),
+                func.lower(Client.client_id).like(pattern, escape="\\"),
+            )
+        )
+    rows, more = _page(
+        session, stmt.order_by(Client.created_at.desc(), Client.id.desc()), number, size
+    )
     return Page([r[0] for r in rows], max(1, number), more)
 
 
 TOKEN_STATES = ("usable", "revoked", "expired")
 
 
-def registration_tokens(session: Session, *, query: str = "", state: str | None = None,
-                        number: int = 1, size: int = 25) -> Page[InitialAccessToken]:
+def registration_tokens(
+    session: Session, *, query: str = "", state: str | None = None, number: int = 1, size: int = 25
+) -> Page[InitialAccessToken]:
     """Initial access tokens whose description contains ``query`` (or whose number is it),
     newest first; ``state``: one of TOKEN_STATES ("usable": neither revoked nor expired; one
     may still have no uses left, which the page says)."""
@@ -197,32 +226,42 @@ def registration_tokens(session: Session, *, query: str = "", state: str | None 
     query = clean(query).casefold().lstrip("#")
     if query:
         match = func.lower(InitialAccessToken.description).like(_like(query), escape="\\")
-        stmt = stmt.where(or_(match, InitialAccessToken.id == int(query))
-                          if query.isdigit() and len(query) < 10 else match)
+        stmt = stmt.where(
+            or_(match, InitialAccessToken.id == int(query))
+            if query.isdigit() and len(query) < 10
+            else match
+        )
     at = now()
     if state == "revoked":
         stmt = stmt.where(InitialAccessToken.revoked_at.is_not(None))
     elif state == "expired":
-        stmt = stmt.where(InitialAccessToken.revoked_at.is_(None),
-                          InitialAccessToken.expires_at <= at)
+        stmt = stmt.where(
+            InitialAccessToken.revoked_at.is_(None), InitialAccessToken.expires_at <= at
+        )
     elif state == "usable":
-        stmt = stmt.where(InitialAccessToken.revoked_at.is_(None),
-                          or_(InitialAccessToken.expires_at.is_(None),
-                              InitialAccessToken.expires_at > at))
+        stmt = stmt.where(
+            InitialAccessToken.revoked_at.is_(None),
+            or_(InitialAccessToken.expires_at.is_(None), InitialAccessToken.expires_at > at),
+        )
     rows, more = _page(session, stmt.order_by(InitialAccessToken.id.desc()), number, size)
     return Page([r[0] for r in rows], max(1, number), more)
 
 
-def signing_keys(session: Session, *, query: str = "", state: str | None = None,
-                 number: int = 1, size: int = 25) -> Page[SigningKey]:
+def signing_keys(
+    session: Session, *, query: str = "", state: str | None = None, number: int = 1, size: int = 25
+) -> Page[SigningKey]:
     """Signing keys whose kid or alg contains ``query``, in ``state`` when given; by alg, then
     oldest first (the order of the key set)."""
     stmt = select(SigningKey)
     query = clean(query).casefold()
     if query:
         pattern = _like(query)
-        stmt = stmt.where(or_(func.lower(SigningKey.kid).like(pattern, escape="\\"),
-                              func.lower(SigningKey.alg).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(SigningKey.kid).like(pattern, escape="\\"),
+                func.lower(SigningKey.alg).like(pattern, escape="\\"),
+            )
+        )
     if state:
         stmt = stmt.where(SigningKey.state == state)
     stmt = stmt.order_by(SigningKey.alg, SigningKey.created_at, SigningKey.kid)

@@ -47,10 +47,18 @@ def record(
     and hand it on with :func:`written` (webhooks, after-commit subscribers).
 
     ``details`` must never hold a secret, password, token or NIK."""
-    values = _acting(session, event_values(
-        event, outcome=outcome, actor_id=actor_id, target_type=target_type,
-        target_id=target_id, client_id=client_id, **details,
-    ))
+    values = _acting(
+        session,
+        event_values(
+            event,
+            outcome=outcome,
+            actor_id=actor_id,
+            target_type=target_type,
+            target_id=target_id,
+            client_id=client_id,
+            **details,
+        ),
+    )
     row = AuditEvent(**values)
     session.add(row)
     written(session, [values])
@@ -90,10 +98,17 @@ def event_values(
     as its own row."""
     ctx = current_context()
     return {
-        "created_at": now(), "event": event, "outcome": outcome, "actor_id": actor_id,
-        "target_type": target_type, "target_id": target_id, "client_id": client_id,
-        "ip": ctx.ip, "user_agent": (ctx.user_agent or "")[:512] or None,
-        "request_id": ctx.request_id, "details": details,
+        "created_at": now(),
+        "event": event,
+        "outcome": outcome,
+        "actor_id": actor_id,
+        "target_type": target_type,
+        "target_id": target_id,
+        "client_id": client_id,
+        "ip": ctx.ip,
+        "user_agent": (ctx.user_agent or "")[:512] or None,
+        "request_id": ctx.request_id,
+        "details": details,
     }
 
 

@@ -57,8 +57,18 @@ class AuditFilter:
     @property
     def narrowed(self) -> bool:
         """Whether any filter is set (an empty page then means "nothing matches")."""
-        return any((self.event, self.names is not None, self.actor_id, self.target_id,
-                    self.person_id, self.client_ids is not None, self.since, self.until))
+        return any(
+            (
+                self.event,
+                self.names is not None,
+                self.actor_id,
+                self.target_id,
+                self.person_id,
+                self.client_ids is not None,
+                self.since,
+                self.until,
+            )
+        )
 
 
 def _where(f: AuditFilter) -> list[ColumnElement[bool]]:
@@ -81,8 +91,11 @@ def _where(f: AuditFilter) -> list[ColumnElement[bool]]:
     if f.target_id:
         conditions.append(e.target_id == f.target_id)
     if f.person_id:
-        conditions.append(or_(e.actor_id == f.person_id,
-                              and_(e.target_type == "user", e.target_id == f.person_id)))
+        conditions.append(
+            or_(
+                e.actor_id == f.person_id, and_(e.target_type == "user", e.target_id == f.person_id)
+            )
+        )
     if f.client_ids is not None:
         conditions.append(e.client_id.in_(f.client_ids) if f.client_ids else e.id.is_(None))
     if f.since:
@@ -127,8 +140,12 @@ def _exists(session: Session, f: AuditFilter, condition: ColumnElement[bool]) ->
 
 
 def page(
-    session: Session, f: AuditFilter, *, before: Key | None = None,
-    after: Key | None = None, limit: int = 50,
+    session: Session,
+    f: AuditFilter,
+    *,
+    before: Key | None = None,
+    after: Key | None = None,
+    limit: int = 50,
 ) -> Page:
     """``limit`` events older than ``before``, or newer than ``after``, or the newest."""
     stmt = select(AuditEvent).where(*_where(f))
@@ -175,14 +192,24 @@ def about_user(session: Session, user_id: str, limit: int = 20) -> Sequence[Audi
     over the two columns walked the whole log backwards by id at a million events (issue 13
     bench, 550 ms)."""
     newest = (AuditEvent.created_at.desc(), AuditEvent.id.desc())
-    by = (select(AuditEvent.id).where(AuditEvent.actor_id == user_id)
-          .order_by(*newest).limit(limit).subquery())
-    on = (select(AuditEvent.id)
-          .where(AuditEvent.target_type == "user", AuditEvent.target_id == user_id)
-          .order_by(*newest).limit(limit).subquery())
+    by = (
+        select(AuditEvent.id)
+        .where(AuditEvent.actor_id == user_id)
+        .order_by(*newest)
+        .limit(limit)
+        .subquery()
+    )
+    on = (
+        select(AuditEvent.id)
+        .where(AuditEvent.target_type == "user", AuditEvent.target_id == user_id)
+        .order_by(*newest)
+        .limit(limit)
+        .subquery()
+    )
     ids = union(select(by.c.id), select(on.c.id)).subquery()
-    stmt = (select(AuditEvent).where(AuditEvent.id.in_(select(ids.c.id)))
-            .order_by(*newest).limit(limit))
+    stmt = (
+        select(AuditEvent).where(AuditEvent.id.in_(select(ids.c.id))).order_by(*newest).limit(limit)
+    )
     return session.scalars(stmt).all()
 
 
@@ -213,15 +240,21 @@ def daily_counts(
 
 
 def recent_actors(
-    session: Session, events: Sequence[str], since: datetime, limit: int = 1000,
+    session: Session,
+    events: Sequence[str],
+    since: datetime,
+    limit: int = 1000,
     actor_ids: Sequence[str] | None = None,
 ) -> dict[str, set[str]]:
     """``{actor id: {addresses}}`` of the newest ``limit`` ``events`` since ``since`` (of
     ``actor_ids`` only, when given)."""
     stmt = (
         select(AuditEvent.actor_id, AuditEvent.ip)
-        .where(AuditEvent.event.in_(list(events)), AuditEvent.created_at >= since,
-               AuditEvent.actor_id.is_not(None))
+        .where(
+            AuditEvent.event.in_(list(events)),
+            AuditEvent.created_at >= since,
+            AuditEvent.actor_id.is_not(None),
+        )
         .order_by(AuditEvent.created_at.desc())
         .limit(limit)
     )
@@ -280,6 +313,10 @@ def find_clients(session: Session, text: str, limit: int = 50) -> list[str]:
     if exact:
         return [exact]
     pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    stmt = (select(Client.client_id).where(func.lower(Client.name).like(pattern, escape="\\"))
-            .order_by(Client.name).limit(limit))
+    stmt = (
+        select(Client.client_id)
+        .where(func.lower(Client.name).like(pattern, escape="\\"))
+        .order_by(Client.name)
+        .limit(limit)
+    )
     return list(session.scalars(stmt).all())

@@ -111,8 +111,7 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 def _on_execute(state: ORMExecuteState) -> None:
     # Bulk UPDATE/DELETE through a session: of the mapped class, or Core on the clients table.
     if (state.is_update or state.is_delete) and (
-        state.bind_mapper is Client.__mapper__
-        or getattr(state.statement, "table", None) is _table
+        state.bind_mapper is Client.__mapper__ or getattr(state.statement, "table", None) is _table
     ):
         _touched(state.session)
 

@@ -23,5 +23,8 @@ def agency_role_assignments(session: Session) -> list[tuple[RoleAssignment, Role
 
 
 def role_assignment(session: Session, role_id: int, agency_id: int) -> RoleAssignment | None:
-    return session.scalar(select(RoleAssignment).where(
-        RoleAssignment.role_id == role_id, RoleAssignment.agency_id == agency_id))
+    return session.scalar(
+        select(RoleAssignment).where(
+            RoleAssignment.role_id == role_id, RoleAssignment.agency_id == agency_id
+        )
+    )

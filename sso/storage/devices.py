@@ -69,8 +69,15 @@ def approve(
     acr: str | None,
 ) -> bool:
     return _decide(
-        session, device_code_hash, APPROVED, user_id=user_id, login_session_id=login_session_id,
-        auth_time=auth_time, amr=amr, acr=acr, approved_at=now(),
+        session,
+        device_code_hash,
+        APPROVED,
+        user_id=user_id,
+        login_session_id=login_session_id,
+        auth_time=auth_time,
+        amr=amr,
+        acr=acr,
+        approved_at=now(),
     )
 
 

@@ -62,8 +62,9 @@ def _filtered(q: UserQuery, columns: Any) -> Select[Any]:
     words = fold("".join(ch if ch.isprintable() else " " for ch in q.text)).split()
     if words and all(len(w) < 3 for w in words):
         prefix = " ".join(words)
-        stmt = stmt.where(User.display_name_search >= prefix,
-                          User.display_name_search < prefix + _TOP)
+        stmt = stmt.where(
+            User.display_name_search >= prefix, User.display_name_search < prefix + _TOP
+        )
     else:
         for word in words:
             stmt = stmt.where(User.search_text.like(_like(word), escape="\\"))
@@ -112,27 +113,28 @@ def estimate_users(session: Session, q: UserQuery) -> int | None:
     return _estimate(session, q)
 
 
-def search_users(session: Session, q: UserQuery, estimate: int | None = None
-                 ) -> tuple[Sequence[User], bool]:
+def search_users(
+    session: Session, q: UserQuery, estimate: int | None = None
+) -> tuple[Sequence[User], bool]:
     """One page of people (OFFSET ``q.offset``, at most ``q.limit``) and whether more follow."""
     selective = estimate is not None and estimate < SELECTIVE and bool(q.text.strip())
     if q.sort == "last_login":
         return _by_last_login(session, q, selective)
-    stmt = (_filtered(q, User).order_by(*_order(q, selective))
-            .offset(q.offset).limit(q.limit + 1))
+    stmt = _filtered(q, User).order_by(*_order(q, selective)).offset(q.offset).limit(q.limit + 1)
     rows = list(session.scalars(stmt).unique().all())
     return rows[: q.limit], len(rows) > q.limit
 
 
-def _by_last_login(session: Session, q: UserQuery, selective: bool
-                   ) -> tuple[Sequence[User], bool]:
+def _by_last_login(session: Session, q: UserQuery, selective: bool) -> tuple[Sequence[User], bool]:
     """Newest sign-in first with the never-signed-in after them, or the reverse. As one
     ``ORDER BY … NULLS LAST`` neither backend could walk the ``(last_login_at, id)`` index in
     that order (a sort of every match instead), so the list is two index-ordered parts, the
     signed-in (by time) and the never-signed-in (by id), read one after the other."""
+
     def part(signed_in: bool, offset: int, limit: int) -> list[User]:
         stmt = _filtered(q, User).where(
-            User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None))
+            User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None)
+        )
         if signed_in:
             order = _directed(User.last_login_at, q.descending, False)
         else:
@@ -143,15 +145,20 @@ def _by_last_login(session: Session, q: UserQuery, selective: bool
     def size(signed_in: bool, up_to: int) -> int:
         """How many rows the first part has, counted up to ``up_to`` (≤ the offset)."""
         stmt = _filtered(q, User.id).where(
-            User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None))
-        return int(session.scalar(select(func.count()).select_from(
-            stmt.limit(up_to).subquery())) or 0)
+            User.last_login_at.is_not(None) if signed_in else User.last_login_at.is_(None)
+        )
+        return int(
+            session.scalar(select(func.count()).select_from(stmt.limit(up_to).subquery())) or 0
+        )
 
     order: list[Any]
     if selective:  # few matches, sorted after reading them: one statement says it all
         column = User.last_login_at
-        order = ([column.desc().nulls_last(), User.id.desc()] if q.descending
-                 else [column.asc().nulls_first(), User.id.asc()])
+        order = (
+            [column.desc().nulls_last(), User.id.desc()]
+            if q.descending
+            else [column.asc().nulls_first(), User.id.asc()]
+        )
         stmt = _filtered(q, User).order_by(*order).offset(q.offset).limit(q.limit + 1)
         found = list(session.scalars(stmt).unique().all())
         return found[: q.limit], len(found) > q.limit
@@ -164,8 +171,14 @@ def _by_last_login(session: Session, q: UserQuery, selective: bool
     return rows[: q.limit], len(rows) > q.limit
 
 
-def total_users(session: Session, q: UserQuery, exact_up_to: int = EXACT_UP_TO, *,
-                page: tuple[int, bool] | None = None, estimate: int | None = None) -> Total:
+def total_users(
+    session: Session,
+    q: UserQuery,
+    exact_up_to: int = EXACT_UP_TO,
+    *,
+    page: tuple[int, bool] | None = None,
+    estimate: int | None = None,
+) -> Total:
     """How many people match: exact up to ``exact_up_to``, estimated beyond.
 
     ``page`` is what :func:`search_users` just returned for ``q`` (rows, more follow): on the
@@ -184,8 +197,9 @@ def total_users(session: Session, q: UserQuery, exact_up_to: int = EXACT_UP_TO, 
     if counted <= exact_up_to:
         return Total(counted, estimated=False)
     if guess is None:  # SQLite: no planner statistics, and small databases: count them all
-        guess = int(session.scalar(select(func.count()).select_from(
-            _filtered(q, User.id).subquery())) or 0)
+        guess = int(
+            session.scalar(select(func.count()).select_from(_filtered(q, User.id).subquery())) or 0
+        )
     return Total(max(guess, exact_up_to + 1), estimated=True)
 
 
@@ -193,16 +207,26 @@ def _estimate(session: Session, q: UserQuery) -> int:
     """PostgreSQL's idea of how many rows match: ``pg_class.reltuples`` without a filter,
     else the planner's row estimate of the filtered scan (EXPLAIN, nothing executed)."""
     bind = session.get_bind()
-    if (not q.text.strip() and not q.kind and not q.status and q.agency_ids is None
-            and q.ids is None):
+    if (
+        not q.text.strip()
+        and not q.kind
+        and not q.status
+        and q.agency_ids is None
+        and q.ids is None
+    ):
         reltuples = session.scalar(
-            text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'users'::regclass"))
+            text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'users'::regclass")
+        )
         if reltuples is not None and int(reltuples) >= 0:
             return int(reltuples)
     compiled = _filtered(q, User.id).compile(  # (IN lists written out, as executed)
-        dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
-    plan = session.connection().exec_driver_sql(
-        "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+        dialect=bind.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    plan = (
+        session.connection()
+        .exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params)
+        .scalar()
+    )
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
@@ -213,8 +237,10 @@ def count_clients(session: Session) -> int:
 
 
 def count_live_sessions(session: Session) -> int:
-    stmt = select(func.count()).select_from(LoginSession).where(
-        LoginSession.ended_at.is_(None), LoginSession.expires_at > now()
+    stmt = (
+        select(func.count())
+        .select_from(LoginSession)
+        .where(LoginSession.ended_at.is_(None), LoginSession.expires_at > now())
     )
     return int(session.scalar(stmt) or 0)
 
@@ -308,7 +334,8 @@ def agency_assignments(session: Session, agency_id: int) -> Sequence[RoleAssignm
 
 
 def users_by(
-    session: Session, column: ColumnElement[str] | InstrumentedAttribute[str | None],
+    session: Session,
+    column: ColumnElement[str] | InstrumentedAttribute[str | None],
     values: Collection[str],
 ) -> list[User]:
     """People whose ``column`` is one of ``values`` (in chunks: IN lists stay small)."""
@@ -353,8 +380,11 @@ def roles_held(
 
 def all_roles(session: Session) -> list[tuple[Role, Client | None]]:
     """Every role with its client (app roles), for choosing one by name."""
-    stmt = (select(Role, Client).outerjoin(Client, Client.id == Role.client_id)
-            .order_by(Role.client_id.is_not(None), Client.client_id, Role.name))
+    stmt = (
+        select(Role, Client)
+        .outerjoin(Client, Client.id == Role.client_id)
+        .order_by(Role.client_id.is_not(None), Client.client_id, Role.name)
+    )
     return [(r, c) for r, c in session.execute(stmt).all()]
 
 
@@ -366,7 +396,8 @@ def role_by_label(session: Session, label: str) -> Role | None:
     stmt = select(Role).where(Role.name == name.strip().lower())
     if client_id:
         stmt = stmt.join(Client, Client.id == Role.client_id).where(
-            Client.client_id == client_id.strip())
+            Client.client_id == client_id.strip()
+        )
     else:
         stmt = stmt.where(Role.client_id.is_(None))
     return session.scalar(stmt)

@@ -83,7 +83,8 @@ def collect(session: Session) -> dict[str, int]:
     )
     # The webhook delivery log is kept 30 days; a pending delivery is never collected.
     counts["webhook_deliveries"] = webhook_deliveries.purge(
-        session, older_than=t - WEBHOOK_LOG_RETENTION)
+        session, older_than=t - WEBHOOK_LOG_RETENTION
+    )
     counts["account_tokens"] = account_tokens.delete_expired(session, t)
     counts["throttle_counters"] = throttle_counters.delete_expired(session, t)
     counts["webauthn_challenges"] = mfa_store.delete_expired_challenges(session, t)

@@ -37,11 +37,14 @@ _insert_refresh = insert(_refresh)
 _NEW_GRANT_COLUMNS = ("id", "client_id", "user_id", "scope", "created_at")
 # The audit row's parameters keep the column names (the /metrics watcher reads "event" and
 # "details" from them); the grant's are prefixed.
-_insert_grant_with_event = insert(audit.TABLE).values(
-    {c.name: bindparam(c.name) for c in audit.TABLE.columns if c.name != "id"}
-).add_cte(
-    insert(_grants).values({name: bindparam("g_" + name) for name in _NEW_GRANT_COLUMNS})
-    .cte("new_grant")
+_insert_grant_with_event = (
+    insert(audit.TABLE)
+    .values({c.name: bindparam(c.name) for c in audit.TABLE.columns if c.name != "id"})
+    .add_cte(
+        insert(_grants)
+        .values({name: bindparam("g_" + name) for name in _NEW_GRANT_COLUMNS})
+        .cte("new_grant")
+    )
 )
 
 
@@ -77,8 +80,7 @@ def create_grant(
 def new_grant(*, client_id: str, user_id: str | None, scope: str) -> Grant:
     """A grant without a login session (client credentials), not yet written: its id is made
     here, so a token can name it before :func:`insert_grant` writes it."""
-    return Grant(id=new_uuid(), client_id=client_id, user_id=user_id, scope=scope,
-                 created_at=now())
+    return Grant(id=new_uuid(), client_id=client_id, user_id=user_id, scope=scope, created_at=now())
 
 
 def insert_grant(session: Session, grant: Grant, event: dict[str, Any] | None = None) -> None:
@@ -88,8 +90,9 @@ def insert_grant(session: Session, grant: Grant, event: dict[str, Any] | None = 
     values = {name: getattr(grant, name) for name in _NEW_GRANT_COLUMNS}
     conn = session.connection()
     if event is not None and conn.dialect.name == "postgresql":
-        conn.execute(_insert_grant_with_event,
-                     {**{"g_" + k: v for k, v in values.items()}, **event})
+        conn.execute(
+            _insert_grant_with_event, {**{"g_" + k: v for k, v in values.items()}, **event}
+        )
         audit.written(session, [event])
         return
     conn.execute(_insert_grant, values)
@@ -211,8 +214,11 @@ def add_refresh_token(
     keeps its family's end) wins over ``lifetime``. The returned row is attached to no session."""
     t = now()
     values: dict[str, Any] = {
-        "token_hash": token_hash, "grant_id": grant.id, "client_id": grant.client_id,
-        "scope": scope, "created_at": t,
+        "token_hash": token_hash,
+        "grant_id": grant.id,
+        "client_id": grant.client_id,
+        "scope": scope,
+        "created_at": t,
         "expires_at": expires_at or t + timedelta(seconds=lifetime),
     }
     session.connection().execute(_insert_refresh, values)

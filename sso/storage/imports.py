@@ -28,7 +28,9 @@ def get(session: Session, job_id: str) -> ImportJob | None:
     return session.get(ImportJob, job_id)
 
 
-def recent(session: Session, created_by_id: str | None = None, limit: int = 20) -> Sequence[ImportJob]:
+def recent(
+    session: Session, created_by_id: str | None = None, limit: int = 20
+) -> Sequence[ImportJob]:
     stmt = select(ImportJob).order_by(ImportJob.created_at.desc()).limit(limit)
     if created_by_id is not None:
         stmt = stmt.where(ImportJob.created_by_id == created_by_id)
@@ -37,7 +39,8 @@ def recent(session: Session, created_by_id: str | None = None, limit: int = 20) 
 
 def set_progress(session: Session, job_id: str, processed: int, **values: Any) -> None:
     session.execute(
-        update(ImportJob).where(ImportJob.id == job_id)
+        update(ImportJob)
+        .where(ImportJob.id == job_id)
         .values(processed=processed, updated_at=now(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -46,7 +49,8 @@ def set_progress(session: Session, job_id: str, processed: int, **values: Any) -
 def claim(session: Session, job_id: str, from_status: str, to_status: str) -> bool:
     """Move a job from one status to the next; False when someone else did first."""
     result = session.execute(
-        update(ImportJob).where(ImportJob.id == job_id, ImportJob.status == from_status)
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status == from_status)
         .values(status=to_status, processed=0, updated_at=now())
         .execution_options(synchronize_session=False)
     )
@@ -74,8 +78,14 @@ def update_user(session: Session, user_id: str, version: int, values: dict[str, 
 def insert_audit(session: Session, rows: list[dict[str, Any]], at: datetime) -> None:
     """Many audit events at once (same columns as :func:`sso.storage.audit.record`)."""
     ctx = current_context()
-    common = {"created_at": at, "outcome": "success", "client_id": None, "ip": ctx.ip,
-              "user_agent": (ctx.user_agent or "")[:512] or None, "request_id": ctx.request_id}
+    common = {
+        "created_at": at,
+        "outcome": "success",
+        "client_id": None,
+        "ip": ctx.ip,
+        "user_agent": (ctx.user_agent or "")[:512] or None,
+        "request_id": ctx.request_id,
+    }
     full = [{**common, **row} for row in rows]
     for i in range(0, len(full), 1000):
         session.execute(insert(cast(Table, AuditEvent.__table__)), full[i : i + 1000])
@@ -125,8 +135,12 @@ def each_row(session: Session, q: RowQuery, chunk: int = 1000) -> Iterator[Impor
     """Every row matching ``q`` in line order, read in keyset chunks (never all at once)."""
     after = 0
     while True:
-        stmt = (_filtered(select(ImportRow), q).where(ImportRow.line > after)
-                .order_by(ImportRow.line).limit(chunk))
+        stmt = (
+            _filtered(select(ImportRow), q)
+            .where(ImportRow.line > after)
+            .order_by(ImportRow.line)
+            .limit(chunk)
+        )
         found = session.scalars(stmt).all()
         yield from found
         if len(found) < chunk:
@@ -135,6 +149,9 @@ def each_row(session: Session, q: RowQuery, chunk: int = 1000) -> Iterator[Impor
 
 
 def action_counts(session: Session, job_id: str) -> dict[str, int]:
-    stmt = (select(ImportRow.action, func.count()).where(ImportRow.job_id == job_id)
-            .group_by(ImportRow.action))
+    stmt = (
+        select(ImportRow.action, func.count())
+        .where(ImportRow.job_id == job_id)
+        .group_by(ImportRow.action)
+    )
     return {str(a): int(n) for a, n in session.execute(stmt).all()}

@@ -32,8 +32,7 @@ def _past(key: InstrumentedAttribute[Any], value: Any, descending: bool) -> Colu
     return past
 
 
-def _not_past(key: InstrumentedAttribute[Any], value: Any,
-              descending: bool) -> ColumnElement[bool]:
+def _not_past(key: InstrumentedAttribute[Any], value: Any, descending: bool) -> ColumnElement[bool]:
     kept: ColumnElement[bool] = key >= value if descending else key <= value
     return kept
 
@@ -58,7 +57,8 @@ def page(
         more_after = len(rows) > limit
         rows = rows[:limit]
         more_before = after is not None and _exists(
-            session, stmt.where(_not_past(key, after, descending)))
+            session, stmt.where(_not_past(key, after, descending))
+        )
     else:
         query = stmt.where(key > before if descending else key < before)
         rows = list(session.scalars(query.order_by(backward).limit(limit + 1)).all())

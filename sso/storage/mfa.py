@@ -175,9 +175,7 @@ def add_challenge(session: Session, row: WebAuthnChallenge) -> WebAuthnChallenge
     return row
 
 
-def consume_challenge(
-    session: Session, handle_hash: str, purpose: str
-) -> WebAuthnChallenge | None:
+def consume_challenge(session: Session, handle_hash: str, purpose: str) -> WebAuthnChallenge | None:
     """Spend a live challenge exactly once; the row, or None when unknown, used or expired."""
     t = now()
     result = session.execute(

@@ -36,8 +36,9 @@ def replace_code(
     result = session.execute(
         update(c)
         .where(c.id == challenge_id, c.consumed_at.is_(None))
-        .values(code_hash=code_hash, attempts=0, sends=c.sends + 1, sent_at=t,
-                expires_at=expires_at)
+        .values(
+            code_hash=code_hash, attempts=0, sends=c.sends + 1, sent_at=t, expires_at=expires_at
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
@@ -51,8 +52,12 @@ def count_attempt(
     c = OneTimeCode
     row = session.execute(
         update(c)
-        .where(c.id == challenge_id, c.consumed_at.is_(None), c.expires_at > t,
-               c.attempts < max_attempts)
+        .where(
+            c.id == challenge_id,
+            c.consumed_at.is_(None),
+            c.expires_at > t,
+            c.attempts < max_attempts,
+        )
         .values(attempts=c.attempts + 1)
         .returning(c.code_hash, c.attempts)
         .execution_options(synchronize_session=False)
@@ -71,12 +76,14 @@ def consume(session: Session, challenge_id: str, t: datetime) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def void_open(session: Session, purpose: str, destination: str, t: datetime,
-              keep: str | None = None) -> None:
+def void_open(
+    session: Session, purpose: str, destination: str, t: datetime, keep: str | None = None
+) -> None:
     """Spend every other open challenge of this purpose and destination (a newer one wins)."""
     c = OneTimeCode
-    stmt = update(c).where(c.purpose == purpose, c.destination == destination,
-                           c.consumed_at.is_(None))
+    stmt = update(c).where(
+        c.purpose == purpose, c.destination == destination, c.consumed_at.is_(None)
+    )
     if keep is not None:
         stmt = stmt.where(c.id != keep)
     session.execute(stmt.values(consumed_at=t).execution_options(synchronize_session=False))
@@ -84,7 +91,9 @@ def void_open(session: Session, purpose: str, destination: str, t: datetime,
 
 def set_data(session: Session, challenge_id: str, data: dict[str, Any]) -> None:
     session.execute(
-        update(OneTimeCode).where(OneTimeCode.id == challenge_id).values(data=data)
+        update(OneTimeCode)
+        .where(OneTimeCode.id == challenge_id)
+        .values(data=data)
         .execution_options(synchronize_session=False)
     )
 

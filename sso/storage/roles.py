@@ -87,7 +87,8 @@ def delete_assignments(session: Session, role_id: int) -> int:
     from sqlalchemy import delete
 
     result = session.execute(
-        delete(RoleAssignment).where(RoleAssignment.role_id == role_id)
+        delete(RoleAssignment)
+        .where(RoleAssignment.role_id == role_id)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

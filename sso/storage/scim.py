@@ -202,7 +202,8 @@ def compile_filter(
             return attribute.condition("pr", None)
         column: Any = attribute.column()
         condition: ColumnElement[bool] = (
-            column if attribute.kind == "boolean" else column.is_not(None))
+            column if attribute.kind == "boolean" else column.is_not(None)
+        )
         return condition
     if isinstance(node, Comparison):
         attribute = attributes.get(_key(node.attr_path, prefix))
@@ -214,8 +215,9 @@ def compile_filter(
     raise FilterRefused(f"unsupported filter node {type(node).__name__}")
 
 
-def _order(attributes: dict[str, Attribute], sort_by: AttrPath | None,
-           descending: bool, key: Expr) -> list[Any]:
+def _order(
+    attributes: dict[str, Attribute], sort_by: AttrPath | None, descending: bool, key: Expr
+) -> list[Any]:
     if sort_by is None:
         return [key]
     attribute = attributes.get(_key(sort_by))
@@ -231,8 +233,16 @@ class Page:
     rows: Sequence[Any]
 
 
-def search_staff(session: Session, condition: ColumnElement[bool] | None, *,
-                 agencies: frozenset[int] | None, sort_by: AttrPath | None, descending: bool, start: int, count: int) -> Page:
+def search_staff(
+    session: Session,
+    condition: ColumnElement[bool] | None,
+    *,
+    agencies: frozenset[int] | None,
+    sort_by: AttrPath | None,
+    descending: bool,
+    start: int,
+    count: int,
+) -> Page:
     base = User.kind == "staff"
     if agencies is not None:  # a client limited to an agency subtree sees its staff only
         base = and_(base, User.agency_id.in_(sorted(agencies)))
@@ -240,25 +250,40 @@ def search_staff(session: Session, condition: ColumnElement[bool] | None, *,
     total = session.scalar(select(func.count()).select_from(User).where(where)) or 0
     rows: Sequence[User] = []
     if count > 0:
-        stmt = (select(User).where(where)
-                .order_by(*_order(USER_ATTRIBUTES, sort_by, descending, User.id))
-                .offset(start - 1).limit(count))
+        stmt = (
+            select(User)
+            .where(where)
+            .order_by(*_order(USER_ATTRIBUTES, sort_by, descending, User.id))
+            .offset(start - 1)
+            .limit(count)
+        )
         rows = session.scalars(stmt).unique().all()
     return Page(total, rows)
 
 
-def search_agencies(session: Session, condition: ColumnElement[bool] | None, *,
-                    agencies: frozenset[int] | None, sort_by: AttrPath | None, descending: bool, start: int,
-                    count: int) -> Page:
+def search_agencies(
+    session: Session,
+    condition: ColumnElement[bool] | None,
+    *,
+    agencies: frozenset[int] | None,
+    sort_by: AttrPath | None,
+    descending: bool,
+    start: int,
+    count: int,
+) -> Page:
     where = true() if condition is None else condition
     if agencies is not None:
         where = and_(where, Agency.id.in_(sorted(agencies)))
     total = session.scalar(select(func.count()).select_from(Agency).where(where)) or 0
     rows: Sequence[Agency] = []
     if count > 0:
-        stmt = (select(Agency).where(where)
-                .order_by(*_order(GROUP_ATTRIBUTES, sort_by, descending, Agency.id))
-                .offset(start - 1).limit(count))
+        stmt = (
+            select(Agency)
+            .where(where)
+            .order_by(*_order(GROUP_ATTRIBUTES, sort_by, descending, Agency.id))
+            .offset(start - 1)
+            .limit(count)
+        )
         rows = session.scalars(stmt).all()
     return Page(total, rows)
 
@@ -276,8 +301,11 @@ def members_of(session: Session, agency_ids: Sequence[int]) -> dict[int, list[tu
     found: dict[int, list[tuple[str, str]]] = {i: [] for i in agency_ids}
     if not agency_ids:
         return found
-    stmt = (select(User.agency_id, User.id, User.display_name)
-            .where(User.agency_id.in_(agency_ids), User.kind == "staff").order_by(User.id))
+    stmt = (
+        select(User.agency_id, User.id, User.display_name)
+        .where(User.agency_id.in_(agency_ids), User.kind == "staff")
+        .order_by(User.id)
+    )
     for agency_id, user_id, name in session.execute(stmt):
         if agency_id is not None:
             found[agency_id].append((user_id, name))

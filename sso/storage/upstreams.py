@@ -47,19 +47,22 @@ def list_all(session: Session, *, enabled_only: bool = False) -> list[UpstreamPr
     return list(session.scalars(stmt))
 
 
-def search(session: Session, *, query: str = "", number: int = 1,
-           size: int = 25) -> Page[UpstreamProvider]:
+def search(
+    session: Session, *, query: str = "", number: int = 1, size: int = 25
+) -> Page[UpstreamProvider]:
     """Upstreams whose name, slug or issuer contains ``query`` (any case), by name."""
     stmt = select(UpstreamProvider)
     text = clean(query).casefold()
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-        stmt = stmt.where(or_(
-            func.lower(UpstreamProvider.name).like(pattern, escape="\\"),
-            func.lower(UpstreamProvider.slug).like(pattern, escape="\\"),
-            func.lower(UpstreamProvider.issuer).like(pattern, escape="\\"),
-        ))
+        stmt = stmt.where(
+            or_(
+                func.lower(UpstreamProvider.name).like(pattern, escape="\\"),
+                func.lower(UpstreamProvider.slug).like(pattern, escape="\\"),
+                func.lower(UpstreamProvider.issuer).like(pattern, escape="\\"),
+            )
+        )
     number = max(1, min(number, 100_000))
     stmt = stmt.order_by(UpstreamProvider.name, UpstreamProvider.id)
     found = list(session.scalars(stmt.offset((number - 1) * size).limit(size + 1)))
@@ -67,26 +70,33 @@ def search(session: Session, *, query: str = "", number: int = 1,
 
 
 def count_links(session: Session, upstream_id: str) -> int:
-    return int(session.scalar(
-        select(func.count()).select_from(FederatedIdentity)
-        .where(FederatedIdentity.upstream_id == upstream_id)
-    ) or 0)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(FederatedIdentity)
+            .where(FederatedIdentity.upstream_id == upstream_id)
+        )
+        or 0
+    )
 
 
 # ---------------------------------------------------------------------------- linked identities
 
 
 def find_identity(session: Session, upstream_id: str, subject: str) -> FederatedIdentity | None:
-    return session.scalar(select(FederatedIdentity).where(
-        FederatedIdentity.upstream_id == upstream_id, FederatedIdentity.subject == subject
-    ))
+    return session.scalar(
+        select(FederatedIdentity).where(
+            FederatedIdentity.upstream_id == upstream_id, FederatedIdentity.subject == subject
+        )
+    )
 
 
-def identity_of_user(session: Session, user_id: str,
-                     upstream_id: str) -> FederatedIdentity | None:
-    return session.scalar(select(FederatedIdentity).where(
-        FederatedIdentity.user_id == user_id, FederatedIdentity.upstream_id == upstream_id
-    ))
+def identity_of_user(session: Session, user_id: str, upstream_id: str) -> FederatedIdentity | None:
+    return session.scalar(
+        select(FederatedIdentity).where(
+            FederatedIdentity.user_id == user_id, FederatedIdentity.upstream_id == upstream_id
+        )
+    )
 
 
 def identities_of_user(
@@ -118,8 +128,10 @@ def delete_identity(session: Session, identity_id: str, user_id: str) -> bool:
 
 def touch_identity(session: Session, identity_id: str, at: datetime) -> None:
     session.execute(
-        update(FederatedIdentity).where(FederatedIdentity.id == identity_id)
-        .values(last_used_at=at).execution_options(synchronize_session=False)
+        update(FederatedIdentity)
+        .where(FederatedIdentity.id == identity_id)
+        .values(last_used_at=at)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -141,8 +153,11 @@ def consume_login(session: Session, id_hash: str) -> bool:
     t = now()
     result = session.execute(
         update(UpstreamLogin)
-        .where(UpstreamLogin.id_hash == id_hash, UpstreamLogin.consumed_at.is_(None),
-               UpstreamLogin.expires_at > t)
+        .where(
+            UpstreamLogin.id_hash == id_hash,
+            UpstreamLogin.consumed_at.is_(None),
+            UpstreamLogin.expires_at > t,
+        )
         .values(consumed_at=t)
         .execution_options(synchronize_session=False)
     )
@@ -151,7 +166,8 @@ def consume_login(session: Session, id_hash: str) -> bool:
 
 def delete_expired_logins(session: Session, before: datetime) -> int:
     result = session.execute(
-        delete(UpstreamLogin).where(UpstreamLogin.expires_at < before)
+        delete(UpstreamLogin)
+        .where(UpstreamLogin.expires_at < before)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -174,14 +190,25 @@ def other_ways_to_log_in(session: Session, user_id: str, except_identity: str) -
     count = 0
     if session.get(PasswordCredential, user_id) is not None:
         count += 1
-    count += int(session.scalar(
-        select(func.count()).select_from(WebAuthnCredential)
-        .where(WebAuthnCredential.user_id == user_id)
-    ) or 0)
-    count += int(session.scalar(
-        select(func.count()).select_from(FederatedIdentity)
-        .join(UpstreamProvider, UpstreamProvider.id == FederatedIdentity.upstream_id)
-        .where(FederatedIdentity.user_id == user_id, FederatedIdentity.id != except_identity,
-               UpstreamProvider.enabled.is_(True))
-    ) or 0)
+    count += int(
+        session.scalar(
+            select(func.count())
+            .select_from(WebAuthnCredential)
+            .where(WebAuthnCredential.user_id == user_id)
+        )
+        or 0
+    )
+    count += int(
+        session.scalar(
+            select(func.count())
+            .select_from(FederatedIdentity)
+            .join(UpstreamProvider, UpstreamProvider.id == FederatedIdentity.upstream_id)
+            .where(
+                FederatedIdentity.user_id == user_id,
+                FederatedIdentity.id != except_identity,
+                UpstreamProvider.enabled.is_(True),
+            )
+        )
+        or 0
+    )
     return count

@@ -105,7 +105,8 @@ def record_login(session: Session, user_id: str, at: datetime) -> None:
     admin's open edit form stale."""
     users: Table = User.__table__  # type: ignore[assignment]
     session.execute(
-        update(users).where(users.c.id == user_id)
+        update(users)
+        .where(users.c.id == user_id)
         .values(last_login_at=at, updated_at=users.c.updated_at)
     )
 
@@ -115,10 +116,16 @@ def refresh_search_text(session: Session, user_ids: Sequence[str]) -> None:
     users: Table = User.__table__  # type: ignore[assignment]
     for i in range(0, len(user_ids), 500):
         rows = session.execute(
-            select(users.c.id, users.c.display_name, users.c.username, users.c.email,
-                   users.c.nip).where(users.c.id.in_(list(user_ids[i : i + 500])))
+            select(
+                users.c.id, users.c.display_name, users.c.username, users.c.email, users.c.nip
+            ).where(users.c.id.in_(list(user_ids[i : i + 500])))
         ).all()
         for uid, name, username, email, nip in rows:
-            session.execute(update(users).where(users.c.id == uid).values(
-                search_text=search_text_of(name, username, email, nip),
-                updated_at=users.c.updated_at))
+            session.execute(
+                update(users)
+                .where(users.c.id == uid)
+                .values(
+                    search_text=search_text_of(name, username, email, nip),
+                    updated_at=users.c.updated_at,
+                )
+            )

@@ -32,11 +32,18 @@ def dispatch(session: Session, *, limit: int = 200) -> int:
     wants the event and existed when it happened (a paused one too: its deliveries wait for
     it to resume). Returns the number of events taken. The caller commits."""
     t = now()
-    new = (select(E.id).where(E.dispatched_at.is_(None)).order_by(E.id).limit(limit)
-           .with_for_update(skip_locked=True))
+    new = (
+        select(E.id)
+        .where(E.dispatched_at.is_(None))
+        .order_by(E.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     taken = session.execute(
-        update(E).where(E.id.in_(new.scalar_subquery()), E.dispatched_at.is_(None))
-        .values(dispatched_at=t).returning(E.id, E.event, E.created_at)
+        update(E)
+        .where(E.id.in_(new.scalar_subquery()), E.dispatched_at.is_(None))
+        .values(dispatched_at=t)
+        .returning(E.id, E.event, E.created_at)
         .execution_options(synchronize_session=False)
     ).all()
     if not taken:
@@ -46,8 +53,7 @@ def dispatch(session: Session, *, limit: int = 200) -> int:
     for event_id, name, happened in taken:
         for sub_id, types, created in subscriptions:
             if created <= happened and matches(list(types or ()), name):
-                rows.append({"subscription_id": sub_id, "event_id": event_id,
-                             "next_attempt_at": t})
+                rows.append({"subscription_id": sub_id, "event_id": event_id, "next_attempt_at": t})
     for row in rows:
         session.add(D(**row, status="pending", attempts=0, created_at=t))
     session.flush()
@@ -65,46 +71,76 @@ class Claimed:
     give_up_at: datetime
 
 
-def claim_due(session: Session, *, lease: timedelta, window: timedelta,
-              limit: int = 50) -> list[Claimed]:
+def claim_due(
+    session: Session, *, lease: timedelta, window: timedelta, limit: int = 50
+) -> list[Claimed]:
     """Claim due deliveries of active subscriptions. The caller commits at once, so the claim
     is visible before anything is sent. The retry window starts at the first attempt."""
     t = now()
-    due = (select(D.id).join(S, S.id == D.subscription_id)
-           .where(D.status == "pending", D.next_attempt_at <= t, S.status == "active")
-           .order_by(D.next_attempt_at).limit(limit)
-           .with_for_update(skip_locked=True, of=D))
+    due = (
+        select(D.id)
+        .join(S, S.id == D.subscription_id)
+        .where(D.status == "pending", D.next_attempt_at <= t, S.status == "active")
+        .order_by(D.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=D)
+    )
     result = session.execute(
-        update(D).where(D.id.in_(due.scalar_subquery()), D.status == "pending",
-                        D.next_attempt_at <= t)
-        .values(attempts=D.attempts + 1, next_attempt_at=t + lease,
-                give_up_at=func.coalesce(D.give_up_at, t + window))
+        update(D)
+        .where(D.id.in_(due.scalar_subquery()), D.status == "pending", D.next_attempt_at <= t)
+        .values(
+            attempts=D.attempts + 1,
+            next_attempt_at=t + lease,
+            give_up_at=func.coalesce(D.give_up_at, t + window),
+        )
         .returning(D.id, D.subscription_id, D.event_id, D.attempts, D.give_up_at)
         .execution_options(synchronize_session=False)
     ).all()
-    return [Claimed(r.id, r.subscription_id, r.event_id, r.attempts, r.give_up_at or t + window)
-            for r in result]
+    return [
+        Claimed(r.id, r.subscription_id, r.event_id, r.attempts, r.give_up_at or t + window)
+        for r in result
+    ]
 
 
-def record_attempt(session: Session, claimed: Claimed, *, status_code: int | None,
-                   error: str | None, duration_ms: int, next_attempt_at: datetime | None) -> str:
+def record_attempt(
+    session: Session,
+    claimed: Claimed,
+    *,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: int,
+    next_attempt_at: datetime | None,
+) -> str:
     """Write one attempt and the delivery's new state: ``delivered``, ``pending`` (again at
     ``next_attempt_at``) or ``failed`` (its window is over, or ``next_attempt_at`` is None
     after an error). Returns the new status."""
     t = now()
-    session.add(WebhookAttempt(delivery_id=claimed.id, attempted_at=t, status_code=status_code,
-                               error=(error or None) and error[:MAX_ERROR],
-                               duration_ms=duration_ms))
-    values: dict[str, Any] = {"last_attempt_at": t, "last_status_code": status_code,
-                              "last_error": (error or None) and error[:MAX_ERROR]}
+    session.add(
+        WebhookAttempt(
+            delivery_id=claimed.id,
+            attempted_at=t,
+            status_code=status_code,
+            error=(error or None) and error[:MAX_ERROR],
+            duration_ms=duration_ms,
+        )
+    )
+    values: dict[str, Any] = {
+        "last_attempt_at": t,
+        "last_status_code": status_code,
+        "last_error": (error or None) and error[:MAX_ERROR],
+    }
     if error is None:
         values.update(status="delivered", delivered_at=t)
     elif next_attempt_at is None or next_attempt_at >= claimed.give_up_at:
         values.update(status="failed")
     else:
         values.update(next_attempt_at=next_attempt_at)
-    session.execute(update(D).where(D.id == claimed.id, D.status == "pending").values(**values)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(D)
+        .where(D.id == claimed.id, D.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.flush()
     return str(values.get("status", "pending"))
 
@@ -128,9 +164,12 @@ def send_again(session: Session, delivery: WebhookDelivery) -> None:
 
 def resume(session: Session, subscription_id: str) -> None:
     """A subscription resumed: what waited for it is due now, each with a fresh window."""
-    session.execute(update(D).where(D.subscription_id == subscription_id, D.status == "pending")
-                    .values(next_attempt_at=now(), give_up_at=None)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(D)
+        .where(D.subscription_id == subscription_id, D.status == "pending")
+        .values(next_attempt_at=now(), give_up_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass(frozen=True)
@@ -144,28 +183,43 @@ class LogPage:
         return self.number > 1
 
 
-def log(session: Session, subscription_id: str, *, status: str | None = None,
-        number: int = 1, size: int = 25) -> LogPage:
+def log(
+    session: Session,
+    subscription_id: str,
+    *,
+    status: str | None = None,
+    number: int = 1,
+    size: int = 25,
+) -> LogPage:
     """A subscription's deliveries, newest first, with their events."""
-    stmt = (select(D, E).join(E, E.id == D.event_id).where(D.subscription_id == subscription_id))
+    stmt = select(D, E).join(E, E.id == D.event_id).where(D.subscription_id == subscription_id)
     if status:
         stmt = stmt.where(D.status == status)
     number = max(1, min(number, 100_000))
-    rows = session.execute(stmt.order_by(D.created_at.desc(), E.id.desc())
-                           .offset((number - 1) * size).limit(size + 1)).all()
+    rows = session.execute(
+        stmt.order_by(D.created_at.desc(), E.id.desc()).offset((number - 1) * size).limit(size + 1)
+    ).all()
     found = [(d, e) for d, e in rows]
     return LogPage(found[:size], number, len(found) > size)
 
 
 def attempts_of(session: Session, delivery_id: str) -> list[WebhookAttempt]:
-    return list(session.scalars(select(WebhookAttempt).where(
-        WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.id)))
+    return list(
+        session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == delivery_id)
+            .order_by(WebhookAttempt.id)
+        )
+    )
 
 
 def counts(session: Session, subscription_id: str) -> dict[str, int]:
     """Deliveries of a subscription per status."""
-    stmt = (select(D.status, func.count()).where(D.subscription_id == subscription_id)
-            .group_by(D.status))
+    stmt = (
+        select(D.status, func.count())
+        .where(D.subscription_id == subscription_id)
+        .group_by(D.status)
+    )
     return {str(s): int(n) for s, n in session.execute(stmt).all()}
 
 
@@ -174,9 +228,15 @@ def purge(session: Session, *, older_than: datetime) -> int:
     ``older_than`` (``sso gc``). Pending ones are kept, however old."""
     from sqlalchemy import delete
 
-    done = session.execute(delete(D).where(D.status != "pending", D.created_at < older_than)
-                           .execution_options(synchronize_session=False))
+    done = session.execute(
+        delete(D)
+        .where(D.status != "pending", D.created_at < older_than)
+        .execution_options(synchronize_session=False)
+    )
     orphan = ~select(D.id).where(D.event_id == E.id).exists()
-    session.execute(delete(E).where(E.dispatched_at.is_not(None), E.created_at < older_than,
-                                    orphan).execution_options(synchronize_session=False))
+    session.execute(
+        delete(E)
+        .where(E.dispatched_at.is_not(None), E.created_at < older_than, orphan)
+        .execution_options(synchronize_session=False)
+    )
     return int(done.rowcount or 0)  # type: ignore[attr-defined]

@@ -76,8 +76,7 @@ class Interest:
         return self.everything or bool(self.names) or bool(self.nouns)
 
     def wants(self, event: str) -> bool:
-        return (self.everything or event in self.names
-                or event.split(".", 1)[0] in self.nouns)
+        return self.everything or event in self.names or event.split(".", 1)[0] in self.nouns
 
 
 def matches(patterns: Sequence[str], event: str) -> bool:
@@ -85,9 +84,7 @@ def matches(patterns: Sequence[str], event: str) -> bool:
     return Interest.of(patterns).wants(event)
 
 
-_interest: weakref.WeakKeyDictionary[Engine, tuple[float, Interest]] = (
-    weakref.WeakKeyDictionary()
-)
+_interest: weakref.WeakKeyDictionary[Engine, tuple[float, Interest]] = weakref.WeakKeyDictionary()
 
 
 def _interest_of(conn: Connection) -> Interest:
@@ -118,8 +115,11 @@ def capture(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     interest = _interest_of(conn)
     if not interest:
         return 0
-    queued = [_outbox_row(r) for r in rows if isinstance(r.get("event"), str)
-              and interest.wants(r["event"])]
+    queued = [
+        _outbox_row(r)
+        for r in rows
+        if isinstance(r.get("event"), str) and interest.wants(r["event"])
+    ]
     if queued:
         conn.execute(_INSERT_EVENT, queued)
         session.info[OUTBOX_WRITTEN] = True
@@ -129,12 +129,27 @@ def capture(session: Session, rows: Sequence[dict[str, Any]]) -> int:
 def _outbox_row(row: dict[str, Any]) -> dict[str, Any]:
     """What a payload may be built from later: the audit row without its user agent."""
     created = row["created_at"]
-    kept = {k: row.get(k) for k in ("outcome", "actor_id", "target_type", "target_id",
-                                     "client_id", "ip", "request_id")}
+    kept = {
+        k: row.get(k)
+        for k in (
+            "outcome",
+            "actor_id",
+            "target_type",
+            "target_id",
+            "client_id",
+            "ip",
+            "request_id",
+        )
+    }
     kept["details"] = dict(row.get("details") or {})
     kept["occurred_at"] = created.isoformat()
-    return {"message_id": "msg_" + random_id(18), "event": row["event"], "payload": kept,
-            "created_at": created, "dispatched_at": None}
+    return {
+        "message_id": "msg_" + random_id(18),
+        "event": row["event"],
+        "payload": kept,
+        "created_at": created,
+        "dispatched_at": None,
+    }
 
 
 # ---------------------------------------------------------------------------- subscriptions
@@ -152,8 +167,12 @@ def get(session: Session, subscription_id: str) -> WebhookSubscription | None:
 
 
 def get_for_update(session: Session, subscription_id: str) -> WebhookSubscription | None:
-    stmt = (select(WebhookSubscription).where(WebhookSubscription.id == subscription_id[:36])
-            .with_for_update().execution_options(populate_existing=True))
+    stmt = (
+        select(WebhookSubscription)
+        .where(WebhookSubscription.id == subscription_id[:36])
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return session.scalars(stmt).first()
 
 
@@ -164,8 +183,13 @@ def delete(session: Session, subscription: WebhookSubscription) -> None:
 
 
 def all_subscriptions(session: Session) -> list[WebhookSubscription]:
-    return list(session.scalars(select(WebhookSubscription).order_by(
-        WebhookSubscription.created_at, WebhookSubscription.id)))
+    return list(
+        session.scalars(
+            select(WebhookSubscription).order_by(
+                WebhookSubscription.created_at, WebhookSubscription.id
+            )
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -179,28 +203,41 @@ class Page:
         return self.number > 1
 
 
-def search(session: Session, *, query: str = "", status: str | None = None, number: int = 1,
-           size: int = 25) -> Page:
+def search(
+    session: Session, *, query: str = "", status: str | None = None, number: int = 1, size: int = 25
+) -> Page:
     """Subscriptions whose URL or description contains ``query`` (any case), oldest first."""
     stmt = select(WebhookSubscription)
     text = query.strip().casefold()[:100]
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-        stmt = stmt.where(or_(
-            func.lower(WebhookSubscription.url).like(pattern, escape="\\"),
-            func.lower(WebhookSubscription.description).like(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(WebhookSubscription.url).like(pattern, escape="\\"),
+                func.lower(WebhookSubscription.description).like(pattern, escape="\\"),
+            )
+        )
     if status:
         stmt = stmt.where(WebhookSubscription.status == status)
     number = max(1, min(number, 100_000))
-    rows = list(session.scalars(stmt.order_by(WebhookSubscription.created_at,
-                                              WebhookSubscription.id)
-                                .offset((number - 1) * size).limit(size + 1)))
+    rows = list(
+        session.scalars(
+            stmt.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+            .offset((number - 1) * size)
+            .limit(size + 1)
+        )
+    )
     return Page(rows[:size], number, len(rows) > size)
 
 
 def paused_for_failing(session: Session) -> int:
     """How many subscriptions the worker paused because they kept failing (the dashboard)."""
-    stmt = select(func.count()).select_from(WebhookSubscription).where(
-        WebhookSubscription.status == "paused", WebhookSubscription.paused_reason == "failing")
+    stmt = (
+        select(func.count())
+        .select_from(WebhookSubscription)
+        .where(
+            WebhookSubscription.status == "paused", WebhookSubscription.paused_reason == "failing"
+        )
+    )
     return int(session.execute(stmt).scalar_one())

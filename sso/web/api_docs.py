@@ -238,6 +238,8 @@ DISCOVERY: dict[str, Any] = {
     "response_model": None,
     "responses": {200: _json(ProviderMetadata, "Provider metadata.")},
 }
+
+
 class JWKSetResponse(JSONResponse):
     media_type = "application/jwk-set+json"
 

@@ -35,8 +35,12 @@ def send_after(response: Response, runtime: Runtime, request: CodeRequest | None
     send: the page is the same either way)."""
     if request is not None and request.outgoing is not None:
         response.background = BackgroundTask(
-            code_delivery.send, runtime.settings, throttle(runtime), mailer(runtime),
-            request.outgoing)
+            code_delivery.send,
+            runtime.settings,
+            throttle(runtime),
+            mailer(runtime),
+            request.outgoing,
+        )
     return response
 
 
@@ -49,10 +53,17 @@ def too_many(retry_after: int) -> dict[str, Any]:
     return {"error": "code.too_many", "error_params": {"minutes": wait_minutes(retry_after)}}
 
 
-def form_context(request: Request, runtime: Runtime, row: OneTimeCode, *, action: str,
-                 resend_action: str, error: str | None = None,
-                 error_params: dict[str, Any] | None = None,
-                 notice: str | None = None) -> dict[str, Any]:
+def form_context(
+    request: Request,
+    runtime: Runtime,
+    row: OneTimeCode,
+    *,
+    action: str,
+    resend_action: str,
+    error: str | None = None,
+    error_params: dict[str, Any] | None = None,
+    notice: str | None = None,
+) -> dict[str, Any]:
     """The context of ``_code_form.html``: where the code went (masked), the form, "send
     again" (by the other phone channel too) and the message of the last try."""
     is_phone = row.channel != "email"

@@ -23,8 +23,9 @@ from sso.web import sealed
 LIFETIME = 10 * 60  # seconds: long enough to copy into a vault, short enough to be gone soon
 
 
-def hand_over(request: Request, *, cookie: str, user_id: str, page: str,
-              payload: dict[str, Any]) -> Response:
+def hand_over(
+    request: Request, *, cookie: str, user_id: str, page: str, payload: dict[str, Any]
+) -> Response:
     """303 to ``page``, which shows ``payload`` (holding the secret) to ``user_id`` only."""
     response = RedirectResponse(page, status_code=303)
     sealed.put(request, response, cookie, user_id, payload, LIFETIME)

@@ -56,8 +56,9 @@ class InteractionPage:
     def message(self, refused: Refused) -> str:
         """A refusal's message: the catalogue key, or the text with the minutes to wait."""
         if refused.retry_after:
-            return translate(self.locale, refused.message,
-                             minutes=wait_minutes(refused.retry_after))
+            return translate(
+                self.locale, refused.message, minutes=wait_minutes(refused.retry_after)
+            )
         return refused.message
 
     def page(self, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -93,18 +94,32 @@ class InteractionPage:
         self, user: User, error: str | None = None, method: str = "totp", status: int = 200
     ) -> Response:
         return mfa_pages.verify_page(
-            self.request, self.ia.session, self.ia.interaction_id, user, locale=self.locale,
-            client_name=self.client.name, step_up=self.ia.step_up,
-            error=error, method=method, status=status,
+            self.request,
+            self.ia.session,
+            self.ia.interaction_id,
+            user,
+            locale=self.locale,
+            client_name=self.client.name,
+            step_up=self.ia.step_up,
+            error=error,
+            method=method,
+            status=status,
         )
 
     def enrol_page(self, user: User, error: str | None = None, status: int = 200) -> Response:
         return mfa_pages.enrol_page(
-            self.request, self.ia.session, self.runtime.encryptor, user,
-            action=f"{self.here}/enrol", locale=self.locale,
-            required=mfa.mfa_required(self.ia.session, self.settings, user), requested=True,
+            self.request,
+            self.ia.session,
+            self.runtime.encryptor,
+            user,
+            action=f"{self.here}/enrol",
+            locale=self.locale,
+            required=mfa.mfa_required(self.ia.session, self.settings, user),
+            requested=True,
             cancel_action=f"{self.here}/abort",
-            client_name=self.client.name, error=error, status=status,
+            client_name=self.client.name,
+            error=error,
+            status=status,
         )
 
     def consent_page(self) -> Response:
@@ -128,10 +143,16 @@ class InteractionPage:
         if isinstance(outcome, Answer):
             return self.answer(outcome)
         if isinstance(outcome, AppRefused):
-            return render(self.request, "error.html", {
-                "title": "error.client_in_development_title",
-                "message": "error.client_in_development", "params": {"name": self.client.name},
-            }, status=403)
+            return render(
+                self.request,
+                "error.html",
+                {
+                    "title": "error.client_in_development_title",
+                    "message": "error.client_in_development",
+                    "params": {"name": self.client.name},
+                },
+                status=403,
+            )
         response = self.show(outcome)
         self.ia.session.commit()  # session touch, TOTP enrolment started
         return response
@@ -177,7 +198,9 @@ def with_interaction(
     with runtime.sessions() as session:
         try:
             ia = interaction.open_interaction(
-                session, runtime.settings, interaction_id,
+                session,
+                runtime.settings,
+                interaction_id,
                 browser_value=browser_cookie(request),
                 session_cookie_value=session_cookie(request),
             )

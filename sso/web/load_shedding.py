@@ -95,7 +95,6 @@ def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
             yield route
 
 
-
 class PasswordCheckAdmission:
     """A bounded, thread-free line in front of the requests that hash a password.
 
@@ -134,9 +133,7 @@ class PasswordCheckAdmission:
         """Whether this request goes to a route marked :func:`checks_password`."""
         if scope["type"] != "http":
             return False
-        return any(
-            route.matches(scope)[0] == Match.FULL for route in self._marked_routes(scope)
-        )
+        return any(route.matches(scope)[0] == Match.FULL for route in self._marked_routes(scope))
 
     def _report(self) -> None:
         """The line's state for /metrics, set when it changes (so every worker's gauge is
@@ -262,8 +259,9 @@ class WindowCounters:
         except Exception as exc:  # any Redis trouble: count here instead, retry later
             self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             self._redis = None
-            log.warning("Redis unreachable for rate limits (%s): counting per process",
-                        type(exc).__name__)
+            log.warning(
+                "Redis unreachable for rate limits (%s): counting per process", type(exc).__name__
+            )
         finally:
             self._flushing = False
         if number != self._window:

@@ -91,8 +91,10 @@ class MachineAuthError(Problem):
         if scope:
             extensions["scope"] = scope
         super().__init__(
-            status, description or "An access token is required.",
-            code=error or "missing_token", headers={"WWW-Authenticate": self.challenge},
+            status,
+            description or "An access token is required.",
+            code=error or "missing_token",
+            headers={"WWW-Authenticate": self.challenge},
             **extensions,
         )
 
@@ -153,8 +155,11 @@ def check_scopes(caller: MachineCaller, *needed: str) -> None:
     """Refuse (403 ``insufficient_scope``) a caller lacking any of ``needed``."""
     if any(s not in caller.scopes for s in needed):
         raise MachineAuthError(
-            403, "insufficient_scope", "The access token lacks a scope this request needs.",
-            scope=" ".join(needed), client_id=caller.client_id,
+            403,
+            "insufficient_scope",
+            "The access token lacks a scope this request needs.",
+            scope=" ".join(needed),
+            client_id=caller.client_id,
         )
 
 

@@ -134,8 +134,10 @@ class Metrics:
         key = (method, route, status)
         children = self._request_children.get(key)
         if children is None:
-            children = (self.requests.labels(method, route, str(status)),
-                        self.latency.labels(method, route))
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)

@@ -71,9 +71,7 @@ def is_admin(session: Session, user: User) -> bool:
     return bool(ADMIN_ROLES.intersection(roles))
 
 
-def for_roles(
-    request: Request, user: User, roles: Iterable[str], *, current: str = ""
-) -> Nav:
+def for_roles(request: Request, user: User, roles: Iterable[str], *, current: str = "") -> Nav:
     """The header when the caller already knows the person's roles (the admin console)."""
     return Nav(
         name=user.display_name or user.username,

@@ -48,7 +48,9 @@ class Problem(Exception):
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": problem_type(self.code), "title": self.title, "status": self.status,
+            "type": problem_type(self.code),
+            "title": self.title,
+            "status": self.status,
         }
         if self.detail:
             body["detail"] = self.detail
@@ -65,7 +67,9 @@ def problem_response(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(
-        dict(body), status_code=status, media_type=MEDIA_TYPE,
+        dict(body),
+        status_code=status,
+        media_type=MEDIA_TYPE,
         headers={**NO_STORE, **dict(headers or {})},
     )
 

@@ -125,12 +125,12 @@ class PublicDocuments:
                 if body is None:
                     return None  # nothing to serve: the route answers (503)
                 self._stale_until = time.monotonic() + STALE_RETRY
-                log.warning("JWKS not revalidated (%s): serving the last copy",
-                            type(exc).__name__)
+                log.warning("JWKS not revalidated (%s): serving the last copy", type(exc).__name__)
         cached = self._jwks
         if cached is None or cached[0] is not body:
-            document = _Document(body, "application/jwk-set+json", "public, max-age=60",
-                                 self._common)
+            document = _Document(
+                body, "application/jwk-set+json", "public, max-age=60", self._common
+            )
             cached = self._jwks = (body, document)
         return cached[1]
 

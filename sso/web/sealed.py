@@ -26,14 +26,24 @@ from sso.web.deps import runtime_of
 from sso.web.security import clear_cookie, cookie_name, read_cookie
 
 
-def put(request: Request, response: Response, name: str, user_id: str, payload: dict[str, Any],
-        seconds: int) -> None:
+def put(
+    request: Request,
+    response: Response,
+    name: str,
+    user_id: str,
+    payload: dict[str, Any],
+    seconds: int,
+) -> None:
     runtime = runtime_of(request)
     body = {"u": user_id, "exp": int(now().timestamp()) + seconds, "p": payload}
     response.set_cookie(
-        cookie_name(runtime.settings, name), runtime.encryptor.encrypt(json.dumps(body)),
-        max_age=seconds, httponly=True, secure=runtime.settings.cookie_secure,
-        samesite="lax", path="/",
+        cookie_name(runtime.settings, name),
+        runtime.encryptor.encrypt(json.dumps(body)),
+        max_age=seconds,
+        httponly=True,
+        secure=runtime.settings.cookie_secure,
+        samesite="lax",
+        path="/",
     )
 
 

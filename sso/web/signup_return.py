@@ -23,8 +23,9 @@ from sso.web.responses import browser_cookie, session_cookie
 MAX_ID = 200
 
 
-def after_email_signup(request: Request, interaction_id: str,
-                       user_id: str | None) -> tuple[str | None, str | None]:
+def after_email_signup(
+    request: Request, interaction_id: str, user_id: str | None
+) -> tuple[str | None, str | None]:
     """(the URL that continues the app's login or None when it is gone, the new session's
     cookie value when the person is logged in already)."""
     runtime: Runtime = request.app.state.runtime
@@ -33,9 +34,12 @@ def after_email_signup(request: Request, interaction_id: str,
     with runtime.sessions() as session:
         try:
             ia = interaction.open_interaction(
-                session, runtime.settings, interaction_id,
+                session,
+                runtime.settings,
+                interaction_id,
                 browser_value=browser_cookie(request),
-                session_cookie_value=session_cookie(request))
+                session_cookie_value=session_cookie(request),
+            )
         except InteractionExpired:
             return None, None
         url = f"/interaction/{interaction_id}"
@@ -43,7 +47,8 @@ def after_email_signup(request: Request, interaction_id: str,
         if user is None or runtime.settings.email_verification_grace_minutes <= 0:
             return url, None
         outcome = login.continue_after_authentication(
-            ia, user, amr=["pwd"], acr="0", method="password_signup")
+            ia, user, amr=["pwd"], acr="0", method="password_signup"
+        )
         if isinstance(outcome, Proceed):
             return url, outcome.session_cookie
         return url, None
@@ -56,8 +61,14 @@ def remember(request: Request, response: Response, interaction_id: str, user_id:
     """Keep, in this browser only (a sealed cookie for this person), which app's login the
     registration came from, so the verification link opened here goes back to it."""
     runtime: Runtime = request.app.state.runtime
-    sealed.put(request, response, COOKIE, user_id, {"ia": interaction_id[:MAX_ID]},
-               runtime.settings.interaction_lifetime)
+    sealed.put(
+        request,
+        response,
+        COOKIE,
+        user_id,
+        {"ia": interaction_id[:MAX_ID]},
+        runtime.settings.interaction_lifetime,
+    )
 
 
 def after_verification(request: Request, user_id: str) -> tuple[str | None, str | None]:
@@ -72,9 +83,12 @@ def after_verification(request: Request, user_id: str) -> tuple[str | None, str 
     with runtime.sessions() as session:
         try:
             ia = interaction.open_interaction(
-                session, runtime.settings, interaction_id,
+                session,
+                runtime.settings,
+                interaction_id,
                 browser_value=browser_cookie(request),
-                session_cookie_value=session_cookie(request))
+                session_cookie_value=session_cookie(request),
+            )
         except InteractionExpired:
             return None, None
         url = f"/interaction/{interaction_id}"
@@ -83,6 +97,5 @@ def after_verification(request: Request, user_id: str) -> tuple[str | None, str 
             return None, None
         if ia.current is not None and ia.current[1].id == user.id and ia.current[0].acr != "0":
             return url, None
-        outcome = login.continue_after_authentication(
-            ia, user, amr=["pwd"], method="email_link")
+        outcome = login.continue_after_authentication(ia, user, amr=["pwd"], method="email_link")
         return url, outcome.session_cookie if isinstance(outcome, Proceed) else None

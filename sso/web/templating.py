@@ -36,8 +36,11 @@ WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 # The admin UI and the developer portal keep their templates next to their routes
 # (``sso/admin/templates/admin/*.html`` → ``render(request, "admin/users.html")``).
-TEMPLATE_DIRS = [TEMPLATES_DIR, WEB_DIR.parent / "admin" / "templates",
-                 WEB_DIR.parent / "developers" / "templates"]
+TEMPLATE_DIRS = [
+    TEMPLATES_DIR,
+    WEB_DIR.parent / "admin" / "templates",
+    WEB_DIR.parent / "developers" / "templates",
+]
 STATIC_DIR = WEB_DIR / "static"
 STATIC_PREFIX = "/static/"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600

@@ -63,8 +63,9 @@ class Result:
 
 def backoff(runtime: Runtime, attempts: int) -> timedelta:
     s = runtime.settings
-    return timedelta(seconds=min(s.webhook_retry_base * 2 ** max(attempts - 1, 0),
-                                 s.webhook_retry_cap))
+    return timedelta(
+        seconds=min(s.webhook_retry_base * 2 ** max(attempts - 1, 0), s.webhook_retry_cap)
+    )
 
 
 def _lease(runtime: Runtime) -> timedelta:
@@ -94,9 +95,13 @@ def send(runtime: Runtime, message: Message, resolver: Resolver = system_resolve
 
     try:
         response = pinned_post(
-            message.url, private_ok=private, http_ok=private, content=message.body,
+            message.url,
+            private_ok=private,
+            http_ok=private,
+            content=message.body,
             headers=headers_for(message.message_id, message.body, message.secrets),
-            timeout=runtime.settings.webhook_timeout, resolver=resolver,
+            timeout=runtime.settings.webhook_timeout,
+            resolver=resolver,
         )
     except UnsafeURL as exc:
         return result(None, f"URL refused: {exc.reason}")
@@ -110,8 +115,12 @@ def send(runtime: Runtime, message: Message, resolver: Resolver = system_resolve
 def _prepare(runtime: Runtime, limit: int) -> list[Message]:
     with runtime.sessions() as session:
         repo.dispatch(session)
-        claimed = repo.claim_due(session, lease=_lease(runtime), limit=limit,
-                                 window=timedelta(seconds=runtime.settings.webhook_retry_window))
+        claimed = repo.claim_due(
+            session,
+            lease=_lease(runtime),
+            limit=limit,
+            window=timedelta(seconds=runtime.settings.webhook_retry_window),
+        )
         messages = []
         subs: dict[str, WebhookSubscription | None] = {}
         for c in claimed:
@@ -120,8 +129,15 @@ def _prepare(runtime: Runtime, limit: int) -> list[Message]:
             sub, event = subs[c.subscription_id], repo.event_of(session, c.event_id)
             if sub is None or event is None:
                 continue
-            messages.append(Message(c, sub.url, event.message_id, payload.body(event),
-                                    tuple(signing_secrets(runtime.encryptor, sub))))
+            messages.append(
+                Message(
+                    c,
+                    sub.url,
+                    event.message_id,
+                    payload.body(event),
+                    tuple(signing_secrets(runtime.encryptor, sub)),
+                )
+            )
         session.commit()
     return messages
 
@@ -132,12 +148,24 @@ def _record(runtime: Runtime, results: list[tuple[Message, Result]]) -> None:
         for message, r in results:
             c = message.claimed
             retry_at = None if r.error is None else now() + backoff(runtime, c.attempts)
-            status = repo.record_attempt(session, c, status_code=r.status_code, error=r.error,
-                                         duration_ms=r.duration_ms, next_attempt_at=retry_at)
+            status = repo.record_attempt(
+                session,
+                c,
+                status_code=r.status_code,
+                error=r.error,
+                duration_ms=r.duration_ms,
+                next_attempt_at=retry_at,
+            )
             _note(session, c, status, window)
             if r.error is not None:
-                log.warning("webhook %s to subscription %s failed (attempt %d, %s): %s",
-                            message.message_id, c.subscription_id, c.attempts, status, r.error)
+                log.warning(
+                    "webhook %s to subscription %s failed (attempt %d, %s): %s",
+                    message.message_id,
+                    c.subscription_id,
+                    c.attempts,
+                    status,
+                    r.error,
+                )
         session.commit()
 
 
@@ -148,9 +176,12 @@ def _note(session: Session, claimed: Claimed, status: str, window: timedelta) ->
     S = WebhookSubscription
     t = now()
     if status == "delivered":
-        session.execute(update(S).where(S.id == claimed.subscription_id)
-                        .values(last_success_at=t, failing_since=None)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(S)
+            .where(S.id == claimed.subscription_id)
+            .values(last_success_at=t, failing_since=None)
+            .execution_options(synchronize_session=False)
+        )
         return
     sub = subscription_repo.get(session, claimed.subscription_id)
     if sub is None:
@@ -159,19 +190,28 @@ def _note(session: Session, claimed: Claimed, status: str, window: timedelta) ->
     if sub.failing_since is None:
         sub.failing_since = t
     first_attempt = claimed.give_up_at - window
-    gave_up = status == "failed" and (sub.last_success_at is None
-                                      or sub.last_success_at < first_attempt)
+    gave_up = status == "failed" and (
+        sub.last_success_at is None or sub.last_success_at < first_attempt
+    )
     if sub.status == "active" and (gave_up or t - sub.failing_since >= window):
         sub.status, sub.paused_reason, sub.paused_at = "paused", "failing", t
         sub.version += 1
-        audit.record(session, WEBHOOK_PAUSED, outcome="failure", target_type="webhook",
-                     target_id=sub.id, subscription_id=sub.id, reason="failing")
+        audit.record(
+            session,
+            WEBHOOK_PAUSED,
+            outcome="failure",
+            target_type="webhook",
+            target_id=sub.id,
+            subscription_id=sub.id,
+            reason="failing",
+        )
         log.error("webhook subscription %s paused: failing for %s", sub.id, window)
     session.flush()
 
 
-def deliver_due(runtime: Runtime, limit: int = BATCH, *,
-                resolver: Resolver = system_resolver) -> int:
+def deliver_due(
+    runtime: Runtime, limit: int = BATCH, *, resolver: Resolver = system_resolver
+) -> int:
     """One round; returns how many deliveries were attempted."""
     messages = _prepare(runtime, limit)
     if not messages:

@@ -20,22 +20,66 @@ from typing import Any
 from sso.core.events import Event
 from sso.db.models import WebhookEvent
 
-EVENTS_WITH_IP = frozenset({
-    Event.USER_LOGIN, Event.USER_LOGIN_FAILED, Event.USER_REAUTH_FAILED, Event.MFA_FAILED,
-    Event.MFA_PASSKEY_COUNTER_REGRESSED, Event.CLIENT_AUTH_FAILED, Event.ADMIN_ACCESS_DENIED,
-    Event.CODE_REUSED, Event.REFRESH_TOKEN_REUSED, Event.CLIENT_LOGIN_REFUSED,
-})
+EVENTS_WITH_IP = frozenset(
+    {
+        Event.USER_LOGIN,
+        Event.USER_LOGIN_FAILED,
+        Event.USER_REAUTH_FAILED,
+        Event.MFA_FAILED,
+        Event.MFA_PASSKEY_COUNTER_REGRESSED,
+        Event.CLIENT_AUTH_FAILED,
+        Event.ADMIN_ACCESS_DENIED,
+        Event.CODE_REUSED,
+        Event.REFRESH_TOKEN_REUSED,
+        Event.CLIENT_LOGIN_REFUSED,
+    }
+)
 # Keys of audit details that say what happened without saying anything personal or secret.
 # ``refresh_token`` is a yes/no flag (whether one was issued), never a token.
-DETAIL_KEYS = frozenset({
-    "kind", "admin", "reason", "method", "grant_type", "refresh_token", "grants_revoked",
-    "session_id", "sessions_ended", "consents_removed", "fields", "scopes", "alg", "kid",
-    "next_kid", "retired_kid", "count", "remaining", "staff_moved", "passkey_id", "totp",
-    "recovery_codes", "passkeys", "amr", "permission", "agency_id", "assignments", "state",
-    "import", "import_job_id", "initial_access_token_id", "approve_clients", "in_development",
-    "attempts", "grant_id", "role", "expires_at", "unpublish_at", "subscription_id",
-    "event_types",
-})
+DETAIL_KEYS = frozenset(
+    {
+        "kind",
+        "admin",
+        "reason",
+        "method",
+        "grant_type",
+        "refresh_token",
+        "grants_revoked",
+        "session_id",
+        "sessions_ended",
+        "consents_removed",
+        "fields",
+        "scopes",
+        "alg",
+        "kid",
+        "next_kid",
+        "retired_kid",
+        "count",
+        "remaining",
+        "staff_moved",
+        "passkey_id",
+        "totp",
+        "recovery_codes",
+        "passkeys",
+        "amr",
+        "permission",
+        "agency_id",
+        "assignments",
+        "state",
+        "import",
+        "import_job_id",
+        "initial_access_token_id",
+        "approve_clients",
+        "in_development",
+        "attempts",
+        "grant_id",
+        "role",
+        "expires_at",
+        "unpublish_at",
+        "subscription_id",
+        "event_types",
+    }
+)
 _NIK = re.compile(r"\d{16}")
 MAX_TEXT = 200
 MAX_ITEMS = 50
@@ -70,8 +114,11 @@ def data_of(event: str, stored: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "outcome": stored.get("outcome") or "success",
         "actor": {"type": "user", "id": stored["actor_id"]} if stored.get("actor_id") else None,
-        "target": ({"type": stored.get("target_type"), "id": stored["target_id"]}
-                   if stored.get("target_id") else None),
+        "target": (
+            {"type": stored.get("target_type"), "id": stored["target_id"]}
+            if stored.get("target_id")
+            else None
+        ),
         "client_id": stored.get("client_id"),
         "request_id": stored.get("request_id"),
         "details": details_of(dict(stored.get("details") or {})),
@@ -84,7 +131,9 @@ def data_of(event: str, stored: dict[str, Any]) -> dict[str, Any]:
 def body(row: WebhookEvent) -> bytes:
     """The message body for ``row``: the same bytes every time."""
     stored = dict(row.payload or {})
-    message = {"type": row.event, "timestamp": stored.get("occurred_at"),
-               "data": data_of(row.event, stored)}
-    return json.dumps(message, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    message = {
+        "type": row.event,
+        "timestamp": stored.get("occurred_at"),
+        "data": data_of(row.event, stored),
+    }
+    return json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

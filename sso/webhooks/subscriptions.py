@@ -64,13 +64,20 @@ def clean_event_types(values: list[str]) -> list[str]:
     for raw in values:
         for value in raw.replace(",", " ").split():
             if not _PATTERN.match(value):
-                raise InvalidInput("admin.webhooks.error.event_type", detail=f"bad event type {value!r}",
-                                   value=value[:64])
+                raise InvalidInput(
+                    "admin.webhooks.error.event_type",
+                    detail=f"bad event type {value!r}",
+                    value=value[:64],
+                )
             noun = value.split(".", 1)[0]
-            if value != "*" and (noun not in nouns or (value not in known
-                                                       and not value.endswith(".*"))):
-                raise InvalidInput("admin.webhooks.error.event_unknown",
-                                   detail=f"unknown event type {value!r}", value=value[:64])
+            if value != "*" and (
+                noun not in nouns or (value not in known and not value.endswith(".*"))
+            ):
+                raise InvalidInput(
+                    "admin.webhooks.error.event_unknown",
+                    detail=f"unknown event type {value!r}",
+                    value=value[:64],
+                )
             if value not in cleaned:
                 cleaned.append(value)
     if not cleaned:
@@ -85,8 +92,9 @@ def clean_url(settings: Settings, url: str) -> str:
     try:
         return check_url(url, private_ok=allow_private(settings))
     except UnsafeURL as exc:
-        raise InvalidInput("admin.webhooks.error.url", detail=f"url refused: {exc.reason}",
-                           reason=exc.reason) from None
+        raise InvalidInput(
+            "admin.webhooks.error.url", detail=f"url refused: {exc.reason}", reason=exc.reason
+        ) from None
 
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
@@ -104,8 +112,10 @@ def check_given_secret(secret: str) -> str:
     except (binascii.Error, ValueError):
         raw = b""
     if not secret.strip().startswith("whsec_") or not 24 <= len(raw) <= 64:
-        raise InvalidInput("webhooks.error.secret", detail="a given webhook secret is whsec_ "
-                           "and the base64 of 24 to 64 random bytes")
+        raise InvalidInput(
+            "webhooks.error.secret",
+            detail="a given webhook secret is whsec_ and the base64 of 24 to 64 random bytes",
+        )
     return secret.strip()
 
 
@@ -122,10 +132,19 @@ class Created:
     secret: str  # shown once, never stored in the clear
 
 
-def create(session: Session, settings: Settings, encryptor: Encryptor, *, url: str,
-           event_types: list[str], description: str = "",
-           actor_id: str | None = None, client_id: str | None = None,
-           subscription_id: str | None = None, secret: str | None = None) -> Created:
+def create(
+    session: Session,
+    settings: Settings,
+    encryptor: Encryptor,
+    *,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    actor_id: str | None = None,
+    client_id: str | None = None,
+    subscription_id: str | None = None,
+    secret: str | None = None,
+) -> Created:
     """A new subscription. ``subscription_id`` and ``secret`` are given only by configuration
     as code (a rebuilt deployment keeps what receivers know); otherwise both are generated."""
     if subscription_id is not None:
@@ -134,13 +153,19 @@ def create(session: Session, settings: Settings, encryptor: Encryptor, *, url: s
         if repo.get(session, subscription_id) is not None:
             raise Conflict("webhooks.error.id_taken", detail=f"webhook {subscription_id!r} exists")
     secret = check_given_secret(secret) if secret else new_secret()
-    sub = repo.add(session, WebhookSubscription(
-        **({"id": subscription_id} if subscription_id else {}),
-        url=clean_url(settings, url), event_types=clean_event_types(event_types),
-        description=description.strip()[:MAX_DESCRIPTION],
-        secret_encrypted=encryptor.encrypt(secret), status="active", version=1,
-        created_by=actor_id,
-    ))
+    sub = repo.add(
+        session,
+        WebhookSubscription(
+            **({"id": subscription_id} if subscription_id else {}),
+            url=clean_url(settings, url),
+            event_types=clean_event_types(event_types),
+            description=description.strip()[:MAX_DESCRIPTION],
+            secret_encrypted=encryptor.encrypt(secret),
+            status="active",
+            version=1,
+            created_by=actor_id,
+        ),
+    )
     _audit(session, WEBHOOK_CREATED, sub, actor_id, client_id, event_types=sub.event_types)
     return Created(sub, secret)
 
@@ -166,10 +191,18 @@ def _bump(sub: WebhookSubscription) -> None:
     sub.updated_at = now()
 
 
-def update(session: Session, settings: Settings, subscription_id: str, *, version: int | None,
-           url: str | None = None, event_types: list[str] | None = None,
-           description: str | None = None, actor_id: str | None = None,
-           client_id: str | None = None) -> WebhookSubscription:
+def update(
+    session: Session,
+    settings: Settings,
+    subscription_id: str,
+    *,
+    version: int | None,
+    url: str | None = None,
+    event_types: list[str] | None = None,
+    description: str | None = None,
+    actor_id: str | None = None,
+    client_id: str | None = None,
+) -> WebhookSubscription:
     sub = _locked(session, subscription_id, version)
     changed: list[str] = []
     if url is not None and clean_url(settings, url) != sub.url:
@@ -188,9 +221,15 @@ def update(session: Session, settings: Settings, subscription_id: str, *, versio
     return sub
 
 
-def pause(session: Session, subscription_id: str, *, version: int | None = None,
-          reason: str = "admin", actor_id: str | None = None,
-          client_id: str | None = None) -> WebhookSubscription:
+def pause(
+    session: Session,
+    subscription_id: str,
+    *,
+    version: int | None = None,
+    reason: str = "admin",
+    actor_id: str | None = None,
+    client_id: str | None = None,
+) -> WebhookSubscription:
     """Stop sending; events keep being queued for it and go out when it resumes."""
     sub = _locked(session, subscription_id, version)
     if sub.status != "paused":
@@ -201,8 +240,14 @@ def pause(session: Session, subscription_id: str, *, version: int | None = None,
     return sub
 
 
-def resume(session: Session, subscription_id: str, *, version: int | None = None,
-           actor_id: str | None = None, client_id: str | None = None) -> WebhookSubscription:
+def resume(
+    session: Session,
+    subscription_id: str,
+    *,
+    version: int | None = None,
+    actor_id: str | None = None,
+    client_id: str | None = None,
+) -> WebhookSubscription:
     """Send again: what waited is due at once, each delivery with a fresh 24-hour window."""
     sub = _locked(session, subscription_id, version)
     if sub.status != "active":
@@ -215,17 +260,30 @@ def resume(session: Session, subscription_id: str, *, version: int | None = None
     return sub
 
 
-def delete(session: Session, subscription_id: str, *, version: int | None = None,
-           actor_id: str | None = None, client_id: str | None = None) -> None:
+def delete(
+    session: Session,
+    subscription_id: str,
+    *,
+    version: int | None = None,
+    actor_id: str | None = None,
+    client_id: str | None = None,
+) -> None:
     """Delete the subscription with its deliveries and their log."""
     sub = _locked(session, subscription_id, version)
     _audit(session, WEBHOOK_DELETED, sub, actor_id, client_id)
     repo.delete(session, sub)
 
 
-def rotate_secret(session: Session, encryptor: Encryptor, subscription_id: str, *,
-                  version: int | None = None, actor_id: str | None = None,
-                  client_id: str | None = None, secret: str | None = None) -> Created:
+def rotate_secret(
+    session: Session,
+    encryptor: Encryptor,
+    subscription_id: str,
+    *,
+    version: int | None = None,
+    actor_id: str | None = None,
+    client_id: str | None = None,
+    secret: str | None = None,
+) -> Created:
     """A new secret, shown once (``secret`` when given: configuration as code). The old one also
     signs for 24 hours (each message carries both signatures), so the receiver can switch
     without losing a message."""
@@ -240,15 +298,24 @@ def rotate_secret(session: Session, encryptor: Encryptor, subscription_id: str, 
     return Created(sub, secret)
 
 
-def send_again(session: Session, delivery_id: str, *, subscription_id: str | None = None,
-               actor_id: str | None = None, client_id: str | None = None) -> WebhookDelivery:
+def send_again(
+    session: Session,
+    delivery_id: str,
+    *,
+    subscription_id: str | None = None,
+    actor_id: str | None = None,
+    client_id: str | None = None,
+) -> WebhookDelivery:
     """Send a delivery once more (same ``webhook-id``: receivers deduplicate)."""
     delivery = delivery_repo.get(session, delivery_id)
-    if delivery is None or (subscription_id is not None
-                            and delivery.subscription_id != subscription_id):
+    if delivery is None or (
+        subscription_id is not None and delivery.subscription_id != subscription_id
+    ):
         raise NotFound("admin.webhooks.error.delivery_not_found", detail="no such delivery")
     if delivery.status == "pending":
-        raise InvalidInput("admin.webhooks.error.still_pending", detail="the delivery is still pending")
+        raise InvalidInput(
+            "admin.webhooks.error.still_pending", detail="the delivery is still pending"
+        )
     delivery_repo.send_again(session, delivery)
     sub = get(session, delivery.subscription_id)
     _audit(session, WEBHOOK_REDELIVERED, sub, actor_id, client_id)
@@ -265,7 +332,21 @@ def signing_secrets(encryptor: Encryptor, sub: WebhookSubscription) -> list[str]
     return found
 
 
-def _audit(session: Session, event: Event, sub: WebhookSubscription, actor_id: str | None,
-           client_id: str | None, **details: Any) -> None:
-    audit.record(session, event, actor_id=actor_id, client_id=client_id,
-                 target_type="webhook", target_id=sub.id, subscription_id=sub.id, **details)
+def _audit(
+    session: Session,
+    event: Event,
+    sub: WebhookSubscription,
+    actor_id: str | None,
+    client_id: str | None,
+    **details: Any,
+) -> None:
+    audit.record(
+        session,
+        event,
+        actor_id=actor_id,
+        client_id=client_id,
+        target_type="webhook",
+        target_id=sub.id,
+        subscription_id=sub.id,
+        **details,
+    )

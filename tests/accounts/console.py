@@ -60,8 +60,12 @@ def events(db: Session, name: str) -> list[AuditEvent]:
 
 
 def sign_in_to_rp(
-    http: TestClient, client_id: str, secret: str, username: str,
-    scope: str = "openid profile email offline_access", password: str = PASSWORD,
+    http: TestClient,
+    client_id: str,
+    secret: str,
+    username: str,
+    scope: str = "openid profile email offline_access",
+    password: str = PASSWORD,
 ) -> dict[str, Any]:
     """The relying party's login through the real flow; returns its token response."""
     req = authorize_url(client_id, RP, scope)
@@ -69,8 +73,12 @@ def sign_in_to_rp(
     code = query_of(location)["code"]
     r = http.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP,
-              "code_verifier": req.verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP,
+            "code_verifier": req.verifier,
+        },
         auth=(client_id, secret),
     )
     assert r.status_code == 200, r.text
@@ -80,7 +88,8 @@ def sign_in_to_rp(
 
 def refresh(http: TestClient, client_id: str, secret: str, token: str) -> httpx.Response:
     response: httpx.Response = http.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": token},
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
         auth=(client_id, secret),
     )
     return response

@@ -19,7 +19,8 @@ GRACE = timedelta(minutes=10)
 
 
 def test_an_unverified_citizen_logs_in_only_within_the_grace(
-    runtime: Runtime, frozen_clock: FrozenClock,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
 ) -> None:
     hasher = PasswordHasher(runtime.settings)
     with runtime.sessions() as db:
@@ -47,15 +48,20 @@ def test_a_verified_phone_is_enough_and_staff_get_no_grace(runtime: Runtime) -> 
         db.commit()
         assert authenticate(db, hasher, "nomor", PASSWORD).id == user.id
         assert grace_ends_at(user, GRACE) is None
-        staff = create_user(runtime, db, username="pegawai", kind="staff",
-                            password="Kopi-Susu-Gula-Aren-2024")
+        staff = create_user(
+            runtime, db, username="pegawai", kind="staff", password="Kopi-Susu-Gula-Aren-2024"
+        )
         db.get(User, staff.id).email_verified = False  # type: ignore[union-attr]
         db.commit()
         assert grace_ends_at(staff, GRACE) is None
 
 
 def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
-    runtime: Runtime, db: object, http: object, mailbox: object, frozen_clock: FrozenClock,
+    runtime: Runtime,
+    db: object,
+    http: object,
+    mailbox: object,
+    frozen_clock: FrozenClock,
 ) -> None:
     """Registering from an app's login page keeps its request: within the grace the new
     citizen continues to the app at once, with acr "0" and a session that ends with the
@@ -78,24 +84,43 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
     assert f'href="{interaction}/register?lang=id"' in login_page.text
     form = http.get(f"/register?interaction={interaction.rsplit('/', 1)[-1]}")  # type: ignore[attr-defined]
     assert 'name="interaction"' in form.text and 'id="phone-signup"' in form.text
-    sent = http.post("/register", data={  # type: ignore[attr-defined]
-        "name": "Ani", "email": "ani@example.id", "password": REG_PASSWORD,
-        "password_confirm": REG_PASSWORD, "phone": "",
-        "interaction": interaction.rsplit("/", 1)[-1], "csrf_token": csrf_of(form.text)})
+    sent = http.post(
+        "/register",
+        data={  # type: ignore[attr-defined]
+            "name": "Ani",
+            "email": "ani@example.id",
+            "password": REG_PASSWORD,
+            "password_confirm": REG_PASSWORD,
+            "phone": "",
+            "interaction": interaction.rsplit("/", 1)[-1],
+            "csrf_token": csrf_of(form.text),
+        },
+    )
     assert sent.status_code == 200 and 'id="grace-continue"' in sent.text
     back = http.get(interaction, follow_redirects=False)  # type: ignore[attr-defined]
     assert back.status_code in (302, 303) and back.headers["location"].startswith(RP)
     code = query_of(back.headers["location"])["code"]
-    tokens = http.post("/token", data={  # type: ignore[attr-defined]
-        "grant_type": "authorization_code", "code": code, "redirect_uri": RP,
-        "code_verifier": req.verifier}, auth=(client.client_id, secret))
+    tokens = http.post(
+        "/token",
+        data={  # type: ignore[attr-defined]
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP,
+            "code_verifier": req.verifier,
+        },
+        auth=(client.client_id, secret),
+    )
     assert tokens.status_code == 200, tokens.text
     with runtime.sessions() as session:
         jwks = JsonWebKey.import_key_set(json.loads(key_service(runtime).jwks(session=session)))
     claims = jwt.decode(tokens.json()["id_token"], jwks)
     assert claims["acr"] == "0"
-    info = http.get("/userinfo", headers={  # type: ignore[attr-defined]
-        "Authorization": f"Bearer {tokens.json()['access_token']}"}).json()
+    info = http.get(
+        "/userinfo",
+        headers={  # type: ignore[attr-defined]
+            "Authorization": f"Bearer {tokens.json()['access_token']}"
+        },
+    ).json()
     assert info["email_verified"] is False
     with runtime.sessions() as session:
         from sso.db.models import LoginSession

@@ -87,8 +87,9 @@ def test_a_pending_enrolment_is_no_factor(runtime: Runtime, db: Session) -> None
     assert mfa.has_mfa(db, user.id)
     # The confirming code's step is spent: it cannot log in a second time.
     with pytest.raises(mfa.SecondFactorRefused) as refused:
-        mfa.check_code(db, runtime.settings, runtime.encryptor, user, "totp",
-                       pyotp.TOTP(secret).now())
+        mfa.check_code(
+            db, runtime.settings, runtime.encryptor, user, "totp", pyotp.TOTP(secret).now()
+        )
     assert refused.value.reason == "replayed"
 
 
@@ -105,8 +106,7 @@ def test_totp_window_and_replay(runtime: Runtime, db: Session) -> None:
         assert totp.matching_step(secret, gen.at(t + 30)) == t // 30 + 1
         assert totp.matching_step(secret, gen.at(t - 90)) is None
         assert totp.matching_step(secret, "12 34") is None
-        amr = mfa.check_code(db, runtime.settings, runtime.encryptor, user, "totp",
-                             gen.at(t + 30))
+        amr = mfa.check_code(db, runtime.settings, runtime.encryptor, user, "totp", gen.at(t + 30))
         assert amr == ["otp"]
         db.commit()
         # An older step is refused once a newer one was used (no replay, no going back).
@@ -115,8 +115,9 @@ def test_totp_window_and_replay(runtime: Runtime, db: Session) -> None:
                 mfa.check_code(db, runtime.settings, runtime.encryptor, user, "totp", code)
             assert refused.value.message == "mfa.code_replayed"
         clock.advance(60)
-        assert mfa.check_code(db, runtime.settings, runtime.encryptor, user, "totp",
-                              gen.at(t + 60)) == ["otp"]
+        assert mfa.check_code(
+            db, runtime.settings, runtime.encryptor, user, "totp", gen.at(t + 60)
+        ) == ["otp"]
         db.commit()
     finally:
         set_clock(previous)
@@ -135,8 +136,9 @@ def test_recovery_codes_are_single_use_and_per_person(runtime: Runtime, db: Sess
         mfa.check_code(db, runtime.settings, runtime.encryptor, budi, "recovery", codes[0])
     # Spaces, dashes and case do not matter.
     spaced = " " + codes[0].upper().replace("-", " ") + " "
-    assert mfa.check_code(db, runtime.settings, runtime.encryptor, siti, "recovery",
-                          spaced) == ["otp"]
+    assert mfa.check_code(db, runtime.settings, runtime.encryptor, siti, "recovery", spaced) == [
+        "otp"
+    ]
     db.commit()
     with pytest.raises(mfa.SecondFactorRefused):
         mfa.check_code(db, runtime.settings, runtime.encryptor, siti, "recovery", codes[0])
@@ -154,8 +156,10 @@ def test_code_attempts_lock_after_the_threshold(runtime: Runtime, db: Session) -
     user = create_user(runtime, db)
     guard = Throttle(runtime.settings, runtime.sessions)
     limit = runtime.settings.login_max_failures_account_ip
-    verdicts = [mfa.reserve_code_attempt(guard, user.id, "203.0.113.9").verdict.allowed
-                for _ in range(limit + 1)]
+    verdicts = [
+        mfa.reserve_code_attempt(guard, user.id, "203.0.113.9").verdict.allowed
+        for _ in range(limit + 1)
+    ]
     assert verdicts == [True] * limit + [False]
     # Another IP still has the account-wide budget left, until that threshold too.
     assert mfa.reserve_code_attempt(guard, user.id, "198.51.100.7").verdict.allowed

@@ -38,11 +38,22 @@ def gateways() -> Iterator[phone_gateway.Gateways]:
 
 
 @pytest.fixture
-def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path,
-             mailbox: smtp.Mailbox, gateways: phone_gateway.Gateways) -> Settings:
+def settings(
+    backend: str,
+    backend_urls: dict[str, str],
+    tmp_path: Path,
+    mailbox: smtp.Mailbox,
+    gateways: phone_gateway.Gateways,
+) -> Settings:
     gateways.clear()
-    return make_settings(backend_urls[backend], tmp_path, smtp_host=mailbox.host,
-                         smtp_port=mailbox.port, smtp_starttls=False, **gateways.settings())
+    return make_settings(
+        backend_urls[backend],
+        tmp_path,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        smtp_starttls=False,
+        **gateways.settings(),
+    )
 
 
 @pytest.fixture
@@ -55,10 +66,16 @@ def send(runtime: Runtime, guard: Throttle, request: passwordless.CodeRequest) -
     return code_delivery.send(runtime.settings, guard, Mailer(runtime.settings), request.outgoing)
 
 
-@pytest.mark.parametrize(("raw", "e164"), [
-    ("0812-3456-7890", NUMBER), ("812 3456 7890", NUMBER), ("62 812 3456 7890", NUMBER),
-    ("+62 (812) 3456-7890", NUMBER), ("0044 7911 123456", "+447911123456"),
-])
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("0812-3456-7890", NUMBER),
+        ("812 3456 7890", NUMBER),
+        ("62 812 3456 7890", NUMBER),
+        ("+62 (812) 3456-7890", NUMBER),
+        ("0044 7911 123456", "+447911123456"),
+    ],
+)
 def test_numbers_are_read_the_indonesian_way_and_stored_in_e164(raw: str, e164: str) -> None:
     assert phones.normalize(raw) == e164
 
@@ -79,8 +96,9 @@ def test_codes_go_only_to_mobile_numbers_of_allowed_countries() -> None:
 
 def test_a_code_is_six_digits_stored_only_as_a_keyed_hash(runtime: Runtime) -> None:
     with runtime.sessions() as db:
-        issued = otp.issue(db, runtime.settings, purpose=LOGIN, channel="sms",
-                           destination=NUMBER, user_id=None)
+        issued = otp.issue(
+            db, runtime.settings, purpose=LOGIN, channel="sms", destination=NUMBER, user_id=None
+        )
         db.commit()
         row = db.get(OneTimeCode, issued.challenge_id)
         assert row is not None and issued.code is not None
@@ -92,31 +110,46 @@ def test_a_code_is_six_digits_stored_only_as_a_keyed_hash(runtime: Runtime) -> N
 
 def test_the_right_code_works_once(runtime: Runtime) -> None:
     with runtime.sessions() as db:
-        issued = otp.issue(db, runtime.settings, purpose=LOGIN, channel="sms",
-                           destination=NUMBER, user_id=None)
+        issued = otp.issue(
+            db, runtime.settings, purpose=LOGIN, channel="sms", destination=NUMBER, user_id=None
+        )
         db.commit()
         assert issued.code is not None
         assert otp.verify(db, runtime.settings, issued.challenge_id, issued.code, LOGIN).ok
         db.commit()
         again = otp.verify(db, runtime.settings, issued.challenge_id, issued.code, LOGIN)
         assert again.status == "used"
-        wrong_purpose = otp.issue(db, runtime.settings, purpose="register", channel="sms",
-                                  destination=NUMBER, user_id=None)
-        assert otp.verify(db, runtime.settings, wrong_purpose.challenge_id,
-                          wrong_purpose.code or "", LOGIN).status == "expired"
+        wrong_purpose = otp.issue(
+            db,
+            runtime.settings,
+            purpose="register",
+            channel="sms",
+            destination=NUMBER,
+            user_id=None,
+        )
+        assert (
+            otp.verify(
+                db, runtime.settings, wrong_purpose.challenge_id, wrong_purpose.code or "", LOGIN
+            ).status
+            == "expired"
+        )
 
 
 def test_five_wrong_codes_end_the_challenge(runtime: Runtime) -> None:
     with runtime.sessions() as db:
-        issued = otp.issue(db, runtime.settings, purpose=LOGIN, channel="sms",
-                           destination=NUMBER, user_id=None)
+        issued = otp.issue(
+            db, runtime.settings, purpose=LOGIN, channel="sms", destination=NUMBER, user_id=None
+        )
         db.commit()
         assert issued.code is not None
         wrong = f"{(int(issued.code) + 1) % 1_000_000:06d}"
-        assert otp.verify(db, runtime.settings, issued.challenge_id, "12a", LOGIN).status \
+        assert (
+            otp.verify(db, runtime.settings, issued.challenge_id, "12a", LOGIN).status
             == "malformed"
-        lefts = [otp.verify(db, runtime.settings, issued.challenge_id, wrong, LOGIN)
-                 for _ in range(5)]
+        )
+        lefts = [
+            otp.verify(db, runtime.settings, issued.challenge_id, wrong, LOGIN) for _ in range(5)
+        ]
         db.commit()
         assert [c.attempts_left for c in lefts] == [4, 3, 2, 1, 0]
         assert lefts[-1].status == "exhausted"
@@ -126,8 +159,9 @@ def test_five_wrong_codes_end_the_challenge(runtime: Runtime) -> None:
 
 def test_a_code_expires_after_five_minutes(runtime: Runtime, frozen_clock: FrozenClock) -> None:
     with runtime.sessions() as db:
-        issued = otp.issue(db, runtime.settings, purpose=LOGIN, channel="sms",
-                           destination=NUMBER, user_id=None)
+        issued = otp.issue(
+            db, runtime.settings, purpose=LOGIN, channel="sms", destination=NUMBER, user_id=None
+        )
         db.commit()
         frozen_clock.advance(301)
         check = otp.verify(db, runtime.settings, issued.challenge_id, issued.code or "", LOGIN)
@@ -138,8 +172,9 @@ def test_concurrent_guesses_never_exceed_five_attempts_and_one_right_code_wins(
     runtime: Runtime,
 ) -> None:
     with runtime.sessions() as db:
-        issued = otp.issue(db, runtime.settings, purpose=LOGIN, channel="sms",
-                           destination=NUMBER, user_id=None)
+        issued = otp.issue(
+            db, runtime.settings, purpose=LOGIN, channel="sms", destination=NUMBER, user_id=None
+        )
         db.commit()
     assert issued.code is not None
     wrong = f"{(int(issued.code) + 7) % 1_000_000:06d}"
@@ -166,14 +201,23 @@ def test_concurrent_guesses_never_exceed_five_attempts_and_one_right_code_wins(
 
 
 def test_whatsapp_sends_the_cloud_api_template_message(
-    runtime: Runtime, guard: Throttle, gateways: phone_gateway.Gateways,
+    runtime: Runtime,
+    guard: Throttle,
+    gateways: phone_gateway.Gateways,
 ) -> None:
     with runtime.sessions() as db:
         create_user(runtime, db, username="siti", phone=NUMBER)
         db.execute(User.__table__.update().values(phone_verified=True))
         db.commit()
-        request = passwordless.start_login(db, runtime.settings, guard, "0812 3456 7890",
-                                           channel="whatsapp", locale="id", ip="10.0.0.1")
+        request = passwordless.start_login(
+            db,
+            runtime.settings,
+            guard,
+            "0812 3456 7890",
+            channel="whatsapp",
+            locale="id",
+            ip="10.0.0.1",
+        )
         db.commit()
     assert send(runtime, guard, request) == "whatsapp"
     arrival = gateways.wait_code(NUMBER)
@@ -185,14 +229,17 @@ def test_whatsapp_sends_the_cloud_api_template_message(
     assert arrival.body["template"]["name"] == "kode_verifikasi"
     assert arrival.body["template"]["language"] == {"code": "id"}
     with runtime.sessions() as db:
-        check, user = passwordless.finish_login(db, runtime.settings,
-                                                request.issued.challenge_id, arrival.code)
+        check, user = passwordless.finish_login(
+            db, runtime.settings, request.issued.challenge_id, arrival.code
+        )
         db.commit()
         assert check.ok and user is not None and user.username == "siti"
 
 
 def test_sms_takes_over_when_whatsapp_refuses(
-    runtime: Runtime, guard: Throttle, gateways: phone_gateway.Gateways,
+    runtime: Runtime,
+    guard: Throttle,
+    gateways: phone_gateway.Gateways,
 ) -> None:
     gateways.status["whatsapp"] = 500
     message = code_senders.PhoneMessage(NUMBER, "123456", "id", 5)
@@ -208,7 +255,9 @@ def test_sms_takes_over_when_whatsapp_refuses(
 
 
 def test_codes_and_tokens_stay_out_of_the_log(
-    runtime: Runtime, gateways: phone_gateway.Gateways, caplog: pytest.LogCaptureFixture,
+    runtime: Runtime,
+    gateways: phone_gateway.Gateways,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     gateways.status["whatsapp"] = 500
     message = code_senders.PhoneMessage(NUMBER, "246813", "id", 5)
@@ -220,16 +269,19 @@ def test_codes_and_tokens_stay_out_of_the_log(
 
 
 def test_unknown_and_known_numbers_get_the_same_answer(
-    runtime: Runtime, guard: Throttle,
+    runtime: Runtime,
+    guard: Throttle,
 ) -> None:
     with runtime.sessions() as db:
         create_user(runtime, db, username="siti", phone=NUMBER)
         db.execute(User.__table__.update().values(phone_verified=True))
         db.commit()
-        known = passwordless.start_login(db, runtime.settings, guard, NUMBER,
-                                         channel="sms", locale="id", ip="10.0.0.2")
-        unknown = passwordless.start_login(db, runtime.settings, guard, "+6281298765432",
-                                           channel="sms", locale="id", ip="10.0.0.2")
+        known = passwordless.start_login(
+            db, runtime.settings, guard, NUMBER, channel="sms", locale="id", ip="10.0.0.2"
+        )
+        unknown = passwordless.start_login(
+            db, runtime.settings, guard, "+6281298765432", channel="sms", locale="id", ip="10.0.0.2"
+        )
         db.commit()
         assert known.outgoing is not None and unknown.outgoing is None
         assert type(known.issued) is type(unknown.issued)
@@ -237,53 +289,82 @@ def test_unknown_and_known_numbers_get_the_same_answer(
         assert {r.destination for r in rows} == {NUMBER, "+6281298765432"}
         # The code nobody was sent can never be right.
         for code in ("000000", "123456"):
-            check, user = passwordless.finish_login(db, runtime.settings,
-                                                    unknown.issued.challenge_id, code)
+            check, user = passwordless.finish_login(
+                db, runtime.settings, unknown.issued.challenge_id, code
+            )
             assert user is None and check.status == "wrong"
 
 
 def test_sending_is_limited_per_number_the_same_for_unknown_ones(
-    runtime: Runtime, guard: Throttle,
+    runtime: Runtime,
+    guard: Throttle,
 ) -> None:
     with runtime.sessions() as db:
         for _ in range(runtime.settings.phone_code_max_sends_number):
-            passwordless.start_login(db, runtime.settings, guard, "+6281298765432",
-                                     channel="sms", locale="id", ip="10.0.0.3")
+            passwordless.start_login(
+                db,
+                runtime.settings,
+                guard,
+                "+6281298765432",
+                channel="sms",
+                locale="id",
+                ip="10.0.0.3",
+            )
         with pytest.raises(passwordless.SendRefused) as refused:
-            passwordless.start_login(db, runtime.settings, guard, "+6281298765432",
-                                     channel="sms", locale="id", ip="10.0.0.4")
+            passwordless.start_login(
+                db,
+                runtime.settings,
+                guard,
+                "+6281298765432",
+                channel="sms",
+                locale="id",
+                ip="10.0.0.4",
+            )
         assert 3500 < refused.value.retry_after <= 3600
 
 
 def test_sending_is_limited_per_ip_and_per_range(
-    runtime: Runtime, backend: str, backend_urls: dict[str, str], tmp_path: Path,
+    runtime: Runtime,
+    backend: str,
+    backend_urls: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    settings = make_settings(backend_urls[backend], tmp_path, phone_code_max_sends_ip=3,
-                             phone_code_max_sends_prefix=4)
+    settings = make_settings(
+        backend_urls[backend], tmp_path, phone_code_max_sends_ip=3, phone_code_max_sends_prefix=4
+    )
     guard = Throttle(settings, runtime.sessions)
     with runtime.sessions() as db:
         for i in range(3):
-            passwordless.start_login(db, settings, guard, f"+628129876540{i}", channel="sms",
-                                     locale="id", ip="10.9.9.9")
+            passwordless.start_login(
+                db, settings, guard, f"+628129876540{i}", channel="sms", locale="id", ip="10.9.9.9"
+            )
         with pytest.raises(passwordless.SendRefused):
-            passwordless.start_login(db, settings, guard, "+6281298765409", channel="sms",
-                                     locale="id", ip="10.9.9.9")
+            passwordless.start_login(
+                db, settings, guard, "+6281298765409", channel="sms", locale="id", ip="10.9.9.9"
+            )
         # A pumping run over one range from many addresses: the range's limit stops it.
-        passwordless.start_login(db, settings, guard, "+6281298765410", channel="sms",
-                                 locale="id", ip="10.1.1.1")
+        passwordless.start_login(
+            db, settings, guard, "+6281298765410", channel="sms", locale="id", ip="10.1.1.1"
+        )
         with pytest.raises(passwordless.SendRefused):
-            passwordless.start_login(db, settings, guard, "+6281298765411", channel="sms",
-                                     locale="id", ip="10.1.1.2")
-        passwordless.start_login(db, settings, guard, "+6285712345678", channel="sms",
-                                 locale="id", ip="10.1.1.3")  # another range
+            passwordless.start_login(
+                db, settings, guard, "+6281298765411", channel="sms", locale="id", ip="10.1.1.2"
+            )
+        passwordless.start_login(
+            db, settings, guard, "+6285712345678", channel="sms", locale="id", ip="10.1.1.3"
+        )  # another range
 
 
 def test_the_daily_budget_stops_sending(
-    runtime: Runtime, backend: str, backend_urls: dict[str, str], tmp_path: Path,
+    runtime: Runtime,
+    backend: str,
+    backend_urls: dict[str, str],
+    tmp_path: Path,
     gateways: phone_gateway.Gateways,
 ) -> None:
-    settings = make_settings(backend_urls[backend], tmp_path, phone_code_daily_budget=2,
-                             **gateways.settings())
+    settings = make_settings(
+        backend_urls[backend], tmp_path, phone_code_daily_budget=2, **gateways.settings()
+    )
     guard = Throttle(settings, runtime.sessions)
     out = code_delivery.Outgoing("sms", NUMBER, "111111", "id", 5)
     sent = [code_delivery.send(settings, guard, Mailer(settings), out) for _ in range(3)]
@@ -292,20 +373,20 @@ def test_the_daily_budget_stops_sending(
 
 
 def test_register_with_a_phone_number_alone(
-    runtime: Runtime, guard: Throttle, gateways: phone_gateway.Gateways,
+    runtime: Runtime,
+    guard: Throttle,
+    gateways: phone_gateway.Gateways,
 ) -> None:
-    reg = passwordless.PhoneRegistration(name="Budi Santoso", phone="0812-3456-7890",
-                                         channel="sms")
+    reg = passwordless.PhoneRegistration(name="Budi Santoso", phone="0812-3456-7890", channel="sms")
     with runtime.sessions() as db:
-        request = passwordless.start_registration(db, runtime.settings, guard, reg,
-                                                  ip="10.0.0.5")
+        request = passwordless.start_registration(db, runtime.settings, guard, reg, ip="10.0.0.5")
         db.commit()
         send(runtime, guard, request)
         arrival = gateways.wait_code(NUMBER)
         assert arrival.channel == "sms"
-        check, done = passwordless.finish_registration(db, runtime.settings,
-                                                       request.issued.challenge_id,
-                                                       arrival.code)
+        check, done = passwordless.finish_registration(
+            db, runtime.settings, request.issued.challenge_id, arrival.code
+        )
         db.commit()
         assert check.ok and done is not None and done.created
         user = db.get(User, done.user.id)
@@ -319,13 +400,15 @@ def test_register_with_a_phone_number_alone(
         db.commit()
         send(runtime, guard, again)
         second = gateways.wait_code(NUMBER, after=1)
-        _, done2 = passwordless.finish_registration(db, runtime.settings,
-                                                    again.issued.challenge_id, second.code)
+        _, done2 = passwordless.finish_registration(
+            db, runtime.settings, again.issued.challenge_id, second.code
+        )
         assert done2 is not None and not done2.created and done2.user.id == user.id
 
 
 def test_a_registration_refuses_a_number_codes_cannot_reach(
-    runtime: Runtime, guard: Throttle,
+    runtime: Runtime,
+    guard: Throttle,
 ) -> None:
     reg = passwordless.PhoneRegistration(name="", phone="021 555 1234")
     with runtime.sessions() as db, pytest.raises(passwordless.RegistrationInvalid) as bad:
@@ -334,7 +417,9 @@ def test_a_registration_refuses_a_number_codes_cannot_reach(
 
 
 def test_verifying_a_phone_moves_it_from_its_previous_owner(
-    runtime: Runtime, guard: Throttle, gateways: phone_gateway.Gateways,
+    runtime: Runtime,
+    guard: Throttle,
+    gateways: phone_gateway.Gateways,
 ) -> None:
     with runtime.sessions() as db:
         old = create_user(runtime, db, username="lama", phone=NUMBER)
@@ -342,15 +427,27 @@ def test_verifying_a_phone_moves_it_from_its_previous_owner(
         db.execute(User.__table__.update().where(User.id == old.id).values(phone_verified=True))
         db.commit()
         request = passwordless.start_phone_verification(
-            db, runtime.settings, guard, new, "0812 3456 7890", channel="whatsapp",
-            locale="id", ip="10.0.0.7")
+            db,
+            runtime.settings,
+            guard,
+            new,
+            "0812 3456 7890",
+            channel="whatsapp",
+            locale="id",
+            ip="10.0.0.7",
+        )
         db.commit()
         send(runtime, guard, request)
         code = gateways.wait_code(NUMBER).code
-        assert passwordless.confirm_phone(db, runtime.settings, old,
-                                          request.issued.challenge_id, code).status == "expired"
-        assert passwordless.confirm_phone(db, runtime.settings, new,
-                                          request.issued.challenge_id, code).ok
+        assert (
+            passwordless.confirm_phone(
+                db, runtime.settings, old, request.issued.challenge_id, code
+            ).status
+            == "expired"
+        )
+        assert passwordless.confirm_phone(
+            db, runtime.settings, new, request.issued.challenge_id, code
+        ).ok
         db.commit()
         db.expire_all()
         assert db.get(User, new.id).phone_verified  # type: ignore[union-attr]

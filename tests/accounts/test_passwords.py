@@ -49,9 +49,12 @@ def test_checks_run_on_the_capped_hashing_threads_only(tmp_path: Path) -> None:
     hasher, spy = _hasher(tmp_path, password_check_concurrency=2)
     stored = hasher.hash("kata sandi yang panjang")
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(
-            lambda i: hasher.verify("kata sandi yang panjang" if i % 2 else "salah", stored),
-            range(8)))
+        results = list(
+            pool.map(
+                lambda i: hasher.verify("kata sandi yang panjang" if i % 2 else "salah", stored),
+                range(8),
+            )
+        )
     assert [ok for ok, _ in results] == [i % 2 == 1 for i in range(8)]
     assert len(spy.threads) <= 2
     assert all(name.startswith("sso-argon2") for name in spy.threads), spy.threads

@@ -34,22 +34,37 @@ def gateways() -> Iterator[phone_gateway.Gateways]:
 
 
 @pytest.fixture
-def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path,
-             mailbox: smtp.Mailbox, gateways: phone_gateway.Gateways) -> Settings:
+def settings(
+    backend: str,
+    backend_urls: dict[str, str],
+    tmp_path: Path,
+    mailbox: smtp.Mailbox,
+    gateways: phone_gateway.Gateways,
+) -> Settings:
     gateways.clear()
-    return make_settings(backend_urls[backend], tmp_path, smtp_host=mailbox.host,
-                         smtp_port=mailbox.port, smtp_starttls=False, **gateways.settings())
+    return make_settings(
+        backend_urls[backend],
+        tmp_path,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        smtp_starttls=False,
+        **gateways.settings(),
+    )
 
 
 def test_a_number_is_verified_only_by_its_code(
-    runtime: Runtime, db: object, http: TestClient, gateways: phone_gateway.Gateways,
+    runtime: Runtime,
+    db: object,
+    http: TestClient,
+    gateways: phone_gateway.Gateways,
     frozen_clock: FrozenClock,
 ) -> None:
     user = create_user(runtime, db, username="siti")  # type: ignore[arg-type]
     form = open_console_page(http, "/account/phone", "siti")
     assert form.status_code == 200 and 'name="channel"' in form.text
-    sent = post(http, "/account/phone", "/account/phone",
-                {"phone": "0813-1111-2222", "channel": "sms"})
+    sent = post(
+        http, "/account/phone", "/account/phone", {"phone": "0813-1111-2222", "channel": "sms"}
+    )
     assert sent.status_code == 303
     code_page = http.get(sent.headers["location"])
     assert "SMS" in text_of(code_page) and "+62813****2222" in text_of(code_page)
@@ -62,30 +77,57 @@ def test_a_number_is_verified_only_by_its_code(
     assert db.get(User, user.id).phone is None  # type: ignore[attr-defined]
 
     wrong = f"{(int(arrival.code) + 1) % 1_000_000:06d}"
-    refused = http.post("/account/phone/code", data={
-        "csrf_token": csrf_of(code_page.text), "challenge": challenge.group(1), "code": wrong})
+    refused = http.post(
+        "/account/phone/code",
+        data={
+            "csrf_token": csrf_of(code_page.text),
+            "challenge": challenge.group(1),
+            "code": wrong,
+        },
+    )
     assert refused.status_code == 400 and "Sisa percobaan: 4" in text_of(refused)
 
     # "Kirim ulang lewat WhatsApp": a new code; the SMS one stops working.
-    again = http.post("/account/phone/resend", data={
-        "csrf_token": csrf_of(code_page.text), "challenge": challenge.group(1),
-        "channel": "whatsapp"})
+    again = http.post(
+        "/account/phone/resend",
+        data={
+            "csrf_token": csrf_of(code_page.text),
+            "challenge": challenge.group(1),
+            "channel": "whatsapp",
+        },
+    )
     assert again.status_code == 429 and "detik" in text_of(again)  # within 30 s
     frozen_clock.advance(31)
-    again = http.post("/account/phone/resend", data={
-        "csrf_token": csrf_of(code_page.text), "challenge": challenge.group(1),
-        "channel": "whatsapp"})
+    again = http.post(
+        "/account/phone/resend",
+        data={
+            "csrf_token": csrf_of(code_page.text),
+            "challenge": challenge.group(1),
+            "channel": "whatsapp",
+        },
+    )
     assert again.status_code == 200 and "Kode baru sudah dikirim" in text_of(again)
     second = gateways.wait_code(NUMBER, after=1)
     assert second.channel == "whatsapp"
     if second.code != arrival.code:
-        stale = http.post("/account/phone/code", data={
-            "csrf_token": csrf_of(again.text), "challenge": challenge.group(1),
-            "code": arrival.code})
+        stale = http.post(
+            "/account/phone/code",
+            data={
+                "csrf_token": csrf_of(again.text),
+                "challenge": challenge.group(1),
+                "code": arrival.code,
+            },
+        )
         assert stale.status_code == 400
-    ok = http.post("/account/phone/code", data={
-        "csrf_token": csrf_of(again.text), "challenge": challenge.group(1),
-        "code": second.code}, follow_redirects=False)
+    ok = http.post(
+        "/account/phone/code",
+        data={
+            "csrf_token": csrf_of(again.text),
+            "challenge": challenge.group(1),
+            "code": second.code,
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code == 303 and ok.headers["location"] == "/account?done=phone"
     db.expire_all()  # type: ignore[attr-defined]
     stored = db.get(User, user.id)  # type: ignore[attr-defined]
@@ -95,20 +137,29 @@ def test_a_number_is_verified_only_by_its_code(
     assert NUMBER in profile.text and "Verifikasi nomor" not in text_of(profile)
 
     # The code works once.
-    reused = http.post("/account/phone/code", data={
-        "csrf_token": csrf_of(again.text), "challenge": challenge.group(1),
-        "code": second.code})
+    reused = http.post(
+        "/account/phone/code",
+        data={
+            "csrf_token": csrf_of(again.text),
+            "challenge": challenge.group(1),
+            "code": second.code,
+        },
+    )
     assert reused.status_code in (303, 400)
     assert reused.status_code == 303 or "sudah dipakai" in text_of(reused)
 
 
 def test_a_landline_is_refused_before_anything_is_sent(
-    runtime: Runtime, db: object, http: TestClient, gateways: phone_gateway.Gateways,
+    runtime: Runtime,
+    db: object,
+    http: TestClient,
+    gateways: phone_gateway.Gateways,
 ) -> None:
     create_user(runtime, db, username="siti")  # type: ignore[arg-type]
     open_console_page(http, "/account/phone", "siti")
-    refused = post(http, "/account/phone", "/account/phone",
-                   {"phone": "(021) 555 1234", "channel": "sms"})
+    refused = post(
+        http, "/account/phone", "/account/phone", {"phone": "(021) 555 1234", "channel": "sms"}
+    )
     assert refused.status_code == 400 and "nomor ponsel Indonesia" in text_of(refused)
     assert gateways.arrivals == []
     assert db.scalars(select(OneTimeCode)).all() == []  # type: ignore[attr-defined]

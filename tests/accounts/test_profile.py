@@ -59,15 +59,26 @@ def test_citizen_uses_every_part_of_the_console(http, runtime, db, mailbox):
     assert 'href="/admin"' not in body
 
     # Profile: name, phone (normalised), language.
-    r = post(http, "/account", "/account/profile", {
-        "name": "  Siti   Aminah Putri ", "phone": "0812 1111 2222", "locale": "en",
-        "version": _version(db),
-    })
+    r = post(
+        http,
+        "/account",
+        "/account/profile",
+        {
+            "name": "  Siti   Aminah Putri ",
+            "phone": "0812 1111 2222",
+            "locale": "en",
+            "version": _version(db),
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == "/account?done=profile&lang=en"
     saved = http.get(r.headers["location"])
     assert "Your profile has been saved." in text_of(saved)
     user = user_row(db)
-    assert (user.display_name, user.phone, user.locale) == ("Siti Aminah Putri", "+6281211112222", "en")
+    assert (user.display_name, user.phone, user.locale) == (
+        "Siti Aminah Putri",
+        "+6281211112222",
+        "en",
+    )
     [updated] = events(db, "user.profile_updated")
     assert updated.details == {"fields": ["name", "phone", "locale"]}
     assert "Siti" not in json.dumps(updated.details)
@@ -107,9 +118,16 @@ def test_citizen_uses_every_part_of_the_console(http, runtime, db, mailbox):
     assert "Portal Satu Data" in apps
 
     # Password change: the current one is required; the app's refresh token dies.
-    r = post(http, "/account/password", "/account/password", {
-        "current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
-    })
+    r = post(
+        http,
+        "/account/password",
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == "/account/password?done=password"
     assert refresh(http, client.client_id, secret, tokens["refresh_token"]).status_code == 400
     assert len(events(db, "user.password_changed")) == 1
@@ -129,7 +147,9 @@ def test_citizen_uses_every_part_of_the_console(http, runtime, db, mailbox):
 
     # Deletion: password and confirmation; everything attached goes, audit keeps a pseudonym.
     user_id = user.id
-    r = post(http, "/account/delete", "/account/delete", {"password": NEW_PASSWORD, "confirm": "yes"})
+    r = post(
+        http, "/account/delete", "/account/delete", {"password": NEW_PASSWORD, "confirm": "yes"}
+    )
     assert r.status_code == 200 and "Your account has been deleted" in text_of(r)
     db.rollback()
     assert db.get(User, user_id) is None
@@ -166,8 +186,14 @@ def _version(db) -> str:
 def test_staff_member_logs_in_with_the_nip(http, runtime, db, mailbox):
     agency = create_agency(db, "BAPPEDA", "Badan Perencanaan Pembangunan Daerah")
     create_user(
-        runtime, db, username="budi", kind="staff", display_name="Budi Santoso",
-        nip="198503122010011001", position="Analis Kebijakan", agency_code=agency.code,
+        runtime,
+        db,
+        username="budi",
+        kind="staff",
+        display_name="Budi Santoso",
+        nip="198503122010011001",
+        position="Analis Kebijakan",
+        agency_code=agency.code,
         password="a long staff passphrase 2024",
     )
     page = console(http, "/account?lang=en", "198503122010011001", "a long staff passphrase 2024")

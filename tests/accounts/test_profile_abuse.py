@@ -31,8 +31,9 @@ def main_of(text: str, *replace: str) -> str:
     return re.sub(r"/interaction/[^/\"]+", "/interaction/ID", main)
 
 
-def test_registrations_are_limited_per_ip_with_the_wait_in_words(app, http, runtime, db, mailbox,
-                                                                frozen_clock):
+def test_registrations_are_limited_per_ip_with_the_wait_in_words(
+    app, http, runtime, db, mailbox, frozen_clock
+):
     runtime.settings.registration_max_requests_ip = 3
     for i in range(3):
         assert register(http, email=f"warga{i}@example.id").status_code == 200
@@ -122,8 +123,12 @@ def test_parallel_guesses_of_the_current_password_run_at_most_threshold_checks(h
         return original(password, password_hash)
 
     hasher.verify = counting  # type: ignore[method-assign]
-    form = {"current_password": "guess!", "password": "nasi uduk di pagi hari",
-            "password_confirm": "nasi uduk di pagi hari", "csrf_token": token}
+    form = {
+        "current_password": "guess!",
+        "password": "nasi uduk di pagi hari",
+        "password_confirm": "nasi uduk di pagi hari",
+        "csrf_token": token,
+    }
 
     def guess(_: int) -> int:
         return http.post("/account/password", data=form, follow_redirects=False).status_code

@@ -30,7 +30,9 @@ from tests.accounts.console import (
 from tests.factories import PASSWORD, create_client, create_user
 from tests.oidc.flow import authorize_url, login
 
-PHONE = "Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
+PHONE = (
+    "Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
+)
 NEW = "nasi uduk di pagi hari"
 
 
@@ -50,7 +52,10 @@ def _insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def rp(runtime, db, receiver):
     client, secret = create_client(
-        runtime, db, name="Festival Tangsel", redirect_uris=[RP],
+        runtime,
+        db,
+        name="Festival Tangsel",
+        redirect_uris=[RP],
         backchannel_logout_uri=receiver.url,
     )
     assert secret
@@ -78,8 +83,13 @@ def logout_claims(http: TestClient, token: str) -> dict:
 
 def live_sessions(db, user_id: str) -> list[LoginSession]:
     db.rollback()
-    return list(db.scalars(select(LoginSession).where(
-        LoginSession.user_id == user_id, LoginSession.ended_at.is_(None))))
+    return list(
+        db.scalars(
+            select(LoginSession).where(
+                LoginSession.user_id == user_id, LoginSession.ended_at.is_(None)
+            )
+        )
+    )
 
 
 def test_sessions_page_and_logging_out_another_device(http, phone, db, rp, receiver, siti):
@@ -92,7 +102,9 @@ def test_sessions_page_and_logging_out_another_device(http, phone, db, rp, recei
 
     r = post(http, "/account/sessions", "/account/sessions/end", {"session_id": phone_session.id})
     assert r.status_code == 303 and r.headers["location"] == "/account/sessions?done=ended"
-    assert "That device has been signed out." in text_of(http.get(r.headers["location"] + "&lang=en"))
+    assert "That device has been signed out." in text_of(
+        http.get(r.headers["location"] + "&lang=en")
+    )
     [token] = receiver.wait(1)
     claims = logout_claims(http, token)
     assert claims["sub"] == siti.id and claims["sid"] == phone_session.id
@@ -116,8 +128,9 @@ def test_log_out_all_other_devices_and_this_one(http, phone, app, db, rp, receiv
         receiver.wait(1)  # the phone's app; the laptop only used the console (no back-channel)
         redirected_to_login(laptop.get("/account", follow_redirects=False))
     # "Log out this device": the same end as /logout.
-    r = post(http, "/account/sessions?lang=en", "/account/sessions/end?lang=en",
-             {"session_id": mine.id})
+    r = post(
+        http, "/account/sessions?lang=en", "/account/sessions/end?lang=en", {"session_id": mine.id}
+    )
     assert r.status_code == 200 and "You have signed out" in text_of(r)
     assert not live_sessions(db, siti.id)
     redirected_to_login(http.get("/account", follow_redirects=False))
@@ -130,9 +143,16 @@ def test_password_change_ends_other_sessions_and_revokes_refresh_tokens(
     on_phone = sign_in_to_rp(phone, client.client_id, secret, "siti")
     here = sign_in_to_rp(http, client.client_id, secret, "siti")
     assert console(http, "/account", "siti").status_code == 200
-    r = post(http, "/account/password", "/account/password", {
-        "current_password": PASSWORD, "password": NEW, "password_confirm": NEW,
-    })
+    r = post(
+        http,
+        "/account/password",
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "password": NEW,
+            "password_confirm": NEW,
+        },
+    )
     assert r.status_code == 303
     # Every refresh token, the offline ones included, stops working at /token.
     for tokens in (on_phone, here):
@@ -172,7 +192,9 @@ def test_revoking_an_app_stops_its_refresh_token(http, db, rp, siti):
     assert 'name="decision"' in page.text
 
 
-def test_deleting_the_account_logs_it_out_of_every_app(http, phone, runtime, db, rp, receiver, siti):
+def test_deleting_the_account_logs_it_out_of_every_app(
+    http, phone, runtime, db, rp, receiver, siti
+):
     client, secret = rp
     sign_in_to_rp(phone, client.client_id, secret, "siti")
     tokens = sign_in_to_rp(http, client.client_id, secret, "siti")

@@ -40,10 +40,16 @@ def main_of(response, address: str) -> str:
 
 
 def change_password(http, current: str, new: str = NEW, confirm: str | None = None):
-    return post(http, "/account/password", "/account/password?lang=en", {
-        "current_password": current, "password": new,
-        "password_confirm": new if confirm is None else confirm,
-    })
+    return post(
+        http,
+        "/account/password",
+        "/account/password?lang=en",
+        {
+            "current_password": current,
+            "password": new,
+            "password_confirm": new if confirm is None else confirm,
+        },
+    )
 
 
 def test_wrong_current_password_is_refused_and_counted(http, db, logged_in):
@@ -74,24 +80,30 @@ def test_new_password_must_pass_the_policy_and_match(http, db, logged_in):
     assert not events(db, "user.password_changed")
 
 
-def test_a_stale_login_must_log_in_again_before_a_sensitive_change(
-    http, db, siti, frozen_clock
-):
+def test_a_stale_login_must_log_in_again_before_a_sensitive_change(http, db, siti, frozen_clock):
     assert console(http, "/account?lang=en", "siti").status_code == 200
     csrf_page = http.get("/account/password")
     assert csrf_page.status_code == 200
     frozen_clock.advance(301)
     assert http.get("/account").status_code == 200  # plain pages still work
-    for path in ("/account/password", "/account/email", "/account/nik", "/account/delete",
-                 "/account/data", "/account/export"):
+    for path in (
+        "/account/password",
+        "/account/email",
+        "/account/nik",
+        "/account/delete",
+        "/account/data",
+        "/account/export",
+    ):
         query = redirected_to_login(http.get(path, follow_redirects=False))
         assert query["max_age"] == "300", path
     from tests.oidc.flow import csrf_of
 
     token = csrf_of(csrf_page.text)
     for action, data in (
-        ("/account/password", {"current_password": PASSWORD, "password": NEW,
-                               "password_confirm": NEW}),
+        (
+            "/account/password",
+            {"current_password": PASSWORD, "password": NEW, "password_confirm": NEW},
+        ),
         ("/account/email", {"email": "baru@example.id"}),
         ("/account/nik", {"nik": NIK, "action": "set"}),
         ("/account/delete", {"password": PASSWORD, "confirm": "yes"}),
@@ -139,8 +151,14 @@ def test_a_nik_of_another_account_is_refused(http, runtime, db, logged_in):
 
 
 def test_staff_cannot_add_a_nik_nor_delete_themselves(http, runtime, db):
-    staff = create_user(runtime, db, username="budi", kind="staff", nip="198503122010011001",
-                        password="a long staff passphrase 2024")
+    staff = create_user(
+        runtime,
+        db,
+        username="budi",
+        kind="staff",
+        nip="198503122010011001",
+        password="a long staff passphrase 2024",
+    )
     assert console(http, "/account", "budi", "a long staff passphrase 2024").status_code == 200
     r = http.get("/account/nik?lang=en", headers={"accept": "text/html"})
     assert r.status_code == 403 and "citizen accounts only" in text_of(r)
@@ -150,8 +168,11 @@ def test_staff_cannot_add_a_nik_nor_delete_themselves(http, runtime, db):
 
     r = http.post(
         "/account/delete?lang=en",
-        data={"password": "a long staff passphrase 2024", "confirm": "yes",
-              "csrf_token": csrf_of(token.text)},
+        data={
+            "password": "a long staff passphrase 2024",
+            "confirm": "yes",
+            "csrf_token": csrf_of(token.text),
+        },
         headers={"accept": "text/html"},
     )
     assert r.status_code == 403 and "cannot be deleted by their owner" in text_of(r)
@@ -165,8 +186,13 @@ def test_another_persons_session_cannot_be_ended(http, runtime, db, logged_in):
         theirs = login_sessions.start(s, runtime.settings, s.get(User, other.id), amr=["pwd"])
         s.commit()
     for session_id in (theirs.row.id, "no-such-session"):
-        r = post(http, "/account/sessions", "/account/sessions/end?lang=en",
-                 {"session_id": session_id}, headers={"accept": "text/html"})
+        r = post(
+            http,
+            "/account/sessions",
+            "/account/sessions/end?lang=en",
+            {"session_id": session_id},
+            headers={"accept": "text/html"},
+        )
         assert r.status_code == 404 and "not yours" in text_of(r)
     db.rollback()
     assert db.get(LoginSession, theirs.row.id, populate_existing=True).ended_at is None
@@ -175,14 +201,23 @@ def test_another_persons_session_cannot_be_ended(http, runtime, db, logged_in):
 
 
 def test_an_app_without_access_cannot_be_revoked(http, logged_in):
-    r = post(http, "/account/apps", "/account/apps/revoke?lang=en", {"client_id": "nosuchapp"},
-             headers={"accept": "text/html"})
+    r = post(
+        http,
+        "/account/apps",
+        "/account/apps/revoke?lang=en",
+        {"client_id": "nosuchapp"},
+        headers={"accept": "text/html"},
+    )
     assert r.status_code == 404 and "no access to your account" in text_of(r)
 
 
 def test_profile_form_mistakes_and_a_stale_page(http, runtime, db, logged_in):
-    r = post(http, "/account", "/account/profile?lang=en",
-             {"name": " ", "phone": "12", "locale": "fr", "version": ""})
+    r = post(
+        http,
+        "/account",
+        "/account/profile?lang=en",
+        {"name": " ", "phone": "12", "locale": "fr", "version": ""},
+    )
     assert r.status_code == 400
     body = text_of(r)
     assert "Enter your full name." in body and "mobile number is not valid" in body
@@ -191,8 +226,12 @@ def test_profile_form_mistakes_and_a_stale_page(http, runtime, db, logged_in):
     with runtime.sessions() as s:  # another window saves first
         s.get(User, logged_in.id).display_name = "Siti dari jendela lain"
         s.commit()
-    r = post(http, "/account", "/account/profile?lang=en",
-             {"name": "Siti Baru", "phone": "", "locale": "id", "version": version})
+    r = post(
+        http,
+        "/account",
+        "/account/profile?lang=en",
+        {"name": "Siti Baru", "phone": "", "locale": "id", "version": version},
+    )
     assert r.status_code == 409 and "changed in another window" in text_of(r)
     assert fresh_user(db, logged_in.id).display_name == "Siti dari jendela lain"
     assert not events(db, "user.profile_updated")
@@ -214,7 +253,9 @@ def test_email_change_refusals(http, runtime, db, mailbox, logged_in):
     assert "nothing was changed" in to_budi.text or "tidak ada yang diubah" in to_budi.text
     assert not to_budi.links() or all("/account/email/confirm" not in u for u in to_budi.links())
     db.rollback()
-    assert len(db.scalars(select(AccountToken).where(AccountToken.user_id == logged_in.id)).all()) == 1
+    assert (
+        len(db.scalars(select(AccountToken).where(AccountToken.user_id == logged_in.id)).all()) == 1
+    )
     # A made-up or spent link changes nothing.
     bad = http.get("/account/email/confirm?token=tsso_ev_madeup&lang=en")
     assert bad.status_code == 400 and "not valid" in text_of(bad)
@@ -233,10 +274,16 @@ def test_email_taken_between_request_and_confirmation(http, runtime, db, mailbox
 
 
 def test_deletion_needs_the_box_ticked_and_the_right_password(http, db, logged_in):
-    r = post(http, "/account/delete", "/account/delete?lang=en", {"password": PASSWORD, "confirm": ""})
+    r = post(
+        http, "/account/delete", "/account/delete?lang=en", {"password": PASSWORD, "confirm": ""}
+    )
     assert r.status_code == 400 and "Tick the box" in text_of(r)
-    r = post(http, "/account/delete", "/account/delete?lang=en",
-             {"password": "wrong password", "confirm": "yes"})
+    r = post(
+        http,
+        "/account/delete",
+        "/account/delete?lang=en",
+        {"password": "wrong password", "confirm": "yes"},
+    )
     assert r.status_code == 400 and "current password is not correct" in text_of(r)
     assert fresh_user(db, logged_in.id).status == "active"
     assert not events(db, "user.deleted")
@@ -249,7 +296,10 @@ def test_deletion_needs_the_box_ticked_and_the_right_password(http, db, logged_i
 
 
 def test_console_forms_need_the_csrf_token(http, db, logged_in):
-    r = http.post("/account/profile", data={"name": "Eve", "phone": "", "locale": "id"},
-                  headers={"accept": "text/html"})
+    r = http.post(
+        "/account/profile",
+        data={"name": "Eve", "phone": "", "locale": "id"},
+        headers={"accept": "text/html"},
+    )
     assert r.status_code == 403
     assert fresh_user(db, logged_in.id).display_name == "Siti"

@@ -20,21 +20,35 @@ from tests.oidc.flow import authorize_url, csrf_of, query_of
 
 
 @pytest.fixture
-def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path,
-             mailbox: smtp.Mailbox) -> Settings:
-    return make_settings(backend_urls[backend], tmp_path, smtp_host=mailbox.host,
-                         smtp_port=mailbox.port, smtp_starttls=False,
-                         email_verification_grace_minutes=0)
+def settings(
+    backend: str, backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
+) -> Settings:
+    return make_settings(
+        backend_urls[backend],
+        tmp_path,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        smtp_starttls=False,
+        email_verification_grace_minutes=0,
+    )
 
 
 def register_from_app(http: TestClient, client_id: str) -> str:
     first = http.get(authorize_url(client_id).url, follow_redirects=False)
     interaction = first.headers["location"]
     form = http.get(f"/register?interaction={interaction.rsplit('/', 1)[-1]}")
-    sent = http.post("/register", data={
-        "name": "Ani", "email": "ani@example.id", "password": PASSWORD,
-        "password_confirm": PASSWORD, "phone": "",
-        "interaction": interaction.rsplit("/", 1)[-1], "csrf_token": csrf_of(form.text)})
+    sent = http.post(
+        "/register",
+        data={
+            "name": "Ani",
+            "email": "ani@example.id",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+            "phone": "",
+            "interaction": interaction.rsplit("/", 1)[-1],
+            "csrf_token": csrf_of(form.text),
+        },
+    )
     assert sent.status_code == 200
     # No grace: not logged in; the way back is the app's login page.
     assert http.get(interaction, follow_redirects=False).status_code == 200
@@ -42,7 +56,10 @@ def register_from_app(http: TestClient, client_id: str) -> str:
 
 
 def test_the_link_in_the_same_browser_goes_back_to_the_app_logged_in(
-    runtime: Runtime, db: object, http: TestClient, mailbox: smtp.Mailbox,
+    runtime: Runtime,
+    db: object,
+    http: TestClient,
+    mailbox: smtp.Mailbox,
 ) -> None:
     client, _ = rp_client(runtime, db, trusted=True)  # type: ignore[arg-type]
     interaction = register_from_app(http, client.client_id)
@@ -56,7 +73,11 @@ def test_the_link_in_the_same_browser_goes_back_to_the_app_logged_in(
 
 
 def test_the_link_in_another_browser_only_verifies(
-    app: object, runtime: Runtime, db: object, http: TestClient, mailbox: smtp.Mailbox,
+    app: object,
+    runtime: Runtime,
+    db: object,
+    http: TestClient,
+    mailbox: smtp.Mailbox,
 ) -> None:
     client, _ = rp_client(runtime, db, trusted=True)  # type: ignore[arg-type]
     register_from_app(http, client.client_id)

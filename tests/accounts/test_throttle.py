@@ -189,8 +189,7 @@ def test_parallel_guesses_run_at_most_threshold_password_checks(
 def _client_credentials(http: TestClient, client_id: str, secret: str) -> httpx.Response:
     response: httpx.Response = http.post(
         "/token",
-        data={"grant_type": "client_credentials", "client_id": client_id,
-              "client_secret": secret},
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
     )
     return response
 
@@ -198,8 +197,10 @@ def _client_credentials(http: TestClient, client_id: str, secret: str) -> httpx.
 def test_client_secret_guessing_gets_429(
     counters: str, runtime: Runtime, db: Session, http: TestClient, frozen_clock: FrozenClock
 ) -> None:
-    spec: dict[str, Any] = {"grant_types": ["client_credentials"],
-                            "token_endpoint_auth_method": "client_secret_post"}
+    spec: dict[str, Any] = {
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_post",
+    }
     target, secret = create_client(runtime, db, name="Target", scope="", **spec)
     other, other_secret = create_client(runtime, db, name="Other", scope="", **spec)
     assert secret and other_secret

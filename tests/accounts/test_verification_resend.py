@@ -1,4 +1,4 @@
-""""Kirim ulang" of the verification link on the "check your email" page: a new link that
+""" "Kirim ulang" of the verification link on the "check your email" page: a new link that
 voids the old one for an address waiting for verification, the same page for any other
 address, and a limit per address."""
 
@@ -30,7 +30,10 @@ def test_a_new_link_replaces_the_old_one(http: TestClient, mailbox: smtp.Mailbox
 
 
 def test_the_same_page_for_an_address_without_a_waiting_account(
-    runtime: Runtime, db: object, http: TestClient, mailbox: smtp.Mailbox,
+    runtime: Runtime,
+    db: object,
+    http: TestClient,
+    mailbox: smtp.Mailbox,
 ) -> None:
     create_user(runtime, db, username="andi")  # type: ignore[arg-type]  # verified already
     page = http.get("/register")
@@ -42,6 +45,8 @@ def test_the_same_page_for_an_address_without_a_waiting_account(
 
 def test_links_are_limited_per_address(http: TestClient, mailbox: smtp.Mailbox) -> None:
     sent = register(http)
-    statuses = [resend(http, sent.text, "siti.aminah@example.id").status_code  # type: ignore[attr-defined]
-                for _ in range(6)]
+    statuses = [
+        resend(http, sent.text, "siti.aminah@example.id").status_code  # type: ignore[attr-defined]
+        for _ in range(6)
+    ]
     assert statuses == [200] * 5 + [429]

@@ -42,27 +42,38 @@ class Browser:
     def get(self, path: str, **kw: Any) -> Any:
         return self.http.get(path, follow_redirects=False, **kw)
 
-    def post(self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None,
-             **kw: Any) -> Any:
+    def post(
+        self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None, **kw: Any
+    ) -> Any:
         """POST ``data`` with the CSRF token of ``page`` (default: the form's own path)."""
         source = self.http.get(page or path, follow_redirects=False)
         assert source.status_code == 200, (source.status_code, source.text[:300])
-        return self.http.post(path, data={**(data or {}), "csrf_token": csrf_of(source.text)},
-                              follow_redirects=False, **kw)
+        return self.http.post(
+            path,
+            data={**(data or {}), "csrf_token": csrf_of(source.text)},
+            follow_redirects=False,
+            **kw,
+        )
 
 
 def confirm_fields(text: str) -> tuple[str, dict[str, str]]:
     """The action and hidden fields of a confirmation page's form (admin/confirm.html)."""
-    found = re.search(r'<form method="post" action="([^"]+)"[^>]*id="confirm-form">(.*?)</form>',
-                      text, re.S)
+    found = re.search(
+        r'<form method="post" action="([^"]+)"[^>]*id="confirm-form">(.*?)</form>', text, re.S
+    )
     assert found, text[:3000]
-    fields = {html.unescape(n): html.unescape(v) for n, v in re.findall(
-        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found.group(2))}
+    fields = {
+        html.unescape(n): html.unescape(v)
+        for n, v in re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found.group(2)
+        )
+    }
     return html.unescape(found.group(1)), fields
 
 
-def confirm(b: Browser, path: str, query: dict[str, str] | None = None,
-            extra: dict[str, str] | None = None) -> Any:
+def confirm(
+    b: Browser, path: str, query: dict[str, str] | None = None, extra: dict[str, str] | None = None
+) -> Any:
     """GET ``path``/confirm (the confirmation page), then POST its form (+ ``extra``)."""
     page = b.http.get(path + "/confirm", params=query, follow_redirects=False)
     assert page.status_code == 200, (page.status_code, page.text[:500])
@@ -76,9 +87,11 @@ def login_again(b: Browser, authorize: str) -> Any:
     r = b.http.get(authorize, follow_redirects=False)
     interaction = r.headers["location"]
     page = b.http.get(interaction)
-    r = b.http.post(f"{interaction}/login", data={
-        "username": b.user.username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False)
+    r = b.http.post(
+        f"{interaction}/login",
+        data={"username": b.user.username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     r = answer_mfa(b.http, interaction, b.http.get(interaction, follow_redirects=False), b.totp)
     callback = b.http.get(r.headers["location"], follow_redirects=False)
@@ -95,12 +108,21 @@ def agencies(db: Session) -> dict[str, Agency]:
     return {"DISKOMINFO": top, "BIDANG-TI": sub, "DINKES": other}
 
 
-def person(runtime: Runtime, db: Session, username: str, *, role: str | None = None,
-           agency: str = "DISKOMINFO", nip: str | None = None, kind: str = "staff",
-           mfa: bool = True) -> tuple[User, str | None]:
+def person(
+    runtime: Runtime,
+    db: Session,
+    username: str,
+    *,
+    role: str | None = None,
+    agency: str = "DISKOMINFO",
+    nip: str | None = None,
+    kind: str = "staff",
+    mfa: bool = True,
+) -> tuple[User, str | None]:
     fields: dict[str, Any] = {"agency_code": agency, "nip": nip} if kind == "staff" else {}
-    user = create_user(runtime, db, username=username, kind=kind,
-                       display_name=username.title(), **fields)
+    user = create_user(
+        runtime, db, username=username, kind=kind, display_name=username.title(), **fields
+    )
     if role:
         role_repo.assign_to_user(db, role_repo.get_or_create_global(db, role), user.id)
         db.commit()
@@ -130,8 +152,13 @@ def settings(
     backend: str, backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
 ) -> Settings:
     """Admin pages need MFA (the default); mail goes to a real SMTP server in the test."""
-    return make_settings(backend_urls[backend], tmp_path, smtp_host=mailbox.host,
-                         smtp_port=mailbox.port, smtp_starttls=False)
+    return make_settings(
+        backend_urls[backend],
+        tmp_path,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        smtp_starttls=False,
+    )
 
 
 @pytest.fixture
@@ -140,7 +167,9 @@ def org(db: Session) -> dict[str, Agency]:
 
 
 @pytest.fixture
-def admin(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def admin(
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]
+) -> Iterator[Browser]:
     user, totp = person(runtime, db, "adminkota", role="admin", nip=NIP_ADMIN)
     b = browser(app, user, totp)
     yield b
@@ -148,7 +177,9 @@ def admin(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: di
 
 
 @pytest.fixture
-def opd_admin(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def opd_admin(
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]
+) -> Iterator[Browser]:
     user, totp = person(runtime, db, "adminopd", role="opd-admin", nip=NIP_OPD)
     b = browser(app, user, totp)
     yield b
@@ -156,7 +187,9 @@ def opd_admin(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org
 
 
 @pytest.fixture
-def helpdesk(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def helpdesk(
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]
+) -> Iterator[Browser]:
     user, totp = person(runtime, db, "bantuan", role="helpdesk", nip=NIP_HELP, agency="DINKES")
     b = browser(app, user, totp)
     yield b
@@ -164,7 +197,9 @@ def helpdesk(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org:
 
 
 @pytest.fixture
-def auditor(app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]) -> Iterator[Browser]:
+def auditor(
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session, org: dict[str, Agency]
+) -> Iterator[Browser]:
     user, totp = person(runtime, db, "pemeriksa", role="auditor", nip=NIP_AUDIT, agency="DINKES")
     b = browser(app, user, totp)
     yield b

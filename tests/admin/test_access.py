@@ -64,32 +64,51 @@ def test_admin_pages_need_a_second_factor(
     assert r.status_code in (303, 403)  # never the page
 
 
-def test_no_admin_role_is_refused(app: FastAPI, runtime: Runtime, db: Session, org: Any,
-                                  backend: str) -> None:
+def test_no_admin_role_is_refused(
+    app: FastAPI, runtime: Runtime, db: Session, org: Any, backend: str
+) -> None:
     user, totp = person(runtime, db, "biasa", nip=NIP_X)
     http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
     r = open_console_page(http, "/admin", user.username, totp_secret=totp)
     assert r.status_code == 403  # type: ignore[attr-defined]
-    assert events(db, "admin.access_denied", actor_id=user.id)[0].details["reason"] == "no_admin_role"
+    assert (
+        events(db, "admin.access_denied", actor_id=user.id)[0].details["reason"] == "no_admin_role"
+    )
 
 
 # ---------------------------------------------------------------------------- helpdesk
 
 
 def test_helpdesk_cannot_edit(helpdesk: Browser, staff_ti: Any, db: Session, backend: str) -> None:
-    refused(helpdesk, post_to(helpdesk, f"/admin/users/{staff_ti.id}",
-                              {"version": "1", "display_name": "Changed"}), db)
+    refused(
+        helpdesk,
+        post_to(
+            helpdesk, f"/admin/users/{staff_ti.id}", {"version": "1", "display_name": "Changed"}
+        ),
+        db,
+    )
     db.expire_all()
     assert staff_ti.display_name == "Pegawaiti"
 
 
-def test_helpdesk_cannot_disable(helpdesk: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+def test_helpdesk_cannot_disable(
+    helpdesk: Browser, staff_ti: Any, db: Session, backend: str
+) -> None:
     refused(helpdesk, post_to(helpdesk, f"/admin/users/{staff_ti.id}/disable"), db)
 
 
-def test_helpdesk_cannot_create_staff(helpdesk: Browser, db: Session, org: Any, backend: str) -> None:
-    refused(helpdesk, post_to(helpdesk, "/admin/users/new",
-                              {"display_name": "X", "nip": NIP_Y, "agency_id": str(org["DINKES"].id)}), db)
+def test_helpdesk_cannot_create_staff(
+    helpdesk: Browser, db: Session, org: Any, backend: str
+) -> None:
+    refused(
+        helpdesk,
+        post_to(
+            helpdesk,
+            "/admin/users/new",
+            {"display_name": "X", "nip": NIP_Y, "agency_id": str(org["DINKES"].id)},
+        ),
+        db,
+    )
 
 
 def test_helpdesk_cannot_grant_roles(helpdesk: Browser, db: Session, backend: str) -> None:
@@ -99,8 +118,9 @@ def test_helpdesk_cannot_grant_roles(helpdesk: Browser, db: Session, backend: st
     refused(helpdesk, helpdesk.get("/admin/roles"), db)
 
 
-def test_helpdesk_cannot_touch_an_admin(helpdesk: Browser, admin: Browser, db: Session,
-                                        backend: str) -> None:
+def test_helpdesk_cannot_touch_an_admin(
+    helpdesk: Browser, admin: Browser, db: Session, backend: str
+) -> None:
     refused(helpdesk, post_to(helpdesk, f"/admin/users/{admin.user.id}/reset-mfa"), db)
     refused(helpdesk, post_to(helpdesk, f"/admin/users/{admin.user.id}/reset-link"), db)
 
@@ -109,8 +129,9 @@ def test_helpdesk_cannot_read_the_audit_log(helpdesk: Browser, db: Session, back
     refused(helpdesk, helpdesk.get("/admin/audit"), db)
 
 
-def test_helpdesk_may_support(helpdesk: Browser, staff_dinkes: Any, db: Session,
-                              backend: str) -> None:
+def test_helpdesk_may_support(
+    helpdesk: Browser, staff_dinkes: Any, db: Session, backend: str
+) -> None:
     page = f"/admin/users/{staff_dinkes.id}"
     assert helpdesk.get(page).status_code == 200
     r = helpdesk.post(f"{page}/unlock", page=page)
@@ -125,7 +146,9 @@ def test_helpdesk_may_support(helpdesk: Browser, staff_dinkes: Any, db: Session,
 # ---------------------------------------------------------------------------- auditor
 
 
-def test_auditor_cannot_see_people(auditor: Browser, staff_ti: Any, db: Session, backend: str) -> None:
+def test_auditor_cannot_see_people(
+    auditor: Browser, staff_ti: Any, db: Session, backend: str
+) -> None:
     refused(auditor, auditor.get("/admin/users"), db)
     refused(auditor, auditor.get(f"/admin/users/{staff_ti.id}"), db)
 
@@ -150,12 +173,21 @@ def test_auditor_reads_the_audit_log(auditor: Browser, db: Session, backend: str
 # ---------------------------------------------------------------------------- opd-admin
 
 
-def test_opd_admin_manages_own_subtree(opd_admin: Browser, staff_ti: Any, db: Session,
-                                       backend: str) -> None:
+def test_opd_admin_manages_own_subtree(
+    opd_admin: Browser, staff_ti: Any, db: Session, backend: str
+) -> None:
     page = f"/admin/users/{staff_ti.id}"
-    r = opd_admin.post(page, {"version": "1", "display_name": "Pegawai TI Baru",
-                              "email": staff_ti.email, "nip": NIP_X,
-                              "agency_id": str(staff_ti.agency_id), "position": "Pranata"})
+    r = opd_admin.post(
+        page,
+        {
+            "version": "1",
+            "display_name": "Pegawai TI Baru",
+            "email": staff_ti.email,
+            "nip": NIP_X,
+            "agency_id": str(staff_ti.agency_id),
+            "position": "Pranata",
+        },
+    )
     assert r.status_code == 303, r.text
     db.expire_all()
     assert staff_ti.display_name == "Pegawai TI Baru" and staff_ti.position == "Pranata"
@@ -163,39 +195,68 @@ def test_opd_admin_manages_own_subtree(opd_admin: Browser, staff_ti: Any, db: Se
     assert "Pegawai TI Baru" in listing and "Pegawaidinkes" not in listing
 
 
-def test_opd_admin_cannot_see_other_agency(opd_admin: Browser, staff_dinkes: Any, db: Session,
-                                           backend: str) -> None:
+def test_opd_admin_cannot_see_other_agency(
+    opd_admin: Browser, staff_dinkes: Any, db: Session, backend: str
+) -> None:
     refused(opd_admin, opd_admin.get(f"/admin/users/{staff_dinkes.id}"), db)
 
 
-def test_opd_admin_cannot_edit_other_agency(opd_admin: Browser, staff_dinkes: Any, db: Session,
-                                            backend: str) -> None:
-    refused(opd_admin, post_to(opd_admin, f"/admin/users/{staff_dinkes.id}",
-                               {"version": "1", "display_name": "Hacked"}), db)
+def test_opd_admin_cannot_edit_other_agency(
+    opd_admin: Browser, staff_dinkes: Any, db: Session, backend: str
+) -> None:
+    refused(
+        opd_admin,
+        post_to(
+            opd_admin, f"/admin/users/{staff_dinkes.id}", {"version": "1", "display_name": "Hacked"}
+        ),
+        db,
+    )
     refused(opd_admin, post_to(opd_admin, f"/admin/users/{staff_dinkes.id}/disable"), db)
 
 
-def test_opd_admin_cannot_move_staff_out(opd_admin: Browser, staff_ti: Any, db: Session,
-                                         org: Any, backend: str) -> None:
-    refused(opd_admin, post_to(opd_admin, f"/admin/users/{staff_ti.id}", {
-        "version": "1", "display_name": "X", "nip": NIP_X, "agency_id": str(org["DINKES"].id)}), db)
+def test_opd_admin_cannot_move_staff_out(
+    opd_admin: Browser, staff_ti: Any, db: Session, org: Any, backend: str
+) -> None:
+    refused(
+        opd_admin,
+        post_to(
+            opd_admin,
+            f"/admin/users/{staff_ti.id}",
+            {"version": "1", "display_name": "X", "nip": NIP_X, "agency_id": str(org["DINKES"].id)},
+        ),
+        db,
+    )
 
 
-def test_opd_admin_cannot_create_staff_elsewhere(opd_admin: Browser, db: Session, org: Any,
-                                                 backend: str) -> None:
-    refused(opd_admin, post_to(opd_admin, "/admin/users/new", {
-        "display_name": "Orang Lain", "nip": NIP_Y, "agency_id": str(org["DINKES"].id)}), db)
+def test_opd_admin_cannot_create_staff_elsewhere(
+    opd_admin: Browser, db: Session, org: Any, backend: str
+) -> None:
+    refused(
+        opd_admin,
+        post_to(
+            opd_admin,
+            "/admin/users/new",
+            {"display_name": "Orang Lain", "nip": NIP_Y, "agency_id": str(org["DINKES"].id)},
+        ),
+        db,
+    )
 
 
-def test_opd_admin_cannot_reach_citizens(opd_admin: Browser, runtime: Runtime, db: Session,
-                                         backend: str) -> None:
+def test_opd_admin_cannot_reach_citizens(
+    opd_admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     citizen, _ = person(runtime, db, "warga", kind="citizen", mfa=False)
     refused(opd_admin, opd_admin.get(f"/admin/users/{citizen.id}"), db)
 
 
-def test_opd_admin_cannot_manage_agencies_or_clients(opd_admin: Browser, db: Session,
-                                                     backend: str) -> None:
-    refused(opd_admin, post_to(opd_admin, "/admin/agencies/create", {"code": "BARU", "name": "Baru"}), db)
+def test_opd_admin_cannot_manage_agencies_or_clients(
+    opd_admin: Browser, db: Session, backend: str
+) -> None:
+    refused(
+        opd_admin,
+        post_to(opd_admin, "/admin/agencies/create", {"code": "BARU", "name": "Baru"}),
+        db,
+    )
     refused(opd_admin, opd_admin.get("/admin/clients"), db)
     refused(opd_admin, opd_admin.get("/admin/sessions"), db)
 
@@ -210,15 +271,17 @@ def test_forms_need_csrf(admin: Browser, staff_ti: Any, db: Session, backend: st
     assert staff_ti.status == "active"
 
 
-def test_sensitive_actions_need_a_recent_login(admin: Browser, staff_ti: Any, db: Session,
-                                               backend: str) -> None:
+def test_sensitive_actions_need_a_recent_login(
+    admin: Browser, staff_ti: Any, db: Session, backend: str
+) -> None:
     role = role_repo.get_or_create_global(db, "helpdesk")
     db.commit()
     page = f"/admin/roles/{role.id}"
     token = csrf_of(admin.get(page).text)
     db.execute(update(LoginSession).values(auth_time=now() - timedelta(minutes=10)))
-    r = admin.http.post(f"{page}/grant", data={"holder": "pegawaiti", "csrf_token": token},
-                        follow_redirects=False)
+    r = admin.http.post(
+        f"{page}/grant", data={"holder": "pegawaiti", "csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["max_age"] == ["300"] and query["acr_values"] == ["2"]
@@ -231,26 +294,31 @@ def test_sensitive_actions_need_a_recent_login(admin: Browser, staff_ti: Any, db
     en = admin.http.get(authorize.headers["location"] + "?lang=en")
     assert "Sign in again to continue" in en.text
     # Someone else's name in the form does not switch the account.
-    r2 = admin.http.post(authorize.headers["location"] + "/login", data={
-        "username": "pegawaiti", "password": "wrong", "csrf_token": csrf_of(login.text)},
-        follow_redirects=False)
+    r2 = admin.http.post(
+        authorize.headers["location"] + "/login",
+        data={"username": "pegawaiti", "password": "wrong", "csrf_token": csrf_of(login.text)},
+        follow_redirects=False,
+    )
     assert r2.status_code == 401 and 'value="adminkota"' in r2.text
     # Logging in again (password and TOTP) returns to the form, filled in as it was.
     again = login_again(admin, r.headers["location"])
     assert again.status_code == 200, again.text
     assert 'name="holder" value="pegawaiti"' in again.text
     assert not events(db, "role.granted")  # nothing was replayed
-    r = admin.http.post(f"{page}/grant", data={"holder": "pegawaiti",
-                                               "csrf_token": csrf_of(again.text)},
-                        follow_redirects=False)
+    r = admin.http.post(
+        f"{page}/grant",
+        data={"holder": "pegawaiti", "csrf_token": csrf_of(again.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and "done=granted" in r.headers["location"]
     assert "sso_admin_resume=" in r.headers.get("set-cookie", "")  # the kept values are dropped
     assert events(db, "role.granted", actor_id=admin.user.id, target_id=staff_ti.id)
     assert 'value="pegawaiti"' not in admin.get(page).text
 
 
-def test_menu_shows_only_what_a_role_may_use(auditor: Browser, helpdesk: Browser,
-                                             backend: str) -> None:
+def test_menu_shows_only_what_a_role_may_use(
+    auditor: Browser, helpdesk: Browser, backend: str
+) -> None:
     text = auditor.get("/admin").text
     assert 'href="/admin/audit"' in text and 'href="/admin/users"' not in text
     text = helpdesk.get("/admin").text
@@ -271,30 +339,45 @@ def test_the_bootstrapped_admin_enrols_a_second_factor_on_the_way_in(
     from sso.accounts.service import NewUser, create_user
     from tests.factories import PASSWORD
 
-    create_user(db, PasswordHasher(runtime.settings), NewUser(
-        username="admin", email="admin@tangerangselatankota.go.id", kind="staff",
-        display_name="Administrator", email_verified=True), PASSWORD, admin=True)
+    create_user(
+        db,
+        PasswordHasher(runtime.settings),
+        NewUser(
+            username="admin",
+            email="admin@tangerangselatankota.go.id",
+            kind="staff",
+            display_name="Administrator",
+            email_verified=True,
+        ),
+        PASSWORD,
+        admin=True,
+    )
     db.commit()
     r = http.get("/admin", follow_redirects=False)
     r = http.get(r.headers["location"], follow_redirects=False)
     interaction = r.headers["location"]
     page = http.get(interaction)
-    http.post(f"{interaction}/login", data={"username": "admin", "password": PASSWORD,
-                                            "csrf_token": csrf_of(page.text)})
+    http.post(
+        f"{interaction}/login",
+        data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
     page = http.get(interaction)
     key = re.search(r'id="totp-key">([^<]+)<', page.text)
     assert key, page.text[:2000]
     secret = html.unescape(key.group(1)).replace(" ", "")
-    r = http.post(f"{interaction}/enrol", data={"code": pyotp.TOTP(secret).now(),
-                                                "csrf_token": csrf_of(page.text)})
+    r = http.post(
+        f"{interaction}/enrol",
+        data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_of(page.text)},
+    )
     found = re.search(r'href="([^"]+)">[^<]*</a></p>', r.text)
     assert r.status_code == 200 and found, r.text[:2000]
     r = http.get(html.unescape(found.group(1)), headers={"accept": "text/html"})
     assert r.status_code == 200 and 'href="/admin/keys"' in r.text
 
 
-def test_disabling_an_admin_needs_a_recent_login(app: FastAPI, admin: Browser, runtime: Runtime,
-                                                 db: Session, backend: str) -> None:
+def test_disabling_an_admin_needs_a_recent_login(
+    app: FastAPI, admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     other, _ = person(runtime, db, "adminlain", role="admin", nip=NIP_Y)
     page = f"/admin/users/{other.id}"
     token = csrf_of(admin.get(page).text)

@@ -68,9 +68,13 @@ def test_every_event_name_has_a_label_in_both_languages_and_a_category() -> None
         assert event_labels.label(name, "id") == found.id
         assert event_labels.label(name, "en") == found.en
     for kind in event_labels.TARGET_TYPES:
-        assert event_labels.target_type_label(kind, "id") != event_labels.target_type_label(kind, "en")
+        assert event_labels.target_type_label(kind, "id") != event_labels.target_type_label(
+            kind, "en"
+        )
     for category in event_labels.CATEGORIES:
-        assert event_labels.category_label(category, "id") != event_labels.category_label(category, "en")
+        assert event_labels.category_label(category, "id") != event_labels.category_label(
+            category, "en"
+        )
     # Categories cut the names into parts: none in two, "other" holds none.
     per_category = [set(event_labels.names_in([c])) for c in event_labels.CATEGORIES]
     assert sum(len(s) for s in per_category) == len(event_labels.LABELS)
@@ -81,16 +85,24 @@ def test_every_event_name_has_a_label_in_both_languages_and_a_category() -> None
 # ---------------------------------------------------------------------------- the page
 
 
-def test_names_instead_of_ids_and_ids_on_the_detail(admin: Browser, auditor: Browser,
-                                                    runtime: Runtime, db: Session,
-                                                    backend: str) -> None:
+def test_names_instead_of_ids_and_ids_on_the_detail(
+    admin: Browser, auditor: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     target, _ = person(runtime, db, "pegawaix", agency="BIDANG-TI", nip=NIP_X, mfa=False)
     app, _ = create_client(runtime, db, name="Portal Satu Data")
     put(db, ev.Event.USER_DISABLED, actor_id=admin.user.id, target_type="user", target_id=target.id)
-    put(db, ev.Event.CLIENT_SECRET_ROTATED, actor_id=admin.user.id, target_type="client",
-        target_id=app.client_id, client_id=app.client_id)
+    put(
+        db,
+        ev.Event.CLIENT_SECRET_ROTATED,
+        actor_id=admin.user.id,
+        target_type="client",
+        target_id=app.client_id,
+        client_id=app.client_id,
+    )
     grant_id = "0f6c2a9e-5b1d-4c3e-9a7f-2d8e1b4c6a90"
-    put(db, ev.Event.GRANT_REVOKED, target_type="grant", target_id=grant_id, client_id=app.client_id)
+    put(
+        db, ev.Event.GRANT_REVOKED, target_type="grant", target_id=grant_id, client_id=app.client_id
+    )
     html = auditor.get("/admin/audit").text
     assert "Izin akses (grant)" in html and grant_id not in html
     assert "Adminkota (adminkota)" in html and "Pegawaix (pegawaix)" in html
@@ -126,8 +138,14 @@ def test_category_filter_takes_several_and_other_filters_narrow(
     app, _ = create_client(runtime, db, name="Layanan Perizinan")
     other_app, _ = create_client(runtime, db, name="Hotspot Kota")
     put(db, ev.Event.KEY_CREATED, target_type="signing_key", target_id="kid-1")
-    put(db, ev.Event.CLIENT_CREATED, actor_id=admin.user.id, target_type="client",
-        target_id=app.client_id, client_id=app.client_id)
+    put(
+        db,
+        ev.Event.CLIENT_CREATED,
+        actor_id=admin.user.id,
+        target_type="client",
+        target_id=app.client_id,
+        client_id=app.client_id,
+    )
     put(db, ev.Event.TOKEN_ISSUED, client_id=other_app.client_id, actor_id=admin.user.id)
     put(db, "custom.thing")
     html = auditor.get("/admin/audit?cat=signin&cat=key").text
@@ -164,8 +182,9 @@ def test_category_filter_takes_several_and_other_filters_narrow(
     assert auditor.get(f"/admin/audit.csv?{odd}").status_code == 200
 
 
-def test_empty_filter_message_differs_from_no_events(auditor: Browser, db: Session,
-                                                     backend: str) -> None:
+def test_empty_filter_message_differs_from_no_events(
+    auditor: Browser, db: Session, backend: str
+) -> None:
     html = auditor.get("/admin/audit?cat=other").text  # no name without a label yet
     assert shown_events(html) == []
     assert "Tidak ada kejadian yang cocok dengan saringan ini." in html
@@ -174,12 +193,12 @@ def test_empty_filter_message_differs_from_no_events(auditor: Browser, db: Sessi
     assert "No events match these filters." in en
     # With no filter and an empty log (a fresh install: the table as the page sees it).
     page = env.get_template("admin/_events.html").render(
-        rows=[], narrowed=False, _=partial(translate, "id"))
+        rows=[], narrowed=False, _=partial(translate, "id")
+    )
     assert "Belum ada kejadian." in page and "saringan" not in page
 
 
-def test_times_are_wib_and_dates_are_wib_days(auditor: Browser, db: Session,
-                                              backend: str) -> None:
+def test_times_are_wib_and_dates_are_wib_days(auditor: Browser, db: Session, backend: str) -> None:
     # 07:03:05 UTC is 14:03:05 WIB; 17:30 UTC on the 9th is already the 10th in the city.
     put(db, ev.Event.KEY_CREATED, at=datetime(2025, 3, 10, 7, 3, 5, tzinfo=UTC), target_id="kid-a")
     put(db, ev.Event.KEY_ROTATED, at=datetime(2025, 3, 9, 17, 30, tzinfo=UTC), target_id="kid-b")
@@ -192,8 +211,11 @@ def test_times_are_wib_and_dates_are_wib_days(auditor: Browser, db: Session,
     assert "09-03-2025 23:59:00 WIB" not in day
     event = events(db, ev.Event.KEY_CREATED, target_id="kid-a")[0]
     assert "10-03-2025 14:03:05 WIB" in auditor.get(f"/admin/audit/{event.id}").text
-    rows = list(csv.reader(io.StringIO(
-        auditor.get("/admin/audit.csv?cat=key&from=2025-03-09&to=2025-03-09").text)))
+    rows = list(
+        csv.reader(
+            io.StringIO(auditor.get("/admin/audit.csv?cat=key&from=2025-03-09&to=2025-03-09").text)
+        )
+    )
     assert [r[1] for r in rows[1:]] == ["2025-03-09T23:59:00+07:00"]
 
 
@@ -228,10 +250,21 @@ def test_csv_has_names_and_ids_the_filters_and_nothing_secret(
     admin: Browser, auditor: Browser, runtime: Runtime, db: Session, backend: str
 ) -> None:
     target, _ = person(runtime, db, "pegawaix", agency="BIDANG-TI", nip=NIP_X, mfa=False)
-    app, _ = create_client(runtime, db, name="=HYPERLINK(\"x\")")
-    put(db, ev.Event.USER_UPDATED, actor_id=admin.user.id, target_type="user", target_id=target.id,
-        client_id=app.client_id, fields=["display_name"], nik=NIK, client_secret=SECRET,
-        note=NIK, counts={"token": SECRET, "rows": 3}, refresh_token=True)
+    app, _ = create_client(runtime, db, name='=HYPERLINK("x")')
+    put(
+        db,
+        ev.Event.USER_UPDATED,
+        actor_id=admin.user.id,
+        target_type="user",
+        target_id=target.id,
+        client_id=app.client_id,
+        fields=["display_name"],
+        nik=NIK,
+        client_secret=SECRET,
+        note=NIK,
+        counts={"token": SECRET, "rows": 3},
+        refresh_token=True,
+    )
     put(db, ev.Event.KEY_CREATED, target_type="signing_key", target_id="kid-1")
     r = auditor.get("/admin/audit.csv?cat=admin&cat=client")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -239,7 +272,8 @@ def test_csv_has_names_and_ids_the_filters_and_nothing_secret(
     assert NIK not in r.text and SECRET not in r.text
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert rows and {row["event"] for row in rows} <= set(
-        event_labels.names_in(["admin", "client"]))
+        event_labels.names_in(["admin", "client"])
+    )
     updated = next(row for row in rows if row["event"] == "user.updated")
     assert updated["event_label"] == "Data orang diubah admin"
     assert updated["category"] == "admin"
@@ -247,7 +281,7 @@ def test_csv_has_names_and_ids_the_filters_and_nothing_secret(
     assert updated["actor_name"] == "Adminkota"
     assert updated["target_id"] == target.id and updated["target_name"] == "Pegawaix (pegawaix)"
     assert updated["client_id"] == app.client_id
-    assert updated["client_name"] == "'=HYPERLINK(\"x\")"  # never run as a formula
+    assert updated["client_name"] == '\'=HYPERLINK("x")'  # never run as a formula
     assert '"refresh_token": true' in updated["details"] and '"rows": 3' in updated["details"]
     assert updated["created_at"].endswith("+07:00")
     # English labels for an English page; the export is itself recorded, with its filters.

@@ -24,8 +24,7 @@ DYNAMIC = {
     "admin.users.field.%s": ("auto", "name", "username", "email", "nip"),
     "admin.secret.%s": ("client", "token"),
     "admin.people.tab.%s": ("details", "credentials", "roles", "sessions", "apps", "events"),
-    "admin.people.sort.%s": ("name", "-name", "created", "-created", "last_login",
-                             "-last_login"),
+    "admin.people.sort.%s": ("name", "-name", "created", "-created", "last_login", "-last_login"),
 }
 
 

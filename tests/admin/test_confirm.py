@@ -26,13 +26,17 @@ NIPS = [f"19{80 + i:02d}0303201{i % 10}03100{i % 10}" for i in range(6)]
 
 def summary(text: str) -> str:
     """The confirmation's summary as plain text (and every text of the page is translated)."""
-    assert not re.search(r">[^<]*admin\.(confirm|agency|role|client|keys|sessions)\.[a-z_.-]+", text), text
+    assert not re.search(
+        r">[^<]*admin\.(confirm|agency|role|client|keys|sessions)\.[a-z_.-]+", text
+    ), text
     found = re.search(r'id="confirm-summary">(.*?)</ul>', text, re.S)
     assert found, text[:2000]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1)))
 
 
-def skip_confirmation(b: Browser, page: str, action: str, data: dict[str, str] | None = None) -> Any:
+def skip_confirmation(
+    b: Browser, page: str, action: str, data: dict[str, str] | None = None
+) -> Any:
     """POST straight to the action, with a valid CSRF token but no confirmation."""
     token = csrf_of(b.get(page).text)
     return b.http.post(action, data={**(data or {}), "csrf_token": token}, follow_redirects=False)
@@ -43,8 +47,9 @@ def test_numbers_are_grouped_the_local_way() -> None:
     assert number(1234567, "id") == "1.234.567" and number(7, "id") == "7"
 
 
-def test_disabling_a_user_is_confirmed_with_counts(app: FastAPI, admin: Browser, runtime: Runtime,
-                                                   db: Session, backend: str) -> None:
+def test_disabling_a_user_is_confirmed_with_counts(
+    app: FastAPI, admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     staff, _ = person(runtime, db, "dewi", nip=NIPS[0], mfa=False)
     rp_tokens(TestClient(app, base_url="http://testserver"), runtime, db, staff)
     page = f"/admin/users/{staff.id}"
@@ -72,8 +77,9 @@ def test_disabling_a_user_is_confirmed_with_counts(app: FastAPI, admin: Browser,
     assert len(events(db, "user.disabled", target_id=staff.id)) == 1
 
 
-def test_reset_mfa_and_end_sessions_show_what_goes(app: FastAPI, admin: Browser, runtime: Runtime,
-                                                   db: Session, backend: str) -> None:
+def test_reset_mfa_and_end_sessions_show_what_goes(
+    app: FastAPI, admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     staff, _ = person(runtime, db, "fitri", nip=NIPS[2])
     page = f"/admin/users/{staff.id}"
     text = summary(admin.get(f"{page}/reset-mfa/confirm").text)
@@ -90,8 +96,9 @@ def test_reset_mfa_and_end_sessions_show_what_goes(app: FastAPI, admin: Browser,
     assert events(db, "user.sessions_ended", target_id=staff.id)[0].details["sessions"] == 1
 
 
-def test_merge_counts_and_asks_for_the_target_code(admin: Browser, runtime: Runtime, db: Session,
-                                                   org: Any, backend: str) -> None:
+def test_merge_counts_and_asks_for_the_target_code(
+    admin: Browser, runtime: Runtime, db: Session, org: Any, backend: str
+) -> None:
     sub, dinkes = org["BIDANG-TI"], org["DINKES"]
     for i in range(2):
         person(runtime, db, f"staf{i}", agency="BIDANG-TI", nip=NIPS[3 + i], mfa=False)
@@ -106,8 +113,9 @@ def test_merge_counts_and_asks_for_the_target_code(admin: Browser, runtime: Runt
     again = admin.get(r.headers["location"])
     assert "tidak sama dengan kode OPD tujuan" in again.text and 'id="confirm-form"' in again.text
     # Without the confirmation (even with the right code): nothing.
-    r = skip_confirmation(admin, "/admin/agencies", "/admin/agencies/merge",
-                          {**query, "typed_code": "DINKES"})
+    r = skip_confirmation(
+        admin, "/admin/agencies", "/admin/agencies/merge", {**query, "typed_code": "DINKES"}
+    )
     assert r.status_code == 303 and "/merge/confirm?" in r.headers["location"]
     db.expire_all()
     assert db.get(Agency, sub.id) is not None and not events(db, "agency.merged")
@@ -125,8 +133,12 @@ def test_move_and_delete_an_agency(admin: Browser, db: Session, org: Any, backen
     # No destructive choice is made in advance.
     for select_ in re.findall(r'<select id="(?:parent|target)-\d+".*?</select>', tree, re.S):
         assert "required" in select_ and '<option value="" selected disabled>' in select_
-    text = summary(admin.http.get("/admin/agencies/move/confirm",
-                                  params={"agency_id": str(sub.id), "parent_id": str(dinkes.id)}).text)
+    text = summary(
+        admin.http.get(
+            "/admin/agencies/move/confirm",
+            params={"agency_id": str(sub.id), "parent_id": str(dinkes.id)},
+        ).text
+    )
     assert "BIDANG-TI beserta 0 sub-OPD dan 0 pegawai dipindahkan ke bawah DINKES" in text
     r = confirm(admin, "/admin/agencies/move", {"agency_id": str(sub.id), "parent_id": "top"})
     assert r.headers["location"] == "/admin/agencies?done=moved"
@@ -137,13 +149,16 @@ def test_move_and_delete_an_agency(admin: Browser, db: Session, org: Any, backen
     assert r.status_code == 400 and "masih punya 1 pegawai" in r.text
     text = summary(admin.get(f"/admin/agencies/delete/confirm?agency_id={dinkes.id}").text)
     assert "DINKES kosong: 0 pegawai, 0 sub-OPD" in text
-    assert confirm(admin, "/admin/agencies/delete", {"agency_id": str(dinkes.id)}).status_code == 303
+    assert (
+        confirm(admin, "/admin/agencies/delete", {"agency_id": str(dinkes.id)}).status_code == 303
+    )
     db.expire_all()
     assert db.get(Agency, dinkes_id) is None and events(db, "agency.deleted")
 
 
-def test_deleting_a_role(admin: Browser, runtime: Runtime, db: Session, org: Any,
-                         backend: str) -> None:
+def test_deleting_a_role(
+    admin: Browser, runtime: Runtime, db: Session, org: Any, backend: str
+) -> None:
     role = role_repo.get_or_create_global(db, "operator")
     role_repo.assign_to_agency(db, role, org["DISKOMINFO"].id)
     staff, _ = person(runtime, db, "gita", nip=NIPS[5], mfa=False)
@@ -164,8 +179,9 @@ def test_deleting_a_role(admin: Browser, runtime: Runtime, db: Session, org: Any
     assert admin.get(f"/admin/roles/{builtin.id}/delete/confirm").status_code == 400
 
 
-def test_rotated_secret_is_shown_once_in_both_languages(admin: Browser, runtime: Runtime,
-                                                        db: Session, backend: str) -> None:
+def test_rotated_secret_is_shown_once_in_both_languages(
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     client, old = create_client(runtime, db, name="Portal Data")
     page = f"/admin/clients/{client.client_id}"
     assert "tetap berlaku" in summary(admin.get(f"{page}/rotate/confirm").text)
@@ -188,8 +204,9 @@ def test_rotated_secret_is_shown_once_in_both_languages(admin: Browser, runtime:
     assert secret.group(1) not in str([e.details for e in events(db, "client.secret_rotated")])
 
 
-def test_disabling_a_client_and_the_console_client(admin: Browser, runtime: Runtime, db: Session,
-                                                   backend: str) -> None:
+def test_disabling_a_client_and_the_console_client(
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     client, _ = create_client(runtime, db, name="Hotspot")
     page = f"/admin/clients/{client.client_id}"
     text = summary(admin.get(f"{page}/disable/confirm").text)
@@ -204,35 +221,57 @@ def test_disabling_a_client_and_the_console_client(admin: Browser, runtime: Runt
     assert r.status_code == 400 and 'id="confirm-form"' not in r.text
 
 
-def test_sessions_and_keys_need_their_confirmation(app: FastAPI, admin: Browser, runtime: Runtime,
-                                                    db: Session, backend: str) -> None:
+def test_sessions_and_keys_need_their_confirmation(
+    app: FastAPI, admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     a, _ = person(runtime, db, "hana", nip=NIPS[0], mfa=False)
     b, _ = person(runtime, db, "indra", nip=NIPS[1], mfa=False)
     for who in (a, b):
         rp_tokens(TestClient(app, base_url="http://testserver"), runtime, db, who)
-    ids = [s.id for s in db.scalars(select(LoginSession).where(LoginSession.user_id.in_([a.id, b.id])))]
+    ids = [
+        s.id for s in db.scalars(select(LoginSession).where(LoginSession.user_id.in_([a.id, b.id])))
+    ]
     page = admin.http.get("/admin/sessions/end/confirm", params={"session_id": ids})
     assert "2 sesi login milik 2 orang diakhiri" in summary(page.text)
-    assert skip_confirmation(admin, "/admin/agencies", "/admin/sessions/end",
-                             {"sessions": ",".join(ids)}).status_code == 303
-    assert all(s.ended_at is None for s in db.scalars(select(LoginSession).where(LoginSession.id.in_(ids))))
+    assert (
+        skip_confirmation(
+            admin, "/admin/agencies", "/admin/sessions/end", {"sessions": ",".join(ids)}
+        ).status_code
+        == 303
+    )
+    assert all(
+        s.ended_at is None for s in db.scalars(select(LoginSession).where(LoginSession.id.in_(ids)))
+    )
     action, fields = confirm_fields(page.text)
     r = admin.http.post(action, data=fields, follow_redirects=False)
     assert r.headers["location"] == "/admin/sessions?done=sessions_ended"
     db.expire_all()
-    assert all(s.ended_at is not None for s in db.scalars(select(LoginSession).where(LoginSession.id.in_(ids))))
+    assert all(
+        s.ended_at is not None
+        for s in db.scalars(select(LoginSession).where(LoginSession.id.in_(ids)))
+    )
     # Keys: a rotation without its confirmation changes nothing.
     admin.get("/admin/keys")
     before = {k.kid for k in db.scalars(select(SigningKey))}
-    assert skip_confirmation(admin, "/admin/agencies", "/admin/keys/rotate", {"alg": "all"}).status_code == 303
+    assert (
+        skip_confirmation(
+            admin, "/admin/agencies", "/admin/keys/rotate", {"alg": "all"}
+        ).status_code
+        == 303
+    )
     assert {k.kid for k in db.scalars(select(SigningKey))} == before
-    assert "kunci berikut mulai menandatangani" in summary(admin.get("/admin/keys/rotate/confirm?alg=all").text)
+    assert "kunci berikut mulai menandatangani" in summary(
+        admin.get("/admin/keys/rotate/confirm?alg=all").text
+    )
     assert 'value="" selected disabled' in admin.get("/admin/keys").text
 
 
-def test_registration_tokens_issue_once_and_revoke(admin: Browser, db: Session, backend: str) -> None:
-    r = admin.post("/admin/registration-tokens", {"description": "CI Dinkes", "days": "7",
-                                                  "max_uses": "3"})
+def test_registration_tokens_issue_once_and_revoke(
+    admin: Browser, db: Session, backend: str
+) -> None:
+    r = admin.post(
+        "/admin/registration-tokens", {"description": "CI Dinkes", "days": "7", "max_uses": "3"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/admin/secret"
     shown = admin.get("/admin/secret?lang=en")
     token = re.search(r'id="new-secret">([^<]+)<', shown.text)

@@ -42,9 +42,15 @@ def fail_logins(app: FastAPI, username: str, times: int) -> list[int]:
     statuses = []
     for _ in range(times):
         page = http.get(interaction)
-        r = http.post(f"{interaction}/login", data={
-            "username": username, "password": "salah-sekali-123", "csrf_token": csrf_of(page.text)},
-            follow_redirects=False)
+        r = http.post(
+            f"{interaction}/login",
+            data={
+                "username": username,
+                "password": "salah-sekali-123",
+                "csrf_token": csrf_of(page.text),
+            },
+            follow_redirects=False,
+        )
         statuses.append(r.status_code)
     http.close()
     return statuses
@@ -56,8 +62,9 @@ def stat(html: str, name: str) -> str:
     return found.group(1)
 
 
-def test_dashboard_figures_for_seeded_data(app: FastAPI, admin: Browser, auditor: Browser,
-                                           runtime: Runtime, db: Session, backend: str) -> None:
+def test_dashboard_figures_for_seeded_data(
+    app: FastAPI, admin: Browser, auditor: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     # Staff: adminkota and pemeriksa (with TOTP), one more with TOTP, two without; a disabled
     # one with TOTP and a citizen with TOTP do not count.
     person(runtime, db, "pegawaia", nip=NIPS[0])
@@ -92,15 +99,20 @@ def test_dashboard_figures_for_seeded_data(app: FastAPI, admin: Browser, auditor
     # English.
     en = admin.get("/admin?lang=en").text
     assert "3 of 5 active staff" in en and "Staff with two-step verification" in en
-    assert events(db, ev.Event.USER_LOGIN_FAILED, target_id=db.scalar(
-        select(User.id).where(User.username == "pegawaib")))
+    assert events(
+        db,
+        ev.Event.USER_LOGIN_FAILED,
+        target_id=db.scalar(select(User.id).where(User.username == "pegawaib")),
+    )
 
 
-def test_pending_registrations_badge_in_the_menu(admin: Browser, auditor: Browser,
-                                                 runtime: Runtime, db: Session,
-                                                 backend: str) -> None:
-    menu = re.compile(r'<a href="/admin/clients"[^>]*>[^<]*<span class="badge nav-badge" '
-                      r'aria-label="([^"]+)">(\d+)</span></a>')
+def test_pending_registrations_badge_in_the_menu(
+    admin: Browser, auditor: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
+    menu = re.compile(
+        r'<a href="/admin/clients"[^>]*>[^<]*<span class="badge nav-badge" '
+        r'aria-label="([^"]+)">(\d+)</span></a>'
+    )
     assert not menu.search(admin.get("/admin").text)  # nothing waiting: no badge
     for i in range(3):
         create_client(runtime, db, name=f"Pendaftaran {i}", status="pending")
@@ -113,8 +125,9 @@ def test_pending_registrations_badge_in_the_menu(admin: Browser, auditor: Browse
     assert "nav-badge" not in auditor.get("/admin").text
 
 
-def test_chart_has_axes_title_description_and_a_table(admin: Browser, db: Session,
-                                                      backend: str) -> None:
+def test_chart_has_axes_title_description_and_a_table(
+    admin: Browser, db: Session, backend: str
+) -> None:
     now = datetime.now(UTC)
     today = (now + WIB).date()
     noon = datetime(today.year, today.month, today.day, 5, tzinfo=UTC)  # 12:00 WIB
@@ -125,14 +138,17 @@ def test_chart_has_axes_title_description_and_a_table(admin: Browser, db: Sessio
         put(db, ev.Event.USER_LOGIN, noon - timedelta(days=15), actor_id=admin.user.id)
     # What the chart must show: the log's own counts per WIB day of the last 14 days.
     expected: dict[str, list[int]] = {}
-    for e in db.scalars(select(AuditEvent).where(
-            AuditEvent.event.in_([ev.Event.USER_LOGIN, ev.Event.USER_LOGIN_FAILED]))):
+    for e in db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.event.in_([ev.Event.USER_LOGIN, ev.Event.USER_LOGIN_FAILED])
+        )
+    ):
         day = (e.created_at + WIB).date()
         if (today - day).days < 14:
             counts = expected.setdefault(day.strftime("%d-%m-%Y"), [0, 0])
             counts[0 if e.event == ev.Event.USER_LOGIN else 1] += 1
     html = admin.get("/admin").text
-    svg = html[html.index("<svg"):html.index("</svg>")]
+    svg = html[html.index("<svg") : html.index("</svg>")]
     assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
     assert '<title id="chart-title">Login per hari, 14 hari terakhir</title>' in svg
     desc = re.search(r'<desc id="chart-desc">([^<]+)</desc>', svg)
@@ -140,7 +156,9 @@ def test_chart_has_axes_title_description_and_a_table(admin: Browser, db: Sessio
     assert desc and f"{total_ok} login berhasil" in desc.group(1)
     # Axes: two lines, y ticks from 0 to a round top, seven day labels, both axis titles.
     assert svg.count('class="axis axis--y"') == 1 and svg.count('class="axis axis--x"') == 1
-    ticks = [int(t) for t in re.findall(r'<text class="tick" [^>]*text-anchor="end"[^>]*>(\d+)<', svg)]
+    ticks = [
+        int(t) for t in re.findall(r'<text class="tick" [^>]*text-anchor="end"[^>]*>(\d+)<', svg)
+    ]
     assert ticks[0] == 0 and ticks[-1] >= max(c[0] for c in expected.values())
     assert ticks[-1] == dashboard.nice_top(ticks[-1])
     days = re.findall(r'<text class="tick" [^>]*text-anchor="middle"[^>]*>(\d\d/\d\d)<', svg)
@@ -152,9 +170,10 @@ def test_chart_has_axes_title_description_and_a_table(admin: Browser, db: Sessio
     plot_h = dashboard.HEIGHT - dashboard.TOP - dashboard.BOTTOM
     assert max(heights) == round(plot_h * max(c[0] for c in expected.values()) / ticks[-1], 2)
     # The table holds every day, newest first, with the same figures.
-    table = html[html.index('id="chart-table"'):]
-    rows = re.findall(r'<th scope="row"[^>]*>([\d-]+)</th><td[^>]*>(\d+)</td><td[^>]*>(\d+)</td>',
-                      table)
+    table = html[html.index('id="chart-table"') :]
+    rows = re.findall(
+        r'<th scope="row"[^>]*>([\d-]+)</th><td[^>]*>(\d+)</td><td[^>]*>(\d+)</td>', table
+    )
     assert len(rows) == 14 and rows[0][0] == today.strftime("%d-%m-%Y")
     assert {d: [int(a), int(b)] for d, a, b in rows if int(a) or int(b)} == expected
     two_days_ago = (today - timedelta(days=2)).strftime("%d-%m-%Y")
@@ -163,7 +182,17 @@ def test_chart_has_axes_title_description_and_a_table(admin: Browser, db: Sessio
 
 def test_nice_top_and_empty_chart() -> None:
     assert [dashboard.nice_top(n) for n in (0, 1, 2, 3, 6, 11, 49, 51, 100, 101)] == [
-        1, 1, 2, 5, 10, 20, 50, 100, 100, 200]
+        1,
+        1,
+        2,
+        5,
+        10,
+        20,
+        50,
+        100,
+        100,
+        200,
+    ]
     today = datetime(2026, 12, 7, tzinfo=UTC).date()
     chart = dashboard.chart({}, today)
     assert chart["max"] == 1 and chart["peak"] == "—" and len(chart["bars"]) == 14

@@ -22,23 +22,34 @@ NIP_A = "199001012015011007"
 NIP_B = "199102022016022008"
 
 
-def test_agency_tree_move_and_merge(admin: Browser, runtime: Runtime, db: Session, org: Any,
-                                    backend: str) -> None:
+def test_agency_tree_move_and_merge(
+    admin: Browser, runtime: Runtime, db: Session, org: Any, backend: str
+) -> None:
     top, sub, dinkes = org["DISKOMINFO"], org["BIDANG-TI"], org["DINKES"]
     sub_id, dinkes_id = sub.id, dinkes.id
-    r = admin.post("/admin/agencies/create", {"code": "seksi-data", "name": "Seksi Data",
-                                              "parent_id": str(sub.id)}, page="/admin/agencies")
+    r = admin.post(
+        "/admin/agencies/create",
+        {"code": "seksi-data", "name": "Seksi Data", "parent_id": str(sub.id)},
+        page="/admin/agencies",
+    )
     assert r.status_code == 303
     seksi = db.scalar(select(Agency).where(Agency.code == "SEKSI-DATA"))
     assert seksi is not None and seksi.parent_id == sub.id
     tree = admin.get("/admin/agencies").text
-    assert tree.index('data-code="DISKOMINFO"') < tree.index('data-code="BIDANG-TI"') < tree.index('data-code="SEKSI-DATA"')
+    assert (
+        tree.index('data-code="DISKOMINFO"')
+        < tree.index('data-code="BIDANG-TI"')
+        < tree.index('data-code="SEKSI-DATA"')
+    )
     # Moving DISKOMINFO under its own grandchild would make a cycle.
     r = admin.get(f"/admin/agencies/move/confirm?agency_id={top.id}&parent_id={seksi.id}")
     assert r.status_code == 400 and "ke bawah dirinya sendiri" in r.text
     # A stale rename is a conflict.
-    r = admin.post("/admin/agencies/rename", {"agency_id": str(dinkes.id), "version": "99",
-                                              "name": "Dinas Kesehatan Kota"}, page="/admin/agencies")
+    r = admin.post(
+        "/admin/agencies/rename",
+        {"agency_id": str(dinkes.id), "version": "99", "name": "Dinas Kesehatan Kota"},
+        page="/admin/agencies",
+    )
     assert r.status_code == 303 and "error=admin.conflict" in r.headers["location"]
     assert "diubah orang lain" in admin.get(r.headers["location"]).text
     # Merge BIDANG-TI into DINKES: staff, agency roles and sub-agencies go along.
@@ -47,9 +58,12 @@ def test_agency_tree_move_and_merge(admin: Browser, runtime: Runtime, db: Sessio
     role_repo.assign_to_agency(db, organizer, sub.id)
     db.commit()
     staff_id, seksi_id = staff.id, seksi.id
-    r = confirm(admin, "/admin/agencies/merge", {"agency_id": str(sub.id),
-                                                 "target_id": str(dinkes.id)},
-                {"typed_code": "dinkes"})
+    r = confirm(
+        admin,
+        "/admin/agencies/merge",
+        {"agency_id": str(sub.id), "target_id": str(dinkes.id)},
+        {"typed_code": "dinkes"},
+    )
     assert r.status_code == 303 and "done=merged" in r.headers["location"], r.text
     db.expire_all()
     assert db.get(Agency, sub_id) is None
@@ -60,13 +74,16 @@ def test_agency_tree_move_and_merge(admin: Browser, runtime: Runtime, db: Sessio
     assert merged.details["staff_moved"] == 1 and merged.details["roles_moved"] == 1
 
 
-def test_app_role_for_an_agency_reaches_the_roles_claim(admin: Browser, http: TestClient,
-                                                        runtime: Runtime, db: Session,
-                                                        backend: str) -> None:
+def test_app_role_for_an_agency_reaches_the_roles_claim(
+    admin: Browser, http: TestClient, runtime: Runtime, db: Session, backend: str
+) -> None:
     staff, _ = person(runtime, db, "panitia", agency="BIDANG-TI", nip=NIP_A, mfa=False)
     client, event_secret = create_client(runtime, db, name="Acara Kota", trusted=True)
-    r = admin.post("/admin/roles", {"name": "organizer", "client_id": client.client_id,
-                                    "description": "Panitia acara"}, page="/admin/roles")
+    r = admin.post(
+        "/admin/roles",
+        {"name": "organizer", "client_id": client.client_id, "description": "Panitia acara"},
+        page="/admin/roles",
+    )
     assert r.status_code == 303
     role = db.scalar(select(Role).where(Role.name == "organizer"))
     assert role is not None and role.client_id == client.id
@@ -80,10 +97,16 @@ def test_app_role_for_an_agency_reaches_the_roles_claim(admin: Browser, http: Te
 
     req = authorize_url(client.client_id, scope="openid roles")
     code = query_of(login(http, req, "panitia"))["code"]
-    r = http.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": "https://rp.example.id/callback",
-                                  "code_verifier": req.verifier},
-                  auth=(client.client_id, event_secret or ""))
+    r = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://rp.example.id/callback",
+            "code_verifier": req.verifier,
+        },
+        auth=(client.client_id, event_secret or ""),
+    )
     assert r.status_code == 200, r.text
     info = http.get("/userinfo", headers={"authorization": f"Bearer {r.json()['access_token']}"})
     assert "organizer" in info.json()["roles"]
@@ -98,8 +121,9 @@ def test_app_role_for_an_agency_reaches_the_roles_claim(admin: Browser, http: Te
     assert role_repo.role_names_for(db, staff.id, staff.agency_id, client.id) == []
 
 
-def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClient, runtime: Runtime,
-                                                 db: Session, backend: str) -> None:
+def test_review_edit_rotate_and_disable_a_client(
+    admin: Browser, http: TestClient, runtime: Runtime, db: Session, backend: str
+) -> None:
     pending, _ = create_client(runtime, db, name="Aplikasi Pengembang", status="pending")
     page = f"/admin/clients/{pending.client_id}"
     assert "Menunggu persetujuan" in admin.get("/admin/clients?status=pending").text
@@ -111,8 +135,12 @@ def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClien
     assert row.review_note == "Sudah diperiksa" and row.reviewed_at is not None
     assert events(db, "client.approved", actor_id=admin.user.id)
     # Edits are checked like registrations.
-    form = {"version": str(row.version), "redirect_uris": "javascript:alert(1)",
-            "grant_types": "authorization_code", "scope": "openid"}
+    form = {
+        "version": str(row.version),
+        "redirect_uris": "javascript:alert(1)",
+        "grant_types": "authorization_code",
+        "scope": "openid",
+    }
     r = admin.post(f"{page}/edit", form, page=page)
     assert r.status_code == 400 and "Skema ini tidak diizinkan" in r.text
     form["redirect_uris"] = "https://app.tangsel.go.id/cb\nhttps://app.tangsel.go.id/cb2"
@@ -121,7 +149,11 @@ def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClien
     assert r.status_code == 303
     db.expire_all()
     row = db.get(Client, pending.id)
-    assert row is not None and row.redirect_uris[1].endswith("/cb2") and row.access_token_lifetime == 600
+    assert (
+        row is not None
+        and row.redirect_uris[1].endswith("/cb2")
+        and row.access_token_lifetime == 600
+    )
     stale = admin.post(f"{page}/edit", {**form, "access_token_lifetime": "900"}, page=page)
     assert stale.status_code == 409  # the form said version 1; the client is past it
     # Rotation shows the secret once.
@@ -133,15 +165,30 @@ def test_review_edit_rotate_and_disable_a_client(admin: Browser, http: TestClien
     assert shown is not None and shown.group(1) not in admin.get(page).text
     assert events(db, "client.secret_rotated")
     # Disabling stops its tokens at introspection.
-    client, secret = create_client(runtime, db, name="Mesin", grant_types=["client_credentials"],
-                                   redirect_uris=[], scope="openid")
-    token = http.post("/token", data={"grant_type": "client_credentials"},
-                      auth=(client.client_id, secret or "")).json()["access_token"]
-    assert http.post("/introspect", data={"token": token}, auth=(client.client_id, secret or "")).json()["active"]
+    client, secret = create_client(
+        runtime,
+        db,
+        name="Mesin",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="openid",
+    )
+    token = http.post(
+        "/token", data={"grant_type": "client_credentials"}, auth=(client.client_id, secret or "")
+    ).json()["access_token"]
+    assert http.post(
+        "/introspect", data={"token": token}, auth=(client.client_id, secret or "")
+    ).json()["active"]
     page = f"/admin/clients/{client.client_id}"
     assert confirm(admin, f"{page}/disable").status_code == 303
-    probe, probe_secret = create_client(runtime, db, name="Pemeriksa", grant_types=["client_credentials"],
-                                        redirect_uris=[], scope="openid")
+    probe, probe_secret = create_client(
+        runtime,
+        db,
+        name="Pemeriksa",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="openid",
+    )
     r = http.post("/introspect", data={"token": token}, auth=(probe.client_id, probe_secret or ""))
     assert r.json() == {"active": False}
     assert events(db, "client.disabled", actor_id=admin.user.id)
@@ -172,8 +219,9 @@ def test_sessions_and_keys(admin: Browser, runtime: Runtime, db: Session, backen
     assert admin.get("/admin").status_code == 303
 
 
-def test_audit_log_filters_pages_export_and_is_append_only(admin: Browser, auditor: Browser,
-                                                           db: Session, backend: str) -> None:
+def test_audit_log_filters_pages_export_and_is_append_only(
+    admin: Browser, auditor: Browser, db: Session, backend: str
+) -> None:
     text = auditor.get(f"/admin/audit?actor={admin.user.username}&event=user.login").text
     assert "user.login" in text and "mfa.verified" not in text
     everything = auditor.get("/admin/audit").text

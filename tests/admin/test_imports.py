@@ -52,7 +52,11 @@ def big_file(rows: int) -> tuple[str, dict[str, int]]:
     lines = [HEADER]
     refused = 0
     for i in range(rows):
-        number, agency, email = nip(i), ("DISKOMINFO", "BIDANG-TI", "DINKES")[i % 3], f"p{i}@tangsel.go.id"
+        number, agency, email = (
+            nip(i),
+            ("DISKOMINFO", "BIDANG-TI", "DINKES")[i % 3],
+            f"p{i}@tangsel.go.id",
+        )
         if i % 1000 == 1:
             number, refused = "12345", refused + 1  # not a NIP
         elif i % 1000 == 2:
@@ -67,8 +71,13 @@ def big_file(rows: int) -> tuple[str, dict[str, int]]:
 
 def post_file(b: Browser, content: bytes, name: str = "pegawai.csv", **kw: Any) -> Any:
     page = b.get("/admin/imports").text
-    return b.http.post("/admin/imports", data={"csrf_token": csrf_of(page)},
-                       files={"file": (name, content, "text/csv")}, follow_redirects=False, **kw)
+    return b.http.post(
+        "/admin/imports",
+        data={"csrf_token": csrf_of(page)},
+        files={"file": (name, content, "text/csv")},
+        follow_redirects=False,
+        **kw,
+    )
 
 
 def upload(b: Browser, text: str, name: str = "pegawai.csv") -> str:
@@ -77,7 +86,9 @@ def upload(b: Browser, text: str, name: str = "pegawai.csv") -> str:
     return str(r.headers["location"])
 
 
-def wait_for(b: Browser, path: str, *statuses: str, pattern: str = r'id="import-status" data-status="(\w+)"') -> str:
+def wait_for(
+    b: Browser, path: str, *statuses: str, pattern: str = r'id="import-status" data-status="(\w+)"'
+) -> str:
     """Poll the job page as the browser does (it sends Refresh while the job runs)."""
     for _ in range(6000):
         r = b.get(path)
@@ -127,7 +138,10 @@ def test_twenty_thousand_rows_at_city_scale(admin: Browser, db: Session, backend
     assert "kode perangkat daerah &#39;TIDAKADA&#39; tidak dikenal" in refused
     assert "NIP &#39;12345&#39; harus 18 digit" in refused
     assert "email &#39;bukan-email&#39; tidak valid" in refused
-    assert "email &#39;p0@tangsel.go.id&#39; muncul lebih dari sekali di berkas (pertama di baris 2)" in refused
+    assert (
+        "email &#39;p0@tangsel.go.id&#39; muncul lebih dari sekali di berkas (pertama di baris 2)"
+        in refused
+    )
 
     r = admin.post(f"{path}/apply", page=path)
     assert r.status_code == 303
@@ -140,10 +154,16 @@ def test_twenty_thousand_rows_at_city_scale(admin: Browser, db: Session, backend
     row = db.scalar(select(User).where(User.nip == nip(7)))
     assert row is not None and row.display_name == "Pegawai 7, S.Kom" and row.username == nip(7)
     assert row.agency is not None and row.agency.code == "BIDANG-TI"
-    created = db.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.event == "user.created", AuditEvent.actor_id == admin.user.id))
+    created = db.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.event == "user.created", AuditEvent.actor_id == admin.user.id)
+    )
     assert created == expected["create"]
-    assert events(db, "import.applied", actor_id=admin.user.id)[0].details["created"] == expected["create"]
+    assert (
+        events(db, "import.applied", actor_id=admin.user.id)[0].details["created"]
+        == expected["create"]
+    )
 
     # The same file again: nothing to do.
     again = wait_for(admin, upload(admin, text), "validated")
@@ -165,7 +185,9 @@ def test_report_pages_filters_and_searches(admin: Browser, backend: str) -> None
     refused = admin.get(f"{path}?show=refuse").text
     assert row_lines(refused) == [3, 4, 5, 6] and 'data-matching="4"' in refused
     created = admin.get(f"{path}?show=create&page=2").text
-    assert len(row_lines(created)) == 50 and set(re.findall(r'data-action="(\w+)"', created)) == {"create"}
+    assert len(row_lines(created)) == 50 and set(re.findall(r'data-action="(\w+)"', created)) == {
+        "create"
+    }
     assert row_lines(admin.get(f"{path}?q=pegawai 120,").text) == [122]  # name, any case
     assert row_lines(admin.get(f"{path}?q=P17@TANGSEL").text) == [19]  # email
     assert row_lines(admin.get(f"{path}?q={nip(9)}").text) == [11]  # NIP
@@ -177,7 +199,7 @@ def test_refused_rows_download_names_the_values(admin: Browser, backend: str) ->
     text = HEADER + (
         f"{nip(1)},Andi,andi@tangsel.go.id,DISKOMINFO,Staf\n"
         "1234,Budi,budi@tangsel.go.id,DINKES,Staf\n"
-        f"{nip(2)},=HYPERLINK(\"http://x\"),cici@tangsel.go.id,ANTAH,Staf\n"
+        f'{nip(2)},=HYPERLINK("http://x"),cici@tangsel.go.id,ANTAH,Staf\n'
         f"{nip(3)},Dedi,dedi@,DINKES,Staf\n"
     )
     path = upload(admin, text)
@@ -214,15 +236,26 @@ def test_changes_are_listed_and_applied(admin: Browser, db: Session, backend: st
     assert andi is not None and andi.position == "Kepala Seksi" and andi.version == 2
 
 
-def test_all_or_nothing_when_data_changed_meanwhile(admin: Browser, db: Session,
-                                                    backend: str) -> None:
-    text = HEADER + "".join(f"{nip(i)},Orang {i},o{i}@tangsel.go.id,DINKES,Staf\n" for i in range(50))
+def test_all_or_nothing_when_data_changed_meanwhile(
+    admin: Browser, db: Session, backend: str
+) -> None:
+    text = HEADER + "".join(
+        f"{nip(i)},Orang {i},o{i}@tangsel.go.id,DINKES,Staf\n" for i in range(50)
+    )
     path = upload(admin, text)
     wait_for(admin, path, "validated")
     # Someone creates a person with one of the file's emails before the admin applies.
-    db.add(User(kind="citizen", username="penyela", username_normalized="penyela",
-                email="o49@tangsel.go.id", email_normalized="o49@tangsel.go.id",
-                display_name="Penyela", display_name_search="penyela"))
+    db.add(
+        User(
+            kind="citizen",
+            username="penyela",
+            username_normalized="penyela",
+            email="o49@tangsel.go.id",
+            email_normalized="o49@tangsel.go.id",
+            display_name="Penyela",
+            display_name_search="penyela",
+        )
+    )
     db.commit()
     admin.post(f"{path}/apply", page=path)
     failed = wait_for(admin, path, "failed", "applied")
@@ -231,10 +264,13 @@ def test_all_or_nothing_when_data_changed_meanwhile(admin: Browser, db: Session,
     assert events(db, "import.failed", actor_id=admin.user.id)
 
 
-def test_opd_admin_imports_only_into_own_agencies(opd_admin: Browser, admin: Browser,
-                                                  backend: str) -> None:
-    text = (HEADER + f"{nip(1)},Satu,s1@tangsel.go.id,BIDANG-TI,Staf\n"
-            f"{nip(2)},Dua,s2@tangsel.go.id,DINKES,Staf\n")
+def test_opd_admin_imports_only_into_own_agencies(
+    opd_admin: Browser, admin: Browser, backend: str
+) -> None:
+    text = (
+        HEADER + f"{nip(1)},Satu,s1@tangsel.go.id,BIDANG-TI,Staf\n"
+        f"{nip(2)},Dua,s2@tangsel.go.id,DINKES,Staf\n"
+    )
     path = upload(opd_admin, text)
     report = wait_for(opd_admin, path, "validated")
     assert count(report, "create") == 1 and count(report, "refuse") == 1
@@ -248,10 +284,15 @@ def test_opd_admin_imports_only_into_own_agencies(opd_admin: Browser, admin: Bro
 
 def multipart(content: bytes, token: str) -> tuple[bytes, str]:
     boundary = "----tangselboundary7"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"besar.csv\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode()
-    return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="besar.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
+    return (
+        head + content + f"\r\n--{boundary}--\r\n".encode(),
+        f"multipart/form-data; boundary={boundary}",
+    )
 
 
 def test_a_file_over_ten_megabytes_gets_a_page(admin: Browser, db: Session, backend: str) -> None:
@@ -280,11 +321,17 @@ def test_a_file_over_ten_megabytes_gets_a_page(admin: Browser, db: Session, back
 def test_other_routes_keep_the_small_limit(admin: Browser, http: Any, backend: str) -> None:
     page = admin.get("/admin/users/new").text
     big = "x" * (2 * 1024 * 1024)
-    r = admin.http.post("/admin/users/new", data={"csrf_token": csrf_of(page), "display_name": big},
-                        follow_redirects=False)
+    r = admin.http.post(
+        "/admin/users/new",
+        data={"csrf_token": csrf_of(page), "display_name": big},
+        follow_redirects=False,
+    )
     assert r.status_code == 413
-    r = http.post("/token", content=b"grant_type=x&pad=" + b"a" * (2 * 1024 * 1024),
-                  headers={"content-type": "application/x-www-form-urlencoded"})
+    r = http.post(
+        "/token",
+        content=b"grant_type=x&pad=" + b"a" * (2 * 1024 * 1024),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413 and r.json()["error"] == "invalid_request"
 
 
@@ -321,18 +368,31 @@ def set_password(http: Any, link: str, password: str = NEW_PASSWORD) -> Any:
     assert form.status_code == 200, form.text[:300]
     token = re.search(r'name="token" value="([^"]+)"', form.text)
     assert token
-    return http.post("/account/activate", data={
-        "csrf_token": csrf_of(form.text), "token": token.group(1), "password": password,
-        "password_confirm": password}, follow_redirects=False)
+    return http.post(
+        "/account/activate",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "token": token.group(1),
+            "password": password,
+            "password_confirm": password,
+        },
+        follow_redirects=False,
+    )
 
 
-def test_activation_links_after_an_import(admin: Browser, app: FastAPI, runtime: Runtime,
-                                          db: Session, mailbox: Mailbox, backend: str) -> None:
+def test_activation_links_after_an_import(
+    admin: Browser, app: FastAPI, runtime: Runtime, db: Session, mailbox: Mailbox, backend: str
+) -> None:
     # One of the file's people exists already and has a password: no link for them.
     known, _ = person(runtime, db, nip(0), nip=nip(0), agency="DINKES", mfa=False)
-    db.execute(update(User).where(User.id == known.id).values(email="o0@tangsel.go.id",
-                                                              email_normalized="o0@tangsel.go.id"))
-    text = HEADER + "".join(f"{nip(i)},Orang {i},o{i}@tangsel.go.id,DINKES,Staf\n" for i in range(30))
+    db.execute(
+        update(User)
+        .where(User.id == known.id)
+        .values(email="o0@tangsel.go.id", email_normalized="o0@tangsel.go.id")
+    )
+    text = HEADER + "".join(
+        f"{nip(i)},Orang {i},o{i}@tangsel.go.id,DINKES,Staf\n" for i in range(30)
+    )
     text += "12345,Salah,salah@tangsel.go.id,DINKES,Staf\n"
     text += f"{nip(40)},Tanpa Email,,DINKES,Staf\n"
     path = applied_import(admin, text)
@@ -362,7 +422,9 @@ def test_activation_links_after_an_import(admin: Browser, app: FastAPI, runtime:
     assert "tsso_al_" in link
     from fastapi.testclient import TestClient
 
-    with TestClient(app, base_url="http://testserver", headers={"accept": "text/html"}) as person_http:
+    with TestClient(
+        app, base_url="http://testserver", headers={"accept": "text/html"}
+    ) as person_http:
         r = set_password(person_http, link)
         assert r.status_code == 200 and "Akun diaktifkan" in r.text
         o5 = db.scalar(select(User).where(User.email_normalized == "o5@tangsel.go.id"))
@@ -374,8 +436,11 @@ def test_activation_links_after_an_import(admin: Browser, app: FastAPI, runtime:
         expired = mailbox.to("o6@tangsel.go.id")[0].link("/account/activate")
         o6 = db.scalar(select(User).where(User.email_normalized == "o6@tangsel.go.id"))
         assert o6 is not None
-        db.execute(update(AccountToken).where(AccountToken.user_id == o6.id)
-                   .values(expires_at=now() - timedelta(seconds=1)))
+        db.execute(
+            update(AccountToken)
+            .where(AccountToken.user_id == o6.id)
+            .values(expires_at=now() - timedelta(seconds=1))
+        )
         assert person_http.get(expired).status_code == 400
         page = person_http.get(link.replace("/account/activate", "/password/reset"))
         assert page.status_code == 400  # an activation token is no reset token
@@ -399,22 +464,30 @@ class DiesAfter(Mailer):
 
 
 def test_a_dead_batch_is_resumed_without_mailing_anyone_twice(
-        admin: Browser, runtime: Runtime, db: Session, mailbox: Mailbox, backend: str) -> None:
+    admin: Browser, runtime: Runtime, db: Session, mailbox: Mailbox, backend: str
+) -> None:
     from sso.admin.services import activation
 
-    text = HEADER + "".join(f"{nip(i)},Orang {i},o{i}@tangsel.go.id,DINKES,Staf\n" for i in range(450))
+    text = HEADER + "".join(
+        f"{nip(i)},Orang {i},o{i}@tangsel.go.id,DINKES,Staf\n" for i in range(450)
+    )
     path = applied_import(admin, text)
     job = db.scalar(select(ImportJob).where(ImportJob.status == "applied"))
     assert job is not None
     mailbox.clear()
     with runtime.sessions() as s:
-        batch = activation.start_for_import(s, s.get(ImportJob, job.id), actor_id=admin.user.id,  # type: ignore[arg-type]
-                                            locale="id")
+        batch = activation.start_for_import(
+            s,
+            s.get(ImportJob, job.id),
+            actor_id=admin.user.id,  # type: ignore[arg-type]
+            locale="id",
+        )
         s.commit()
         batch_id = batch.id
     with contextlib.suppress(SystemExit):
-        activation.run_batch(runtime.sessions, runtime.settings,
-                             DiesAfter(runtime.settings, 2), batch_id)
+        activation.run_batch(
+            runtime.sessions, runtime.settings, DiesAfter(runtime.settings, 2), batch_id
+        )
     assert len(mailbox.wait(2 * activation.CHUNK)) == 2 * activation.CHUNK
     page = admin.get(path).text
     assert 'data-status="sending"' in page and 'id="continue-activation"' not in page  # leased
@@ -428,19 +501,31 @@ def test_a_dead_batch_is_resumed_without_mailing_anyone_twice(
     # The chunk in flight when the worker died is counted failed, never sent again.
     assert 'data-sent="250"' in done and 'data-failed="200"' in done, done
     assert len(received) == 2 * activation.CHUNK + 50
-    statuses = dict(db.execute(select(ActivationSend.status, func.count())
-                               .group_by(ActivationSend.status)).all())
+    statuses = dict(
+        db.execute(
+            select(ActivationSend.status, func.count()).group_by(ActivationSend.status)
+        ).all()
+    )
     assert statuses == {"sent": 250, "failed": 200}
     assert events(db, "activation.batch_resumed", actor_id=admin.user.id)
 
 
 def test_creating_one_staff_member_sends_one_activation_link(
-        admin: Browser, app: FastAPI, db: Session, org: Any, mailbox: Mailbox, backend: str) -> None:
+    admin: Browser, app: FastAPI, db: Session, org: Any, mailbox: Mailbox, backend: str
+) -> None:
     form = admin.get("/admin/users/new").text
     assert 'name="send_activation"' in form and "Kirim tautan aktivasi" in form
-    r = admin.post("/admin/users/new", {
-        "display_name": "Dewi Lestari", "nip": nip(3), "email": "dewi@tangerangselatankota.go.id",
-        "agency_id": str(org["DINKES"].id), "position": "Analis", "send_activation": "1"})
+    r = admin.post(
+        "/admin/users/new",
+        {
+            "display_name": "Dewi Lestari",
+            "nip": nip(3),
+            "email": "dewi@tangerangselatankota.go.id",
+            "agency_id": str(org["DINKES"].id),
+            "position": "Analis",
+            "send_activation": "1",
+        },
+    )
     assert r.status_code == 303, r.text[:300]
     [mail] = mailbox.wait(1)
     assert mail.to == "dewi@tangerangselatankota.go.id"
@@ -453,8 +538,14 @@ def test_creating_one_staff_member_sends_one_activation_link(
         assert set_password(h, mail.link("/account/activate")).status_code == 200
         assert h.get(mail.link("/account/activate")).status_code == 400
     # Without the box ticked, no mail.
-    r = admin.post("/admin/users/new", {
-        "display_name": "Eko", "nip": nip(4), "email": "eko@tangerangselatankota.go.id",
-        "agency_id": str(org["DINKES"].id)})
+    r = admin.post(
+        "/admin/users/new",
+        {
+            "display_name": "Eko",
+            "nip": nip(4),
+            "email": "eko@tangerangselatankota.go.id",
+            "agency_id": str(org["DINKES"].id),
+        },
+    )
     assert r.status_code == 303  # (mail goes out in a background task, done by now)
     assert len(mailbox.messages()) == 1

@@ -19,12 +19,12 @@ NIPS = ("199701012022011001", "199702022022022002")
 
 
 def _listed(html: str) -> str:
-    return html[html.index('id="users"'):]
+    return html[html.index('id="users"') :]
 
 
 def test_locked_accounts_link_to_the_filtered_user_list(
-        app: FastAPI, admin: Browser, auditor: Browser, runtime: Runtime, db: Session,
-        backend: str) -> None:
+    app: FastAPI, admin: Browser, auditor: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     locked, _ = person(runtime, db, "pegawaikunci", nip=NIPS[0], mfa=False)
     person(runtime, db, "pegawaibebas", nip=NIPS[1], mfa=False)
     limit = runtime.settings.login_max_failures_account_ip
@@ -57,7 +57,8 @@ def test_locked_accounts_link_to_the_filtered_user_list(
 
 
 def test_the_sessions_tab_links_to_the_persons_sessions(
-        admin: Browser, runtime: Runtime, db: Session, backend: str) -> None:
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     text = admin.get(f"/admin/users/{admin.user.id}?tab=sessions").text
     link = f'href="/admin/sessions?user_id={admin.user.id}"'
     assert link in text
@@ -66,14 +67,17 @@ def test_the_sessions_tab_links_to_the_persons_sessions(
 
 
 def _tokens(db: Session, runtime: Runtime, n: int, description: str) -> list[int]:
-    ids = [initial_access.issue(db, runtime.secret_key, description=f"{description} {i}").row.id
-           for i in range(n)]
+    ids = [
+        initial_access.issue(db, runtime.secret_key, description=f"{description} {i}").row.id
+        for i in range(n)
+    ]
     db.commit()
     return ids
 
 
 def test_registration_tokens_are_searched_and_paged_both_ways(
-        admin: Browser, runtime: Runtime, db: Session, backend: str) -> None:
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     _tokens(db, runtime, 27, "Dinas Pendidikan")
     [kominfo] = _tokens(db, runtime, 1, "Kominfo")
     first = admin.get("/admin/registration-tokens").text
@@ -91,13 +95,16 @@ def test_registration_tokens_are_searched_and_paged_both_ways(
     db.commit()
     revoked = admin.get("/admin/registration-tokens?state=revoked").text
     assert revoked.count("data-token=") == 1 and f'data-token="{kominfo}"' in revoked
-    assert f'data-token="{kominfo}"' not in admin.get(
-        "/admin/registration-tokens?state=usable&q=kominfo").text
+    assert (
+        f'data-token="{kominfo}"'
+        not in admin.get("/admin/registration-tokens?state=usable&q=kominfo").text
+    )
     assert admin.get("/admin/registration-tokens?page=x&state=nonsense").status_code == 200
 
 
-def test_signing_keys_are_searched(admin: Browser, runtime: Runtime, db: Session,
-                                   backend: str) -> None:
+def test_signing_keys_are_searched(
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     page = admin.get("/admin/keys")
     assert page.status_code == 200 and 'id="key-search"' in page.text
     kids = re.findall(r'<td data-label="kid"><code>([^<]+)</code>', page.text)

@@ -11,9 +11,16 @@ from sso.federation import registry
 from sso.runtime import Runtime
 from tests.admin.conftest import Browser, confirm
 
-FORM = {"preset": "inapas", "slug": "inapas", "name": "INApas",
-        "issuer": "https://inapas.example.id", "client_id": "tangsel",
-        "client_secret": "first-secret", "scope": "", "accounts": "citizen"}
+FORM = {
+    "preset": "inapas",
+    "slug": "inapas",
+    "name": "INApas",
+    "issuer": "https://inapas.example.id",
+    "client_id": "tangsel",
+    "client_secret": "first-secret",
+    "scope": "",
+    "accounts": "citizen",
+}
 
 
 def test_create_edit_disable_enable(admin: Browser, runtime: Runtime, db: Session) -> None:
@@ -54,17 +61,29 @@ def test_create_edit_disable_enable(admin: Browser, runtime: Runtime, db: Sessio
     db.expire_all()
     assert db.scalar(select(UpstreamProvider)).enabled
     names = set(db.scalars(select(AuditEvent.event)))
-    assert {"upstream.created", "upstream.updated", "upstream.disabled",
-            "upstream.enabled"} <= names
+    assert {
+        "upstream.created",
+        "upstream.updated",
+        "upstream.disabled",
+        "upstream.enabled",
+    } <= names
 
 
-def test_list_searches_and_pages_both_ways(admin: Browser, runtime: Runtime,
-                                           db: Session) -> None:
+def test_list_searches_and_pages_both_ways(admin: Browser, runtime: Runtime, db: Session) -> None:
     with runtime.sessions() as s:
         for i in range(27):
-            registry.create(s, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-                slug=f"idp-{i:02d}", name=f"Penyedia {i:02d}", issuer=f"https://idp{i}.example",
-                client_id="c", client_secret="s"))
+            registry.create(
+                s,
+                runtime.settings,
+                runtime.encryptor,
+                registry.UpstreamSpec(
+                    slug=f"idp-{i:02d}",
+                    name=f"Penyedia {i:02d}",
+                    issuer=f"https://idp{i}.example",
+                    client_id="c",
+                    client_secret="s",
+                ),
+            )
         s.commit()
     first = admin.get("/admin/upstreams").text
     assert "Penyedia 00" in first and "Penyedia 26" not in first and 'rel="next"' in first

@@ -29,8 +29,9 @@ def tab(b: Browser, user: User, name: str) -> str:
     return r.text
 
 
-def test_every_tab_shows_its_part(app: FastAPI, admin: Browser, runtime: Runtime, db: Session,
-                                  backend: str) -> None:
+def test_every_tab_shows_its_part(
+    app: FastAPI, admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     rina, totp = person(runtime, db, "rina", nip=NIPS[0])
     client, _ = create_client(runtime, db, name="Portal Data", trusted=True)
     db.add(Consent(user_id=rina.id, client_id=client.client_id, scopes=["openid", "profile"]))
@@ -63,13 +64,15 @@ def test_every_tab_shows_its_part(app: FastAPI, admin: Browser, runtime: Runtime
     assert "user.login" in recent and " WIB" in recent
     # English, and an unknown tab falls back to the details.
     assert "Connected apps" in admin.get(f"/admin/users/{rina.id}?tab=apps&lang=en").text
-    assert 'id="tab-details" aria-current="page"' in admin.get(
-        f"/admin/users/{rina.id}?tab=nope").text
+    assert (
+        'id="tab-details" aria-current="page"' in admin.get(f"/admin/users/{rina.id}?tab=nope").text
+    )
     own.http.close()
 
 
-def test_unlock_is_offered_only_when_locked(app: FastAPI, admin: Browser, runtime: Runtime,
-                                            db: Session, backend: str) -> None:
+def test_unlock_is_offered_only_when_locked(
+    app: FastAPI, admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     sari, _ = person(runtime, db, "sari", nip=NIPS[1], mfa=False)
     client, _ = create_client(runtime, db, trusted=True)
     page = f"/admin/users/{sari.id}"
@@ -79,8 +82,14 @@ def test_unlock_is_offered_only_when_locked(app: FastAPI, admin: Browser, runtim
         r = guesser.get(authorize_url(client.client_id).url, follow_redirects=False)
         interaction = r.headers["location"]
         form = guesser.get(interaction)
-        guesser.post(f"{interaction}/login", data={
-            "username": "sari", "password": "wrong password!", "csrf_token": csrf_of(form.text)})
+        guesser.post(
+            f"{interaction}/login",
+            data={
+                "username": "sari",
+                "password": "wrong password!",
+                "csrf_token": csrf_of(form.text),
+            },
+        )
     locked = admin.get(page).text
     assert 'data-action="unlock"' in locked and "Terkunci" in locked
     assert admin.post(f"{page}/unlock", page=page).status_code == 303
@@ -89,8 +98,9 @@ def test_unlock_is_offered_only_when_locked(app: FastAPI, admin: Browser, runtim
     guesser.close()
 
 
-def test_roles_given_and_taken_back_on_the_page(admin: Browser, runtime: Runtime, db: Session,
-                                                backend: str) -> None:
+def test_roles_given_and_taken_back_on_the_page(
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     tono, _ = person(runtime, db, "tono", nip=NIPS[2], mfa=False)
     client, _ = create_client(runtime, db, name="Acara Kota", trusted=True)
     from sso.db.models import Role
@@ -106,8 +116,9 @@ def test_roles_given_and_taken_back_on_the_page(admin: Browser, runtime: Runtime
 
     r = admin.post(f"/admin/users/{tono.id}/roles/grant", {"role": "helpdesk"}, page=page)
     assert r.status_code == 303 and r.headers["location"].endswith("tab=roles&done=granted")
-    r = admin.post(f"/admin/users/{tono.id}/roles/grant",
-                   {"role": f"{client.client_id}/organizer"}, page=page)
+    r = admin.post(
+        f"/admin/users/{tono.id}/roles/grant", {"role": f"{client.client_id}/organizer"}, page=page
+    )
     assert r.status_code == 303
     text = admin.get(page).text
     assert "<code>helpdesk</code>" in text and "<code>organizer</code>" in text
@@ -122,8 +133,9 @@ def test_roles_given_and_taken_back_on_the_page(admin: Browser, runtime: Runtime
     helpdesk_role = role_repo.get(db, "helpdesk", None)
     assert helpdesk_role is not None
     helpdesk = next(a for a in held if a.role_id == helpdesk_role.id)
-    r = admin.post(f"/admin/users/{tono.id}/roles/revoke",
-                   {"assignment_id": str(helpdesk.id)}, page=page)
+    r = admin.post(
+        f"/admin/users/{tono.id}/roles/revoke", {"assignment_id": str(helpdesk.id)}, page=page
+    )
     assert r.status_code == 303
     text = admin.get(page).text
     assert "<code>helpdesk</code>" not in text and "<code>organizer</code>" in text
@@ -134,19 +146,22 @@ def test_roles_given_and_taken_back_on_the_page(admin: Browser, runtime: Runtime
     db.commit()
     theirs = db.scalar(select(RoleAssignment).where(RoleAssignment.user_id == other.id))
     assert theirs is not None
-    r = admin.post(f"/admin/users/{tono.id}/roles/revoke",
-                   {"assignment_id": str(theirs.id)}, page=page)
+    r = admin.post(
+        f"/admin/users/{tono.id}/roles/revoke", {"assignment_id": str(theirs.id)}, page=page
+    )
     assert r.status_code == 404
     assert db.get(RoleAssignment, theirs.id) is not None
 
 
-def test_only_admins_give_roles(opd_admin: Browser, runtime: Runtime, db: Session,
-                                backend: str) -> None:
+def test_only_admins_give_roles(
+    opd_admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     dina, _ = person(runtime, db, "dina", agency="BIDANG-TI", nip=NIPS[4], mfa=False)
     page = f"/admin/users/{dina.id}?tab=roles"
     text = opd_admin.get(page).text
     assert 'id="grant-role"' not in text and "Tidak memegang peran" in text
-    r = opd_admin.post(f"/admin/users/{dina.id}/roles/grant", {"role": "admin"},
-                       page=f"/admin/users/{dina.id}")  # (a page of theirs with a CSRF token)
+    r = opd_admin.post(
+        f"/admin/users/{dina.id}/roles/grant", {"role": "admin"}, page=f"/admin/users/{dina.id}"
+    )  # (a page of theirs with a CSRF token)
     assert r.status_code == 403
     assert not db.scalars(select(RoleAssignment).where(RoleAssignment.user_id == dina.id)).all()

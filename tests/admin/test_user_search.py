@@ -27,10 +27,17 @@ def names_on(page: str) -> list[str]:
 def citizen(db: Session, name: str, i: int, *, login_at: datetime | None = None) -> User:
     """A citizen row written through the ORM (no password: quick to make by the dozen)."""
     username = f"warga{i:03d}"
-    user = User(kind="citizen", username=username, username_normalized=username,
-                email=f"{username}@warga.example.id", email_normalized=f"{username}@warga.example.id",
-                display_name=name, display_name_search=name.casefold(),
-                created_at=T0 + timedelta(days=i), last_login_at=login_at)
+    user = User(
+        kind="citizen",
+        username=username,
+        username_normalized=username,
+        email=f"{username}@warga.example.id",
+        email_normalized=f"{username}@warga.example.id",
+        display_name=name,
+        display_name_search=name.casefold(),
+        created_at=T0 + timedelta(days=i),
+        last_login_at=login_at,
+    )
     db.add(user)
     db.flush()
     return user
@@ -41,8 +48,9 @@ def href(page: str, rel: str) -> str | None:
     return found.group(1).replace("&amp;", "&") if found else None
 
 
-def test_any_part_case_and_accent_insensitive(admin: Browser, runtime: Runtime, db: Session,
-                                              backend: str) -> None:
+def test_any_part_case_and_accent_insensitive(
+    admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     person(runtime, db, "budi", nip=NIPS[0], mfa=False)  # display name "Budi"
     citizen(db, "Sri Jokowati", 1)
     citizen(db, "Inés Wulandari", 2)
@@ -79,8 +87,9 @@ def test_any_part_case_and_accent_insensitive(admin: Browser, runtime: Runtime, 
     assert staff is not None and "budi hartono" in staff.search_text
 
 
-def test_pages_both_ways_with_exact_total_and_sizes(admin: Browser, db: Session,
-                                                    backend: str) -> None:
+def test_pages_both_ways_with_exact_total_and_sizes(
+    admin: Browser, db: Session, backend: str
+) -> None:
     for i in range(1, 31):
         citizen(db, f"Warga Uji {i:02d}", i)
     db.commit()
@@ -102,8 +111,9 @@ def test_pages_both_ways_with_exact_total_and_sizes(admin: Browser, db: Session,
     assert admin.get("/admin/users?q=warga+uji&page=-1&size=x&sort=evil").status_code == 200
 
 
-def test_total_is_estimated_past_the_cap(admin: Browser, db: Session, backend: str,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_total_is_estimated_past_the_cap(
+    admin: Browser, db: Session, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for i in range(1, 31):
         citizen(db, f"Warga Taksir {i:02d}", i)
     db.commit()
@@ -122,7 +132,8 @@ def test_total_is_estimated_past_the_cap(admin: Browser, db: Session, backend: s
     # The last page knows its total without counting (also past the cap).
     last = dir_repo.UserQuery(text="taksir", offset=25, limit=25)
     assert dir_repo.total_users(db, last, exact_up_to=3, page=(5, False)) == dir_repo.Total(
-        30, estimated=False)
+        30, estimated=False
+    )
     import sso.admin.users as users_page
 
     monkeypatch.setattr(users_page, "EXACT_UP_TO", 3)  # the cap, lowered for the test
@@ -132,8 +143,7 @@ def test_total_is_estimated_past_the_cap(admin: Browser, db: Session, backend: s
     assert "30 orang" in admin.get("/admin/users?q=taksir&size=25&page=2").text
 
 
-def test_sorting_by_name_created_and_last_login(admin: Browser, db: Session,
-                                                backend: str) -> None:
+def test_sorting_by_name_created_and_last_login(admin: Browser, db: Session, backend: str) -> None:
     citizen(db, "Citra Urut", 1, login_at=T0 + timedelta(days=10))
     citizen(db, "Ayu Urut", 2)  # never logged in
     citizen(db, "Bayu Urut", 3, login_at=T0 + timedelta(days=20))
@@ -154,8 +164,9 @@ def test_sorting_by_name_created_and_last_login(admin: Browser, db: Session,
     assert 'href="/admin/users?q=urut&amp;sort=created"' in page
 
 
-def test_opd_admin_sees_only_their_agencies(opd_admin: Browser, runtime: Runtime, db: Session,
-                                            backend: str) -> None:
+def test_opd_admin_sees_only_their_agencies(
+    opd_admin: Browser, runtime: Runtime, db: Session, backend: str
+) -> None:
     person(runtime, db, "tika", agency="BIDANG-TI", nip=NIPS[1], mfa=False)
     person(runtime, db, "tiara", agency="DINKES", nip=NIPS[2], mfa=False)
     citizen(db, "Tini Warga", 1)
@@ -179,10 +190,13 @@ def test_english_page_and_phone_labels(admin: Browser, db: Session, backend: str
 
 
 @pytest.mark.parametrize("sort", ["-last_login", "last_login"])
-def test_last_login_order_pages_across_the_never_signed_in(admin: Browser, db: Session,
-                                                           backend: str, sort: str) -> None:
-    made = [citizen(db, f"Warga Masuk {i:02d}", i,
-                    login_at=T0 + timedelta(hours=i) if i % 3 else None) for i in range(1, 41)]
+def test_last_login_order_pages_across_the_never_signed_in(
+    admin: Browser, db: Session, backend: str, sort: str
+) -> None:
+    made = [
+        citizen(db, f"Warga Masuk {i:02d}", i, login_at=T0 + timedelta(hours=i) if i % 3 else None)
+        for i in range(1, 41)
+    ]
     db.commit()
     signed_in = sorted((u for u in made if u.last_login_at), key=lambda u: u.last_login_at)  # type: ignore[arg-type, return-value]
     never = sorted((u for u in made if not u.last_login_at), key=lambda u: u.id)
@@ -201,8 +215,9 @@ def test_last_login_order_pages_across_the_never_signed_in(admin: Browser, db: S
     assert names_on(page2) == expected[25:] and "26–40 dari" in page2
 
 
-def test_search_column_follows_every_write_path(runtime: Runtime, db: Session,
-                                                backend: str) -> None:
+def test_search_column_follows_every_write_path(
+    runtime: Runtime, db: Session, backend: str
+) -> None:
     """ORM inserts and updates, the staff import's Core insert and Core update, and a login
     (``last_login_at``) all leave ``search_text`` right."""
     from sso.core.clock import now
@@ -215,19 +230,42 @@ def test_search_column_follows_every_write_path(runtime: Runtime, db: Session,
     db.flush()
     assert orm.search_text == "elodie saputra warga001 elodie@contoh.id"
     t = now()
-    import_repo.insert_users(db, [{
-        "id": "00000000-0000-4000-8000-000000000001", "kind": "staff", "username": NIPS[5],
-        "username_normalized": NIPS[5], "email": None, "email_normalized": None,
-        "email_verified": False, "phone": None, "phone_verified": False,
-        "display_name": "Bambang Pamungkas", "display_name_search": "bambang pamungkas",
-        "given_name": None, "family_name": None, "locale": "id", "status": "active",
-        "nip": NIPS[5], "agency_id": None, "position": None, "nik_encrypted": None,
-        "nik_hash": None, "created_at": t, "updated_at": t, "version": 1}])
+    import_repo.insert_users(
+        db,
+        [
+            {
+                "id": "00000000-0000-4000-8000-000000000001",
+                "kind": "staff",
+                "username": NIPS[5],
+                "username_normalized": NIPS[5],
+                "email": None,
+                "email_normalized": None,
+                "email_verified": False,
+                "phone": None,
+                "phone_verified": False,
+                "display_name": "Bambang Pamungkas",
+                "display_name_search": "bambang pamungkas",
+                "given_name": None,
+                "family_name": None,
+                "locale": "id",
+                "status": "active",
+                "nip": NIPS[5],
+                "agency_id": None,
+                "position": None,
+                "nik_encrypted": None,
+                "nik_hash": None,
+                "created_at": t,
+                "updated_at": t,
+                "version": 1,
+            }
+        ],
+    )
     imported = db.get(User, "00000000-0000-4000-8000-000000000001")
     assert imported is not None
     assert imported.search_text == f"bambang pamungkas {NIPS[5]} {NIPS[5]}"
-    assert import_repo.update_user(db, imported.id, 1, {
-        "display_name": "Bambang Pamungkas Jr", "email": "bp@dispora.go.id"})
+    assert import_repo.update_user(
+        db, imported.id, 1, {"display_name": "Bambang Pamungkas Jr", "email": "bp@dispora.go.id"}
+    )
     db.expire_all()
     imported = db.get(User, imported.id)
     assert imported is not None and imported.search_text.startswith("bambang pamungkas jr ")

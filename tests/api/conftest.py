@@ -45,10 +45,21 @@ def machine(runtime: Runtime, db: Session, http: TestClient) -> MachineFactory:
     """``machine(scope="admin:read", agency="DISKOMINFO", name=…)``: a registered client
     and a fresh token of it."""
 
-    def make(scope: str = "admin:read admin:write", *, agency: str | None = None,
-             name: str = "SIMPEG sync", token_scope: str | None = None) -> Machine:
-        client, secret = create_client(runtime, db, name=name, redirect_uris=[],
-                                       grant_types=["client_credentials"], scope=scope)
+    def make(
+        scope: str = "admin:read admin:write",
+        *,
+        agency: str | None = None,
+        name: str = "SIMPEG sync",
+        token_scope: str | None = None,
+    ) -> Machine:
+        client, secret = create_client(
+            runtime,
+            db,
+            name=name,
+            redirect_uris=[],
+            grant_types=["client_credentials"],
+            scope=scope,
+        )
         assert secret is not None
         if agency is not None:
             found = agency_repo.get_by_code(db, agency)

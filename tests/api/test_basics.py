@@ -35,14 +35,31 @@ def test_openapi_3_1_describes_every_resource(http: TestClient) -> None:
     doc = r.json()
     assert doc["openapi"].startswith("3.1")
     paths = set(doc["paths"])
-    for path in ("/users", "/users/{user_id}", "/users/{user_id}/{action}", "/agencies",
-                 "/agencies/{code}", "/agencies/{code}/merge", "/roles",
-                 "/roles/{role_id}/assignments", "/clients", "/clients/{client_id}/{action}",
-                 "/sessions", "/sessions/{session_id}", "/audit-events", "/keys",
-                 "/keys/rotate", "/keys/{kid}/retire", "/upstreams", "/upstreams/{slug}",
-                 "/upstreams/{slug}/{action}", "/webhooks", "/webhooks/{subscription_id}",
-                 "/webhooks/{subscription_id}/deliveries",
-                 "/webhooks/{subscription_id}/deliveries/{delivery_id}/send-again"):
+    for path in (
+        "/users",
+        "/users/{user_id}",
+        "/users/{user_id}/{action}",
+        "/agencies",
+        "/agencies/{code}",
+        "/agencies/{code}/merge",
+        "/roles",
+        "/roles/{role_id}/assignments",
+        "/clients",
+        "/clients/{client_id}/{action}",
+        "/sessions",
+        "/sessions/{session_id}",
+        "/audit-events",
+        "/keys",
+        "/keys/rotate",
+        "/keys/{kid}/retire",
+        "/upstreams",
+        "/upstreams/{slug}",
+        "/upstreams/{slug}/{action}",
+        "/webhooks",
+        "/webhooks/{subscription_id}",
+        "/webhooks/{subscription_id}/deliveries",
+        "/webhooks/{subscription_id}/deliveries/{delivery_id}/send-again",
+    ):
         assert path in paths, path
     assert doc["servers"] == [{"url": API}]
     schemes = doc["components"]["securitySchemes"]
@@ -59,19 +76,26 @@ def test_errors_are_problem_details(http: TestClient, machine: MachineFactory) -
     problem(http.get(f"{API}/users"), 401)
     problem(http.get(f"{API}/users/nobody", headers=m.auth), 404, "admin.error.user_unknown")
     problem(http.get(f"{API}/nowhere", headers=m.auth), 404)
-    body = problem(http.post(f"{API}/agencies", headers=m.auth,
-                             json={"code": "X1", "name": "n", "password": "hunter2-secret"}),
-                   400, "invalid_request")
-    assert body["errors"] == [{"pointer": "#/body/password",
-                               "detail": "Extra inputs are not permitted"}]
+    body = problem(
+        http.post(
+            f"{API}/agencies",
+            headers=m.auth,
+            json={"code": "X1", "name": "n", "password": "hunter2-secret"},
+        ),
+        400,
+        "invalid_request",
+    )
+    assert body["errors"] == [
+        {"pointer": "#/body/password", "detail": "Extra inputs are not permitted"}
+    ]
     assert "hunter2" not in str(body)
     problem(http.get(f"{API}/users", headers=m.auth, params={"limit": 0}), 400)
-    problem(http.get(f"{API}/users", headers=m.auth, params={"after": "!!"}), 400,
-            "invalid_cursor")
+    problem(http.get(f"{API}/users", headers=m.auth, params={"after": "!!"}), 400, "invalid_cursor")
 
 
-def test_pages_link_both_ways_and_search(http: TestClient, runtime: Runtime, db: Session,
-                                         machine: MachineFactory) -> None:
+def test_pages_link_both_ways_and_search(
+    http: TestClient, runtime: Runtime, db: Session, machine: MachineFactory
+) -> None:
     for i in range(7):
         create_user(runtime, db, username=f"warga{i}", display_name=f"Warga Nomor {i}")
     create_user(runtime, db, username="lain", display_name="Orang Lain")
@@ -102,14 +126,25 @@ def test_etag_and_if_match(http: TestClient, db: Session, machine: MachineFactor
     assert r.json()["name"] == "Dinas Kesehatan"
     # 428 without If-Match, 412 with a stale one, 200 with the current one
     problem(http.patch(f"{API}/agencies/DINKES", headers=m.auth, json={"name": "Dinkes"}), 428)
-    ok = http.patch(f"{API}/agencies/DINKES", headers={**m.auth, "If-Match": etag},
-                    json={"name": "Dinas Kesehatan Kota"})
+    ok = http.patch(
+        f"{API}/agencies/DINKES",
+        headers={**m.auth, "If-Match": etag},
+        json={"name": "Dinas Kesehatan Kota"},
+    )
     assert ok.status_code == 200 and ok.json()["version"] == r.json()["version"] + 1
     assert ok.headers["etag"] != etag
-    problem(http.patch(f"{API}/agencies/DINKES", headers={**m.auth, "If-Match": etag},
-                       json={"name": "Lost update"}), 412, "admin.conflict")
-    assert http.get(f"{API}/agencies/DINKES", headers=m.auth).json()["name"] == \
-        "Dinas Kesehatan Kota"
+    problem(
+        http.patch(
+            f"{API}/agencies/DINKES",
+            headers={**m.auth, "If-Match": etag},
+            json={"name": "Lost update"},
+        ),
+        412,
+        "admin.conflict",
+    )
+    assert (
+        http.get(f"{API}/agencies/DINKES", headers=m.auth).json()["name"] == "Dinas Kesehatan Kota"
+    )
 
 
 def test_every_call_is_an_audit_event_with_the_client_as_actor(
@@ -117,37 +152,48 @@ def test_every_call_is_an_audit_event_with_the_client_as_actor(
 ) -> None:
     agencies(db)
     m = machine()
-    r = http.post(f"{API}/agencies", headers=m.auth,
-                  json={"code": "BAPPEDA", "name": "Badan Perencanaan"})
+    r = http.post(
+        f"{API}/agencies", headers=m.auth, json={"code": "BAPPEDA", "name": "Badan Perencanaan"}
+    )
     assert r.status_code == 201, r.text
     assert r.headers["location"].endswith("/agencies/BAPPEDA")
     http.get(f"{API}/agencies/NOPE", headers=m.auth)
-    calls = db.scalars(select(AuditEvent).where(AuditEvent.event == "admin_api.called")
-                       .order_by(AuditEvent.id)).all()
-    assert [(c.details["method"], c.details["path"], c.details["status"], c.outcome)
-            for c in calls] == [
+    calls = db.scalars(
+        select(AuditEvent).where(AuditEvent.event == "admin_api.called").order_by(AuditEvent.id)
+    ).all()
+    assert [
+        (c.details["method"], c.details["path"], c.details["status"], c.outcome) for c in calls
+    ] == [
         ("POST", f"{API}/agencies", 201, "success"),
-        ("GET", f"{API}/agencies/NOPE", 404, "failure")]
+        ("GET", f"{API}/agencies/NOPE", 404, "failure"),
+    ]
     assert all(c.client_id == m.client.client_id and c.actor_id is None for c in calls)
     created = db.scalars(select(AuditEvent).where(AuditEvent.event == "agency.created")).one()
     assert created.client_id == m.client.client_id
     assert created.details["actor_client_id"] == m.client.client_id
 
 
-def test_the_per_client_limit_of_token_applies(runtime: Runtime, db: Session,
-                                               tmp_path: Any) -> None:
+def test_the_per_client_limit_of_token_applies(
+    runtime: Runtime, db: Session, tmp_path: Any
+) -> None:
     from sso.app import create_app
     from sso.runtime import build_runtime
     from tests.api.conftest import fetch_token
     from tests.factories import create_client
 
-    limited = build_runtime(make_settings(runtime.settings.database_url, tmp_path,
-                                          rate_limit_client_per_minute=3))
+    limited = build_runtime(
+        make_settings(runtime.settings.database_url, tmp_path, rate_limit_client_per_minute=3)
+    )
     try:
         with TestClient(create_app(limited.settings, limited)) as http:
-            client, secret = create_client(limited, db, name="Batch", redirect_uris=[],
-                                           grant_types=["client_credentials"],
-                                           scope="admin:read")
+            client, secret = create_client(
+                limited,
+                db,
+                name="Batch",
+                redirect_uris=[],
+                grant_types=["client_credentials"],
+                scope="admin:read",
+            )
             assert secret
             auth = {"Authorization": "Bearer " + fetch_token(http, client.client_id, secret)}
             codes = [http.get(f"{API}/agencies", headers=auth).status_code for _ in range(4)]

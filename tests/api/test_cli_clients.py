@@ -18,8 +18,19 @@ from tests.test_cli import sso  # noqa: F401 (the fixture)
 
 def test_an_admin_api_client_from_the_cli(sso, db: Session, http: TestClient) -> None:  # noqa: F811
     agencies(db)
-    r = sso("clients", "create", "--name", "SIMPEG DINKES", "--grant-type", "client_credentials",
-            "--scope", "admin:read admin:write", "--agency", "dinkes", "--json")
+    r = sso(
+        "clients",
+        "create",
+        "--name",
+        "SIMPEG DINKES",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "admin:read admin:write",
+        "--agency",
+        "dinkes",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     token = fetch_token(http, out["client_id"], out["client_secret"])
@@ -27,8 +38,19 @@ def test_an_admin_api_client_from_the_cli(sso, db: Session, http: TestClient) ->
     codes = {a["code"] for a in http.get(f"{API}/agencies", headers=auth).json()["items"]}
     assert codes == {"DINKES"}
     assert http.get(f"{API}/clients", headers=auth).status_code == 403
-    unlimited = json.loads(sso("clients", "create", "--name", "SOC", "--grant-type",
-                               "client_credentials", "--scope", "admin:read", "--json").stdout)
+    unlimited = json.loads(
+        sso(
+            "clients",
+            "create",
+            "--name",
+            "SOC",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "admin:read",
+            "--json",
+        ).stdout
+    )
     token = fetch_token(http, unlimited["client_id"], unlimited["client_secret"])
     r = http.get(f"{API}/clients", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and len(r.json()["items"]) == 2
@@ -36,11 +58,29 @@ def test_an_admin_api_client_from_the_cli(sso, db: Session, http: TestClient) ->
 
 def test_unknown_agency_or_a_person_client_is_refused(sso, db: Session) -> None:  # noqa: F811
     agencies(db)
-    r = sso("clients", "create", "--name", "X", "--grant-type", "client_credentials",
-            "--scope", "admin:read", "--agency", "NOPE")
+    r = sso(
+        "clients",
+        "create",
+        "--name",
+        "X",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "admin:read",
+        "--agency",
+        "NOPE",
+    )
     assert r.exit_code == 1 and "unknown agency" in r.stderr
-    r = sso("clients", "create", "--name", "X", "--redirect-uri", "https://rp.example/cb",
-            "--agency", "DINKES")
+    r = sso(
+        "clients",
+        "create",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--agency",
+        "DINKES",
+    )
     assert r.exit_code == 1 and r.stderr.startswith("error: ")
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(Client)) == 0

@@ -23,20 +23,27 @@ MAX_EXAMPLES = 6
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_request_makes_a_server_error(app: FastAPI, db: Session, machine: MachineFactory,
-                                         mode: GenerationMode) -> None:
+def test_no_request_makes_a_server_error(
+    app: FastAPI, db: Session, machine: MachineFactory, mode: GenerationMode
+) -> None:
     agencies(db)
     auth = machine().auth
     loaded = schemathesis.openapi.from_asgi(f"{API}/openapi.json", app)
-    operations = sorted((r.ok() for r in loaded.get_all_operations()),
-                        key=lambda op: (op.path, op.method))
+    operations = sorted(
+        (r.ok() for r in loaded.get_all_operations()), key=lambda op: (op.path, op.method)
+    )
     assert len(operations) >= 25
     statuses: set[int] = set()
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None,
-                  suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def fuzz(case: Any) -> None:
             response = case.call(headers=auth)
             statuses.add(response.status_code)
@@ -46,7 +53,10 @@ def test_no_request_makes_a_server_error(app: FastAPI, db: Session, machine: Mac
                 found = response.headers.get("content-type") or [""]
                 kind = found[0] if isinstance(found, list) else found
                 assert kind.startswith("application/problem+json"), (
-                    response.status_code, response.text[:200], str(response.request.url))
+                    response.status_code,
+                    response.text[:200],
+                    str(response.request.url),
+                )
 
         try:
             fuzz()

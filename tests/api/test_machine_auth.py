@@ -29,9 +29,12 @@ def _probe(main: FastAPI) -> None:
 
     @app.get("/caller")
     def caller(who: MachineCallerDep) -> dict[str, Any]:
-        return {"client_id": who.client_id, "scopes": sorted(who.scopes),
-                "agency_id": who.agency_id,
-                "agencies": sorted(who.agencies) if who.agencies is not None else None}
+        return {
+            "client_id": who.client_id,
+            "scopes": sorted(who.scopes),
+            "agency_id": who.agency_id,
+            "agencies": sorted(who.agencies) if who.agencies is not None else None,
+        }
 
     @app.post("/write")
     def write(who: Writer) -> dict[str, str]:
@@ -58,25 +61,35 @@ def _problem(r: Any, status: int, error: str | None) -> dict[str, Any]:
     return body
 
 
-def test_a_client_token_names_the_caller(app: FastAPI, http: TestClient,
-                                          machine: MachineFactory) -> None:
+def test_a_client_token_names_the_caller(
+    app: FastAPI, http: TestClient, machine: MachineFactory
+) -> None:
     _probe(app)
     m = machine("admin:read admin:write")
     r = http.get("/probe/caller", headers=m.auth)
     assert r.status_code == 200, r.text
-    assert r.json() == {"client_id": m.client.client_id, "scopes": ["admin:read", "admin:write"],
-                        "agency_id": None, "agencies": None}
+    assert r.json() == {
+        "client_id": m.client.client_id,
+        "scopes": ["admin:read", "admin:write"],
+        "agency_id": None,
+        "agencies": None,
+    }
     assert http.post("/probe/write", headers=m.auth).status_code == 200
 
 
-def test_no_bad_or_dead_token_is_401(app: FastAPI, http: TestClient,
-                                     machine: MachineFactory) -> None:
+def test_no_bad_or_dead_token_is_401(
+    app: FastAPI, http: TestClient, machine: MachineFactory
+) -> None:
     _probe(app)
     _problem(http.get("/probe/caller"), 401, None)
-    _problem(http.get("/probe/caller", headers={"Authorization": "Bearer nonsense"}), 401,
-             "invalid_token")
-    _problem(http.get("/probe/caller", headers={"Authorization": "Basic YTpi"}), 400,
-             "invalid_request")
+    _problem(
+        http.get("/probe/caller", headers={"Authorization": "Bearer nonsense"}),
+        401,
+        "invalid_token",
+    )
+    _problem(
+        http.get("/probe/caller", headers={"Authorization": "Basic YTpi"}), 400, "invalid_request"
+    )
     m = machine()
     # A token in the query string is not looked at (RFC 6750 §2.3 is not offered).
     _problem(http.get("/probe/caller", params={"access_token": m.token}), 401, None)
@@ -85,14 +98,17 @@ def test_no_bad_or_dead_token_is_401(app: FastAPI, http: TestClient,
     _problem(http.get("/probe/caller", headers=m.auth), 401, "invalid_token")
 
 
-def test_a_missing_scope_is_403_and_names_it(app: FastAPI, http: TestClient,
-                                             machine: MachineFactory) -> None:
+def test_a_missing_scope_is_403_and_names_it(
+    app: FastAPI, http: TestClient, machine: MachineFactory
+) -> None:
     _probe(app)
     m = machine("admin:read admin:write", token_scope="admin:read")
     body = _problem(http.post("/probe/write", headers=m.auth), 403, "insufficient_scope")
     assert body["scope"] == "admin:write"
-    assert 'scope="admin:write"' in http.post("/probe/write", headers=m.auth).headers[
-        "www-authenticate"]
+    assert (
+        'scope="admin:write"'
+        in http.post("/probe/write", headers=m.auth).headers["www-authenticate"]
+    )
 
 
 def test_a_scope_taken_from_the_client_is_gone_at_once(
@@ -119,8 +135,9 @@ def test_a_limited_client_carries_its_agency_subtree(
     assert r.json()["agencies"] == sorted([tree["DISKOMINFO"].id, tree["BIDANG-TI"].id])
 
 
-def test_a_persons_token_is_refused(app: FastAPI, http: TestClient, runtime: Any,
-                                    db: Session) -> None:
+def test_a_persons_token_is_refused(
+    app: FastAPI, http: TestClient, runtime: Any, db: Session
+) -> None:
     """A token a person granted is no machine mandate, whatever its scopes."""
     from tests.factories import create_user
     from tests.oidc.flow import authorize_url, login, query_of
@@ -131,9 +148,16 @@ def test_a_persons_token_is_refused(app: FastAPI, http: TestClient, runtime: Any
     assert secret
     req = authorize_url(client.client_id, scope="openid admin:read")
     code = query_of(login(http, req, "siti"))["code"]
-    r = http.post("/token", auth=(client.client_id, secret), data={
-        "grant_type": "authorization_code", "code": code,
-        "redirect_uri": "https://rp.example.id/callback", "code_verifier": req.verifier})
+    r = http.post(
+        "/token",
+        auth=(client.client_id, secret),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://rp.example.id/callback",
+            "code_verifier": req.verifier,
+        },
+    )
     assert r.status_code == 200, r.text
     assert "admin:read" in r.json()["scope"]
     person = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -143,5 +167,4 @@ def test_a_persons_token_is_refused(app: FastAPI, http: TestClient, runtime: Any
     db.commit()
     app.state.runtime.extras.clear()
     own = fetch_token(http, client.client_id, secret, "admin:read")
-    assert http.get("/probe/caller", headers={"Authorization": f"Bearer {own}"}).status_code \
-        == 200
+    assert http.get("/probe/caller", headers={"Authorization": f"Bearer {own}"}).status_code == 200

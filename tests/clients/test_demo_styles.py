@@ -36,18 +36,17 @@ def test_one_stylesheet_and_no_inline_style(city: City) -> None:  # noqa: F811
 
 def test_no_sideways_scrolling_on_a_phone(city: City) -> None:  # noqa: F811
     async def scenario(browser: Any) -> None:
-        context = await browser.new_context(viewport={"width": 360, "height": 740},
-                                            locale="id-ID")
+        context = await browser.new_context(viewport={"width": 360, "height": 740}, locale="id-ID")
         page = await context.new_page()
         errors: list[str] = []
-        page.on("console", lambda m: errors.append(f"{m.text} {m.location}")
-                if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None,
+        )
 
         async def check(url: str) -> None:
             await page.goto(url)
-            wide = await page.evaluate(
-                "document.scrollingElement.scrollWidth <= window.innerWidth"
-            )
+            wide = await page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
             assert wide, f"{url} scrolls sideways at 360px"
             colour = await page.evaluate(
                 "getComputedStyle(document.querySelector('header')).backgroundColor"

@@ -357,7 +357,6 @@ def test_roles_come_from_the_claim_and_local_grants() -> None:
     assert RPUser.from_claims({"sub": "u3", "opd": "bogus"}).agency_code is None
 
 
-
 @pytest.mark.parametrize("app", ["event", "hotspot", "data_portal"])
 def test_an_app_starts_without_authlibs_httpx_warning(app: str, tmp_path: Path) -> None:
     """`make demo` printed Authlib's "The httpx module is deprecated" at every start of every
@@ -365,8 +364,11 @@ def test_an_app_starts_without_authlibs_httpx_warning(app: str, tmp_path: Path) 
     `python -m <app>` without its settings imports everything, then stops at the settings."""
     clients = Path(__file__).resolve().parents[2] / "clients"
     done = subprocess.run(  # noqa: S603 (our interpreter, our code)
-        [sys.executable, "-W", "default", "-m", app], cwd=tmp_path, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-W", "default", "-m", app],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PYTHONPATH": f"{clients / app}{os.pathsep}{clients}", "PATH": os.environ["PATH"]},
     )
     assert done.returncode != 0 and "client_id" in done.stderr.lower(), done.stderr

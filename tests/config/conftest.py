@@ -15,17 +15,20 @@ from tests.config.helpers import EVENT_SECRET, PORTAL_SECRET, Run
 def sso(runtime: Runtime) -> Run:
     s = runtime.settings
     env = {
-        "SSO_ENV": "test", "SSO_DATABASE_URL": s.database_url,
+        "SSO_ENV": "test",
+        "SSO_DATABASE_URL": s.database_url,
         "SSO_SECRET_KEY": s.secret_key.get_secret_value(),
         "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),
-        "SSO_ISSUER": s.issuer, "SSO_VAR_DIR": str(s.var_dir),
+        "SSO_ISSUER": s.issuer,
+        "SSO_VAR_DIR": str(s.var_dir),
         "CLIENT_SECRET_PORTAL_SATU_DATA": PORTAL_SECRET,
         "CLIENT_SECRET_EVENT": EVENT_SECRET,
     }
     runner = CliRunner()
 
     def run(*args: str, extra_env: dict[str, str | None] | None = None) -> Result:
-        return runner.invoke(cli, list(args), env={**env, **(extra_env or {})},
-                             catch_exceptions=False)
+        return runner.invoke(
+            cli, list(args), env={**env, **(extra_env or {})}, catch_exceptions=False
+        )
 
     return run

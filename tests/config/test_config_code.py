@@ -22,9 +22,18 @@ from tests.conftest import _empty_all_tables
 from tests.factories import create_user
 
 ADMIN = "test-admin"
-JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
-                  "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                  "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}
+JWKS = {
+    "keys": [
+        {
+            "kty": "EC",
+            "crv": "P-256",
+            "kid": "k1",
+            "use": "sig",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        }
+    ]
+}
 
 
 def seed(runtime: Runtime) -> dict[str, str]:
@@ -32,40 +41,88 @@ def seed(runtime: Runtime) -> dict[str, str]:
     settings = runtime.settings
     with runtime.sessions() as s:
         kominfo = agency_service.create(s, "DISKOMINFO", "Dinas Kominfo", None, actor_id=ADMIN)
-        agency_service.create(s, "BIDANG-TI", "Bidang Teknologi Informasi", kominfo.id,
-                              actor_id=ADMIN)
+        agency_service.create(
+            s, "BIDANG-TI", "Bidang Teknologi Informasi", kominfo.id, actor_id=ADMIN
+        )
         agency_service.create(s, "DINKES", "Dinas Kesehatan", None, actor_id=ADMIN)
-        portal = client_service.create(s, settings, ClientSpec(
-            name="Portal Satu Data", description="Data terbuka kota",
-            redirect_uris=["https://data.example.id/callback"],
-            post_logout_redirect_uris=["https://data.example.id/"],
-            scope="openid profile email opd roles", trusted=True,
-            backchannel_logout_uri="https://data.example.id/backchannel",
-            id_token_signed_response_alg="ES256", app_kind="web",
-            client_uri="https://data.example.id", contacts=["it@example.id"],
-            client_id="portal-satu-data", client_secret=PORTAL_SECRET), actor_id=ADMIN).client
-        client_service.edit(s, settings, portal, client_service.ClientEdit(
-            version=portal.version, redirect_uris=portal.redirect_uris,
-            post_logout_redirect_uris=portal.post_logout_redirect_uris, scope=portal.scope,
-            grant_types=portal.grant_types, access_token_lifetime=300,
-            refresh_token_lifetime=86400, trusted=True,
-            backchannel_logout_uri=portal.backchannel_logout_uri), actor_id=ADMIN)
-        app = client_service.create(s, settings, ClientSpec(
-            name="Tangsel Mobile", public=True, app_kind="native",
-            redirect_uris=["id.go.tangerangselatankota.mobile:/callback"],
-            scope="openid profile offline_access"), actor_id=ADMIN).client
-        client_service.create(s, settings, ClientSpec(
-            name="SIMPEG sync", grant_types=["client_credentials"], scope="admin:read",
-            token_endpoint_auth_method="private_key_jwt", jwks=JWKS, app_kind="m2m"),
-            actor_id=ADMIN)
-        event = client_service.create(s, settings, ClientSpec(
-            name="Event", redirect_uris=["https://event.example.id/cb"],
-            client_secret=EVENT_SECRET), actor_id=ADMIN).client
+        portal = client_service.create(
+            s,
+            settings,
+            ClientSpec(
+                name="Portal Satu Data",
+                description="Data terbuka kota",
+                redirect_uris=["https://data.example.id/callback"],
+                post_logout_redirect_uris=["https://data.example.id/"],
+                scope="openid profile email opd roles",
+                trusted=True,
+                backchannel_logout_uri="https://data.example.id/backchannel",
+                id_token_signed_response_alg="ES256",
+                app_kind="web",
+                client_uri="https://data.example.id",
+                contacts=["it@example.id"],
+                client_id="portal-satu-data",
+                client_secret=PORTAL_SECRET,
+            ),
+            actor_id=ADMIN,
+        ).client
+        client_service.edit(
+            s,
+            settings,
+            portal,
+            client_service.ClientEdit(
+                version=portal.version,
+                redirect_uris=portal.redirect_uris,
+                post_logout_redirect_uris=portal.post_logout_redirect_uris,
+                scope=portal.scope,
+                grant_types=portal.grant_types,
+                access_token_lifetime=300,
+                refresh_token_lifetime=86400,
+                trusted=True,
+                backchannel_logout_uri=portal.backchannel_logout_uri,
+            ),
+            actor_id=ADMIN,
+        )
+        app = client_service.create(
+            s,
+            settings,
+            ClientSpec(
+                name="Tangsel Mobile",
+                public=True,
+                app_kind="native",
+                redirect_uris=["id.go.tangerangselatankota.mobile:/callback"],
+                scope="openid profile offline_access",
+            ),
+            actor_id=ADMIN,
+        ).client
+        client_service.create(
+            s,
+            settings,
+            ClientSpec(
+                name="SIMPEG sync",
+                grant_types=["client_credentials"],
+                scope="admin:read",
+                token_endpoint_auth_method="private_key_jwt",
+                jwks=JWKS,
+                app_kind="m2m",
+            ),
+            actor_id=ADMIN,
+        )
+        event = client_service.create(
+            s,
+            settings,
+            ClientSpec(
+                name="Event",
+                redirect_uris=["https://event.example.id/cb"],
+                client_secret=EVENT_SECRET,
+            ),
+            actor_id=ADMIN,
+        ).client
         client_service.set_disabled(s, event, True, actor_id=ADMIN)
         role_repo.get_or_create_global(s, "admin")
         opd = role_service.create(s, "opd-admin", None, "Admin OPD", actor_id=ADMIN)
-        organizer = role_service.create(s, "organizer", "portal-satu-data", "Penyelenggara",
-                                        actor_id=ADMIN)
+        organizer = role_service.create(
+            s, "organizer", "portal-satu-data", "Penyelenggara", actor_id=ADMIN
+        )
         role_service.grant(s, opd, "agency:BIDANG-TI", actor_id=ADMIN)
         role_service.grant(s, organizer, "agency:DINKES", actor_id=ADMIN)
         ids = {"app": app.client_id, "event": event.client_id}
@@ -74,7 +131,8 @@ def seed(runtime: Runtime) -> dict[str, str]:
 
 
 def test_export_apply_on_an_empty_database_export_again_is_the_same_file(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     ids = seed(runtime)
     with runtime.sessions() as s:  # the provider's own console client is not configuration
         ensure_console_client(s, runtime.settings)
@@ -91,7 +149,8 @@ def test_export_apply_on_an_empty_database_export_again_is_the_same_file(
     assert PORTAL_SECRET not in first and EVENT_SECRET not in first
     assert CONSOLE_CLIENT_ID not in first
     assert {"role": "organizer", "client": "portal-satu-data", "agency": "DINKES"} in doc[
-        "role_assignments"]
+        "role_assignments"
+    ]
 
     _empty_all_tables(runtime)
     result = sso("config", "apply", str(path))
@@ -106,18 +165,25 @@ def test_export_apply_on_an_empty_database_export_again_is_the_same_file(
     portal_row = db.scalar(select(Client).where(Client.client_id == "portal-satu-data"))
     assert check_secret(runtime.secret_key, portal_row, PORTAL_SECRET)
     event_row = db.scalar(select(Client).where(Client.client_id == ids["event"]))
-    assert event_row.status == "disabled" and check_secret(runtime.secret_key, event_row,
-                                                           EVENT_SECRET)
+    assert event_row.status == "disabled" and check_secret(
+        runtime.secret_key, event_row, EVENT_SECRET
+    )
     made = {e.event for e in config_events(db)}
-    assert {"agency.created", "client.created", "role.created", "role.granted",
-            "config.applied"} <= made
+    assert {
+        "agency.created",
+        "client.created",
+        "role.created",
+        "role.granted",
+        "config.applied",
+    } <= made
 
     result = sso("config", "apply", str(path))
     assert result.exit_code == 0 and result.stdout.strip() == "No changes."
 
 
 def test_apply_twice_changes_nothing_and_changes_show_their_fields(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     seed(runtime)
     path, _text = export(sso, tmp_path)
     assert sso("config", "apply", str(path)).stdout.strip() == "No changes."
@@ -141,7 +207,7 @@ def test_apply_twice_changes_nothing_and_changes_show_their_fields(
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "~ agency DINKES" in out and '"Dinas Kesehatan" -> "Dinas Kesehatan Kota"' in out
-    assert '~ agency BIDANG-TI' in out and '"DISKOMINFO" -> null' in out
+    assert "~ agency BIDANG-TI" in out and '"DISKOMINFO" -> null' in out
     assert "~ client portal-satu-data (Portal Data)" in out
     assert "(stored secret) -> ${NEW_PORTAL_SECRET}" in out and new_secret not in out
     assert '"active"' in out and "Plan: 0 to create, 5 to change, 0 to delete." in out
@@ -153,8 +219,15 @@ def test_apply_twice_changes_nothing_and_changes_show_their_fields(
     assert not check_secret(runtime.secret_key, row, PORTAL_SECRET)
     assert db.scalar(select(Agency).where(Agency.code == "BIDANG-TI")).parent_id is None
     made = [e.event for e in config_events(db)]
-    assert {"agency.renamed", "agency.moved", "client.updated", "client.secret_rotated",
-            "client.enabled", "role.updated", "config.applied"} <= set(made)
+    assert {
+        "agency.renamed",
+        "agency.moved",
+        "client.updated",
+        "client.secret_rotated",
+        "client.enabled",
+        "role.updated",
+        "config.applied",
+    } <= set(made)
     again = sso("config", "apply", str(path), extra_env={"NEW_PORTAL_SECRET": new_secret})
     assert again.stdout.strip() == "No changes."
 
@@ -176,7 +249,8 @@ def test_dry_run_changes_nothing(runtime: Runtime, sso: Run, db: Any, tmp_path: 
 
 
 def test_without_prune_nothing_is_deleted_with_prune_it_is(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     ids = seed(runtime)
     path, text = export(sso, tmp_path)
     doc = yaml.safe_load(text)
@@ -201,12 +275,14 @@ def test_without_prune_nothing_is_deleted_with_prune_it_is(
     assert db.scalar(select(Role).where(Role.name == "admin")) is not None
     assert db.scalars(select(RoleAssignment)).all() == []
     assert {"agency.deleted", "client.deleted", "role.deleted", "role.revoked"} <= {
-        e.event for e in config_events(db)}
+        e.event for e in config_events(db)
+    }
     assert sso("config", "apply", str(path), "--prune").stdout.strip() == "No changes."
 
 
 def test_a_bad_file_reports_every_problem_and_writes_nothing(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     seed(runtime)
     path, before = export(sso, tmp_path)
     doc = yaml.safe_load(before)
@@ -214,8 +290,14 @@ def test_a_bad_file_reports_every_problem_and_writes_nothing(
     doc["agencies"].append({"code": "bad code!", "name": "Salah"})
     doc["clients"][0]["trusted"] = "yes"
     doc["clients"].append({"client_id": "new-app", "name": "New", "grant_types": ["implicit"]})
-    doc["clients"].append({"client_id": "web-app", "name": "Web", "secret": "${WEB_SECRET}",
-                           "redirect_uris": ["http://web.example.id/cb"]})
+    doc["clients"].append(
+        {
+            "client_id": "web-app",
+            "name": "Web",
+            "secret": "${WEB_SECRET}",
+            "redirect_uris": ["http://web.example.id/cb"],
+        }
+    )
     doc["clients"].append({"client_id": "plain", "name": "Plain", "secret": "hunter2"})
     doc["clients"].append({"client_id": "tangselconsole", "name": "Mine now"})
     doc["roles"].append({"name": "viewer", "client": "no-such-client"})
@@ -246,17 +328,24 @@ def test_a_bad_file_reports_every_problem_and_writes_nothing(
 
 
 def test_a_missing_environment_variable_fails_cleanly(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     path, _ = export(sso, tmp_path)  # an empty city
     doc = yaml.safe_load(path.read_text())
-    doc["clients"] = [{"client_id": "portal-satu-data", "name": "Portal",
-                       "redirect_uris": ["https://data.example.id/cb"],
-                       "secret": "${PORTAL_SECRET_FROM_VAULT}"}]
+    doc["clients"] = [
+        {
+            "client_id": "portal-satu-data",
+            "name": "Portal",
+            "redirect_uris": ["https://data.example.id/cb"],
+            "secret": "${PORTAL_SECRET_FROM_VAULT}",
+        }
+    ]
     write(path, doc)
     result = sso("config", "apply", str(path))
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        "error: clients[0].secret: environment variable PORTAL_SECRET_FROM_VAULT is not set")
+        "error: clients[0].secret: environment variable PORTAL_SECRET_FROM_VAULT is not set"
+    )
     db.expire_all()
     assert db.scalars(select(Client)).all() == []
 
@@ -266,11 +355,12 @@ def test_a_missing_environment_variable_fails_cleanly(
     assert check_secret(runtime.secret_key, row, PORTAL_SECRET)
     # A hand-written entry takes the defaults of `sso clients create`; applying it again, or
     # pruning with a file that has no clients section, changes nothing.
-    again = sso("config", "apply", str(path),
-                extra_env={"PORTAL_SECRET_FROM_VAULT": PORTAL_SECRET})
+    again = sso("config", "apply", str(path), extra_env={"PORTAL_SECRET_FROM_VAULT": PORTAL_SECRET})
     assert again.stdout.strip() == "No changes."
-    only_agencies = write(tmp_path / "agencies.yaml", {"version": 1, "agencies": [
-        {"code": "DINKES", "name": "Dinas Kesehatan"}]})
+    only_agencies = write(
+        tmp_path / "agencies.yaml",
+        {"version": 1, "agencies": [{"code": "DINKES", "name": "Dinas Kesehatan"}]},
+    )
     result = sso("config", "apply", str(only_agencies), "--prune")
     assert result.exit_code == 0 and "Plan: 1 to create, 0 to change, 0 to delete." in result.stdout
     db.expire_all()
@@ -278,9 +368,21 @@ def test_a_missing_environment_variable_fails_cleanly(
 
 
 def test_a_new_confidential_client_needs_a_secret_reference(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", {"version": 1, "clients": [
-        {"client_id": "portal", "name": "Portal", "redirect_uris": ["https://p.example.id/cb"]}]})
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "c.yaml",
+        {
+            "version": 1,
+            "clients": [
+                {
+                    "client_id": "portal",
+                    "name": "Portal",
+                    "redirect_uris": ["https://p.example.id/cb"],
+                }
+            ],
+        },
+    )
     result = sso("config", "apply", str(path))
     assert result.exit_code == 1
     assert "client portal (Portal): a new confidential client needs secret" in result.stderr
@@ -311,9 +413,9 @@ def test_yaml_that_does_not_parse(sso: Run, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "not valid YAML" in result.stderr
 
 
-
 def test_registration_fields_development_mark_and_fixed_fields(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     seed(runtime)
     path, text = export(sso, tmp_path)
     doc = yaml.safe_load(text)
@@ -341,9 +443,15 @@ def test_registration_fields_development_mark_and_fixed_fields(
     db.expire_all()
     row = db.scalar(select(Client).where(Client.client_id == "portal-satu-data"))
     assert (row.in_development, row.token_endpoint_auth_method, row.client_secret_hash) == (
-        False, "private_key_jwt", None)
+        False,
+        "private_key_jwt",
+        None,
+    )
     assert (row.description, row.contacts, row.id_token_signed_response_alg) == (
-        "Portal data kota", ["data@example.id"], "RS256")
+        "Portal data kota",
+        ["data@example.id"],
+        "RS256",
+    )
     assert sso("config", "apply", str(path)).stdout.strip() == "No changes."
 
     # A loopback URI without the mark is refused by the console's rule; so are a change of
@@ -353,20 +461,35 @@ def test_registration_fields_development_mark_and_fixed_fields(
     mobile["client_type"] = "confidential"
     event = next(c for c in doc["clients"] if c["name"] == "Event")
     event["status"] = "pending"
-    doc["clients"].append({"client_id": "-x", "name": "Bad", "client_type": "public",
-                           "app_kind": "native", "redirect_uris": ["com.example:/cb"]})
-    doc["clients"].append({"client_id": "short", "name": "Short", "secret": "${SHORT}",
-                           "redirect_uris": ["https://s.example.id/cb"]})
+    doc["clients"].append(
+        {
+            "client_id": "-x",
+            "name": "Bad",
+            "client_type": "public",
+            "app_kind": "native",
+            "redirect_uris": ["com.example:/cb"],
+        }
+    )
+    doc["clients"].append(
+        {
+            "client_id": "short",
+            "name": "Short",
+            "secret": "${SHORT}",
+            "redirect_uris": ["https://s.example.id/cb"],
+        }
+    )
     write(path, doc)
     result = sso("config", "apply", str(path), extra_env={"SHORT": "abc"})
     assert result.exit_code == 1
     err = result.stderr
     assert "client portal-satu-data (Portal Data)" not in err  # (name unchanged here)
-    for expected in ("client portal-satu-data (Portal Satu Data): ",
-                     "client_type cannot change",
-                     "apply only enables and disables",
-                     "client -x (Bad): client_id: 3-64",
-                     "client short (Short): a given client secret needs 32+"):
+    for expected in (
+        "client portal-satu-data (Portal Satu Data): ",
+        "client_type cannot change",
+        "apply only enables and disables",
+        "client -x (Bad): client_id: 3-64",
+        "client short (Short): a given client secret needs 32+",
+    ):
         assert expected in err, (expected, err)
     assert len(err.strip().splitlines()) == 6  # five problems and the summary
     db.expire_all()
@@ -374,7 +497,8 @@ def test_registration_fields_development_mark_and_fixed_fields(
 
 
 def test_an_agency_limited_machine_client_round_trips_with_its_limit(
-        runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
+    runtime: Runtime, sso: Run, db: Any, tmp_path: Path
+) -> None:
     seed(runtime)
     with runtime.sessions() as s:
         simpeg = s.scalar(select(Client).where(Client.name == "SIMPEG sync"))

@@ -24,19 +24,47 @@ HOOK_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
 def seed(runtime: Runtime) -> str:
     with runtime.sessions() as s:
-        registry.create(s, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-            slug="google", name="Google", issuer="https://accounts.google.com",
-            client_id="123.apps.googleusercontent.com", client_secret=GOOGLE_SECRET,
-            preset="google"), actor_id="test")
-        registry.create(s, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-            slug="inapas", name="INApas", issuer="https://inapas.example.id",
-            client_id="tangsel", client_secret="inapas-secret", preset="inapas",
-            accounts="all", staff_match="nip", staff_claim="nip"), actor_id="test")
+        registry.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            registry.UpstreamSpec(
+                slug="google",
+                name="Google",
+                issuer="https://accounts.google.com",
+                client_id="123.apps.googleusercontent.com",
+                client_secret=GOOGLE_SECRET,
+                preset="google",
+            ),
+            actor_id="test",
+        )
+        registry.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            registry.UpstreamSpec(
+                slug="inapas",
+                name="INApas",
+                issuer="https://inapas.example.id",
+                client_id="tangsel",
+                client_secret="inapas-secret",
+                preset="inapas",
+                accounts="all",
+                staff_match="nip",
+                staff_claim="nip",
+            ),
+            actor_id="test",
+        )
         registry.disable(s, "inapas", actor_id="test")
-        made = subscriptions.create(s, runtime.settings, runtime.encryptor,
-                                    url="https://siem.example.id/hook",
-                                    event_types=["user.login_failed", "client.*"],
-                                    description="SOC", actor_id="test")
+        made = subscriptions.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            url="https://siem.example.id/hook",
+            event_types=["user.login_failed", "client.*"],
+            description="SOC",
+            actor_id="test",
+        )
         subscriptions.pause(s, made.subscription.id, actor_id="test")
         s.commit()
         return made.subscription.id
@@ -84,8 +112,9 @@ def test_round_trip_and_secrets(runtime: Runtime, sso: Run, db: Any, tmp_path: P
     assert "~ upstream google (Google)" in result.stdout
     assert "(stored secret) -> ${UPSTREAM_SECRET_GOOGLE}" in result.stdout
     assert "a-rotated-google-secret" not in result.output
-    assert {"upstream.updated", "upstream.created", "webhook.created",
-            "webhook.paused"} <= {e.event for e in config_events(db)}
+    assert {"upstream.updated", "upstream.created", "webhook.created", "webhook.paused"} <= {
+        e.event for e in config_events(db)
+    }
 
     # --prune deletes the webhook left out, never an upstream.
     doc["upstreams"], doc["webhooks"] = [], []
@@ -99,24 +128,52 @@ def test_round_trip_and_secrets(runtime: Runtime, sso: Run, db: Any, tmp_path: P
 
 
 def test_bad_entries(runtime: Runtime, sso: Run, db: Any, tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", {"version": 1, "upstreams": [
-        {"slug": "corp", "name": "Corp", "issuer": "https://id.corp.example", "client_id": "x",
-         "secret": "${CORP_SECRET}", "accounts": "everyone"}],
-        "webhooks": [
-        {"id": "soc", "url": "https://soc.example.id/", "event_types": ["login.failed"],
-         "secret": "${SOC_SECRET}"},
-        {"id": "audit", "url": "https://audit.example.id/", "event_types": ["login.failed"],
-         "secret": "${AUDIT_SECRET}"},
-        {"id": "siem", "url": "https://siem.example.id/", "event_types": ["user.*"]}]})
-    result = sso("config", "apply", str(path),
-                 extra_env={"SOC_SECRET": "not-whsec", "AUDIT_SECRET": HOOK_SECRET})
+    path = write(
+        tmp_path / "c.yaml",
+        {
+            "version": 1,
+            "upstreams": [
+                {
+                    "slug": "corp",
+                    "name": "Corp",
+                    "issuer": "https://id.corp.example",
+                    "client_id": "x",
+                    "secret": "${CORP_SECRET}",
+                    "accounts": "everyone",
+                }
+            ],
+            "webhooks": [
+                {
+                    "id": "soc",
+                    "url": "https://soc.example.id/",
+                    "event_types": ["login.failed"],
+                    "secret": "${SOC_SECRET}",
+                },
+                {
+                    "id": "audit",
+                    "url": "https://audit.example.id/",
+                    "event_types": ["login.failed"],
+                    "secret": "${AUDIT_SECRET}",
+                },
+                {"id": "siem", "url": "https://siem.example.id/", "event_types": ["user.*"]},
+            ],
+        },
+    )
+    result = sso(
+        "config",
+        "apply",
+        str(path),
+        extra_env={"SOC_SECRET": "not-whsec", "AUDIT_SECRET": HOOK_SECRET},
+    )
     assert result.exit_code == 1
     err = result.stderr
-    for expected in ("upstreams[0].secret: environment variable CORP_SECRET is not set",
-                     "upstreams[0].accounts: 'everyone' is not one of",
-                     "webhook soc (https://soc.example.id/): a given webhook secret is whsec_",
-                     "webhook audit (https://audit.example.id/): unknown event type 'login.failed'",
-                     "webhook siem (https://siem.example.id/): a new webhook needs secret"):
+    for expected in (
+        "upstreams[0].secret: environment variable CORP_SECRET is not set",
+        "upstreams[0].accounts: 'everyone' is not one of",
+        "webhook soc (https://soc.example.id/): a given webhook secret is whsec_",
+        "webhook audit (https://audit.example.id/): unknown event type 'login.failed'",
+        "webhook siem (https://siem.example.id/): a new webhook needs secret",
+    ):
         assert expected in err, (expected, err)
     db.expire_all()
     assert db.scalars(select(WebhookSubscription)).all() == []

@@ -46,7 +46,9 @@ def app_form(**overrides: Any) -> dict[str, Any]:
     return form
 
 
-def register_app(http: TestClient, username: str = "dewi", **overrides: Any) -> tuple[str, str | None, Any]:
+def register_app(
+    http: TestClient, username: str = "dewi", **overrides: Any
+) -> tuple[str, str | None, Any]:
     """Register an app through the portal as ``username``: (client_id, secret, response). The
     response is the page the POST redirected to (the secret shown once), or the refused form."""
     page = open_console_page(http, "/developers/apps/new", username)
@@ -83,7 +85,10 @@ def client_row(db: Session, client_id: str) -> Client | None:
 
 
 def log_in_with(
-    http: TestClient, client_id: str, secret: str | None, username: str = "siti",
+    http: TestClient,
+    client_id: str,
+    secret: str | None,
+    username: str = "siti",
     redirect_uri: str = REDIRECT,
 ) -> tuple[dict[str, Any], Any]:
     """A relying party's login: /authorize (PKCE) → login → consent → code → /token; the ID
@@ -93,8 +98,12 @@ def log_in_with(
     params = query_of(location)
     assert "code" in params, location
     auth = (client_id, secret) if secret else None
-    form = {"grant_type": "authorization_code", "code": params["code"],
-            "redirect_uri": redirect_uri, "code_verifier": req.verifier}
+    form = {
+        "grant_type": "authorization_code",
+        "code": params["code"],
+        "redirect_uri": redirect_uri,
+        "code_verifier": req.verifier,
+    }
     if secret is None:
         form["client_id"] = client_id
     r = http.post("/token", data=form, auth=auth)
@@ -103,9 +112,12 @@ def log_in_with(
     keys = KeySet.import_key_set(http.get("/jwks.json").json())
     decoded = jwt.decode(token["id_token"], keys)
     claims = CodeIDToken(
-        decoded.claims, decoded.header,
-        options={"iss": {"essential": True, "value": ISSUER},
-                 "aud": {"essential": True, "value": client_id}},
+        decoded.claims,
+        decoded.header,
+        options={
+            "iss": {"essential": True, "value": ISSUER},
+            "aud": {"essential": True, "value": client_id},
+        },
         params={"nonce": req.nonce, "access_token": token["access_token"]},
     )
     claims.validate()

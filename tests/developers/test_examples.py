@@ -57,8 +57,13 @@ def check_syntax(syntax: str, code: str, path: Path) -> None:
     assert done.returncode == 0, (done.stdout, done.stderr, code)
 
 
-def app(kind: str, *, name: str = AWKWARD_NAME, redirect: str = AWKWARD_REDIRECT,
-        method: str | None = None) -> Client:
+def app(
+    kind: str,
+    *,
+    name: str = AWKWARD_NAME,
+    redirect: str = AWKWARD_REDIRECT,
+    method: str | None = None,
+) -> Client:
     public = kind in ("spa", "native")
     return Client(
         client_id="Zx9Tq2Lm8Kp4Rw7Yb3Nc6Vd1",
@@ -66,7 +71,8 @@ def app(kind: str, *, name: str = AWKWARD_NAME, redirect: str = AWKWARD_REDIRECT
         app_kind=kind,
         client_type="public" if public else "confidential",
         token_endpoint_auth_method=method or ("none" if public else "client_secret_basic"),
-        grant_types=["client_credentials"] if kind == "m2m"
+        grant_types=["client_credentials"]
+        if kind == "m2m"
         else ["authorization_code", "refresh_token"],
         redirect_uris=[] if kind == "m2m" else [redirect],
         scope="" if kind == "m2m" else "openid profile email offline_access",
@@ -128,20 +134,23 @@ def test_examples_hold_the_apps_values_and_never_a_secret() -> None:
 
 
 def test_the_auth_method_decides_how_the_secret_is_sent() -> None:
-    by_key = {e.key: "\n".join(f.code for f in e.files)
-              for e in examples.examples(APPS["web"], META)}
+    by_key = {
+        e.key: "\n".join(f.code for f in e.files) for e in examples.examples(APPS["web"], META)
+    }
     assert 'token_endpoint_auth_method="client_secret_basic"' in by_key["python"]
     assert "'Authorization' => 'Basic '" in by_key["laravel"]
     assert "HttpBasicAuthOptionProvider" in by_key["league"]
     assert "client.ClientSecretBasic(process.env.TANGSEL_CLIENT_SECRET)" in by_key["node"]
     assert '-u "$CLIENT_ID:$TANGSEL_CLIENT_SECRET"' in by_key["curl"]
-    post = {e.key: "\n".join(f.code for f in e.files)
-            for e in examples.examples(APPS["web-post"], META)}
+    post = {
+        e.key: "\n".join(f.code for f in e.files) for e in examples.examples(APPS["web-post"], META)
+    }
     assert "HttpBasicAuthOptionProvider" not in post["league"]
     assert "Basic" not in post["laravel"] and "ClientSecretPost" in post["node"]
     assert "client_secret=$TANGSEL_CLIENT_SECRET" in post["curl"]
-    native = {e.key: "\n".join(f.code for f in e.files)
-              for e in examples.examples(APPS["native"], META)}
+    native = {
+        e.key: "\n".join(f.code for f in e.files) for e in examples.examples(APPS["native"], META)
+    }
     assert "client.None()" in native["node"] and "CLIENT_SECRET = None" in native["python"]
 
 
@@ -175,8 +184,14 @@ def test_the_apps_page_shows_its_examples_with_its_values(
     assert found, page.text
     assert "<Tangsel>" not in page.text  # escaped
     assert secret is None or all(secret not in code for code in found.values())
-    syntax = {"python": "python", "laravel": "php", "league": "php", "node": "javascript",
-              "browser": "javascript", "curl": "shell"}
+    syntax = {
+        "python": "python",
+        "laravel": "php",
+        "league": "php",
+        "node": "javascript",
+        "browser": "javascript",
+        "curl": "shell",
+    }
     for key, code in found.items():
         assert client_id in code or key.startswith("example-laravel-"), key
         if kind != "m2m" and not key.startswith("example-laravel-"):

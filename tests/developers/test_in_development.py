@@ -54,8 +54,9 @@ def approved_app(http: TestClient, db: Session, dewi: User) -> tuple[str, str]:
     return client_id, secret
 
 
-def code_for(http: TestClient, client_id: str, redirect_uri: str, username: str,
-             totp: str | None = None) -> dict[str, str]:
+def code_for(
+    http: TestClient, client_id: str, redirect_uri: str, username: str, totp: str | None = None
+) -> dict[str, str]:
     req = authorize_url(client_id, redirect_uri, "openid profile")
     return query_of(login(http, req, username, totp_secret=totp))
 
@@ -81,8 +82,11 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
     assert "in-development" not in http.get(f"/developers/apps/{client_id}").text
 
     # An admin marks it (audited); the developer sees the state and may add loopback URIs.
-    r = admin.post(f"/admin/clients/{client_id}/development", {"in_development": "1"},
-                   page=f"/admin/clients/{client_id}")
+    r = admin.post(
+        f"/admin/clients/{client_id}/development",
+        {"in_development": "1"},
+        page=f"/admin/clients/{client_id}",
+    )
     assert r.status_code == 303, r.text
     [event] = events(db, "client.development_changed")
     assert (event.actor_id, event.target_id) == (admin.user.id, client_id)
@@ -95,17 +99,25 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
     assert client_row(db, client_id).redirect_uris == [REDIRECT, LOOPBACK, LOOPBACK_IP]  # type: ignore[union-attr]
 
     # The mark cannot be cleared while those URIs would stay usable by anyone.
-    r = admin.post(f"/admin/clients/{client_id}/development", {"in_development": "0"},
-                   page=f"/admin/clients/{client_id}")
+    r = admin.post(
+        f"/admin/clients/{client_id}/development",
+        {"in_development": "0"},
+        page=f"/admin/clients/{client_id}",
+    )
     assert r.status_code == 409 and LOOPBACK in r.text
     assert client_row(db, client_id).in_development  # type: ignore[union-attr]
     edit(http, client_id, REDIRECT)
-    r = admin.post(f"/admin/clients/{client_id}/development", {"in_development": "0"},
-                   page=f"/admin/clients/{client_id}")
+    r = admin.post(
+        f"/admin/clients/{client_id}/development",
+        {"in_development": "0"},
+        page=f"/admin/clients/{client_id}",
+    )
     assert r.status_code == 303
     assert not client_row(db, client_id).in_development  # type: ignore[union-attr]
     assert [e.details["in_development"] for e in events(db, "client.development_changed")] == [
-        True, False]
+        True,
+        False,
+    ]
 
 
 def test_clearing_the_mark_is_refused_while_loopback_uris_remain(
@@ -115,7 +127,9 @@ def test_clearing_the_mark_is_refused_while_loopback_uris_remain(
     client = client_row(db, client_id)
     assert client is not None
     assert developer_apps.set_in_development(db, runtime.settings, client, True, actor_id=dewi.id)
-    assert not developer_apps.set_in_development(db, runtime.settings, client, True, actor_id=dewi.id)
+    assert not developer_apps.set_in_development(
+        db, runtime.settings, client, True, actor_id=dewi.id
+    )
     client.redirect_uris = [REDIRECT, LOOPBACK]
     with pytest.raises(Conflict):
         developer_apps.set_in_development(db, runtime.settings, client, False, actor_id=dewi.id)
@@ -123,12 +137,20 @@ def test_clearing_the_mark_is_refused_while_loopback_uris_remain(
 
 
 def test_only_the_owner_and_admins_log_in_to_an_app_in_development(
-    app: FastAPI, http: TestClient, other_http: TestClient, admin: Browser, dewi: User,
-    siti: User, db: Session,
+    app: FastAPI,
+    http: TestClient,
+    other_http: TestClient,
+    admin: Browser,
+    dewi: User,
+    siti: User,
+    db: Session,
 ) -> None:
     client_id, _ = approved_app(http, db, dewi)
-    admin.post(f"/admin/clients/{client_id}/development", {"in_development": "1"},
-               page=f"/admin/clients/{client_id}")
+    admin.post(
+        f"/admin/clients/{client_id}/development",
+        {"in_development": "1"},
+        page=f"/admin/clients/{client_id}",
+    )
     assert edit(http, client_id, f"{REDIRECT}\n{LOOPBACK}").status_code == 303
 
     # The owner (already logged in to the portal) gets a code at the loopback URI.
@@ -142,9 +164,11 @@ def test_only_the_owner_and_admins_log_in_to_an_app_in_development(
     r = other_http.get(req.url, follow_redirects=False)
     interaction = r.headers["location"]
     page = other_http.get(interaction)
-    r = other_http.post(f"{interaction}/login", data={
-        "username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False)
+    r = other_http.post(
+        f"{interaction}/login",
+        data={"username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     refused = other_http.get(interaction, follow_redirects=False)
     assert refused.status_code == 403, refused.text[:500]
@@ -153,21 +177,28 @@ def test_only_the_owner_and_admins_log_in_to_an_app_in_development(
     assert (event.actor_id, event.client_id, event.outcome) == (siti.id, client_id, "failure")
 
     # Already logged in (SSO): refused again, not answered at once; prompt=none gets an error.
-    again = other_http.get(authorize_url(client_id, LOOPBACK, "openid profile").url,
-                           follow_redirects=False)
+    again = other_http.get(
+        authorize_url(client_id, LOOPBACK, "openid profile").url, follow_redirects=False
+    )
     assert again.status_code == 303 and again.headers["location"].startswith("/interaction/")
     assert other_http.get(again.headers["location"]).status_code == 403
-    silent = other_http.get(authorize_url(client_id, LOOPBACK, "openid profile",
-                                          prompt="none").url, follow_redirects=False)
+    silent = other_http.get(
+        authorize_url(client_id, LOOPBACK, "openid profile", prompt="none").url,
+        follow_redirects=False,
+    )
     assert query_of(silent.headers["location"])["error"] == "access_denied"
     assert len(events(db, "client.login_refused")) == 2
 
     # Once the mark is gone (and the loopback URI with it), everyone may log in again.
     edit(http, client_id, REDIRECT)
-    admin.post(f"/admin/clients/{client_id}/development", {"in_development": "0"},
-               page=f"/admin/clients/{client_id}")
-    ok = other_http.get(authorize_url(client_id, REDIRECT, "openid profile").url,
-                        follow_redirects=False)
+    admin.post(
+        f"/admin/clients/{client_id}/development",
+        {"in_development": "0"},
+        page=f"/admin/clients/{client_id}",
+    )
+    ok = other_http.get(
+        authorize_url(client_id, REDIRECT, "openid profile").url, follow_redirects=False
+    )
     assert ok.status_code == 303
     assert "code" in code_for(other_http, client_id, REDIRECT, "siti")
 
@@ -177,17 +208,21 @@ def test_the_review_page_shows_owner_homepage_and_logo(
 ) -> None:
     staff, _ = person(runtime, db, "rina", agency="DINKES", nip="199001012015012001", mfa=False)
     open_console_page(http, "/developers", "rina")
-    client_id, _, _ = register_app(http, "rina", name="Antrean Puskesmas <b>",
-                                   logo_uri="https://cdn.example.id/logo.png?a=1&b=2",
-                                   client_uri="https://antrean.example.id/")
+    client_id, _, _ = register_app(
+        http,
+        "rina",
+        name="Antrean Puskesmas <b>",
+        logo_uri="https://cdn.example.id/logo.png?a=1&b=2",
+        client_uri="https://antrean.example.id/",
+    )
     page = admin.get(f"/admin/clients/{client_id}")
     assert page.status_code == 200
     text = page.text
-    owner = text[text.index('id="review-owner"'):text.index('id="review-homepage"')]
+    owner = text[text.index('id="review-owner"') : text.index('id="review-homepage"')]
     assert "Rina" in owner and "rina@example.id" in owner and "Dinas Kesehatan" in owner
     assert "DINKES" in owner
     assert 'href="https://antrean.example.id/"' in text
     # The logo is a link (escaped), never loaded from the third party.
     assert 'href="https://cdn.example.id/logo.png?a=1&amp;b=2"' in text
-    assert "<img" not in text[text.index('id="review-logo"'):]
+    assert "<img" not in text[text.index('id="review-logo"') :]
     assert "Antrean Puskesmas &lt;b&gt;" in text

@@ -51,14 +51,19 @@ def test_another_developer_can_neither_see_nor_change_an_app(
         assert r.status_code == 404, path
         assert "tidak ditemukan" in r.text and secret not in r.text
     posts = {
-        "/edit": app_form(name="Dibajak", redirect_uris="https://evil.example/cb",
-                          version=str(before.version), csrf_token=token),
+        "/edit": app_form(
+            name="Dibajak",
+            redirect_uris="https://evil.example/cb",
+            version=str(before.version),
+            csrf_token=token,
+        ),
         "/secret": {"csrf_token": token},
         "/delete": {"csrf_token": token},
     }
     for path, data in posts.items():
-        r = other_http.post(f"/developers/apps/{client_id}{path}", data=data, headers=HTML,
-                            follow_redirects=False)
+        r = other_http.post(
+            f"/developers/apps/{client_id}{path}", data=data, headers=HTML, follow_redirects=False
+        )
         assert r.status_code == 404, (path, r.text)
         assert "tsso_cs_" not in r.text
     after = client_row(db, client_id)
@@ -93,9 +98,14 @@ def test_editing_an_app(http: TestClient, dewi: User, db: Session) -> None:
     page = http.get(f"/developers/apps/{client_id}/edit")
     assert page.status_code == 200 and "Aplikasi Pajak Daerah" in page.text
     version = client_row(db, client_id).version  # type: ignore[union-attr]
-    data = app_form(name="Pajak Daerah Online", redirect_uris=f"{REDIRECT}\nhttps://app.example.id/cb2",
-                    scopes=["profile", "email", "phone"], kind="m2m",  # the kind cannot change
-                    version=str(version), csrf_token=csrf_of(page.text))
+    data = app_form(
+        name="Pajak Daerah Online",
+        redirect_uris=f"{REDIRECT}\nhttps://app.example.id/cb2",
+        scopes=["profile", "email", "phone"],
+        kind="m2m",  # the kind cannot change
+        version=str(version),
+        csrf_token=csrf_of(page.text),
+    )
     r = http.post(f"/developers/apps/{client_id}/edit", data=data, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == f"/developers/apps/{client_id}?saved=1"
     client = client_row(db, client_id)
@@ -108,15 +118,18 @@ def test_editing_an_app(http: TestClient, dewi: User, db: Session) -> None:
     assert "Perubahan disimpan" in http.get(r.headers["location"]).text
 
     # A form opened before that change is stale: a conflict, not a silent overwrite.
-    r = http.post(f"/developers/apps/{client_id}/edit", data={**data, "name": "Lama"},
-                  headers=HTML)
+    r = http.post(f"/developers/apps/{client_id}/edit", data={**data, "name": "Lama"}, headers=HTML)
     assert r.status_code == 409 and "diubah di tempat lain" in r.text
     assert client_row(db, client_id).name == "Pajak Daerah Online"  # type: ignore[union-attr]
 
     # Invalid changes are refused with the form shown again, nothing saved.
     page = http.get(f"/developers/apps/{client_id}/edit")
-    bad = {**data, "redirect_uris": "https://app.example.id/*", "csrf_token": csrf_of(page.text),
-           "version": str(client_row(db, client_id).version)}  # type: ignore[union-attr]
+    bad = {
+        **data,
+        "redirect_uris": "https://app.example.id/*",
+        "csrf_token": csrf_of(page.text),
+        "version": str(client_row(db, client_id).version),
+    }  # type: ignore[union-attr]
     r = http.post(f"/developers/apps/{client_id}/edit", data=bad)
     assert r.status_code == 400 and "wildcard" in r.text
     assert client_row(db, client_id).redirect_uris[1] == "https://app.example.id/cb2"  # type: ignore[index,union-attr]
@@ -140,15 +153,17 @@ def test_rotating_the_secret_needs_a_recent_login_and_kills_the_old_one(
     page = http.get(f"/developers/apps/{client_id}")
     token = csrf_of(page.text)
     _age_logins(db, 10)  # Dewi logged in 10 minutes ago
-    r = http.post(f"/developers/apps/{client_id}/secret", data={"csrf_token": token},
-                  follow_redirects=False)
+    r = http.post(
+        f"/developers/apps/{client_id}/secret", data={"csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"].startswith("/authorize?")
     assert "max_age=300" in r.headers["location"]
     assert not events(db, "client.secret_rotated")
 
     _age_logins(db, 0)  # she logged in again
-    r = http.post(f"/developers/apps/{client_id}/secret", data={"csrf_token": token},
-                  follow_redirects=False)
+    r = http.post(
+        f"/developers/apps/{client_id}/secret", data={"csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == "/developers/secret"
     r = http.get("/developers/secret")
     assert r.status_code == 200
@@ -158,8 +173,11 @@ def test_rotating_the_secret_needs_a_recent_login_and_kills_the_old_one(
     assert rotated.actor_id == dewi.id and rotated.client_id == client_id
 
     # The old secret is refused at /token, the new one works.
-    refused = other_http.post("/token", data={"grant_type": "refresh_token", "refresh_token": "x"},
-                              auth=(client_id, old_secret))
+    refused = other_http.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+        auth=(client_id, old_secret),
+    )
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     claims, _ = log_in_with(other_http, client_id, new_secret, "siti")
     assert claims["sub"] == siti.id
@@ -174,8 +192,11 @@ def test_deleting_an_app_revokes_what_it_was_given(
     _, tokens = log_in_with(other_http, client_id, secret, "siti")
     page = http.get(f"/developers/apps/{client_id}/delete")
     assert page.status_code == 200 and "tidak dapat dibatalkan" in page.text
-    r = http.post(f"/developers/apps/{client_id}/delete", data={"csrf_token": csrf_of(page.text)},
-                  follow_redirects=False)
+    r = http.post(
+        f"/developers/apps/{client_id}/delete",
+        data={"csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/developers?deleted=1"
     assert client_row(db, client_id) is None
     db.expire_all()
@@ -183,8 +204,13 @@ def test_deleting_an_app_revokes_what_it_was_given(
     assert grants and all(g.revoked_at is not None for g in grants)
     [deleted] = events(db, "client.deleted")
     assert deleted.actor_id == dewi.id and deleted.details["grants_revoked"] == 1
-    r = other_http.post("/token", data={"grant_type": "refresh_token",
-                                        "refresh_token": tokens.json().get("refresh_token", "x")},
-                        auth=(client_id, secret))
+    r = other_http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens.json().get("refresh_token", "x"),
+        },
+        auth=(client_id, secret),
+    )
     assert r.status_code == 401
     assert "Aplikasi telah dihapus" in http.get("/developers?deleted=1").text

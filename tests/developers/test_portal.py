@@ -122,7 +122,9 @@ def test_pending_and_rejected_apps_log_nobody_in(
     def refused() -> None:
         r = http.get(authorize_url(client_id, REDIRECT).url, follow_redirects=False)
         assert r.status_code == 400 and "tidak dikenal." in r.text
-        r = http.post("/token", data={"grant_type": "client_credentials"}, auth=(m2m_id, m2m_secret))
+        r = http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=(m2m_id, m2m_secret)
+        )
         assert r.status_code == 401 and r.json()["error"] == "invalid_client"
 
     refused()
@@ -157,7 +159,9 @@ def test_an_approved_app_logs_a_user_in_with_its_real_credentials(
     # Siti, in her own browser, logs in to the developer's app.
     claims, r = log_in_with(other_http, client_id, secret, "siti")
     assert claims["sub"] == siti.id
-    info = other_http.get("/userinfo", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    info = other_http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+    )
     assert info.status_code == 200 and info.json()["email"] == "siti@example.id"
 
 
@@ -205,12 +209,18 @@ def test_a_machine_to_machine_app_uses_client_credentials_only(
     page = http.get(f"/developers/apps/{cid}")
     assert 'id="example-curl"' in page.text and "grant_type=client_credentials" in page.text
     assert f"{ISSUER}/token" in page.text and 'id="example-laravel-1"' not in page.text
-    assert "clientCredentialsGrant" in page.text and "getAccessToken(&#39;client_credentials&#39;)" in page.text
+    assert (
+        "clientCredentialsGrant" in page.text
+        and "getAccessToken(&#39;client_credentials&#39;)" in page.text
+    )
     approve(db, cid, dewi)
     r = http.post("/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
     assert r.status_code == 200 and r.json()["token_type"].lower() == "bearer"
-    r = http.post("/token", data={"grant_type": "authorization_code", "code": "x",
-                                  "redirect_uri": REDIRECT}, auth=(cid, secret))
+    r = http.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT},
+        auth=(cid, secret),
+    )
     assert r.status_code == 400 and r.json()["error"] == "unauthorized_client"
     developer_apps.approve  # noqa: B018
 
@@ -246,10 +256,13 @@ def test_bad_redirect_uris_are_refused_in_the_persons_language(
     assert r.status_code == 400
     assert indonesian in r.text
     assert 'aria-invalid="true"' in r.text
-    r = http.post("/developers/apps/new?lang=en", data={
-        **app_form(kind=kind, redirect_uris=uri),
-        "csrf_token": csrf_token(http, "/developers/apps/new"),
-    })
+    r = http.post(
+        "/developers/apps/new?lang=en",
+        data={
+            **app_form(kind=kind, redirect_uris=uri),
+            "csrf_token": csrf_token(http, "/developers/apps/new"),
+        },
+    )
     assert r.status_code == 400 and english in r.text
     assert count_clients(db) == 1  # nothing half-written
 
@@ -262,8 +275,12 @@ def test_the_nik_scope_is_not_self_service(http: TestClient, dewi: User, db: Ses
 
 
 def test_several_problems_are_reported_at_once(http: TestClient, dewi: User) -> None:
-    _, _, r = register_app(http, name="", redirect_uris="http://x.example.id/cb",
-                           logo_uri="ftp://x.example.id/logo.png")
+    _, _, r = register_app(
+        http,
+        name="",
+        redirect_uris="http://x.example.id/cb",
+        logo_uri="ftp://x.example.id/logo.png",
+    )
     assert r.status_code == 400
     for text in ("Nama aplikasi wajib diisi", "wajib memakai https", "tidak dapat dipakai"):
         assert text in r.text

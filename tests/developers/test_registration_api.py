@@ -69,7 +69,11 @@ def test_register_read_update_delete(
     assert r.status_code == 201, r.text
     assert r.headers["cache-control"] == "no-store"
     body = r.json()
-    client_id, secret, rat = body["client_id"], body["client_secret"], body["registration_access_token"]
+    client_id, secret, rat = (
+        body["client_id"],
+        body["client_secret"],
+        body["registration_access_token"],
+    )
     assert secret.startswith("tsso_cs_") and rat.startswith("tsso_rat_")
     assert body["registration_client_uri"] == f"{ISSUER}/oauth2/register/{client_id}"
     assert body["client_secret_expires_at"] == 0 and body["client_id_issued_at"] > 0
@@ -86,7 +90,9 @@ def test_register_read_update_delete(
     # Pending: it logs nobody in until an admin approves it.
     from tests.oidc.flow import authorize_url
 
-    assert http.get(authorize_url(client_id, REDIRECT).url, follow_redirects=False).status_code == 400
+    assert (
+        http.get(authorize_url(client_id, REDIRECT).url, follow_redirects=False).status_code == 400
+    )
     developer_apps.approve(db, row, siti.id)
     db.commit()
     claims, _ = log_in_with(http, client_id, secret, "siti")
@@ -99,8 +105,13 @@ def test_register_read_update_delete(
     assert r.json()["status"] == "active"
 
     # Update is a full replacement: what is left out goes back to the default.
-    new = metadata(client_id=client_id, client_name="Perizinan Online", logo_uri=None,
-                   redirect_uris=[REDIRECT, "https://app.example.id/cb2"], contacts=None)
+    new = metadata(
+        client_id=client_id,
+        client_name="Perizinan Online",
+        logo_uri=None,
+        redirect_uris=[REDIRECT, "https://app.example.id/cb2"],
+        contacts=None,
+    )
     r = http.put(f"{REGISTER}/{client_id}", json=new, headers=bearer(rat))
     assert r.status_code == 200, r.text
     assert r.json()["client_name"] == "Perizinan Online" and "logo_uri" not in r.json()
@@ -125,28 +136,45 @@ def test_a_token_that_approves_makes_active_clients(
     http: TestClient, runtime: Runtime, db: Session
 ) -> None:
     token = issue(runtime, db, approve_clients=True)
-    r = http.post(REGISTER, json=metadata(grant_types=["client_credentials"], response_types=[],
-                                          redirect_uris=None, scope=None), headers=bearer(token))
+    r = http.post(
+        REGISTER,
+        json=metadata(
+            grant_types=["client_credentials"], response_types=[], redirect_uris=None, scope=None
+        ),
+        headers=bearer(token),
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["status"] == "active" and body["grant_types"] == ["client_credentials"]
-    r = http.post("/token", data={"grant_type": "client_credentials"},
-                  auth=(body["client_id"], body["client_secret"]))
+    r = http.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(body["client_id"], body["client_secret"]),
+    )
     assert r.status_code == 200, r.text
 
 
 def test_public_native_and_private_key_jwt_clients(http: TestClient, iat: str, db: Session) -> None:
-    r = http.post(REGISTER, headers=bearer(iat), json=metadata(
-        application_type="native", token_endpoint_auth_method="none",
-        redirect_uris=["http://127.0.0.1:7000/cb", "id.go.tangsel.warga:/oauth"]))
+    r = http.post(
+        REGISTER,
+        headers=bearer(iat),
+        json=metadata(
+            application_type="native",
+            token_endpoint_auth_method="none",
+            redirect_uris=["http://127.0.0.1:7000/cb", "id.go.tangsel.warga:/oauth"],
+        ),
+    )
     assert r.status_code == 201, r.text
     assert "client_secret" not in r.json() and r.json()["application_type"] == "native"
     row = client_row(db, r.json()["client_id"])
     assert row is not None and (row.client_type, row.app_kind) == ("public", "native")
 
     jwks = public_jwks(client_key())
-    r = http.post(REGISTER, headers=bearer(iat), json=metadata(
-        token_endpoint_auth_method="private_key_jwt", jwks=jwks))
+    r = http.post(
+        REGISTER,
+        headers=bearer(iat),
+        json=metadata(token_endpoint_auth_method="private_key_jwt", jwks=jwks),
+    )
     assert r.status_code == 201, r.text
     assert "client_secret" not in r.json() and r.json()["jwks"] == jwks
 
@@ -159,8 +187,11 @@ INVALID_REDIRECTS = [
     {"redirect_uris": ["javascript:alert(1)"]},
     {"redirect_uris": ["http://127.0.0.1:9000/cb"]},  # loopback: native apps only
     {"redirect_uris": ["com.example.app:/cb"]},  # private-use scheme: native apps only
-    {"application_type": "native", "token_endpoint_auth_method": "none",
-     "redirect_uris": ["myapp:/cb"]},
+    {
+        "application_type": "native",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": ["myapp:/cb"],
+    },
     {"post_logout_redirect_uris": ["http://app.example.id/bye"]},
 ]
 
@@ -184,8 +215,12 @@ INVALID_METADATA = [
     {"response_types": ["token"]},
     {"response_types": ["code", "id_token"]},
     {"token_endpoint_auth_method": "client_secret_jwt"},
-    {"grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
-     "token_endpoint_auth_method": "none"},
+    {
+        "grant_types": ["client_credentials"],
+        "response_types": [],
+        "redirect_uris": [],
+        "token_endpoint_auth_method": "none",
+    },
     {"grant_types": ["client_credentials", "authorization_code"]},
     {"scope": "openid nik"},
     {"scope": "openid admin"},
@@ -193,7 +228,10 @@ INVALID_METADATA = [
     {"logo_uri": "ftp://app.example.id/logo.png"},
     {"jwks_uri": "https://app.example.id/jwks", "jwks": {"keys": []}},
     {"token_endpoint_auth_method": "private_key_jwt"},  # no jwks: we do not fetch jwks_uri
-    {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "AAAA"}]}},
+    {
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [{"kty": "oct", "k": "AAAA"}]},
+    },
     {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": "nope"}},
     {"contacts": ["not an address"]},
     {"id_token_signed_response_alg": "none"},
@@ -213,8 +251,11 @@ def test_bad_metadata_is_invalid_client_metadata(
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [(b"[1, 2]", "application/json"), (b"{not json", "application/json"),
-     (b"client_name=x", "application/x-www-form-urlencoded")],
+    [
+        (b"[1, 2]", "application/json"),
+        (b"{not json", "application/json"),
+        (b"client_name=x", "application/x-www-form-urlencoded"),
+    ],
 )
 def test_a_body_that_is_not_a_json_object_is_refused(
     http: TestClient, iat: str, body: bytes, content_type: str
@@ -279,8 +320,9 @@ def test_management_needs_the_clients_own_registration_access_token(
     for token in wrong:
         headers = bearer(token) if token else {}
         assert http.get(f"{REGISTER}/{cid}", headers=headers).status_code == 401
-        r = http.put(f"{REGISTER}/{cid}", json=metadata(client_id=cid, client_name="X"),
-                     headers=headers)
+        r = http.put(
+            f"{REGISTER}/{cid}", json=metadata(client_id=cid, client_name="X"), headers=headers
+        )
         assert r.status_code == 401 and r.json()["error"] == "invalid_token"
         assert http.delete(f"{REGISTER}/{cid}", headers=headers).status_code == 401
     # A client unknown to the token gets the same answer as a wrong token.
@@ -305,6 +347,7 @@ def test_an_update_is_checked_like_a_registration(http: TestClient, iat: str, db
         assert r.status_code == 400 and r.json()["error"] == error, (payload, r.text)
     row = client_row(db, cid)
     assert row is not None and row.redirect_uris == [REDIRECT] and row.client_type == "confidential"
-    r = http.put(url, json=metadata(client_id=cid, client_secret=body["client_secret"]),
-                 headers=headers)
+    r = http.put(
+        url, json=metadata(client_id=cid, client_secret=body["client_secret"]), headers=headers
+    )
     assert r.status_code == 200

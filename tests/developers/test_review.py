@@ -19,7 +19,9 @@ from tests.developers.helpers import events
 
 def pending_app(runtime: Runtime, db: Session, owner: User, name: str = "Ojek Kota"):
     created = developer_apps.create_app(
-        db, runtime.settings, owner,
+        db,
+        runtime.settings,
+        owner,
         developer_apps.AppDetails(name=name, redirect_uris=["https://ojek.example.id/cb"]),
     )
     db.commit()
@@ -67,8 +69,14 @@ def test_unverified_people_cannot_create_apps_through_the_service(
 def test_initial_access_tokens_are_stored_hashed_limited_and_revocable(
     runtime: Runtime, db: Session, siti: User
 ) -> None:
-    issued = initial_access.issue(db, runtime.secret_key, actor_id=siti.id, max_uses=2,
-                                  expires_in=3600, description="Dinas Perhubungan CI")
+    issued = initial_access.issue(
+        db,
+        runtime.secret_key,
+        actor_id=siti.id,
+        max_uses=2,
+        expires_in=3600,
+        description="Dinas Perhubungan CI",
+    )
     db.commit()
     assert issued.token.startswith("tsso_it_")
     row = db.get(InitialAccessToken, issued.row.id)
@@ -109,8 +117,18 @@ def sso(runtime: Runtime):
 
 
 def test_cli_issues_and_revokes_registration_tokens(sso, http, db: Session) -> None:
-    r = sso("clients", "issue-registration-token", "--description", "Dishub", "--max-uses", "1",
-            "--expires-in", "600", "--approve", "--json")
+    r = sso(
+        "clients",
+        "issue-registration-token",
+        "--description",
+        "Dishub",
+        "--max-uses",
+        "1",
+        "--expires-in",
+        "600",
+        "--approve",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["initial_access_token"].startswith("tsso_it_") and data["approve_clients"] is True

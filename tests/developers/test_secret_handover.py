@@ -31,7 +31,11 @@ def _secret_of(page: str) -> str | None:
 
 
 def test_a_new_apps_secret_survives_a_reload_and_english_then_is_gone(
-    http: TestClient, other_http: TestClient, dewi: User, siti: User, db: Session,
+    http: TestClient,
+    other_http: TestClient,
+    dewi: User,
+    siti: User,
+    db: Session,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     form_page = open_console_page(http, "/developers/apps/new", "dewi")
@@ -85,9 +89,11 @@ def test_a_rotated_secret_goes_through_the_same_page(
     registration.approve(db, client, dewi.id)
     db.commit()
 
-    r = http.post(f"/developers/apps/{client_id}/secret",
-                  data={"csrf_token": csrf_token(http, f"/developers/apps/{client_id}")},
-                  follow_redirects=False)
+    r = http.post(
+        f"/developers/apps/{client_id}/secret",
+        data={"csrf_token": csrf_token(http, f"/developers/apps/{client_id}")},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == SECRET_PAGE
     shown = http.get(SECRET_PAGE + "?lang=en")
     rotated = _secret_of(shown.text)
@@ -95,8 +101,9 @@ def test_a_rotated_secret_goes_through_the_same_page(
     assert _secret_of(http.get(SECRET_PAGE).text) == rotated
 
     # The old secret is refused at /token, the new one signs a person in.
-    refused = other_http.post("/token", data={"grant_type": "client_credentials"},
-                              auth=(client_id, first))
+    refused = other_http.post(
+        "/token", data={"grant_type": "client_credentials"}, auth=(client_id, first)
+    )
     assert refused.status_code == 401
     log_in_with(other_http, client_id, rotated, "siti")
 

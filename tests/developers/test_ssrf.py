@@ -54,8 +54,12 @@ def test_the_portal_refuses_private_addresses(
 
 
 def test_the_portal_accepts_public_addresses(http: TestClient, dewi: User, db: Session) -> None:
-    client_id, _, r = register_app(http, logo_uri=PUBLIC_LOGO, client_uri="",
-                                   backchannel_logout_uri="https://93.184.216.34/logout")
+    client_id, _, r = register_app(
+        http,
+        logo_uri=PUBLIC_LOGO,
+        client_uri="",
+        backchannel_logout_uri="https://93.184.216.34/logout",
+    )
     assert r.status_code == 200, r.text
     assert client_row(db, client_id).backchannel_logout_uri == "https://93.184.216.34/logout"  # type: ignore[union-attr]
 
@@ -113,9 +117,15 @@ def test_back_channel_logout_is_not_posted_to_a_private_address(
     db.commit()
     # A URI that passed at registration may point inside the network by the time it is used
     # (DNS changes); here it is a loopback receiver, registered behind the guard's back.
-    client = register(db, runtime.secret_key, ClientSpec(
-        name="RP", redirect_uris=["https://rp.example.id/cb"], backchannel_logout_uri=receiver,
-    )).client
+    client = register(
+        db,
+        runtime.secret_key,
+        ClientSpec(
+            name="RP",
+            redirect_uris=["https://rp.example.id/cb"],
+            backchannel_logout_uri=receiver,
+        ),
+    ).client
     db.commit()
     delivery_repo.enqueue(db, client_id=client.client_id, user_id=siti.id, session_id=None)
     db.commit()

@@ -59,8 +59,14 @@ def test_public_literals_pass(url: str) -> None:
 
 @pytest.mark.parametrize(
     "addresses",
-    [("10.0.0.7",), ("127.0.0.1",), ("169.254.169.254",), ("fe80::2",), ("::1",),
-     ("93.184.216.34", "192.168.0.10")],  # one private address among public ones is enough
+    [
+        ("10.0.0.7",),
+        ("127.0.0.1",),
+        ("169.254.169.254",),
+        ("fe80::2",),
+        ("::1",),
+        ("93.184.216.34", "192.168.0.10"),
+    ],  # one private address among public ones is enough
 )
 def test_names_resolving_to_private_addresses_are_refused(addresses: tuple[str, ...]) -> None:
     with pytest.raises(UnsafeURL, match="not a public"):
@@ -69,7 +75,10 @@ def test_names_resolving_to_private_addresses_are_refused(addresses: tuple[str, 
 
 def test_a_name_resolving_to_public_addresses_passes() -> None:
     url = "https://rp.example.id/.well-known/jwks.json"
-    assert check_url(url, private_ok=False, resolver=resolver_to("93.184.216.34", "2606:2800::1")) == url
+    assert (
+        check_url(url, private_ok=False, resolver=resolver_to("93.184.216.34", "2606:2800::1"))
+        == url
+    )
 
 
 def test_a_name_that_does_not_resolve_is_refused() -> None:
@@ -78,7 +87,8 @@ def test_a_name_that_does_not_resolve_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://localhost/", "https://db.internal/", "https://printer.local/", "https://intranet/"]
+    "url",
+    ["https://localhost/", "https://db.internal/", "https://printer.local/", "https://intranet/"],
 )
 def test_internal_names_are_refused_without_asking_dns(url: str) -> None:
     def must_not_resolve(host: str, port: int) -> list[str]:

@@ -55,8 +55,9 @@ def live_settings() -> dict[str, object]:
 
 
 @pytest.fixture
-def live_server(backend: str, backend_urls: dict[str, str], tmp_path: Path,
-                live_settings: dict[str, object]) -> Iterator[LiveServer]:
+def live_server(
+    backend: str, backend_urls: dict[str, str], tmp_path: Path, live_settings: dict[str, object]
+) -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = make_settings(backend_urls[backend], tmp_path, issuer=url, **live_settings)

@@ -48,8 +48,12 @@ def server(backend, backend_urls, tmp_path: Path, mailbox) -> Iterator[LiveServe
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = make_settings(
-        backend_urls[backend], tmp_path, issuer=url,
-        smtp_host=mailbox.host, smtp_port=mailbox.port, smtp_starttls=False,
+        backend_urls[backend],
+        tmp_path,
+        issuer=url,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        smtp_starttls=False,
     )
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
@@ -93,8 +97,13 @@ def app_refresh_token(page, server: LiveServer, client_id: str, secret: str) -> 
         route.fulfill(status=200, content_type="text/html", body="<p>RP</p>")
 
     page.route("https://rp.example.id/**", handle)
-    rp = OAuth2Client(client_id, secret, scope="openid profile offline_access",
-                      redirect_uri=RP, code_challenge_method="S256")
+    rp = OAuth2Client(
+        client_id,
+        secret,
+        scope="openid profile offline_access",
+        redirect_uri=RP,
+        code_challenge_method="S256",
+    )
     verifier = generate_token(48)
     url, state = rp.create_authorization_url(f"{server.url}/authorize", code_verifier=verifier)
     page.goto(url)
@@ -104,14 +113,21 @@ def app_refresh_token(page, server: LiveServer, client_id: str, secret: str) -> 
         page.wait_for_timeout(50)
     page.unroute("https://rp.example.id/**")
     assert "code=" in captured[-1], captured
-    token = rp.fetch_token(f"{server.url}/token", authorization_response=captured[-1],
-                           code_verifier=verifier, state=state)
+    token = rp.fetch_token(
+        f"{server.url}/token",
+        authorization_response=captured[-1],
+        code_verifier=verifier,
+        state=state,
+    )
     return str(token["refresh_token"])
 
 
 def refresh_status(server: LiveServer, client_id: str, secret: str, token: str) -> int:
-    return httpx.post(f"{server.url}/token", auth=(client_id, secret),
-                      data={"grant_type": "refresh_token", "refresh_token": token}).status_code
+    return httpx.post(
+        f"{server.url}/token",
+        auth=(client_id, secret),
+        data={"grant_type": "refresh_token", "refresh_token": token},
+    ).status_code
 
 
 def test_citizen_account_journey_in_chromium(server, browser, mailbox, tmp_path, monkeypatch):
@@ -226,11 +242,19 @@ def test_staff_logs_in_with_the_nip_on_a_phone(server, browser):
     rt = server.runtime
     with rt.sessions() as db:
         agency = create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
-        create_user(rt, db, username="budi", kind="staff", display_name="Budi Santoso",
-                    nip="198503122010011001", agency_code=agency.code,
-                    password="a long staff passphrase 2024")
-    context = browser.new_context(locale="id-ID", viewport={"width": 375, "height": 740},
-                                  is_mobile=True, has_touch=True)
+        create_user(
+            rt,
+            db,
+            username="budi",
+            kind="staff",
+            display_name="Budi Santoso",
+            nip="198503122010011001",
+            agency_code=agency.code,
+            password="a long staff passphrase 2024",
+        )
+    context = browser.new_context(
+        locale="id-ID", viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     page.goto(f"{server.url}/account")
     log_in(page, "198503122010011001", "a long staff passphrase 2024")

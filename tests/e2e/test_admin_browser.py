@@ -29,19 +29,40 @@ def people(live_server: LiveServer) -> dict[str, Any]:
         sub = create_agency(db, "BIDANG-TI", "Bidang Teknologi Informasi")
         sub.parent_id = top.id
         db.commit()
-        for username, role, agency in (("adminkota", "admin", "DISKOMINFO"),
-                                       ("adminopd", "opd-admin", "DISKOMINFO"),
-                                       ("bantuan", "helpdesk", "DINKES"),
-                                       ("pemeriksa", "auditor", "DINKES")):
-            user = create_user(rt, db, username=username, kind="staff", agency_code=agency,
-                               display_name=username.title())
+        for username, role, agency in (
+            ("adminkota", "admin", "DISKOMINFO"),
+            ("adminopd", "opd-admin", "DISKOMINFO"),
+            ("bantuan", "helpdesk", "DINKES"),
+            ("pemeriksa", "auditor", "DINKES"),
+        ):
+            user = create_user(
+                rt,
+                db,
+                username=username,
+                kind="staff",
+                agency_code=agency,
+                display_name=username.title(),
+            )
             role_repo.assign_to_user(db, role_repo.get_or_create_global(db, role), user.id)
             db.commit()
             out[username] = enrol_totp(rt, db, user)
-        out["ti"] = create_user(rt, db, username="pegawaiti", kind="staff", agency_code="BIDANG-TI",
-                                display_name="Pegawai TI", nip=STAFF_NIP).id
-        out["dinkes"] = create_user(rt, db, username="pegawaidinkes", kind="staff",
-                                    agency_code="DINKES", display_name="Pegawai Dinkes").id
+        out["ti"] = create_user(
+            rt,
+            db,
+            username="pegawaiti",
+            kind="staff",
+            agency_code="BIDANG-TI",
+            display_name="Pegawai TI",
+            nip=STAFF_NIP,
+        ).id
+        out["dinkes"] = create_user(
+            rt,
+            db,
+            username="pegawaidinkes",
+            kind="staff",
+            agency_code="DINKES",
+            display_name="Pegawai Dinkes",
+        ).id
     return out
 
 
@@ -69,8 +90,9 @@ def refused(page: Any, server: LiveServer, path: str) -> None:
     assert "tidak berwenang" in page.content()
 
 
-def test_admin_journey(live_server: LiveServer, context: Any, people: dict[str, Any],
-                       backend: str) -> None:
+def test_admin_journey(
+    live_server: LiveServer, context: Any, people: dict[str, Any], backend: str
+) -> None:
     page = context.new_page()
     log_in(page, live_server, "adminkota", people["adminkota"])
     assert page.locator("svg rect.bar--ok").count() == 14
@@ -97,11 +119,14 @@ def test_admin_journey(live_server: LiveServer, context: Any, people: dict[str, 
     assert first.locator("h1").inner_text() == "Pegawai TI Satu"
     # Import two staff from CSV and watch the job finish (the page reloads itself).
     page.goto(live_server.url + "/admin/imports")
-    csv_text = ("nip,name,email,agency_code,position\n"
-                "198501012010011001,Siti Rahma,siti@tangsel.go.id,DISKOMINFO,Analis\n"
-                "123,Salah,salah@tangsel.go.id,DISKOMINFO,Staf\n")
-    page.set_input_files("#file", {"name": "staf.csv", "mimeType": "text/csv",
-                                   "buffer": csv_text.encode()})
+    csv_text = (
+        "nip,name,email,agency_code,position\n"
+        "198501012010011001,Siti Rahma,siti@tangsel.go.id,DISKOMINFO,Analis\n"
+        "123,Salah,salah@tangsel.go.id,DISKOMINFO,Staf\n"
+    )
+    page.set_input_files(
+        "#file", {"name": "staf.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}
+    )
     page.click("form[enctype] button[type=submit]")
     page.wait_for_selector('#import-status[data-status="validated"]', timeout=60_000)
     assert page.locator('[data-count="create"]').inner_text() == "1"
@@ -110,13 +135,20 @@ def test_admin_journey(live_server: LiveServer, context: Any, people: dict[str, 
     page.wait_for_selector('#import-status[data-status="applied"]', timeout=60_000)
     assert page.locator("#import-applied").is_visible()
     # Everything else an admin has is reachable.
-    for path in ("/admin/agencies", "/admin/roles", "/admin/clients", "/admin/sessions",
-                 "/admin/keys", "/admin/audit"):
+    for path in (
+        "/admin/agencies",
+        "/admin/roles",
+        "/admin/clients",
+        "/admin/sessions",
+        "/admin/keys",
+        "/admin/audit",
+    ):
         assert page.goto(live_server.url + path).status == 200
 
 
-def test_opd_admin_journey(live_server: LiveServer, context: Any, people: dict[str, Any],
-                           backend: str) -> None:
+def test_opd_admin_journey(
+    live_server: LiveServer, context: Any, people: dict[str, Any], backend: str
+) -> None:
     page = context.new_page()
     log_in(page, live_server, "adminopd", people["adminopd"], "/admin/users")
     rows = page.locator("#users tbody tr").all_inner_texts()
@@ -132,8 +164,9 @@ def test_opd_admin_journey(live_server: LiveServer, context: Any, people: dict[s
     assert "Perubahan disimpan" in page.locator(".alert--ok").inner_text()
 
 
-def test_helpdesk_journey(live_server: LiveServer, context: Any, people: dict[str, Any],
-                          backend: str) -> None:
+def test_helpdesk_journey(
+    live_server: LiveServer, context: Any, people: dict[str, Any], backend: str
+) -> None:
     page = context.new_page()
     log_in(page, live_server, "bantuan", people["bantuan"], f"/admin/users/{people['dinkes']}")
     assert page.locator("#edit-user").count() == 0
@@ -148,8 +181,9 @@ def test_helpdesk_journey(live_server: LiveServer, context: Any, people: dict[st
     refused(page, live_server, "/admin/keys")
 
 
-def test_auditor_journey(live_server: LiveServer, context: Any, people: dict[str, Any],
-                         backend: str) -> None:
+def test_auditor_journey(
+    live_server: LiveServer, context: Any, people: dict[str, Any], backend: str
+) -> None:
     page = context.new_page()
     log_in(page, live_server, "pemeriksa", people["pemeriksa"], "/admin/audit")
     page.fill("#event", "user.login")
@@ -166,10 +200,12 @@ def test_auditor_journey(live_server: LiveServer, context: Any, people: dict[str
     refused(page, live_server, f"/admin/users/{people['ti']}")
 
 
-def test_phone_layout(live_server: LiveServer, browser: Any, people: dict[str, Any],
-                      backend: str) -> None:
-    ctx = browser.new_context(locale="en-US", viewport={"width": 375, "height": 740},
-                              is_mobile=True, has_touch=True)
+def test_phone_layout(
+    live_server: LiveServer, browser: Any, people: dict[str, Any], backend: str
+) -> None:
+    ctx = browser.new_context(
+        locale="en-US", viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    )
     try:
         page = ctx.new_page()
         log_in(page, live_server, "adminkota", people["adminkota"], "/admin/users")

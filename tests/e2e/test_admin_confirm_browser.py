@@ -19,18 +19,30 @@ def no_overflow(page: Any) -> None:
 
 @pytest.mark.parametrize("width", [360, 1280])
 def test_admin_disables_a_person_through_the_confirmation(
-    live_server: LiveServer, browser: Any, people: dict[str, Any], width: int,  # noqa: F811
+    live_server: LiveServer,
+    browser: Any,
+    people: dict[str, Any],  # noqa: F811
+    width: int,
     backend: str,
 ) -> None:
-    ctx = browser.new_context(locale="id-ID", viewport={"width": width, "height": 800},
-                              is_mobile=width < 600, has_touch=width < 600)
+    ctx = browser.new_context(
+        locale="id-ID",
+        viewport={"width": width, "height": 800},
+        is_mobile=width < 600,
+        has_touch=width < 600,
+    )
     errors: list[str] = []
     try:
         page = ctx.new_page()
         # The favicon is another part of issue 13 (the home page's); not this page's error.
-        page.on("console", lambda m: errors.append(f"{m.text} {m.location.get('url')}")
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(f"{m.text} {m.location.get('url')}")
                 if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
-                else None)
+                else None
+            ),
+        )
         page.on("pageerror", lambda e: errors.append(str(e)))
         user_page = f"/admin/users/{people['ti']}"
         log_in(page, live_server, "adminkota", people["adminkota"], user_page)

@@ -28,8 +28,14 @@ def admin_totp(live_server: LiveServer) -> str:
     rt: Runtime = live_server.runtime
     with rt.sessions() as db:
         create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
-        user = create_user(rt, db, username="adminkota", kind="staff", agency_code="DISKOMINFO",
-                           display_name="Admin Kota Tangerang Selatan")
+        user = create_user(
+            rt,
+            db,
+            username="adminkota",
+            kind="staff",
+            agency_code="DISKOMINFO",
+            display_name="Admin Kota Tangerang Selatan",
+        )
         role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), user.id)
         db.commit()
         secret = enrol_totp(rt, db, user)
@@ -41,8 +47,12 @@ def admin_totp(live_server: LiveServer) -> str:
 def context(request: pytest.FixtureRequest, browser: Any) -> Iterator[Any]:
     width, height = request.param
     phone = width < 600
-    ctx = browser.new_context(locale="id-ID", viewport={"width": width, "height": height},
-                              is_mobile=phone, has_touch=phone)
+    ctx = browser.new_context(
+        locale="id-ID",
+        viewport={"width": width, "height": height},
+        is_mobile=phone,
+        has_touch=phone,
+    )
     yield ctx
     ctx.close()
 
@@ -61,9 +71,14 @@ def test_dashboard_and_audit_log_at_phone_and_desktop_widths(
     errors: list[str] = []
     # The browser's own request for /favicon.ico is not the page's (the shared header of
     # issue 13 links an icon); any other error is.
-    page.on("console", lambda m: errors.append(f"{m.text} {m.location}")
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(f"{m.text} {m.location}")
             if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
-            else None)
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(str(e)))
     log_in(page, live_server, "adminkota", admin_totp)
     base = live_server.url
@@ -87,7 +102,8 @@ def test_dashboard_and_audit_log_at_phone_and_desktop_widths(
     page.click(".filters button[type=submit]")
     page.wait_for_url("**/admin/audit?*")
     kinds = page.locator("table.events tbody tr").evaluate_all(
-        "rows => rows.map(r => r.dataset.event)")
+        "rows => rows.map(r => r.dataset.event)"
+    )
     assert kinds and "user.login" in kinds and "client.created" in kinds
     assert not any(k.startswith(("key.", "token.", "code.")) for k in kinds)
     assert page.is_checked("#cat-signin") and not page.is_checked("#cat-key")

@@ -29,8 +29,14 @@ def admin_totp(live_server: LiveServer) -> str:
     rt = live_server.runtime
     with rt.sessions() as db:
         create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
-        admin = create_user(rt, db, username="adminkota", kind="staff", agency_code="DISKOMINFO",
-                            display_name="Admin Kota")
+        admin = create_user(
+            rt,
+            db,
+            username="adminkota",
+            kind="staff",
+            agency_code="DISKOMINFO",
+            display_name="Admin Kota",
+        )
         role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), admin.id)
         db.commit()
         secret = enrol_totp(rt, db, admin)
@@ -38,10 +44,18 @@ def admin_totp(live_server: LiveServer) -> str:
         for i in range(1, 61):  # 60 Jokowatis, one with an accent, to page through
             name = "Inés Jokowati" if i == 7 else f"Warga {i:02d} Jokowati"
             login = f"warga{i:03d}"
-            db.add(User(kind="citizen", username=login, username_normalized=login,
-                        email=f"{login}@warga.example.id",
-                        email_normalized=f"{login}@warga.example.id", display_name=name,
-                        display_name_search=name.casefold(), created_at=t0 + timedelta(hours=i)))
+            db.add(
+                User(
+                    kind="citizen",
+                    username=login,
+                    username_normalized=login,
+                    email=f"{login}@warga.example.id",
+                    email_normalized=f"{login}@warga.example.id",
+                    display_name=name,
+                    display_name_search=name.casefold(),
+                    created_at=t0 + timedelta(hours=i),
+                )
+            )
         db.commit()
     return secret
 
@@ -54,15 +68,16 @@ def check_page(page: Any, errors: list[str], where: str) -> None:
 
 
 @pytest.mark.parametrize("width", [360, 1280])
-def test_search_page_open_and_tabs(live_server: LiveServer, browser: Any, admin_totp: str,
-                                   backend: str, width: int) -> None:
+def test_search_page_open_and_tabs(
+    live_server: LiveServer, browser: Any, admin_totp: str, backend: str, width: int
+) -> None:
     context = browser.new_context(locale="id-ID", viewport={"width": width, "height": 800})
     page = context.new_page()
     errors: list[str] = []
+
     def console(message: Any) -> None:
         # (The favicon is another part of issue 13: its 404 is not this page's error.)
-        if message.type == "error" and not message.location.get("url", "").endswith(
-                "/favicon.ico"):
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
             errors.append(f"{message.text} {message.location.get('url', '')}")
 
     page.on("console", console)

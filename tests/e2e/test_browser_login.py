@@ -33,9 +33,11 @@ def capture_rp(page, captured: list[str]) -> None:
     # Redirects that end a navigation are recorded even if the route is not consulted.
     page.on(
         "request",
-        lambda req: captured.append(req.url)
-        if req.url.startswith("https://rp.example.id/") and req.url not in captured
-        else None,
+        lambda req: (
+            captured.append(req.url)
+            if req.url.startswith("https://rp.example.id/") and req.url not in captured
+            else None
+        ),
     )
 
 
@@ -155,7 +157,7 @@ def test_person_logs_in_through_chromium_and_relying_party_uses_every_endpoint(
     goto(
         page,
         f"{meta['end_session_endpoint']}?id_token_hint={token['id_token']}"
-        f"&post_logout_redirect_uri={RP_LOGGED_OUT}&state={logout_state}"
+        f"&post_logout_redirect_uri={RP_LOGGED_OUT}&state={logout_state}",
     )
     deadline = time.monotonic() + 10
     while not any(u.startswith(RP_LOGGED_OUT) for u in captured) and time.monotonic() < deadline:

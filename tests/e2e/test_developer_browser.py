@@ -140,8 +140,11 @@ def test_a_developer_registers_an_app_that_logs_people_in(
     assert new_secret.startswith("tsso_cs_") and new_secret != secret
 
     # The old secret is refused at /token; the new one works.
-    refused = httpx.post(f"{live_server.url}/token", auth=(client_id, secret),
-                         data={"grant_type": "refresh_token", "refresh_token": "x"})
+    refused = httpx.post(
+        f"{live_server.url}/token",
+        auth=(client_id, secret),
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+    )
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     stale = run_example(example_code, secret, monkeypatch)
     with pytest.raises(Exception, match="invalid_client"):

@@ -23,14 +23,20 @@ pytestmark = pytest.mark.browser
 NODE_MODULES = os.environ.get("SSO_TEST_NODE_MODULES")
 APP = "http://localhost:9999"
 IMPORTS = '<script type="importmap">{"imports": {"oauth4webapi": "/oauth4webapi.js"}}</script>'
-INDEX = IMPORTS + """
+INDEX = (
+    IMPORTS
+    + """
 <script type="module">import * as app from "/app.js"; window.tangsel = app;
 document.body.dataset.ready = "1";</script><p>app</p>"""
-CALLBACK = IMPORTS + """<pre id="result"></pre>
+)
+CALLBACK = (
+    IMPORTS
+    + """<pre id="result"></pre>
 <script type="module">import { handleCallback } from "/app.js";
 const out = document.getElementById("result");
 handleCallback().then((r) => { out.textContent = JSON.stringify(r.claims); },
                       (e) => { out.textContent = "ERROR " + e; });</script>"""
+)
 
 
 @pytest.mark.skipif(not NODE_MODULES, reason="SSO_TEST_NODE_MODULES is not set (oauth4webapi)")
@@ -40,16 +46,25 @@ def test_the_browser_example_logs_its_developer_in(live_server, browser) -> None
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi")
-        created = developer_apps.create_app(db, rt.settings, dewi, developer_apps.AppDetails(
-            name="Peta 'Taman' Kota", kind="spa", redirect_uris=["https://peta.example.id/cb"]))
+        created = developer_apps.create_app(
+            db,
+            rt.settings,
+            dewi,
+            developer_apps.AppDetails(
+                name="Peta 'Taman' Kota", kind="spa", redirect_uris=["https://peta.example.id/cb"]
+            ),
+        )
         client = client_repo.get_by_client_id(db, created.client.client_id)
         assert client is not None
         developer_apps.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
         client.redirect_uris = [f"{APP}/callback"]
         developer_apps.approve(db, client, dewi.id)
         db.commit()
-        [code] = [e.files[0].code for e in examples.examples(client, discovery.metadata(rt.settings))
-                  if e.key == "browser"]
+        [code] = [
+            e.files[0].code
+            for e in examples.examples(client, discovery.metadata(rt.settings))
+            if e.key == "browser"
+        ]
         client_id, dewi_id = client.client_id, dewi.id
 
     context = browser.new_context(locale="id-ID")
@@ -60,7 +75,7 @@ def test_the_browser_example_logs_its_developer_in(live_server, browser) -> None
     pages = {"/": INDEX, "/callback": CALLBACK}
 
     def serve(route) -> None:
-        path = route.request.url[len(APP):].split("?")[0]
+        path = route.request.url[len(APP) :].split("?")[0]
         if path in ("/app.js", "/oauth4webapi.js"):
             body = code if path == "/app.js" else library
             route.fulfill(status=200, content_type="text/javascript", body=body)

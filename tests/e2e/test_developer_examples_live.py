@@ -28,8 +28,9 @@ def machine_app(live_server) -> tuple[str, str, dict[str, str]]:
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi")
-        created = developer_apps.create_app(db, rt.settings, dewi, developer_apps.AppDetails(
-            name="Sinkron \"Data\" ñ", kind="m2m"))
+        created = developer_apps.create_app(
+            db, rt.settings, dewi, developer_apps.AppDetails(name='Sinkron "Data" ñ', kind="m2m")
+        )
         developer_apps.approve(db, created.client, dewi.id)
         db.commit()
         found = examples.examples(created.client, discovery.metadata(rt.settings))
@@ -39,15 +40,20 @@ def machine_app(live_server) -> tuple[str, str, dict[str, str]]:
 
 
 def active(live_server, client_id: str, secret: str, token: str) -> bool:
-    r = httpx.post(f"{live_server.url}/introspect", data={"token": token},
-                   auth=(client_id, secret))
+    r = httpx.post(f"{live_server.url}/introspect", data={"token": token}, auth=(client_id, secret))
     return bool(r.json()["active"])
 
 
 def run(command: list[str], cwd: Path, secret: str) -> str:
     env = {**os.environ, "TANGSEL_CLIENT_SECRET": secret}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,  # noqa: S603
-                          timeout=60)
+    done = subprocess.run(  # noqa: S603
+        command,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, (done.stdout, done.stderr)
     return done.stdout
 

@@ -14,8 +14,12 @@ from sso.storage import clients as client_repo
 from tests.factories import PASSWORD, create_user
 
 pytestmark = pytest.mark.browser
-LONG_NAME = "Sistem Informasi Pelayanan Terpadu Satu Pintu Kota Tangerang Selatan (SIPTSP) — ñ 日本語"
-REDIRECT = "https://perizinan-terpadu-satu-pintu.tangerangselatankota.go.id/oauth/callback/tangsel-sso"
+LONG_NAME = (
+    "Sistem Informasi Pelayanan Terpadu Satu Pintu Kota Tangerang Selatan (SIPTSP) — ñ 日本語"
+)
+REDIRECT = (
+    "https://perizinan-terpadu-satu-pintu.tangerangselatankota.go.id/oauth/callback/tangsel-sso"
+)
 
 
 def overflow(page) -> int:
@@ -29,10 +33,17 @@ def test_the_app_page_at_phone_and_desktop_width(
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi", display_name="Dewi Lestari")
-        created = developer_apps.create_app(db, rt.settings, dewi, developer_apps.AppDetails(
-            name=LONG_NAME, redirect_uris=[REDIRECT],
-            scopes=["openid", "profile", "email", "phone", "offline_access"],
-            client_uri="https://perizinan-terpadu-satu-pintu.tangerangselatankota.go.id/"))
+        created = developer_apps.create_app(
+            db,
+            rt.settings,
+            dewi,
+            developer_apps.AppDetails(
+                name=LONG_NAME,
+                redirect_uris=[REDIRECT],
+                scopes=["openid", "profile", "email", "phone", "offline_access"],
+                client_uri="https://perizinan-terpadu-satu-pintu.tangerangselatankota.go.id/",
+            ),
+        )
         client_id = created.client.client_id
         client = client_repo.get_by_client_id(db, client_id)
         assert client is not None
@@ -47,8 +58,7 @@ def test_the_app_page_at_phone_and_desktop_width(
     def console(message) -> None:
         # /favicon.ico is the browser's own request (the favicon comes with the home page work
         # of this issue); every other error counts.
-        if message.type == "error" and not message.location.get("url", "").endswith(
-                "/favicon.ico"):
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
             errors.append(f"{message.text} at {message.location.get('url')}")
 
     page.on("console", console)
@@ -77,7 +87,8 @@ def test_the_app_page_at_phone_and_desktop_width(
     assert page.locator("#tab-python").get_attribute("open") is None
     page.click("button[data-copy='example-laravel-2']")
     expect(page.locator(".example:has(#example-laravel-2) .copy__status").nth(1)).to_have_text(
-        "Tersalin")
+        "Tersalin"
+    )
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.locator("#example-laravel-2").text_content()
     assert "class TangselProvider extends AbstractProvider" in copied

@@ -18,11 +18,30 @@ from tests.factories import PASSWORD, create_agency, create_user, enrol_totp
 from tests.oidc.flow import totp_code
 
 WIDTHS = (360, 1280)
-CITIZEN_PAGES = ("/account", "/account/password", "/account/security", "/account/sessions",
-                 "/account/apps", "/account/data", "/developers", "/developers/apps/new", "/")
-ADMIN_PAGES = ("/admin", "/admin/users", "/admin/agencies", "/admin/roles", "/admin/clients",
-               "/admin/sessions", "/admin/keys", "/admin/audit", "/account",
-               "/account/security", "/developers")
+CITIZEN_PAGES = (
+    "/account",
+    "/account/password",
+    "/account/security",
+    "/account/sessions",
+    "/account/apps",
+    "/account/data",
+    "/developers",
+    "/developers/apps/new",
+    "/",
+)
+ADMIN_PAGES = (
+    "/admin",
+    "/admin/users",
+    "/admin/agencies",
+    "/admin/roles",
+    "/admin/clients",
+    "/admin/sessions",
+    "/admin/keys",
+    "/admin/audit",
+    "/account",
+    "/account/security",
+    "/developers",
+)
 # Inputs a person can reach without a label of their own.
 UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
   .filter(el => !['hidden', 'submit', 'button', 'reset'].includes(el.type) && !el.hidden)
@@ -38,8 +57,14 @@ def people(live_server: LiveServer) -> dict[str, str]:
     with rt.sessions() as db:
         create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
         create_user(rt, db, username="siti", display_name="Siti Aminah Putri Lestari")
-        admin = create_user(rt, db, username="adminkota", kind="staff",
-                            agency_code="DISKOMINFO", display_name="Admin Kota")
+        admin = create_user(
+            rt,
+            db,
+            username="adminkota",
+            kind="staff",
+            agency_code="DISKOMINFO",
+            display_name="Admin Kota",
+        )
         role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), admin.id)
         db.commit()
         return {"adminkota": enrol_totp(rt, db, admin)}
@@ -49,12 +74,13 @@ class Watched:
     """A page with its console errors collected."""
 
     def __init__(self, browser: Any, width: int) -> None:
-        self.context = browser.new_context(locale="id-ID",
-                                           viewport={"width": width, "height": 800})
+        self.context = browser.new_context(locale="id-ID", viewport={"width": width, "height": 800})
         self.page = self.context.new_page()
         self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(f"{m.text} {m.location}")
-                     if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"{m.text} {m.location}") if m.type == "error" else None,
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
 
@@ -65,7 +91,9 @@ def watched(request: pytest.FixtureRequest, browser: Any) -> Iterator[Watched]:
     w.context.close()
 
 
-def log_in(page: Any, server: LiveServer, username: str, path: str, totp: str | None = None) -> None:
+def log_in(
+    page: Any, server: LiveServer, username: str, path: str, totp: str | None = None
+) -> None:
     page.goto(server.url + path)
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
@@ -112,8 +140,9 @@ def sign_out_through_the_menu(w: Watched) -> None:
     assert page.evaluate(FITS)
 
 
-def test_a_citizen_at_each_width(live_server: LiveServer, watched: Watched,
-                                 people: dict[str, str]) -> None:
+def test_a_citizen_at_each_width(
+    live_server: LiveServer, watched: Watched, people: dict[str, str]
+) -> None:
     log_in(watched.page, live_server, "siti", "/account")
     for path in CITIZEN_PAGES:
         check_page(watched, live_server, path, "Siti Aminah", admin=False)
@@ -125,8 +154,9 @@ def test_a_citizen_at_each_width(live_server: LiveServer, watched: Watched,
     assert watched.errors == []
 
 
-def test_an_admin_at_each_width(live_server: LiveServer, watched: Watched,
-                                people: dict[str, str]) -> None:
+def test_an_admin_at_each_width(
+    live_server: LiveServer, watched: Watched, people: dict[str, str]
+) -> None:
     log_in(watched.page, live_server, "adminkota", "/admin", people["adminkota"])
     for path in ADMIN_PAGES:
         check_page(watched, live_server, path, "Admin Kota", admin=True)

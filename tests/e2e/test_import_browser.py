@@ -39,8 +39,10 @@ def staff_file(rows: int, every: int) -> tuple[bytes, int]:
         number = "1234" if i == 1 else nip(i)
         if email and i != 1:
             mailed += 1
-        lines.append(f"{number},Pegawai Nomor {i} Dinas Kesehatan Kota Tangerang Selatan,"
-                     f"{email},DINKES,Staf Pelaksana Administrasi Umum\n")
+        lines.append(
+            f"{number},Pegawai Nomor {i} Dinas Kesehatan Kota Tangerang Selatan,"
+            f"{email},DINKES,Staf Pelaksana Administrasi Umum\n"
+        )
     return "".join(lines).encode(), mailed
 
 
@@ -66,8 +68,14 @@ def admin_totp(live_server: LiveServer) -> str:
         create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
         create_agency(db, "DINKES", "Dinas Kesehatan")
         db.commit()
-        user = create_user(rt, db, username="adminkota", kind="staff", agency_code="DISKOMINFO",
-                           display_name="Admin Kota")
+        user = create_user(
+            rt,
+            db,
+            username="adminkota",
+            kind="staff",
+            agency_code="DISKOMINFO",
+            display_name="Admin Kota",
+        )
         role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), user.id)
         db.commit()
         return enrol_totp(rt, db, user)
@@ -99,25 +107,43 @@ def watch(page: Any, status_selector: str, bar_selector: str, done: str) -> list
 
 
 @pytest.mark.parametrize(("width", "rows", "every"), [(1280, 20_000, 80), (360, 400, 2)])
-def test_import_and_activation_links(live_server: LiveServer, browser: Any, admin_totp: str,
-                                     mailbox: smtp.Mailbox, backend: str, width: int,
-                                     rows: int, every: int) -> None:
+def test_import_and_activation_links(
+    live_server: LiveServer,
+    browser: Any,
+    admin_totp: str,
+    mailbox: smtp.Mailbox,
+    backend: str,
+    width: int,
+    rows: int,
+    every: int,
+) -> None:
     content, mailed = staff_file(rows, every)
     if rows == 20_000:
         assert len(content) > 1.5 * 1024 * 1024  # the file the issue saw refused
-    ctx = browser.new_context(locale="id-ID", viewport={"width": width, "height": 800},
-                              is_mobile=width < 600, has_touch=width < 600)
+    ctx = browser.new_context(
+        locale="id-ID",
+        viewport={"width": width, "height": 800},
+        is_mobile=width < 600,
+        has_touch=width < 600,
+    )
     errors: list[str] = []
     try:
         page = ctx.new_page()
         # (The favicon is another part of issue 13; until it lands its 404 is not ours.)
-        page.on("console", lambda m: errors.append(f"{m.text} {m.location.get('url')}")
-                if m.type == "error" and "favicon" not in str(m.location.get("url")) else None)
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(f"{m.text} {m.location.get('url')}")
+                if m.type == "error" and "favicon" not in str(m.location.get("url"))
+                else None
+            ),
+        )
         log_in(page, live_server, "adminkota", admin_totp, "/admin/imports")
         no_overflow(page, "upload")
         assert page.locator("#file-limits").inner_text() == "Paling besar 10 MB dan 50000 baris."
-        page.set_input_files("#file", {"name": "pegawai.csv", "mimeType": "text/csv",
-                                       "buffer": content})
+        page.set_input_files(
+            "#file", {"name": "pegawai.csv", "mimeType": "text/csv", "buffer": content}
+        )
         page.click("#check-import")
         seen = watch(page, "#import-status", "#import-progress", "validated")
         assert seen[-1] == 100 and seen == sorted(seen)

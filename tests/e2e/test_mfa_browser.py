@@ -118,12 +118,17 @@ def rp_code(b: Browser) -> str:
     return query["code"][0]
 
 
-def id_token_claims(server: Server, client: Client, secret: str, code: str,
-                    verifier: str) -> dict[str, Any]:
+def id_token_claims(
+    server: Server, client: Client, secret: str, code: str, verifier: str
+) -> dict[str, Any]:
     r = httpx.post(
         f"{server.url}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP,
-              "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP,
+            "code_verifier": verifier,
+        },
         auth=(client.client_id, secret),
     )
     assert r.status_code == 200, r.text
@@ -220,12 +225,17 @@ def test_a_cloned_passkey_whose_counter_goes_back_is_refused_and_audited(
     [cred] = chromium.cdp.send(
         "WebAuthn.getCredentials", {"authenticatorId": chromium.authenticator}
     )["credentials"]
-    chromium.cdp.send("WebAuthn.removeCredential", {
-        "authenticatorId": chromium.authenticator, "credentialId": cred["credentialId"]})
-    chromium.cdp.send("WebAuthn.addCredential", {
-        "authenticatorId": chromium.authenticator,
-        "credential": {**cred, "signCount": 0},
-    })
+    chromium.cdp.send(
+        "WebAuthn.removeCredential",
+        {"authenticatorId": chromium.authenticator, "credentialId": cred["credentialId"]},
+    )
+    chromium.cdp.send(
+        "WebAuthn.addCredential",
+        {
+            "authenticatorId": chromium.authenticator,
+            "credential": {**cred, "signCount": 0},
+        },
+    )
     page.context.clear_cookies()
     page.goto(server.url + authorize_url(client.client_id, RP).url)
     page.click("#passkey-login")

@@ -50,16 +50,24 @@ class World:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def world(request: pytest.FixtureRequest, backend_urls: dict[str, str],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    request: pytest.FixtureRequest,
+    backend_urls: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
     if request.param == "postgres" and not POSTGRES_URL:
         pytest.skip("SSO_TEST_POSTGRES_URL is not set")
     gateways, gateway_server = phone_gateway.start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     tmp = tmp_path_factory.mktemp("phone")
-    settings = make_settings(backend_urls[request.param], tmp, issuer=url,
-                             phone_code_max_sends_number=MAX_SENDS, **gateways.settings())
+    settings = make_settings(
+        backend_urls[request.param],
+        tmp,
+        issuer=url,
+        phone_code_max_sends_number=MAX_SENDS,
+        **gateways.settings(),
+    )
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
     server = Server(create_app(settings, runtime), port)
@@ -80,8 +88,9 @@ def world(request: pytest.FixtureRequest, backend_urls: dict[str, str],
         service.add_location(db, "TSL-0001", "Taman Kota 1", 0)
     provider.user("siti", name="Siti Aminah")
     with runtime.sessions() as db:
-        db.execute(update(User).where(User.username == "siti")
-                   .values(phone=SITI, phone_verified=True))
+        db.execute(
+            update(User).where(User.username == "siti").values(phone=SITI, phone_verified=True)
+        )
         db.commit()
     yield World(provider, hotspot, gateways)
     hotspot.server.stop()
@@ -99,8 +108,11 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def decision(w: World, mac: str) -> dict[str, Any]:
-    r = HTTP.get(f"{w.hotspot.url}/api/gateway/decision", params={"mac": mac,
-                 "location": "TSL-0001"}, headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"})
+    r = HTTP.get(
+        f"{w.hotspot.url}/api/gateway/decision",
+        params={"mac": mac, "location": "TSL-0001"},
+        headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"},
+    )
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -197,8 +209,9 @@ def test_wrong_exhausted_expired_and_reused_codes_are_refused(world: World, page
     with w.provider.runtime.sessions() as db:
         row = db.get(OneTimeCode, challenge)
         assert row is not None
-        db.execute(update(OneTimeCode).where(OneTimeCode.id == challenge)
-                   .values(expires_at=row.sent_at))
+        db.execute(
+            update(OneTimeCode).where(OneTimeCode.id == challenge).values(expires_at=row.sent_at)
+        )
         db.commit()
     type_code(page, code)
     assert "kedaluwarsa" in page.locator("#code-error").inner_text()

@@ -41,8 +41,12 @@ pytestmark = pytest.mark.browser
 
 WIDTHS = (360, 1280)
 ROLES = ("admin", "opd-admin", "helpdesk", "auditor", "developer")
-STAFF = {"admin": ("adminkota", "DISKOMINFO"), "opd-admin": ("adminopd", "DISKOMINFO"),
-         "helpdesk": ("bantuan", "DINKES"), "auditor": ("pemeriksa", "DINKES")}
+STAFF = {
+    "admin": ("adminkota", "DISKOMINFO"),
+    "opd-admin": ("adminopd", "DISKOMINFO"),
+    "helpdesk": ("bantuan", "DINKES"),
+    "auditor": ("pemeriksa", "DINKES"),
+}
 CONSOLES = ("/admin", "/account", "/developers")
 # Links the crawler leaves alone: downloads, sign-out, the audit CSV, and list pagination or
 # ordering or language (the same page again with other rows or words).
@@ -68,21 +72,28 @@ class World:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def world(request: pytest.FixtureRequest, backend_urls: dict[str, str],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    request: pytest.FixtureRequest,
+    backend_urls: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
     """A live provider on this backend with the rows every journey reads, made once."""
     if request.param == "postgres" and not POSTGRES_URL:
         pytest.skip("SSO_TEST_POSTGRES_URL is not set")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = make_settings(backend_urls[request.param], tmp_path_factory.mktemp("journeys"),
-                             issuer=url)
+    settings = make_settings(
+        backend_urls[request.param], tmp_path_factory.mktemp("journeys"), issuer=url
+    )
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
     w = World(LiveServer(url, runtime))
     seed(runtime, w)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -105,27 +116,58 @@ def seed(rt: Runtime, w: World) -> None:
         sub.parent_id = top.id
         db.commit()
         for role, (username, agency) in STAFF.items():
-            user = create_user(rt, db, username=username, kind="staff", agency_code=agency,
-                               display_name=f"{username.title()} Tangerang Selatan")
+            user = create_user(
+                rt,
+                db,
+                username=username,
+                kind="staff",
+                agency_code=agency,
+                display_name=f"{username.title()} Tangerang Selatan",
+            )
             role_repo.assign_to_user(db, role_repo.get_or_create_global(db, role), user.id)
             db.commit()
             w.secrets[role] = enrol_totp(rt, db, user)
-        for key, username, agency in (("ti", "pegawaiti", "BIDANG-TI"),
-                                      ("ti2", "pegawaiti2", "BIDANG-TI"),
-                                      ("dinkes", "pegawaidinkes", "DINKES"),
-                                      ("dinkes2", "pegawaidinkes2", "DINKES")):
-            w.ids[key] = create_user(rt, db, username=username, kind="staff", agency_code=agency,
-                                     display_name=f"Pegawai {username[7:].upper()}").id
-        w.ids["citizen"] = create_user(rt, db, username="warga",
-                                       display_name="Warga Pondok Aren").id
+        for key, username, agency in (
+            ("ti", "pegawaiti", "BIDANG-TI"),
+            ("ti2", "pegawaiti2", "BIDANG-TI"),
+            ("dinkes", "pegawaidinkes", "DINKES"),
+            ("dinkes2", "pegawaidinkes2", "DINKES"),
+        ):
+            w.ids[key] = create_user(
+                rt,
+                db,
+                username=username,
+                kind="staff",
+                agency_code=agency,
+                display_name=f"Pegawai {username[7:].upper()}",
+            ).id
+        w.ids["citizen"] = create_user(
+            rt, db, username="warga", display_name="Warga Pondok Aren"
+        ).id
         dev = create_user(rt, db, username="dewi", display_name="Dewi Lestari Pengembang")
-        created = registration.create_app(db, rt.settings, dev, registration.AppDetails(
-            name="Aplikasi Antrean Puskesmas", redirect_uris=["https://antrean.example.id/cb"],
-            scopes=["openid", "profile", "email"], client_uri="https://antrean.example.id/"))
+        created = registration.create_app(
+            db,
+            rt.settings,
+            dev,
+            registration.AppDetails(
+                name="Aplikasi Antrean Puskesmas",
+                redirect_uris=["https://antrean.example.id/cb"],
+                scopes=["openid", "profile", "email"],
+                client_uri="https://antrean.example.id/",
+            ),
+        )
         w.ids["dev_app"] = created.client.client_id
-        created2 = registration.create_app(db, rt.settings, dev, registration.AppDetails(
-            name="Aplikasi Coba Hapus", redirect_uris=["https://coba.example.id/cb"],
-            scopes=["openid"], client_uri="https://coba.example.id/"))
+        created2 = registration.create_app(
+            db,
+            rt.settings,
+            dev,
+            registration.AppDetails(
+                name="Aplikasi Coba Hapus",
+                redirect_uris=["https://coba.example.id/cb"],
+                scopes=["openid"],
+                client_uri="https://coba.example.id/",
+            ),
+        )
         w.ids["dev_app_2"] = created2.client.client_id
         client, _ = create_client(rt, db, name="Portal Satu Data Tangerang Selatan")
         w.ids["client"] = client.client_id
@@ -139,13 +181,22 @@ class Visitor:
     def __init__(self, browser: Any, w: World, width: int) -> None:
         self.w = w
         phone = width < 600
-        self.context = browser.new_context(locale="id-ID", viewport={"width": width,
-                                                                     "height": 800},
-                                           is_mobile=phone, has_touch=phone)
+        self.context = browser.new_context(
+            locale="id-ID",
+            viewport={"width": width, "height": 800},
+            is_mobile=phone,
+            has_touch=phone,
+        )
         self.page = self.context.new_page()
         self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(
-            f"{m.text} at {m.location.get('url')}") if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: (
+                self.errors.append(f"{m.text} at {m.location.get('url')}")
+                if m.type == "error"
+                else None
+            ),
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.problems: list[str] = []
         self.visited: list[str] = []
@@ -153,8 +204,7 @@ class Visitor:
     def log_in(self, role: str) -> None:
         start = "/developers" if role == "developer" else "/admin"
         self.page.goto(self.w.server.url + start)
-        self.page.fill("input[name=username]", "dewi" if role == "developer"
-                       else STAFF[role][0])
+        self.page.fill("input[name=username]", "dewi" if role == "developer" else STAFF[role][0])
         self.page.fill("input[name=password]", PASSWORD)
         self.page.click("button[type=submit]")
         if role != "developer":
@@ -172,8 +222,10 @@ class Visitor:
             wide = p.evaluate("""() => [...document.querySelectorAll('body *')]
               .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
               .slice(0, 3).map(e => e.outerHTML.slice(0, 120))""")
-            self.problems.append(f"{where}: scrolls sideways "
-                                 f"({p.evaluate('document.scrollingElement.scrollWidth')} px) {wide}")
+            self.problems.append(
+                f"{where}: scrolls sideways "
+                f"({p.evaluate('document.scrollingElement.scrollWidth')} px) {wide}"
+            )
         unlabelled = p.evaluate(UNLABELLED)
         if unlabelled:
             self.problems.append(f"{where}: unlabelled {unlabelled}")
@@ -187,8 +239,10 @@ class Visitor:
         """Breadth first from the menus, one URL per shape, inside the consoles."""
         base = self.w.server.url
         self.page.goto(base + start)
-        queue = [(start, "menu"), *((self.local(h), "menu")
-                                     for h in self.page.evaluate(MENU_LINKS))]
+        queue = [
+            (start, "menu"),
+            *((self.local(h), "menu") for h in self.page.evaluate(MENU_LINKS)),
+        ]
         seen: set[str] = set()
         while queue and len(self.visited) < MAX_PAGES:
             path, came_from = queue.pop(0)
@@ -224,8 +278,10 @@ def is_id(value: str) -> bool:
     return value.isdigit() or (len(value) >= 12 and any(c.isdigit() for c in value))
 
 
-@pytest.fixture(params=[(r, w) for r in ROLES for w in WIDTHS],
-                ids=[f"{r}-{w}px" for r in ROLES for w in WIDTHS])
+@pytest.fixture(
+    params=[(r, w) for r in ROLES for w in WIDTHS],
+    ids=[f"{r}-{w}px" for r in ROLES for w in WIDTHS],
+)
 def visitor(request: pytest.FixtureRequest, browser: Any, world: World) -> Iterator[Visitor]:
     role, width = request.param
     v = Visitor(browser, world, width)
@@ -234,8 +290,9 @@ def visitor(request: pytest.FixtureRequest, browser: Any, world: World) -> Itera
     v.context.close()
 
 
-def refused(v: Visitor, path: str, status: int = 403,
-            says: str = "Anda tidak berwenang melakukan ini") -> None:
+def refused(
+    v: Visitor, path: str, status: int = 403, says: str = "Anda tidak berwenang melakukan ini"
+) -> None:
     """The refusal is a readable page in the person's header, saying why."""
     response = v.page.goto(v.w.server.url + path)
     assert response is not None and response.status == status, (path, response and response.status)
@@ -257,8 +314,9 @@ def confirm(v: Visitor, path: str, done: str) -> None:
     v.check("confirmed")
 
 
-def test_every_page_of_every_role(visitor: Visitor, request: pytest.FixtureRequest,
-                                  world: World) -> None:
+def test_every_page_of_every_role(
+    visitor: Visitor, request: pytest.FixtureRequest, world: World
+) -> None:
     role, width = request.node.callspec.params["visitor"]
     ids = world.ids
     v = visitor
@@ -269,9 +327,18 @@ def test_every_page_of_every_role(visitor: Visitor, request: pytest.FixtureReque
     if role == "admin":
         for tab in ("details", "credentials", "roles", "sessions", "apps", "events"):
             assert f"/admin/users/<id>?tab={tab}" in shapes, (tab, sorted(shapes))
-        for wanted in ("/admin/users/<id>/disable/confirm", "/admin/users/<id>/reset-mfa/confirm",
-                       "/admin/clients/<id>", "/admin/agencies", "/admin/keys", "/admin/roles/<id>",
-                       "/admin/audit", "/admin/sessions", "/developers", "/account/security"):
+        for wanted in (
+            "/admin/users/<id>/disable/confirm",
+            "/admin/users/<id>/reset-mfa/confirm",
+            "/admin/clients/<id>",
+            "/admin/agencies",
+            "/admin/keys",
+            "/admin/roles/<id>",
+            "/admin/audit",
+            "/admin/sessions",
+            "/developers",
+            "/account/security",
+        ):
             assert wanted in shapes, (wanted, sorted(shapes))
     elif role == "developer":
         assert {"/developers/apps/<id>", "/developers/apps/new"} <= shapes, sorted(shapes)
@@ -285,8 +352,12 @@ def test_every_page_of_every_role(visitor: Visitor, request: pytest.FixtureReque
         # The built-in console client cannot be disabled, not even by an admin.
         console = _console_client(world.server.runtime)
         assert console
-        refused(v, f"/admin/clients/{console}/disable/confirm", 400,
-                "Klien bawaan konsol tidak bisa dinonaktifkan")
+        refused(
+            v,
+            f"/admin/clients/{console}/disable/confirm",
+            400,
+            "Klien bawaan konsol tidak bisa dinonaktifkan",
+        )
     elif role == "opd-admin":
         refused(v, f"/admin/users/{ids['dinkes']}")  # outside its agency
     elif role == "helpdesk":

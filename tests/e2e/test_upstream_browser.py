@@ -26,9 +26,11 @@ from tests.oidc.flow import authorize_url
 
 pytestmark = pytest.mark.browser
 RP = "https://rp.example.id/callback"
-PEOPLE = (("andi-up", "andi@warga.example.id", "Andi Wijaya"),
-          ("budi-up", "budi@warga.example.id", "Budi Santoso"),
-          ("dewi-up", "dewi@warga.example.id", "Dewi Lestari"))
+PEOPLE = (
+    ("andi-up", "andi@warga.example.id", "Andi Wijaya"),
+    ("budi-up", "budi@warga.example.id", "Budi Santoso"),
+    ("dewi-up", "dewi@warga.example.id", "Dewi Lestari"),
+)
 
 
 @dataclass
@@ -45,14 +47,19 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def sso(request: pytest.FixtureRequest, backend_urls: dict[str, str], upstream: Upstream,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sso]:
+def sso(
+    request: pytest.FixtureRequest,
+    backend_urls: dict[str, str],
+    upstream: Upstream,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Sso]:
     if request.param == "postgres" and not POSTGRES_URL:
         pytest.skip("SSO_TEST_POSTGRES_URL is not set")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = make_settings(backend_urls[request.param], tmp_path_factory.mktemp("sso"),
-                             issuer=url)
+    settings = make_settings(
+        backend_urls[request.param], tmp_path_factory.mktemp("sso"), issuer=url
+    )
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
     google_id, google_secret = upstream.more_clients[0]
@@ -60,20 +67,34 @@ def sso(request: pytest.FixtureRequest, backend_urls: dict[str, str], upstream: 
     upstream.allow_redirect(f"{url}/upstreams/google/callback", client_id=google_id)
     with runtime.sessions() as s:
         for spec in (
-            registry.UpstreamSpec(slug="inapas", name="INApas", issuer=upstream.url,
-                                  client_id=upstream.client_id,
-                                  client_secret=upstream.client_secret, preset="inapas"),
-            registry.UpstreamSpec(slug="google", name="Google", issuer=upstream.url,
-                                  client_id=google_id, client_secret=google_secret),
+            registry.UpstreamSpec(
+                slug="inapas",
+                name="INApas",
+                issuer=upstream.url,
+                client_id=upstream.client_id,
+                client_secret=upstream.client_secret,
+                preset="inapas",
+            ),
+            registry.UpstreamSpec(
+                slug="google",
+                name="Google",
+                issuer=upstream.url,
+                client_id=google_id,
+                client_secret=google_secret,
+            ),
         ):
             registry.create(s, settings, runtime.encryptor, spec)
         s.commit()
-        client, _ = create_client(runtime, s, redirect_uris=[RP], trusted=True,
-                                  scope="openid profile email nik")
+        client, _ = create_client(
+            runtime, s, redirect_uris=[RP], trusted=True, scope="openid profile email nik"
+        )
         for username, email, _name in PEOPLE[:2]:
             create_user(runtime, s, username=username.split("-")[0], email=email)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -148,8 +169,9 @@ def test_linking_to_an_existing_account_after_proving_the_password(sso, page):
     page.wait_for_timeout(300)
     assert any("code=" in u for u in captured), captured
     andi = rows(sso, User, username="andi")[0]
-    assert [link.user_id for link in rows(sso, FederatedIdentity)
-            if link.user_id == andi.id] == [andi.id]
+    assert [link.user_id for link in rows(sso, FederatedIdentity) if link.user_id == andi.id] == [
+        andi.id
+    ]
 
 
 def test_a_bare_email_match_is_never_linked(sso, page):
@@ -178,9 +200,18 @@ def test_upstream_errors_give_a_page_with_a_way_back(sso, page):
     assert not rows(sso, User, email_normalized="dewi@warga.example.id")
 
     with sso.runtime.sessions() as s:  # an upstream that does not answer
-        registry.create(s, sso.runtime.settings, sso.runtime.encryptor, registry.UpstreamSpec(
-            slug="mati", name="Mati", issuer=f"http://127.0.0.1:{free_port()}",
-            client_id="x", client_secret="y"))
+        registry.create(
+            s,
+            sso.runtime.settings,
+            sso.runtime.encryptor,
+            registry.UpstreamSpec(
+                slug="mati",
+                name="Mati",
+                issuer=f"http://127.0.0.1:{free_port()}",
+                client_id="x",
+                client_secret="y",
+            ),
+        )
         s.commit()
     try:
         to_login_page(page, sso)

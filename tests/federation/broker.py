@@ -34,17 +34,28 @@ def inapas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 @pytest.fixture
 def registered(runtime: Runtime, db: Session, inapas: Upstream) -> Any:
     with runtime.sessions() as s:
-        row = registry.create(s, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-            slug="inapas", name="INApas", issuer=inapas.url, client_id=inapas.client_id,
-            client_secret=inapas.client_secret, preset="inapas"))
+        row = registry.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            registry.UpstreamSpec(
+                slug="inapas",
+                name="INApas",
+                issuer=inapas.url,
+                client_id=inapas.client_id,
+                client_secret=inapas.client_secret,
+                preset="inapas",
+            ),
+        )
         s.commit()
         return row.id
 
 
 @pytest.fixture
 def rp(runtime: Runtime, db: Session) -> tuple[str, str]:
-    client, secret = create_client(runtime, db, redirect_uris=[RP],
-                                   scope="openid profile email nik", trusted=True)
+    client, secret = create_client(
+        runtime, db, redirect_uris=[RP], scope="openid profile email nik", trusted=True
+    )
     assert secret
     return client.client_id, secret
 
@@ -57,8 +68,10 @@ def start_login(http: TestClient, client_id: str) -> tuple[str, Any, str]:
     interaction = r.headers["location"]
     page = http.get(interaction)
     assert "Masuk dengan INApas" in page.text
-    r = http.get(f"/upstreams/inapas/start?interaction={interaction.rsplit('/', 1)[1]}",
-                 follow_redirects=False)
+    r = http.get(
+        f"/upstreams/inapas/start?interaction={interaction.rsplit('/', 1)[1]}",
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return interaction, req, r.headers["location"]
 
@@ -72,9 +85,16 @@ def tokens(http: TestClient, rp: tuple[str, str], req: Any, location: str) -> di
     r = http.get(location, follow_redirects=False)
     assert r.status_code in (302, 303), r.text
     code = query_of(r.headers["location"])["code"]
-    r = http.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": RP, "code_verifier": req.verifier},
-                  auth=rp)
+    r = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP,
+            "code_verifier": req.verifier,
+        },
+        auth=rp,
+    )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body

@@ -40,16 +40,24 @@ class Upstream:
     def allow_redirect(self, *uris: str, client_id: str | None = None) -> None:
         """Register the SSO under test's callback URIs at this upstream."""
         with self.runtime.sessions() as s:
-            s.execute(update(Client).where(Client.client_id == (client_id or self.client_id))
-                      .values(redirect_uris=list(uris)))
+            s.execute(
+                update(Client)
+                .where(Client.client_id == (client_id or self.client_id))
+                .values(redirect_uris=list(uris))
+            )
             s.commit()
 
 
 @contextmanager
-def running_upstream(tmp: Path, *, email: str = "siti.aminah@inapas.example.id",
-                     name: str = "Siti Aminah", nik: str | None = NIK,
-                     people: tuple[tuple[str, str, str], ...] = (),
-                     clients: int = 1) -> Iterator[Upstream]:
+def running_upstream(
+    tmp: Path,
+    *,
+    email: str = "siti.aminah@inapas.example.id",
+    name: str = "Siti Aminah",
+    nik: str | None = NIK,
+    people: tuple[tuple[str, str, str], ...] = (),
+    clients: int = 1,
+) -> Iterator[Upstream]:
     """The upstream with its citizen ``siti-inapas`` (and ``people``: username, email, name)
     and ``clients`` registrations for the SSO under test (the first in ``client_id``, all
     in ``more_clients``)."""
@@ -60,26 +68,41 @@ def running_upstream(tmp: Path, *, email: str = "siti.aminah@inapas.example.id",
     settings = make_settings(database, tmp, issuer=url)
     runtime = build_runtime(settings)
     with runtime.sessions() as s:
-        user = create_user(runtime, s, username="siti-inapas", email=email,
-                           display_name=name, given_name=name.split()[0])
+        user = create_user(
+            runtime,
+            s,
+            username="siti-inapas",
+            email=email,
+            display_name=name,
+            given_name=name.split()[0],
+        )
         # A second person who has never consented (the refusal's tests decline on their
         # consent page; the first person's consent is remembered after their first login).
-        create_user(runtime, s, username="andi-inapas", email="andi@inapas.example.id",
-                    display_name="Andi")
+        create_user(
+            runtime, s, username="andi-inapas", email="andi@inapas.example.id", display_name="Andi"
+        )
         for username, address, shown in people:
             create_user(runtime, s, username=username, email=address, display_name=shown)
         if nik:
             profile.set_nik(s, settings, runtime.encryptor, user, nik)
             s.commit()
-        client, secret = create_client(runtime, s, name="Tangsel SSO",
-                                       scope="openid profile email nik",
-                                       redirect_uris=["https://placeholder.example/cb"])
+        client, secret = create_client(
+            runtime,
+            s,
+            name="Tangsel SSO",
+            scope="openid profile email nik",
+            redirect_uris=["https://placeholder.example/cb"],
+        )
         assert secret
         upstream = Upstream(url, runtime, client.client_id, secret, user.id, email)
         for _ in range(clients - 1):
-            other, other_secret = create_client(runtime, s, name="Tangsel SSO (2)",
-                                                scope="openid profile email nik",
-                                                redirect_uris=["https://placeholder.example/cb"])
+            other, other_secret = create_client(
+                runtime,
+                s,
+                name="Tangsel SSO (2)",
+                scope="openid profile email nik",
+                redirect_uris=["https://placeholder.example/cb"],
+            )
             assert other_secret
             upstream.more_clients.append((other.client_id, other_secret))
     app = create_app(settings, runtime)
@@ -99,8 +122,13 @@ def running_upstream(tmp: Path, *, email: str = "siti.aminah@inapas.example.id",
         runtime.dispose()
 
 
-def log_in_at_upstream(authorize_url: str, *, decision: str = "allow",
-                       username: str = "siti-inapas", password: str = PASSWORD) -> str:
+def log_in_at_upstream(
+    authorize_url: str,
+    *,
+    decision: str = "allow",
+    username: str = "siti-inapas",
+    password: str = PASSWORD,
+) -> str:
     """A person at the upstream: follows its authorization URL, logs in, answers the consent;
     returns where the upstream sends the browser back (our callback, with code or error)."""
     with httpx.Client(follow_redirects=False, timeout=30) as browser:
@@ -109,14 +137,17 @@ def log_in_at_upstream(authorize_url: str, *, decision: str = "allow",
         base = authorize_url.split("/authorize")[0]
         interaction = base + r.headers["location"]
         page = browser.get(interaction)
-        r = browser.post(f"{interaction}/login", data={
-            "username": username, "password": password, "csrf_token": csrf_of(page.text)})
+        r = browser.post(
+            f"{interaction}/login",
+            data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+        )
         assert r.status_code == 303, r.text
         page = browser.get(interaction)
         if page.status_code == 303:
             return str(page.headers["location"])
         assert 'name="decision"' in page.text, page.text[:500]
-        r = browser.post(f"{interaction}/consent", data={
-            "decision": decision, "csrf_token": csrf_of(page.text)})
+        r = browser.post(
+            f"{interaction}/consent", data={"decision": decision, "csrf_token": csrf_of(page.text)}
+        )
         assert r.status_code == 303, r.text
         return str(r.headers["location"])

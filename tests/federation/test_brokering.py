@@ -48,8 +48,9 @@ def test_sign_up_through_inapas_stores_a_verified_nik(http, db, registered, rp, 
     assert claims["amr"] == ["fed"] and claims["idp"] == inapas.url and claims["acr"] == "1"
     info = http.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert info.json()["nik"] == NIK and info.json()["nik_verified"] is True
-    assert {"user.registered", "federation.linked", "federation.login",
-            "user.login"} <= set(events(db))
+    assert {"user.registered", "federation.linked", "federation.login", "user.login"} <= set(
+        events(db)
+    )
     assert NIK not in json.dumps([e.details for e in db.scalars(select(AuditEvent))])
 
     # The linked identity logs the same person in, nothing new is made.
@@ -61,8 +62,7 @@ def test_sign_up_through_inapas_stores_a_verified_nik(http, db, registered, rp, 
     assert id_claims(http, tokens(http, rp, req, interaction)["id_token"])["sub"] == user.id
 
 
-def test_an_email_match_links_only_after_the_password(http, runtime, db, registered, rp,
-                                                      inapas):
+def test_an_email_match_links_only_after_the_password(http, runtime, db, registered, rp, inapas):
     siti = create_user(runtime, db, username="siti", email=inapas.email)
     interaction, req, upstream_url = start_login(http, rp[0])
     r = finish(http, log_in_at_upstream(upstream_url))
@@ -77,8 +77,9 @@ def test_an_email_match_links_only_after_the_password(http, runtime, db, registe
     assert count(db, FederatedIdentity) == 0 and count(db, User) == 1
     assert "federation.refused" in events(db)
 
-    r = http.post(proof, data={"password": PASSWORD, "csrf_token": csrf_of(page.text)},
-                  follow_redirects=False)
+    r = http.post(
+        proof, data={"password": PASSWORD, "csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == interaction
     link = db.scalar(select(FederatedIdentity))
     assert link.user_id == siti.id
@@ -91,7 +92,8 @@ def test_an_email_match_links_only_after_the_password(http, runtime, db, registe
 
 
 def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
-        http, runtime, db, registered, rp, inapas):
+    http, runtime, db, registered, rp, inapas
+):
     siti = create_user(runtime, db, username="siti", email=inapas.email)
     siti.email_verified = False
     db.commit()
@@ -116,8 +118,7 @@ def test_refusal_at_the_upstream_creates_nothing(http, db, registered, rp):
     assert finish(http, callback).status_code == 400  # the state is used up
 
 
-def test_a_callback_in_another_browser_or_replayed_is_refused(http, runtime, db, registered,
-                                                              rp):
+def test_a_callback_in_another_browser_or_replayed_is_refused(http, runtime, db, registered, rp):
     _, _, upstream_url = start_login(http, rp[0])
     callback = log_in_at_upstream(upstream_url)
     from sso.app import create_app
@@ -134,21 +135,32 @@ def test_an_upstream_that_is_down_gives_a_page_with_a_way_back(http, runtime, db
     from tests.e2e.conftest import free_port
 
     with runtime.sessions() as s:
-        registry.create(s, runtime.settings, runtime.encryptor, registry.UpstreamSpec(
-            slug="inapas", name="INApas", issuer=f"http://127.0.0.1:{free_port()}",
-            client_id="x", client_secret="y", preset="inapas"))
+        registry.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            registry.UpstreamSpec(
+                slug="inapas",
+                name="INApas",
+                issuer=f"http://127.0.0.1:{free_port()}",
+                client_id="x",
+                client_secret="y",
+                preset="inapas",
+            ),
+        )
         s.commit()
     req = authorize_url(rp[0], RP, "openid")
     interaction = http.get(req.url, follow_redirects=False).headers["location"]
-    r = http.get(f"/upstreams/inapas/start?interaction={interaction.rsplit('/', 1)[1]}",
-                 follow_redirects=False)
+    r = http.get(
+        f"/upstreams/inapas/start?interaction={interaction.rsplit('/', 1)[1]}",
+        follow_redirects=False,
+    )
     assert r.status_code == 502
     assert "tidak dapat dihubungi" in r.text and f'href="{interaction}"' in r.text
     assert count(db, User) == 0
 
 
-def test_a_disabled_upstream_has_no_button_and_no_login(http, runtime, db, registered, rp,
-                                                        inapas):
+def test_a_disabled_upstream_has_no_button_and_no_login(http, runtime, db, registered, rp, inapas):
     _, _, upstream_url = start_login(http, rp[0])
     with runtime.sessions() as s:
         registry.disable(s, "inapas")
@@ -160,8 +172,9 @@ def test_a_disabled_upstream_has_no_button_and_no_login(http, runtime, db, regis
     assert count(db, User) == 0
 
 
-def test_the_console_links_another_and_never_unlinks_the_last_way(http, runtime, db,
-                                                                 registered, inapas):
+def test_the_console_links_another_and_never_unlinks_the_last_way(
+    http, runtime, db, registered, inapas
+):
     from sqlalchemy import delete
 
     from sso.db.models import PasswordCredential
@@ -174,8 +187,7 @@ def test_the_console_links_another_and_never_unlinks_the_last_way(http, runtime,
     link = page.text.split('data-upstream="inapas" href="')[1].split('"')[0]
     r = http.get(link.replace("&amp;", "&"), follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith(inapas.url)
-    assert http.get("/account/identities/link/inapas?csrf_token=forged").status_code in (
-        400, 403)
+    assert http.get("/account/identities/link/inapas?csrf_token=forged").status_code in (400, 403)
     r = finish(http, log_in_at_upstream(r.headers["location"]))
     assert r.status_code == 303 and r.headers["location"] == "/account/identities?done=linked"
     identity = db.scalar(select(FederatedIdentity))
@@ -189,8 +201,10 @@ def test_the_console_links_another_and_never_unlinks_the_last_way(http, runtime,
     assert "Lepaskan INApas?" in confirm.text
     # Without a password the link is the last way to log in: refused.
     db.execute(delete(PasswordCredential).where(PasswordCredential.user_id == siti.id))
-    r = http.post("/account/identities/unlink", data={
-        "identity_id": identity.id, "csrf_token": csrf_of(confirm.text)})
+    r = http.post(
+        "/account/identities/unlink",
+        data={"identity_id": identity.id, "csrf_token": csrf_of(confirm.text)},
+    )
     assert r.status_code == 409 and "satu-satunya cara" in r.text
     assert count(db, FederatedIdentity) == 1
     from sso.core.clock import now
@@ -199,9 +213,11 @@ def test_the_console_links_another_and_never_unlinks_the_last_way(http, runtime,
     with runtime.sessions() as s:
         user_repo.set_password_hash(s, siti.id, "x", now())
         s.commit()
-    r = http.post("/account/identities/unlink", data={
-        "identity_id": identity.id, "csrf_token": csrf_of(confirm.text)},
-        follow_redirects=False)
+    r = http.post(
+        "/account/identities/unlink",
+        data={"identity_id": identity.id, "csrf_token": csrf_of(confirm.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert count(db, FederatedIdentity) == 0
     assert {"federation.linked", "federation.unlinked"} <= set(events(db))

@@ -13,9 +13,23 @@ from tests.test_cli import count, sso  # noqa: F401  (the fixture)
 
 
 def test_create_json_list_and_disable(sso, db, runtime):  # noqa: F811
-    r = sso("upstreams", "create", "--slug", "inapas", "--name", "INApas",
-            "--issuer", "https://inapas.example.id", "--client-id", "tangsel",
-            "--client-secret-stdin", "--preset", "inapas", "--json", input="s3cret-value\n")
+    r = sso(
+        "upstreams",
+        "create",
+        "--slug",
+        "inapas",
+        "--name",
+        "INApas",
+        "--issuer",
+        "https://inapas.example.id",
+        "--client-id",
+        "tangsel",
+        "--client-secret-stdin",
+        "--preset",
+        "inapas",
+        "--json",
+        input="s3cret-value\n",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert set(out) == {"id", "slug", "redirect_uri"}
@@ -38,17 +52,24 @@ def test_create_json_list_and_disable(sso, db, runtime):  # noqa: F811
     assert "upstream.created" in events and "upstream.disabled" in events
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--slug", "Bad Slug"), "slug"),
-    (("--slug", "g", "--accounts", "everyone"), "accounts"),
-    (("--slug", "g", "--preset", "facebook"), "preset"),
-    (("--slug", "g", "--issuer", "ftp://x"), "issuer"),
-    (("--slug", "g", "--scope", "email profile"), "openid"),
-    (("--slug", "g", "--preset", "google", "--issuer", "https://evil.example"), "Google"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--slug", "Bad Slug"), "slug"),
+        (("--slug", "g", "--accounts", "everyone"), "accounts"),
+        (("--slug", "g", "--preset", "facebook"), "preset"),
+        (("--slug", "g", "--issuer", "ftp://x"), "issuer"),
+        (("--slug", "g", "--scope", "email profile"), "openid"),
+        (("--slug", "g", "--preset", "google", "--issuer", "https://evil.example"), "Google"),
+    ],
+)
 def test_create_refuses_bad_input(sso, db, args, message):  # noqa: F811
-    base = {"--slug": "g", "--name": "Google", "--issuer": "https://accounts.google.com",
-            "--client-id": "id"}
+    base = {
+        "--slug": "g",
+        "--name": "Google",
+        "--issuer": "https://accounts.google.com",
+        "--client-id": "id",
+    }
     extra = dict(zip(args[::2], args[1::2], strict=True))
     argv = [x for k, v in {**base, **extra}.items() for x in (k, v)]
     r = sso("upstreams", "create", *argv, "--client-secret-stdin", input="x\n")
@@ -58,8 +79,20 @@ def test_create_refuses_bad_input(sso, db, args, message):  # noqa: F811
 
 
 def test_create_needs_secret_on_stdin_and_unique_slug(sso, db):  # noqa: F811
-    base = ["upstreams", "create", "--slug", "g", "--name", "Google", "--issuer",
-            "https://accounts.google.com", "--client-id", "id", "--preset", "google"]
+    base = [
+        "upstreams",
+        "create",
+        "--slug",
+        "g",
+        "--name",
+        "Google",
+        "--issuer",
+        "https://accounts.google.com",
+        "--client-id",
+        "id",
+        "--preset",
+        "google",
+    ]
     assert sso(*base).exit_code != 0
     assert sso(*base, "--client-secret-stdin", input="\n").exit_code != 0
     assert sso(*base, "--client-secret-stdin", input="x\n").exit_code == 0

@@ -37,8 +37,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/.well-known/openid-configuration":
             body: dict[str, Any] = {
-                "issuer": self.keys.issuer, "authorization_endpoint": f"{self.keys.issuer}/a",
-                "token_endpoint": f"{self.keys.issuer}/t", "jwks_uri": f"{self.keys.issuer}/jwks",
+                "issuer": self.keys.issuer,
+                "authorization_endpoint": f"{self.keys.issuer}/a",
+                "token_endpoint": f"{self.keys.issuer}/t",
+                "jwks_uri": f"{self.keys.issuer}/jwks",
                 "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             }
         elif self.path == "/jwks":
@@ -72,8 +74,14 @@ def upstream(tmp_path: Path) -> Iterator[tuple[Keys, MetadataCache]]:
 
 def claims(keys: Keys, **changes: Any) -> dict[str, Any]:
     t = int(time.time())
-    out = {"iss": keys.issuer, "sub": "248289761001", "aud": CLIENT, "exp": t + 300,
-           "iat": t, "nonce": NONCE}
+    out = {
+        "iss": keys.issuer,
+        "sub": "248289761001",
+        "aud": CLIENT,
+        "exp": t + 300,
+        "iat": t,
+        "nonce": NONCE,
+    }
     out.update(changes)
     return {k: v for k, v in out.items() if v is not None}
 
@@ -95,20 +103,23 @@ def test_a_good_token_is_accepted_and_the_jwks_is_cached(upstream):
     assert keys.jwks_fetches == 1
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"iss": "https://evil.example"}, "wrong iss"),
-    ({"aud": "another-client"}, "wrong aud"),
-    ({"aud": [CLIENT, "other"]}, "several audiences and no azp"),
-    ({"azp": "other"}, "wrong azp"),
-    ({"exp": int(time.time()) - 3600}, "expired"),
-    ({"exp": None}, "no exp"),
-    ({"iat": None}, "no iat"),
-    ({"iat": int(time.time()) + 3600}, "iat in the future"),
-    ({"iat": int(time.time()) - 7200}, "iat too old"),
-    ({"nonce": "another"}, "wrong nonce"),
-    ({"nonce": None}, "wrong nonce"),
-    ({"sub": None}, "no sub"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"iss": "https://evil.example"}, "wrong iss"),
+        ({"aud": "another-client"}, "wrong aud"),
+        ({"aud": [CLIENT, "other"]}, "several audiences and no azp"),
+        ({"azp": "other"}, "wrong azp"),
+        ({"exp": int(time.time()) - 3600}, "expired"),
+        ({"exp": None}, "no exp"),
+        ({"iat": None}, "no iat"),
+        ({"iat": int(time.time()) + 3600}, "iat in the future"),
+        ({"iat": int(time.time()) - 7200}, "iat too old"),
+        ({"nonce": "another"}, "wrong nonce"),
+        ({"nonce": None}, "wrong nonce"),
+        ({"sub": None}, "no sub"),
+    ],
+)
 def test_each_claim_failure_is_refused(upstream, change, reason):
     keys, cache = upstream
     with pytest.raises(IdTokenRefused) as refused:

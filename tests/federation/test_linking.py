@@ -27,10 +27,15 @@ def db(runtime: Runtime) -> Iterator[Session]:
 
 
 def upstream(runtime: Runtime, db: Session, **spec: Any) -> Any:
-    values: dict[str, Any] = {"slug": "idp", "name": "IdP", "issuer": "https://idp.example",
-                              "client_id": "c", "client_secret": "s", **spec}
-    row = registry.create(db, runtime.settings, runtime.encryptor,
-                          registry.UpstreamSpec(**values))
+    values: dict[str, Any] = {
+        "slug": "idp",
+        "name": "IdP",
+        "issuer": "https://idp.example",
+        "client_id": "c",
+        "client_secret": "s",
+        **spec,
+    }
+    row = registry.create(db, runtime.settings, runtime.encryptor, registry.UpstreamSpec(**values))
     db.commit()
     return row
 
@@ -40,29 +45,39 @@ def verified(row: Any, sub: str = "u-1", **claims: Any) -> Verified:
 
 
 def test_staff_match_only_through_the_mapped_claim(runtime: Runtime, db: Session) -> None:
-    budi = create_user(runtime, db, username="budi", kind="staff", nip=NIP,
-                       email="budi@tangerangselatankota.go.id")
+    budi = create_user(
+        runtime, db, username="budi", kind="staff", nip=NIP, email="budi@tangerangselatankota.go.id"
+    )
     citizens_only = upstream(runtime, db)
     # The same email, but an upstream for citizens: refused, never a proof page for staff.
     d = linking.decide(db, verified(citizens_only, email=budi.email, email_verified=True))
     assert d.kind == "refused" and d.reason == "upstream.staff_not_here"
 
-    staff_up = upstream(runtime, db, slug="sso-pemprov", accounts="staff", staff_match="nip",
-                        staff_claim="employee_nip")
+    staff_up = upstream(
+        runtime,
+        db,
+        slug="sso-pemprov",
+        accounts="staff",
+        staff_match="nip",
+        staff_claim="employee_nip",
+    )
     assert linking.decide(db, verified(staff_up, employee_nip=NIP)).user.id == budi.id
     assert linking.decide(db, verified(staff_up, nip=NIP)).kind == "refused"  # unmapped
     nobody = linking.decide(db, verified(staff_up, employee_nip="199001012015011001"))
     assert nobody.kind == "refused" and nobody.reason == "upstream.no_staff_account"
 
     by_email = upstream(runtime, db, slug="by-email", accounts="all", staff_match="email")
-    assert linking.decide(db, verified(by_email, email=budi.email,
-                                       email_verified=True)).user.id == budi.id
+    assert (
+        linking.decide(db, verified(by_email, email=budi.email, email_verified=True)).user.id
+        == budi.id
+    )
     # An unverified email proves nothing: it is an email match, which needs proof.
     assert linking.decide(db, verified(by_email, email=budi.email)).kind == "prove"
 
 
-def test_new_citizen_email_verified_only_when_the_upstream_says_so(runtime: Runtime,
-                                                                  db: Session) -> None:
+def test_new_citizen_email_verified_only_when_the_upstream_says_so(
+    runtime: Runtime, db: Session
+) -> None:
     up = upstream(runtime, db)
     v = verified(up, email="rina@example.id", email_verified=False, name="Rina")
     assert linking.decide(db, v).kind == "login"  # all fields there: created at once
@@ -84,14 +99,14 @@ def test_a_nik_from_a_non_assurance_upstream_is_ignored(runtime: Runtime, db: Se
     assert ani.nik_encrypted is None and not ani.nik_verified
 
 
-def test_an_email_match_without_a_password_is_sent_the_other_way(runtime: Runtime,
-                                                                 db: Session) -> None:
+def test_an_email_match_without_a_password_is_sent_the_other_way(
+    runtime: Runtime, db: Session
+) -> None:
     inapas = upstream(runtime, db, slug="inapas", preset="inapas")
     google = upstream(runtime, db, slug="google")
     v = verified(inapas, email="sri@example.id", email_verified=True, name="Sri")
     sri = linking.create_citizen(db, runtime.settings, runtime.encryptor, v)
     db.commit()
-    d = linking.decide(db, verified(google, sub="g-1", email="sri@example.id",
-                                    email_verified=True))
+    d = linking.decide(db, verified(google, sub="g-1", email="sri@example.id", email_verified=True))
     assert d.kind == "refused" and d.reason == "upstream.prove_other_way"
     assert d.user is not None and d.user.id == sri.id

@@ -33,23 +33,37 @@ def proof_page(http: TestClient, rp: tuple[str, str]) -> tuple[str, Any, str, st
     return interaction, req, proof, csrf_of(page.text)
 
 
-def use_passkey(http: TestClient, proof: str, csrf: str, key: Authenticator, *,
-                verified: bool = True, password: str | None = None) -> Any:
+def use_passkey(
+    http: TestClient,
+    proof: str,
+    csrf: str,
+    key: Authenticator,
+    *,
+    verified: bool = True,
+    password: str | None = None,
+) -> Any:
     r = http.post(f"{proof}/passkey/options", json={"csrf_token": csrf})
     assert r.status_code == 200, r.text
     begin = r.json()
     assert [c["id"] for c in begin["options"]["allowCredentials"]] == [key.credential_id]
-    body = {"csrf_token": csrf, "handle": begin["handle"],
-            "credential": key.assertion(begin["options"]["challenge"], verified=verified)}
+    body = {
+        "csrf_token": csrf,
+        "handle": begin["handle"],
+        "credential": key.assertion(begin["options"]["challenge"], verified=verified),
+    }
     if password is not None:
         body["password"] = password
     return http.post(f"{proof}/passkey", json=body)
 
 
-def test_a_verified_passkey_alone_proves_the_account(http: TestClient, runtime: Runtime,
-                                                      db: Session, registered: Any,
-                                                      rp: tuple[str, str],
-                                                      inapas: Upstream) -> None:
+def test_a_verified_passkey_alone_proves_the_account(
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    registered: Any,
+    rp: tuple[str, str],
+    inapas: Upstream,
+) -> None:
     siti = create_user(runtime, db, username="siti", email=inapas.email)
     key = Authenticator(db, siti)
     interaction, req, proof, csrf = proof_page(http, rp)
@@ -72,8 +86,13 @@ def test_a_verified_passkey_alone_proves_the_account(http: TestClient, runtime: 
 
 
 def test_password_then_passkey_when_the_passkey_is_the_only_second_factor(
-        http: TestClient, runtime: Runtime, db: Session, registered: Any,
-        rp: tuple[str, str], inapas: Upstream) -> None:
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    registered: Any,
+    rp: tuple[str, str],
+    inapas: Upstream,
+) -> None:
     siti = create_user(runtime, db, username="siti", email=inapas.email)
     key = Authenticator(db, siti)
     interaction, req, proof, csrf = proof_page(http, rp)
@@ -87,9 +106,15 @@ def test_password_then_passkey_when_the_passkey_is_the_only_second_factor(
     # Someone else's passkey (with Siti's password) is refused: the challenge is Siti's.
     budi_key = Authenticator(db, create_user(runtime, db, username="budi"))
     begin = http.post(f"{proof}/passkey/options", json={"csrf_token": csrf}).json()
-    r = http.post(f"{proof}/passkey", json={
-        "csrf_token": csrf, "handle": begin["handle"], "password": PASSWORD,
-        "credential": budi_key.assertion(begin["options"]["challenge"])})
+    r = http.post(
+        f"{proof}/passkey",
+        json={
+            "csrf_token": csrf,
+            "handle": begin["handle"],
+            "password": PASSWORD,
+            "credential": budi_key.assertion(begin["options"]["challenge"]),
+        },
+    )
     assert r.status_code == 400 and count(db, FederatedIdentity) == 0
 
     r = use_passkey(http, proof, csrf, key, verified=False, password=PASSWORD)

@@ -32,19 +32,33 @@ def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
 
 @pytest.fixture
 def public_rp(runtime: Runtime, db: Session) -> Client:
-    client, _ = create_client(runtime, db, name="Hotspot app", public=True,
-                              redirect_uris=[REDIRECT])
+    client, _ = create_client(
+        runtime, db, name="Hotspot app", public=True, redirect_uris=[REDIRECT]
+    )
     return client
 
 
 @pytest.fixture
 def siti(runtime: Runtime, db: Session) -> User:
-    return create_user(runtime, db, username="siti", given_name="Siti", family_name="Aminah",
-                       phone="+6281234567890")
+    return create_user(
+        runtime,
+        db,
+        username="siti",
+        given_name="Siti",
+        family_name="Aminah",
+        phone="+6281234567890",
+    )
 
 
 @pytest.fixture
 def budi(runtime: Runtime, db: Session) -> User:
     """Staff of an agency (OPD)."""
-    return create_user(runtime, db, username="budi", kind="staff", nip="198503302010011002",
-                       position="Analis Data", given_name="Budi")
+    return create_user(
+        runtime,
+        db,
+        username="budi",
+        kind="staff",
+        nip="198503302010011002",
+        position="Analis Data",
+        given_name="Budi",
+    )

@@ -99,13 +99,25 @@ def issue_code(
     code = random_token("code")
     with runtime.sessions() as s:
         grant = grant_repo.create_grant(
-            s, client_id=client.client_id, user_id=user.id, scope=scope, login_session_id=sid,
-            auth_time=now() - timedelta(seconds=5), amr=["pwd"], acr="1", claims=claims,
+            s,
+            client_id=client.client_id,
+            user_id=user.id,
+            scope=scope,
+            login_session_id=sid,
+            auth_time=now() - timedelta(seconds=5),
+            amr=["pwd"],
+            acr="1",
+            claims=claims,
         )
         grant_repo.add_code(
-            s, code_hash=keyed_hash(runtime.secret_key, code, "code"), grant=grant,
-            redirect_uri=redirect_uri, nonce=nonce, code_challenge=challenge,
-            code_challenge_method=method if verifier else None, lifetime=lifetime,
+            s,
+            code_hash=keyed_hash(runtime.secret_key, code, "code"),
+            grant=grant,
+            redirect_uri=redirect_uri,
+            nonce=nonce,
+            code_challenge=challenge,
+            code_challenge_method=method if verifier else None,
+            lifetime=lifetime,
         )
         s.commit()
         grant_id = grant.id
@@ -145,8 +157,9 @@ def verify_id_token(
 
 
 def client_key(kid: str = "rp-key-1") -> RSAKey:
-    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"},
-                               private=True)
+    return RSAKey.generate_key(
+        2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True
+    )
 
 
 def public_jwks(key: RSAKey) -> dict[str, Any]:
@@ -165,7 +178,11 @@ def assertion(
 ) -> str:
     t = int(time.time())
     payload: dict[str, Any] = {
-        "iss": client_id, "sub": client_id, "aud": aud, "iat": t, "exp": t + lifetime,
+        "iss": client_id,
+        "sub": client_id,
+        "aud": aud,
+        "iat": t,
+        "exp": t + lifetime,
         "jti": jti or generate_token(24),
     }
     payload.update(claims)
@@ -173,5 +190,7 @@ def assertion(
 
 
 def assertion_form(key: RSAKey, client_id: str, **kwargs: Any) -> dict[str, str]:
-    return {"client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion(key, client_id, **kwargs)}
+    return {
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(key, client_id, **kwargs),
+    }

@@ -41,15 +41,22 @@ def clock(runtime: Runtime) -> Clock:
 
 @pytest.fixture
 def service(runtime: Runtime, db: Session) -> tuple[Client, str]:
-    client, secret = create_client(runtime, db, name="Batch job", redirect_uris=[],
-                                   grant_types=["client_credentials"], scope="api:read")
+    client, secret = create_client(
+        runtime,
+        db,
+        name="Batch job",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scope="api:read",
+    )
     assert secret
     return client, secret
 
 
 def token(env: Env, client_id: str, secret: str) -> Any:
-    return env.http.post("/token", data={"grant_type": "client_credentials"},
-                         auth=(client_id, secret))
+    return env.http.post(
+        "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
 
 
 def elsewhere(runtime: Runtime, sql: str, **params: Any) -> None:
@@ -63,8 +70,9 @@ def test_disabled_on_another_host_stops_within_the_lifetime(
 ) -> None:
     client, secret = service
     assert token(env, client.client_id, secret).status_code == 200  # now cached
-    elsewhere(runtime, "UPDATE clients SET status = 'disabled' WHERE client_id = :c",
-              c=client.client_id)
+    elsewhere(
+        runtime, "UPDATE clients SET status = 'disabled' WHERE client_id = :c", c=client.client_id
+    )
     clock.t += 2.0
     r = token(env, client.client_id, secret)
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
@@ -78,9 +86,12 @@ def test_secret_rotated_on_another_host_takes_over_within_the_lifetime(
     client, old = service
     assert token(env, client.client_id, old).status_code == 200
     new = random_token("client_secret")
-    elsewhere(runtime, "UPDATE clients SET client_secret_hash = :h, version = version + 1"
-              " WHERE client_id = :c",
-              h=keyed_hash(runtime.secret_key, new, "client_secret"), c=client.client_id)
+    elsewhere(
+        runtime,
+        "UPDATE clients SET client_secret_hash = :h, version = version + 1 WHERE client_id = :c",
+        h=keyed_hash(runtime.secret_key, new, "client_secret"),
+        c=client.client_id,
+    )
     clock.t += 2.0
     assert token(env, client.client_id, old).status_code == 401
     assert token(env, client.client_id, new).status_code == 200

@@ -67,8 +67,13 @@ def env(runtime: Runtime, http: TestClient) -> Env:
 def tv(runtime: Runtime, db: Session) -> Client:
     """A public device client (no browser, no redirect URI) that may keep a refresh token."""
     client, secret = create_client(
-        runtime, db, name="Hotspot TV", public=True, redirect_uris=[],
-        grant_types=[DEVICE_GRANT, "refresh_token"], scope="openid profile offline_access",
+        runtime,
+        db,
+        name="Hotspot TV",
+        public=True,
+        redirect_uris=[],
+        grant_types=[DEVICE_GRANT, "refresh_token"],
+        scope="openid profile offline_access",
     )
     assert secret is None
     return client
@@ -78,7 +83,11 @@ def tv(runtime: Runtime, db: Session) -> Client:
 def kiosk(runtime: Runtime, db: Session) -> tuple[Client, str]:
     """A confidential device client (client_secret_basic)."""
     client, secret = create_client(
-        runtime, db, name="Kiosk Perpustakaan", redirect_uris=[], grant_types=[DEVICE_GRANT],
+        runtime,
+        db,
+        name="Kiosk Perpustakaan",
+        redirect_uris=[],
+        grant_types=[DEVICE_GRANT],
         scope="openid profile email",
     )
     assert secret is not None
@@ -96,8 +105,9 @@ def clock() -> Iterator[FrozenClock]:
 # ---------------------------------------------------------------------------- helpers
 
 
-def start(http: TestClient, client: Client, secret: str | None = None,
-          scope: str = "openid profile") -> Any:
+def start(
+    http: TestClient, client: Client, secret: str | None = None, scope: str = "openid profile"
+) -> Any:
     data = {"scope": scope}
     if secret is None:
         data["client_id"] = client.client_id
@@ -105,8 +115,9 @@ def start(http: TestClient, client: Client, secret: str | None = None,
     return http.post("/device_authorization", data=data, auth=(client.client_id, secret))
 
 
-def started(http: TestClient, client: Client, secret: str | None = None,
-            scope: str = "openid profile") -> dict[str, Any]:
+def started(
+    http: TestClient, client: Client, secret: str | None = None, scope: str = "openid profile"
+) -> dict[str, Any]:
     r = start(http, client, secret, scope)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
@@ -131,12 +142,16 @@ def enter_code(phone: TestClient, user_code: str) -> Any:
     """Open /device, type the code, submit; returns the (unfollowed) answer."""
     page = phone.get("/device")
     assert page.status_code == 200
-    return phone.post("/device", data={"user_code": user_code, "csrf_token": csrf_of(page.text)},
-                      follow_redirects=False)
+    return phone.post(
+        "/device",
+        data={"user_code": user_code, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
 
 
-def approve(phone: TestClient, user_code: str, *, username: str = "siti",
-            decision: str | None = "allow") -> Any:
+def approve(
+    phone: TestClient, user_code: str, *, username: str = "siti", decision: str | None = "allow"
+) -> Any:
     """Type the code, log in if asked, answer the consent page if shown; returns the final page."""
     r = enter_code(phone, user_code)
     assert r.status_code == 303, r.text
@@ -145,15 +160,20 @@ def approve(phone: TestClient, user_code: str, *, username: str = "siti",
         interaction = location
         page = phone.get(interaction)
         if 'name="password"' in page.text:
-            r = phone.post(f"{interaction}/login", data={
-                "username": username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-                follow_redirects=False)
+            r = phone.post(
+                f"{interaction}/login",
+                data={"username": username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+                follow_redirects=False,
+            )
             assert r.status_code == 303, r.text
             page = phone.get(interaction, follow_redirects=False)
         if 'name="decision"' in page.text:
             assert decision is not None, "unexpected consent page"
-            page = phone.post(f"{interaction}/consent", data={
-                "decision": decision, "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+            page = phone.post(
+                f"{interaction}/consent",
+                data={"decision": decision, "csrf_token": csrf_of(page.text)},
+                follow_redirects=False,
+            )
         assert page.status_code == 303, page.text
         location = page.headers["location"]
     assert location.startswith(f"{ISSUER}/device/done"), location
@@ -173,8 +193,14 @@ def test_device_authorization_response(env: Env, tv: Client) -> None:
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["content-type"] == "application/json"
     body = r.json()
-    assert set(body) == {"device_code", "user_code", "verification_uri",
-                         "verification_uri_complete", "expires_in", "interval"}
+    assert set(body) == {
+        "device_code",
+        "user_code",
+        "verification_uri",
+        "verification_uri_complete",
+        "expires_in",
+        "interval",
+    }
     assert body["device_code"].startswith("tsso_dc_")
     assert USER_CODE_RE.match(body["user_code"]), body["user_code"]
     assert body["verification_uri"] == f"{ISSUER}/device"
@@ -204,11 +230,13 @@ def test_client_authentication_and_grant_type(
     client, secret = kiosk
     started(env.http, client, secret)
     # A confidential client cannot pass itself off as public.
-    r = env.http.post("/device_authorization", data={"client_id": client.client_id,
-                                                      "scope": "openid"})
+    r = env.http.post(
+        "/device_authorization", data={"client_id": client.client_id, "scope": "openid"}
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
-    r = env.http.post("/device_authorization", data={"scope": "openid"},
-                      auth=(client.client_id, "wrong"))
+    r = env.http.post(
+        "/device_authorization", data={"scope": "openid"}, auth=(client.client_id, "wrong")
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     # Registered without the device grant type: unauthorized_client, at both endpoints.
     web_app, web_secret = create_client(runtime, db, name="Portal", public=False)
@@ -271,8 +299,13 @@ def test_device_flow_end_to_end(env: Env, phone: TestClient, tv: Client, siti: U
     assert at.claims["sub"] == siti.id and at.claims["aud"] == tv.client_id
     assert at.claims["iss"] == ISSUER and "auth_time" in at.claims
 
-    claims = verify_id_token(env, token["id_token"], client_id=tv.client_id, nonce=None,
-                             access_token=token["access_token"])
+    claims = verify_id_token(
+        env,
+        token["id_token"],
+        client_id=tv.client_id,
+        nonce=None,
+        access_token=token["access_token"],
+    )
     with env.session() as s:
         login = s.scalars(select(LoginSession).where(LoginSession.user_id == siti.id)).one()
         row = s.scalars(select(DeviceAuthorization)).one()
@@ -284,8 +317,14 @@ def test_device_flow_end_to_end(env: Env, phone: TestClient, tv: Client, siti: U
     assert [e.target_id for e in events(env, "token.issued")] == [grant_id]
 
     # The refresh token works like any other.
-    r = env.http.post("/token", data={"grant_type": "refresh_token", "client_id": tv.client_id,
-                                      "refresh_token": token["refresh_token"]})
+    r = env.http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": tv.client_id,
+            "refresh_token": token["refresh_token"],
+        },
+    )
     assert r.status_code == 200, r.text
 
     # Polling again after success: invalid_grant, and the replay revokes the grant.
@@ -302,13 +341,24 @@ def test_confidential_client_single_sign_on_and_remembered_consent(
     client, secret = kiosk
     first = started(env.http, client, secret)
     approve(phone, first["user_code"])
-    oauth = OAuth2Client(client.client_id, secret, token_endpoint_auth_method="client_secret_basic",
-                         transport=env.http._transport, base_url=ISSUER)
-    token = oauth.fetch_token(f"{ISSUER}/token", grant_type=DEVICE_GRANT,
-                              device_code=first["device_code"])
+    oauth = OAuth2Client(
+        client.client_id,
+        secret,
+        token_endpoint_auth_method="client_secret_basic",
+        transport=env.http._transport,
+        base_url=ISSUER,
+    )
+    token = oauth.fetch_token(
+        f"{ISSUER}/token", grant_type=DEVICE_GRANT, device_code=first["device_code"]
+    )
     assert "refresh_token" not in token  # not registered for refresh_token
-    verify_id_token(env, token["id_token"], client_id=client.client_id, nonce=None,
-                    access_token=token["access_token"])
+    verify_id_token(
+        env,
+        token["id_token"],
+        client_id=client.client_id,
+        nonce=None,
+        access_token=token["access_token"],
+    )
 
     # Same phone, still logged in, consent remembered: no password, but the person still
     # confirms the device (RFC 8628 §5.4: a user code may come from a phisher).
@@ -327,8 +377,16 @@ def test_confidential_client_single_sign_on_and_remembered_consent(
 def test_trusted_client_still_asks_to_confirm_the_device(
     env: Env, phone: TestClient, runtime: Runtime, db: Session, siti: User
 ) -> None:
-    client, _ = create_client(runtime, db, name="Kios Resmi", public=True, redirect_uris=[],
-                              grant_types=[DEVICE_GRANT], scope="openid profile", trusted=True)
+    client, _ = create_client(
+        runtime,
+        db,
+        name="Kios Resmi",
+        public=True,
+        redirect_uris=[],
+        grant_types=[DEVICE_GRANT],
+        scope="openid profile",
+        trusted=True,
+    )
     body = started(env.http, client)
     try:
         approve(phone, body["user_code"], decision=None)
@@ -368,13 +426,18 @@ def test_code_expiring_during_login_shows_why(
     clock.advance(601)  # the interaction (15 min) outlives the device code (10 min)
     interaction = r.headers["location"]
     page = phone.get(interaction)
-    r = phone.post(f"{interaction}/login", data={
-        "username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False)
+    r = phone.post(
+        f"{interaction}/login",
+        data={"username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     page = phone.get(interaction, follow_redirects=False)
-    page = phone.post(f"{interaction}/consent", data={
-        "decision": "allow", "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    page = phone.post(
+        f"{interaction}/consent",
+        data={"decision": "allow", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert page.status_code == 303
     assert page.headers["location"].startswith(f"{ISSUER}/device/done?error=expired_token")
     done = phone.get(page.headers["location"])
@@ -401,8 +464,9 @@ def test_device_code_of_another_client(
 # ---------------------------------------------------------------------------- the pages
 
 
-def test_device_page_prefilled_from_the_complete_uri(phone: TestClient, env: Env,
-                                                      tv: Client) -> None:
+def test_device_page_prefilled_from_the_complete_uri(
+    phone: TestClient, env: Env, tv: Client
+) -> None:
     body = started(env.http, tv)
     page = phone.get(body["verification_uri_complete"].removeprefix(ISSUER))
     assert page.status_code == 200
@@ -428,8 +492,11 @@ def test_user_code_form_needs_csrf(phone: TestClient, env: Env, tv: Client) -> N
     phone.get("/device")
     r = phone.post("/device", data={"user_code": body["user_code"]}, follow_redirects=False)
     assert r.status_code == 403
-    r = phone.post("/device", data={"user_code": body["user_code"], "csrf_token": "forged"},
-                   follow_redirects=False)
+    r = phone.post(
+        "/device",
+        data={"user_code": body["user_code"], "csrf_token": "forged"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     with env.session() as s:
         assert s.scalars(select(DeviceAuthorization.status)).one() == "pending"
@@ -467,9 +534,23 @@ def test_cli_registers_a_device_only_public_client(runtime: Runtime, db: Session
         "SSO_ISSUER": s.issuer,
         "SSO_VAR_DIR": str(s.var_dir),
     }
-    r = CliRunner().invoke(cli, ["clients", "create", "--name", "Smart TV", "--public",
-                                 "--grant-type", DEVICE_GRANT, "--scope", "openid profile",
-                                 "--json"], env=env, catch_exceptions=False)
+    r = CliRunner().invoke(
+        cli,
+        [
+            "clients",
+            "create",
+            "--name",
+            "Smart TV",
+            "--public",
+            "--grant-type",
+            DEVICE_GRANT,
+            "--scope",
+            "openid profile",
+            "--json",
+        ],
+        env=env,
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     created = json.loads(r.stdout)
     assert created["client_secret"] is None
@@ -507,8 +588,9 @@ def test_ten_parallel_polls_of_an_approved_code_exactly_one_wins(
     assert sorted(statuses) == [200] + [400] * 9
     with env.session() as s:
         assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
-        assert len(list(s.scalars(select(AuditEvent).where(
-            AuditEvent.event == "token.issued")))) == 1
+        assert (
+            len(list(s.scalars(select(AuditEvent).where(AuditEvent.event == "token.issued")))) == 1
+        )
 
 
 def test_consent_shows_the_user_code_and_the_warning(
@@ -521,8 +603,10 @@ def test_consent_shows_the_user_code_and_the_warning(
     r = enter_code(phone, user_code.replace("-", " ").lower())  # typed loosely
     interaction = r.headers["location"]
     page = phone.get(interaction)
-    phone.post(f"{interaction}/login", data={
-        "username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    phone.post(
+        f"{interaction}/login",
+        data={"username": "siti", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
     consent = phone.get(interaction)
     assert 'name="decision"' in consent.text
     assert 'id="device-code"' in consent.text and f"<code>{user_code}</code>" in consent.text
@@ -531,7 +615,5 @@ def test_consent_shows_the_user_code_and_the_warning(
     english = phone.get(interaction + "?lang=en")
     assert "Code on the device screen" in english.text and user_code in english.text
     with env.session() as s:
-        logged = json.dumps([e.details for e in s.scalars(select(AuditEvent)).all()],
-                            default=str)
+        logged = json.dumps([e.details for e in s.scalars(select(AuditEvent)).all()], default=str)
     assert user_code not in logged and user_code.replace("-", "") not in logged
-

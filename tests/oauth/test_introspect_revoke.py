@@ -23,8 +23,13 @@ from tests.oauth.helpers import (
 from tests.oauth.helpers import public_jwks as jwks_of
 
 
-def tokens_for(env: Env, client: Client, secret: str | None, user: User,
-               scope: str = "openid profile offline_access") -> dict[str, Any]:
+def tokens_for(
+    env: Env,
+    client: Client,
+    secret: str | None,
+    user: User,
+    scope: str = "openid profile offline_access",
+) -> dict[str, Any]:
     issued = issue_code(env.runtime, client, user, scope=scope)
     auth = (client.client_id, secret) if secret else None
     form = code_form(issued) if secret else code_form(issued, client_id=client.client_id)
@@ -59,8 +64,9 @@ def other(runtime: Runtime, db: Session) -> tuple[Client, str]:
 def test_introspect_own_tokens(env: Env, rp: tuple[Client, str], siti: User) -> None:
     client, secret = rp
     tokens = tokens_for(env, client, secret, siti)
-    r = introspect(env, tokens["access_token"], (client.client_id, secret),
-                   token_type_hint="refresh_token")  # a wrong hint does not matter
+    r = introspect(
+        env, tokens["access_token"], (client.client_id, secret), token_type_hint="refresh_token"
+    )  # a wrong hint does not matter
     body = r.json()
     assert body["active"] is True
     assert body["client_id"] == client.client_id and body["sub"] == siti.id
@@ -97,9 +103,7 @@ def test_token_meant_for_another_client_is_visible_to_it(
     assert introspect(env, widened, (other[0].client_id, other[1])).json()["active"] is True
 
 
-def test_expired_and_disabled_are_inactive(
-    env: Env, rp: tuple[Client, str], siti: User
-) -> None:
+def test_expired_and_disabled_are_inactive(env: Env, rp: tuple[Client, str], siti: User) -> None:
     client, secret = rp
     auth = (client.client_id, secret)
     tokens = tokens_for(env, client, secret, siti)
@@ -128,26 +132,41 @@ def test_introspection_needs_an_authenticated_confidential_client(
     r = env.http.post("/introspect", data={"token": tokens["access_token"]})
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     assert r.headers["www-authenticate"].startswith("Basic")
-    r = env.http.post("/introspect", data={"token": tokens["access_token"],
-                                           "client_id": public_rp.client_id})
+    r = env.http.post(
+        "/introspect", data={"token": tokens["access_token"], "client_id": public_rp.client_id}
+    )
     assert r.status_code == 401
     r = env.http.post("/introspect", data={}, auth=(client.client_id, secret))
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
-    r = env.http.post("/introspect", content=b"token=a&token=b", auth=(client.client_id, secret),
-                      headers={"content-type": "application/x-www-form-urlencoded"})
+    r = env.http.post(
+        "/introspect",
+        content=b"token=a&token=b",
+        auth=(client.client_id, secret),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
 
 
-def test_introspection_with_private_key_jwt(env: Env, runtime: Runtime, db: Session,
-                                             siti: User) -> None:
+def test_introspection_with_private_key_jwt(
+    env: Env, runtime: Runtime, db: Session, siti: User
+) -> None:
     key = client_key()
-    client, _ = create_client(runtime, db, name="API", redirect_uris=[REDIRECT],
-                              token_endpoint_auth_method="private_key_jwt", jwks=jwks_of(key))
+    client, _ = create_client(
+        runtime,
+        db,
+        name="API",
+        redirect_uris=[REDIRECT],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks=jwks_of(key),
+    )
     issued = issue_code(env.runtime, client, siti)
     form = code_form(issued) | assertion_form(key, client.client_id)
     access = env.http.post("/token", data=form).json()["access_token"]
-    r = env.http.post("/introspect", data={"token": access} | assertion_form(
-        key, client.client_id, aud="http://testserver/introspect"))
+    r = env.http.post(
+        "/introspect",
+        data={"token": access}
+        | assertion_form(key, client.client_id, aud="http://testserver/introspect"),
+    )
     assert r.json()["active"] is True
 
 
@@ -160,13 +179,19 @@ def test_revoking_a_refresh_token_revokes_its_grant(
     client, secret = rp
     auth = (client.client_id, secret)
     tokens = tokens_for(env, client, secret, siti)
-    r = env.http.post("/revoke", data={"token": tokens["refresh_token"],
-                                       "token_type_hint": "refresh_token"}, auth=auth)
+    r = env.http.post(
+        "/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+        auth=auth,
+    )
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     assert not active(env, tokens["access_token"], auth)
     assert not active(env, tokens["refresh_token"], auth)
-    r = env.http.post("/token", data={"grant_type": "refresh_token",
-                                      "refresh_token": tokens["refresh_token"]}, auth=auth)
+    r = env.http.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=auth,
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     assert [e.target_id for e in env.events("grant.revoked")] == [tokens["grant_id"]]
 
@@ -205,12 +230,18 @@ def test_public_client_revokes_with_its_client_id(
     env: Env, public_rp: Client, siti: User, rp: tuple[Client, str]
 ) -> None:
     tokens = tokens_for(env, public_rp, None, siti)
-    r = env.http.post("/revoke", data={"token": tokens["refresh_token"],
-                                       "client_id": public_rp.client_id})
+    r = env.http.post(
+        "/revoke", data={"token": tokens["refresh_token"], "client_id": public_rp.client_id}
+    )
     assert r.status_code == 200, r.text
-    r = env.http.post("/token", data={"grant_type": "refresh_token",
-                                      "client_id": public_rp.client_id,
-                                      "refresh_token": tokens["refresh_token"]})
+    r = env.http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": public_rp.client_id,
+            "refresh_token": tokens["refresh_token"],
+        },
+    )
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -238,13 +269,22 @@ def test_introspection_with_a_percent_encoded_assertion_name(
     """The names of the form may be percent-encoded: a private_key_jwt introspection still
     records its assertion (in the transaction it needs), and the jti cannot be used twice."""
     key = client_key()
-    client, _ = create_client(runtime, db, name="Data portal", redirect_uris=[REDIRECT],
-                              token_endpoint_auth_method="private_key_jwt", jwks=jwks_of(key))
+    client, _ = create_client(
+        runtime,
+        db,
+        name="Data portal",
+        redirect_uris=[REDIRECT],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks=jwks_of(key),
+    )
     form = assertion_form(key, client.client_id, aud="http://testserver/introspect")
-    body = "&".join(  # "assertion" spelled "%61ssertion" in the names and the type
-        f"{name}={value}".replace("assertion", "%61ssertion", 1 if name.endswith("n") else 2)
-        for name, value in form.items()
-    ) + "&token=garbage"
+    body = (
+        "&".join(  # "assertion" spelled "%61ssertion" in the names and the type
+            f"{name}={value}".replace("assertion", "%61ssertion", 1 if name.endswith("n") else 2)
+            for name, value in form.items()
+        )
+        + "&token=garbage"
+    )
     headers = {"content-type": "application/x-www-form-urlencoded"}
     r = env.http.post("/introspect", content=body.encode(), headers=headers)
     assert r.status_code == 200 and r.json() == {"active": False}

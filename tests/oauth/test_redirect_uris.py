@@ -75,15 +75,26 @@ def via_cli(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
 
 def via_admin(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
     with rt.sessions() as session:
-        client = register(session, rt.secret_key, ClientSpec(
-            name="Via admin", redirect_uris=["https://app.example.id/start"],
-            public=kind == "native", app_kind=kind,
-        )).client
+        client = register(
+            session,
+            rt.secret_key,
+            ClientSpec(
+                name="Via admin",
+                redirect_uris=["https://app.example.id/start"],
+                public=kind == "native",
+                app_kind=kind,
+            ),
+        ).client
         session.commit()
         change = admin_clients.ClientEdit(
-            version=client.version, redirect_uris=[uri], post_logout_redirect_uris=[],
-            scope=client.scope, grant_types=list(client.grant_types),
-            access_token_lifetime=None, refresh_token_lifetime=None, trusted=False,
+            version=client.version,
+            redirect_uris=[uri],
+            post_logout_redirect_uris=[],
+            scope=client.scope,
+            grant_types=list(client.grant_types),
+            access_token_lifetime=None,
+            refresh_token_lifetime=None,
+            trusted=False,
             backchannel_logout_uri=None,
         )
         try:
@@ -118,9 +129,7 @@ def via_dynamic_registration(rt: Runtime, owner: User, kind: str, uri: str) -> b
         "token_endpoint_auth_method": "none" if kind == "native" else "client_secret_basic",
     }
     with TestClient(create_app(rt.settings, rt), base_url="http://testserver") as http:
-        r = http.post(
-            "/oauth2/register", json=body, headers={"Authorization": f"Bearer {token}"}
-        )
+        r = http.post("/oauth2/register", json=body, headers={"Authorization": f"Bearer {token}"})
     if r.status_code == 201:
         return True
     assert r.status_code == 400 and r.json()["error"] == "invalid_redirect_uri", r.text
@@ -175,8 +184,12 @@ def test_production_refuses_what_dev_allows(runtime: Runtime, db: Session) -> No
         ("redirect_uris", "developers.error.redirect_loopback_native")
     ]
     with runtime.sessions() as session, pytest.raises(InvalidInput):
-        register(session, runtime.secret_key, ClientSpec(
-            name="Local try", redirect_uris=["http://localhost:8000/callback"]), env="prod")
+        register(
+            session,
+            runtime.secret_key,
+            ClientSpec(name="Local try", redirect_uris=["http://localhost:8000/callback"]),
+            env="prod",
+        )
     assert owner.id
 
 
@@ -192,7 +205,9 @@ def _register_via_cli(rt: Runtime, *args: str) -> str:
         "SSO_VAR_DIR": str(s.var_dir),
     }
     result = CliRunner().invoke(
-        cli, ["clients", "create", "--name", "Local", *args, "--json"], env=env,
+        cli,
+        ["clients", "create", "--name", "Local", *args, "--json"],
+        env=env,
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -210,7 +225,9 @@ def dev_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def dev_http(dev_runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(dev_runtime.settings, dev_runtime), base_url="http://testserver") as c:
+    with TestClient(
+        create_app(dev_runtime.settings, dev_runtime), base_url="http://testserver"
+    ) as c:
         yield c
 
 
@@ -240,8 +257,13 @@ def test_native_app_loopback_port_varies(
 ) -> None:
     create_user(dev_runtime, db, username="siti")
     client_id = _register_via_cli(
-        dev_runtime, "--public", "--trusted", "--redirect-uri", "http://127.0.0.1:39412/callback",
-        "--redirect-uri", "http://localhost:39412/callback",
+        dev_runtime,
+        "--public",
+        "--trusted",
+        "--redirect-uri",
+        "http://127.0.0.1:39412/callback",
+        "--redirect-uri",
+        "http://localhost:39412/callback",
     )
     location = login(dev_http, authorize_url(client_id, "http://127.0.0.1:50001/callback"), "siti")
     assert location.startswith("http://127.0.0.1:50001/callback?code=")
@@ -286,15 +308,21 @@ def test_admin_console_shows_why_a_redirect_uri_is_refused(
     user, totp = person(runtime, db, "adminkota", role="admin", nip=NIP_ADMIN)
     admin = browser(app, user, totp)  # type: ignore[arg-type]
     with runtime.sessions() as session:
-        client = register(session, runtime.secret_key, ClientSpec(
-            name="Portal", redirect_uris=["https://app.example.id/callback"])).client
+        client = register(
+            session,
+            runtime.secret_key,
+            ClientSpec(name="Portal", redirect_uris=["https://app.example.id/callback"]),
+        ).client
         session.commit()
         client_id, version = client.client_id, client.version
     path = f"/admin/clients/{client_id}"
     form = {
-        "version": str(version), "redirect_uris": "http://127.0.0.1:39412/callback",
-        "post_logout_redirect_uris": "", "scope": ["openid", "profile", "email"],
-        "extra_scope": "", "grant_types": ["authorization_code", "refresh_token"],
+        "version": str(version),
+        "redirect_uris": "http://127.0.0.1:39412/callback",
+        "post_logout_redirect_uris": "",
+        "scope": ["openid", "profile", "email"],
+        "extra_scope": "",
+        "grant_types": ["authorization_code", "refresh_token"],
     }
     for language, text in (("id", "hanya untuk aplikasi seluler"), ("en", "native apps only")):
         admin.http.cookies.set("lang", language)

@@ -40,13 +40,21 @@ NO_STORE = ("no-store", "no-cache")
 def rp_client(env: Env, client: Client, secret: str | None, method: str) -> OAuth2Client:
     """Authlib's relying-party client, wired to the app through the test transport."""
     return OAuth2Client(
-        client.client_id, secret, token_endpoint_auth_method=method,
-        transport=env.http._transport, base_url="http://testserver",
+        client.client_id,
+        secret,
+        token_endpoint_auth_method=method,
+        transport=env.http._transport,
+        base_url="http://testserver",
     )
 
 
-def post(env: Env, data: dict[str, str] | bytes | str, *, auth: tuple[str, str] | None = None,
-         headers: dict[str, str] | None = None) -> Any:
+def post(
+    env: Env,
+    data: dict[str, str] | bytes | str,
+    *,
+    auth: tuple[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     hdrs = dict(headers or {})
     if isinstance(data, bytes | str):
         hdrs.setdefault("content-type", "application/x-www-form-urlencoded")
@@ -74,14 +82,24 @@ def test_code_exchange_confidential_with_pkce(env: Env, rp: tuple[Client, str], 
     client, secret = rp
     issued = issue_code(env.runtime, client, siti)
     oauth = rp_client(env, client, secret, "client_secret_basic")
-    token = oauth.fetch_token(TOKEN_URL, grant_type="authorization_code", code=issued.code,
-                              redirect_uri=REDIRECT, code_verifier=issued.verifier)
+    token = oauth.fetch_token(
+        TOKEN_URL,
+        grant_type="authorization_code",
+        code=issued.code,
+        redirect_uri=REDIRECT,
+        code_verifier=issued.verifier,
+    )
     assert token["token_type"] == "Bearer"
     assert token["scope"] == "openid profile email"
     assert 0 < token["expires_in"] <= 600
     assert "refresh_token" not in token  # openid without offline_access
-    claims = verify_id_token(env, token["id_token"], client_id=client.client_id,
-                             nonce=issued.nonce, access_token=token["access_token"])
+    claims = verify_id_token(
+        env,
+        token["id_token"],
+        client_id=client.client_id,
+        nonce=issued.nonce,
+        access_token=token["access_token"],
+    )
     assert claims["sub"] == siti.id
     assert claims["sid"] == issued.sid
     assert claims["amr"] == ["pwd"] and claims["acr"] == "1"
@@ -112,10 +130,20 @@ def test_token_response_headers(env: Env, rp: tuple[Client, str], siti: User) ->
 def test_public_client_with_pkce(env: Env, public_rp: Client, siti: User) -> None:
     issued = issue_code(env.runtime, public_rp, siti)
     oauth = rp_client(env, public_rp, None, "none")
-    token = oauth.fetch_token(TOKEN_URL, grant_type="authorization_code", code=issued.code,
-                              redirect_uri=REDIRECT, code_verifier=issued.verifier)
-    verify_id_token(env, token["id_token"], client_id=public_rp.client_id, nonce=issued.nonce,
-                    access_token=token["access_token"])
+    token = oauth.fetch_token(
+        TOKEN_URL,
+        grant_type="authorization_code",
+        code=issued.code,
+        redirect_uri=REDIRECT,
+        code_verifier=issued.verifier,
+    )
+    verify_id_token(
+        env,
+        token["id_token"],
+        client_id=public_rp.client_id,
+        nonce=issued.nonce,
+        access_token=token["access_token"],
+    )
 
 
 def test_public_client_without_verifier_or_challenge_is_refused(
@@ -141,8 +169,10 @@ def test_wrong_verifier_then_right_one(env: Env, rp: tuple[Client, str], siti: U
     issued = issue_code(env.runtime, client, siti)
     wrong = code_form(issued, code_verifier="x" * 50)
     assert_error(post(env, wrong, auth=(client.client_id, secret)), "invalid_grant")
-    assert_error(post(env, code_form(issued, code_verifier="short"),
-                      auth=(client.client_id, secret)), "invalid_request")
+    assert_error(
+        post(env, code_form(issued, code_verifier="short"), auth=(client.client_id, secret)),
+        "invalid_request",
+    )
     missing = code_form(issued)
     del missing["code_verifier"]
     assert_error(post(env, missing, auth=(client.client_id, secret)), "invalid_request")
@@ -156,7 +186,9 @@ def test_plain_challenge_is_refused(env: Env, rp: tuple[Client, str], siti: User
     assert_error(post(env, code_form(issued), auth=(client.client_id, secret)), "invalid_grant")
 
 
-def test_verifier_without_challenge_is_refused(env: Env, rp: tuple[Client, str], siti: User) -> None:
+def test_verifier_without_challenge_is_refused(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
     client, secret = rp
     issued = issue_code(env.runtime, client, siti, pkce=False)
     form = code_form(issued, code_verifier="v" * 50)
@@ -174,8 +206,9 @@ def test_redirect_uri_must_match_exactly(env: Env, rp: tuple[Client, str], siti:
     assert_error(post(env, missing, auth=(client.client_id, secret)), "invalid_grant")
 
 
-def test_code_of_another_client(env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime,
-                                db: Session) -> None:
+def test_code_of_another_client(
+    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+) -> None:
     client, _ = rp
     other, other_secret = create_client(runtime, db, name="Other", redirect_uris=[REDIRECT])
     assert other_secret
@@ -187,8 +220,10 @@ def test_code_of_another_client(env: Env, rp: tuple[Client, str], siti: User, ru
 def test_unknown_and_expired_code(env: Env, rp: tuple[Client, str], siti: User) -> None:
     client, secret = rp
     issued = issue_code(env.runtime, client, siti)
-    assert_error(post(env, code_form(issued, code="tsso_ac_nope"), auth=(client.client_id, secret)),
-                 "invalid_grant")
+    assert_error(
+        post(env, code_form(issued, code="tsso_ac_nope"), auth=(client.client_id, secret)),
+        "invalid_grant",
+    )
     clock = FrozenClock()
     previous = set_clock(clock)
     try:
@@ -215,12 +250,16 @@ def test_reused_code_revokes_what_the_first_redemption_issued(
 
     assert introspect(env, tokens["access_token"], client, secret) == {"active": False}
     assert introspect(env, tokens["refresh_token"], client, secret) == {"active": False}
-    r = post(env, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-             auth=(client.client_id, secret))
+    r = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(client.client_id, secret),
+    )
     assert_error(r, "invalid_grant")
     reused = env.events("code.reused")
     assert [(e.target_id, e.outcome, e.client_id) for e in reused] == [
-        (issued.grant_id, "failure", client.client_id)]
+        (issued.grant_id, "failure", client.client_id)
+    ]
     assert [e.target_id for e in env.events("grant.revoked")] == [issued.grant_id]
     with env.session() as s:
         grant = s.get(Grant, issued.grant_id)
@@ -230,8 +269,13 @@ def test_reused_code_revokes_what_the_first_redemption_issued(
 # ---------------------------------------------------------------------------- refresh tokens
 
 
-def offline_tokens(env: Env, client: Client, secret: str, user: User,
-                   scope: str = "openid profile email offline_access") -> dict[str, Any]:
+def offline_tokens(
+    env: Env,
+    client: Client,
+    secret: str,
+    user: User,
+    scope: str = "openid profile email offline_access",
+) -> dict[str, Any]:
     issued = issue_code(env.runtime, client, user, scope=scope)
     r = post(env, code_form(issued), auth=(client.client_id, secret))
     assert r.status_code == 200, r.text
@@ -249,19 +293,30 @@ def test_refresh_rotation_and_reuse_revokes_the_grant(
     second = oauth.refresh_token(TOKEN_URL, refresh_token=first["refresh_token"])
     assert second["refresh_token"] != first["refresh_token"]
     assert second["scope"] == first["scope"]
-    claims = verify_id_token(env, second["id_token"], client_id=client.client_id, nonce=None,
-                             access_token=second["access_token"])
+    claims = verify_id_token(
+        env,
+        second["id_token"],
+        client_id=client.client_id,
+        nonce=None,
+        access_token=second["access_token"],
+    )
     assert claims["sub"] == siti.id
     with env.session() as s:  # the new refresh token keeps the family's end
         rows = s.scalars(select(RefreshToken).order_by(RefreshToken.id)).all()
         assert rows[0].expires_at == rows[1].expires_at and rows[0].consumed_at is not None
 
     # The rotated token comes back: theft. Everything of the grant dies.
-    replay = post(env, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-                  auth=(client.client_id, secret))
+    replay = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        auth=(client.client_id, secret),
+    )
     assert_error(replay, "invalid_grant")
-    r = post(env, {"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
-             auth=(client.client_id, secret))
+    r = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+        auth=(client.client_id, secret),
+    )
     assert_error(r, "invalid_grant")
     for token in (first["access_token"], second["access_token"], second["refresh_token"]):
         assert introspect(env, token, client, secret) == {"active": False}
@@ -271,16 +326,22 @@ def test_refresh_rotation_and_reuse_revokes_the_grant(
 def _rotated(env: Env, client: Client, secret: str, user: User) -> tuple[dict[str, Any], str]:
     """Tokens of a fresh grant whose first refresh token was rotated: (tokens, current)."""
     first = offline_tokens(env, client, secret, user)
-    r = post(env, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-             auth=(client.client_id, secret))
+    r = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        auth=(client.client_id, secret),
+    )
     assert r.status_code == 200, r.text
     return first, r.json()["refresh_token"]
 
 
 def _refused_quietly(env: Env, client: Client, secret: str, *tokens: str) -> None:
     for token in tokens:
-        r = post(env, {"grant_type": "refresh_token", "refresh_token": token},
-                 auth=(client.client_id, secret))
+        r = post(
+            env,
+            {"grant_type": "refresh_token", "refresh_token": token},
+            auth=(client.client_id, secret),
+        )
         assert_error(r, "invalid_grant")
     assert env.events("refresh_token.reused") == []
 
@@ -336,8 +397,11 @@ def test_revoked_expired_and_foreign_refresh_tokens_are_not_reuse(
 
     # A real reuse is still one.
     first, current = _rotated(env, client, secret, siti)
-    replay = post(env, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-                  auth=(client.client_id, secret))
+    replay = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        auth=(client.client_id, secret),
+    )
     assert_error(replay, "invalid_grant")
     assert [e.target_id for e in env.events("refresh_token.reused")] == [first["grant_id"]]
     assert not _grant_live(env, first["grant_id"])
@@ -372,29 +436,48 @@ def test_consuming_a_refresh_token_tells_why_it_failed(
         s.rollback()
 
 
-def test_refresh_scope_may_narrow_but_not_widen(env: Env, rp: tuple[Client, str], siti: User) -> None:
+def test_refresh_scope_may_narrow_but_not_widen(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
     client, secret = rp
     tokens = offline_tokens(env, client, secret, siti, scope="openid email offline_access")
     auth = (client.client_id, secret)
-    wider = post(env, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-                       "scope": "openid email profile"}, auth=auth)
+    wider = post(
+        env,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "scope": "openid email profile",
+        },
+        auth=auth,
+    )
     assert_error(wider, "invalid_scope")
-    narrow = post(env, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-                        "scope": "email"}, auth=auth)
+    narrow = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": "email"},
+        auth=auth,
+    )
     assert narrow.status_code == 200, narrow.text
     body = narrow.json()
     assert body["scope"] == "email" and "id_token" not in body
     # The rotated refresh token still carries the original scope.
-    again = post(env, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
-                 auth=auth)
+    again = post(
+        env, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth=auth
+    )
     assert again.json()["scope"] == "openid email offline_access"
 
 
 def test_refresh_token_issuance_rule(env: Env, runtime: Runtime, db: Session, siti: User) -> None:
-    with_rt, s1 = create_client(runtime, db, name="A", redirect_uris=[REDIRECT],
-                                scope="openid profile offline_access api:read")
-    without_rt, s2 = create_client(runtime, db, name="B", redirect_uris=[REDIRECT],
-                                   grant_types=["authorization_code"])
+    with_rt, s1 = create_client(
+        runtime,
+        db,
+        name="A",
+        redirect_uris=[REDIRECT],
+        scope="openid profile offline_access api:read",
+    )
+    without_rt, s2 = create_client(
+        runtime, db, name="B", redirect_uris=[REDIRECT], grant_types=["authorization_code"]
+    )
     assert s1 and s2
 
     def exchange(client: Client, secret: str, scope: str) -> dict[str, Any]:
@@ -409,8 +492,11 @@ def test_refresh_token_issuance_rule(env: Env, runtime: Runtime, db: Session, si
     plain_oauth = exchange(with_rt, s1, "api:read")
     assert "refresh_token" in plain_oauth and "id_token" not in plain_oauth
     assert "refresh_token" not in exchange(without_rt, s2, "openid offline_access")
-    r = post(env, {"grant_type": "refresh_token", "refresh_token": "tsso_rt_x"},
-             auth=(without_rt.client_id, s2))
+    r = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": "tsso_rt_x"},
+        auth=(without_rt.client_id, s2),
+    )
     assert_error(r, "unauthorized_client")
 
 
@@ -421,16 +507,22 @@ def test_refresh_token_of_another_client_and_of_a_disabled_user(
     tokens = offline_tokens(env, client, secret, siti)
     other, other_secret = create_client(runtime, db, name="Other", redirect_uris=[REDIRECT])
     assert other_secret
-    r = post(env, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-             auth=(other.client_id, other_secret))
+    r = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(other.client_id, other_secret),
+    )
     assert_error(r, "invalid_grant")
     with env.session() as s:
         user = s.get(User, siti.id)
         assert user is not None
         user.status = "disabled"
         s.commit()
-    r = post(env, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-             auth=(client.client_id, secret))
+    r = post(
+        env,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(client.client_id, secret),
+    )
     assert_error(r, "invalid_grant")
     with env.session() as s:  # the failed attempt did not rotate the token
         row = s.scalars(select(RefreshToken)).one()
@@ -441,8 +533,14 @@ def test_refresh_token_of_another_client_and_of_a_disabled_user(
 
 
 def test_client_credentials(env: Env, runtime: Runtime, db: Session) -> None:
-    client, secret = create_client(runtime, db, name="Batch job", redirect_uris=[],
-                                   grant_types=["client_credentials"], scope="api:read api:write")
+    client, secret = create_client(
+        runtime,
+        db,
+        name="Batch job",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scope="api:read api:write",
+    )
     assert secret
     oauth = rp_client(env, client, secret, "client_secret_basic")
     token = oauth.fetch_token(TOKEN_URL, grant_type="client_credentials", scope="api:read")
@@ -462,8 +560,11 @@ def test_client_credentials(env: Env, runtime: Runtime, db: Session) -> None:
     default = post(env, {"grant_type": "client_credentials"}, auth=(client.client_id, secret))
     assert default.json()["scope"] == "api:read api:write"
     for scope in ("openid", "api:admin"):
-        r = post(env, {"grant_type": "client_credentials", "scope": scope},
-                 auth=(client.client_id, secret))
+        r = post(
+            env,
+            {"grant_type": "client_credentials", "scope": scope},
+            auth=(client.client_id, secret),
+        )
         assert_error(r, "invalid_scope")
 
 
@@ -486,13 +587,23 @@ def assert_invalid_client(r: Any) -> None:
 
 
 def test_client_secret_post(env: Env, runtime: Runtime, db: Session, siti: User) -> None:
-    client, secret = create_client(runtime, db, name="Post", redirect_uris=[REDIRECT],
-                                   token_endpoint_auth_method="client_secret_post")
+    client, secret = create_client(
+        runtime,
+        db,
+        name="Post",
+        redirect_uris=[REDIRECT],
+        token_endpoint_auth_method="client_secret_post",
+    )
     assert secret
     issued = issue_code(env.runtime, client, siti)
     oauth = rp_client(env, client, secret, "client_secret_post")
-    token = oauth.fetch_token(TOKEN_URL, grant_type="authorization_code", code=issued.code,
-                              redirect_uri=REDIRECT, code_verifier=issued.verifier)
+    token = oauth.fetch_token(
+        TOKEN_URL,
+        grant_type="authorization_code",
+        code=issued.code,
+        redirect_uri=REDIRECT,
+        code_verifier=issued.verifier,
+    )
     assert "id_token" in token
     # Only the registered method counts: Basic with the right secret is refused.
     again = issue_code(env.runtime, client, siti)
@@ -502,8 +613,9 @@ def test_client_secret_post(env: Env, runtime: Runtime, db: Session, siti: User)
 def test_basic_client_cannot_use_post_or_none(env: Env, rp: tuple[Client, str], siti: User) -> None:
     client, secret = rp
     issued = issue_code(env.runtime, client, siti)
-    assert_invalid_client(post(env, code_form(issued, client_id=client.client_id,
-                                              client_secret=secret)))
+    assert_invalid_client(
+        post(env, code_form(issued, client_id=client.client_id, client_secret=secret))
+    )
     assert_invalid_client(post(env, code_form(issued, client_id=client.client_id)))
 
 
@@ -537,13 +649,21 @@ def test_malformed_basic_headers(env: Env, rp: tuple[Client, str], siti: User) -
     issued = issue_code(env.runtime, client, siti)
     bad_utf8 = base64.b64encode(b"\xff\xfe:" + secret.encode()).decode()
     nul = base64.b64encode(b"a\x00b:" + secret.encode()).decode()
-    for header in ("Basic !!!", "Basic " + bad_utf8, "Basic " + nul, "Basic",
-                   "Bearer abc", "Basic " + base64.b64encode(b"no-colon").decode()):
+    for header in (
+        "Basic !!!",
+        "Basic " + bad_utf8,
+        "Basic " + nul,
+        "Basic",
+        "Bearer abc",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+    ):
         r = post(env, code_form(issued), headers={"authorization": header})
         assert_invalid_client(r)
 
 
-def test_two_authentication_methods_are_refused(env: Env, rp: tuple[Client, str], siti: User) -> None:
+def test_two_authentication_methods_are_refused(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
     client, secret = rp
     issued = issue_code(env.runtime, client, siti)
     r = post(env, code_form(issued, client_secret=secret), auth=(client.client_id, secret))
@@ -553,9 +673,14 @@ def test_two_authentication_methods_are_refused(env: Env, rp: tuple[Client, str]
 @pytest.fixture
 def jwt_rp(runtime: Runtime, db: Session) -> tuple[Client, Any]:
     key = client_key()
-    client, secret = create_client(runtime, db, name="Data portal", redirect_uris=[REDIRECT],
-                                   token_endpoint_auth_method="private_key_jwt",
-                                   jwks=public_jwks(key))
+    client, secret = create_client(
+        runtime,
+        db,
+        name="Data portal",
+        redirect_uris=[REDIRECT],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks=public_jwks(key),
+    )
     assert secret is None
     return client, key
 
@@ -565,13 +690,28 @@ def test_private_key_jwt_with_authlib_client(
 ) -> None:
     client, key = jwt_rp
     issued = issue_code(env.runtime, client, siti)
-    oauth = OAuth2Client(client.client_id, key, token_endpoint_auth_method="private_key_jwt",
-                         transport=env.http._transport, base_url="http://testserver")
+    oauth = OAuth2Client(
+        client.client_id,
+        key,
+        token_endpoint_auth_method="private_key_jwt",
+        transport=env.http._transport,
+        base_url="http://testserver",
+    )
     oauth.register_client_auth_method(PrivateKeyJWT(TOKEN_URL))
-    token = oauth.fetch_token(TOKEN_URL, grant_type="authorization_code", code=issued.code,
-                              redirect_uri=REDIRECT, code_verifier=issued.verifier)
-    verify_id_token(env, token["id_token"], client_id=client.client_id, nonce=issued.nonce,
-                    access_token=token["access_token"])
+    token = oauth.fetch_token(
+        TOKEN_URL,
+        grant_type="authorization_code",
+        code=issued.code,
+        redirect_uri=REDIRECT,
+        code_verifier=issued.verifier,
+    )
+    verify_id_token(
+        env,
+        token["id_token"],
+        client_id=client.client_id,
+        nonce=issued.nonce,
+        access_token=token["access_token"],
+    )
     with env.session() as s:
         assert s.scalar(select(func.count()).select_from(ClientAssertionJti)) == 1
 
@@ -589,12 +729,22 @@ def test_private_key_jwt_replay_and_bad_assertions(
 
     t = int(datetime.now(UTC).timestamp())
     header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
-    payload = base64.urlsafe_b64encode(json.dumps(
-        {"iss": cid, "sub": cid, "aud": TOKEN_URL, "exp": t + 60, "jti": "n"}).encode()
-    ).rstrip(b"=").decode()
+    payload = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"iss": cid, "sub": cid, "aud": TOKEN_URL, "exp": t + 60, "jti": "n"}
+            ).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     hs_key = OctKey.import_key(json.dumps(public_jwks(key)["keys"][0]).encode())
-    hs256 = jwt.encode({"alg": "HS256"}, {"iss": cid, "sub": cid, "aud": TOKEN_URL,
-                                          "exp": t + 60, "jti": "h"}, hs_key, algorithms=["HS256"])
+    hs256 = jwt.encode(
+        {"alg": "HS256"},
+        {"iss": cid, "sub": cid, "aud": TOKEN_URL, "exp": t + 60, "jti": "h"},
+        hs_key,
+        algorithms=["HS256"],
+    )
     other_key = client_key("rp-key-1")  # same kid, different key
     bad = {
         "alg none": f"{header}.{payload}.",
@@ -609,8 +759,10 @@ def test_private_key_jwt_replay_and_bad_assertions(
         "binary": "\u00ff\u00fe",
     }
     for name, value in bad.items():
-        form = {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": value}
+        form = {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": value,
+        }
         r = post(env, code_form(again) | form)
         assert r.status_code == 401, (name, r.text)
         assert_invalid_client(r)
@@ -624,8 +776,11 @@ def test_private_key_jwt_jti_is_kept_when_the_request_fails(
 ) -> None:
     client, key = jwt_rp
     form = assertion_form(key, client.client_id, jti="kept")
-    r = post(env, {"grant_type": "authorization_code", "code": "tsso_ac_unknown",
-                   "redirect_uri": REDIRECT} | form)
+    r = post(
+        env,
+        {"grant_type": "authorization_code", "code": "tsso_ac_unknown", "redirect_uri": REDIRECT}
+        | form,
+    )
     assert_error(r, "invalid_grant")
     issued = issue_code(env.runtime, client, siti)
     assert_invalid_client(post(env, code_form(issued) | form))
@@ -636,14 +791,20 @@ def test_private_key_jwt_jti_is_kept_when_the_request_fails(
 
 def test_unsupported_and_missing_grant_type(env: Env, rp: tuple[Client, str]) -> None:
     client, secret = rp
-    r = post(env, {"grant_type": "password", "username": "a", "password": "b"},
-             auth=(client.client_id, secret))
+    r = post(
+        env,
+        {"grant_type": "password", "username": "a", "password": "b"},
+        auth=(client.client_id, secret),
+    )
     assert_error(r, "unsupported_grant_type")
     assert_error(post(env, {"code": "x"}, auth=(client.client_id, secret)), "invalid_request")
-    assert_error(post(env, {"grant_type": "authorization_code"}, auth=(client.client_id, secret)),
-                 "invalid_request")
-    assert any(e.details.get("error") == "unsupported_grant_type"
-               for e in env.events("token.refused"))
+    assert_error(
+        post(env, {"grant_type": "authorization_code"}, auth=(client.client_id, secret)),
+        "invalid_request",
+    )
+    assert any(
+        e.details.get("error") == "unsupported_grant_type" for e in env.events("token.refused")
+    )
 
 
 @pytest.mark.parametrize(
@@ -659,21 +820,31 @@ def test_unsupported_and_missing_grant_type(env: Env, rp: tuple[Client, str]) ->
         b"grant_type=" + b"x" * 70000,
     ],
 )
-def test_malformed_bodies_are_invalid_request(env: Env, rp: tuple[Client, str], body: bytes) -> None:
+def test_malformed_bodies_are_invalid_request(
+    env: Env, rp: tuple[Client, str], body: bytes
+) -> None:
     client, secret = rp
     assert_error(post(env, body, auth=(client.client_id, secret)), "invalid_request")
 
 
 def test_wrong_content_types(env: Env, rp: tuple[Client, str]) -> None:
     client, secret = rp
-    r = env.http.post("/token", json={"grant_type": "client_credentials"},
-                      auth=(client.client_id, secret))
+    r = env.http.post(
+        "/token", json={"grant_type": "client_credentials"}, auth=(client.client_id, secret)
+    )
     assert_error(r, "invalid_request")
-    r = env.http.post("/token", files={"grant_type": (None, "client_credentials")},
-                      auth=(client.client_id, secret))
+    r = env.http.post(
+        "/token",
+        files={"grant_type": (None, "client_credentials")},
+        auth=(client.client_id, secret),
+    )
     assert_error(r, "invalid_request")
-    r = post(env, b"grant_type=client_credentials", auth=(client.client_id, secret),
-             headers={"content-type": "application/x-www-form-urlencoded; charset=latin-1"})
+    r = post(
+        env,
+        b"grant_type=client_credentials",
+        auth=(client.client_id, secret),
+        headers={"content-type": "application/x-www-form-urlencoded; charset=latin-1"},
+    )
     assert_error(r, "invalid_request")
     assert env.http.get("/token").status_code == 405
 
@@ -691,17 +862,28 @@ def test_empty_values_count_as_omitted(env: Env, rp: tuple[Client, str], siti: U
 def test_es256_id_token_and_claims_parameter(
     env: Env, runtime: Runtime, db: Session, siti: User
 ) -> None:
-    client, secret = create_client(runtime, db, name="EC", redirect_uris=[REDIRECT],
-                                   id_token_signed_response_alg="ES256")
+    client, secret = create_client(
+        runtime, db, name="EC", redirect_uris=[REDIRECT], id_token_signed_response_alg="ES256"
+    )
     assert secret
-    claims_request = {"id_token": {"email": {"essential": True}, "phone_number": None,
-                                   "unknown_claim": None, "name": None}}
-    issued = issue_code(env.runtime, client, siti, scope="openid email",
-                        claims=claims_request)
+    claims_request = {
+        "id_token": {
+            "email": {"essential": True},
+            "phone_number": None,
+            "unknown_claim": None,
+            "name": None,
+        }
+    }
+    issued = issue_code(env.runtime, client, siti, scope="openid email", claims=claims_request)
     r = post(env, code_form(issued), auth=(client.client_id, secret))
     body = r.json()
-    claims = verify_id_token(env, body["id_token"], client_id=client.client_id,
-                             nonce=issued.nonce, access_token=body["access_token"])
+    claims = verify_id_token(
+        env,
+        body["id_token"],
+        client_id=client.client_id,
+        nonce=issued.nonce,
+        access_token=body["access_token"],
+    )
     assert claims["_header"]["alg"] == "ES256"
     assert claims["email"] == "siti@example.id"
     assert "email_verified" not in claims  # each claim is asked for on its own
@@ -714,8 +896,13 @@ def test_no_nonce_means_no_nonce_claim(env: Env, rp: tuple[Client, str], siti: U
     client, secret = rp
     issued = issue_code(env.runtime, client, siti, nonce=None)
     body = post(env, code_form(issued), auth=(client.client_id, secret)).json()
-    verify_id_token(env, body["id_token"], client_id=client.client_id, nonce=None,
-                    access_token=body["access_token"])
+    verify_id_token(
+        env,
+        body["id_token"],
+        client_id=client.client_id,
+        nonce=None,
+        access_token=body["access_token"],
+    )
 
 
 # ---------------------------------------------------------------------------- concurrency
@@ -753,4 +940,3 @@ def test_twenty_parallel_redemptions_exactly_one_wins(
         assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
         grant = s.get(Grant, issued.grant_id)
         assert grant is not None and grant.revoked_at is not None  # the replays revoked it
-

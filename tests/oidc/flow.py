@@ -186,8 +186,11 @@ def open_console_page(
     r = http.get(location, follow_redirects=False)
     assert r.status_code == 303, r.text
     final = http.get(r.headers["location"], follow_redirects=False)
-    if (_rounds > 1 and final.status_code == 303
-            and final.headers["location"].startswith("/authorize")):
+    if (
+        _rounds > 1
+        and final.status_code == 303
+        and final.headers["location"].startswith("/authorize")
+    ):
         # A step-up: the admin pages check who it is first (any login), then ask an admin
         # for the second factor.
         return open_console_page(http, path, username, password, totp_secret, _rounds - 1)

@@ -278,12 +278,14 @@ def test_id_token_hint_for_another_person_needs_login(http, rp, siti, runtime, d
     login(http, authorize_url(rp.client_id), "siti")
     other = create_user(runtime, db, username="ani")
     hint = _id_token_for(runtime, other.id, rp.client_id)
-    r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
-                 follow_redirects=False)
+    r = http.get(
+        authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url, follow_redirects=False
+    )
     assert query_of(r.headers["location"])["error"] == "login_required"
     mine = _id_token_for(runtime, siti.id, rp.client_id)
-    r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=mine).url,
-                 follow_redirects=False)
+    r = http.get(
+        authorize_url(rp.client_id, prompt="none", id_token_hint=mine).url, follow_redirects=False
+    )
     assert "code" in query_of(r.headers["location"])
 
 
@@ -323,8 +325,12 @@ def test_malformed_requests_never_500(http, rp):
     for path in cases:
         r = http.get(path, follow_redirects=False)
         assert r.status_code in (303, 400, 414), (path[:80], r.status_code)
-    r = http.post("/authorize", content=b"\xff\xfe=\x00", headers={
-        "Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    r = http.post(
+        "/authorize",
+        content=b"\xff\xfe=\x00",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
     assert r.status_code in (303, 400)
 
 
@@ -337,8 +343,7 @@ def _hint_of_unpublished_key(runtime, user_id: str, client_id: str) -> str:
 
     t = int(now().timestamp())
     gone = RSAKey.generate_key(2048, parameters={"kid": "unpublished-key"}, private=True)
-    claims = {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t,
-              "exp": t + 60}
+    claims = {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t, "exp": t + 60}
     return jwt.encode({"alg": "RS256", "kid": "unpublished-key"}, claims, gone)
 
 
@@ -352,8 +357,10 @@ def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti
     hint = _hint_of_unpublished_key(runtime, siti.id, rp.client_id)
     key_service(runtime).cache.invalidate()  # the cache revalidates during the request
     with one_connection_per_thread(runtime.engine) as watch:
-        r = http.get(authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
-                     follow_redirects=False)
+        r = http.get(
+            authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
+            follow_redirects=False,
+        )
     assert watch.most == 1
     assert r.status_code == 303, r.text
     # A hint we cannot check names someone we cannot confirm: never answered at once.
@@ -376,8 +383,11 @@ def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
     assert ("redirect_uri=" in req.url) is sent_at_authorize
     location = login(http, req, "siti")
     assert location.startswith(RP + "?")
-    form = {"grant_type": "authorization_code", "code": query_of(location)["code"],
-            "code_verifier": req.verifier}
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(location)["code"],
+        "code_verifier": req.verifier,
+    }
     if sent_at_authorize:
         r = http.post("/token", data=form, auth=(client.client_id, secret))
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
@@ -392,13 +402,15 @@ def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
 def test_prompt_consent_always_shows_the_consent_page(http, rp, siti, runtime, db, trusted):
     """OIDC Core §3.1.2.1 (issue 14 item 8): prompt=consent asks again, for a trusted client
     and over a remembered consent alike; the person's answer decides."""
-    app, _ = create_client(runtime, db, name="Event", trusted=trusted,
-                           redirect_uris=["https://event.example.id/cb"])
+    app, _ = create_client(
+        runtime, db, name="Event", trusted=trusted, redirect_uris=["https://event.example.id/cb"]
+    )
     # Logged in, consent remembered (or not needed): a code at once without prompt=consent.
     location = login(http, authorize_url(app.client_id, "https://event.example.id/cb"), "siti")
     assert "code" in query_of(location)
-    r = http.get(authorize_url(app.client_id, "https://event.example.id/cb").url,
-                 follow_redirects=False)
+    r = http.get(
+        authorize_url(app.client_id, "https://event.example.id/cb").url, follow_redirects=False
+    )
     assert r.headers["location"].startswith("https://event.example.id/cb?code=")
 
     for decision, answer in (("deny", "error"), ("allow", "code")):

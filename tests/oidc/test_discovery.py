@@ -19,11 +19,21 @@ def test_both_documents_agree_and_point_at_live_endpoints(http):
     assert a["code_challenge_methods_supported"] == ["S256"]  # plain is refused
     assert a["authorization_response_iss_parameter_supported"] is True
     for name in (
-        "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-        "end_session_endpoint", "introspection_endpoint", "revocation_endpoint",
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
     ):
         path = a[name].removeprefix("http://testserver")
-        method = http.get if name in ("authorization_endpoint", "jwks_uri", "userinfo_endpoint", "end_session_endpoint") else http.post
+        method = (
+            http.get
+            if name
+            in ("authorization_endpoint", "jwks_uri", "userinfo_endpoint", "end_session_endpoint")
+            else http.post
+        )
         r = method(path, follow_redirects=False)
         assert r.status_code != 404, f"{name} {path} is advertised but not served"
 
@@ -34,8 +44,11 @@ def test_jwks_has_public_keys_only_for_every_advertised_alg(http):
     doc = r.json()
     KeySet.import_key_set(doc)
     algs = {k["alg"] for k in doc["keys"]}
-    advertised = set(http.get("/.well-known/openid-configuration").json()[
-        "id_token_signing_alg_values_supported"])
+    advertised = set(
+        http.get("/.well-known/openid-configuration").json()[
+            "id_token_signing_alg_values_supported"
+        ]
+    )
     assert advertised <= algs
     private_members = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
     for key in doc["keys"]:

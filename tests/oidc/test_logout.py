@@ -199,11 +199,13 @@ def login_row(db: Session, sid: str) -> LoginSession:
 
 def deliveries(db: Session, sid: str) -> list[BackchannelLogoutDelivery]:
     fresh(db)
-    return list(db.scalars(
-        select(BackchannelLogoutDelivery)
-        .where(BackchannelLogoutDelivery.session_id == sid)
-        .order_by(BackchannelLogoutDelivery.created_at)
-    ))
+    return list(
+        db.scalars(
+            select(BackchannelLogoutDelivery)
+            .where(BackchannelLogoutDelivery.session_id == sid)
+            .order_by(BackchannelLogoutDelivery.created_at)
+        )
+    )
 
 
 def events(db: Session, name: str) -> list[AuditEvent]:
@@ -755,11 +757,13 @@ def test_end_everything_for_user(
     assert all(login_row(db, sid).ended_at is not None for sid in sids)
     assert all(g.revoked_at is not None for g in db.scalars(select(Grant)))
     assert len(events(db, "grant.revoked")) == 3
-    rows = list(db.scalars(
-        select(BackchannelLogoutDelivery)
-        .where(BackchannelLogoutDelivery.user_id == siti.id)
-        .order_by(BackchannelLogoutDelivery.created_at)
-    ))
+    rows = list(
+        db.scalars(
+            select(BackchannelLogoutDelivery)
+            .where(BackchannelLogoutDelivery.user_id == siti.id)
+            .order_by(BackchannelLogoutDelivery.created_at)
+        )
+    )
     assert sorted((r.client_id, r.session_id) for r in rows) == sorted(
         [(client.client_id, sids[0]), (client.client_id, sids[1]), (loose.client_id, None)]
     )
@@ -797,8 +801,9 @@ def test_hint_is_checked_in_the_request_s_own_connection(
     tokens = sign_in(http, rp)
     key_service(runtime).cache.invalidate()  # the cache revalidates during the request
     with one_connection_per_thread(runtime.engine) as watch:
-        r = http.get("/logout?" + urlencode({"id_token_hint": tokens["id_token"]}),
-                     follow_redirects=False)
+        r = http.get(
+            "/logout?" + urlencode({"id_token_hint": tokens["id_token"]}), follow_redirects=False
+        )
     assert watch.most == 1
     assert r.status_code == 200
 
@@ -817,18 +822,23 @@ def test_a_whole_journey_never_holds_two_connections_in_one_thread(
         tokens = sign_in(http, rp, "openid profile offline_access")
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
         assert http.get("/userinfo", headers=bearer).status_code == 200
-        r = http.post("/token", data={"grant_type": "refresh_token",
-                                      "refresh_token": tokens["refresh_token"]},
-                      auth=(client.client_id, secret))
+        r = http.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=(client.client_id, secret),
+        )
         assert r.status_code == 200, r.text
         fresh = r.json()
-        r = http.post("/introspect", data={"token": fresh["access_token"]},
-                      auth=(client.client_id, secret))
+        r = http.post(
+            "/introspect", data={"token": fresh["access_token"]}, auth=(client.client_id, secret)
+        )
         assert r.json()["active"] is True
-        r = http.post("/revoke", data={"token": fresh["refresh_token"]},
-                      auth=(client.client_id, secret))
+        r = http.post(
+            "/revoke", data={"token": fresh["refresh_token"]}, auth=(client.client_id, secret)
+        )
         assert r.status_code == 200
-        r = http.get("/logout?" + urlencode({"id_token_hint": fresh["id_token"]}),
-                     follow_redirects=False)
+        r = http.get(
+            "/logout?" + urlencode({"id_token_hint": fresh["id_token"]}), follow_redirects=False
+        )
         assert r.status_code == 200
     assert watch.most == 1

@@ -26,15 +26,29 @@ from tests.factories import create_client, create_user, enrol_totp
 
 def _params(client: Client, **fields: object) -> AuthorizationParams:
     return AuthorizationParams(
-        client_id=client.client_id, redirect_uri=client.redirect_uris[0],
-        scope=["openid", "profile"], **fields,  # type: ignore[arg-type]
+        client_id=client.client_id,
+        redirect_uri=client.redirect_uris[0],
+        scope=["openid", "profile"],
+        **fields,  # type: ignore[arg-type]
     )
 
 
-def _unmet(runtime: Runtime, db: Session, client: Client, params: AuthorizationParams,
-           login: object = None, **more: object) -> str | None:
-    situation = policy.Situation(db, runtime.settings, client, params, login,  # type: ignore[arg-type]
-                                 **more)  # type: ignore[arg-type]
+def _unmet(
+    runtime: Runtime,
+    db: Session,
+    client: Client,
+    params: AuthorizationParams,
+    login: object = None,
+    **more: object,
+) -> str | None:
+    situation = policy.Situation(
+        db,
+        runtime.settings,
+        client,
+        params,
+        login,  # type: ignore[arg-type]
+        **more,
+    )  # type: ignore[arg-type]
     check = policy.first_unmet(situation)
     return check.name if check else None
 
@@ -64,8 +78,10 @@ def test_each_check_is_met_or_not(runtime: Runtime, db: Session) -> None:
     assert _unmet(runtime, db, client, _params(client), held=user) == "second_factor_owed"
     assert _unmet(runtime, db, client, _params(client, prompt=["login"]), login) == "prompt_login"
     # A login inside this interaction meets the checks that ask for one.
-    assert _unmet(runtime, db, trusted, _params(trusted, prompt=["login"]), login,
-                  logged_in_here=True) is None
+    assert (
+        _unmet(runtime, db, trusted, _params(trusted, prompt=["login"]), login, logged_in_here=True)
+        is None
+    )
     previous = set_clock(FrozenClock(now() + timedelta(seconds=30)))
     try:
         assert _unmet(runtime, db, client, _params(client, max_age=10), login) == "max_age"
@@ -73,9 +89,12 @@ def test_each_check_is_met_or_not(runtime: Runtime, db: Session) -> None:
     finally:
         set_clock(previous)
     assert _unmet(runtime, db, client, _params(client), login, hinted_sub=other.id) == (
-        "id_token_hint")
-    assert _unmet(runtime, db, client, _params(client), login,
-                  hinted_sub=policy.UNVERIFIABLE_HINT) == "id_token_hint"
+        "id_token_hint"
+    )
+    assert (
+        _unmet(runtime, db, client, _params(client), login, hinted_sub=policy.UNVERIFIABLE_HINT)
+        == "id_token_hint"
+    )
     assert _unmet(runtime, db, trusted, _params(trusted), login, hinted_sub=user.id) is None
     assert _unmet(runtime, db, trusted, _params(trusted, acr_values=["2"]), login) == "acr"
     assert _unmet(runtime, db, client, _params(client), login) == "consent"
@@ -120,7 +139,10 @@ def test_continue_after_authentication_starts_the_session(runtime: Runtime, db: 
         assert isinstance(outcome, Proceed) and outcome.session_cookie
         # The browser comes back with the new cookie: the policy now asks for consent.
         again = interaction.open_interaction(
-            session, runtime.settings, ia.interaction_id, browser_value="b1",
+            session,
+            runtime.settings,
+            ia.interaction_id,
+            browser_value="b1",
             session_cookie_value=outcome.session_cookie,
         )
         nxt = again.next()
@@ -148,8 +170,9 @@ def test_continue_after_authentication_holds_for_a_second_factor(
         assert ia.parked.held_amr == ["sms"] and ia.parked.held_method == "phone"
         # A method that proved two factors itself is not held.
         ia2 = _open(runtime, session, client)
-        outcome = continue_after_authentication(ia2, person, amr=["hwk", "user", "mfa"],
-                                                acr=mfa.ACR_MFA, method="passkey")
+        outcome = continue_after_authentication(
+            ia2, person, amr=["hwk", "user", "mfa"], acr=mfa.ACR_MFA, method="passkey"
+        )
         assert isinstance(outcome, Proceed) and outcome.session_cookie
     assert [e.details["method"] for e in _events(db, "user.login")] == ["passkey"]
 

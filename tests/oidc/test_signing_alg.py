@@ -38,8 +38,13 @@ def _id_token_alg(rt: Runtime, client: Client, secret: str, user: User) -> str:
     r = env.http.post("/token", data=code_form(issued), auth=(client.client_id, secret))
     assert r.status_code == 200, r.text
     body = r.json()
-    claims = verify_id_token(env, body["id_token"], client_id=client.client_id,
-                             nonce=issued.nonce, access_token=body["access_token"])
+    claims = verify_id_token(
+        env,
+        body["id_token"],
+        client_id=client.client_id,
+        nonce=issued.nonce,
+        access_token=body["access_token"],
+    )
     alg: str = claims["_header"]["alg"]
     return alg
 
@@ -48,8 +53,9 @@ def test_default_alg_signs_for_clients_that_chose_none(
     es256_runtime: Runtime, db: Session, siti: User
 ) -> None:
     undecided, s1 = create_client(es256_runtime, db, name="Undecided", redirect_uris=[REDIRECT])
-    chose_rs, s2 = create_client(es256_runtime, db, name="RS", redirect_uris=[REDIRECT],
-                                 id_token_signed_response_alg="RS256")
+    chose_rs, s2 = create_client(
+        es256_runtime, db, name="RS", redirect_uris=[REDIRECT], id_token_signed_response_alg="RS256"
+    )
     assert s1 and s2
     assert undecided.id_token_signed_response_alg is None  # no choice is stored as none
     assert _id_token_alg(es256_runtime, undecided, s1, siti) == "ES256"
@@ -72,24 +78,35 @@ def test_dynamic_registration_stores_no_choice_and_reports_the_default(
 
     issued = initial_access.issue(db, es256_runtime.secret_key, description="tests", max_uses=5)
     db.commit()
-    metadata = {"client_name": "Aplikasi Perizinan", "redirect_uris": [REDIRECT],
-                "grant_types": ["authorization_code"], "response_types": ["code"],
-                "token_endpoint_auth_method": "client_secret_basic", "scope": "openid profile"}
+    metadata = {
+        "client_name": "Aplikasi Perizinan",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "openid profile",
+    }
     auth = {"Authorization": f"Bearer {issued.token}"}
-    with TestClient(create_app(es256_runtime.settings, es256_runtime),
-                    base_url="http://testserver") as http:
+    with TestClient(
+        create_app(es256_runtime.settings, es256_runtime), base_url="http://testserver"
+    ) as http:
         r = http.post("/oauth2/register", json=metadata, headers=auth)
         assert r.status_code == 201, r.text
         assert r.json()["id_token_signed_response_alg"] == "ES256"
         undecided = r.json()["client_id"]
-        r = http.post("/oauth2/register", headers=auth,
-                      json=metadata | {"id_token_signed_response_alg": "RS256"})
+        r = http.post(
+            "/oauth2/register",
+            headers=auth,
+            json=metadata | {"id_token_signed_response_alg": "RS256"},
+        )
         assert r.status_code == 201, r.text
         assert r.json()["id_token_signed_response_alg"] == "RS256"
         chosen = r.json()["client_id"]
         document = http.get("/.well-known/openid-configuration").json()
     db.expire_all()
-    rows = {c.client_id: c for c in db.query(Client).filter(Client.client_id.in_([undecided, chosen]))}
+    rows = {
+        c.client_id: c for c in db.query(Client).filter(Client.client_id.in_([undecided, chosen]))
+    }
     assert rows[undecided].id_token_signed_response_alg is None
     assert rows[chosen].id_token_signed_response_alg == "RS256"
     # Both are published and either may sign; RS256 must always be listed (OIDC Discovery §3).

@@ -25,7 +25,9 @@ def env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Env:
 @pytest.fixture
 def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
     client, secret = create_client(
-        runtime, db, redirect_uris=[REDIRECT],
+        runtime,
+        db,
+        redirect_uris=[REDIRECT],
         scope="openid profile email phone opd roles nik offline_access api:read",
     )
     assert secret
@@ -34,18 +36,32 @@ def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
 
 @pytest.fixture
 def siti(runtime: Runtime, db: Session) -> User:
-    return create_user(runtime, db, username="siti", given_name="Siti", family_name="Aminah",
-                       phone="+6281234567890")
+    return create_user(
+        runtime,
+        db,
+        username="siti",
+        given_name="Siti",
+        family_name="Aminah",
+        phone="+6281234567890",
+    )
 
 
 @pytest.fixture
 def budi(runtime: Runtime, db: Session) -> User:
-    return create_user(runtime, db, username="budi", kind="staff", nip="198503302010011002",
-                       position="Analis Data", given_name="Budi")
+    return create_user(
+        runtime,
+        db,
+        username="budi",
+        kind="staff",
+        nip="198503302010011002",
+        position="Analis Data",
+        given_name="Budi",
+    )
 
 
-def access_token(env: Env, rp: tuple[Client, str], user: User, scope: str,
-                 claims: dict[str, Any] | None = None) -> str:
+def access_token(
+    env: Env, rp: tuple[Client, str], user: User, scope: str, claims: dict[str, Any] | None = None
+) -> str:
     client, secret = rp
     issued = issue_code(env.runtime, client, user, scope=scope, claims=claims)
     r = env.http.post("/token", data=code_form(issued), auth=(client.client_id, secret))
@@ -58,12 +74,17 @@ def get(env: Env, token: str) -> Any:
     return env.http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
 
 
-def test_profile_email_phone_with_authlib_client(env: Env, rp: tuple[Client, str],
-                                                 siti: User) -> None:
+def test_profile_email_phone_with_authlib_client(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
     token = access_token(env, rp, siti, "openid profile email phone")
-    oauth = OAuth2Client(rp[0].client_id, rp[1], token={"access_token": token,
-                                                        "token_type": "Bearer"},
-                         transport=env.http._transport, base_url="http://testserver")
+    oauth = OAuth2Client(
+        rp[0].client_id,
+        rp[1],
+        token={"access_token": token, "token_type": "Bearer"},
+        transport=env.http._transport,
+        base_url="http://testserver",
+    )
     r = oauth.get("/userinfo")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
@@ -82,8 +103,9 @@ def test_only_sub_without_claim_scopes(env: Env, rp: tuple[Client, str], siti: U
     assert get(env, access_token(env, rp, siti, "openid")).json() == {"sub": siti.id}
 
 
-def test_opd_for_staff(env: Env, rp: tuple[Client, str], budi: User, runtime: Runtime,
-                       db: Session) -> None:
+def test_opd_for_staff(
+    env: Env, rp: tuple[Client, str], budi: User, runtime: Runtime, db: Session
+) -> None:
     client, _ = rp
     role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), budi.id)
     editor = Role(name="editor", client_id=client.id)
@@ -104,14 +126,16 @@ def test_opd_for_staff(env: Env, rp: tuple[Client, str], budi: User, runtime: Ru
     assert roles_only == {"sub": budi.id, "roles": ["admin", "editor"]}
 
 
-def test_opd_for_a_citizen_has_no_staff_claims(env: Env, rp: tuple[Client, str],
-                                               siti: User) -> None:
+def test_opd_for_a_citizen_has_no_staff_claims(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
     body = get(env, access_token(env, rp, siti, "openid opd")).json()
     assert body == {"sub": siti.id, "roles": []}
 
 
-def test_nik_only_when_the_person_has_one(env: Env, rp: tuple[Client, str], siti: User,
-                                          runtime: Runtime, db: Session) -> None:
+def test_nik_only_when_the_person_has_one(
+    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+) -> None:
     assert get(env, access_token(env, rp, siti, "openid nik")).json() == {"sub": siti.id}
     user = db.get(User, siti.id)
     assert user is not None
@@ -121,10 +145,13 @@ def test_nik_only_when_the_person_has_one(env: Env, rp: tuple[Client, str], siti
     assert body == {"sub": siti.id, "nik": "3674012301900001", "nik_verified": False}
 
 
-def test_claims_parameter_cannot_widen_userinfo(env: Env, rp: tuple[Client, str],
-                                                siti: User) -> None:
-    claims = {"userinfo": {"email": {"essential": True}, "nik": None, "bogus": None},
-              "id_token": "not an object"}
+def test_claims_parameter_cannot_widen_userinfo(
+    env: Env, rp: tuple[Client, str], siti: User
+) -> None:
+    claims = {
+        "userinfo": {"email": {"essential": True}, "nik": None, "bogus": None},
+        "id_token": "not an object",
+    }
     body = get(env, access_token(env, rp, siti, "openid profile", claims)).json()
     assert "email" not in body and "nik" not in body and "bogus" not in body
     assert body["preferred_username"] == "siti"
@@ -136,11 +163,15 @@ def test_post_with_header_or_form(env: Env, rp: tuple[Client, str], siti: User) 
     assert r.status_code == 200 and r.json()["email"] == "siti@example.id"
     r = env.http.post("/userinfo", data={"access_token": token})
     assert r.status_code == 200 and r.json()["sub"] == siti.id
-    r = env.http.post("/userinfo", data={"access_token": token},
-                      headers={"Authorization": f"Bearer {token}"})
+    r = env.http.post(
+        "/userinfo", data={"access_token": token}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
-    r = env.http.post("/userinfo", content=b"\xff\xfe",
-                      headers={"content-type": "application/x-www-form-urlencoded"})
+    r = env.http.post(
+        "/userinfo",
+        content=b"\xff\xfe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 400
     # A token in the query string is not accepted (RFC 6750 §2.3 is not offered).
     r = env.http.get("/userinfo", params={"access_token": token})
@@ -162,14 +193,17 @@ def test_revoked_token_and_grant(env: Env, rp: tuple[Client, str], siti: User) -
     client, secret = rp
     token = access_token(env, rp, siti, "openid profile")
     assert get(env, token).status_code == 200
-    assert env.http.post("/revoke", data={"token": token},
-                         auth=(client.client_id, secret)).status_code == 200
+    assert (
+        env.http.post("/revoke", data={"token": token}, auth=(client.client_id, secret)).status_code
+        == 200
+    )
     r = get(env, token)
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
 
 
-def test_disabled_user_and_client(env: Env, rp: tuple[Client, str], siti: User,
-                                  db: Session) -> None:
+def test_disabled_user_and_client(
+    env: Env, rp: tuple[Client, str], siti: User, db: Session
+) -> None:
     token = access_token(env, rp, siti, "openid profile")
     user = db.get(User, siti.id)
     assert user is not None
@@ -184,8 +218,7 @@ def test_disabled_user_and_client(env: Env, rp: tuple[Client, str], siti: User,
     assert get(env, token).status_code == 401
 
 
-def test_token_without_openid_is_insufficient(env: Env, rp: tuple[Client, str],
-                                              siti: User) -> None:
+def test_token_without_openid_is_insufficient(env: Env, rp: tuple[Client, str], siti: User) -> None:
     r = get(env, access_token(env, rp, siti, "api:read"))
     assert r.status_code == 403
     assert 'error="insufficient_scope"' in r.headers["www-authenticate"]

@@ -59,8 +59,10 @@ def _admin_url() -> str:
     if not configured:
         return DEFAULT_ADMIN_URL
     info = psycopg.conninfo.conninfo_to_dict(configured.replace("+psycopg", ""))
-    return (f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
-            f"{info.get('port', 5432)}/postgres")
+    return (
+        f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
+        f"{info.get('port', 5432)}/postgres"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -112,8 +114,9 @@ class City:
     def sso(self, *args: str, stdin: str | None = None) -> str:
         return sso(self.env, *args, stdin=stdin)
 
-    def provider(self, name: str, *, workers: int = 1, start: bool = True,
-                 **settings: str) -> Provider:
+    def provider(
+        self, name: str, *, workers: int = 1, start: bool = True, **settings: str
+    ) -> Provider:
         """A provider on this city's database; ``settings`` are Settings field names."""
         env = dict(self.env)
         env.update({f"SSO_{k.upper()}": v for k, v in settings.items()})
@@ -134,27 +137,47 @@ class City:
         from sso.runtime import build_runtime
 
         settings = Settings(
-            env="test", database_url=self.database_url, secret_key=self.env["SSO_SECRET_KEY"],
+            env="test",
+            database_url=self.database_url,
+            secret_key=self.env["SSO_SECRET_KEY"],
             key_encryption_key=self.env["SSO_KEY_ENCRYPTION_KEY"],
         ).finalize()  # type: ignore[arg-type]
         rt = build_runtime(settings)
         hasher = PasswordHasher(settings)
         try:
             with rt.sessions() as session:
-                portal = register(session, rt.secret_key, ClientSpec(
-                    name="Portal Warga", redirect_uris=["https://rp.example.id/callback"],
-                    grant_types=["authorization_code", "refresh_token"],
-                    scope="openid profile email offline_access", trusted=True))
+                portal = register(
+                    session,
+                    rt.secret_key,
+                    ClientSpec(
+                        name="Portal Warga",
+                        redirect_uris=["https://rp.example.id/callback"],
+                        grant_types=["authorization_code", "refresh_token"],
+                        scope="openid profile email offline_access",
+                        trusted=True,
+                    ),
+                )
                 self.portal = RP(portal.client.client_id, str(portal.client_secret))
                 for name in ("Mesin Satu", "Mesin Dua"):
-                    made = register(session, rt.secret_key, ClientSpec(
-                        name=name, grant_types=["client_credentials"]))
+                    made = register(
+                        session,
+                        rt.secret_key,
+                        ClientSpec(name=name, grant_types=["client_credentials"]),
+                    )
                     self.machines.append(RP(made.client.client_id, str(made.client_secret)))
                 for username in PEOPLE:
-                    create_user(session, hasher, NewUser(
-                        username=username, email=f"{username}@warga.tangsel.test",
-                        kind="citizen", display_name=username.title(), email_verified=True),
-                        PASSWORD)
+                    create_user(
+                        session,
+                        hasher,
+                        NewUser(
+                            username=username,
+                            email=f"{username}@warga.tangsel.test",
+                            kind="citizen",
+                            display_name=username.title(),
+                            email_verified=True,
+                        ),
+                        PASSWORD,
+                    )
                 session.commit()
         finally:
             rt.dispose()
@@ -164,16 +187,34 @@ class City:
         return RP(**json.loads(self.sso("clients", "create", "--name", name, "--json")))
 
     def rp(self, name: str = "Portal Warga") -> RP:
-        out = self.sso("clients", "create", "--name", name, "--redirect-uri",
-                       "https://rp.example.id/callback", "--trusted", "--scope",
-                       "openid profile email offline_access", "--json")
+        out = self.sso(
+            "clients",
+            "create",
+            "--name",
+            name,
+            "--redirect-uri",
+            "https://rp.example.id/callback",
+            "--trusted",
+            "--scope",
+            "openid profile email offline_access",
+            "--json",
+        )
         data = json.loads(out)
         return RP(data["client_id"], data["client_secret"])
 
     def person(self, username: str, password: str = PASSWORD) -> str:
-        self.sso("users", "create", "--username", username, "--email",
-                 f"{username}@warga.tangsel.test", "--name", username.title(),
-                 "--password-stdin", stdin=password + "\n")
+        self.sso(
+            "users",
+            "create",
+            "--username",
+            username,
+            "--email",
+            f"{username}@warga.tangsel.test",
+            "--name",
+            username.title(),
+            "--password-stdin",
+            stdin=password + "\n",
+        )
         return username
 
     def stop_all(self) -> None:
@@ -188,8 +229,9 @@ def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object
     cities: list[City] = []
     with ExitStack() as stack:
 
-        def make(*, migrate: bool = True, redis: bool | str = True,
-                 admin: str | None = None) -> City:
+        def make(
+            *, migrate: bool = True, redis: bool | str = True, admin: str | None = None
+        ) -> City:
             name = f"{database_prefix()}_{next(_numbers)}"
             url = stack.enter_context(database(admin or admin_url, name, missing_ok=True))
             log_dir = tmp_path / name
@@ -209,7 +251,9 @@ def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object
 
 
 @pytest.fixture(scope="session")
-def city(admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+def city(
+    admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[City]:
     """The run's deployment: one database (migrated, seeded) and Redis database 14, shared by
     the tests that do not break them; each test starts the providers it needs (``launch``)."""
     name = database_prefix()

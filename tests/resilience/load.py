@@ -36,8 +36,9 @@ class SteadyLoad:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _run(self, offset: int) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=self.timeout,
-                          follow_redirects=False) as http:
+        with httpx.Client(
+            base_url=self.base_url, timeout=self.timeout, follow_redirects=False
+        ) as http:
             i = offset
             while not self._stop.is_set():
                 name, send = self.kinds[i % len(self.kinds)]
@@ -45,8 +46,9 @@ class SteadyLoad:
                 phase = self.phase
                 try:
                     r = send(http)
-                    answer = Answer(phase, name, r.status_code, r.headers.get("retry-after"),
-                                    r.text[:2000])
+                    answer = Answer(
+                        phase, name, r.status_code, r.headers.get("retry-after"), r.text[:2000]
+                    )
                 except httpx.HTTPError as exc:
                     answer = Answer(phase, name, 0, error=type(exc).__name__)
                 if self.phase != phase:  # the phase changed while it was in flight

@@ -62,13 +62,23 @@ class Browser:
     # ------------------------------------------------------------------ login
     def start(self, rp: RP) -> tuple[httpx.Response, dict[str, str]]:
         """GET /authorize; the response (303 to the interaction or to the RP) and the request."""
-        req = {"state": secrets.token_urlsafe(12), "nonce": secrets.token_urlsafe(12),
-               "verifier": secrets.token_urlsafe(48)}
-        query = urlencode({
-            "response_type": "code", "client_id": rp.client_id, "redirect_uri": REDIRECT_URI,
-            "scope": rp.scope, "state": req["state"], "nonce": req["nonce"],
-            "code_challenge": s256(req["verifier"]), "code_challenge_method": "S256",
-        })
+        req = {
+            "state": secrets.token_urlsafe(12),
+            "nonce": secrets.token_urlsafe(12),
+            "verifier": secrets.token_urlsafe(48),
+        }
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": rp.client_id,
+                "redirect_uri": REDIRECT_URI,
+                "scope": rp.scope,
+                "state": req["state"],
+                "nonce": req["nonce"],
+                "code_challenge": s256(req["verifier"]),
+                "code_challenge_method": "S256",
+            }
+        )
         return self.http.get(f"/authorize?{query}"), req
 
     def login_page(self, rp: RP) -> tuple[str, str, dict[str, str]]:
@@ -81,10 +91,13 @@ class Browser:
         assert page.status_code == 200, page.text
         return interaction, csrf_of(page.text), req
 
-    def submit_login(self, interaction: str, csrf: str, username: str,
-                     password: str) -> httpx.Response:
-        return self.http.post(f"{interaction}/login", data={
-            "username": username, "password": password, "csrf_token": csrf})
+    def submit_login(
+        self, interaction: str, csrf: str, username: str, password: str
+    ) -> httpx.Response:
+        return self.http.post(
+            f"{interaction}/login",
+            data={"username": username, "password": password, "csrf_token": csrf},
+        )
 
     def code_after(self, response: httpx.Response, req: dict[str, str]) -> str:
         """Follow the provider's redirects to the RP; the code."""
@@ -110,22 +123,39 @@ class Browser:
         """/authorize with the session cookie only: no login page, straight to the RP."""
         r, req = self.start(rp)
         assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT_URI), (
-            r.status_code, r.headers.get("location"))
+            r.status_code,
+            r.headers.get("location"),
+        )
         return redeem(self.http, rp, self.code_after(r, req), req)
 
     # ------------------------------------------------------------------ registration
     def register(self, name: str, email: str, password: str) -> httpx.Response:
         page = self.http.get("/register")
         assert page.status_code == 200, page.text
-        return self.http.post("/register", data={
-            "name": name, "email": email, "phone": "", "password": password,
-            "password_confirm": password, "csrf_token": csrf_of(page.text)})
+        return self.http.post(
+            "/register",
+            data={
+                "name": name,
+                "email": email,
+                "phone": "",
+                "password": password,
+                "password_confirm": password,
+                "csrf_token": csrf_of(page.text),
+            },
+        )
 
 
 def redeem(http: httpx.Client, rp: RP, code: str, req: dict[str, str]) -> dict[str, Any]:
-    r = http.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": REDIRECT_URI, "code_verifier": req["verifier"]},
-                  auth=(rp.client_id, rp.client_secret))
+    r = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": req["verifier"],
+        },
+        auth=(rp.client_id, rp.client_secret),
+    )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     body["nonce"] = req["nonce"]
@@ -133,27 +163,39 @@ def redeem(http: httpx.Client, rp: RP, code: str, req: dict[str, str]) -> dict[s
 
 
 def refresh(base_url: str, rp: RP, refresh_token: str, timeout: float = 30) -> httpx.Response:
-    return httpx.post(base_url + "/token", data={"grant_type": "refresh_token",
-                                                 "refresh_token": refresh_token},
-                      auth=(rp.client_id, rp.client_secret), timeout=timeout)
+    return httpx.post(
+        base_url + "/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=(rp.client_id, rp.client_secret),
+        timeout=timeout,
+    )
 
 
 def userinfo(base_url: str, access_token: str) -> httpx.Response:
-    return httpx.get(base_url + "/userinfo", headers={"Authorization": f"Bearer {access_token}"},
-                     timeout=30)
+    return httpx.get(
+        base_url + "/userinfo", headers={"Authorization": f"Bearer {access_token}"}, timeout=30
+    )
 
 
 def introspect(base_url: str, rp: RP, token: str) -> dict[str, Any]:
-    r = httpx.post(base_url + "/introspect", data={"token": token},
-                   auth=(rp.client_id, rp.client_secret), timeout=30)
+    r = httpx.post(
+        base_url + "/introspect",
+        data={"token": token},
+        auth=(rp.client_id, rp.client_secret),
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
 
 
 def revoke(base_url: str, rp: RP, token: str) -> None:
-    r = httpx.post(base_url + "/revoke", data={"token": token},
-                   auth=(rp.client_id, rp.client_secret), timeout=30)
+    r = httpx.post(
+        base_url + "/revoke",
+        data={"token": token},
+        auth=(rp.client_id, rp.client_secret),
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
 
 
@@ -166,13 +208,13 @@ def kid_of(token: str) -> str:
     return kid
 
 
-def verify_id_token(base_url: str, issuer: str, rp: RP, id_token: str,
-                    nonce: str | None = None) -> dict[str, Any]:
+def verify_id_token(
+    base_url: str, issuer: str, rp: RP, id_token: str, nonce: str | None = None
+) -> dict[str, Any]:
     """Check an ID token as a relying party does: signature against the provider's JWKS,
     issuer, audience, nonce."""
     jwks = httpx.get(base_url + "/jwks.json", timeout=30).json()
-    token = jwt.decode(id_token, KeySet.import_key_set(jwks),
-                       algorithms=["RS256", "ES256"])
+    token = jwt.decode(id_token, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256"])
     claims: dict[str, Any] = dict(token.claims)
     assert claims["iss"] == issuer, claims
     aud = claims["aud"]

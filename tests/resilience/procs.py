@@ -63,12 +63,18 @@ def base_env(**settings: str) -> dict[str, str]:
 
 def sso(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120) -> str:
     proc = subprocess.run(  # noqa: S603
-        [*SSO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+        [*SSO, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         cwd=ROOT,
     )
     if proc.returncode != 0:
-        raise AssertionError(f"sso {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}{proc.stderr}")
+        raise AssertionError(
+            f"sso {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
     return proc.stdout
 
 
@@ -93,9 +99,20 @@ class Provider:
     def start(self) -> Provider:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603
-                [*SSO, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--workers", str(self.workers)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                [
+                    *SSO,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
                 start_new_session=True,
             )
         return self
@@ -106,7 +123,9 @@ class Provider:
     def ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            raise AssertionError(
+                f"{self.name} exited ({self.proc.returncode}):\n{self.log()[-3000:]}"
+            )
         return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
 
     def wait_ready(self, timeout: float = 60) -> Provider:
@@ -171,8 +190,10 @@ def database(admin_url: str, name: str, missing_ok: bool = False) -> Iterator[st
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    url = (f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}"
-           f":{info.get('port', 5432)}/{name}")
+    url = (
+        f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}"
+        f":{info.get('port', 5432)}/{name}"
+    )
     try:
         yield url
     finally:
@@ -222,19 +243,44 @@ class PgCluster:
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
             shutil.chown(self.sock, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                  "postgres", "-E", "UTF8", "--no-sync", timeout=120)
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            timeout=120,
+        )
         return self
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c max_connections=100 -c shared_buffers=32MB")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
-                  str(self.base / "server.log"), "-o", options, "-w", "-t", "60", "start")
+        options = (
+            f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c max_connections=100 -c shared_buffers=32MB"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.base / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
-                  "stop")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"
+        )
 
     @property
     def admin_url(self) -> str:
@@ -261,16 +307,28 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", tempfile.gettempdir()]
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tempfile.gettempdir(),
+        ]
         self.proc = subprocess.Popen(  # noqa: S603
             command,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         import redis
 
-        wait_until(lambda: redis.Redis(host="127.0.0.1", port=self.port).ping(), 20,
-                   "redis-server")
+        wait_until(lambda: redis.Redis(host="127.0.0.1", port=self.port).ping(), 20, "redis-server")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

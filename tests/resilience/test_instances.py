@@ -21,8 +21,12 @@ from tests.resilience.procs import Provider, sql, wait_until
 
 
 def machine_token(base_url: str, client: RP) -> str:
-    r = httpx.post(base_url + "/token", data={"grant_type": "client_credentials"},
-                   auth=(client.client_id, client.client_secret), timeout=30)
+    r = httpx.post(
+        base_url + "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client.client_id, client.client_secret),
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     token: str = r.json()["access_token"]
     return token
@@ -36,10 +40,16 @@ def test_two_instances_behave_as_one_provider(city: City, launch: object) -> Non
     b: Provider = launch("b", start=False).start()  # type: ignore[operator]
     a.wait_ready()
     b.wait_ready()
-    rows = sql(city.database_url,
-               "SELECT alg, state, count(*) FROM signing_keys GROUP BY alg, state ORDER BY 1, 2")
-    assert rows == [("ES256", "active", 1), ("ES256", "next", 1),
-                    ("RS256", "active", 1), ("RS256", "next", 1)]
+    rows = sql(
+        city.database_url,
+        "SELECT alg, state, count(*) FROM signing_keys GROUP BY alg, state ORDER BY 1, 2",
+    )
+    assert rows == [
+        ("ES256", "active", 1),
+        ("ES256", "next", 1),
+        ("RS256", "active", 1),
+        ("RS256", "next", 1),
+    ]
     jwks_a = httpx.get(a.url + "/jwks.json").json()
     assert jwks_a == httpx.get(b.url + "/jwks.json").json()
     assert len(jwks_a["keys"]) == 4
@@ -81,12 +91,16 @@ def test_two_instances_behave_as_one_provider(city: City, launch: object) -> Non
     old_kid = kid_of(machine_token(a.url, machine))
     assert kid_of(machine_token(b.url, machine)) == old_kid
     city.sso("keys", "rotate", "--alg", "RS256")
-    (new_kid,) = sql(city.database_url,
-                     "SELECT kid FROM signing_keys WHERE alg = 'RS256' AND state = 'active'")[0]
+    (new_kid,) = sql(
+        city.database_url, "SELECT kid FROM signing_keys WHERE alg = 'RS256' AND state = 'active'"
+    )[0]
     assert new_kid != old_kid
     for server in (a, b):
-        wait_until(lambda s=server: kid_of(machine_token(s.url, machine)) == new_kid, 30,
-                   f"{server.name} signing with the new key")
+        wait_until(
+            lambda s=server: kid_of(machine_token(s.url, machine)) == new_kid,
+            30,
+            f"{server.name} signing with the new key",
+        )
         kids = {k["kid"] for k in httpx.get(server.url + "/jwks.json").json()["keys"]}
         assert {old_kid, new_kid} <= kids
     fresh = Browser(b.url).login(rp, siti, PASSWORD)

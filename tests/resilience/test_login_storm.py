@@ -22,24 +22,34 @@ QUEUE = 16  # password_check_queue
 HASH_MIB = 19
 
 
-async def storm(base_url: str, client_id: str, count: int,
-                opened: threading.Event) -> list[httpx.Response | str]:
+async def storm(
+    base_url: str, client_id: str, count: int, opened: threading.Event
+) -> list[httpx.Response | str]:
     """Open ``count`` login pages, then submit all of them at once.
 
     One browser opens them all (the CSRF token belongs to the browser, each login page to its
     own authorization request), so preparing the storm costs one request per login."""
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, follow_redirects=False,
-                                 limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=120, follow_redirects=False, limits=limits
+    ) as http:
         gate = asyncio.Semaphore(8)
 
         async def authorize(i: int) -> str:
             async with gate:
-                r = await http.get("/authorize", params={
-                    "response_type": "code", "client_id": client_id,
-                    "redirect_uri": REDIRECT_URI, "scope": "openid", "state": f"s{i}",
-                    "nonce": f"n{i}", "code_challenge": s256("v" * 50),
-                    "code_challenge_method": "S256"})
+                r = await http.get(
+                    "/authorize",
+                    params={
+                        "response_type": "code",
+                        "client_id": client_id,
+                        "redirect_uri": REDIRECT_URI,
+                        "scope": "openid",
+                        "state": f"s{i}",
+                        "nonce": f"n{i}",
+                        "code_challenge": s256("v" * 50),
+                        "code_challenge_method": "S256",
+                    },
+                )
             assert r.status_code == 303, r.text
             return str(r.headers["location"])
 
@@ -51,13 +61,16 @@ async def storm(base_url: str, client_id: str, count: int,
     # The storm on new connections (the same browser cookies): a kept-alive connection from
     # above may be closed by the server's keep-alive timeout just as a POST reuses it, which
     # would be a client-side artefact, not an answer of the provider.
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, follow_redirects=False,
-                                 limits=limits, cookies=http.cookies) as storm_http:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=120, follow_redirects=False, limits=limits, cookies=http.cookies
+    ) as storm_http:
 
         async def post(interaction: str) -> httpx.Response | str:
             try:
-                return await storm_http.post(f"{interaction}/login", data={
-                    "username": "siti", "password": PASSWORD, "csrf_token": csrf})
+                return await storm_http.post(
+                    f"{interaction}/login",
+                    data={"username": "siti", "password": PASSWORD, "csrf_token": csrf},
+                )
             except httpx.HTTPError as exc:
                 return type(exc).__name__
 

@@ -36,17 +36,24 @@ def test_postgres_restart_under_load(make_city: object, cluster: PgCluster) -> N
     tokens = Browser(provider.url).login(rp, "siti", PASSWORD)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     auth = (machine.client_id, machine.client_secret)
-    authorize = (f"/authorize?response_type=code&client_id={rp.client_id}&scope=openid"
-                 "&redirect_uri=https%3A%2F%2Frp.example.id%2Fcallback&state=s&nonce=n"
-                 "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-                 "&code_challenge_method=S256")
-    load = SteadyLoad(provider.url, [
-        ("token", lambda h: h.post("/token", data={"grant_type": "client_credentials"},
-                                   auth=auth)),
-        ("userinfo", lambda h: h.get("/userinfo", headers=bearer)),
-        ("authorize", lambda h: h.get(authorize)),
-        ("jwks", lambda h: h.get("/jwks.json")),
-    ]).start()
+    authorize = (
+        f"/authorize?response_type=code&client_id={rp.client_id}&scope=openid"
+        "&redirect_uri=https%3A%2F%2Frp.example.id%2Fcallback&state=s&nonce=n"
+        "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        "&code_challenge_method=S256"
+    )
+    load = SteadyLoad(
+        provider.url,
+        [
+            (
+                "token",
+                lambda h: h.post("/token", data={"grant_type": "client_credentials"}, auth=auth),
+            ),
+            ("userinfo", lambda h: h.get("/userinfo", headers=bearer)),
+            ("authorize", lambda h: h.get(authorize)),
+            ("jwks", lambda h: h.get("/jwks.json")),
+        ],
+    ).start()
     try:
         wait_until(lambda: load.count("before") >= 12, 60, "load before the outage")
         load.phase = "down"
@@ -57,8 +64,11 @@ def test_postgres_restart_under_load(make_city: object, cluster: PgCluster) -> N
         load.phase = "restarting"
         cluster.start()
         # The same process recovers: readiness first, then every kind of request.
-        wait_until(lambda: httpx.get(provider.url + "/readyz", timeout=10).status_code == 200,
-                   60, "/readyz after PostgreSQL is back")
+        wait_until(
+            lambda: httpx.get(provider.url + "/readyz", timeout=10).status_code == 200,
+            60,
+            "/readyz after PostgreSQL is back",
+        )
         load.phase = "back"
         wait_until(lambda: load.count("back") >= 12, 60, "load after the outage")
         again = Browser(provider.url).login(rp, "siti", PASSWORD)

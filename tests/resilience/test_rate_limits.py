@@ -20,8 +20,11 @@ def client_from(address: str, base_url: str) -> httpx.Client:
 
 
 def token(http: httpx.Client, rp: RP, secret: str | None = None) -> httpx.Response:
-    return http.post("/token", data={"grant_type": "client_credentials"},
-                     auth=(rp.client_id, secret or rp.client_secret))
+    return http.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(rp.client_id, secret or rp.client_secret),
+    )
 
 
 def until_refused(send: object, most: int) -> tuple[int, httpx.Response]:
@@ -34,16 +37,20 @@ def until_refused(send: object, most: int) -> tuple[int, httpx.Response]:
     raise AssertionError(f"no 429 after {most} requests")
 
 
-def test_client_and_ip_limits_refuse_only_the_caller_over_them(
-        city: City, launch: object) -> None:
+def test_client_and_ip_limits_refuse_only_the_caller_over_them(city: City, launch: object) -> None:
     provider: Provider = launch(  # type: ignore[operator]
-        "limits", rate_limit_client_per_minute=str(PER_CLIENT),
-        rate_limit_ip_per_minute=str(PER_IP), trusted_proxies="127.0.0.6")
+        "limits",
+        rate_limit_client_per_minute=str(PER_CLIENT),
+        rate_limit_ip_per_minute=str(PER_IP),
+        trusted_proxies="127.0.0.6",
+    )
     busy, quiet = city.machines
-    with client_from("127.0.0.2", provider.url) as a, \
-            client_from("127.0.0.3", provider.url) as b, \
-            client_from("127.0.0.4", provider.url) as c, \
-            client_from("127.0.0.5", provider.url) as d:
+    with (
+        client_from("127.0.0.2", provider.url) as a,
+        client_from("127.0.0.3", provider.url) as b,
+        client_from("127.0.0.4", provider.url) as c,
+        client_from("127.0.0.5", provider.url) as d,
+    ):
         # Someone sending the quiet client's id with a wrong secret does not use up its budget
         # (401s are given back; after 10 the secret-guessing lock answers 429 for that IP).
         for _ in range(PER_CLIENT + 2):
@@ -76,6 +83,7 @@ def test_client_and_ip_limits_refuse_only_the_caller_over_them(
     # Behind a load balancer (a trusted proxy), the limit applies to the person's address
     # from X-Forwarded-For, not to the balancer that all requests come from.
     with client_from("127.0.0.6", provider.url) as balancer:
+
         def via(address: str) -> httpx.Response:
             return balancer.get("/", headers={"X-Forwarded-For": address})
 

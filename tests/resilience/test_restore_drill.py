@@ -19,8 +19,9 @@ def plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def test_backup_and_restore_drill(city: City, launch: object, admin_url: str,
-                                  tmp_path: Path) -> None:
+def test_backup_and_restore_drill(
+    city: City, launch: object, admin_url: str, tmp_path: Path
+) -> None:
     rp = city.portal
     before: Provider = launch("before-backup")  # type: ignore[operator]
     tokens = Browser(before.url).login(rp, "dewi", PASSWORD)
@@ -29,15 +30,36 @@ def test_backup_and_restore_drill(city: City, launch: object, admin_url: str,
     people = sql(city.database_url, "SELECT count(*) FROM users")[0][0]
 
     dump = tmp_path / "sso.dump"
-    subprocess.run(["pg_dump", "-Fc", "--no-owner", "-f", str(dump),  # noqa: S603,S607
-                    plain(city.database_url)], check=True, capture_output=True, timeout=120)
+    subprocess.run(  # noqa: S603
+        [  # noqa: S607
+            "pg_dump",
+            "-Fc",
+            "--no-owner",
+            "-f",
+            str(dump),
+            plain(city.database_url),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert dump.stat().st_size > 0
 
     name = psycopg.conninfo.conninfo_to_dict(plain(city.database_url))["dbname"] + "_restored"
     with database(admin_url, str(name)) as restored_url:
-        subprocess.run(["pg_restore", "--no-owner", "--exit-on-error",  # noqa: S603,S607
-                        "-d", plain(restored_url), str(dump)],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(  # noqa: S603
+            [  # noqa: S607
+                "pg_restore",
+                "--no-owner",
+                "--exit-on-error",
+                "-d",
+                plain(restored_url),
+                str(dump),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         assert sql(restored_url, "SELECT count(*) FROM users")[0][0] == people
 
         city.env["SSO_DATABASE_URL"] = restored_url  # the same secrets, the restored database

@@ -22,19 +22,31 @@ async def logins(base_url: str, client_id: str, sent: threading.Event) -> list[i
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
         interactions = []
         for i in range(IN_FLIGHT):
-            r = await http.get("/authorize", params={
-                "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
-                "scope": "openid", "state": f"s{i}", "nonce": f"n{i}",
-                "code_challenge": s256("v" * 50), "code_challenge_method": "S256"})
+            r = await http.get(
+                "/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": client_id,
+                    "redirect_uri": REDIRECT_URI,
+                    "scope": "openid",
+                    "state": f"s{i}",
+                    "nonce": f"n{i}",
+                    "code_challenge": s256("v" * 50),
+                    "code_challenge_method": "S256",
+                },
+            )
             interactions.append(r.headers["location"])
         csrf = csrf_of((await http.get(interactions[0])).text)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits,
-                                 cookies=http.cookies) as fresh:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=60, limits=limits, cookies=http.cookies
+    ) as fresh:
 
         async def post(interaction: str) -> int | str:
             try:
-                r = await fresh.post(f"{interaction}/login", data={
-                    "username": "siti", "password": PASSWORD, "csrf_token": csrf})
+                r = await fresh.post(
+                    f"{interaction}/login",
+                    data={"username": "siti", "password": PASSWORD, "csrf_token": csrf},
+                )
                 return r.status_code
             except httpx.HTTPError as exc:
                 return type(exc).__name__
@@ -60,15 +72,20 @@ def test_sigterm_flips_readiness_then_drains(city: City, launch: object) -> None
     sent = threading.Event()
     results: list[int | str] = []
     runner = threading.Thread(
-        target=lambda: results.extend(asyncio.run(logins(provider.url, city.portal.client_id,
-                                                         sent))))
+        target=lambda: results.extend(
+            asyncio.run(logins(provider.url, city.portal.client_id, sent))
+        )
+    )
     runner.start()
     try:
         assert sent.wait(120)
         provider.signal(signal.SIGTERM)
         # Readiness flips first: the process still answers, with 503 "draining".
-        ready = wait_until(lambda: (r := httpx.get(provider.url + "/readyz", timeout=10))
-                           .status_code == 503 and r, 10, "/readyz 503 after SIGTERM")
+        ready = wait_until(
+            lambda: (r := httpx.get(provider.url + "/readyz", timeout=10)).status_code == 503 and r,
+            10,
+            "/readyz 503 after SIGTERM",
+        )
         assert ready.json()["status"] == "draining"
         assert ready.headers["retry-after"]
         # Meanwhile new requests are still served.

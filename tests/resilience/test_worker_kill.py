@@ -40,8 +40,9 @@ def login(base_url: str, rp: object) -> bool:
     try:
         interaction, csrf, _req = browser.login_page(rp)  # type: ignore[arg-type]
         r = browser.submit_login(interaction, csrf, "siti", PASSWORD)
-        return r.status_code == 303 and any(c.startswith("sso") or "session" in c
-                                            for c in r.cookies)
+        return r.status_code == 303 and any(
+            c.startswith("sso") or "session" in c for c in r.cookies
+        )
     except (httpx.HTTPError, AssertionError):
         return False
     finally:
@@ -50,17 +51,25 @@ def login(base_url: str, rp: object) -> bool:
 
 def test_sigkill_of_a_worker_loses_no_acknowledged_account(city: City, launch: object) -> None:
     provider: Provider = launch(  # type: ignore[operator]
-        "kill", workers=2,
+        "kill",
+        workers=2,
         # 200 people from one address in a minute: keep the per-IP limits out of this test
-        rate_limit_ip_per_minute="0", registration_max_requests_ip="100000",
-        login_max_failures_account_ip="100000", login_max_failures_account="100000",
-        password_check_queue="64", password_check_max_wait="60",
+        rate_limit_ip_per_minute="0",
+        registration_max_requests_ip="100000",
+        login_max_failures_account_ip="100000",
+        login_max_failures_account="100000",
+        password_check_queue="64",
+        password_check_max_wait="60",
     )
-    workers = wait_until(lambda: len(provider.worker_pids()) == 2 and provider.worker_pids(),
-                         30, "two workers")
-    sessions_before = sql(city.database_url, """SELECT count(*) FROM login_sessions s
+    workers = wait_until(
+        lambda: len(provider.worker_pids()) == 2 and provider.worker_pids(), 30, "two workers"
+    )
+    sessions_before = sql(
+        city.database_url,
+        """SELECT count(*) FROM login_sessions s
                                                JOIN users u ON u.id = s.user_id
-                                               WHERE u.username = 'siti'""")[0][0]
+                                               WHERE u.username = 'siti'""",
+    )[0][0]
     done = [0]
     lock = threading.Lock()
     killed = threading.Event()
@@ -85,13 +94,17 @@ def test_sigkill_of_a_worker_loses_no_acknowledged_account(city: City, launch: o
     assert acknowledged, "no registration was acknowledged"
     # Every acknowledged registration is there, whole: the account, its password, its
     # verification token and its audit event.
-    rows = sql(city.database_url, """
+    rows = sql(
+        city.database_url,
+        """
         SELECT u.email,
                (SELECT count(*) FROM password_credentials p WHERE p.user_id = u.id),
                (SELECT count(*) FROM account_tokens t WHERE t.user_id = u.id),
                (SELECT count(*) FROM audit_events e
                  WHERE e.event = 'user.registered' AND e.target_id = u.id)
-        FROM users u WHERE u.email LIKE %s""", f"%.{RUN}@warga.tangsel.test")
+        FROM users u WHERE u.email LIKE %s""",
+        f"%.{RUN}@warga.tangsel.test",
+    )
     found = {email: counts for email, *counts in rows}
     missing = [email for email in acknowledged if email not in found]
     assert not missing, f"acknowledged but lost: {missing}"
@@ -99,11 +112,17 @@ def test_sigkill_of_a_worker_loses_no_acknowledged_account(city: City, launch: o
     half = {email: counts for email, counts in found.items() if counts != [1, 1, 1]}
     assert not half, f"half-written accounts: {half}"
     # Every acknowledged login has its session.
-    sessions = sql(city.database_url, """SELECT count(*) FROM login_sessions s
+    sessions = sql(
+        city.database_url,
+        """SELECT count(*) FROM login_sessions s
                                         JOIN users u ON u.id = s.user_id
-                                        WHERE u.username = 'siti'""")[0][0]
+                                        WHERE u.username = 'siti'""",
+    )[0][0]
     assert sessions - sessions_before >= sum(logged_in)
     # The killed worker was replaced and the provider serves on.
-    wait_until(lambda: len(provider.worker_pids()) == 2 and workers[0] not in
-               provider.worker_pids(), 60, "a new worker")
+    wait_until(
+        lambda: len(provider.worker_pids()) == 2 and workers[0] not in provider.worker_pids(),
+        60,
+        "a new worker",
+    )
     assert Browser(provider.url).login(city.portal, "siti", PASSWORD)["id_token"]

@@ -30,18 +30,28 @@ def token(live_server: LiveServer) -> str:  # noqa: F811
         create_agency(session, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
         create_agency(session, "DINKES", "Dinas Kesehatan")
         session.commit()
-        client, secret = create_client(runtime, session, name="SIMPEG", redirect_uris=[],
-                                       grant_types=["client_credentials"], scope="scim")
+        client, secret = create_client(
+            runtime,
+            session,
+            name="SIMPEG",
+            redirect_uris=[],
+            grant_types=["client_credentials"],
+            scope="scim",
+        )
         client_id = client.client_id
-    r = httpx.post(f"{live_server.url}/token", data={"grant_type": "client_credentials"},
-                   auth=(client_id, secret or ""))
+    r = httpx.post(
+        f"{live_server.url}/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret or ""),
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
 
 
 def test_scim2_tester_reports_no_failure(live_server: LiveServer, token: str) -> None:  # noqa: F811
-    http = httpx2.Client(base_url=f"{live_server.url}/scim/v2",
-                         headers={"Authorization": f"Bearer {token}"})
+    http = httpx2.Client(
+        base_url=f"{live_server.url}/scim/v2", headers={"Authorization": f"Bearer {token}"}
+    )
     client = SyncSCIMClient(http, provider=_published_provider(http))
     results = check_server(client)
     failures: list[Any] = [r for r in results if r.status not in (Status.SUCCESS, Status.SKIPPED)]

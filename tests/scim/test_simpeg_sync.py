@@ -27,27 +27,58 @@ ANDI = "197712312000121001,Andi Wijaya,DINKES,,,\n"
 
 
 def _run(server: LiveServer, export: Path, client: tuple[str, str]) -> dict[str, Any]:
-    env = {**os.environ, "SIMPEG_SYNC_CLIENT_ID": client[0],
-           "SIMPEG_SYNC_CLIENT_SECRET": client[1], "PYTHONPATH": str(APP)}
-    done = subprocess.run([sys.executable, "-m", "simpeg_sync", str(export), "--issuer",  # noqa: S603
-                           server.url], cwd=APP, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    env = {
+        **os.environ,
+        "SIMPEG_SYNC_CLIENT_ID": client[0],
+        "SIMPEG_SYNC_CLIENT_SECRET": client[1],
+        "PYTHONPATH": str(APP),
+    }
+    done = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "simpeg_sync",
+            str(export),
+            "--issuer",
+            server.url,
+        ],
+        cwd=APP,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return dict(json.loads(done.stdout))
 
 
-def test_provision_transfer_update_and_retire(live_server: LiveServer,  # noqa: F811
-                                              tmp_path: Path) -> None:
+def test_provision_transfer_update_and_retire(
+    live_server: LiveServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     runtime = live_server.runtime
     with runtime.sessions() as s:
         create_agency(s, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
         create_agency(s, "DINKES", "Dinas Kesehatan")
         s.commit()
-        client, secret = create_client(runtime, s, name="SIMPEG sync", redirect_uris=[],
-                                       grant_types=["client_credentials"], scope="scim")
+        client, secret = create_client(
+            runtime,
+            s,
+            name="SIMPEG sync",
+            redirect_uris=[],
+            grant_types=["client_credentials"],
+            scope="scim",
+        )
         credentials = (client.client_id, secret or "")
-        by_hand = create_person(runtime, s, username="rina", kind="staff",
-                                nip="198811052012022003", agency_code="DINKES").id
+        by_hand = create_person(
+            runtime,
+            s,
+            username="rina",
+            kind="staff",
+            nip="198811052012022003",
+            agency_code="DINKES",
+        ).id
     export = tmp_path / "simpeg.csv"
     export.write_text(HEADER + BUDI + SITI)
     report = _run(live_server, export, credentials)
@@ -66,8 +97,9 @@ def test_provision_transfer_update_and_retire(live_server: LiveServer,  # noqa: 
         s.commit()
 
     # Budi moves to DINKES and changes position; Siti retires; Andi joins.
-    export.write_text(HEADER + BUDI.replace("DISKOMINFO", "DINKES").replace("Pranata", "Kasi")
-                      + ANDI)
+    export.write_text(
+        HEADER + BUDI.replace("DISKOMINFO", "DINKES").replace("Pranata", "Kasi") + ANDI
+    )
     report = _run(live_server, export, credentials)
     assert report["created"] == ["197712312000121001"]
     assert report["transferred"] == ["198501012010011001"]
@@ -84,6 +116,7 @@ def test_provision_transfer_update_and_retire(live_server: LiveServer,  # noqa: 
         rina = s.get(User, by_hand)
         assert rina is not None and rina.status == "active"  # not the sync's to retire
     # Siti comes back.
-    export.write_text(HEADER + BUDI.replace("DISKOMINFO", "DINKES").replace("Pranata", "Kasi")
-                      + ANDI + SITI)
+    export.write_text(
+        HEADER + BUDI.replace("DISKOMINFO", "DINKES").replace("Pranata", "Kasi") + ANDI + SITI
+    )
     assert _run(live_server, export, credentials)["reactivated"] == ["199002142015032002"]

@@ -19,8 +19,11 @@ NIPS = ["198501012010011001", "199002142015032002", "197712312000121001", "19881
 
 def _events(db: Session, event: str, target: str) -> list[AuditEvent]:
     db.expire_all()
-    return list(db.scalars(select(AuditEvent).where(
-        AuditEvent.event == event, AuditEvent.target_id == target)))
+    return list(
+        db.scalars(
+            select(AuditEvent).where(AuditEvent.event == event, AuditEvent.target_id == target)
+        )
+    )
 
 
 def _create(scim: Scim, **kw: Any) -> dict[str, Any]:
@@ -29,18 +32,25 @@ def _create(scim: Scim, **kw: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_requests_without_a_scim_token_are_refused(scim: Scim, runtime: Runtime,
-                                                     db: Session) -> None:
+def test_requests_without_a_scim_token_are_refused(
+    scim: Scim, runtime: Runtime, db: Session
+) -> None:
     r = scim.http.get("/scim/v2/Users")
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
     assert r.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     r = scim.http.get("/scim/v2/Users", headers={"Authorization": "Bearer nonsense"})
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
-    other, secret = create_client(runtime, db, name="Report", redirect_uris=[],
-                                  grant_types=["client_credentials"], scope="reports")
+    other, secret = create_client(
+        runtime,
+        db,
+        name="Report",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scope="reports",
+    )
     token = token_for(scim.http, other, secret or "", scope="reports")
     r = scim.http.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 403 and 'insufficient_scope' in r.headers["www-authenticate"]
+    assert r.status_code == 403 and "insufficient_scope" in r.headers["www-authenticate"]
     assert r.json()["status"] == "403"
 
 
@@ -48,8 +58,9 @@ def test_create_read_and_audit(scim: Scim, db: Session) -> None:
     created = _create(scim)
     assert created["userName"] == "budi.santoso" and created["active"] is True
     assert created[ENTERPRISE] == {"employeeNumber": NIPS[0], "department": "DISKOMINFO"}
-    assert created["emails"] == [{"value": "budi.santoso@tangerangselatankota.go.id",
-                                  "type": "work"}]
+    assert created["emails"] == [
+        {"value": "budi.santoso@tangerangselatankota.go.id", "type": "work"}
+    ]
     r = scim.get(f"/Users/{created['id']}")
     assert r.status_code == 200 and r.headers["content-type"].startswith(MEDIA)
     assert r.headers["etag"] == created["meta"]["version"]
@@ -86,8 +97,14 @@ def _filter(scim: Scim, expression: str, **params: Any) -> list[str]:
 
 def test_filters_sorting_and_pages(scim: Scim) -> None:
     _create(scim, user_name="budi", nip=NIPS[0])
-    _create(scim, user_name="siti", nip=NIPS[1], department="DINKES",
-            name={"givenName": "Siti", "familyName": "Aminah"}, displayName="Siti Aminah")
+    _create(
+        scim,
+        user_name="siti",
+        nip=NIPS[1],
+        department="DINKES",
+        name={"givenName": "Siti", "familyName": "Aminah"},
+        displayName="Siti Aminah",
+    )
     _create(scim, user_name="andi", nip=NIPS[2], title="Analis")
     _create(scim, user_name="rina", nip=NIPS[3], active=False, phoneNumbers=[])
     assert _filter(scim, 'userName eq "SITI"') == ["siti"]
@@ -117,17 +134,24 @@ def test_filters_sorting_and_pages(scim: Scim) -> None:
     assert r.status_code == 400 and r.json()["scimType"] == "invalidFilter"
     r = scim.get("/Users", params={"filter": "active gt true"})
     assert r.status_code == 400 and r.json()["scimType"] == "invalidFilter"
-    r = scim.post("/Users/.search", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-        "filter": 'userName sw "s"', "attributes": ["userName"]})
+    r = scim.post(
+        "/Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName sw "s"',
+            "attributes": ["userName"],
+        },
+    )
     (only,) = r.json()["Resources"]
     assert set(only) == {"schemas", "id", "meta", "userName"}
 
 
 def test_a_transfer_is_a_patch_of_the_department(scim: Scim, db: Session) -> None:
     created = _create(scim)
-    r = scim.patch(f"/Users/{created['id']}", {
-        "op": "replace", "path": f"{ENTERPRISE}:department", "value": "DINKES"})
+    r = scim.patch(
+        f"/Users/{created['id']}",
+        {"op": "replace", "path": f"{ENTERPRISE}:department", "value": "DINKES"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()[ENTERPRISE]["department"] == "DINKES"
     assert r.headers["etag"] != created["meta"]["version"]
@@ -142,12 +166,16 @@ def test_a_transfer_is_a_patch_of_the_department(scim: Scim, db: Session) -> Non
 
 def test_patch_value_paths(scim: Scim) -> None:
     uid = _create(scim)["id"]
-    r = scim.patch(f"/Users/{uid}",
-                   {"op": "replace", "path": 'emails[type eq "work"].value',
-                    "value": "budi@tangerangselatankota.go.id"},
-                   {"op": "add", "value": {"title": "Pranata Komputer",
-                                           "name": {"givenName": "Budiman"}}},
-                   {"op": "remove", "path": "phoneNumbers"})
+    r = scim.patch(
+        f"/Users/{uid}",
+        {
+            "op": "replace",
+            "path": 'emails[type eq "work"].value',
+            "value": "budi@tangerangselatankota.go.id",
+        },
+        {"op": "add", "value": {"title": "Pranata Komputer", "name": {"givenName": "Budiman"}}},
+        {"op": "remove", "path": "phoneNumbers"},
+    )
     body = r.json()
     assert r.status_code == 200, r.text
     assert body["emails"][0]["value"] == "budi@tangerangselatankota.go.id"
@@ -164,7 +192,8 @@ def test_patch_value_paths(scim: Scim) -> None:
 
 
 def test_retirement_ends_sessions_and_revokes_tokens_at_once(
-        scim: Scim, db: Session, runtime: Runtime) -> None:
+    scim: Scim, db: Session, runtime: Runtime
+) -> None:
     uid = _create(scim)["id"]
     app, _ = create_client(runtime, db, name="Absensi")
     grant = grant_repo.new_grant(client_id=app.client_id, user_id=uid, scope="openid")
@@ -189,8 +218,9 @@ def test_etags_guard_against_lost_updates(scim: Scim) -> None:
     assert ok.status_code == 200 and ok.json()["title"] == "Kepala Seksi"
     stale = scim.put(f"/Users/{uid}", staff_body(title="Staf"), h={"If-Match": version})
     assert stale.status_code == 412 and stale.json()["status"] == "412"
-    stale = scim.patch(f"/Users/{uid}", {"op": "replace", "path": "title", "value": "x"},
-                       h={"If-Match": version})
+    stale = scim.patch(
+        f"/Users/{uid}", {"op": "replace", "path": "title", "value": "x"}, h={"If-Match": version}
+    )
     assert stale.status_code == 412
     assert scim.delete(f"/Users/{uid}", h={"If-Match": version}).status_code == 412
     assert scim.get(f"/Users/{uid}").json()["title"] == "Kepala Seksi"

@@ -55,8 +55,11 @@ def settings(
     backend: str, backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
 ) -> Settings:
     return make_settings(
-        backend_urls[backend], tmp_path,
-        smtp_host=mailbox.host, smtp_port=mailbox.port, smtp_starttls=False,
+        backend_urls[backend],
+        tmp_path,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        smtp_starttls=False,
     )
 
 
@@ -71,9 +74,17 @@ def pg_dump_binary() -> str:
 def dump(database_url: str) -> str:
     url = make_url(database_url)
     command = [
-        pg_dump_binary(), "--no-owner", "--no-privileges",
-        "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-        "-U", url.username or "postgres", "-d", str(url.database),
+        pg_dump_binary(),
+        "--no-owner",
+        "--no-privileges",
+        "-h",
+        url.host or "127.0.0.1",
+        "-p",
+        str(url.port or 5432),
+        "-U",
+        url.username or "postgres",
+        "-d",
+        str(url.database),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
     assert done.returncode == 0, done.stderr
@@ -95,8 +106,12 @@ def test_a_database_dump_holds_no_usable_secret(
     code = query_of(login(http, req, "siti"))["code"]
     r = http.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-              "code_verifier": req.verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": req.verifier,
+        },
         auth=(client.client_id, client_secret),
     )
     assert r.status_code == 200, r.text
@@ -110,8 +125,9 @@ def test_a_database_dump_holds_no_usable_secret(
 
     # A password-reset link, mailed.
     page = http.get("/password/forgot")
-    r = http.post("/password/forgot",
-                  data={"email": "siti@example.id", "csrf_token": csrf_of(page.text)})
+    r = http.post(
+        "/password/forgot", data={"email": "siti@example.id", "csrf_token": csrf_of(page.text)}
+    )
     assert r.status_code == 200
     link = mailbox.wait(1)[0].link("/password/reset")
     secrets["reset token"] = link.split("token=", 1)[1]
@@ -132,8 +148,16 @@ def test_a_database_dump_holds_no_usable_secret(
     text = dump(runtime.settings.database_url)
 
     # The rows are there...
-    for table in ("users", "clients", "authorization_codes", "refresh_tokens", "login_sessions",
-                  "account_tokens", "totp_credentials", "signing_keys"):
+    for table in (
+        "users",
+        "clients",
+        "authorization_codes",
+        "refresh_tokens",
+        "login_sessions",
+        "account_tokens",
+        "totp_credentials",
+        "signing_keys",
+    ):
         assert f"COPY public.{table} " in text, table
     assert "siti@example.id" in text and client.client_id in text
     # ...their secrets are not.

@@ -27,8 +27,13 @@ from tests.factories import create_client
 
 MAX_EXAMPLES = 10
 JSON_ENDPOINTS = {
-    "/token", "/introspect", "/revoke", "/userinfo", "/device_authorization",
-    "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
+    "/token",
+    "/introspect",
+    "/revoke",
+    "/userinfo",
+    "/device_authorization",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
     "/jwks.json",
 }
 

@@ -168,8 +168,11 @@ def test_over_https_every_cookie_is_host_prefixed_and_secure(
     collected.update(_set_cookies(page))
     r = https.post(
         f"{interaction}/login",
-        data={"username": "siti", "password": "correct horse battery staple",
-              "csrf_token": csrf_of(page.text)},
+        data={
+            "username": "siti",
+            "password": "correct horse battery staple",
+            "csrf_token": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
     collected.update(_set_cookies(r))  # the login session cookie

@@ -46,8 +46,10 @@ def b64(data: bytes | dict[str, Any]) -> str:
 
 def parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     head, body, _ = token.split(".")
+
     def pad(s: str) -> bytes:
         return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
     return json.loads(pad(head)), json.loads(pad(body))
 
 
@@ -76,8 +78,12 @@ def genuine(http: TestClient, runtime: Runtime, db: Session) -> Genuine:
     code = query_of(login(http, req, "siti"))["code"]
     r = http.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-              "code_verifier": req.verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": req.verifier,
+        },
         auth=(client.client_id, secret),
     )
     assert r.status_code == 200, r.text
@@ -111,16 +117,25 @@ def attacks(runtime: Runtime, genuine_token: str) -> dict[str, str]:
     attacker_public = dict(attacker.as_dict(private=False))
 
     def by_attacker(extra: dict[str, Any]) -> str:
-        return forge({**header, **extra}, claims,
-                     lambda data: rfc_jws.JWSRegistry.algorithms["RS256"].sign(data, attacker))
+        return forge(
+            {**header, **extra},
+            claims,
+            lambda data: rfc_jws.JWSRegistry.algorithms["RS256"].sign(data, attacker),
+        )
 
     def by_us(extra: dict[str, Any]) -> str:
-        return forge({**header, **extra}, claims,
-                     lambda data: our_jws.sign(ours.private_key, header["alg"], data))
+        return forge(
+            {**header, **extra},
+            claims,
+            lambda data: our_jws.sign(ours.private_key, header["alg"], data),
+        )
 
     def hs256(secret: bytes) -> str:
-        return forge({**header, "alg": "HS256"}, claims,
-                     lambda data: hmac.new(secret, data, hashlib.sha256).digest())
+        return forge(
+            {**header, "alg": "HS256"},
+            claims,
+            lambda data: hmac.new(secret, data, hashlib.sha256).digest(),
+        )
 
     return {
         "alg none": f"{b64({**header, 'alg': 'none'})}.{b64(claims)}.",
@@ -132,12 +147,16 @@ def attacks(runtime: Runtime, genuine_token: str) -> dict[str, str]:
         "attacker x5u": by_attacker({"x5u": "https://evil.example/cert.pem"}),
         "attacker x5c": by_attacker({"x5c": ["MIIBfake"]}),
         "attacker signature, our kid": by_attacker({}),
-        "unknown crit (our signature)": by_us({"crit": ["urn:evil:ignore-exp"],
-                                                "urn:evil:ignore-exp": True}),
+        "unknown crit (our signature)": by_us(
+            {"crit": ["urn:evil:ignore-exp"], "urn:evil:ignore-exp": True}
+        ),
         "jku under our signature": by_us({"jku": "https://evil.example/jwks.json"}),
         "payload swapped": ".".join(
-            [genuine_token.split(".")[0], b64({**claims, "sub": "someone-else"}),
-             genuine_token.split(".")[2]]
+            [
+                genuine_token.split(".")[0],
+                b64({**claims, "sub": "someone-else"}),
+                genuine_token.split(".")[2],
+            ]
         ),
     }
 
@@ -155,8 +174,12 @@ def _introspect_inactive(http: TestClient, g: Genuine, token: str) -> bool:
 def test_access_token_forgeries_are_refused_at_userinfo_and_introspect(
     http: TestClient, runtime: Runtime, genuine: Genuine
 ) -> None:
-    assert http.get("/userinfo", headers={
-        "Authorization": f"Bearer {genuine.access_token}"}).status_code == 200
+    assert (
+        http.get(
+            "/userinfo", headers={"Authorization": f"Bearer {genuine.access_token}"}
+        ).status_code
+        == 200
+    )
     now = int(time.time())
     token = genuine.access_token
     cases = attacks(runtime, token)
@@ -168,7 +191,6 @@ def test_access_token_forgeries_are_refused_at_userinfo_and_introspect(
     for name, token in cases.items():
         assert _userinfo_refuses(http, token), name
         assert _introspect_inactive(http, genuine, token), name
-
 
 
 def _authorize_with_hint(http: TestClient, client_id: str, hint: str) -> dict[str, str]:
@@ -222,17 +244,26 @@ def test_client_assertion_attacks_are_refused_at_token(
 ) -> None:
     key = client_key()
     client, _ = create_client(
-        runtime, db, name="Batch job", redirect_uris=[REDIRECT], grant_types=["client_credentials"],
-        token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(key), scope="opd",
+        runtime,
+        db,
+        name="Batch job",
+        redirect_uris=[REDIRECT],
+        grant_types=["client_credentials"],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks=public_jwks(key),
+        scope="opd",
     )
     cid = client.client_id
 
     def token_with(client_assertion: str) -> Any:
-        return http.post("/token", data={
-            "grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": client_assertion,
-        })
+        return http.post(
+            "/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": client_assertion,
+            },
+        )
 
     assert token_with(assertion(key, cid)).status_code == 200  # the genuine one works
     genuine = assertion(key, cid)
@@ -244,13 +275,19 @@ def test_client_assertion_attacks_are_refused_at_token(
 
     def by(signer: RSAKey, extra_header: dict[str, Any], **claim_changes: Any) -> str:
         fresh = {**claims, "jti": f"j-{time.monotonic_ns()}", **claim_changes}
-        return forge({**header, **extra_header}, fresh,
-                     lambda data: rfc_jws.JWSRegistry.algorithms["RS256"].sign(data, signer))
+        return forge(
+            {**header, **extra_header},
+            fresh,
+            lambda data: rfc_jws.JWSRegistry.algorithms["RS256"].sign(data, signer),
+        )
 
     def hs256(secret: bytes) -> str:
         fresh = {**claims, "jti": f"j-{time.monotonic_ns()}"}
-        return forge({**header, "alg": "HS256"}, fresh,
-                     lambda data: hmac.new(secret, data, hashlib.sha256).digest())
+        return forge(
+            {**header, "alg": "HS256"},
+            fresh,
+            lambda data: hmac.new(secret, data, hashlib.sha256).digest(),
+        )
 
     cases = {
         "alg none": f"{b64({**header, 'alg': 'none'})}.{b64({**claims, 'jti': 'n1'})}.",

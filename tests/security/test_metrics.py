@@ -71,14 +71,27 @@ def test_logins_tokens_routes_and_rate_limits_are_counted(
     assert r.status_code == 200, r.text
     # A machine-to-machine token (its grant and audit row written in one statement on
     # PostgreSQL) is counted too.
-    m2m, m2m_secret = create_client(runtime, db, name="Batch", redirect_uris=[],
-                                    grant_types=["client_credentials"], scope="api:read")
-    assert http.post("/token", data={"grant_type": "client_credentials"},
-                     auth=(m2m.client_id, str(m2m_secret))).status_code == 200
+    m2m, m2m_secret = create_client(
+        runtime,
+        db,
+        name="Batch",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scope="api:read",
+    )
+    assert (
+        http.post(
+            "/token",
+            data={"grant_type": "client_credentials"},
+            auth=(m2m.client_id, str(m2m_secret)),
+        ).status_code
+        == 200
+    )
     # Guessing a client secret ends in 429 (the per-client lock at /token).
     for _ in range(runtime.settings.client_secret_max_failures + 1):
-        last = http.post("/token", data={"grant_type": "client_credentials"},
-                         auth=(client.client_id, "wrong"))
+        last = http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=(client.client_id, "wrong")
+        )
     assert last.status_code == 429
 
     text = http.get("/metrics").text
@@ -87,13 +100,19 @@ def test_logins_tokens_routes_and_rate_limits_are_counted(
     assert sample(text, "sso_tokens_issued_total", grant_type="authorization_code") == 1
     assert sample(text, "sso_tokens_issued_total", grant_type="client_credentials") == 1
     assert sample(text, "sso_rate_limited_total", route="/token") >= 1
-    assert sample(
-        text, "sso_http_requests_total", method="POST",
-        route="/interaction/{interaction_id}/login", status="401",
-    ) == 1
-    assert sample(
-        text, "sso_http_request_duration_seconds_count", method="POST", route="/token"
-    ) >= 2
+    assert (
+        sample(
+            text,
+            "sso_http_requests_total",
+            method="POST",
+            route="/interaction/{interaction_id}/login",
+            status="401",
+        )
+        == 1
+    )
+    assert (
+        sample(text, "sso_http_request_duration_seconds_count", method="POST", route="/token") >= 2
+    )
     # Route templates only: no interaction id, code or client id becomes a label value.
     interaction_id = interaction.rsplit("/", 1)[1]
     for secret_part in (interaction_id, code, client.client_id):
@@ -101,9 +120,7 @@ def test_logins_tokens_routes_and_rate_limits_are_counted(
     assert "sso_password_check_queue_depth" in text
 
 
-def test_metrics_needs_the_configured_token(
-    backend_urls: dict[str, str], tmp_path: Path
-) -> None:
+def test_metrics_needs_the_configured_token(backend_urls: dict[str, str], tmp_path: Path) -> None:
     from sso.app import create_app
 
     token = "scrape-token-0123456789abcdef"
@@ -176,7 +193,12 @@ def _run_worker(url: str, tmp: Path, directory: Path, count: int) -> str:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     done = subprocess.run(  # noqa: S603 (our own interpreter and script)
         [sys.executable, "-c", _WORKER, url, str(tmp), str(directory), str(count)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -203,10 +225,12 @@ def test_several_worker_processes_add_up(backend_urls: dict[str, str], tmp_path:
     _run_worker(backend_urls["sqlite"], tmp_path, directory, 3)
     _run_worker(backend_urls["sqlite"], tmp_path, directory, 4)
     text = _run_worker(backend_urls["sqlite"], tmp_path, directory, 0)
-    assert sample(text, "sso_http_requests_total", method="GET", route="/healthz",
-                  status="200") == 7
-    assert sample(text, "sso_http_request_duration_seconds_count", method="GET",
-                  route="/healthz") == 7
+    assert (
+        sample(text, "sso_http_requests_total", method="GET", route="/healthz", status="200") == 7
+    )
+    assert (
+        sample(text, "sso_http_request_duration_seconds_count", method="GET", route="/healthz") == 7
+    )
     # Live gauges of finished workers are dropped at the scrape (their counters stay).
     assert sample(text, "sso_password_check_queue_depth") == 0
     live = [p.name for p in directory.iterdir() if re.match(r"gauge_live", p.name)]
@@ -233,7 +257,6 @@ def test_admin_needs_an_administrator(http: TestClient, runtime: Runtime, db: Se
     secret = enrol_totp(runtime, db, warga)
     page = open_console_page(http, "/admin", "warga", totp_secret=secret)
     assert page.status_code == 403  # type: ignore[attr-defined]
-
 
 
 def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) -> None:
@@ -267,8 +290,14 @@ def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) 
         return None
 
     line = PasswordCheckAdmission(slow_login, runtime=runtime)
-    scope = {"type": "http", "method": "POST", "path": "/interaction/abc/login",
-             "headers": [], "query_string": b"", "app": routes}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/interaction/abc/login",
+        "headers": [],
+        "query_string": b"",
+        "app": routes,
+    }
 
     async def sent() -> None:
         async def receive() -> dict[str, object]:
@@ -323,8 +352,7 @@ def test_only_committed_audit_events_are_counted(runtime: Runtime) -> None:
         audit.record(session, Event.USER_LOGIN)
         with session.begin_nested() as dropped:
             audit.write(session, audit.event_values(Event.USER_LOGIN))
-            audit.write(session, audit.event_values(Event.TOKEN_ISSUED,
-                                                    grant_type="refresh_token"))
+            audit.write(session, audit.event_values(Event.TOKEN_ISSUED, grant_type="refresh_token"))
             dropped.rollback()
         with session.begin_nested():
             audit.write(session, audit.event_values(Event.USER_LOGIN))

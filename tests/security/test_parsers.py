@@ -38,7 +38,10 @@ from tests.oidc.flow import authorize_url, csrf_of
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 WITH_DB = settings(
-    max_examples=120, deadline=None, derandomize=True, database=None,
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 REDIRECT = "https://rp.example.id/callback"
@@ -46,21 +49,35 @@ LOOPBACK = "http://127.0.0.1/callback"
 
 # Text that looks like the real thing more often than st.text() alone would.
 digits = st.text(alphabet=st.characters(categories=["Nd"]), min_size=14, max_size=20)
-near_numbers = st.one_of(st.text(max_size=24), digits, st.from_regex(r"\d{16}|\d{18}", fullmatch=True))
+near_numbers = st.one_of(
+    st.text(max_size=24), digits, st.from_regex(r"\d{16}|\d{18}", fullmatch=True)
+)
 url_chars = st.sampled_from(list(":/?#[]@!$&'()*+,;=%.-_~ \t\x00\\") + ["é", "١", "ß"])
 urlish = st.one_of(
     st.text(max_size=60),
     st.builds(
         lambda scheme, rest: scheme + rest,
-        st.sampled_from(["http://", "https://", "com.example.app:", "javascript:", "http://[",
-                         "https://user@", "http://127.0.0.1:", "http://[::1]:", ""]),
+        st.sampled_from(
+            [
+                "http://",
+                "https://",
+                "com.example.app:",
+                "javascript:",
+                "http://[",
+                "https://user@",
+                "http://127.0.0.1:",
+                "http://[::1]:",
+                "",
+            ]
+        ),
         st.text(alphabet=st.one_of(url_chars, st.characters(codec="ascii")), max_size=40),
     ),
 )
 
 
-@pytest.mark.parametrize(("check", "length"), [(validate_nip, 18), (validate_nik, 16)],
-                         ids=["nip", "nik"])
+@pytest.mark.parametrize(
+    ("check", "length"), [(validate_nip, 18), (validate_nik, 16)], ids=["nip", "nik"]
+)
 @FAST
 @given(raw=near_numbers)
 def test_nip_and_nik_are_ascii_digits_of_their_length_or_refused(
@@ -111,26 +128,39 @@ def _b64(data: bytes) -> str:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 headers = st.one_of(
-    st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jku", "b64", "zip"]),
-                    json_values, max_size=4),
-    st.fixed_dictionaries({"alg": st.sampled_from(["RS256", "ES256", "none", "HS256"]),
-                           "kid": st.text(max_size=30) | json_values}),
+    st.dictionaries(
+        st.sampled_from(["alg", "kid", "typ", "crit", "jku", "b64", "zip"]), json_values, max_size=4
+    ),
+    st.fixed_dictionaries(
+        {
+            "alg": st.sampled_from(["RS256", "ES256", "none", "HS256"]),
+            "kid": st.text(max_size=30) | json_values,
+        }
+    ),
 )
 jwt_like = st.one_of(
     st.text(max_size=300),
     st.binary(max_size=120),
     st.builds(
         lambda h, p, s: f"{_b64(json.dumps(h).encode())}.{_b64(json.dumps(p).encode())}.{s}",
-        headers, json_values,
-        st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
-                max_size=90),
+        headers,
+        json_values,
+        st.text(
+            alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", max_size=90
+        ),
     ),
-    st.builds(lambda a, b, c: f"{a}.{b}.{c}", st.text(max_size=30), st.text(max_size=30),
-              st.text(max_size=30)),
+    st.builds(
+        lambda a, b, c: f"{a}.{b}.{c}",
+        st.text(max_size=30),
+        st.text(max_size=30),
+        st.text(max_size=30),
+    ),
 )
 
 
@@ -154,29 +184,51 @@ def test_verify_jwt_refuses_garbage_with_its_own_error(runtime: Runtime) -> None
 
 
 params = st.dictionaries(
-    st.sampled_from(["client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
-                     "code_challenge", "code_challenge_method", "prompt", "max_age", "claims",
-                     "ui_locales", "response_mode", "request", "id_token_hint", "acr_values"]),
-    st.lists(st.text(max_size=40) | st.sampled_from(["openid", "code", "S256", "none", "{}"]),
-             max_size=2),
+    st.sampled_from(
+        [
+            "client_id",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+            "prompt",
+            "max_age",
+            "claims",
+            "ui_locales",
+            "response_mode",
+            "request",
+            "id_token_hint",
+            "acr_values",
+        ]
+    ),
+    st.lists(
+        st.text(max_size=40) | st.sampled_from(["openid", "code", "S256", "none", "{}"]), max_size=2
+    ),
     max_size=10,
 )
 
 
-def test_authorize_parameters_are_validated_or_refused(
-    runtime: Runtime, db: Session
-) -> None:
+def test_authorize_parameters_are_validated_or_refused(runtime: Runtime, db: Session) -> None:
     client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK], public=True)
 
     @WITH_DB
-    @given(params, st.booleans(), st.sampled_from([REDIRECT, LOOPBACK, "http://127.0.0.1:9/callback"]))
+    @given(
+        params, st.booleans(), st.sampled_from([REDIRECT, LOOPBACK, "http://127.0.0.1:9/callback"])
+    )
     def check(multi: dict[str, list[str]], known: bool, redirect: str) -> None:
         if known:
-            multi = {"client_id": [client.client_id], "redirect_uri": [redirect],
-                     "response_type": ["code"], **{k: v for k, v in multi.items()
-                                                   if k not in ("client_id", "redirect_uri")}}
-        with runtime.sessions() as session, suppress(
-            AuthorizationPageError, AuthorizationRedirectError
+            multi = {
+                "client_id": [client.client_id],
+                "redirect_uri": [redirect],
+                "response_type": ["code"],
+                **{k: v for k, v in multi.items() if k not in ("client_id", "redirect_uri")},
+            }
+        with (
+            runtime.sessions() as session,
+            suppress(AuthorizationPageError, AuthorizationRedirectError),
         ):
             validate(session, multi)
 
@@ -209,26 +261,51 @@ def test_nul_characters_never_cause_a_server_error(
     client, secret = create_client(runtime, db, redirect_uris=[REDIRECT])
     assert secret is not None
     for nul in NUL_VALUES:
-        form = {"grant_type": "authorization_code", "code": nul, "redirect_uri": nul,
-                "client_id": nul, "client_secret": nul, "refresh_token": nul, "token": nul,
-                "scope": nul, "device_code": nul, "code_verifier": nul}
+        form = {
+            "grant_type": "authorization_code",
+            "code": nul,
+            "redirect_uri": nul,
+            "client_id": nul,
+            "client_secret": nul,
+            "refresh_token": nul,
+            "token": nul,
+            "scope": nul,
+            "device_code": nul,
+            "code_verifier": nul,
+        }
         responses = [
             http.post("/token", data=form),
-            http.post("/token", data={**form, "grant_type": "refresh_token"},
-                      auth=(client.client_id, secret)),
+            http.post(
+                "/token",
+                data={**form, "grant_type": "refresh_token"},
+                auth=(client.client_id, secret),
+            ),
             http.post("/token", data={**form, "client_id": client.client_id, "client_secret": nul}),
             http.post("/token", data={"grant_type": "client_credentials"}, auth=(nul, nul)),
             http.post("/introspect", data={"token": nul}, auth=(client.client_id, secret)),
             http.post("/revoke", data={"token": nul}, auth=(client.client_id, secret)),
             http.post("/device_authorization", data={"client_id": nul, "scope": nul}),
-            http.get("/userinfo", headers={"Authorization": "Bearer " + nul.encode(
-                "unicode_escape").decode()}),
+            http.get(
+                "/userinfo",
+                headers={"Authorization": "Bearer " + nul.encode("unicode_escape").decode()},
+            ),
             http.get("/authorize", params={"client_id": nul}),
             http.get("/authorize", params={"client_id": client.client_id, "redirect_uri": nul}),
-            http.get("/authorize", params={
-                "client_id": client.client_id, "redirect_uri": REDIRECT, "response_type": "code",
-                "scope": "openid", "state": nul, "nonce": nul, "code_challenge": nul,
-                "code_challenge_method": "S256", "login_hint": nul, "id_token_hint": nul}),
+            http.get(
+                "/authorize",
+                params={
+                    "client_id": client.client_id,
+                    "redirect_uri": REDIRECT,
+                    "response_type": "code",
+                    "scope": "openid",
+                    "state": nul,
+                    "nonce": nul,
+                    "code_challenge": nul,
+                    "code_challenge_method": "S256",
+                    "login_hint": nul,
+                    "id_token_hint": nul,
+                },
+            ),
             http.get("/logout", params={"id_token_hint": nul, "client_id": nul}),
             http.get("/interaction/" + quote(nul, safe="")),
             http.get("/device", params={"user_code": nul}),
@@ -236,8 +313,11 @@ def test_nul_characters_never_cause_a_server_error(
             http.get("/verify-email", params={"token": nul}),
         ]
         responses += _forms_with(http, client.client_id, nul)
-        failed = [(r.request.method, str(r.request.url), r.status_code)
-                  for r in responses if r.status_code >= 500]
+        failed = [
+            (r.request.method, str(r.request.url), r.status_code)
+            for r in responses
+            if r.status_code >= 500
+        ]
         assert failed == []
 
 
@@ -246,13 +326,31 @@ def _forms_with(http: TestClient, client_id: str, nul: str) -> list[Any]:
     r = http.get(authorize_url(client_id).url, follow_redirects=False)
     interaction = r.headers["location"]
     page = http.get(interaction)
-    sent = [http.post(f"{interaction}/login", data={
-        "username": nul, "password": nul, "csrf_token": csrf_of(page.text)})]
+    sent = [
+        http.post(
+            f"{interaction}/login",
+            data={"username": nul, "password": nul, "csrf_token": csrf_of(page.text)},
+        )
+    ]
     forgot = http.get("/password/forgot")
-    sent.append(http.post("/password/forgot", data={
-        "email": f"a{nul}@example.id", "csrf_token": csrf_of(forgot.text)}))
+    sent.append(
+        http.post(
+            "/password/forgot",
+            data={"email": f"a{nul}@example.id", "csrf_token": csrf_of(forgot.text)},
+        )
+    )
     register = http.get("/register")
-    sent.append(http.post("/register", data={
-        "name": nul, "email": f"b{nul}@example.id", "phone": nul, "password": nul * 20,
-        "password_confirm": nul * 20, "csrf_token": csrf_of(register.text)}))
+    sent.append(
+        http.post(
+            "/register",
+            data={
+                "name": nul,
+                "email": f"b{nul}@example.id",
+                "phone": nul,
+                "password": nul * 20,
+                "password_confirm": nul * 20,
+                "csrf_token": csrf_of(register.text),
+            },
+        )
+    )
     return sent

@@ -112,7 +112,13 @@ def test_the_request_goes_to_the_address_looked_up_once(
 
 @pytest.mark.parametrize(
     "answer",
-    [["127.0.0.1"], ["10.0.0.7"], ["8.8.8.8", "127.0.0.1"], ["::ffff:127.0.0.1"], ["169.254.169.254"]],
+    [
+        ["127.0.0.1"],
+        ["10.0.0.7"],
+        ["8.8.8.8", "127.0.0.1"],
+        ["::ffff:127.0.0.1"],
+        ["169.254.169.254"],
+    ],
 )
 def test_a_private_address_is_refused_before_connecting(
     vetted_and_other: tuple[Receiver, Receiver], answer: list[str]
@@ -163,10 +169,13 @@ def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
     )
     cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -183,14 +192,16 @@ def test_tls_keeps_the_host_name_for_sni_and_the_certificate(
     resolver = FlippingResolver(["127.0.0.1"], ["127.0.0.2"])
     try:
         if ok:
-            r = pinned_post(url, private_ok=True, data={"a": "b"}, resolver=resolver,
-                            verify=client_tls)
+            r = pinned_post(
+                url, private_ok=True, data={"a": "b"}, resolver=resolver, verify=client_tls
+            )
             assert r.status_code == 200
             assert receiver.seen.requests == [("/logout", f"{NAME}:{receiver.port}", b"a=b")]
         else:  # a certificate for another name is refused, though the address is the vetted one
             with pytest.raises(httpx.ConnectError, match="(?i)certificate|hostname"):
-                pinned_post(url, private_ok=True, data={"a": "b"}, resolver=resolver,
-                            verify=client_tls)
+                pinned_post(
+                    url, private_ok=True, data={"a": "b"}, resolver=resolver, verify=client_tls
+                )
             assert receiver.seen.requests == []
         assert receiver.seen.sni[:1] == [NAME]
         assert resolver.lookups == 1
@@ -205,10 +216,15 @@ def test_back_channel_logout_is_sent_to_the_vetted_address(
     key_service(runtime).ensure_keys(db)
     db.commit()
     siti = create_user(runtime, db, username="siti")
-    client = register(db, runtime.secret_key, ClientSpec(
-        name="RP", redirect_uris=["https://rp.example.id/cb"],
-        backchannel_logout_uri=f"http://{NAME}:{vetted.port}/backchannel-logout",
-    )).client
+    client = register(
+        db,
+        runtime.secret_key,
+        ClientSpec(
+            name="RP",
+            redirect_uris=["https://rp.example.id/cb"],
+            backchannel_logout_uri=f"http://{NAME}:{vetted.port}/backchannel-logout",
+        ),
+    ).client
     db.commit()
     delivery_repo.enqueue(db, client_id=client.client_id, user_id=siti.id, session_id=None)
     db.commit()

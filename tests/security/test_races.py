@@ -42,8 +42,9 @@ def at_once(count: int, action: Callable[[int], T]) -> list[T]:
 
 
 def _events(db: Session, name: str) -> int:
-    return int(db.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.event == name)) or 0)
+    return int(
+        db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == name)) or 0
+    )
 
 
 def test_a_refresh_token_used_ten_times_at_once_has_one_winner(
@@ -91,8 +92,11 @@ def test_a_consent_form_submitted_twice_at_once_gives_one_code(
     page = http.get(interaction)
     r = http.post(
         f"{interaction}/login",
-        data={"username": "siti", "password": "correct horse battery staple",
-              "csrf_token": csrf_of(page.text)},
+        data={
+            "username": "siti",
+            "password": "correct horse battery staple",
+            "csrf_token": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303

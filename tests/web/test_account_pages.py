@@ -15,8 +15,16 @@ from sso.storage import roles as role_repo
 from tests.factories import PASSWORD, create_user
 from tests.oidc.flow import csrf_of, open_console_page
 
-PAGES = ("/account", "/account/password", "/account/sessions", "/account/apps", "/account/data",
-         "/account/email", "/account/nik", "/account/delete")
+PAGES = (
+    "/account",
+    "/account/password",
+    "/account/sessions",
+    "/account/apps",
+    "/account/data",
+    "/account/email",
+    "/account/nik",
+    "/account/delete",
+)
 
 
 def text(response) -> str:
@@ -36,14 +44,26 @@ def test_every_page_in_both_languages_with_the_menu(http, runtime, db):
         assert "Profile" in english and "Devices" in english and "My data" in english, path
         http.cookies.delete("lang")
     menu = text(http.get("/account"))
-    for href in ("/account", "/account/password", "/account/security", "/account/sessions",
-                 "/account/apps", "/account/data"):
+    for href in (
+        "/account",
+        "/account/password",
+        "/account/security",
+        "/account/sessions",
+        "/account/apps",
+        "/account/data",
+    ):
         assert f'href="{href}"' in menu
 
 
 def test_navigation_shows_what_the_person_may_open(http, runtime, db):
-    staff = create_user(runtime, db, username="budi", kind="staff", nip="198503122010011001",
-                        password="a long staff passphrase 2024")
+    staff = create_user(
+        runtime,
+        db,
+        username="budi",
+        kind="staff",
+        nip="198503122010011001",
+        password="a long staff passphrase 2024",
+    )
     with runtime.sessions() as s:
         s.get(User, staff.id).email_verified = False
         s.commit()
@@ -84,8 +104,15 @@ def test_export_describes_factors_without_their_secrets(http, runtime, db):
     seed = "JBSWY3DPEHPK3PXP"
     db.add(TotpCredential(user_id=siti.id, secret_encrypted=runtime.encryptor.encrypt(seed)))
     db.add(RecoveryCode(user_id=siti.id, code_hash=keyed_hash(b"k", "code-1")))
-    db.add(WebAuthnCredential(user_id=siti.id, credential_id="Y3JlZC1pZA", public_key="cHVibGlj",
-                              name="Ponsel Siti", transports=["internal"]))
+    db.add(
+        WebAuthnCredential(
+            user_id=siti.id,
+            credential_id="Y3JlZC1pZA",
+            public_key="cHVibGlj",
+            name="Ponsel Siti",
+            transports=["internal"],
+        )
+    )
     db.commit()
     r = http.get("/account/export")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
@@ -111,8 +138,10 @@ def test_deleting_the_account_removes_its_mfa_factors(http, runtime, db):
     db.commit()
     token = csrf_of(http.get("/account/delete").text)
     # Recovery codes left: the deletion asks for one of them (the second factor).
-    r = http.post("/account/delete", data={"password": PASSWORD, "confirm": "yes",
-                                           "code": codes[0], "csrf_token": token})
+    r = http.post(
+        "/account/delete",
+        data={"password": PASSWORD, "confirm": "yes", "code": codes[0], "csrf_token": token},
+    )
     assert r.status_code == 200
     db.rollback()
     for model in (TotpCredential, RecoveryCode, WebAuthnCredential):

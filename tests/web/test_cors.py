@@ -13,8 +13,11 @@ def test_preflight_of_the_token_endpoint_allows_any_origin_without_credentials(
 ) -> None:
     r = http.options(
         "/token",
-        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"},
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
     )
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == "*"
@@ -39,6 +42,7 @@ def test_pages_and_introspection_get_no_cors(http: TestClient) -> None:
     for path in ("/", "/register", "/introspect"):
         r = http.get(path, headers={"Origin": ORIGIN})
         assert "access-control-allow-origin" not in r.headers, path
-    r = http.options("/introspect", headers={"Origin": ORIGIN,
-                                             "Access-Control-Request-Method": "POST"})
+    r = http.options(
+        "/introspect", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in r.headers

@@ -48,10 +48,15 @@ def test_a_citizen_gets_the_menu_on_account_security_and_developer_pages(
     http: TestClient, runtime: Runtime, db: Session
 ) -> None:
     create_user(runtime, db, username="siti", display_name="Siti Aminah")
-    pages = {"/account": "account", "/account/sessions": "account",
-             "/account/security": "security", "/account/security/totp": "security",
-             "/account/security/passkeys/new": "security", "/developers": "developers",
-             "/developers/apps/new": "developers"}
+    pages = {
+        "/account": "account",
+        "/account/sessions": "account",
+        "/account/security": "security",
+        "/account/security/totp": "security",
+        "/account/security/passkeys/new": "security",
+        "/developers": "developers",
+        "/developers/apps/new": "developers",
+    }
     for path, current in pages.items():
         page = open_console_page(http, path, "siti")
         menu = menu_of(page)
@@ -73,16 +78,21 @@ def test_each_admin_role_gets_the_admin_console_link(
     app: FastAPI, runtime: Runtime, db: Session
 ) -> None:
     create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")
-    nips = iter(["198001012005011001", "198202022006022002", "198303032007031003",
-                 "198404042008042004"])
+    nips = iter(
+        ["198001012005011001", "198202022006022002", "198303032007031003", "198404042008042004"]
+    )
     for role in ADMIN_ROLES:
         user, secret = person(runtime, db, f"p{role.replace('-', '')}", role=role, nip=next(nips))
         b = browser(app, user, secret)
         try:
             for path in ("/admin", "/account", "/developers"):
                 menu = menu_of(b.http.get(path))
-                assert links_of(menu) == ["/account", "/account/security", "/admin",
-                                          "/developers"], (role, path)
+                assert links_of(menu) == [
+                    "/account",
+                    "/account/security",
+                    "/admin",
+                    "/developers",
+                ], (role, path)
                 assert user.display_name in menu
                 assert_sign_out_form(menu)
             assert 'data-nav="admin" aria-current="page"' in menu_of(b.http.get("/admin"))
@@ -123,7 +133,7 @@ def test_home_page_for_a_visitor_and_for_a_signed_in_person(
     actions = body.split('id="home-actions"', 1)[1].split("</div>", 1)[0]
     assert '<a class="button button--primary" href="/account">Masuk</a>' in actions
     assert 'href="/register">Daftar</a>' in actions
-    assert '>Akun saya</a>' in body and 'href="/developers">Portal pengembang</a>' in body
+    assert ">Akun saya</a>" in body and 'href="/developers">Portal pengembang</a>' in body
     assert 'class="user-menu"' not in body
     assert "/.well-known/openid-configuration" in body
     create_user(runtime, db, username="siti", display_name="Siti Aminah")

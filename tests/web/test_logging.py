@@ -120,7 +120,10 @@ def test_uvicorns_colour_copy_of_a_message_is_not_written(as_json: bool) -> None
     logger.setLevel(logging.INFO)
     try:
         logger.info(
-            "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)", "http", "127.0.0.1", 8090,
+            "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)",
+            "http",
+            "127.0.0.1",
+            8090,
             extra={"color_message": "Uvicorn running on \x1b[1m%s://%s:%d\x1b[0m (Press CTRL+C)"},
         )
     finally:

@@ -38,8 +38,9 @@ def enrol_through_page(http: TestClient, username: str = "siti") -> tuple[str, l
     key = KEY_RE.search(page.text)
     assert key is not None
     secret = key.group(1).replace(" ", "")
-    r = http.post("/account/security/totp",
-                  data={"code": totp_code(secret), "csrf_token": csrf_of(page.text)})
+    r = http.post(
+        "/account/security/totp", data={"code": totp_code(secret), "csrf_token": csrf_of(page.text)}
+    )
     assert r.status_code == 200, r.text
     return secret, CODE_RE.findall(r.text)
 
@@ -104,20 +105,29 @@ def test_removing_a_factor_needs_a_recent_login(
     previous = set_clock(clock)
     try:
         clock.advance(600)  # the login is 10 minutes old now
-        r = http.post("/account/security/totp/remove",
-                      data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+        r = http.post(
+            "/account/security/totp/remove",
+            data={"csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        )
         assert r.status_code == 303 and r.headers["location"].startswith("/authorize")
         assert "max_age=300" in r.headers["location"]
         db.expire_all()
         assert db.get(TotpCredential, siti.id) is not None
         # Logging in again (password and the code) and retrying works.
-        again: Any = open_console_page(http, "/account/security/passkeys/new", "siti",
-                                       totp_secret=secret)
+        again: Any = open_console_page(
+            http, "/account/security/passkeys/new", "siti", totp_secret=secret
+        )
         assert again.status_code == 200
         page = http.get("/account/security")
-        r = http.post("/account/security/totp/remove",
-                      data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"] == "/account/security?done=totp_removed"
+        r = http.post(
+            "/account/security/totp/remove",
+            data={"csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        )
+        assert (
+            r.status_code == 303 and r.headers["location"] == "/account/security?done=totp_removed"
+        )
     finally:
         set_clock(previous)
     db.expire_all()
@@ -150,4 +160,3 @@ def test_forms_need_csrf(http: TestClient, siti: User) -> None:
 def test_english_page(http: TestClient, siti: User) -> None:
     page: Any = open_console_page(http, "/account/security?lang=en", "siti")
     assert "Account security" in page.text and "Not set up." in page.text
-

@@ -41,14 +41,20 @@ def audit_events(db: Session, name: str) -> list[AuditEvent]:
     return list(db.scalars(select(AuditEvent).where(AuditEvent.event == name)).all())
 
 
-def redeem(http: TestClient, rp: tuple[Client, str], req: AuthRequest, location: str) -> dict[str, Any]:
+def redeem(
+    http: TestClient, rp: tuple[Client, str], req: AuthRequest, location: str
+) -> dict[str, Any]:
     """Redeem the code and validate the ID token as a relying party does."""
     client, secret = rp
     code = query_of(location)["code"]
     r = http.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP,
-              "code_verifier": req.verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP,
+            "code_verifier": req.verifier,
+        },
         auth=(client.client_id, secret),
     )
     assert r.status_code == 200, r.text
@@ -70,16 +76,20 @@ def password_step(http: TestClient, interaction: str, username: str = "siti") ->
     page = http.get(interaction)
     r = http.post(
         f"{interaction}/login",
-        data={"username": username, "password": "correct horse battery staple",
-              "csrf_token": csrf_of(page.text)},
+        data={
+            "username": username,
+            "password": "correct horse battery staple",
+            "csrf_token": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303
     return http.get(interaction, follow_redirects=False)
 
 
-def post_code(http: TestClient, interaction: str, page_text: str, code: str,
-              method: str = "totp") -> Any:
+def post_code(
+    http: TestClient, interaction: str, page_text: str, code: str, method: str = "totp"
+) -> Any:
     return http.post(
         f"{interaction}/mfa",
         data={"method": method, "code": code, "csrf_token": csrf_of(page_text)},
@@ -104,8 +114,11 @@ def test_login_with_totp_gives_acr_2_and_amr(
     assert "sso_session" in http.cookies
     page = http.get(interaction, follow_redirects=False)
     assert 'name="decision"' in page.text  # consent, as without MFA
-    r = http.post(f"{interaction}/consent", data={"decision": "allow",
-                  "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = http.post(
+        f"{interaction}/consent",
+        data={"decision": "allow", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     claims = redeem(http, rp, req, r.headers["location"])
     assert claims["acr"] == "2"
     assert claims["amr"] == ["pwd", "otp", "mfa"]
@@ -140,7 +153,11 @@ def test_wrong_code_is_refused_then_throttled(
 
 
 def test_a_code_cannot_be_replayed_within_its_step(
-    app: Any, http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime,
+    app: Any,
+    http: TestClient,
+    rp: tuple[Client, str],
+    siti: User,
+    runtime: Runtime,
     db: Session,
 ) -> None:
     secret = enrol_totp(runtime, db, siti)
@@ -160,7 +177,11 @@ def test_a_code_cannot_be_replayed_within_its_step(
 
 
 def test_recovery_code_works_once(
-    app: Any, http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime,
+    app: Any,
+    http: TestClient,
+    rp: tuple[Client, str],
+    siti: User,
+    runtime: Runtime,
     db: Session,
 ) -> None:
     enrol_totp(runtime, db, siti)
@@ -193,8 +214,9 @@ def test_recovery_code_works_once(
 def test_staff_admin_without_mfa_must_enrol_before_the_login_completes(
     http: TestClient, rp: tuple[Client, str], runtime: Runtime, db: Session
 ) -> None:
-    budi = create_user(runtime, db, username="budi", kind="staff",
-                       password="correct horse battery staple")
+    budi = create_user(
+        runtime, db, username="budi", kind="staff", password="correct horse battery staple"
+    )
     role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), budi.id)
     db.commit()
     req = authorize_url(rp[0].client_id, RP)
@@ -209,11 +231,17 @@ def test_staff_admin_without_mfa_must_enrol_before_the_login_completes(
     key = re.search(r'id="totp-key">([A-Z2-7 ]+)<', page.text)
     assert key is not None
     secret = key.group(1).replace(" ", "")
-    r = http.post(f"{interaction}/enrol", data={"code": "12345",
-                  "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = http.post(
+        f"{interaction}/enrol",
+        data={"code": "12345", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 400 and "sso_session" not in http.cookies
-    r = http.post(f"{interaction}/enrol", data={"code": totp_code(secret),
-                  "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    r = http.post(
+        f"{interaction}/enrol",
+        data={"code": totp_code(secret), "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 200
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", r.text)
     assert len(codes) == 10
@@ -228,8 +256,7 @@ def test_staff_admin_without_mfa_must_enrol_before_the_login_completes(
 def test_staff_need_mfa_only_when_the_setting_says_so(
     http: TestClient, rp: tuple[Client, str], runtime: Runtime, db: Session
 ) -> None:
-    create_user(runtime, db, username="rina", kind="staff",
-                password="correct horse battery staple")
+    create_user(runtime, db, username="rina", kind="staff", password="correct horse battery staple")
     req = authorize_url(rp[0].client_id, RP)
     location = login(http, req, "rina")
     assert redeem(http, rp, req, location)["acr"] == "1"
@@ -265,8 +292,9 @@ def test_step_up_with_acr_values_asks_only_the_second_factor(
     assert f'action="{interaction}/mfa"' in page.text
     r = post_code(http, interaction, page.text, totp_code(secret))
     assert r.status_code == 303
-    claims = redeem(http, rp, req, http.get(interaction, follow_redirects=False)
-                    .headers["location"])
+    claims = redeem(
+        http, rp, req, http.get(interaction, follow_redirects=False).headers["location"]
+    )
     assert claims["acr"] == "2" and claims["amr"] == ["pwd", "otp", "mfa"]
     assert claims["sid"] == first["sid"]  # the same session, upgraded
     assert claims["auth_time"] == first["auth_time"]
@@ -302,8 +330,9 @@ def test_citizen_without_factor_asked_for_acr_2_is_led_to_enrol(
     assert f'action="{interaction}/enrol"' in page.text
     assert "Aplikasi ini meminta verifikasi dua langkah" in page.text
     # Cancelling goes back to the client with access_denied.
-    r = http.post(f"{interaction}/abort", data={"csrf_token": csrf_of(page.text)},
-                  follow_redirects=False)
+    r = http.post(
+        f"{interaction}/abort", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
     assert query_of(r.headers["location"])["error"] == "access_denied"
 
 

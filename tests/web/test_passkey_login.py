@@ -46,30 +46,51 @@ class Authenticator:
         self.user_id = user.id
         self.count = 0
         numbers = self.key.public_key().public_numbers()
-        cose = {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"),
-                -3: numbers.y.to_bytes(32, "big")}  # EC2, ES256, P-256, x, y
-        db.add(WebAuthnCredential(user_id=user.id, credential_id=self.credential_id,
-                                  public_key=b64url(cbor2.dumps(cose)), name="Ponsel",
-                                  discoverable=True))
+        cose = {
+            1: 2,
+            3: -7,
+            -1: 1,
+            -2: numbers.x.to_bytes(32, "big"),
+            -3: numbers.y.to_bytes(32, "big"),
+        }  # EC2, ES256, P-256, x, y
+        db.add(
+            WebAuthnCredential(
+                user_id=user.id,
+                credential_id=self.credential_id,
+                public_key=b64url(cbor2.dumps(cose)),
+                name="Ponsel",
+                discoverable=True,
+            )
+        )
         db.commit()
 
-    def assertion(self, challenge: str, *, verified: bool = True,
-                  forged: bool = False) -> dict[str, Any]:
+    def assertion(
+        self, challenge: str, *, verified: bool = True, forged: bool = False
+    ) -> dict[str, Any]:
         self.count += 1
         flags = FLAG_UP | (FLAG_UV if verified else 0)
-        auth_data = (hashlib.sha256(RP_ID.encode()).digest() + bytes([flags])
-                     + self.count.to_bytes(4, "big"))
-        client_data = json.dumps({"type": "webauthn.get", "challenge": challenge,
-                                  "origin": ORIGIN, "crossOrigin": False}).encode()
+        auth_data = (
+            hashlib.sha256(RP_ID.encode()).digest() + bytes([flags]) + self.count.to_bytes(4, "big")
+        )
+        client_data = json.dumps(
+            {"type": "webauthn.get", "challenge": challenge, "origin": ORIGIN, "crossOrigin": False}
+        ).encode()
         signer = ec.generate_private_key(ec.SECP256R1()) if forged else self.key
-        signature = signer.sign(auth_data + hashlib.sha256(client_data).digest(),
-                                ec.ECDSA(hashes.SHA256()))
-        return {"id": self.credential_id, "rawId": self.credential_id, "type": "public-key",
-                "clientExtensionResults": {},
-                "response": {"clientDataJSON": b64url(client_data),
-                             "authenticatorData": b64url(auth_data),
-                             "signature": b64url(signature),
-                             "userHandle": b64url(self.user_id.encode())}}
+        signature = signer.sign(
+            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
+        )
+        return {
+            "id": self.credential_id,
+            "rawId": self.credential_id,
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "authenticatorData": b64url(auth_data),
+                "signature": b64url(signature),
+                "userHandle": b64url(self.user_id.encode()),
+            },
+        }
 
 
 class Browser:
@@ -77,28 +98,37 @@ class Browser:
 
     def __init__(self, app: FastAPI, client_id: str) -> None:
         self.http = TestClient(app, base_url="http://testserver")
-        self.interaction = self.http.get(authorize_url(client_id).url,
-                                         follow_redirects=False).headers["location"]
+        self.interaction = self.http.get(
+            authorize_url(client_id).url, follow_redirects=False
+        ).headers["location"]
         self.token = csrf_of(self.http.get(self.interaction).text)
 
     def passkey(self, key: Authenticator, **how: bool) -> Any:
         r = self.http.post(f"{self.interaction}/passkey/options", json={"csrf_token": self.token})
         assert r.status_code == 200, r.text
         options = r.json()
-        return self.http.post(f"{self.interaction}/passkey", json={
-            "csrf_token": self.token, "handle": options["handle"],
-            "credential": key.assertion(options["options"]["challenge"], **how)})
+        return self.http.post(
+            f"{self.interaction}/passkey",
+            json={
+                "csrf_token": self.token,
+                "handle": options["handle"],
+                "credential": key.assertion(options["options"]["challenge"], **how),
+            },
+        )
 
     def password(self, username: str, password: str) -> Any:
-        return self.http.post(f"{self.interaction}/login", data={
-            "username": username, "password": password, "csrf_token": self.token},
-            follow_redirects=False)
+        return self.http.post(
+            f"{self.interaction}/login",
+            data={"username": username, "password": password, "csrf_token": self.token},
+            follow_redirects=False,
+        )
 
 
 def audit(db: Session, name: str) -> list[AuditEvent]:
     db.expire_all()
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.event == name)
-                           .order_by(AuditEvent.id)).all())
+    return list(
+        db.scalars(select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id)).all()
+    )
 
 
 @pytest.fixture
@@ -121,13 +151,21 @@ def test_a_passkey_login_is_recorded_with_its_method(
     assert not audit(db, "user.login_failed")
 
 
-@pytest.mark.parametrize(("change", "reason", "key"), [
-    ({"email_verified": False}, "unverified", "login.email_unverified"),
-    ({"status": "disabled"}, "disabled", "login.account_disabled"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason", "key"),
+    [
+        ({"email_verified": False}, "unverified", "login.email_unverified"),
+        ({"status": "disabled"}, "disabled", "login.account_disabled"),
+    ],
+)
 def test_a_passkey_login_refuses_what_a_password_login_refuses(
-    app: FastAPI, runtime: Runtime, db: Session, client_id: str,
-    change: dict[str, object], reason: str, key: str,
+    app: FastAPI,
+    runtime: Runtime,
+    db: Session,
+    client_id: str,
+    change: dict[str, object],
+    reason: str,
+    key: str,
 ) -> None:
     siti = create_user(runtime, db, username="siti")
     passkey = Authenticator(db, siti)
@@ -163,7 +201,8 @@ def test_failed_passkey_logins_count_like_wrong_passwords(
     failed = audit(db, "user.login_failed")
     assert len(failed) == limit
     assert {(e.actor_id, e.details["reason"], e.details["method"]) for e in failed} == {
-        (siti.id, "bad_passkey", "passkey")}
+        (siti.id, "bad_passkey", "passkey")
+    }
     r = Browser(app, client_id).password("siti", PASSWORD)
     assert r.status_code == 429 and r.headers["Retry-After"]
     # And a locked account is locked for passkeys too.

@@ -69,8 +69,9 @@ def _call_graph() -> dict[str, set[str]]:
                 bodies[names[node.name]] = node
             elif isinstance(node, ast.ClassDef):
                 names[node.name] = f"{info.name}.{node.name}"
-                methods = [m for m in node.body
-                           if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
+                methods = [
+                    m for m in node.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
+                ]
                 graph[names[node.name]] = {f"{names[node.name]}.{m.name}" for m in methods}
                 for m in methods:
                     bodies[f"{names[node.name]}.{m.name}"] = m
@@ -79,8 +80,11 @@ def _call_graph() -> dict[str, set[str]]:
             for sub in ast.walk(body):
                 if isinstance(sub, ast.Name) and sub.id in names:
                     refs.add(names[sub.id])
-                elif (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
-                      and sub.value.id in modules):
+                elif (
+                    isinstance(sub, ast.Attribute)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id in modules
+                ):
                     refs.add(f"{modules[sub.value.id]}.{sub.attr}")
             graph[qualified] = refs
     return graph
@@ -116,8 +120,15 @@ def test_every_route_that_reaches_the_hasher_is_marked(app: FastAPI) -> None:
 
 
 def _scope(app: FastAPI, method: str, path: str) -> dict[str, Any]:
-    return {"type": "http", "method": method, "path": path, "root_path": "",
-            "headers": [], "query_string": b"", "app": app}
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
+        "app": app,
+    }
 
 
 def test_password_routes_wait_in_the_line_and_others_do_not(app: FastAPI, runtime: Runtime) -> None:
@@ -176,12 +187,17 @@ def test_password_routes_wait_in_the_line_and_others_do_not(app: FastAPI, runtim
 
     with ThreadPoolExecutor(1) as thread:  # a loop of its own (see tests/security/test_metrics)
         results = thread.submit(asyncio.run, scenario()).result(60)
-    for form in ("POST /interaction/abc123/login", "POST /register", "POST /password/reset",
-                 "POST /account/password", "POST /account/delete", "POST /admin/users/new"):
+    for form in (
+        "POST /interaction/abc123/login",
+        "POST /register",
+        "POST /password/reset",
+        "POST /account/password",
+        "POST /account/delete",
+        "POST /admin/users/new",
+    ):
         status, headers = results[form]
         assert status == 503, form
         assert headers.get("retry-after"), form
-    for other in ("GET /account/password", "GET /account", "POST /account/profile",
-                  "POST /token"):
+    for other in ("GET /account/password", "GET /account", "POST /account/profile", "POST /token"):
         assert results[other][0] == 200, other
     assert line.waiting == 0 and line.inside == 0

@@ -13,29 +13,39 @@ from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.web.public_documents import PublicDocuments
 
-PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
-         "/jwks.json")
+PATHS = (
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/jwks.json",
+)
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_same_body_and_headers_as_the_routes(http: TestClient, runtime: Runtime,
-                                             path: str) -> None:
+def test_same_body_and_headers_as_the_routes(http: TestClient, runtime: Runtime, path: str) -> None:
     from sso.app import create_app
 
     fast = http.get(path, headers={"X-Request-ID": "abc-123"})
     assert fast.status_code == 200
     # The same application without the fast path (the routes of sso.web.routes.discovery).
     plain_app = create_app(runtime.settings, runtime)
-    plain_app.user_middleware = [m for m in plain_app.user_middleware
-                                 if m.cls is not PublicDocuments]
+    plain_app.user_middleware = [
+        m for m in plain_app.user_middleware if m.cls is not PublicDocuments
+    ]
     with TestClient(plain_app, base_url="http://testserver") as plain_http:
         slow = plain_http.get(path, headers={"X-Request-ID": "abc-123"})
     assert slow.status_code == 200
     assert fast.content == slow.content
     json.loads(fast.content)
-    for name in ("content-type", "cache-control", "access-control-allow-origin",
-                 "x-content-type-options", "x-frame-options", "referrer-policy",
-                 "content-security-policy", "x-request-id"):
+    for name in (
+        "content-type",
+        "cache-control",
+        "access-control-allow-origin",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "content-security-policy",
+        "x-request-id",
+    ):
         assert fast.headers.get(name) == slow.headers.get(name), name
     assert fast.headers["x-request-id"] == "abc-123"
     assert int(fast.headers["content-length"]) == len(fast.content)
@@ -68,8 +78,9 @@ def test_etag_gives_304_without_a_body(http: TestClient, path: str) -> None:
     assert http.get(path, headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
 
 
-def test_a_new_key_is_published_at_once_with_a_new_etag(http: TestClient, runtime: Runtime,
-                                                         db: object) -> None:
+def test_a_new_key_is_published_at_once_with_a_new_etag(
+    http: TestClient, runtime: Runtime, db: object
+) -> None:
     before = http.get("/jwks.json")
     kids = {k["kid"] for k in before.json()["keys"]}
     key_service(runtime).rotate(db, "RS256")  # type: ignore[arg-type]
@@ -82,8 +93,10 @@ def test_a_new_key_is_published_at_once_with_a_new_etag(http: TestClient, runtim
 
 def test_other_methods_go_through_the_stack(http: TestClient) -> None:
     assert http.post("/jwks.json").status_code == 405
-    preflight = http.options("/.well-known/openid-configuration", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+    preflight = http.options(
+        "/.well-known/openid-configuration",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
     assert preflight.status_code == 204
     assert http.get("/.well-known/openid-configuration/x").status_code == 404
 

@@ -18,8 +18,10 @@ from sso.web.templating import env
 from tests.factories import PASSWORD, create_user, enrol_totp
 from tests.oidc.flow import csrf_of, open_console_page, totp_code
 
-DOWNLOAD_RE = re.compile(r'download="tangsel-sso-recovery-codes.txt"\s+href="data:text/plain;'
-                         r'charset=utf-8,([^"]+)"')
+DOWNLOAD_RE = re.compile(
+    r'download="tangsel-sso-recovery-codes.txt"\s+href="data:text/plain;'
+    r'charset=utf-8,([^"]+)"'
+)
 
 
 def delete(http: TestClient, **fields: str) -> object:
@@ -98,7 +100,9 @@ def test_recovery_codes_can_be_downloaded_printed_and_copied(
     assert download is not None
     text = unquote(download.group(1))
     assert text.startswith("Tangsel SSO: Kode pemulihan\n")
-    assert [line for line in text.splitlines() if re.fullmatch(r"[a-z0-9]{5}-[a-z0-9]{5}", line)] == codes
+    assert [
+        line for line in text.splitlines() if re.fullmatch(r"[a-z0-9]{5}-[a-z0-9]{5}", line)
+    ] == codes
     # Print and copy need JavaScript: hidden in the HTML, shown by enhance.js.
     assert re.search(r'<button type="button" [^>]*id="codes-print" data-print hidden>', r.text)
     assert re.search(r'id="codes-copy" data-copy="recovery-codes"', r.text)
@@ -116,15 +120,26 @@ def test_device_page_warns_and_consent_shows_the_user_code(http: TestClient) -> 
     # The consent page of a device request (its context comes from the device flow's route).
     template = env.get_template("consent.html")
     html = template.render(
-        _=lambda key, **kw: translate("id", key, **kw), locale="id", client_name="TV Kantor",
-        user_code="BCDF-GHJK", scopes=["openid"], action="/interaction/x/consent",
-        csrf_token="t", static_url=lambda name: "/static/" + name, lang_switch_url="?lang=en",
+        _=lambda key, **kw: translate("id", key, **kw),
+        locale="id",
+        client_name="TV Kantor",
+        user_code="BCDF-GHJK",
+        scopes=["openid"],
+        action="/interaction/x/consent",
+        csrf_token="t",
+        static_url=lambda name: "/static/" + name,
+        lang_switch_url="?lang=en",
     )
     assert '<p class="device-code__value"><code>BCDF-GHJK</code></p>' in html
     assert "Setujui hanya jika Anda sendiri yang memulai masuk ke TV Kantor" in html
     plain = template.render(
-        _=lambda key, **kw: translate("id", key, **kw), locale="id", client_name="Portal",
-        scopes=["openid"], action="/a", csrf_token="t", static_url=lambda name: name,
+        _=lambda key, **kw: translate("id", key, **kw),
+        locale="id",
+        client_name="Portal",
+        scopes=["openid"],
+        action="/a",
+        csrf_token="t",
+        static_url=lambda name: name,
         lang_switch_url="?lang=en",
     )
     assert "device-code" not in plain
@@ -133,7 +148,7 @@ def test_device_page_warns_and_consent_shows_the_user_code(http: TestClient) -> 
 def test_hints_are_linked_and_not_marked_as_errors(http: TestClient) -> None:
     page = http.get("/register").text
     assert re.search(r'id="email"[^>]*aria-describedby="email-hint"', page)
-    assert 'aria-invalid' not in page
+    assert "aria-invalid" not in page
     assert '<p class="hint" id="email-hint">' in page
     css = http.get("/static/style.css").text
     assert "input[aria-describedby] {" not in css  # a hint alone is no error

@@ -32,9 +32,15 @@ SECRET = re.compile(r'<code id="new-secret">(whsec_[^<]+)</code>')
 
 
 def create(admin: Browser, url: str, *types: str, extra: str = "") -> object:
-    return admin.post("/admin/webhooks/new", {"url": url, "description": "SOC Kota",
-                                               "event_types": list(types),
-                                               "extra_event_types": extra})
+    return admin.post(
+        "/admin/webhooks/new",
+        {
+            "url": url,
+            "description": "SOC Kota",
+            "event_types": list(types),
+            "extra_event_types": extra,
+        },
+    )
 
 
 def test_an_admin_creates_a_webhook_and_sees_its_secret_once(
@@ -63,16 +69,23 @@ def test_an_admin_creates_a_webhook_and_sees_its_secret_once(
         # the sender the app started (as `sso serve` does) is woken by the commit
         wait_for(lambda: receiver.messages, "the delivery")
         assert receiver.types() == ["user.created"] and receiver.bad_signatures == 0
-        wait_for(lambda: 'data-label="Percobaan">1<' in admin.get(
-            f"/admin/webhooks/{sub.id}?delivery_status=delivered").text, "the delivery recorded")
+        wait_for(
+            lambda: (
+                'data-label="Percobaan">1<'
+                in admin.get(f"/admin/webhooks/{sub.id}?delivery_status=delivered").text
+            ),
+            "the delivery recorded",
+        )
         detail = admin.get(f"/admin/webhooks/{sub.id}")
         assert "user.created" in detail.text and 'id="deliveries"' in detail.text
         delivery = re.search(rf"/admin/webhooks/{sub.id}/deliveries/([0-9a-f-]+)\"", detail.text)
         assert delivery
         attempts = admin.get(f"/admin/webhooks/{sub.id}/deliveries/{delivery.group(1)}")
         assert attempts.status_code == 200 and "200" in attempts.text
-        r = admin.post(f"/admin/webhooks/{sub.id}/deliveries/{delivery.group(1)}/send-again",
-                       page=f"/admin/webhooks/{sub.id}")
+        r = admin.post(
+            f"/admin/webhooks/{sub.id}/deliveries/{delivery.group(1)}/send-again",
+            page=f"/admin/webhooks/{sub.id}",
+        )
         assert r.headers["location"].endswith("done=sent_again")
         wait_for(lambda: receiver.deliveries == 2, "the second delivery", timeout=30)
         assert len(receiver.messages) == 1  # the same webhook-id
@@ -93,8 +106,13 @@ def test_bad_input_is_shown_on_the_form_and_changes_nothing(admin: Browser, db: 
 def test_list_search_and_paging_both_ways(admin: Browser, runtime: Runtime) -> None:
     with runtime.sessions() as s:
         for i in range(30):
-            service.create(s, runtime.settings, runtime.encryptor,
-                           url=f"https://hooks{i:02d}.example.id/in", event_types=["user.*"])
+            service.create(
+                s,
+                runtime.settings,
+                runtime.encryptor,
+                url=f"https://hooks{i:02d}.example.id/in",
+                event_types=["user.*"],
+            )
         s.commit()
     first = admin.get("/admin/webhooks")
     assert first.text.count('href="/admin/webhooks/') >= 25 and 'rel="next"' in first.text
@@ -107,9 +125,13 @@ def test_list_search_and_paging_both_ways(admin: Browser, runtime: Runtime) -> N
 
 def test_pause_resume_rotate_delete(admin: Browser, runtime: Runtime, db: Session) -> None:
     with runtime.sessions() as s:
-        sub_id = service.create(s, runtime.settings, runtime.encryptor,
-                                url="https://hooks.example.id/in",
-                                event_types=["user.*"]).subscription.id
+        sub_id = service.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            url="https://hooks.example.id/in",
+            event_types=["user.*"],
+        ).subscription.id
         s.commit()
     path = f"/admin/webhooks/{sub_id}"
     r = admin.post(f"{path}/pause", {"version": "1"}, page=path)
@@ -135,11 +157,18 @@ def test_pause_resume_rotate_delete(admin: Browser, runtime: Runtime, db: Sessio
     assert admin.get(path).status_code == 404
 
 
-def test_the_dashboard_tells_of_a_webhook_paused_for_failing(admin: Browser, runtime: Runtime) -> None:
+def test_the_dashboard_tells_of_a_webhook_paused_for_failing(
+    admin: Browser, runtime: Runtime
+) -> None:
     assert 'id="webhooks-failing"' not in admin.get("/admin").text
     with runtime.sessions() as s:
-        sub = service.create(s, runtime.settings, runtime.encryptor,
-                             url="https://hooks.example.id/in", event_types=["*"]).subscription
+        sub = service.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            url="https://hooks.example.id/in",
+            event_types=["*"],
+        ).subscription
         service.pause(s, sub.id, reason="failing")
         s.commit()
     page = admin.get("/admin")

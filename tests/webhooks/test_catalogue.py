@@ -18,10 +18,17 @@ DYNAMIC = {
 
 def test_every_webhooks_key_exists_in_both_languages() -> None:
     ids, ens = catalogue("id"), catalogue("en")
-    used: set[str] = {"admin.secret.webhook", "admin.done.paused", "admin.done.resumed",
-                      "admin.done.sent_again"}
-    sources = [*(ROOT / "admin" / "templates" / "admin").glob("*.html"),
-               ROOT / "admin" / "webhooks.py", ROOT / "webhooks" / "subscriptions.py"]
+    used: set[str] = {
+        "admin.secret.webhook",
+        "admin.done.paused",
+        "admin.done.resumed",
+        "admin.done.sent_again",
+    }
+    sources = [
+        *(ROOT / "admin" / "templates" / "admin").glob("*.html"),
+        ROOT / "admin" / "webhooks.py",
+        ROOT / "webhooks" / "subscriptions.py",
+    ]
     for path in sources:
         text = path.read_text()
         used |= set(re.findall(r"['\"]((?:admin\.)?webhooks\.[a-z_.]+[a-z])['\"]", text))

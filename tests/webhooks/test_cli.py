@@ -19,15 +19,25 @@ def subscriptions(db) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_create_list_disable_enable_rotate_delete(sso, db) -> None:  # type: ignore[no-untyped-def]
-    r = sso("webhooks", "create", "--url", "https://soc.example.id/hooks", "--event",
-            "user.created", "--event", "client.*", "--json")
+    r = sso(
+        "webhooks",
+        "create",
+        "--url",
+        "https://soc.example.id/hooks",
+        "--event",
+        "user.created",
+        "--event",
+        "client.*",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     made = json.loads(r.output)
     assert set(made) == {"id", "secret"} and made["secret"].startswith("whsec_")
     Webhook(made["secret"])  # a secret the Standard Webhooks library accepts
     listed = json.loads(sso("webhooks", "list", "--json").output)
     assert [(x["id"], x["events"], x["status"]) for x in listed] == [
-        (made["id"], ["user.created", "client.*"], "active")]
+        (made["id"], ["user.created", "client.*"], "active")
+    ]
     assert made["secret"] not in sso("webhooks", "list", "--json").output
     assert sso("webhooks", "disable", made["id"]).exit_code == 0
     assert json.loads(sso("webhooks", "list", "--json").output)[0]["status"] == "paused"
@@ -39,9 +49,11 @@ def test_create_list_disable_enable_rotate_delete(sso, db) -> None:  # type: ign
 
 
 def test_bad_input_is_a_one_line_error(sso, db) -> None:  # type: ignore[no-untyped-def]
-    for args in (["--url", "https://soc.example.id/h", "--event", "login.failed"],
-                 ["--url", "ftp://soc.example.id/h", "--event", "user.created"],
-                 ["--url", "https://soc.example.id/h", "--event", "user.created extra.*"]):
+    for args in (
+        ["--url", "https://soc.example.id/h", "--event", "login.failed"],
+        ["--url", "ftp://soc.example.id/h", "--event", "user.created"],
+        ["--url", "https://soc.example.id/h", "--event", "user.created extra.*"],
+    ):
         r = sso("webhooks", "create", *args)
         assert r.exit_code != 0 and r.output.strip().startswith("error:"), r.output
     assert sso("webhooks", "delete", "no-such-id").exit_code != 0

@@ -38,8 +38,9 @@ NIK = "3674015508900001"
 
 @pytest.fixture
 def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path) -> Settings:
-    return make_settings(backend_urls[backend], tmp_path, webhook_retry_base=0.2,
-                         webhook_retry_cap=0.5)
+    return make_settings(
+        backend_urls[backend], tmp_path, webhook_retry_base=0.2, webhook_retry_cap=0.5
+    )
 
 
 @pytest.fixture
@@ -51,8 +52,14 @@ def receiver() -> Iterator[Receiver]:
 
 def subscribe(runtime: Runtime, receiver: Receiver, *types: str) -> str:
     with runtime.sessions() as s:
-        made = service.create(s, runtime.settings, runtime.encryptor, url=receiver.url,
-                              event_types=list(types), description="SOC")
+        made = service.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            url=receiver.url,
+            event_types=list(types),
+            description="SOC",
+        )
         s.commit()
     receiver.secrets.append(made.secret)
     return made.subscription.id
@@ -88,7 +95,9 @@ def test_an_event_is_sent_once_signed_with_the_subscription_secret(
     created = next(m for m in receiver.messages.values() if m["type"] == "user.created")
     assert created["data"]["target"] == {"type": "user", "id": user.id}
     headers, body = receiver.received[0]
-    assert headers["webhook-id"].startswith("msg_") and headers["webhook-signature"].startswith("v1,")
+    assert headers["webhook-id"].startswith("msg_") and headers["webhook-signature"].startswith(
+        "v1,"
+    )
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
     assert b"siti" not in b"".join(b for _h, b in receiver.received)  # no username, no email
     with runtime.sessions() as s:
@@ -146,7 +155,9 @@ def test_failures_are_retried_with_back_off_until_delivered(
     with runtime.sessions() as s:
         d = s.scalars(select(WebhookDelivery)).one()
         assert (d.status, d.attempts, d.last_status_code) == ("delivered", 3, 200)
-        codes = [a.status_code for a in s.scalars(select(WebhookAttempt).order_by(WebhookAttempt.id))]
+        codes = [
+            a.status_code for a in s.scalars(select(WebhookAttempt).order_by(WebhookAttempt.id))
+        ]
         assert codes == [500, 503, 200]
     ids = {h["webhook-id"] for h, _b in receiver.received}
     assert len(ids) == 1  # a retry is the same message
@@ -158,8 +169,15 @@ def test_a_subscription_that_keeps_failing_is_paused_and_can_send_again(
     from sso.runtime import build_runtime
     from tests.conftest import _empty_all_tables
 
-    rt = build_runtime(make_settings(backend_urls[backend], tmp_path, webhook_retry_base=0.1,
-                                     webhook_retry_cap=0.2, webhook_retry_window=1))
+    rt = build_runtime(
+        make_settings(
+            backend_urls[backend],
+            tmp_path,
+            webhook_retry_base=0.1,
+            webhook_retry_cap=0.2,
+            webhook_retry_window=1,
+        )
+    )
     _empty_all_tables(rt)
     try:
         sub_id = subscribe(rt, receiver, "user.disabled")
@@ -198,7 +216,9 @@ def test_a_subscription_that_keeps_failing_is_paused_and_can_send_again(
         rt.dispose()
 
 
-def test_after_a_rotation_both_secrets_sign_for_a_while(runtime: Runtime, receiver: Receiver) -> None:
+def test_after_a_rotation_both_secrets_sign_for_a_while(
+    runtime: Runtime, receiver: Receiver
+) -> None:
     sub_id = subscribe(runtime, receiver, "user.disabled")
     old = receiver.secrets[0]
     with runtime.sessions() as s:
@@ -220,15 +240,29 @@ def test_event_types_and_urls_are_checked(runtime: Runtime) -> None:
     with runtime.sessions() as s:
         for bad in (["login.failed"], ["user.nope"], ["nothing.*"], ["USER.CREATED"], []):
             with pytest.raises(InvalidInput):
-                service.create(s, runtime.settings, runtime.encryptor,
-                               url="https://hooks.example.id/x", event_types=bad)
+                service.create(
+                    s,
+                    runtime.settings,
+                    runtime.encryptor,
+                    url="https://hooks.example.id/x",
+                    event_types=bad,
+                )
         for bad_url in ("ftp://x.example.id/", "https://user:pw@x.example.id/", "not a url"):
             with pytest.raises(InvalidInput):
-                service.create(s, runtime.settings, runtime.encryptor, url=bad_url,
-                               event_types=["user.created"])
-        ok = service.create(s, runtime.settings, runtime.encryptor,
-                            url="https://hooks.example.id/x",
-                            event_types=["user.login_failed", "client.*", "*", "client.*"])
+                service.create(
+                    s,
+                    runtime.settings,
+                    runtime.encryptor,
+                    url=bad_url,
+                    event_types=["user.created"],
+                )
+        ok = service.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            url="https://hooks.example.id/x",
+            event_types=["user.login_failed", "client.*", "*", "client.*"],
+        )
         assert ok.subscription.event_types == ["user.login_failed", "client.*", "*"]
         s.rollback()
 
@@ -245,8 +279,9 @@ def test_private_addresses_are_refused_outside_dev_and_at_send_time(
     try:
         with rt.sessions() as s:
             with pytest.raises(InvalidInput):
-                service.create(s, strict, rt.encryptor, url=receiver.url,
-                               event_types=["user.disabled"])
+                service.create(
+                    s, strict, rt.encryptor, url=receiver.url, event_types=["user.disabled"]
+                )
             s.rollback()
             # a subscription made while private addresses were allowed is refused when sent
             lax = make_settings(backend_urls[backend], tmp_path)
@@ -263,25 +298,42 @@ def test_private_addresses_are_refused_outside_dev_and_at_send_time(
         rt.dispose()
 
 
-def test_payloads_carry_no_nik_password_secret_or_token(runtime: Runtime, receiver: Receiver) -> None:
+def test_payloads_carry_no_nik_password_secret_or_token(
+    runtime: Runtime, receiver: Receiver
+) -> None:
     from sso.accounts.profile import set_nik
     from sso.oauth.clients import rotate_secret
 
     subscribe(runtime, receiver, "*")
     password = "Sandi-Rahasia-Sekali-2026!"
     with runtime.sessions() as s:
-        user = create_user(runtime, s, username="wargaku", email="warga@contoh.id",
-                           password=password, phone="+6281234567890")
+        user = create_user(
+            runtime,
+            s,
+            username="wargaku",
+            email="warga@contoh.id",
+            password=password,
+            phone="+6281234567890",
+        )
         set_nik(s, runtime.settings, runtime.encryptor, user, NIK)
         client, first_secret = create_client(runtime, s)
         second_secret = rotate_secret(s, runtime.secret_key, client.client_id)
         s.commit()
     drain(runtime)
     assert {"user.created", "user.nik_set", "client.created", "client.secret_rotated"} <= set(
-        receiver.types())
+        receiver.types()
+    )
     bodies = b"\n".join(b for _h, b in receiver.received).decode()
-    for forbidden in (NIK, password, first_secret or "-", second_secret, "wargaku",
-                      "warga@contoh.id", "81234567890", "whsec_"):
+    for forbidden in (
+        NIK,
+        password,
+        first_secret or "-",
+        second_secret,
+        "wargaku",
+        "warga@contoh.id",
+        "81234567890",
+        "whsec_",
+    ):
         assert forbidden not in bodies
     for message in receiver.messages.values():
         assert set(message) == {"type", "timestamp", "data"}
@@ -322,9 +374,17 @@ def test_the_token_endpoints_grant_and_event_statement_queues_too(
     subscribe(runtime, receiver, "token.issued")
     with runtime.sessions() as s:
         grant = grants.new_grant(client_id="mesin", user_id=None, scope="admin:read")
-        grants.insert_grant(s, grant, audit.event_values(
-            events.Event.TOKEN_ISSUED, client_id="mesin", target_type="grant", target_id=grant.id,
-            grant_type="client_credentials"))
+        grants.insert_grant(
+            s,
+            grant,
+            audit.event_values(
+                events.Event.TOKEN_ISSUED,
+                client_id="mesin",
+                target_type="grant",
+                target_id=grant.id,
+                grant_type="client_credentials",
+            ),
+        )
         s.commit()
     drain(runtime)
     (message,) = receiver.messages.values()

@@ -18,8 +18,13 @@ from sso.webhooks import subscriptions as service
 
 def test_old_finished_deliveries_go_pending_ones_stay(runtime: Runtime) -> None:
     with runtime.sessions() as s:
-        service.create(s, runtime.settings, runtime.encryptor, url="https://hooks.example.id/in",
-                       event_types=["user.disabled"])
+        service.create(
+            s,
+            runtime.settings,
+            runtime.encryptor,
+            url="https://hooks.example.id/in",
+            event_types=["user.disabled"],
+        )
         s.commit()
         for i in range(3):
             audit.record(s, events.Event.USER_DISABLED, target_type="user", target_id=f"u{i}")

@@ -56,15 +56,26 @@ def failed_login(base: str, username: str) -> None:
         r = http.get(r.headers["location"], follow_redirects=False)
         interaction = r.headers["location"]
         page = http.get(interaction)
-        http.post(f"{interaction}/login", data={
-            "username": username, "password": "salah-sandi-" + secrets.token_hex(4),
-            "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+        http.post(
+            f"{interaction}/login",
+            data={
+                "username": username,
+                "password": "salah-sandi-" + secrets.token_hex(4),
+                "csrf_token": csrf_of(page.text),
+            },
+            follow_redirects=False,
+        )
 
 
 def admin_signs_in(base: str, totp: str) -> None:
     with httpx.Client(base_url=base, timeout=30) as http:
-        r = open_console_page(http, "/admin", "admin", PASSWORD,  # type: ignore[arg-type]
-                              totp_secret=totp)
+        r = open_console_page(
+            http,
+            "/admin",
+            "admin",
+            PASSWORD,  # type: ignore[arg-type]
+            totp_secret=totp,
+        )
         assert r.status_code == 200  # type: ignore[attr-defined]
 
 
@@ -72,35 +83,49 @@ def test_every_event_arrives_once_across_a_sigkill(database_url: str, tmp_path: 
     receiver = Receiver()
     receiver.delay = 0.05  # a receiver a little slower than the events
     env_settings = {
-        "SSO_ENV": "test", "SSO_DATABASE_URL": database_url,
+        "SSO_ENV": "test",
+        "SSO_DATABASE_URL": database_url,
         "SSO_SECRET_KEY": secrets.token_urlsafe(48),
         "SSO_KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "SSO_ADMIN_PASSWORD": PASSWORD, "SSO_ADMIN_REQUIRE_MFA": "false",
-        "SSO_LOG_LEVEL": "WARNING", "SSO_SHUTDOWN_DRAIN_SECONDS": "0.5",
+        "SSO_ADMIN_PASSWORD": PASSWORD,
+        "SSO_ADMIN_REQUIRE_MFA": "false",
+        "SSO_LOG_LEVEL": "WARNING",
+        "SSO_SHUTDOWN_DRAIN_SECONDS": "0.5",
         "SSO_VAR_DIR": str(tmp_path / "var"),
-        "SSO_WEBHOOK_TIMEOUT": "1", "SSO_WEBHOOK_RETRY_BASE": "0.5",
-        "SSO_WEBHOOK_RETRY_CAP": "1", "SSO_WEBHOOK_WORKER_INTERVAL": "0.5",
+        "SSO_WEBHOOK_TIMEOUT": "1",
+        "SSO_WEBHOOK_RETRY_BASE": "0.5",
+        "SSO_WEBHOOK_RETRY_CAP": "1",
+        "SSO_WEBHOOK_WORKER_INTERVAL": "0.5",
     }
     upgrade_database(database_url)
-    settings = Settings(env="test", database_url=database_url,
-                        secret_key=env_settings["SSO_SECRET_KEY"],
-                        key_encryption_key=env_settings["SSO_KEY_ENCRYPTION_KEY"],
-                        admin_password=PASSWORD).finalize()  # type: ignore[arg-type]
+    settings = Settings(
+        env="test",
+        database_url=database_url,
+        secret_key=env_settings["SSO_SECRET_KEY"],
+        key_encryption_key=env_settings["SSO_KEY_ENCRYPTION_KEY"],
+        admin_password=PASSWORD,
+    ).finalize()  # type: ignore[arg-type]
     rt: Runtime = build_runtime(settings)
     provider: Provider | None = None
     try:
         hasher = PasswordHasher(settings)
         with rt.sessions() as s:
-            made = service.create(s, settings, rt.encryptor, url=receiver.url, event_types=["*"],
-                                  description="SOC")
+            made = service.create(
+                s, settings, rt.encryptor, url=receiver.url, event_types=["*"], description="SOC"
+            )
             s.commit()
         receiver.secrets.append(made.secret)
         provider = Provider(base_env(**env_settings), tmp_path, "hooks")
         provider.env["SSO_ISSUER"] = provider.url
         provider.workers = 2
         with rt.sessions() as s:  # the first admin (`sso bootstrap` does the same)
-            admin = create_user(s, hasher, NewUser(username="admin", email="admin@tangsel.test",
-                                                   kind="staff"), PASSWORD, admin=True)
+            admin = create_user(
+                s,
+                hasher,
+                NewUser(username="admin", email="admin@tangsel.test", kind="staff"),
+                PASSWORD,
+                admin=True,
+            )
             s.commit()
             admin_id = admin.id
             totp = enrol_totp(rt, s, admin)
@@ -112,10 +137,19 @@ def test_every_event_arrives_once_across_a_sigkill(database_url: str, tmp_path: 
                 code = f"OPD{step}"
                 agency_service.create(s, code, f"Dinas {step}", None, actor_id=admin_id)
                 for i in range(3):
-                    create_user(s, hasher, NewUser(
-                        username=f"asn{step}x{i}", email=f"asn{step}x{i}@tangsel.test",
-                        kind="staff", agency_code=code, display_name=f"ASN {step} {i}"),
-                        PASSWORD, actor_id=admin_id)
+                    create_user(
+                        s,
+                        hasher,
+                        NewUser(
+                            username=f"asn{step}x{i}",
+                            email=f"asn{step}x{i}@tangsel.test",
+                            kind="staff",
+                            agency_code=code,
+                            display_name=f"ASN {step} {i}",
+                        ),
+                        PASSWORD,
+                        actor_id=admin_id,
+                    )
                 s.commit()
                 role = role_service.create(s, f"operator-{step}", None, "", actor_id=admin_id)
                 role_service.grant(s, role, f"asn{step}x0", actor_id=admin_id)
@@ -146,24 +180,35 @@ def test_every_event_arrives_once_across_a_sigkill(database_url: str, tmp_path: 
         with rt.sessions() as s:
             sub = s.get(WebhookSubscription, made.subscription.id)
             assert sub is not None
-            rows = s.scalars(select(AuditEvent).where(AuditEvent.created_at >= sub.created_at)
-                             .order_by(AuditEvent.id)).all()
-            expected = sorted((r.event, r.target_id or "", r.created_at.isoformat())
-                              for r in rows)
+            rows = s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.created_at >= sub.created_at)
+                .order_by(AuditEvent.id)
+            ).all()
+            expected = sorted((r.event, r.target_id or "", r.created_at.isoformat()) for r in rows)
         assert len(expected) > 50
 
         def got() -> list[tuple[str, str, str]]:
             with receiver.lock:
-                return sorted((m["type"], (m["data"]["target"] or {}).get("id") or "",
-                               m["timestamp"]) for m in receiver.messages.values())
+                return sorted(
+                    (m["type"], (m["data"]["target"] or {}).get("id") or "", m["timestamp"])
+                    for m in receiver.messages.values()
+                )
 
         wait_until(lambda: len(got()) >= len(expected), 120, "every event at the receiver")
         assert receiver.bad_signatures == 0
         assert got() == expected
         assert receiver.deliveries > len(receiver.messages)  # at least once: some came twice
         names = {e[0] for e in expected}
-        assert {"user.created", "user.disabled", "user.login", "user.login_failed",
-                "agency.created", "role.created", "role.granted"} <= names
+        assert {
+            "user.created",
+            "user.disabled",
+            "user.login",
+            "user.login_failed",
+            "agency.created",
+            "role.created",
+            "role.granted",
+        } <= names
     finally:
         if provider is not None:
             provider.stop()

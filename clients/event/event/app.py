@@ -29,8 +29,15 @@ def event_form(
     team_size: Annotated[str, Form()] = "",
 ) -> dict[str, str]:
     """The fields of the event form (create and edit post the same form)."""
-    return dict(title=title, kind=kind, description=description, venue=venue,
-                starts_at=starts_at, capacity=capacity, team_size=team_size)
+    return dict(
+        title=title,
+        kind=kind,
+        description=description,
+        venue=venue,
+        starts_at=starts_at,
+        capacity=capacity,
+        team_size=team_size,
+    )
 
 
 EventFormValues = Annotated[dict[str, str], Depends(event_form)]

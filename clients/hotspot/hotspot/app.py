@@ -133,8 +133,9 @@ def create_app(settings: HotspotSettings) -> FastAPI:
     async def signup(request: Request) -> Response:
         """A new citizen: the provider's registration page for this login (OpenID Connect
         ``prompt=create``), then back here logged in."""
-        return await kit.rp.login_redirect(request, "/status", locale=web.locale(request),
-                                           prompt="create")
+        return await kit.rp.login_redirect(
+            request, "/status", locale=web.locale(request), prompt="create"
+        )
 
     @app.post("/connect", dependencies=csrf)
     def connect(request: Request, user: CurrentUser) -> Response:

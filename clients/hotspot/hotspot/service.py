@@ -91,7 +91,13 @@ def status(db: Session, user_sub: str, now: int, quota: int, tz: str) -> Status:
 
 
 def connect(
-    db: Session, user_sub: str, mac: str, location_code: str, now: int, quota: int, tz: str,
+    db: Session,
+    user_sub: str,
+    mac: str,
+    location_code: str,
+    now: int,
+    quota: int,
+    tz: str,
     cap: int | None = None,
 ) -> AccessSession:
     """Let ``mac`` online at ``location_code`` for what is left of today's quota (and at most

@@ -26,7 +26,7 @@ class HotspotSettings(RPSettings):
     unverified_grace_minutes: int = Field(
         10,
         ge=1,
-        description="Minutes online for a login with acr \"0\": a person who signed up with an "
+        description='Minutes online for a login with acr "0": a person who signed up with an '
         "email only and has not opened the verification mail yet (Tangsel SSO lets them log in "
         "for SSO_EMAIL_VERIFICATION_GRACE_MINUTES); keep the two equal.",
     )

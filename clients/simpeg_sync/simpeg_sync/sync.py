@@ -61,9 +61,16 @@ def read_export(path: Path) -> list[Staff]:
     staff = []
     for row in rows:
         values = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        staff.append(Staff(nip=values["nip"], nama=values["nama"], unit=values["unit"].upper(),
-                           email=values.get("email", ""), telepon=values.get("telepon", ""),
-                           jabatan=values.get("jabatan", "")))
+        staff.append(
+            Staff(
+                nip=values["nip"],
+                nama=values["nama"],
+                unit=values["unit"].upper(),
+                email=values.get("email", ""),
+                telepon=values.get("telepon", ""),
+                jabatan=values.get("jabatan", ""),
+            )
+        )
     return staff
 
 
@@ -78,13 +85,16 @@ class Report:
 
 
 class Provider:
-    def __init__(self, issuer: str, client_id: str, client_secret: str, *,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, issuer: str, client_id: str, client_secret: str, *, timeout: float = 30.0
+    ) -> None:
         self.base = issuer.rstrip("/")
         self.http = httpx.Client(timeout=timeout)
-        r = self.http.post(f"{self.base}/token", data={"grant_type": "client_credentials",
-                                                       "scope": "scim"},
-                           auth=(client_id, client_secret))
+        r = self.http.post(
+            f"{self.base}/token",
+            data={"grant_type": "client_credentials", "scope": "scim"},
+            auth=(client_id, client_secret),
+        )
         r.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
         self.http.headers["Content-Type"] = "application/scim+json"
@@ -94,9 +104,15 @@ class Provider:
         found: dict[str, dict[str, Any]] = {}
         start = 1
         while True:
-            r = self.http.get(f"{self.base}/scim/v2/Users", params={
-                "filter": f'externalId sw "{PREFIX}"', "startIndex": start, "count": PAGE,
-                "sortBy": "userName"})
+            r = self.http.get(
+                f"{self.base}/scim/v2/Users",
+                params={
+                    "filter": f'externalId sw "{PREFIX}"',
+                    "startIndex": start,
+                    "count": PAGE,
+                    "sortBy": "userName",
+                },
+            )
             r.raise_for_status()
             page = r.json()
             for user in page["Resources"]:
@@ -113,13 +129,17 @@ class Provider:
         return self.http.patch(
             f"{self.base}/scim/v2/Users/{user['id']}",
             json={"schemas": [PATCH], "Operations": list(operations)},
-            headers={"If-Match": user["meta"]["version"]})
+            headers={"If-Match": user["meta"]["version"]},
+        )
 
 
 def _resource(person: Staff) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "schemas": [USER, ENTERPRISE], "userName": person.username,
-        "externalId": PREFIX + person.nip, "displayName": person.nama, "active": True,
+        "schemas": [USER, ENTERPRISE],
+        "userName": person.username,
+        "externalId": PREFIX + person.nip,
+        "displayName": person.nama,
+        "active": True,
         ENTERPRISE: {"employeeNumber": person.nip, "department": person.unit},
     }
     if person.email:
@@ -133,18 +153,23 @@ def _resource(person: Staff) -> dict[str, Any]:
 
 def _changes(person: Staff, user: dict[str, Any]) -> list[dict[str, Any]]:
     """Replace operations for what differs, besides the agency and the state."""
-    wanted = {"displayName": person.nama, "title": person.jabatan or None,
-              "emails": [{"value": person.email, "type": "work"}] if person.email else None,
-              "phoneNumbers": ([{"value": person.telepon, "type": "work"}]
-                               if person.telepon else None)}
+    wanted = {
+        "displayName": person.nama,
+        "title": person.jabatan or None,
+        "emails": [{"value": person.email, "type": "work"}] if person.email else None,
+        "phoneNumbers": ([{"value": person.telepon, "type": "work"}] if person.telepon else None),
+    }
     ops = []
     for path, value in wanted.items():
         have = user.get(path)
         if path == "emails" and have:
             have = [{"value": e["value"], "type": "work"} for e in have]
         if have != value:
-            ops.append({"op": "remove", "path": path} if value is None
-                       else {"op": "replace", "path": path, "value": value})
+            ops.append(
+                {"op": "remove", "path": path}
+                if value is None
+                else {"op": "replace", "path": path, "value": value}
+            )
     return ops
 
 
@@ -156,8 +181,13 @@ def sync(provider: Provider, export: list[Staff], *, dry_run: bool = False) -> R
         if response is None or response.is_success:
             kind.append(nip)
         else:
-            report.failed.append({"nip": nip, "status": str(response.status_code),
-                                  "detail": response.json().get("detail", "")})
+            report.failed.append(
+                {
+                    "nip": nip,
+                    "status": str(response.status_code),
+                    "detail": response.json().get("detail", ""),
+                }
+            )
 
     for person in export:
         user = existing.get(person.nip)
@@ -167,8 +197,7 @@ def sync(provider: Provider, export: list[Staff], *, dry_run: bool = False) -> R
         ops: list[dict[str, Any]] = []
         lists: list[list[str]] = []
         if user.get(ENTERPRISE, {}).get("department") != person.unit:
-            ops.append({"op": "replace", "path": f"{ENTERPRISE}:department",
-                        "value": person.unit})
+            ops.append({"op": "replace", "path": f"{ENTERPRISE}:department", "value": person.unit})
             lists.append(report.transferred)
         if not user.get("active", True):
             ops.append({"op": "replace", "path": "active", "value": True})
@@ -184,8 +213,11 @@ def sync(provider: Provider, export: list[Staff], *, dry_run: bool = False) -> R
     listed = {p.nip for p in export}
     for nip, user in sorted(existing.items()):
         if nip not in listed and user.get("active", True):
-            response = None if dry_run else provider.patch(
-                user, {"op": "replace", "path": "active", "value": False})
+            response = (
+                None
+                if dry_run
+                else provider.patch(user, {"op": "replace", "path": "active", "value": False})
+            )
             done(report.retired, nip, response)
     return report
 
@@ -193,8 +225,9 @@ def sync(provider: Provider, export: list[Staff], *, dry_run: bool = False) -> R
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="simpeg_sync", description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path, help="SIMPEG export, .csv or .json")
-    parser.add_argument("--issuer", default=os.environ.get("SIMPEG_SYNC_ISSUER",
-                                                           "http://127.0.0.1:8000"))
+    parser.add_argument(
+        "--issuer", default=os.environ.get("SIMPEG_SYNC_ISSUER", "http://127.0.0.1:8000")
+    )
     parser.add_argument("--dry-run", action="store_true", help="Report, change nothing.")
     args = parser.parse_args(argv)
     client_id = os.environ.get("SIMPEG_SYNC_CLIENT_ID")

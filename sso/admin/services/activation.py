@@ -68,32 +68,49 @@ def percent(batch: ActivationBatch) -> int:
     return int(100 * (batch.sent + batch.failed) / batch.total) if batch.total else 0
 
 
-def start_for_import(session: Session, job: ImportJob, *, actor_id: str,
-                     locale: str) -> ActivationBatch:
+def start_for_import(
+    session: Session, job: ImportJob, *, actor_id: str, locale: str
+) -> ActivationBatch:
     """The import's batch, made now if it has none (a double click finds the first one)."""
     found = repo.for_import(session, job.id)
     if found is not None:
         if stalled(found):
-            audit.record(session, Event.ACTIVATION_BATCH_RESUMED, actor_id=actor_id,
-                         target_type="import", target_id=job.id, batch=found.id)
+            audit.record(
+                session,
+                Event.ACTIVATION_BATCH_RESUMED,
+                actor_id=actor_id,
+                target_type="import",
+                target_id=job.id,
+                batch=found.id,
+            )
         return found
     try:
         with session.begin_nested():
-            batch = repo.add(session, ActivationBatch(
-                import_job_id=job.id, created_by_id=actor_id, status="preparing",
-                locale=locale if locale in ("id", "en") else "id",
-            ))
+            batch = repo.add(
+                session,
+                ActivationBatch(
+                    import_job_id=job.id,
+                    created_by_id=actor_id,
+                    status="preparing",
+                    locale=locale if locale in ("id", "en") else "id",
+                ),
+            )
     except IntegrityError:  # another admin (or tab) made it a moment ago
         found = repo.for_import(session, job.id)
         assert found is not None
         return found
-    audit.record(session, ACTIVATION_BATCH_STARTED, actor_id=actor_id, target_type="import",
-                 target_id=job.id, batch=batch.id)
+    audit.record(
+        session,
+        ACTIVATION_BATCH_STARTED,
+        actor_id=actor_id,
+        target_type="import",
+        target_id=job.id,
+        batch=batch.id,
+    )
     return batch
 
 
-def run_batch(sessions: SessionFactory, settings: Settings, mailer: Mailer,
-              batch_id: str) -> None:
+def run_batch(sessions: SessionFactory, settings: Settings, mailer: Mailer, batch_id: str) -> None:
     """Send the batch (in a worker thread). Returns at once when another worker holds it;
     never raises (a failure leaves the batch to be continued once its lease runs out)."""
     try:
@@ -125,14 +142,23 @@ def _run(sessions: SessionFactory, settings: Settings, mailer: Mailer, batch_id:
         if repo.count(s, batch_id, "sending") == 0 and repo.finish(s, batch_id):
             batch = repo.get(s, batch_id)
             assert batch is not None
-            audit.record(s, ACTIVATION_BATCH_SENT, actor_id=actor, target_type="import",
-                         target_id=batch.import_job_id, batch=batch_id, total=batch.total,
-                         sent=batch.sent, failed=batch.failed)
+            audit.record(
+                s,
+                ACTIVATION_BATCH_SENT,
+                actor_id=actor,
+                target_type="import",
+                target_id=batch.import_job_id,
+                batch=batch_id,
+                total=batch.total,
+                sent=batch.sent,
+                failed=batch.failed,
+            )
         s.commit()
 
 
-def _send_chunk(sessions: SessionFactory, settings: Settings, mailer: Mailer,
-                batch_id: str) -> bool:
+def _send_chunk(
+    sessions: SessionFactory, settings: Settings, mailer: Mailer, batch_id: str
+) -> bool:
     """One chunk; False when nothing was left to claim."""
     with sessions() as s:
         claimed = repo.claim(s, batch_id, CHUNK)
@@ -152,8 +178,7 @@ def _send_chunk(sessions: SessionFactory, settings: Settings, mailer: Mailer,
     results = mailer.send_many([link.mail for link in links])
     with sessions() as s:
         repo.mark(s, batch_id, [i for i, ok in zip(ids, results, strict=True) if ok], "sent")
-        repo.mark(s, batch_id, [i for i, ok in zip(ids, results, strict=True) if not ok],
-                  "failed")
+        repo.mark(s, batch_id, [i for i, ok in zip(ids, results, strict=True) if not ok], "failed")
         repo.refresh_counts(s, batch_id, lease_until=now() + LEASE)
         s.commit()
     return True

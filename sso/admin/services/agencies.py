@@ -42,7 +42,9 @@ def _name(name: str) -> str:
     return name
 
 
-def create(session: Session, code: str, name: str, parent_id: int | None, *, actor_id: str | None) -> Agency:
+def create(
+    session: Session, code: str, name: str, parent_id: int | None, *, actor_id: str | None
+) -> Agency:
     code = code.strip().upper()
     if not _CODE.fullmatch(code):
         raise InvalidInput("admin.agency.code_invalid")
@@ -51,23 +53,40 @@ def create(session: Session, code: str, name: str, parent_id: int | None, *, act
     if parent_id is not None:
         get(session, parent_id)
     agency = agency_repo.add(session, Agency(code=code, name=_name(name), parent_id=parent_id))
-    audit.record(session, Event.AGENCY_CREATED, actor_id=actor_id, target_type="agency",
-                 target_id=str(agency.id), code=code, parent_id=parent_id)
+    audit.record(
+        session,
+        Event.AGENCY_CREATED,
+        actor_id=actor_id,
+        target_type="agency",
+        target_id=str(agency.id),
+        code=code,
+        parent_id=parent_id,
+    )
     return agency
 
 
-def rename(session: Session, agency_id: int, name: str, version: int, *, actor_id: str | None) -> Agency:
+def rename(
+    session: Session, agency_id: int, name: str, version: int, *, actor_id: str | None
+) -> Agency:
     agency = get(session, agency_id)
     _check_version(agency, version)
     old, agency.name = agency.name, _name(name)
     session.flush()
-    audit.record(session, Event.AGENCY_RENAMED, actor_id=actor_id, target_type="agency",
-                 target_id=str(agency.id), old=old, new=agency.name)
+    audit.record(
+        session,
+        Event.AGENCY_RENAMED,
+        actor_id=actor_id,
+        target_type="agency",
+        target_id=str(agency.id),
+        old=old,
+        new=agency.name,
+    )
     return agency
 
 
-def move(session: Session, agency_id: int, parent_id: int | None, version: int, *,
-         actor_id: str | None) -> Agency:
+def move(
+    session: Session, agency_id: int, parent_id: int | None, version: int, *, actor_id: str | None
+) -> Agency:
     agency = get(session, agency_id)
     _check_version(agency, version)
     if parent_id is not None:
@@ -76,12 +95,21 @@ def move(session: Session, agency_id: int, parent_id: int | None, version: int, 
             raise InvalidInput("admin.agency.cycle")
     old, agency.parent_id = agency.parent_id, parent_id
     session.flush()
-    audit.record(session, Event.AGENCY_MOVED, actor_id=actor_id, target_type="agency",
-                 target_id=str(agency.id), old_parent_id=old, parent_id=parent_id)
+    audit.record(
+        session,
+        Event.AGENCY_MOVED,
+        actor_id=actor_id,
+        target_type="agency",
+        target_id=str(agency.id),
+        old_parent_id=old,
+        parent_id=parent_id,
+    )
     return agency
 
 
-def merge(session: Session, source_id: int, target_id: int, *, actor_id: str | None) -> dict[str, int]:
+def merge(
+    session: Session, source_id: int, target_id: int, *, actor_id: str | None
+) -> dict[str, int]:
     if source_id == target_id:
         raise InvalidInput("admin.agency.merge_self")
     source, target = get(session, source_id), get(session, target_id)
@@ -108,9 +136,18 @@ def merge(session: Session, source_id: int, target_id: int, *, actor_id: str | N
     code = source.code
     session.delete(get(session, source_id))
     session.flush()
-    audit.record(session, Event.AGENCY_MERGED, actor_id=actor_id, target_type="agency",
-                 target_id=str(target_id), source_id=source_id, source_code=code,
-                 staff_moved=staff, roles_moved=roles, children_moved=children)
+    audit.record(
+        session,
+        Event.AGENCY_MERGED,
+        actor_id=actor_id,
+        target_type="agency",
+        target_id=str(target_id),
+        source_id=source_id,
+        source_code=code,
+        staff_moved=staff,
+        roles_moved=roles,
+        children_moved=children,
+    )
     return {"staff": staff, "roles": roles, "children": children}
 
 
@@ -132,5 +169,12 @@ def delete(session: Session, agency_id: int, version: int, *, actor_id: str | No
     code = agency.code
     session.delete(agency)
     session.flush()
-    audit.record(session, Event.AGENCY_DELETED, actor_id=actor_id, target_type="agency",
-                 target_id=str(agency_id), code=code, roles_dropped=roles)
+    audit.record(
+        session,
+        Event.AGENCY_DELETED,
+        actor_id=actor_id,
+        target_type="agency",
+        target_id=str(agency_id),
+        code=code,
+        roles_dropped=roles,
+    )

@@ -73,8 +73,9 @@ def admin_roles_of(session: Session, user: User) -> frozenset[str]:
     return frozenset(r for r in held if r in ADMIN_ROLES)
 
 
-def reach(session: Session, roles: Iterable[str], permission: str,
-          agency_id: int | None) -> frozenset[int] | None:
+def reach(
+    session: Session, roles: Iterable[str], permission: str, agency_id: int | None
+) -> frozenset[int] | None:
     """The agencies ``roles`` reach for ``permission``: an opd-admin's is the subtree of
     ``agency_id`` (empty without one), unless another role allows the permission everywhere
     (a helpdesk's support actions)."""
@@ -115,7 +116,18 @@ def check_agency(who: Authority, agency_id: int | None, permission: str) -> None
 
 
 __all__ = [
-    "ADMIN", "ADMIN_ROLES", "AUDITOR", "HELPDESK", "OPD_ADMIN", "PERMISSIONS", "Authority",
-    "Forbidden", "admin_roles_of", "check_agency", "check_permission", "check_person",
-    "for_machine", "reach",
+    "ADMIN",
+    "ADMIN_ROLES",
+    "AUDITOR",
+    "HELPDESK",
+    "OPD_ADMIN",
+    "PERMISSIONS",
+    "Authority",
+    "Forbidden",
+    "admin_roles_of",
+    "check_agency",
+    "check_permission",
+    "check_person",
+    "for_machine",
+    "reach",
 ]

@@ -65,8 +65,14 @@ def _lifetime(value: int | None, maximum: int) -> int | None:
     return value
 
 
-def edit(session: Session, settings: Settings, client: Client, change: ClientEdit, *,
-         actor_id: str | None) -> list[str]:
+def edit(
+    session: Session,
+    settings: Settings,
+    client: Client,
+    change: ClientEdit,
+    *,
+    actor_id: str | None,
+) -> list[str]:
     if client.version != change.version:
         raise Conflict("admin.conflict")
     for grant in change.grant_types:
@@ -103,12 +109,21 @@ def edit(session: Session, settings: Settings, client: Client, change: ClientEdi
     for key, value in values.items():
         setattr(client, key, value)
     session.flush()
-    audit.record(session, Event.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
-                 target_id=client.client_id, client_id=client.client_id, fields=changed)
+    audit.record(
+        session,
+        Event.CLIENT_UPDATED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        fields=changed,
+    )
     return changed
 
 
-def review(session: Session, client: Client, approve: bool, note: str, *, actor_id: str | None) -> None:
+def review(
+    session: Session, client: Client, approve: bool, note: str, *, actor_id: str | None
+) -> None:
     """Approve or reject a developer registration: the rules live with the registrations
     (:mod:`sso.oauth.developer_apps`), so the portal and the admin UI cannot drift apart."""
     if approve:
@@ -132,13 +147,19 @@ def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: 
         raise Conflict("admin.client.wrong_status")
     client.status = wanted
     session.flush()
-    audit.record(session, Event.CLIENT_DISABLED if disabled else Event.CLIENT_ENABLED,
-                 actor_id=actor_id, target_type="client", target_id=client.client_id,
-                 client_id=client.client_id)
+    audit.record(
+        session,
+        Event.CLIENT_DISABLED if disabled else Event.CLIENT_ENABLED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+    )
 
 
-def set_admin_agency(session: Session, client: Client, agency_id: int | None, *,
-                     actor_id: str | None) -> bool:
+def set_admin_agency(
+    session: Session, client: Client, agency_id: int | None, *, actor_id: str | None
+) -> bool:
     """Limit a machine client of the Admin API to an agency's subtree (None: no limit)."""
     if client.admin_agency_id == agency_id:
         return False
@@ -146,19 +167,43 @@ def set_admin_agency(session: Session, client: Client, agency_id: int | None, *,
         raise InvalidInput("error.grant_type_invalid")
     client.admin_agency_id = agency_id
     session.flush()
-    audit.record(session, Event.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
-                 target_id=client.client_id, client_id=client.client_id,
-                 fields=["admin_agency_id"])
+    audit.record(
+        session,
+        Event.CLIENT_UPDATED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        fields=["admin_agency_id"],
+    )
     return True
+
+
 # Registration metadata an admin may change on an existing client (beyond :class:`ClientEdit`):
 # checked again as a whole by the registration rules (sso.oauth.clients.check_spec).
 REGISTRATION_FIELDS = (
-    "name", "description", "app_kind", "token_endpoint_auth_method",
-    "id_token_signed_response_alg", "jwks", "jwks_uri", "backchannel_logout_session_required",
-    "logo_uri", "client_uri", "policy_uri", "tos_uri", "contacts",
+    "name",
+    "description",
+    "app_kind",
+    "token_endpoint_auth_method",
+    "id_token_signed_response_alg",
+    "jwks",
+    "jwks_uri",
+    "backchannel_logout_session_required",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
+    "contacts",
 )
-_GUARDED_URLS = ("jwks_uri", "logo_uri", "client_uri", "policy_uri", "tos_uri",
-                 "backchannel_logout_uri")
+_GUARDED_URLS = (
+    "jwks_uri",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
+    "backchannel_logout_uri",
+)
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -170,21 +215,28 @@ def _guard_urls(settings: Settings, values: dict[str, object]) -> None:
             try:
                 url_guard.check_client_url(settings, url)
             except url_guard.UnsafeURL as exc:
-                raise InvalidInput("admin.client.logout_uri_invalid", reason=str(exc),
-                                   detail=f"{key}: {exc}") from exc
+                raise InvalidInput(
+                    "admin.client.logout_uri_invalid", reason=str(exc), detail=f"{key}: {exc}"
+                ) from exc
 
 
-def create(session: Session, settings: Settings, spec: ClientSpec, *,
-           actor_id: str) -> RegisteredClient:
+def create(
+    session: Session, settings: Settings, spec: ClientSpec, *, actor_id: str
+) -> RegisteredClient:
     """Register a client as an admin: the registration rules plus the SSRF guard on its URLs."""
     _guard_urls(settings, vars(spec))
-    return register(session, settings.secret_key_bytes(), spec, actor_id=actor_id,
-                    env=settings.env)
+    return register(session, settings.secret_key_bytes(), spec, actor_id=actor_id, env=settings.env)
 
 
-def edit_registration(session: Session, settings: Settings, client: Client,
-                      changes: Mapping[str, Any], *, actor_id: str,
-                      secret: str | None = None) -> list[str]:
+def edit_registration(
+    session: Session,
+    settings: Settings,
+    client: Client,
+    changes: Mapping[str, Any],
+    *,
+    actor_id: str,
+    secret: str | None = None,
+) -> list[str]:
     """Change registration metadata (:data:`REGISTRATION_FIELDS`) of ``client``; returns the
     fields that changed. The client's type (public / confidential) never changes. A move to
     ``private_key_jwt`` drops the stored secret; a move back to a secret method needs
@@ -194,18 +246,26 @@ def edit_registration(session: Session, settings: Settings, client: Client,
         raise InvalidInput("admin.client.field_fixed", detail=f"cannot change {sorted(unknown)}")
     values = {key: getattr(client, key) for key in REGISTRATION_FIELDS} | dict(changes)
     spec = ClientSpec(
-        name=values["name"], description=values["description"] or "",
+        name=values["name"],
+        description=values["description"] or "",
         redirect_uris=list(client.redirect_uris),
         post_logout_redirect_uris=list(client.post_logout_redirect_uris),
-        grant_types=list(client.grant_types), scope=client.scope,
+        grant_types=list(client.grant_types),
+        scope=client.scope,
         token_endpoint_auth_method=values["token_endpoint_auth_method"],
-        public=client.is_public, backchannel_logout_uri=client.backchannel_logout_uri,
+        public=client.is_public,
+        backchannel_logout_uri=client.backchannel_logout_uri,
         backchannel_logout_session_required=values["backchannel_logout_session_required"],
         id_token_signed_response_alg=values["id_token_signed_response_alg"],
-        jwks=values["jwks"], app_kind=values["app_kind"], logo_uri=values["logo_uri"],
-        client_uri=values["client_uri"], policy_uri=values["policy_uri"],
-        tos_uri=values["tos_uri"], jwks_uri=values["jwks_uri"],
-        contacts=list(values["contacts"] or []), in_development=client.in_development,
+        jwks=values["jwks"],
+        app_kind=values["app_kind"],
+        logo_uri=values["logo_uri"],
+        client_uri=values["client_uri"],
+        policy_uri=values["policy_uri"],
+        tos_uri=values["tos_uri"],
+        jwks_uri=values["jwks_uri"],
+        contacts=list(values["contacts"] or []),
+        in_development=client.in_development,
     )
     values["token_endpoint_auth_method"] = check_spec(spec, settings.env)
     values["name"] = spec.name.strip()
@@ -213,8 +273,7 @@ def edit_registration(session: Session, settings: Settings, client: Client,
     changed = [k for k in REGISTRATION_FIELDS if getattr(client, k) != values[k]]
     method = values["token_endpoint_auth_method"]
     if method in _SECRET_METHODS and not client.client_secret_hash and not secret:
-        raise InvalidInput("error.client_secret_required",
-                           detail=f"{method} needs a client secret")
+        raise InvalidInput("error.client_secret_required", detail=f"{method} needs a client secret")
     if not changed and not secret:
         return []
     for key in changed:
@@ -222,9 +281,17 @@ def edit_registration(session: Session, settings: Settings, client: Client,
     if method not in _SECRET_METHODS:
         client.client_secret_hash = None  # private_key_jwt: a left-over secret must not work
     session.flush()
-    audit.record(session, Event.CLIENT_UPDATED, actor_id=actor_id, target_type="client",
-                 target_id=client.client_id, client_id=client.client_id, fields=changed)
+    audit.record(
+        session,
+        Event.CLIENT_UPDATED,
+        actor_id=actor_id,
+        target_type="client",
+        target_id=client.client_id,
+        client_id=client.client_id,
+        fields=changed,
+    )
     if secret:
-        rotate_secret(session, settings.secret_key_bytes(), client.client_id,
-                      actor_id=actor_id, secret=secret)
+        rotate_secret(
+            session, settings.secret_key_bytes(), client.client_id, actor_id=actor_id, secret=secret
+        )
     return changed

@@ -51,23 +51,36 @@ class NewStaff:
     phone: str
 
 
-def create_staff(session: Session, hasher: PasswordHasher, new: NewStaff, *,
-                 actor_id: str | None) -> User:
+def create_staff(
+    session: Session, hasher: PasswordHasher, new: NewStaff, *, actor_id: str | None
+) -> User:
     """A staff member without a password (they set one through an activation link); the
     username defaults to the NIP. The caller checks the agency is within reach."""
     agency = agency_repo.get(session, new.agency_id) if new.agency_id is not None else None
     if new.agency_id is not None and agency is None:
         raise NotFound("error.agency_unknown")
-    return create_user(session, hasher, NewUser(
-        username=new.username or new.nip, email=new.email or None, kind="staff",
-        display_name=new.display_name, nip=new.nip or None,
-        agency_code=agency.code if agency else None, position=new.position or None,
-        phone=new.phone or None, email_verified=bool(new.email),
-    ), None, actor_id=actor_id)
+    return create_user(
+        session,
+        hasher,
+        NewUser(
+            username=new.username or new.nip,
+            email=new.email or None,
+            kind="staff",
+            display_name=new.display_name,
+            nip=new.nip or None,
+            agency_code=agency.code if agency else None,
+            position=new.position or None,
+            phone=new.phone or None,
+            email_verified=bool(new.email),
+        ),
+        None,
+        actor_id=actor_id,
+    )
 
 
-def visible(who: Authority, kind: str | None, agency_ids: set[int] | None
-            ) -> tuple[str | None, set[int] | None]:
+def visible(
+    who: Authority, kind: str | None, agency_ids: set[int] | None
+) -> tuple[str | None, set[int] | None]:
     """The people a list may show ``who``: an opd-admin sees the staff of their agencies
     only (whatever kind or agencies were asked for)."""
     if who.scope is None:
@@ -76,8 +89,11 @@ def visible(who: Authority, kind: str | None, agency_ids: set[int] | None
 
 
 def stale(user: User, version: int) -> Conflict:
-    return Conflict("admin.conflict", detail=f"user {user.id} is at version {user.version}, "
-                    f"the form was made from version {version}")
+    return Conflict(
+        "admin.conflict",
+        detail=f"user {user.id} is at version {user.version}, "
+        f"the form was made from version {version}",
+    )
 
 
 def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str | None) -> list[str]:
@@ -88,8 +104,11 @@ def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str | No
     name = " ".join(change.display_name.split())
     if not name or len(name) > 200:
         raise InvalidInput("admin.error.name_required")
-    values: dict[str, Any] = {"display_name": name, "display_name_search": name.casefold(),
-                              "phone": change.phone or None}
+    values: dict[str, Any] = {
+        "display_name": name,
+        "display_name_search": name.casefold(),
+        "phone": change.phone or None,
+    }
     if change.email:
         email = normalize_email(change.email)
         if email != user.email_normalized and user_repo.email_taken(session, email):
@@ -115,13 +134,18 @@ def edit(session: Session, user: User, change: PersonEdit, *, actor_id: str | No
     session.flush()  # the version check (UPDATE … WHERE version = :old) happens here
     if was_admin:  # an admin through their agency, moved to another
         keep_an_admin(session)
-    audit.record(session, Event.USER_UPDATED, actor_id=actor_id, target_type="user",
-                 target_id=user.id, fields=changed)
+    audit.record(
+        session,
+        Event.USER_UPDATED,
+        actor_id=actor_id,
+        target_type="user",
+        target_id=user.id,
+        fields=changed,
+    )
     return changed
 
 
-def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str | None
-                 ) -> bool:
+def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str | None) -> bool:
     """Disable (ending every session and revoking every grant at once) or enable."""
     wanted = "disabled" if disabled else "active"
     if user.status == wanted:
@@ -135,8 +159,13 @@ def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str 
         keep_an_admin(session)
     if disabled:
         end_everything_for_user(session, user.id, reason="disabled")
-    audit.record(session, Event.USER_DISABLED if disabled else Event.USER_ENABLED,
-                 actor_id=actor_id, target_type="user", target_id=user.id)
+    audit.record(
+        session,
+        Event.USER_DISABLED if disabled else Event.USER_ENABLED,
+        actor_id=actor_id,
+        target_type="user",
+        target_id=user.id,
+    )
     return True
 
 
@@ -146,8 +175,14 @@ def unlock(session: Session, throttle: Throttle, user: User, *, actor_id: str | 
     list is :meth:`Throttle.account_counters`, the one the "locked" checks read)."""
     keys = throttle.account_counters(session, [user.id])[user.id]
     throttle.reset(keys, session)
-    audit.record(session, Event.USER_UNLOCKED, actor_id=actor_id, target_type="user",
-                 target_id=user.id, addresses=len(keys) - 2)
+    audit.record(
+        session,
+        Event.USER_UNLOCKED,
+        actor_id=actor_id,
+        target_type="user",
+        target_id=user.id,
+        addresses=len(keys) - 2,
+    )
 
 
 def send_reset_link(
@@ -155,10 +190,17 @@ def send_reset_link(
 ) -> list[Mail]:
     if not user.email or not user.is_active:
         raise InvalidInput("admin.error.no_email")
-    mails = recovery.request_reset(session, settings, user.email, user.locale or "id",
-                                   actor_id=actor_id)
-    audit.record(session, Event.USER_RESET_LINK_SENT, actor_id=actor_id, target_type="user",
-                 target_id=user.id, sent=bool(mails))
+    mails = recovery.request_reset(
+        session, settings, user.email, user.locale or "id", actor_id=actor_id
+    )
+    audit.record(
+        session,
+        Event.USER_RESET_LINK_SENT,
+        actor_id=actor_id,
+        target_type="user",
+        target_id=user.id,
+        sent=bool(mails),
+    )
     return mails
 
 
@@ -174,6 +216,12 @@ def end_sessions(session: Session, user: User, *, actor_id: str | None) -> list[
     live = session_repo.live_sessions_of_user(session, user.id)
     for login in live:
         deliveries.extend(end_session(session, login, client_id=None, reason="admin"))
-    audit.record(session, Event.USER_SESSIONS_ENDED, actor_id=actor_id, target_type="user",
-                 target_id=user.id, sessions=len(live))
+    audit.record(
+        session,
+        Event.USER_SESSIONS_ENDED,
+        actor_id=actor_id,
+        target_type="user",
+        target_id=user.id,
+        sessions=len(live),
+    )
     return deliveries

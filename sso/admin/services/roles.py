@@ -20,8 +20,9 @@ from sso.storage import users as user_repo
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
-def create(session: Session, name: str, client_id: str | None, description: str, *,
-           actor_id: str | None) -> Role:
+def create(
+    session: Session, name: str, client_id: str | None, description: str, *, actor_id: str | None
+) -> Role:
     name = name.strip().lower()
     if not _NAME.fullmatch(name):
         raise InvalidInput("admin.role.name_invalid")
@@ -33,10 +34,18 @@ def create(session: Session, name: str, client_id: str | None, description: str,
         client_pk = client.id
     if role_repo.get(session, name, client_pk) is not None:
         raise Conflict("admin.role.exists")
-    role = role_repo.add(session, Role(name=name, client_id=client_pk,
-                                       description=description.strip()[:300]))
-    audit.record(session, Event.ROLE_CREATED, actor_id=actor_id, target_type="role",
-                 target_id=str(role.id), name=name, client_id=client_id)
+    role = role_repo.add(
+        session, Role(name=name, client_id=client_pk, description=description.strip()[:300])
+    )
+    audit.record(
+        session,
+        Event.ROLE_CREATED,
+        actor_id=actor_id,
+        target_type="role",
+        target_id=str(role.id),
+        name=name,
+        client_id=client_id,
+    )
     return role
 
 
@@ -47,8 +56,16 @@ def describe(session: Session, role: Role, description: str, *, actor_id: str) -
         return False
     old, role.description = role.description, description
     session.flush()
-    audit.record(session, Event.ROLE_UPDATED, actor_id=actor_id, target_type="role",
-                 target_id=str(role.id), name=role.name, old=old, new=description)
+    audit.record(
+        session,
+        Event.ROLE_UPDATED,
+        actor_id=actor_id,
+        target_type="role",
+        target_id=str(role.id),
+        name=role.name,
+        old=old,
+        new=description,
+    )
     return True
 
 
@@ -76,8 +93,15 @@ def grant(session: Session, role: Role, holder: str, *, actor_id: str | None) ->
             raise NotFound("admin.error.user_unknown")
         role_repo.assign_to_user(session, role, user.id)
         target_type, target_id = "user", user.id
-    audit.record(session, Event.ROLE_GRANTED, actor_id=actor_id, target_type=target_type,
-                 target_id=target_id, role=role.name, role_id=role.id)
+    audit.record(
+        session,
+        Event.ROLE_GRANTED,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        role=role.name,
+        role_id=role.id,
+    )
     return target_id
 
 
@@ -85,16 +109,29 @@ def revoke(session: Session, role: Role, assignment_id: int, *, actor_id: str | 
     row = session.get(RoleAssignment, assignment_id)
     if row is None or row.role_id != role.id:
         raise NotFound("admin.role.assignment_unknown")
-    if (role.name == "admin" and role.client_id is None and actor_id is not None
-            and row.user_id == actor_id):
+    if (
+        role.name == "admin"
+        and role.client_id is None
+        and actor_id is not None
+        and row.user_id == actor_id
+    ):
         raise InvalidInput("admin.error.not_yourself")
-    target_type, target_id = ("user", row.user_id) if row.user_id else ("agency", str(row.agency_id))
+    target_type, target_id = (
+        ("user", row.user_id) if row.user_id else ("agency", str(row.agency_id))
+    )
     session.delete(row)
     session.flush()
     if role.name == "admin" and role.client_id is None:
         keep_an_admin(session)
-    audit.record(session, Event.ROLE_REVOKED, actor_id=actor_id, target_type=target_type,
-                 target_id=target_id, role=role.name, role_id=role.id)
+    audit.record(
+        session,
+        Event.ROLE_REVOKED,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        role=role.name,
+        role_id=role.id,
+    )
 
 
 def keep_an_admin(session: Session) -> None:
@@ -121,6 +158,13 @@ def delete(session: Session, role: Role, *, actor_id: str | None) -> int:
     name, role_id = role.name, role.id
     session.delete(role)
     session.flush()
-    audit.record(session, Event.ROLE_DELETED, actor_id=actor_id, target_type="role",
-                 target_id=str(role_id), name=name, assignments=removed)
+    audit.record(
+        session,
+        Event.ROLE_DELETED,
+        actor_id=actor_id,
+        target_type="role",
+        target_id=str(role_id),
+        name=name,
+        assignments=removed,
+    )
     return removed

@@ -14,9 +14,17 @@ from typing import IO, Any
 from sso.core.errors import InvalidInput
 
 COLUMNS = {
-    "nip": "nip", "name": "name", "nama": "name", "email": "email", "surel": "email",
-    "agency_code": "agency_code", "agency": "agency_code", "kode_opd": "agency_code",
-    "opd": "agency_code", "position": "position", "jabatan": "position",
+    "nip": "nip",
+    "name": "name",
+    "nama": "name",
+    "email": "email",
+    "surel": "email",
+    "agency_code": "agency_code",
+    "agency": "agency_code",
+    "kode_opd": "agency_code",
+    "opd": "agency_code",
+    "position": "position",
+    "jabatan": "position",
 }
 REQUIRED = ("nip", "name", "email", "agency_code", "position")
 

@@ -78,7 +78,9 @@ def _check_fields(row: Row, agencies: dict[str, Agency], scope: set[int] | None)
         key = _NIP_REASONS.get(exc.message, "admin.import.why.nip_shape")
         out.reasons.append({"key": key, "value": row.nip[:100]})
     if not row.name or len(row.name) > 200:
-        out.reasons.append(_why("name_required" if not row.name else "name_too_long", len(row.name)))
+        out.reasons.append(
+            _why("name_required" if not row.name else "name_too_long", len(row.name))
+        )
     if row.email:
         try:
             out.email = normalize_email(row.email)
@@ -105,8 +107,9 @@ def _mark_duplicates(checked: list[_Checked]) -> None:
             seen_nip.setdefault(c.nip, c.row.line)
         if c.email:
             if c.email in seen_email:
-                c.reasons.append(_why("email_twice", c.row.email)
-                                 | {"line": str(seen_email[c.email])})
+                c.reasons.append(
+                    _why("email_twice", c.row.email) | {"line": str(seen_email[c.email])}
+                )
             seen_email.setdefault(c.email, c.row.line)
 
 
@@ -120,24 +123,46 @@ def prepare(rows: list[Row], agencies: Iterable[Agency], scope: set[int] | None)
 
 def _desired(c: _Checked) -> dict[str, Any]:
     name = " ".join(c.row.name.split())
-    return {"display_name": name, "email": c.row.email or None, "email_normalized": c.email,
-            "agency_id": c.agency.id if c.agency else None, "position": c.row.position or None}
+    return {
+        "display_name": name,
+        "email": c.row.email or None,
+        "email_normalized": c.email,
+        "agency_id": c.agency.id if c.agency else None,
+        "position": c.row.position or None,
+    }
 
 
-def _classify(session: Session, chunk: list[_Checked], scope: set[int] | None) -> list[dict[str, Any]]:
-    by_nip = {u.nip: u for u in dir_repo.users_by(session, User.nip, [c.nip for c in chunk if c.nip])}
+def _classify(
+    session: Session, chunk: list[_Checked], scope: set[int] | None
+) -> list[dict[str, Any]]:
+    by_nip = {
+        u.nip: u for u in dir_repo.users_by(session, User.nip, [c.nip for c in chunk if c.nip])
+    }
     emails = [c.email for c in chunk if c.email]
-    by_email = {u.email_normalized: u for u in dir_repo.users_by(session, User.email_normalized, emails)}
+    by_email = {
+        u.email_normalized: u for u in dir_repo.users_by(session, User.email_normalized, emails)
+    }
     new_names = [c.nip for c in chunk if c.nip and c.nip not in by_nip]
-    taken = {u.username_normalized for u in dir_repo.users_by(session, User.username_normalized, new_names)}
+    taken = {
+        u.username_normalized
+        for u in dir_repo.users_by(session, User.username_normalized, new_names)
+    }
     report = []
     for c in chunk:
         r = c.row
         entry: dict[str, Any] = {
-            "line": r.line, "nip": r.nip, "nip_key": c.nip or None, "name": r.name,
-            "email": r.email, "agency": r.agency_code, "position": r.position,
+            "line": r.line,
+            "nip": r.nip,
+            "nip_key": c.nip or None,
+            "name": r.name,
+            "email": r.email,
+            "agency": r.agency_code,
+            "position": r.position,
             "search_text": " ".join((r.nip, r.name, r.email)).casefold(),
-            "changes": None, "reasons": None, "user_id": None, "version": None,
+            "changes": None,
+            "reasons": None,
+            "user_id": None,
+            "version": None,
         }
         reasons = list(c.reasons)
         existing = by_nip.get(c.nip) if c.nip else None
@@ -154,10 +179,15 @@ def _classify(session: Session, chunk: list[_Checked], scope: set[int] | None) -
             entry.update(action="create")
         else:
             want = _desired(c)
-            changed = [k for k, v in want.items() if getattr(existing, k) != v
-                       and k != "email_normalized"]
-            entry.update(action="change" if changed else "unchanged", changes=changed,
-                         user_id=existing.id, version=existing.version)
+            changed = [
+                k for k, v in want.items() if getattr(existing, k) != v and k != "email_normalized"
+            ]
+            entry.update(
+                action="change" if changed else "unchanged",
+                changes=changed,
+                user_id=existing.id,
+                version=existing.version,
+            )
         report.append(entry)
     return report
 
@@ -208,19 +238,38 @@ def validate(sessions: SessionFactory, job_id: str, max_rows: int, path: Path) -
         _fail(sessions, job_id, actor, exc.message, exc.params, drop_rows=True)
         return
     except Exception as exc:  # noqa: BLE001 (the job must end in a state, never hang)
-        _fail(sessions, job_id, actor, "admin.import.crashed", drop_rows=True,
-              detail=type(exc).__name__)
+        _fail(
+            sessions,
+            job_id,
+            actor,
+            "admin.import.crashed",
+            drop_rows=True,
+            detail=type(exc).__name__,
+        )
         return
     with sessions() as s:
         job_repo.set_progress(s, job_id, len(rows), status="validated", report={"counts": counts})
-        audit.record(s, Event.IMPORT_VALIDATED, actor_id=actor, target_type="import",
-                     target_id=job_id, counts=counts)
+        audit.record(
+            s,
+            Event.IMPORT_VALIDATED,
+            actor_id=actor,
+            target_type="import",
+            target_id=job_id,
+            counts=counts,
+        )
         s.commit()
 
 
-def _fail(sessions: SessionFactory, job_id: str, actor: str | None, message: str,
-          params: dict[str, Any] | None = None, *, drop_rows: bool = False,
-          **details: Any) -> None:
+def _fail(
+    sessions: SessionFactory,
+    job_id: str,
+    actor: str | None,
+    message: str,
+    params: dict[str, Any] | None = None,
+    *,
+    drop_rows: bool = False,
+    **details: Any,
+) -> None:
     with sessions() as s:
         job = job_repo.get(s, job_id)
         if job is not None:
@@ -229,14 +278,25 @@ def _fail(sessions: SessionFactory, job_id: str, actor: str | None, message: str
                 job.report = {**(job.report or {}), "error_params": params}
         if drop_rows:  # a check that failed half-way leaves no half a report
             job_repo.delete_rows(s, job_id)
-        audit.record(s, Event.IMPORT_FAILED, outcome="failure", actor_id=actor,
-                     target_type="import", target_id=job_id, reason=message, **details)
+        audit.record(
+            s,
+            Event.IMPORT_FAILED,
+            outcome="failure",
+            actor_id=actor,
+            target_type="import",
+            target_id=job_id,
+            reason=message,
+            **details,
+        )
         s.commit()
 
 
 def _plan(report: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [(e["line"], e["action"], tuple(e.get("changes") or ()), e.get("version"))
-            for e in report if e["action"] in ("create", "change")]
+    return [
+        (e["line"], e["action"], tuple(e.get("changes") or ()), e.get("version"))
+        for e in report
+        if e["action"] in ("create", "change")
+    ]
 
 
 def _stored(sessions: SessionFactory, job_id: str) -> tuple[list[Row], list[tuple[Any, ...]]]:
@@ -246,8 +306,9 @@ def _stored(sessions: SessionFactory, job_id: str) -> tuple[list[Row], list[tupl
     with sessions() as s:
         for r in job_repo.each_row(s, job_repo.RowQuery(job_id)):
             rows.append(Row(r.line, r.nip, r.name, r.email, r.agency, r.position))
-            seen.append({"line": r.line, "action": r.action, "changes": r.changes,
-                         "version": r.version})
+            seen.append(
+                {"line": r.line, "action": r.action, "changes": r.changes, "version": r.version}
+            )
         s.rollback()
     return rows, _plan(seen)
 
@@ -282,12 +343,30 @@ def apply(sessions: SessionFactory, job_id: str, max_rows: int) -> None:
                 s.rollback()
                 _fail(sessions, job_id, actor, "admin.import.changed_meanwhile")
                 return
-            counts = _write(s, report, actor, job_id,
-                            lambda done, of: step(total // 2 + (total - total // 2) * done // max(of, 1)))
-            job_repo.set_progress(s, job_id, total, status="applied", applied_at=now(),
-                                  report={"counts": summary(report), "applied": counts})
-            audit.record(s, Event.IMPORT_APPLIED, actor_id=actor, target_type="import",
-                         target_id=job_id, created=counts["created"], changed=counts["changed"])
+            counts = _write(
+                s,
+                report,
+                actor,
+                job_id,
+                lambda done, of: step(total // 2 + (total - total // 2) * done // max(of, 1)),
+            )
+            job_repo.set_progress(
+                s,
+                job_id,
+                total,
+                status="applied",
+                applied_at=now(),
+                report={"counts": summary(report), "applied": counts},
+            )
+            audit.record(
+                s,
+                Event.IMPORT_APPLIED,
+                actor_id=actor,
+                target_type="import",
+                target_id=job_id,
+                created=counts["created"],
+                changed=counts["changed"],
+            )
             s.commit()
     except DomainError as exc:
         _fail(sessions, job_id, actor, exc.message, exc.params)
@@ -299,8 +378,13 @@ class _Stale(DomainError):
     pass
 
 
-def _write(s: Session, report: list[dict[str, Any]], actor: str | None, job_id: str,
-           progress: Callable[[int, int], None]) -> dict[str, int]:
+def _write(
+    s: Session,
+    report: list[dict[str, Any]],
+    actor: str | None,
+    job_id: str,
+    progress: Callable[[int, int], None],
+) -> dict[str, int]:
     t = now()
     by_code = {a.code.casefold(): a.id for a in dir_repo.all_agencies(s)}
     new_rows, audit_rows = [], []
@@ -314,29 +398,63 @@ def _write(s: Session, report: list[dict[str, Any]], actor: str | None, job_id: 
         if e["action"] == "create":
             nip = validate_nip(e["nip"])
             uid = new_uuid()
-            new_rows.append({
-                "id": uid, "kind": "staff", "username": nip, "username_normalized": nip,
-                "email": e["email"] or None, "email_normalized": email_norm,
-                "email_verified": bool(e["email"]), "phone": None, "phone_verified": False,
-                "display_name": name, "display_name_search": name.casefold(),
-                "given_name": None, "family_name": None, "locale": "id", "status": "active",
-                "nip": nip, "agency_id": agency_id, "position": e["position"] or None,
-                "nik_encrypted": None, "nik_hash": None, "created_at": t, "updated_at": t,
-                "version": 1,
-            })
-            audit_rows.append({"event": Event.USER_CREATED, "actor_id": actor,
-                               "target_type": "user", "target_id": uid,
-                               "details": {"kind": "staff", "import": job_id}})
+            new_rows.append(
+                {
+                    "id": uid,
+                    "kind": "staff",
+                    "username": nip,
+                    "username_normalized": nip,
+                    "email": e["email"] or None,
+                    "email_normalized": email_norm,
+                    "email_verified": bool(e["email"]),
+                    "phone": None,
+                    "phone_verified": False,
+                    "display_name": name,
+                    "display_name_search": name.casefold(),
+                    "given_name": None,
+                    "family_name": None,
+                    "locale": "id",
+                    "status": "active",
+                    "nip": nip,
+                    "agency_id": agency_id,
+                    "position": e["position"] or None,
+                    "nik_encrypted": None,
+                    "nik_hash": None,
+                    "created_at": t,
+                    "updated_at": t,
+                    "version": 1,
+                }
+            )
+            audit_rows.append(
+                {
+                    "event": Event.USER_CREATED,
+                    "actor_id": actor,
+                    "target_type": "user",
+                    "target_id": uid,
+                    "details": {"kind": "staff", "import": job_id},
+                }
+            )
         elif e["action"] == "change":
-            values = {"display_name": name, "display_name_search": name.casefold(),
-                      "email": e["email"] or None, "email_normalized": email_norm,
-                      "agency_id": agency_id, "position": e["position"] or None}
+            values = {
+                "display_name": name,
+                "display_name_search": name.casefold(),
+                "email": e["email"] or None,
+                "email_normalized": email_norm,
+                "agency_id": agency_id,
+                "position": e["position"] or None,
+            }
             if not job_repo.update_user(s, e["user_id"], e["version"], values):
                 raise _Stale("admin.import.changed_meanwhile")
             changed += 1
-            audit_rows.append({"event": Event.USER_UPDATED, "actor_id": actor,
-                               "target_type": "user", "target_id": e["user_id"],
-                               "details": {"fields": e["changes"], "import": job_id}})
+            audit_rows.append(
+                {
+                    "event": Event.USER_UPDATED,
+                    "actor_id": actor,
+                    "target_type": "user",
+                    "target_id": e["user_id"],
+                    "details": {"fields": e["changes"], "import": job_id},
+                }
+            )
     for i in range(0, len(new_rows), 2000):
         job_repo.insert_users(s, new_rows[i : i + 2000])
         progress(min(i + 2000, len(new_rows)), len(new_rows))

@@ -44,8 +44,9 @@ def fold(text: str | None) -> str:
     return " ".join(bare.casefold().split())
 
 
-def search_text_of(display_name: str | None, username: str | None, email: str | None,
-                   nip: str | None) -> str:
+def search_text_of(
+    display_name: str | None, username: str | None, email: str | None, nip: str | None
+) -> str:
     """The one column the admin search looks into (by any part, trigram-indexed on
     PostgreSQL): name, username, email and NIP, each folded by :func:`fold`."""
     return " ".join(p for p in (fold(display_name), fold(username), fold(email), fold(nip)) if p)
@@ -55,8 +56,9 @@ def _search_text_default(context: Any) -> str:
     """Column default for inserts that bypass the ORM (bulk ``insert(users)`` of the staff
     import): computed from the row's own values."""
     row = context.get_current_parameters()
-    return search_text_of(row.get("display_name"), row.get("username"), row.get("email"),
-                          row.get("nip"))
+    return search_text_of(
+        row.get("display_name"), row.get("username"), row.get("email"), row.get("nip")
+    )
 
 
 class User(Base):
@@ -78,8 +80,12 @@ class User(Base):
         # Substring search (LIKE '%part%') at a million rows: a trigram GIN index on
         # PostgreSQL (migration 0008 creates the pg_trgm extension); a plain index on SQLite,
         # where LIKE '%…%' scans anyway.
-        Index("ix_users_search_text", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index(
+            "ix_users_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

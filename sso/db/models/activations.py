@@ -23,9 +23,7 @@ class ActivationBatch(Base):
     how long the worker sending it may be trusted to be alive (another resumes it after)."""
 
     __tablename__ = "activation_batches"
-    __table_args__ = (
-        CheckConstraint("status IN ('preparing', 'sending', 'sent')", name="status"),
-    )
+    __table_args__ = (CheckConstraint("status IN ('preparing', 'sending', 'sent')", name="status"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     # One batch per import: sending again for the same import shows the same batch.

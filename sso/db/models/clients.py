@@ -62,9 +62,7 @@ class Client(Base):
     # RFC 7592: keyed hash of the registration access token of a dynamically registered client.
     registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Review of a developer registration by an admin (approve / reject, with a note).
-    reviewed_by_id: Mapped[str | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    reviewed_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_note: Mapped[str | None] = mapped_column(Text)
     access_token_lifetime: Mapped[int | None] = mapped_column(Integer)
@@ -97,9 +95,7 @@ class InitialAccessToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(300), default="")
-    created_by_id: Mapped[str | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     max_uses: Mapped[int | None] = mapped_column(Integer)

@@ -27,9 +27,7 @@ STATUSES = (PENDING, APPROVED, DENIED, CONSUMED)
 class DeviceAuthorization(Base):
     __tablename__ = "device_authorizations"
     __table_args__ = (
-        CheckConstraint(
-            "status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")", name="status"
-        ),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")", name="status"),
     )
 
     device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)

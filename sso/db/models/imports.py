@@ -57,9 +57,7 @@ class ImportRow(Base):
 
     __tablename__ = "import_rows"
     __table_args__ = (
-        CheckConstraint(
-            "action IN ('create', 'change', 'unchanged', 'refuse')", name="action"
-        ),
+        CheckConstraint("action IN ('create', 'change', 'unchanged', 'refuse')", name="action"),
         Index("ix_import_rows_job_action_line", "job_id", "action", "line"),
     )
 

@@ -68,9 +68,7 @@ class WebAuthnChallenge(Base):
     handle (cookie); the row is found by its keyed hash and spent once."""
 
     __tablename__ = "webauthn_challenges"
-    __table_args__ = (
-        CheckConstraint("purpose IN ('register', 'authenticate')", name="purpose"),
-    )
+    __table_args__ = (CheckConstraint("purpose IN ('register', 'authenticate')", name="purpose"),)
 
     handle_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))

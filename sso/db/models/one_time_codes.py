@@ -35,10 +35,12 @@ CHANNELS = ("whatsapp", "sms", "email")
 class OneTimeCode(Base):
     __tablename__ = "one_time_codes"
     __table_args__ = (
-        CheckConstraint("purpose IN (" + ", ".join(f"'{p}'" for p in PURPOSES) + ")",
-                        name="purpose"),
-        CheckConstraint("channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")",
-                        name="channel"),
+        CheckConstraint(
+            "purpose IN (" + ", ".join(f"'{p}'" for p in PURPOSES) + ")", name="purpose"
+        ),
+        CheckConstraint(
+            "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")", name="channel"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -23,8 +23,9 @@ class UpstreamProvider(Base):
     __table_args__ = (
         CheckConstraint("accounts IN ('citizen', 'staff', 'all')", name="accounts"),
         CheckConstraint("preset IN ('oidc', 'google', 'inapas')", name="preset"),
-        CheckConstraint("staff_match IS NULL OR staff_match IN ('nip', 'email')",
-                        name="staff_match"),
+        CheckConstraint(
+            "staff_match IS NULL OR staff_match IN ('nip', 'email')", name="staff_match"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -1,7 +1,7 @@
 """JavaScript examples: Node.js with openid-client v6, a browser app with oauth4webapi v3 (both
 ES modules)."""
 
-NODE_WEB = '''// npm install openid-client express express-session   (Node.js 20 or later)
+NODE_WEB = """// npm install openid-client express express-session   (Node.js 20 or later)
 // Tangsel SSO: %%APP_NAME%%
 import express from "express";
 import session from "express-session";
@@ -56,9 +56,9 @@ app.get(new URL(REDIRECT_URI).pathname, async (req, res, next) => {
 });
 
 app.listen(Number(process.env.PORT) || 3000);
-'''
+"""
 
-NODE_MACHINE = '''// npm install openid-client   (Node.js 20 or later)
+NODE_MACHINE = """// npm install openid-client   (Node.js 20 or later)
 // Tangsel SSO: %%APP_NAME%% (client credentials: the app acts for itself, for no person)
 import * as client from "openid-client";
 
@@ -70,13 +70,13 @@ const config = await client.discovery(ISSUER, CLIENT_ID, undefined, %%CLIENT_AUT
 
 const tokens = await client.clientCredentialsGrant(config);
 console.log(tokens.access_token, tokens.expires_in); // ask again when it expires
-'''
+"""
 
-NODE_INSECURE = ''', {
+NODE_INSECURE = """, {
   execute: [client.allowInsecureRequests], // this deployment has no https (development only)
-}'''
+}"""
 
-BROWSER = '''// npm install oauth4webapi   (bundled by Vite, webpack … into the page)
+BROWSER = """// npm install oauth4webapi   (bundled by Vite, webpack … into the page)
 // Tangsel SSO: %%APP_NAME%%. A public client: PKCE instead of a secret.
 import * as oauth from "oauth4webapi";
 
@@ -129,4 +129,4 @@ export async function handleCallback() {
   const claims = oauth.getValidatedIdTokenClaims(result); // sub, name, email …
   return { claims, accessToken: result.access_token }; // keep tokens in memory, not storage
 }
-'''
+"""

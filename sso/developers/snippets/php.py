@@ -2,7 +2,7 @@
 
 # Laravel, four files. Socialite's own providers send the secret in the form body; the class
 # below sends it the way the app is registered (LARAVEL_BASIC or LARAVEL_POST).
-LARAVEL_CONFIG = '''<?php
+LARAVEL_CONFIG = """<?php
 // config/services.php: add this entry to the array the file returns.
 // Tangsel SSO: %%APP_NAME%%
 
@@ -13,9 +13,9 @@ return [
         'redirect' => %%REDIRECT_URI%%,
     ],
 ];
-'''
+"""
 
-LARAVEL_PROVIDER = '''<?php
+LARAVEL_PROVIDER = """<?php
 // app/Socialite/TangselProvider.php (composer require laravel/socialite)
 
 namespace App\\Socialite;
@@ -61,10 +61,10 @@ class TangselProvider extends AbstractProvider
         ]);
     }
 }
-'''
+"""
 
 # For client_secret_basic: the secret in the Authorization header, not in the form body.
-LARAVEL_BASIC = '''
+LARAVEL_BASIC = """
     // This app is registered with client_secret_basic: the secret goes in the Authorization
     // header (RFC 6749 §2.3.1), not in the form body as Socialite sends it by default.
     protected function getTokenHeaders($code)
@@ -83,14 +83,14 @@ LARAVEL_BASIC = '''
 
         return $fields;
     }
-'''
+"""
 
-LARAVEL_POST = '''
+LARAVEL_POST = """
     // This app is registered with client_secret_post: Socialite's default (the secret in the
     // form body) is right.
-'''
+"""
 
-LARAVEL_SERVICE_PROVIDER = '''<?php
+LARAVEL_SERVICE_PROVIDER = """<?php
 // app/Providers/AppServiceProvider.php: register the "tangsel" driver.
 
 namespace App\\Providers;
@@ -108,9 +108,9 @@ class AppServiceProvider extends ServiceProvider
         });
     }
 }
-'''
+"""
 
-LARAVEL_ROUTES = '''<?php
+LARAVEL_ROUTES = """<?php
 // routes/web.php
 
 use App\\Models\\User;
@@ -133,9 +133,9 @@ Route::get(%%REDIRECT_PATH%%, function () {
 
     return redirect('/');
 });
-'''
+"""
 
-LEAGUE_WEB = '''<?php
+LEAGUE_WEB = """<?php
 // composer require league/oauth2-client
 // Tangsel SSO: %%APP_NAME%%. One script at the redirect URI: without ?code it starts the
 // login, with ?code it finishes it.
@@ -185,9 +185,9 @@ $token = $provider->getAccessToken('authorization_code', ['code' => (string) $_G
 $person = $provider->getResourceOwner($token)->toArray(); // sub, name, email … (/userinfo)
 $_SESSION['user'] = ['sub' => $person['sub'], 'name' => $person['name'] ?? ''];
 header('Location: /');
-'''
+"""
 
-LEAGUE_MACHINE = '''<?php
+LEAGUE_MACHINE = """<?php
 // composer require league/oauth2-client
 // Tangsel SSO: %%APP_NAME%% (client credentials: the app acts for itself, for no person)
 
@@ -205,10 +205,10 @@ $provider = new GenericProvider([
 
 $token = $provider->getAccessToken('client_credentials');
 echo $token->getToken(), PHP_EOL; // ask again after $token->getExpires()
-'''
+"""
 
 LEAGUE_BASIC_USES = "use League\\OAuth2\\Client\\OptionProvider\\HttpBasicAuthOptionProvider;\n"
-LEAGUE_BASIC_COLLABORATORS = ''', [
+LEAGUE_BASIC_COLLABORATORS = """, [
     // This app is registered with client_secret_basic: the secret goes in the Authorization header.
     'optionProvider' => new HttpBasicAuthOptionProvider(),
-]'''
+]"""

@@ -1,6 +1,6 @@
 """curl examples (bash): the authorization code flow by hand, and client credentials."""
 
-CODE_FLOW = '''#!/usr/bin/env bash
+CODE_FLOW = """#!/usr/bin/env bash
 # Needs curl, openssl and jq. Tangsel SSO: %%APP_NAME%%
 set -euo pipefail
 %%SECRET_CHECK%%
@@ -31,9 +31,9 @@ TOKENS=$(curl -sS --fail-with-body %%CURL_AUTH%% \\
 # 3. Who signed in.
 ACCESS_TOKEN=$(jq -r .access_token <<<"$TOKENS")
 curl -sS --fail-with-body -H "Authorization: Bearer $ACCESS_TOKEN" "$USERINFO_ENDPOINT"
-'''
+"""
 
-MACHINE = '''#!/usr/bin/env bash
+MACHINE = """#!/usr/bin/env bash
 # Tangsel SSO: %%APP_NAME%% (client credentials: the app acts for itself, for no person)
 set -euo pipefail
 %%SECRET_CHECK%%
@@ -42,14 +42,12 @@ CLIENT_ID=%%CLIENT_ID%%
 curl -sS --fail-with-body %%CURL_AUTH%% \\
   -d grant_type=client_credentials \\
   %%TOKEN_ENDPOINT%%
-'''
+"""
 
 SECRET_CHECK = (
     ': "${TANGSEL_CLIENT_SECRET:?the secret shown once when the app was registered or its'
     ' secret rotated}"\n'
 )
 CURL_BASIC = '-u "$CLIENT_ID:$TANGSEL_CLIENT_SECRET"'
-CURL_POST = (
-    '--data-urlencode "client_id=$CLIENT_ID" --data-urlencode "client_secret=$TANGSEL_CLIENT_SECRET"'
-)
+CURL_POST = '--data-urlencode "client_id=$CLIENT_ID" --data-urlencode "client_secret=$TANGSEL_CLIENT_SECRET"'
 CURL_PUBLIC = '--data-urlencode "client_id=$CLIENT_ID"'

@@ -69,11 +69,23 @@ class TokenGrant:
 
         def revoke(session: Session) -> None:
             revoked = grant_repo.revoke_grant(session, grant_id)
-            audit.record(session, event, outcome="failure", client_id=client_id,
-                         target_type="grant", target_id=grant_id)
+            audit.record(
+                session,
+                event,
+                outcome="failure",
+                client_id=client_id,
+                target_type="grant",
+                target_id=grant_id,
+            )
             if revoked:
-                audit.record(session, Event.GRANT_REVOKED, client_id=client_id,
-                             target_type="grant", target_id=grant_id, reason=event)
+                audit.record(
+                    session,
+                    Event.GRANT_REVOKED,
+                    client_id=client_id,
+                    target_type="grant",
+                    target_id=grant_id,
+                    reason=event,
+                )
 
         self.request.on_error.append(revoke)
 
@@ -89,8 +101,9 @@ class TokenGrant:
             )
         return self.issue(grant, user, grant.scope, refresh=refresh, nonce=nonce)
 
-    def issue(self, grant: Grant, user: User | None, scope: str, *, new_grant: bool = False,
-                **extra: Any) -> dict[str, Any]:
+    def issue(
+        self, grant: Grant, user: User | None, scope: str, *, new_grant: bool = False, **extra: Any
+    ) -> dict[str, Any]:
         """The token response; the ``token.issued`` audit row is written with it, and with a
         ``new_grant`` (not written yet) the grant too, in the same statement."""
         client = self.client_row()
@@ -101,8 +114,12 @@ class TokenGrant:
         self.request.user = user
         self.request.context.update(grant=grant, user=user, client=client, **extra)
         event = audit.event_values(
-            Event.TOKEN_ISSUED, actor_id=user.id if user else None, client_id=client.client_id,
-            target_type="grant", target_id=grant.id, grant_type=self.GRANT_TYPE,
+            Event.TOKEN_ISSUED,
+            actor_id=user.id if user else None,
+            client_id=client.client_id,
+            target_type="grant",
+            target_id=grant.id,
+            grant_type=self.GRANT_TYPE,
             refresh_token=refresh is not None,
         )
         if new_grant:

@@ -73,7 +73,10 @@ class RefreshTokenGrant(TokenGrant, grants.RefreshTokenGrant):  # type: ignore[m
         requested = self.request.payload.scope
         scope = " ".join(dict.fromkeys(requested.split())) if requested else row.scope
         refresh = self.server.tokens.refresh_token(
-            self.db, client=self.client_row(), grant=grant, scope=row.scope,
+            self.db,
+            client=self.client_row(),
+            grant=grant,
+            scope=row.scope,
             expires_at=row.expires_at,
         )
         body = self.issue(grant, user, scope, refresh=refresh)

@@ -53,7 +53,9 @@ def _profile_page(
         who = require_login(request, db)
         user = who.user
         shown = values or {
-            "name": user.display_name, "phone": user.phone or "", "locale": user.locale,
+            "name": user.display_name,
+            "phone": user.phone or "",
+            "locale": user.locale,
         }
         context = {
             "values": shown,
@@ -129,9 +131,7 @@ def _email_request(request: Request, email: str) -> Response:
             db.rollback()
             context = {"email": email, "error": exc.message}
             return page(request, db, who, "email.html", "profile", context, status=400)
-        response = page(
-            request, db, who, "email_sent.html", "profile", {"email": email.strip()}
-        )
+        response = page(request, db, who, "email_sent.html", "profile", {"email": email.strip()})
     # The same page whether the address was free or not; the mail goes out afterwards.
     response.background = BackgroundTask(mailer(runtime).deliver, mails)
     return response
@@ -162,8 +162,12 @@ def email_confirm(request: Request, token: str = "") -> Response:
 # ----------------------------------------------------------------------------- NIK
 
 
-def _nik_page(request: Request, status: int = 200, error: str | None = None,
-              params: dict[str, object] | None = None) -> Response:
+def _nik_page(
+    request: Request,
+    status: int = 200,
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+) -> Response:
     runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = require_recent_login(request, db, next_path="/account/nik")
@@ -215,9 +219,13 @@ def _nik_save(request: Request, fields: dict[str, str]) -> Response:
 # ----------------------------------------------------------------------------- password
 
 
-def _password_page(request: Request, status: int = 200, error: str | None = None,
-                   params: dict[str, object] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def _password_page(
+    request: Request,
+    status: int = 200,
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     with runtime_of(request).sessions() as db:
         who = require_recent_login(request, db, next_path="/account/password")
         context = {
@@ -226,8 +234,9 @@ def _password_page(request: Request, status: int = 200, error: str | None = None
             "min_length": policy.min_length(who.user.kind),
             "max_length": policy.MAX_LENGTH,
         }
-        response = page(request, db, who, "password.html", "password", context,
-                        status=status, headers=headers)
+        response = page(
+            request, db, who, "password.html", "password", context, status=status, headers=headers
+        )
         db.commit()
         return response
 
@@ -265,8 +274,13 @@ def _password_change(request: Request, fields: dict[str, str]) -> Response:
             profile.record_wrong_password(db, change.user_id, "password_change")
             db.commit()
         if verdict.retry_after:
-            return _password_page(request, 429, "login.locked", {"minutes": verdict.minutes},
-                                  headers={"Retry-After": str(verdict.retry_after)})
+            return _password_page(
+                request,
+                429,
+                "login.locked",
+                {"minutes": verdict.minutes},
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
         return _password_page(request, 400, "account.current_password_wrong")
     new_hash = password_hasher(runtime).hash(fields["password"])
     with runtime.sessions() as db:

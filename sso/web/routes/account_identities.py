@@ -29,8 +29,11 @@ PATH = "/account/identities"
 def _linkable(db: Any, user: Any) -> list[Any]:
     linked = {up.id for _, up in repo.identities_of_user(db, user.id)}
     kinds = ("citizen", "all") if user.kind == "citizen" else ("staff", "all")
-    return [u for u in repo.list_all(db, enabled_only=True)
-            if u.id not in linked and u.accounts in kinds]
+    return [
+        u
+        for u in repo.list_all(db, enabled_only=True)
+        if u.id not in linked and u.accounts in kinds
+    ]
 
 
 @router.get(PATH)
@@ -39,17 +42,34 @@ def identities_page(request: Request) -> Response:
     with runtime.sessions() as db:
         who = require_login(request, db)
         rows = repo.identities_of_user(db, who.user.id)
-        response = page(request, db, who, "identities.html", "identities", {
-            "identities": rows, "linkable": _linkable(db, who.user),
-            "confirm": None,
-        })
+        response = page(
+            request,
+            db,
+            who,
+            "identities.html",
+            "identities",
+            {
+                "identities": rows,
+                "linkable": _linkable(db, who.user),
+                "confirm": None,
+            },
+        )
         confirm_id = request.query_params.get("unlink")
         if confirm_id:
             found = [(i, u) for i, u in rows if i.id == confirm_id]
             if found:
-                response = page(request, db, who, "identities.html", "identities", {
-                    "identities": rows, "linkable": [], "confirm": found[0],
-                })
+                response = page(
+                    request,
+                    db,
+                    who,
+                    "identities.html",
+                    "identities",
+                    {
+                        "identities": rows,
+                        "linkable": [],
+                        "confirm": found[0],
+                    },
+                )
         db.commit()
         return response
 
@@ -68,14 +88,27 @@ def link(request: Request, slug: str) -> Response:
             return failure_page(request, "upstream.error.unknown", back, status=404)
         browser = browser_cookie(request) or random_token(nbytes=24)
         try:
-            url = flow.start(db, runtime.settings, runtime.encryptor, metadata_cache(runtime),
-                             upstream, browser, purpose="link", user_id=who.user.id)
+            url = flow.start(
+                db,
+                runtime.settings,
+                runtime.encryptor,
+                metadata_cache(runtime),
+                upstream,
+                browser,
+                purpose="link",
+                user_id=who.user.id,
+            )
         except UpstreamUnavailable:
             db.rollback()
             linking.refused(db, None, "unavailable", slug=slug, user=who.user)
             db.commit()
-            return failure_page(request, "upstream.error.unavailable", back, status=502,
-                                params={"name": upstream.name})
+            return failure_page(
+                request,
+                "upstream.error.unavailable",
+                back,
+                status=502,
+                params={"name": upstream.name},
+            )
         db.commit()
     response = RedirectResponse(url, status_code=303)
     response.headers["Cache-Control"] = "no-store"
@@ -98,9 +131,19 @@ def _unlink(request: Request, identity_id: str) -> Response:
         except (Conflict, InvalidInput) as exc:
             db.rollback()
             rows = repo.identities_of_user(db, who.user.id)
-            return page(request, db, who, "identities.html", "identities", {
-                "identities": rows, "linkable": _linkable(db, who.user), "confirm": None,
-                "error": exc.message,
-            }, status=409 if isinstance(exc, Conflict) else 400)
+            return page(
+                request,
+                db,
+                who,
+                "identities.html",
+                "identities",
+                {
+                    "identities": rows,
+                    "linkable": _linkable(db, who.user),
+                    "confirm": None,
+                    "error": exc.message,
+                },
+                status=409 if isinstance(exc, Conflict) else 400,
+            )
         db.commit()
     return done(PATH, "unlinked")

@@ -33,13 +33,22 @@ def _locale(request: Request) -> str:
     return negotiate_locale(request, default=default_locale(request))
 
 
-def _number_page(request: Request, number: str = "", error: str | None = None,
-                 params: dict[str, object] | None = None, status: int = 200) -> Response:
+def _number_page(
+    request: Request,
+    number: str = "",
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+    status: int = 200,
+) -> Response:
     runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = require_login(request, db)
-        context = {"number": number or who.user.phone or "", "error": error,
-                   "error_params": params or {}, "channels": codes.phone_channels(runtime)}
+        context = {
+            "number": number or who.user.phone or "",
+            "error": error,
+            "error_params": params or {},
+            "channels": codes.phone_channels(runtime),
+        }
         response = page(request, db, who, "phone.html", "profile", context, status=status)
         db.commit()
         return response
@@ -64,8 +73,15 @@ def _phone_send(request: Request, number: str, channel: str) -> Response:
         who = require_login(request, db, next_path="/account/phone")
         try:
             sent = passwordless.start_phone_verification(
-                db, runtime.settings, throttle(runtime), who.user, number, channel=channel,
-                locale=_locale(request), ip=events.current_context().ip)
+                db,
+                runtime.settings,
+                throttle(runtime),
+                who.user,
+                number,
+                channel=channel,
+                locale=_locale(request),
+                ip=events.current_context().ip,
+            )
             db.commit()
         except InvalidInput as exc:
             db.rollback()
@@ -78,9 +94,15 @@ def _phone_send(request: Request, number: str, channel: str) -> Response:
     return codes.send_after(target, runtime, sent)
 
 
-def _code_page(request: Request, kind: str, challenge: str, error: str | None = None,
-               params: dict[str, object] | None = None, notice: str | None = None,
-               status: int = 200) -> Response:
+def _code_page(
+    request: Request,
+    kind: str,
+    challenge: str,
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
     runtime = runtime_of(request)
     with runtime.sessions() as db:
         who = require_login(request, db)
@@ -88,9 +110,15 @@ def _code_page(request: Request, kind: str, challenge: str, error: str | None = 
         if row is None or row.user_id != who.user.id or row.purpose != PURPOSES[kind]:
             return RedirectResponse(f"/account/{kind}" if kind == "phone" else "/account", 303)
         context = codes.form_context(
-            request, runtime, row, action=f"/account/{kind}/code",
-            resend_action=f"/account/{kind}/resend", error=error, error_params=params,
-            notice=notice)
+            request,
+            runtime,
+            row,
+            action=f"/account/{kind}/code",
+            resend_action=f"/account/{kind}/resend",
+            error=error,
+            error_params=params,
+            notice=notice,
+        )
         context["kind"] = kind
         response = page(request, db, who, "phone_code.html", "profile", context, status=status)
         db.commit()
@@ -99,12 +127,12 @@ def _code_page(request: Request, kind: str, challenge: str, error: str | None = 
 
 @router.get("/account/phone/code")
 def phone_code_form(request: Request, c: str = "") -> Response:
-    return _code_page(request, "phone", c[:otp.MAX_CHALLENGE_ID])
+    return _code_page(request, "phone", c[: otp.MAX_CHALLENGE_ID])
 
 
 @router.get("/account/email/code")
 def email_code_form(request: Request, c: str = "") -> Response:
-    return _code_page(request, "email", c[:otp.MAX_CHALLENGE_ID])
+    return _code_page(request, "email", c[: otp.MAX_CHALLENGE_ID])
 
 
 @router.post("/account/email/send")
@@ -119,8 +147,13 @@ def _email_send(request: Request) -> Response:
         who = require_login(request, db, next_path="/account")
         try:
             sent = passwordless.start_email_verification(
-                db, runtime.settings, throttle(runtime), who.user, locale=_locale(request),
-                ip=events.current_context().ip)
+                db,
+                runtime.settings,
+                throttle(runtime),
+                who.user,
+                locale=_locale(request),
+                ip=events.current_context().ip,
+            )
             db.commit()
         except (InvalidInput, passwordless.SendRefused):
             db.rollback()
@@ -132,8 +165,7 @@ def _email_send(request: Request) -> Response:
 @router.post("/account/{kind}/code")
 async def code_check(request: Request, kind: str) -> Response:
     fields = await read_form(request, ("challenge", "code"))
-    return await run_in_threadpool(_code_check, request, kind, fields["challenge"],
-                                   fields["code"])
+    return await run_in_threadpool(_code_check, request, kind, fields["challenge"], fields["code"])
 
 
 def _code_check(request: Request, kind: str, challenge: str, code: str) -> Response:
@@ -143,45 +175,58 @@ def _code_check(request: Request, kind: str, challenge: str, code: str) -> Respo
     with runtime.sessions() as db:
         who = require_login(request, db, next_path="/account")
         confirm = passwordless.confirm_phone if kind == "phone" else passwordless.confirm_email
-        check = confirm(db, runtime.settings, who.user, challenge[:otp.MAX_CHALLENGE_ID], code)
+        check = confirm(db, runtime.settings, who.user, challenge[: otp.MAX_CHALLENGE_ID], code)
         db.commit()
     if check.ok:
         return done("/account", "phone" if kind == "phone" else "email_code")
-    return _code_page(request, kind, challenge, codes.CHECK_MESSAGES[check.status],
-                      {"left": check.attempts_left}, status=400)
+    return _code_page(
+        request,
+        kind,
+        challenge,
+        codes.CHECK_MESSAGES[check.status],
+        {"left": check.attempts_left},
+        status=400,
+    )
 
 
 @router.post("/account/{kind}/resend")
 async def code_resend(request: Request, kind: str) -> Response:
     fields = await read_form(request, ("challenge", "channel"))
-    return await run_in_threadpool(_resend, request, kind, fields["challenge"],
-                                   fields["channel"])
+    return await run_in_threadpool(_resend, request, kind, fields["challenge"], fields["channel"])
 
 
 def _resend(request: Request, kind: str, challenge: str, channel: str) -> Response:
     if kind not in PURPOSES:
         return RedirectResponse("/account", 303)
     runtime = runtime_of(request)
-    challenge = challenge[:otp.MAX_CHALLENGE_ID]
+    challenge = challenge[: otp.MAX_CHALLENGE_ID]
     with runtime.sessions() as db:
         who = require_login(request, db, next_path="/account")
         row = otp.get(db, challenge)
         if row is None or row.user_id != who.user.id:
             return RedirectResponse("/account", 303)
         try:
-            sent = passwordless.resend(db, runtime.settings, throttle(runtime), challenge,
-                                       channel=channel or None, locale=_locale(request),
-                                       ip=events.current_context().ip)
+            sent = passwordless.resend(
+                db,
+                runtime.settings,
+                throttle(runtime),
+                challenge,
+                channel=channel or None,
+                locale=_locale(request),
+                ip=events.current_context().ip,
+            )
             db.commit()
         except otp.ResendTooSoon as exc:
             db.rollback()
-            return _code_page(request, kind, challenge, "code.resend_wait",
-                              {"seconds": exc.seconds}, status=429)
+            return _code_page(
+                request, kind, challenge, "code.resend_wait", {"seconds": exc.seconds}, status=429
+            )
         except passwordless.SendRefused as exc:
             db.rollback()
             found = codes.too_many(exc.retry_after)
-            return _code_page(request, kind, challenge, found["error"], found["error_params"],
-                              status=429)
+            return _code_page(
+                request, kind, challenge, found["error"], found["error_params"], status=429
+            )
     if sent is None:
         return _code_page(request, kind, challenge, "code.used", status=400)
     response = _code_page(request, kind, challenge, notice="code.resent")

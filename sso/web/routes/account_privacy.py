@@ -71,9 +71,13 @@ def _deleting(request: Request, db: Session) -> tuple[console.CurrentLogin, str 
     return who, factor
 
 
-def _delete_page(request: Request, status: int = 200, error: str | None = None,
-                 params: dict[str, object] | None = None,
-                 headers: dict[str, str] | None = None) -> Response:
+def _delete_page(
+    request: Request,
+    status: int = 200,
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     with runtime_of(request).sessions() as db:
         who, factor = _deleting(request, db)
         context = {
@@ -82,8 +86,9 @@ def _delete_page(request: Request, status: int = 200, error: str | None = None,
             "error": error,
             "error_params": params or {},
         }
-        response = page(request, db, who, "delete.html", "data", context,
-                        status=status, headers=headers)
+        response = page(
+            request, db, who, "delete.html", "data", context, status=status, headers=headers
+        )
         db.commit()
         return response
 
@@ -120,8 +125,13 @@ def _delete(request: Request, fields: dict[str, str]) -> Response:
             profile.record_wrong_password(db, user_id, "delete_account")
             db.commit()
         if verdict.retry_after:
-            return _delete_page(request, 429, "login.locked", {"minutes": verdict.minutes},
-                                headers={"Retry-After": str(verdict.retry_after)})
+            return _delete_page(
+                request,
+                429,
+                "login.locked",
+                {"minutes": verdict.minutes},
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
         return _delete_page(request, 400, "account.current_password_wrong")
     if factor == deletion.FACTOR_CODE:
         refused = _check_code(request, user_id, fields["code"])
@@ -150,8 +160,13 @@ def _check_code(request: Request, user_id: str, code: str) -> Response | None:
     attempt = mfa.reserve_code_attempt(guard, user_id, events.current_context().ip)
     if not attempt.verdict.allowed:
         wait = attempt.verdict.retry_after
-        return _delete_page(request, 429, "mfa.locked", {"minutes": wait_minutes(wait)},
-                            headers={"Retry-After": str(wait)})
+        return _delete_page(
+            request,
+            429,
+            "mfa.locked",
+            {"minutes": wait_minutes(wait)},
+            headers={"Retry-After": str(wait)},
+        )
     with runtime.sessions() as db:
         user = db.get(User, user_id)
         if user is None:

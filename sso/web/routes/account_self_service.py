@@ -137,12 +137,17 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
             raise
     # The same page, word for word, whether an account was made or its owner was notified
     # (from an app: the way back to it either way).
-    back, cookie = signup_return.after_email_signup(request, fields["interaction"],
-                                                    outcome.user_id)
-    page = render(request, "register_sent.html", {
-        "email": fields["email"].strip(), "csrf_token": security.csrf.token_for(request),
-        "continue_url": back,
-        "grace_minutes": runtime.settings.email_verification_grace_minutes})
+    back, cookie = signup_return.after_email_signup(request, fields["interaction"], outcome.user_id)
+    page = render(
+        request,
+        "register_sent.html",
+        {
+            "email": fields["email"].strip(),
+            "csrf_token": security.csrf.token_for(request),
+            "continue_url": back,
+            "grace_minutes": runtime.settings.email_verification_grace_minutes,
+        },
+    )
     if cookie is not None:
         set_session_cookie(page, runtime.settings, cookie)
     if back is not None and outcome.user_id is not None:
@@ -234,13 +239,17 @@ def _forgot_refused(request: Request, runtime: Runtime, email: str) -> Response 
     ip = events.current_context().ip or "unknown"
     checks = (
         (guard.key("reset_ip", ip), settings.password_reset_max_requests_ip),
-        (guard.key("reset_email", email.strip().casefold()), settings.password_reset_max_requests_email),
+        (
+            guard.key("reset_email", email.strip().casefold()),
+            settings.password_reset_max_requests_email,
+        ),
     )
     for key, threshold in checks:
         verdict = guard.hit(key, guard.limit(threshold))
         if not verdict.allowed:
-            message = translate(_locale(request), "error.wait_minutes",
-                                minutes=wait_minutes(verdict.retry_after))
+            message = translate(
+                _locale(request), "error.wait_minutes", minutes=wait_minutes(verdict.retry_after)
+            )
             page = _forgot_page(request, email, message, status=429)
             page.headers["Retry-After"] = str(verdict.retry_after)
             return page

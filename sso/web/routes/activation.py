@@ -22,22 +22,43 @@ from sso.web.templating import render
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 1024
 TEXTS = {
-    "title": "activation.title", "intro": "activation.intro", "submit": "activation.submit",
-    "invalid": "activation.invalid", "request_new": "activation.request_new",
+    "title": "activation.title",
+    "intro": "activation.intro",
+    "submit": "activation.submit",
+    "invalid": "activation.invalid",
+    "request_new": "activation.request_new",
 }
-DONE_TEXTS = {"done_title": "activation.done_title", "done_text": "activation.done_text",
-              "done_next": "activation.done_next"}
+DONE_TEXTS = {
+    "done_title": "activation.done_title",
+    "done_text": "activation.done_text",
+    "done_next": "activation.done_next",
+}
 
 
-def _page(request: Request, token: str, kind: str | None, error: str | None = None,
-          params: dict[str, Any] | None = None, status: int = 200) -> Response:
-    return render(request, "reset.html", {
-        "action": activation.ACTIVATION_PATH,
-        "csrf_token": security.csrf.token_for(request),
-        "token": token, "valid": kind is not None,
-        "min_length": policy.min_length(kind or "staff"), "max_length": policy.MAX_LENGTH,
-        "error": error, "error_params": params or {}, "texts": TEXTS,
-    }, status=status)
+def _page(
+    request: Request,
+    token: str,
+    kind: str | None,
+    error: str | None = None,
+    params: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "reset.html",
+        {
+            "action": activation.ACTIVATION_PATH,
+            "csrf_token": security.csrf.token_for(request),
+            "token": token,
+            "valid": kind is not None,
+            "min_length": policy.min_length(kind or "staff"),
+            "max_length": policy.MAX_LENGTH,
+            "error": error,
+            "error_params": params or {},
+            "texts": TEXTS,
+        },
+        status=status,
+    )
 
 
 @router.get(activation.ACTIVATION_PATH)
@@ -57,8 +78,9 @@ def activation_form(request: Request, token: str = "") -> Response:
 async def activate(request: Request) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)
-    fields = {k: str(form.get(k) or "")[:MAX_FIELD]
-              for k in ("token", "password", "password_confirm")}
+    fields = {
+        k: str(form.get(k) or "")[:MAX_FIELD] for k in ("token", "password", "password_confirm")
+    }
     return await run_in_threadpool(_activate, request, fields)
 
 
@@ -72,8 +94,9 @@ def _activate(request: Request, fields: dict[str, str]) -> Response:
             session.rollback()
             if fields["password"] != fields["password_confirm"]:
                 return _page(request, token, kind, "password.mismatch", status=400)
-            activation.activate(session, password_hasher(runtime), runtime.settings, token,
-                                fields["password"])
+            activation.activate(
+                session, password_hasher(runtime), runtime.settings, token, fields["password"]
+            )
             session.commit()
         except activation.ActivationLinkInvalid:
             session.rollback()

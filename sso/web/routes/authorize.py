@@ -57,8 +57,12 @@ def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response
     browser = browser_cookie(request) or random_token(nbytes=24)
     with runtime.sessions() as session:
         outcome = begin_authorization(
-            session, settings, key_service(runtime), multi,
-            session_cookie_value=session_cookie(request), browser_value=browser,
+            session,
+            settings,
+            key_service(runtime),
+            multi,
+            session_cookie_value=session_cookie(request),
+            browser_value=browser,
         )
     if isinstance(outcome, ErrorPage):
         return error_page(request, outcome.message)

@@ -47,12 +47,27 @@ def amr_of(channel: str) -> list[str]:
     return ["sms"] if channel == "sms" else ["otp"]
 
 
-def code_page(page: InteractionPage, row: OneTimeCode, base: str, *, title: str,
-              error: str | None = None, params: dict[str, object] | None = None,
-              notice: str | None = None, status: int = 200) -> Response:
-    context = codes.form_context(page.request, page.runtime, row, action=base,
-                                 resend_action=f"{base}/resend", error=error,
-                                 error_params=params, notice=notice)
+def code_page(
+    page: InteractionPage,
+    row: OneTimeCode,
+    base: str,
+    *,
+    title: str,
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    context = codes.form_context(
+        page.request,
+        page.runtime,
+        row,
+        action=base,
+        resend_action=f"{base}/resend",
+        error=error,
+        error_params=params,
+        notice=notice,
+    )
     context.update(title=title, back=page.here)
     return page.page("interaction_code.html", context, status=status)
 
@@ -66,14 +81,27 @@ async def _form(request: Request, names: tuple[str, ...]) -> dict[str, str]:
 # ----------------------------------------------------------------------------- asking
 
 
-def _ask_page(page: InteractionPage, value: str = "", error: str | None = None,
-              params: dict[str, object] | None = None, status: int = 200) -> Response:
-    return page.page("code_login.html", {
-        "action": f"{page.here}/code", "csrf_token": security.csrf.token_for(page.request),
-        "value": value, "channels": codes.phone_channels(page.runtime), "error": error,
-        "error_params": params or {}, "back": page.here,
-        "register": f"{page.here}/register",
-    }, status=status)
+def _ask_page(
+    page: InteractionPage,
+    value: str = "",
+    error: str | None = None,
+    params: dict[str, object] | None = None,
+    status: int = 200,
+) -> Response:
+    return page.page(
+        "code_login.html",
+        {
+            "action": f"{page.here}/code",
+            "csrf_token": security.csrf.token_for(page.request),
+            "value": value,
+            "channels": codes.phone_channels(page.runtime),
+            "error": error,
+            "error_params": params or {},
+            "back": page.here,
+            "register": f"{page.here}/register",
+        },
+        status=status,
+    )
 
 
 @router.get("/interaction/{interaction_id}/code")
@@ -84,18 +112,27 @@ async def ask(request: Request, interaction_id: str) -> Response:
 @router.post("/interaction/{interaction_id}/code")
 async def send(request: Request, interaction_id: str) -> Response:
     fields = await _form(request, ("identifier", "channel"))
-    return await run_in_threadpool(with_interaction, request, interaction_id,
-                                   lambda page: _send(page, fields["identifier"],
-                                                      fields["channel"]))
+    return await run_in_threadpool(
+        with_interaction,
+        request,
+        interaction_id,
+        lambda page: _send(page, fields["identifier"], fields["channel"]),
+    )
 
 
 def _send(page: InteractionPage, identifier: str, channel: str) -> Response:
     session = page.ia.session
     try:
-        sent = passwordless.start_login(session, page.settings, throttle(page.runtime),
-                                        identifier, channel=channel, locale=page.locale,
-                                        ip=events.current_context().ip,
-                                        data={"ia": bound(page)})
+        sent = passwordless.start_login(
+            session,
+            page.settings,
+            throttle(page.runtime),
+            identifier,
+            channel=channel,
+            locale=page.locale,
+            ip=events.current_context().ip,
+            data={"ia": bound(page)},
+        )
     except InvalidInput:
         session.rollback()
         return _ask_page(page, identifier, "code.identifier_invalid", status=400)
@@ -115,8 +152,9 @@ def _send(page: InteractionPage, identifier: str, channel: str) -> Response:
 
 @router.get("/interaction/{interaction_id}/code/{challenge}")
 async def code_form(request: Request, interaction_id: str, challenge: str) -> Response:
-    return await run_in_threadpool(with_interaction, request, interaction_id,
-                                   lambda page: _code_form(page, challenge))
+    return await run_in_threadpool(
+        with_interaction, request, interaction_id, lambda page: _code_form(page, challenge)
+    )
 
 
 def _code_form(page: InteractionPage, challenge: str) -> Response:
@@ -129,8 +167,12 @@ def _code_form(page: InteractionPage, challenge: str) -> Response:
 @router.post("/interaction/{interaction_id}/code/{challenge}")
 async def check(request: Request, interaction_id: str, challenge: str) -> Response:
     fields = await _form(request, ("code",))
-    return await run_in_threadpool(with_interaction, request, interaction_id,
-                                   lambda page: _check(page, challenge, fields["code"]))
+    return await run_in_threadpool(
+        with_interaction,
+        request,
+        interaction_id,
+        lambda page: _check(page, challenge, fields["code"]),
+    )
 
 
 def _check(page: InteractionPage, challenge: str, code: str) -> Response:
@@ -142,28 +184,41 @@ def _check(page: InteractionPage, challenge: str, code: str) -> Response:
     result, user = passwordless.finish_login(session, page.settings, challenge, code)
     session.commit()
     if user is None:
-        return code_page(page, row, base, title="code.login_title",
-                         error=codes.CHECK_MESSAGES[result.status],
-                         params={"left": result.attempts_left}, status=400)
+        return code_page(
+            page,
+            row,
+            base,
+            title="code.login_title",
+            error=codes.CHECK_MESSAGES[result.status],
+            params={"left": result.attempts_left},
+            status=400,
+        )
     outcome = login.continue_after_authentication(
-        page.ia, user, amr=amr_of(row.channel), method=f"code_{row.channel}")
+        page.ia, user, amr=amr_of(row.channel), method=f"code_{row.channel}"
+    )
     if isinstance(outcome, Proceed):
         return page.back(outcome)
-    return code_page(page, row, base, title="code.login_title", error=outcome.message,
-                     status=outcome.status)
+    return code_page(
+        page, row, base, title="code.login_title", error=outcome.message, status=outcome.status
+    )
 
 
 @router.post("/interaction/{interaction_id}/{kind}/{challenge}/resend")
 async def resend(request: Request, interaction_id: str, kind: str, challenge: str) -> Response:
     fields = await _form(request, ("channel",))
-    return await run_in_threadpool(with_interaction, request, interaction_id,
-                                   lambda page: _resend(page, kind, challenge,
-                                                        fields["channel"]))
+    return await run_in_threadpool(
+        with_interaction,
+        request,
+        interaction_id,
+        lambda page: _resend(page, kind, challenge, fields["channel"]),
+    )
 
 
 def _resend(page: InteractionPage, kind: str, challenge: str, channel: str) -> Response:
-    purposes = {"code": ("login", "code.login_title"),
-                "register": ("register", "code.register_title")}
+    purposes = {
+        "code": ("login", "code.login_title"),
+        "register": ("register", "code.register_title"),
+    }
     if kind not in purposes:
         return RedirectResponse(page.here, 303)
     purpose, title = purposes[kind]
@@ -173,19 +228,39 @@ def _resend(page: InteractionPage, kind: str, challenge: str, channel: str) -> R
         return RedirectResponse(f"{page.here}/{kind}", 303)
     base = f"{page.here}/{kind}/{challenge}"
     try:
-        sent = passwordless.resend(session, page.settings, throttle(page.runtime), challenge,
-                                   channel=channel or None, locale=page.locale,
-                                   ip=events.current_context().ip)
+        sent = passwordless.resend(
+            session,
+            page.settings,
+            throttle(page.runtime),
+            challenge,
+            channel=channel or None,
+            locale=page.locale,
+            ip=events.current_context().ip,
+        )
         session.commit()
     except otp.ResendTooSoon as exc:
         session.rollback()
-        return code_page(page, row, base, title=title, error="code.resend_wait",
-                         params={"seconds": exc.seconds}, status=429)
+        return code_page(
+            page,
+            row,
+            base,
+            title=title,
+            error="code.resend_wait",
+            params={"seconds": exc.seconds},
+            status=429,
+        )
     except passwordless.SendRefused as exc:
         session.rollback()
         found = codes.too_many(exc.retry_after)
-        return code_page(page, row, base, title=title, error=found["error"],
-                         params=found["error_params"], status=429)
+        return code_page(
+            page,
+            row,
+            base,
+            title=title,
+            error=found["error"],
+            params=found["error_params"],
+            status=429,
+        )
     if sent is None:
         return code_page(page, row, base, title=title, error="code.used", status=400)
     session.refresh(row)

@@ -87,8 +87,12 @@ def _submit(request: Request, user_code: str) -> Response:
     browser = browser_cookie(request) or random_token(nbytes=24)
     with runtime.sessions() as session:
         outcome = begin_device_approval(
-            session, runtime.settings, throttle(runtime), user_code,
-            browser_value=browser, display_code=_shown(user_code),
+            session,
+            runtime.settings,
+            throttle(runtime),
+            user_code,
+            browser_value=browser,
+            display_code=_shown(user_code),
         )
     if isinstance(outcome, Refused):
         message = outcome.message

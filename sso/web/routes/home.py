@@ -29,11 +29,15 @@ def home(request: Request) -> Response:
         found = current_login(request, db)
         nav = navigation.for_person(request, db, found.user) if found else None
         db.commit()
-    return render(request, "home.html", {
-        "issuer": runtime.settings.issuer_url,
-        "nav": nav,
-        "discovery_url": runtime.settings.issuer_url + "/.well-known/openid-configuration",
-    })
+    return render(
+        request,
+        "home.html",
+        {
+            "issuer": runtime.settings.issuer_url,
+            "nav": nav,
+            "discovery_url": runtime.settings.issuer_url + "/.well-known/openid-configuration",
+        },
+    )
 
 
 @router.get("/favicon.ico")

@@ -86,6 +86,8 @@ async def abort(request: Request, interaction_id: str) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)
     return await run_in_threadpool(
-        with_interaction, request, interaction_id,
+        with_interaction,
+        request,
+        interaction_id,
         lambda page: page.answer(login.abort(page.ia)),
     )

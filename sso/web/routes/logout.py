@@ -119,9 +119,7 @@ def _logout(request: Request, multi: Params) -> Response:
             req = validate_logout_request(session, key_service(runtime), runtime.settings, multi)
         except LogoutRequestError as exc:
             return _error_page(request, multi, exc)
-        current = login_sessions.resolve(
-            session, runtime.settings, session_cookie(request)
-        )
+        current = login_sessions.resolve(session, runtime.settings, session_cookie(request))
         if current is not None and not req.is_tied_to(current[0]):
             session.commit()  # the session's last_seen_at touch
             return _confirm_page(request, req)
@@ -145,9 +143,7 @@ def _confirm(request: Request, multi: Params, confirmed: bool) -> Response:
             # the relying party, which ended its own session before sending them to us.
             target = req.redirect_target() or "/"
             return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-        current = login_sessions.resolve(
-            session, runtime.settings, session_cookie(request)
-        )
+        current = login_sessions.resolve(session, runtime.settings, session_cookie(request))
         ids: list[str] = []
         if current is not None:
             ids = end_session(session, current[0], client_id=req.client_id)

@@ -62,14 +62,15 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: str(v)[:1024] for k, v in form.items() if isinstance(v, str)}
 
 
-def _last_factor(db: Session, request: Request, user: User, *, totp: bool,
-                 passkey: bool) -> bool:
+def _last_factor(db: Session, request: Request, user: User, *, totp: bool, passkey: bool) -> bool:
     """Whether removing this factor would leave a person who must use MFA with none."""
     have = mfa.factors(db, user.id)
     left_totp = have.totp and not totp
     left_passkeys = have.passkeys - (1 if passkey else 0)
-    return not left_totp and left_passkeys <= 0 and mfa.mfa_required(
-        db, runtime_of(request).settings, user
+    return (
+        not left_totp
+        and left_passkeys <= 0
+        and mfa.mfa_required(db, runtime_of(request).settings, user)
     )
 
 
@@ -111,7 +112,12 @@ def totp_page(request: Request) -> Response:
         if mfa.factors(db, who.user.id).totp:
             return _done("totp_enrolled")
         response = mfa_pages.enrol_page(
-            request, db, runtime.encryptor, who.user, action=TOTP_PAGE, cancel_url=HOME,
+            request,
+            db,
+            runtime.encryptor,
+            who.user,
+            action=TOTP_PAGE,
+            cancel_url=HOME,
             nav=_nav(request, db, who.user),
         )
         db.commit()
@@ -134,8 +140,15 @@ def _totp_confirm(request: Request, code: str) -> Response:
             if mfa.factors(db, who.user.id).totp:
                 return _done("totp_enrolled")
             response = mfa_pages.enrol_page(
-                request, db, runtime.encryptor, who.user, action=TOTP_PAGE, cancel_url=HOME,
-                error="mfa.code_invalid", status=400, nav=_nav(request, db, who.user),
+                request,
+                db,
+                runtime.encryptor,
+                who.user,
+                action=TOTP_PAGE,
+                cancel_url=HOME,
+                error="mfa.code_invalid",
+                status=400,
+                nav=_nav(request, db, who.user),
             )
             db.commit()
             return response
@@ -143,7 +156,10 @@ def _totp_confirm(request: Request, code: str) -> Response:
         if not codes:
             return _done("totp_enrolled")
         return mfa_pages.recovery_codes_page(
-            request, codes, continue_url=f"{HOME}?done=totp_enrolled", enrolled=True,
+            request,
+            codes,
+            continue_url=f"{HOME}?done=totp_enrolled",
+            enrolled=True,
             nav=_nav(request, db, who.user),
         )
 
@@ -179,8 +195,9 @@ def _recovery_codes(request: Request) -> Response:
             return _overview(request, db, who.user, "mfa.recovery_needs_factor", 409)
         codes = mfa.new_recovery_codes(db, runtime.settings, who.user.id, actor_id=who.user.id)
         db.commit()
-        return mfa_pages.recovery_codes_page(request, codes, continue_url=HOME,
-                                             nav=_nav(request, db, who.user))
+        return mfa_pages.recovery_codes_page(
+            request, codes, continue_url=HOME, nav=_nav(request, db, who.user)
+        )
 
 
 # ---------------------------------------------------------------------- passkeys
@@ -188,8 +205,10 @@ def _recovery_codes(request: Request) -> Response:
 def new_passkey_page(request: Request) -> Response:
     with runtime_of(request).sessions() as db:
         who = require_recent_login(request, db)
-        context = {"csrf_token": security.csrf.token_for(request),
-                   "nav": _nav(request, db, who.user)}
+        context = {
+            "csrf_token": security.csrf.token_for(request),
+            "nav": _nav(request, db, who.user),
+        }
         db.commit()
         return render(request, "mfa/passkey_new.html", context)
 
@@ -207,8 +226,11 @@ async def _json(request: Request) -> dict[str, Any]:
 
 def _json_error(request: Request, key: str, status: int = 400, **extra: str) -> Response:
     locale = negotiate_locale(request, default=default_locale(request))
-    return JSONResponse({"error": key, "message": translate(locale, key), **extra},
-                        status_code=status, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"error": key, "message": translate(locale, key), **extra},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _recent(request: Request, db: Session) -> CurrentLogin | None:
@@ -233,8 +255,9 @@ def _passkey_options(request: Request) -> Response:
             return _json_error(request, "mfa.login_again", 401, redirect=NEW_PASSKEY)
         handle, options = passkeys.registration_options(db, runtime.settings, who.user)
         db.commit()
-        return JSONResponse({"handle": handle, "options": options},
-                            headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {"handle": handle, "options": options}, headers={"Cache-Control": "no-store"}
+        )
 
 
 @router.post("/account/security/passkeys")
@@ -252,15 +275,20 @@ def _passkey_add(request: Request, body: dict[str, Any]) -> Response:
         name = body.get("name")
         try:
             passkeys.register(
-                db, runtime.settings, who.user, body.get("handle"), body.get("credential"),
+                db,
+                runtime.settings,
+                who.user,
+                body.get("handle"),
+                body.get("credential"),
                 name if isinstance(name, str) else "",
             )
         except passkeys.PasskeyError as exc:
             db.commit()  # the spent challenge
             return _json_error(request, exc.message)
         db.commit()
-        return JSONResponse({"redirect": f"{HOME}?done=passkey_added"},
-                            headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {"redirect": f"{HOME}?done=passkey_added"}, headers={"Cache-Control": "no-store"}
+        )
 
 
 @router.post("/account/security/passkeys/{passkey_id}/rename")
@@ -279,8 +307,14 @@ def _passkey_rename(request: Request, passkey_id: str, name: str) -> Response:
         if not cleaned:
             return _overview(request, db, who.user, "mfa.passkey_name_required", 400)
         row.name = cleaned
-        audit.record(db, Event.MFA_PASSKEY_RENAMED, actor_id=who.user.id, target_type="user",
-                     target_id=who.user.id, passkey_id=row.id)
+        audit.record(
+            db,
+            Event.MFA_PASSKEY_RENAMED,
+            actor_id=who.user.id,
+            target_type="user",
+            target_id=who.user.id,
+            passkey_id=row.id,
+        )
         db.commit()
         return _done("passkey_renamed")
 
@@ -299,8 +333,13 @@ def _passkey_remove(request: Request, passkey_id: str) -> Response:
         if _last_factor(db, request, who.user, totp=False, passkey=True):
             return _overview(request, db, who.user, "mfa.last_factor_required", 409)
         repo.delete_passkey(db, who.user.id, passkey_id[:64])
-        audit.record(db, Event.MFA_PASSKEY_REMOVED, actor_id=who.user.id, target_type="user",
-                     target_id=who.user.id, passkey_id=passkey_id[:64])
+        audit.record(
+            db,
+            Event.MFA_PASSKEY_REMOVED,
+            actor_id=who.user.id,
+            target_type="user",
+            target_id=who.user.id,
+            passkey_id=passkey_id[:64],
+        )
         db.commit()
         return _done("passkey_removed")
-

@@ -47,9 +47,10 @@ def _verify_code(page: InteractionPage, method: str, code: str) -> Response:
     if isinstance(outcome, WrongStep) or user is None:
         return page.proceed()
     if isinstance(outcome, Refused):
-        return page.refused(outcome, page.mfa_page(
-            user, page.message(outcome), method=method, status=outcome.status
-        ))
+        return page.refused(
+            outcome,
+            page.mfa_page(user, page.message(outcome), method=method, status=outcome.status),
+        )
     return page.back(outcome)
 
 
@@ -74,7 +75,10 @@ def _enrol(page: InteractionPage, code: str) -> Response:
     if not outcome.recovery_codes:
         return page.back(outcome)
     response: Response = mfa_pages.recovery_codes_page(
-        page.request, list(outcome.recovery_codes), continue_url=page.here, locale=page.locale,
+        page.request,
+        list(outcome.recovery_codes),
+        continue_url=page.here,
+        locale=page.locale,
         enrolled=True,
     )
     if outcome.session_cookie:
@@ -94,15 +98,18 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _json_error(locale: str, key: str, status: int = 400, *, retry_after: int = 0,
-                **extra: str) -> Response:
+def _json_error(
+    locale: str, key: str, status: int = 400, *, retry_after: int = 0, **extra: str
+) -> Response:
     headers = {"Cache-Control": "no-store"}
     message = translate(locale, key)
     if retry_after:
         headers["Retry-After"] = str(retry_after)
         message = translate(locale, key, minutes=wait_minutes(retry_after))
     return JSONResponse(
-        {"error": key, "message": message, **extra}, status_code=status, headers=headers,
+        {"error": key, "message": message, **extra},
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -110,8 +117,9 @@ def _json_outcome(page: InteractionPage, outcome: Proceed | Refused | WrongStep)
     if isinstance(outcome, WrongStep):
         return _json_error(page.locale, "mfa.passkey_failed", redirect=page.here)
     if isinstance(outcome, Refused):
-        return _json_error(page.locale, outcome.message, outcome.status,
-                           retry_after=outcome.retry_after)
+        return _json_error(
+            page.locale, outcome.message, outcome.status, retry_after=outcome.retry_after
+        )
     response = JSONResponse({"redirect": page.here}, headers={"Cache-Control": "no-store"})
     if outcome.session_cookie:
         set_session_cookie(response, page.settings, outcome.session_cookie)
@@ -138,8 +146,10 @@ def _passkey_options(page: InteractionPage) -> Response:
     challenge = second_factor.passkey_options(page.ia)
     if isinstance(challenge, WrongStep):
         return _json_outcome(page, challenge)
-    return JSONResponse({"handle": challenge.handle, "options": challenge.options},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"handle": challenge.handle, "options": challenge.options},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/interaction/{interaction_id}/passkey")
@@ -147,8 +157,13 @@ async def passkey_finish(request: Request, interaction_id: str) -> Response:
     body = await _json_body(request)
     security.csrf.verify(request, body)
     return await run_in_threadpool(
-        _json_context, request, interaction_id,
-        lambda page: _json_outcome(page, second_factor.passkey_finish(
-            page.ia, throttle(page.runtime), body.get("handle"), body.get("credential")
-        )),
+        _json_context,
+        request,
+        interaction_id,
+        lambda page: _json_outcome(
+            page,
+            second_factor.passkey_finish(
+                page.ia, throttle(page.runtime), body.get("handle"), body.get("credential")
+            ),
+        ),
     )

@@ -40,19 +40,28 @@ def _resend_link(request: Request, email: str) -> Response:
     address and IP like codes (nobody floods a mailbox with links)."""
     runtime: Runtime = request.app.state.runtime
     guard = throttle(runtime)
-    verdict = code_limits.allow_request(guard, "link:" + email.strip().casefold(),
-                                        events.current_context().ip, False)
-    context: dict[str, object] = {"email": email.strip(),
-                                  "csrf_token": security.csrf.token_for(request)}
+    verdict = code_limits.allow_request(
+        guard, "link:" + email.strip().casefold(), events.current_context().ip, False
+    )
+    context: dict[str, object] = {
+        "email": email.strip(),
+        "csrf_token": security.csrf.token_for(request),
+    }
     if not verdict.allowed:
         minutes = max(1, -(-verdict.retry_after // 60))
         context["error"] = translate(_locale(request), "code.too_many", minutes=minutes)
-        return render(request, "register_sent.html", context, status=429,
-                      headers={"Retry-After": str(verdict.retry_after)})
+        return render(
+            request,
+            "register_sent.html",
+            context,
+            status=429,
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
     with runtime.sessions() as session:
         try:
-            mails = registration.resend_verification(session, runtime.settings, email,
-                                                     _locale(request))
+            mails = registration.resend_verification(
+                session, runtime.settings, email, _locale(request)
+            )
             session.commit()
         except BaseException:
             session.rollback()

@@ -68,35 +68,56 @@ class Answer:
         uid = self.parked.row.user_id
         return user_repo.get(self.session, uid) if uid else None
 
-    def page(self, error: str | None = None, status: int = 200,
-             values: dict[str, str] | None = None, error_params: dict[str, Any] | None = None
-             ) -> Response:
+    def page(
+        self,
+        error: str | None = None,
+        status: int = 200,
+        values: dict[str, str] | None = None,
+        error_params: dict[str, Any] | None = None,
+    ) -> Response:
         stage = self.parked.row.stage
         user = self.user()
-        missing = {f for f, v in (("name", linking.claimed_name(self.verified.claims)),
-                                  ("email", linking.claimed_email(self.verified.claims)))
-                   if not v}
-        return render(self.request, f"upstreams/{stage}.html", {
-            "action": self.action,
-            "csrf_token": security.csrf.token_for(self.request),
-            "upstream_name": self.verified.upstream.name,
-            "email": user.email if user else None,
-            "factors": mfa.factors(self.session, user.id) if user else None,
-            "passkey_options": f"{self.action}/passkey/options",
-            "passkey_finish": f"{self.action}/passkey",
-            "missing": missing,
-            "values": values or {},
-            "error": error, "error_params": error_params or {},
-            "back": back_link(self.verified.interaction_id, self.verified.purpose),
-        }, status=status)
+        missing = {
+            f
+            for f, v in (
+                ("name", linking.claimed_name(self.verified.claims)),
+                ("email", linking.claimed_email(self.verified.claims)),
+            )
+            if not v
+        }
+        return render(
+            self.request,
+            f"upstreams/{stage}.html",
+            {
+                "action": self.action,
+                "csrf_token": security.csrf.token_for(self.request),
+                "upstream_name": self.verified.upstream.name,
+                "email": user.email if user else None,
+                "factors": mfa.factors(self.session, user.id) if user else None,
+                "passkey_options": f"{self.action}/passkey/options",
+                "passkey_finish": f"{self.action}/passkey",
+                "missing": missing,
+                "values": values or {},
+                "error": error,
+                "error_params": error_params or {},
+                "back": back_link(self.verified.interaction_id, self.verified.purpose),
+            },
+            status=status,
+        )
 
 
 def with_answer(request: Request, token: str, action: Any) -> Response:
     runtime = app_runtime(request)
     with runtime.sessions() as session:
         try:
-            parked = flow.load_answer(session, runtime.settings, runtime.encryptor, token,
-                                      browser_cookie(request), consume=False)
+            parked = flow.load_answer(
+                session,
+                runtime.settings,
+                runtime.encryptor,
+                token,
+                browser_cookie(request),
+                consume=False,
+            )
         except flow.FlowExpired:
             return expired(request)
         response: Response = action(Answer(request, runtime, session, token, parked))
@@ -113,18 +134,28 @@ def answer_page(request: Request, token: str) -> Response:
 async def answer(request: Request, token: str) -> Response:
     form = await request.form()
     security.csrf.verify(request, form)
-    fields = {k: str(form.get(k) or "")[:MAX_FIELD]
-              for k in ("password", "code", "method", "name", "email")}
+    fields = {
+        k: str(form.get(k) or "")[:MAX_FIELD]
+        for k in ("password", "code", "method", "name", "email")
+    }
     return await run_in_threadpool(
-        with_answer, request, token,
+        with_answer,
+        request,
+        token,
         lambda a: _prove(a, fields) if a.parked.row.stage == "prove" else _complete(a, fields),
     )
 
 
 def consume(a: Answer) -> bool:
     try:
-        flow.load_answer(a.session, a.runtime.settings, a.runtime.encryptor, a.token,
-                         browser_cookie(a.request), consume=True)
+        flow.load_answer(
+            a.session,
+            a.runtime.settings,
+            a.runtime.encryptor,
+            a.token,
+            browser_cookie(a.request),
+            consume=True,
+        )
     except flow.FlowExpired:
         return False
     return True
@@ -143,12 +174,12 @@ def _prove(a: Answer, fields: dict[str, str]) -> Response:
     attempt = guard.reserve_login(user.username_normalized, events.current_context().ip)
     if not attempt.verdict.allowed:
         wait = attempt.verdict.retry_after
-        message = translate(negotiate_locale(a.request), "login.locked",
-                            minutes=wait_minutes(wait))
+        message = translate(negotiate_locale(a.request), "login.locked", minutes=wait_minutes(wait))
         return a.page(message, status=429)
     try:
-        proven = authenticate(a.session, password_hasher(a.runtime), user.username_normalized,
-                              fields["password"])
+        proven = authenticate(
+            a.session, password_hasher(a.runtime), user.username_normalized, fields["password"]
+        )
     except AuthenticationFailed as exc:
         a.session.rollback()
         if exc.credential_was_wrong:
@@ -157,9 +188,11 @@ def _prove(a: Answer, fields: dict[str, str]) -> Response:
         a.session.commit()
         # The right password of an account that may not log in (unverified, disabled) is told
         # so: "wrong password" would send its owner resetting a password that is right.
-        return a.page(PROOF_REFUSALS.get(exc.reason, "upstream.prove.wrong"),
-                      status=401 if exc.credential_was_wrong else 403,
-                      error_params={"name": a.verified.upstream.name})
+        return a.page(
+            PROOF_REFUSALS.get(exc.reason, "upstream.prove.wrong"),
+            status=401 if exc.credential_was_wrong else 403,
+            error_params={"name": a.verified.upstream.name},
+        )
     amr = ["fed", "pwd"]
     acr = mfa.ACR_PASSWORD
     factors = mfa.factors(a.session, proven.id)
@@ -170,9 +203,17 @@ def _prove(a: Answer, fields: dict[str, str]) -> Response:
     if factors.any:
         method = fields["method"] if fields["method"] in ("totp", "recovery") else "totp"
         try:
-            amr = mfa.combine_amr(amr, mfa.check_code(
-                a.session, a.runtime.settings, a.runtime.encryptor, proven, method,
-                fields["code"][:64]))
+            amr = mfa.combine_amr(
+                amr,
+                mfa.check_code(
+                    a.session,
+                    a.runtime.settings,
+                    a.runtime.encryptor,
+                    proven,
+                    method,
+                    fields["code"][:64],
+                ),
+            )
             acr = mfa.ACR_MFA
         except mfa.SecondFactorRefused as exc:
             a.session.commit()  # the refusal's audit event
@@ -181,24 +222,30 @@ def _prove(a: Answer, fields: dict[str, str]) -> Response:
     # The throttle counts in its own transaction; SQLite has one writer: end ours first.
     a.session.commit()
     guard.login_succeeded(attempt)
-    return link_and_resume(a, proven, amr=amr, acr=acr,
-                           proof="password" if acr == mfa.ACR_PASSWORD else "password+mfa")
+    return link_and_resume(
+        a, proven, amr=amr, acr=acr, proof="password" if acr == mfa.ACR_PASSWORD else "password+mfa"
+    )
 
 
-def link_and_resume(a: Answer, proven: User, *, amr: list[str], acr: str,
-                    proof: str) -> Response:
+def link_and_resume(a: Answer, proven: User, *, amr: list[str], acr: str, proof: str) -> Response:
     """The account is proven (``proof`` says how): spend the answer page, link the identity,
     and continue the parked authorization request. Commits."""
     if not consume(a):
         a.session.rollback()
         return expired(a.request)
     try:
-        linking.link(a.session, a.runtime.settings, a.runtime.encryptor, a.verified, proven,
-                     proof=proof)
+        linking.link(
+            a.session, a.runtime.settings, a.runtime.encryptor, a.verified, proven, proof=proof
+        )
     except Conflict as exc:
         a.session.rollback()
-        return failure_page(a.request, exc.message, back_link(a.verified.interaction_id, "login"),
-                            status=409, params={"name": a.verified.upstream.name})
+        return failure_page(
+            a.request,
+            exc.message,
+            back_link(a.verified.interaction_id, "login"),
+            status=409,
+            params={"name": a.verified.upstream.name},
+        )
     return resume(a.request, a.session, a.runtime, a.verified, proven, amr=amr, acr=acr)
 
 
@@ -208,9 +255,14 @@ def _complete(a: Answer, fields: dict[str, str]) -> Response:
     if not consume(a):
         return expired(a.request)
     try:
-        user = linking.create_citizen(a.session, a.runtime.settings, a.runtime.encryptor,
-                                      a.verified, name=fields["name"] or None,
-                                      email=fields["email"] or None)
+        user = linking.create_citizen(
+            a.session,
+            a.runtime.settings,
+            a.runtime.encryptor,
+            a.verified,
+            name=fields["name"] or None,
+            email=fields["email"] or None,
+        )
     except (InvalidInput, Conflict) as exc:
         a.session.rollback()
         return a.page(exc.message, status=400, values=values, error_params=exc.params)
@@ -224,8 +276,11 @@ def _json_error(a: Answer, key: str, status: int = 400, retry_after: int = 0) ->
     locale = negotiate_locale(a.request)
     params = {"minutes": wait_minutes(retry_after)} if retry_after else {}
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
-    return JSONResponse({"error": key, "message": translate(locale, key, **params)},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": key, "message": translate(locale, key, **params)},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _as_json(a: Answer, response: Response) -> Response:
@@ -266,10 +321,12 @@ def _passkey_options(a: Answer) -> Response:
     if user is None or a.parked.row.stage != "prove":
         return _json_error(a, "upstream.error.expired")
     handle, options = passkeys.authentication_options(
-        a.session, a.runtime.settings, user=user, data={"upstream_answer": _answer_tag(a.token)})
+        a.session, a.runtime.settings, user=user, data={"upstream_answer": _answer_tag(a.token)}
+    )
     a.session.commit()
-    return JSONResponse({"handle": handle, "options": options},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"handle": handle, "options": options}, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post("/upstreams/continue/{token}/passkey")
@@ -277,8 +334,7 @@ def _passkey_options(a: Answer) -> Response:
 async def passkey_finish(request: Request, token: str) -> Response:
     body = await _json_body(request)
     security.csrf.verify(request, body)
-    return await run_in_threadpool(with_answer, request, token,
-                                   lambda a: _passkey_proof(a, body))
+    return await run_in_threadpool(with_answer, request, token, lambda a: _passkey_proof(a, body))
 
 
 def _passkey_proof(a: Answer, body: dict[str, Any]) -> Response:
@@ -293,8 +349,9 @@ def _passkey_proof(a: Answer, body: dict[str, Any]) -> Response:
     if not attempt.verdict.allowed:
         return _json_error(a, "login.locked", 429, attempt.verdict.retry_after)
     try:
-        assertion = passkeys.authenticate(a.session, a.runtime.settings, body.get("handle"),
-                                          body.get("credential"))
+        assertion = passkeys.authenticate(
+            a.session, a.runtime.settings, body.get("handle"), body.get("credential")
+        )
     except passkeys.PasskeyError as exc:
         a.session.commit()  # the spent challenge, and the audit of a cloned authenticator
         guard.login_failed(attempt)
@@ -302,14 +359,17 @@ def _passkey_proof(a: Answer, body: dict[str, Any]) -> Response:
         a.session.commit()
         return _json_error(a, exc.message)
     a.session.commit()  # the challenge is spent and the counter moved, whatever follows
-    if (assertion.data.get("upstream_answer") != _answer_tag(a.token)
-            or assertion.credential.user_id != user.id):
+    if (
+        assertion.data.get("upstream_answer") != _answer_tag(a.token)
+        or assertion.credential.user_id != user.id
+    ):
         return _json_error(a, "mfa.passkey_unknown")
     password = str(body.get("password") or "")[:MAX_FIELD]
     try:
         if password:
-            proven = authenticate(a.session, password_hasher(a.runtime),
-                                  user.username_normalized, password)
+            proven = authenticate(
+                a.session, password_hasher(a.runtime), user.username_normalized, password
+            )
             amr, proof = mfa.combine_amr(["fed", "pwd"], assertion.amr[:1]), "password+mfa"
         elif not assertion.user_verified:  # a touch is possession only: not a whole proof
             guard.login_failed(attempt)
@@ -323,8 +383,11 @@ def _passkey_proof(a: Answer, body: dict[str, Any]) -> Response:
             guard.login_failed(attempt)
         linking.refused(a.session, a.verified, f"proof: {exc.reason}", user=user)
         a.session.commit()
-        return _json_error(a, PROOF_REFUSALS.get(exc.reason, "upstream.prove.wrong"),
-                           401 if exc.credential_was_wrong else 403)
+        return _json_error(
+            a,
+            PROOF_REFUSALS.get(exc.reason, "upstream.prove.wrong"),
+            401 if exc.credential_was_wrong else 403,
+        )
     a.session.commit()
     guard.login_succeeded(attempt)
     return _as_json(a, link_and_resume(a, proven, amr=amr, acr=mfa.ACR_MFA, proof=proof))

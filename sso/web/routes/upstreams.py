@@ -52,12 +52,25 @@ def back_link(interaction_id: str | None, purpose: str) -> tuple[str, str]:
     return "/", "upstream.back_home"
 
 
-def failure_page(request: Request, message: str, link: tuple[str, str], *,
-                 status: int = 400, params: dict[str, Any] | None = None) -> Response:
-    return render(request, "error.html", {
-        "title": "upstream.error.title", "message": message, "params": params or {},
-        "link": link,
-    }, status=status)
+def failure_page(
+    request: Request,
+    message: str,
+    link: tuple[str, str],
+    *,
+    status: int = 400,
+    params: dict[str, Any] | None = None,
+) -> Response:
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "upstream.error.title",
+            "message": message,
+            "params": params or {},
+            "link": link,
+        },
+        status=status,
+    )
 
 
 def expired(request: Request) -> Response:
@@ -79,8 +92,13 @@ def start(request: Request, slug: str) -> Response:
     interaction_id = request.query_params.get("interaction") or ""
     with runtime.sessions() as session:
         try:
-            interaction.open_interaction(session, runtime.settings, interaction_id,
-                                         browser_value=browser, session_cookie_value=None)
+            interaction.open_interaction(
+                session,
+                runtime.settings,
+                interaction_id,
+                browser_value=browser,
+                session_cookie_value=None,
+            )
         except interaction.InteractionExpired:
             return expired(request)
         upstream = upstream_repo.get_by_slug(session, slug)
@@ -88,16 +106,29 @@ def start(request: Request, slug: str) -> Response:
         if upstream is None or not upstream.enabled or browser is None:
             return failure_page(request, "upstream.error.unknown", back, status=404)
         try:
-            url = flow.start(session, runtime.settings, runtime.encryptor,
-                             metadata_cache(runtime), upstream, browser, purpose="login",
-                             interaction_id=interaction_id, locale=request.query_params.get("lang"))
+            url = flow.start(
+                session,
+                runtime.settings,
+                runtime.encryptor,
+                metadata_cache(runtime),
+                upstream,
+                browser,
+                purpose="login",
+                interaction_id=interaction_id,
+                locale=request.query_params.get("lang"),
+            )
         except UpstreamUnavailable as exc:
             session.rollback()
             log.warning("upstream %s unavailable: %s", slug, exc)
             linking.refused(session, None, f"unavailable: {exc}", slug=slug)
             session.commit()
-            return failure_page(request, "upstream.error.unavailable", back, status=502,
-                                params={"name": upstream.name})
+            return failure_page(
+                request,
+                "upstream.error.unavailable",
+                back,
+                status=502,
+                params={"name": upstream.name},
+            )
         session.commit()
     return see_other(url)
 
@@ -118,8 +149,15 @@ def callback(request: Request, slug: str) -> Response:
     query = {k: v[:4096] for k, v in request.query_params.items()}
     with runtime.sessions() as session:
         try:
-            verified = flow.callback(session, runtime.settings, runtime.encryptor,
-                                     metadata_cache(runtime), slug, query, browser)
+            verified = flow.callback(
+                session,
+                runtime.settings,
+                runtime.encryptor,
+                metadata_cache(runtime),
+                slug,
+                query,
+                browser,
+            )
         except flow.FlowExpired:
             session.rollback()
             return expired(request)
@@ -128,30 +166,44 @@ def callback(request: Request, slug: str) -> Response:
             linking.refused(session, None, f"{exc.kind}: {exc.reason}", slug=slug)
             session.commit()  # the state is used up, with the refusal's event
             upstream = upstream_repo.get_by_slug(session, slug)
-            return failure_page(request, FAILURE_MESSAGES[exc.kind],
-                                back_link(exc.interaction_id, exc.purpose),
-                                status=403 if exc.kind != "unavailable" else 502,
-                                params={"name": upstream.name if upstream else slug})
+            return failure_page(
+                request,
+                FAILURE_MESSAGES[exc.kind],
+                back_link(exc.interaction_id, exc.purpose),
+                status=403 if exc.kind != "unavailable" else 502,
+                params={"name": upstream.name if upstream else slug},
+            )
         assert browser is not None  # flow.callback checked the binding
         if verified.purpose == "link":
             return _link_from_console(request, session, runtime, verified)
         return _after_login(request, session, runtime, verified, browser)
 
 
-def _after_login(request: Request, session: Session, runtime: Runtime,
-                 verified: flow.Verified, browser: str) -> Response:
+def _after_login(
+    request: Request, session: Session, runtime: Runtime, verified: flow.Verified, browser: str
+) -> Response:
     decision = linking.decide(session, verified)
     back = back_link(verified.interaction_id, "login")
     if decision.kind == "refused":
         linking.refused(session, verified, decision.reason or "refused", user=decision.user)
         session.commit()
-        return failure_page(request, decision.reason or "upstream.refused", back, status=403,
-                            params={"name": verified.upstream.name})
+        return failure_page(
+            request,
+            decision.reason or "upstream.refused",
+            back,
+            status=403,
+            params={"name": verified.upstream.name},
+        )
     if decision.kind in ("prove", "complete_profile"):
-        token = flow.park_answer(session, runtime.settings, runtime.encryptor, verified, browser,
-                                 stage="prove" if decision.kind == "prove" else
-                                 "complete_profile",
-                                 user_id=decision.user.id if decision.user else None)
+        token = flow.park_answer(
+            session,
+            runtime.settings,
+            runtime.encryptor,
+            verified,
+            browser,
+            stage="prove" if decision.kind == "prove" else "complete_profile",
+            user_id=decision.user.id if decision.user else None,
+        )
         session.commit()
         return see_other(f"/upstreams/continue/{token}")
     user = decision.user
@@ -165,8 +217,16 @@ def _after_login(request: Request, session: Session, runtime: Runtime,
     return resume(request, session, runtime, verified, user, amr=["fed"], acr="1")
 
 
-def resume(request: Request, session: Session, runtime: Runtime, verified: flow.Verified,
-           user: User, *, amr: list[str], acr: str) -> Response:
+def resume(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    verified: flow.Verified,
+    user: User,
+    *,
+    amr: list[str],
+    acr: str,
+) -> Response:
     """The person is known: the federated login's bookkeeping, then the parked authorization
     request continues through :func:`sso.oidc.login.continue_after_authentication` (account
     rules, a second factor when the policy asks, the login session). Commits."""
@@ -174,26 +234,41 @@ def resume(request: Request, session: Session, runtime: Runtime, verified: flow.
     interaction_id = verified.interaction_id or ""
     try:
         ia = interaction.open_interaction(
-            session, settings, interaction_id, browser_value=browser_cookie(request),
-            session_cookie_value=session_cookie(request))
+            session,
+            settings,
+            interaction_id,
+            browser_value=browser_cookie(request),
+            session_cookie_value=session_cookie(request),
+        )
     except interaction.InteractionExpired:
         session.rollback()
         return expired(request)
     linking.logged_in(session, settings, runtime.encryptor, verified, user)
     outcome = login.continue_after_authentication(
-        ia, user, amr=amr, acr=acr, method=f"upstream:{verified.upstream.slug}",
-        idp=verified.upstream.issuer)
+        ia,
+        user,
+        amr=amr,
+        acr=acr,
+        method=f"upstream:{verified.upstream.slug}",
+        idp=verified.upstream.issuer,
+    )
     if isinstance(outcome, Refused):  # a disabled account: nothing was linked or logged in
-        return failure_page(request, outcome.message, back_link(interaction_id, "login"),
-                            status=outcome.status, params={"name": verified.upstream.name})
+        return failure_page(
+            request,
+            outcome.message,
+            back_link(interaction_id, "login"),
+            status=outcome.status,
+            params={"name": verified.upstream.name},
+        )
     target = see_other(f"/interaction/{interaction_id}")
     if outcome.session_cookie:
         set_session_cookie(target, settings, outcome.session_cookie)
     return target
 
 
-def _link_from_console(request: Request, session: Session, runtime: Runtime,
-                       verified: flow.Verified) -> Response:
+def _link_from_console(
+    request: Request, session: Session, runtime: Runtime, verified: flow.Verified
+) -> Response:
     current = login_sessions.resolve(session, runtime.settings, session_cookie(request))
     back = (ACCOUNT_IDENTITIES, "upstream.back_to_account")
     if current is None or current[1].id != verified.user_id:
@@ -208,16 +283,15 @@ def _link_from_console(request: Request, session: Session, runtime: Runtime,
     if why is not None:
         linking.refused(session, verified, why, user=user)
         session.commit()
-        return failure_page(request, why, back, status=403,
-                            params={"name": verified.upstream.name})
+        return failure_page(request, why, back, status=403, params={"name": verified.upstream.name})
     try:
-        linking.link(session, runtime.settings, runtime.encryptor, verified, user,
-                     proof="session")
+        linking.link(session, runtime.settings, runtime.encryptor, verified, user, proof="session")
     except Conflict as exc:
         session.rollback()
         linking.refused(session, verified, exc.detail or exc.message, user=user)
         session.commit()
-        return failure_page(request, exc.message, back, status=409,
-                            params={"name": verified.upstream.name})
+        return failure_page(
+            request, exc.message, back, status=409, params={"name": verified.upstream.name}
+        )
     session.commit()
     return see_other(f"{ACCOUNT_IDENTITIES}?done=linked")

@@ -99,7 +99,7 @@ class RPUser:
         for key in (claims.get("sub"), username):
             if isinstance(key, str) and grant_roles and key in grant_roles:
                 role_set.update(grant_roles[key])
-        opd = claims.get("opd") if isinstance(claims.get("opd"), dict) else {}
+        opd: dict[str, Any] = claims["opd"] if isinstance(claims.get("opd"), dict) else {}
         name = claims.get("name") or username or claims.get("email") or claims["sub"]
         return cls(
             sub=str(claims["sub"]),
@@ -386,7 +386,7 @@ class RelyingParty:
         """Our grants may be ``offline_access`` ones, which outlive the provider's session:
         once the local session is gone nobody needs its refresh token any more."""
         try:
-            endpoint = (await self.metadata()).get("revocation_endpoint")
+            endpoint = (await self.metadata()).get("revocation_endpoint") or ""
         except ProviderUnavailable:
             return
         for token in tokens if endpoint else []:

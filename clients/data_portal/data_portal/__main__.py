@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
     from data_portal.settings import PortalSettings
 
     # The values come from PORTAL_* variables (or .env); a missing credential stops us here.
-    settings = PortalSettings()  # type: ignore[call-arg]
+    settings = PortalSettings()
     if argv[:1] == ["seed"]:
         from data_portal.seed import seed
 

@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
     from event.settings import EventSettings
 
     # The values come from EVENT_* variables (or .env); a missing credential stops us here.
-    settings = EventSettings()  # type: ignore[call-arg]
+    settings = EventSettings()
     if argv[:1] == ["seed"]:
         from event.seed import seed
 

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
     from hotspot.settings import HotspotSettings
 
     # The values come from HOTSPOT_* variables (or .env); a missing credential stops us here.
-    settings = HotspotSettings()  # type: ignore[call-arg]
+    settings = HotspotSettings()
     if argv[:1] == ["seed"]:
         from hotspot.seed import seed
 

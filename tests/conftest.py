@@ -16,10 +16,14 @@ import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.db.base import Base
@@ -59,13 +63,13 @@ def _postgres_database_url() -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
-_created_databases: list[tuple[object, str]] = []
+_created_databases: list[tuple[URL, str]] = []
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Drop the databases this test process created."""
     for base, name in _created_databases:
-        engine = create_engine(base, isolation_level="AUTOCOMMIT")  # type: ignore[call-overload]
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -89,7 +93,7 @@ def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {  # any field's type: pydantic validates them
         "env": "test",
         "issuer": "http://testserver",
         "database_url": database_url,
@@ -109,7 +113,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         for name, value in OWASP_ARGON2.items():
             if name not in overrides:
                 values[name] = value
-    return Settings(**values).finalize()  # type: ignore[arg-type]
+    return Settings(**values).finalize()
 
 
 def _empty_all_tables(runtime: Runtime) -> None:
@@ -164,7 +168,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def db(runtime: Runtime) -> Iterator[object]:
+def db(runtime: Runtime) -> Iterator[Session]:
     """A session for arranging and asserting rows, in autocommit mode: every statement sees
     what the app committed so far and holds no lock or snapshot while the app works."""
     from sqlalchemy.orm import sessionmaker
@@ -173,7 +177,7 @@ def db(runtime: Runtime) -> Iterator[object]:
     kwargs: dict[str, object] = {"isolation_level": "AUTOCOMMIT"}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
+    engine = create_engine(url, **kwargs)
     factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
     with factory() as session:
         yield session
@@ -232,7 +236,7 @@ def seed_signing_keys(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> object:
+def app(runtime: Runtime) -> FastAPI:
     from sso.app import create_app
 
     seed_signing_keys(runtime)
@@ -240,9 +244,7 @@ def app(runtime: Runtime) -> object:
 
 
 @pytest.fixture
-def http(app: object) -> Iterator[object]:
+def http(app: FastAPI) -> Iterator[TestClient]:
     """An HTTP client (a browser's cookie jar) for the whole provider, lifespan included."""
-    from fastapi.testclient import TestClient
-
-    with TestClient(app, base_url="http://testserver") as client:  # type: ignore[arg-type]
+    with TestClient(app, base_url="http://testserver") as client:
         yield client

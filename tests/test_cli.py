@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+from typing import Protocol
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner, Result
 
 from sso.cli import app as cli
+from sso.db.base import Base
 from sso.db.models import Agency, Client, PasswordCredential, User
 from sso.runtime import Runtime
 
 
+class Run(Protocol):
+    """The ``sso`` command run against the test database (what the ``sso`` fixture gives)."""
+
+    def __call__(
+        self, *args: str, input: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> Result: ...
+
+
 @pytest.fixture
-def sso(runtime: Runtime):
+def sso(runtime: Runtime) -> Run:
     s = runtime.settings
+    assert s.secret_key is not None and s.key_encryption_key is not None
     env = {
         "SSO_ENV": "test",
         "SSO_DATABASE_URL": s.database_url,
@@ -28,7 +41,9 @@ def sso(runtime: Runtime):
     }
     runner = CliRunner()
 
-    def run(*args: str, input: str | None = None, extra_env: dict[str, str] | None = None):
+    def run(
+        *args: str, input: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> Result:
         e = dict(env, **(extra_env or {}))
         e = {k: v for k, v in e.items() if v != ""}
         return runner.invoke(cli, list(args), input=input, env=e, catch_exceptions=False)
@@ -36,12 +51,14 @@ def sso(runtime: Runtime):
     return run
 
 
-def count(db, model) -> int:
+def count(db: Session, model: type[Base]) -> int:
     db.expire_all()
-    return db.scalar(select(func.count()).select_from(model))
+    n = db.scalar(select(func.count()).select_from(model))
+    assert n is not None
+    return n
 
 
-def test_agencies_create_and_list(sso, db):
+def test_agencies_create_and_list(sso: Run, db: Session) -> None:
     assert (
         sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo").exit_code == 0
     )
@@ -62,21 +79,23 @@ def test_agencies_create_and_list(sso, db):
         ("--code", "X", "--name", " "),
     ],
 )
-def test_agencies_create_errors_change_nothing(sso, db, args):
+def test_agencies_create_errors_change_nothing(
+    sso: Run, db: Session, args: tuple[str, ...]
+) -> None:
     r = sso("agencies", "create", *args)
     assert r.exit_code != 0
     assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
     assert count(db, Agency) == 0
 
 
-def test_duplicate_agency(sso, db):
+def test_duplicate_agency(sso: Run, db: Session) -> None:
     sso("agencies", "create", "--code", "DINKES", "--name", "Dinas Kesehatan")
     r = sso("agencies", "create", "--code", "DINKES", "--name", "Again")
     assert r.exit_code == 1 and "already exists" in r.stderr
     assert count(db, Agency) == 1
 
 
-def test_users_create_staff_list_disable(sso, db):
+def test_users_create_staff_list_disable(sso: Run, db: Session) -> None:
     sso("agencies", "create", "--code", "DISKOMINFO", "--name", "Dinas Kominfo")
     r = sso(
         "users",
@@ -101,6 +120,7 @@ def test_users_create_staff_list_disable(sso, db):
     assert users[0]["username"] == "budi" and users[0]["agency"] == "DISKOMINFO"
     assert users[0]["nip"] == "198503122010011001"
     cred = db.scalar(select(PasswordCredential))
+    assert cred is not None
     assert cred.password_hash.startswith("$argon2id$") and "long staff" not in cred.password_hash
     assert sso("users", "disable", "budi@tangsel.go.id").exit_code == 0
     db.expire_all()
@@ -145,7 +165,7 @@ def test_users_create_staff_list_disable(sso, db):
         (("--username", "ani", "--email", "ani@example.id", "--kind", "robot"), "kind"),
     ],
 )
-def test_users_create_errors(sso, db, args, message):
+def test_users_create_errors(sso: Run, db: Session, args: tuple[str, ...], message: str) -> None:
     r = sso("users", "create", *args, "--password-stdin", input="a long staff password\n")
     assert r.exit_code != 0
     assert message in r.stderr, r.stderr
@@ -153,7 +173,7 @@ def test_users_create_errors(sso, db, args, message):
     assert count(db, User) == 0
 
 
-def test_users_duplicate_username_case_insensitive(sso, db):
+def test_users_duplicate_username_case_insensitive(sso: Run, db: Session) -> None:
     sso(
         "users",
         "create",
@@ -178,12 +198,12 @@ def test_users_duplicate_username_case_insensitive(sso, db):
     assert count(db, User) == 1
 
 
-def test_users_create_requires_a_password_source(sso, db):
+def test_users_create_requires_a_password_source(sso: Run, db: Session) -> None:
     r = sso("users", "create", "--username", "ani", "--email", "ani@example.id")
     assert r.exit_code != 0 and count(db, User) == 0
 
 
-def test_clients_create_json_prints_only_the_credentials(sso, db):
+def test_clients_create_json_prints_only_the_credentials(sso: Run, db: Session) -> None:
     r = sso(
         "clients",
         "create",
@@ -200,6 +220,7 @@ def test_clients_create_json_prints_only_the_credentials(sso, db):
     assert set(out) == {"client_id", "client_secret"}
     assert out["client_secret"].startswith("tsso_cs_")
     row = db.scalar(select(Client))
+    assert row is not None
     assert row.client_secret_hash and out["client_secret"] not in row.client_secret_hash
     listed = sso("clients", "list", "--json").stdout
     assert out["client_secret"] not in listed
@@ -207,7 +228,7 @@ def test_clients_create_json_prints_only_the_credentials(sso, db):
     assert rotated["client_secret"] != out["client_secret"]
 
 
-def test_public_client_has_no_secret(sso):
+def test_public_client_has_no_secret(sso: Run) -> None:
     r = sso(
         "clients",
         "create",
@@ -238,18 +259,18 @@ def test_public_client_has_no_secret(sso):
         ),
     ],
 )
-def test_clients_create_errors(sso, db, args):
+def test_clients_create_errors(sso: Run, db: Session, args: tuple[str, ...]) -> None:
     r = sso("clients", "create", "--name", "X", *args)
     assert r.exit_code != 0 and r.stderr.startswith("error: ")
     assert count(db, Client) == 0
 
 
-def test_rotate_secret_of_unknown_client(sso):
+def test_rotate_secret_of_unknown_client(sso: Run) -> None:
     r = sso("clients", "rotate-secret", "nope")
     assert r.exit_code == 1 and "no client" in r.stderr
 
 
-def test_bootstrap_creates_one_admin_and_keys(sso, db):
+def test_bootstrap_creates_one_admin_and_keys(sso: Run, db: Session) -> None:
     r = sso("bootstrap")
     assert r.exit_code == 0, r.output
     assert "admin password (shown once):" in r.stdout
@@ -260,7 +281,7 @@ def test_bootstrap_creates_one_admin_and_keys(sso, db):
     assert {k["state"] for k in keys} >= {"active", "next"}
 
 
-def test_bootstrap_uses_configured_admin_password(sso, db):
+def test_bootstrap_uses_configured_admin_password(sso: Run, db: Session) -> None:
     r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": "kota tangsel berbenah 2026"})
     assert r.exit_code == 0 and "shown once" not in r.stdout
 
@@ -274,8 +295,8 @@ def test_bootstrap_uses_configured_admin_password(sso, db):
     ],
 )
 def test_bootstrap_names_the_variable_and_the_rule_that_refused_its_password(
-    sso, db, password, rule
-):
+    sso: Run, db: Session, password: str, rule: str
+) -> None:
     r = sso("bootstrap", extra_env={"SSO_ADMIN_PASSWORD": password})
     assert r.exit_code == 1
     assert r.stderr.startswith("error: SSO_ADMIN_PASSWORD is refused: ")
@@ -284,17 +305,17 @@ def test_bootstrap_names_the_variable_and_the_rule_that_refused_its_password(
     assert count(db, User) == 0
 
 
-def test_gc_prints_counts(sso):
+def test_gc_prints_counts(sso: Run) -> None:
     r = sso("gc")
     assert r.exit_code == 0 and "authorization_codes\t0" in r.stdout
 
 
-def test_db_current(sso):
+def test_db_current(sso: Run) -> None:
     r = sso("db", "current")
     assert r.exit_code == 0 and "(head)" in r.stdout
 
 
-def test_prod_refuses_unsafe_settings_listing_every_problem(sso):
+def test_prod_refuses_unsafe_settings_listing_every_problem(sso: Run) -> None:
     r = sso(
         "users",
         "list",
@@ -309,7 +330,7 @@ def test_prod_refuses_unsafe_settings_listing_every_problem(sso):
     assert "https" in r.stderr and "SQLite" in r.stderr and "SSO_SECRET_KEY" in r.stderr
 
 
-def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
+def test_roles_app_role_reaches_the_roles_claim(sso: Run, db: Session, runtime: Runtime) -> None:
     from sso.db.models import Client as ClientRow
     from sso.storage import roles as role_repo
 
@@ -348,6 +369,7 @@ def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
     assert r.exit_code == 0, r.output
     db.expire_all()
     user = db.scalar(select(User))
+    assert user is not None
     client_pk = db.scalar(select(ClientRow.id))
     assert role_repo.role_names_for(db, user.id, user.agency_id, client_pk) == [
         "organizer",
@@ -366,13 +388,13 @@ def test_roles_app_role_reaches_the_roles_claim(sso, db, runtime):
         ("assign", "--role", "admin", "--user", "x", "--agency", "Y"),
     ],
 )
-def test_roles_errors(sso, args):
+def test_roles_errors(sso: Run, args: tuple[str, ...]) -> None:
     r = sso("roles", *args)
     assert r.exit_code == 1 and r.stderr.startswith("error: ")
 
 
 def test_serve_shares_the_cores_among_workers_for_password_checks(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`sso serve --workers N` with the cap left at 0: each worker gets cores // N (at least
     1), so a login storm runs about as many argon2 checks as there are cores."""
@@ -402,7 +424,7 @@ def test_serve_shares_the_cores_among_workers_for_password_checks(
     assert "SSO_PASSWORD_CHECK_CONCURRENCY" not in os.environ
 
 
-def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_path) -> None:
+def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_path: Path) -> None:
     """`make run PORT=8090` as a newcomer runs it: a real `sso serve --port N` in dev, with no
     SSO_ISSUER and no SSO_DATABASE_URL. The issuer (discovery, the console's login) is :N, the
     database and the dev secrets are in SSO_VAR_DIR, and the start-up log is clean."""
@@ -463,7 +485,7 @@ def test_serve_on_another_port_moves_the_issuer_and_var_dir_holds_the_state(tmp_
 
 
 def test_an_explicit_issuer_wins_over_the_served_address(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sso.cli.serve import follow_served_address, served_issuer
     from sso.config import load_settings

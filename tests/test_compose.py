@@ -203,7 +203,7 @@ def test_provider_environment_passes_prod_checks(services: dict[str, dict[str, A
     for name in ("sso", "sso-migrate"):
         env = _environment(services[name])
         assert env["SSO_ENV"] == "prod"
-        values = {
+        values: dict[str, Any] = {
             key[4:].lower(): INTERPOLATION.sub(lambda m: supplied.get(m.group(1), "x"), value)
             for key, value in env.items()
             if key.startswith("SSO_")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,13 +30,14 @@ PROD = {
 def test_below_the_floor_is_refused_outside_tests(
     env: str, params: dict[str, object], tmp_path: Path
 ) -> None:
-    values = {**PROD, "env": env, "var_dir": tmp_path, **params}
+    values: dict[str, Any] = {**PROD, "env": env, "var_dir": tmp_path, **params}
     with pytest.raises(ConfigError, match="below OWASP's floor"):
-        Settings(**values).finalize()  # type: ignore[arg-type]
+        Settings(**values).finalize()
 
 
 def test_the_floor_itself_is_accepted_in_prod(tmp_path: Path) -> None:
-    settings = Settings(**{**PROD, "var_dir": tmp_path, **OWASP_ARGON2}).finalize()  # type: ignore[arg-type]
+    values: dict[str, Any] = {**PROD, "var_dir": tmp_path, **OWASP_ARGON2}
+    settings = Settings(**values).finalize()
     assert (settings.argon2_memory_cost, settings.argon2_time_cost) == (19456, 2)
 
 

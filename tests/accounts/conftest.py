@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.core.clock import FrozenClock, set_clock
+from sso.db.models import Client
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings, seed_signing_keys
@@ -63,7 +65,7 @@ def frozen_clock() -> Iterator[FrozenClock]:
         set_clock(previous)
 
 
-def rp_client(runtime: Runtime, db: Any, **spec: Any) -> tuple[Any, str]:
+def rp_client(runtime: Runtime, db: Session, **spec: Any) -> tuple[Client, str]:
     from tests.factories import create_client
 
     client, secret = create_client(runtime, db, **spec)

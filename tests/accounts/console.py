@@ -8,10 +8,10 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,30 +23,30 @@ from tests.oidc.flow import authorize_url, csrf_of, login, open_console_page, qu
 RP = "https://rp.example.id/callback"
 
 
-def text_of(response: httpx.Response) -> str:
+def text_of(response: httpx2.Response) -> str:
     return html.unescape(response.text)
 
 
-def console(http: TestClient, path: str, username: str, password: str = PASSWORD) -> httpx.Response:
+def console(
+    http: TestClient, path: str, username: str, password: str = PASSWORD
+) -> httpx2.Response:
     """GET a console page, logging in (again) when the console asks for it."""
-    # TestClient answers httpx2 responses once httpx2 is installed (starlette >= 1.10 prefers it;
-    # scim2-client's engine pulls it in), httpx ones otherwise: the same interface either way.
-    return cast(httpx.Response, open_console_page(http, path, username, password))
+    return open_console_page(http, path, username, password)
 
 
 def post(
     http: TestClient, form_page: str, action: str, data: dict[str, str], **kwargs: Any
-) -> httpx.Response:
+) -> httpx2.Response:
     """Submit a console form: the CSRF token comes from ``form_page`` (already logged in)."""
     page = http.get(form_page, follow_redirects=False)
     assert page.status_code == 200, (page.status_code, page.headers.get("location"))
-    response: httpx.Response = http.post(
+    response: httpx2.Response = http.post(
         action, data={**data, "csrf_token": csrf_of(page.text)}, follow_redirects=False, **kwargs
     )
     return response
 
 
-def redirected_to_login(response: httpx.Response) -> dict[str, str]:
+def redirected_to_login(response: httpx2.Response) -> dict[str, str]:
     """The /authorize query of a "log in (again)" redirect (asserts it is one)."""
     assert response.status_code == 303, response.text
     location = response.headers["location"]
@@ -86,8 +86,8 @@ def sign_in_to_rp(
     return tokens
 
 
-def refresh(http: TestClient, client_id: str, secret: str, token: str) -> httpx.Response:
-    response: httpx.Response = http.post(
+def refresh(http: TestClient, client_id: str, secret: str, token: str) -> httpx2.Response:
+    response: httpx2.Response = http.post(
         "/token",
         data={"grant_type": "refresh_token", "refresh_token": token},
         auth=(client_id, secret),

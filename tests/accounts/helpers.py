@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 
 from tests.oidc.flow import csrf_of
@@ -28,7 +28,7 @@ def register(
     confirm: str | None = None,
     phone: str = "",
     lang: str | None = None,
-) -> httpx.Response:
+) -> httpx2.Response:
     query = f"?lang={lang}" if lang else ""
     page = http.get(f"/register{query}")
     assert page.status_code == 200, page.text
@@ -43,7 +43,7 @@ def register(
     return http.post(f"/register{query}", data=form)
 
 
-def forgot(http: TestClient, email: str, lang: str | None = None) -> httpx.Response:
+def forgot(http: TestClient, email: str, lang: str | None = None) -> httpx2.Response:
     query = f"?lang={lang}" if lang else ""
     page = http.get(f"/password/forgot{query}")
     assert page.status_code == 200, page.text
@@ -52,7 +52,7 @@ def forgot(http: TestClient, email: str, lang: str | None = None) -> httpx.Respo
     )
 
 
-def reset_form(http: TestClient, link: str) -> httpx.Response:
+def reset_form(http: TestClient, link: str) -> httpx2.Response:
     return http.get(path_of(link))
 
 
@@ -69,7 +69,7 @@ def submit_reset(
     confirm: str | None = None,
     csrf: str | None = None,
     lang: str | None = None,
-) -> httpx.Response:
+) -> httpx2.Response:
     if csrf is None:
         page = reset_form(http, link)
         assert page.status_code == 200, page.text

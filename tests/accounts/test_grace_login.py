@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate, grace_ends_at
 from sso.core.clock import FrozenClock
 from sso.db.models import User
 from sso.runtime import Runtime
+from tests.accounts import mailbox as smtp
 from tests.factories import PASSWORD, create_user
 
 GRACE = timedelta(minutes=10)
@@ -58,9 +61,9 @@ def test_a_verified_phone_is_enough_and_staff_get_no_grace(runtime: Runtime) -> 
 
 def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
     runtime: Runtime,
-    db: object,
-    http: object,
-    mailbox: object,
+    db: Session,
+    http: TestClient,
+    mailbox: smtp.Mailbox,
     frozen_clock: FrozenClock,
 ) -> None:
     """Registering from an app's login page keeps its request: within the grace the new
@@ -78,15 +81,15 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
 
     client, secret = rp_client(runtime, db, trusted=True)
     req = authorize_url(client.client_id)
-    first = http.get(req.url, follow_redirects=False)  # type: ignore[attr-defined]
+    first = http.get(req.url, follow_redirects=False)
     interaction = first.headers["location"]
-    login_page = http.get(interaction)  # type: ignore[attr-defined]
+    login_page = http.get(interaction)
     assert f'href="{interaction}/register?lang=id"' in login_page.text
-    form = http.get(f"/register?interaction={interaction.rsplit('/', 1)[-1]}")  # type: ignore[attr-defined]
+    form = http.get(f"/register?interaction={interaction.rsplit('/', 1)[-1]}")
     assert 'name="interaction"' in form.text and 'id="phone-signup"' in form.text
     sent = http.post(
         "/register",
-        data={  # type: ignore[attr-defined]
+        data={
             "name": "Ani",
             "email": "ani@example.id",
             "password": REG_PASSWORD,
@@ -97,12 +100,12 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
         },
     )
     assert sent.status_code == 200 and 'id="grace-continue"' in sent.text
-    back = http.get(interaction, follow_redirects=False)  # type: ignore[attr-defined]
+    back = http.get(interaction, follow_redirects=False)
     assert back.status_code in (302, 303) and back.headers["location"].startswith(RP)
     code = query_of(back.headers["location"])["code"]
     tokens = http.post(
         "/token",
-        data={  # type: ignore[attr-defined]
+        data={
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": RP,
@@ -117,9 +120,7 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
     assert claims["acr"] == "0"
     info = http.get(
         "/userinfo",
-        headers={  # type: ignore[attr-defined]
-            "Authorization": f"Bearer {tokens.json()['access_token']}"
-        },
+        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
     ).json()
     assert info["email_verified"] is False
     with runtime.sessions() as session:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from sso.accounts import code_delivery, code_senders, otp, passwordless
 from sso.accounts import phone as phones
 from sso.accounts.mail import Mailer
+from sso.accounts.registration import RegistrationInvalid
 from sso.accounts.throttle import Throttle
 from sso.config import Settings
 from sso.core.clock import FrozenClock
@@ -28,6 +30,8 @@ from tests.conftest import make_settings
 from tests.factories import create_user
 
 NUMBER = "+6281234567890"
+# The users table as Core sees it: the tests flip a flag behind the services' back.
+users_table = cast(Table, User.__table__)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +211,7 @@ def test_whatsapp_sends_the_cloud_api_template_message(
 ) -> None:
     with runtime.sessions() as db:
         create_user(runtime, db, username="siti", phone=NUMBER)
-        db.execute(User.__table__.update().values(phone_verified=True))
+        db.execute(users_table.update().values(phone_verified=True))
         db.commit()
         request = passwordless.start_login(
             db,
@@ -274,7 +278,7 @@ def test_unknown_and_known_numbers_get_the_same_answer(
 ) -> None:
     with runtime.sessions() as db:
         create_user(runtime, db, username="siti", phone=NUMBER)
-        db.execute(User.__table__.update().values(phone_verified=True))
+        db.execute(users_table.update().values(phone_verified=True))
         db.commit()
         known = passwordless.start_login(
             db, runtime.settings, guard, NUMBER, channel="sms", locale="id", ip="10.0.0.2"
@@ -411,7 +415,7 @@ def test_a_registration_refuses_a_number_codes_cannot_reach(
     guard: Throttle,
 ) -> None:
     reg = passwordless.PhoneRegistration(name="", phone="021 555 1234")
-    with runtime.sessions() as db, pytest.raises(passwordless.RegistrationInvalid) as bad:
+    with runtime.sessions() as db, pytest.raises(RegistrationInvalid) as bad:
         passwordless.start_registration(db, runtime.settings, guard, reg, ip="10.0.0.6")
     assert {e.field for e in bad.value.errors} == {"name", "phone"}
 
@@ -424,7 +428,7 @@ def test_verifying_a_phone_moves_it_from_its_previous_owner(
     with runtime.sessions() as db:
         old = create_user(runtime, db, username="lama", phone=NUMBER)
         new = create_user(runtime, db, username="baru")
-        db.execute(User.__table__.update().where(User.id == old.id).values(phone_verified=True))
+        db.execute(users_table.update().where(User.id == old.id).values(phone_verified=True))
         db.commit()
         request = passwordless.start_phone_verification(
             db,

@@ -41,7 +41,7 @@ def _hasher(tmp_path: Path, **overrides: object) -> tuple[PasswordHasher, Spy]:
     )
     hasher = PasswordHasher(settings)
     spy = Spy(hasher._context)
-    hasher._context = spy  # type: ignore[assignment]
+    hasher._context = spy
     return hasher, spy
 
 

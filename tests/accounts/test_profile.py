@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.accounts.deletion import pseudonym
 from sso.db.models import AccountToken, AuditEvent, Consent, Grant, LoginSession, User
 from sso.oidc.backchannel import stop_background_deliveries
+from sso.runtime import Runtime
+from tests.accounts import mailbox as smtp
 from tests.accounts.conftest import rp_client
 from tests.accounts.console import (
     console,
@@ -29,7 +33,7 @@ EMAIL = "siti.aminah@example.id"
 NIK = "3674016502900003"  # Tangerang Selatan, a woman born 25-02-1990 (day + 40)
 
 
-def registered_and_verified(http, mailbox) -> None:
+def registered_and_verified(http: TestClient, mailbox: smtp.Mailbox) -> None:
     assert register(http).status_code == 200
     (mail,) = mailbox.wait(1)
     verified = http.get(path_of(mail.link("/register/verify?token=")))
@@ -37,14 +41,16 @@ def registered_and_verified(http, mailbox) -> None:
     mailbox.clear()
 
 
-def user_row(db, email: str = EMAIL) -> User:
+def user_row(db: Session, email: str = EMAIL) -> User:
     db.rollback()
     user = db.scalar(select(User).where(User.email_normalized == email))
     assert user is not None
     return user
 
 
-def test_citizen_uses_every_part_of_the_console(http, runtime, db, mailbox):
+def test_citizen_uses_every_part_of_the_console(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     client, secret = rp_client(runtime, db, name="Portal Satu Data")
     registered_and_verified(http, mailbox)
 
@@ -179,11 +185,13 @@ def test_citizen_uses_every_part_of_the_console(http, runtime, db, mailbox):
     stop_background_deliveries(runtime, wait=True)
 
 
-def _version(db) -> str:
+def _version(db: Session) -> str:
     return str(user_row(db).version)
 
 
-def test_staff_member_logs_in_with_the_nip(http, runtime, db, mailbox):
+def test_staff_member_logs_in_with_the_nip(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     agency = create_agency(db, "BAPPEDA", "Badan Perencanaan Pembangunan Daerah")
     create_user(
         runtime,

@@ -10,16 +10,22 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx2
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from sso.core.clock import FrozenClock
+from sso.runtime import Runtime
 from sso.web.routes.interaction import password_hasher
+from tests.accounts import mailbox as smtp
 from tests.accounts.console import console, text_of
 from tests.accounts.helpers import forgot, register
 from tests.factories import create_client, create_user
 from tests.oidc.flow import authorize_url, csrf_of
 
 
-def browser(app, ip: str) -> TestClient:
+def browser(app: FastAPI, ip: str) -> TestClient:
     return TestClient(app, base_url="http://testserver", client=(ip, 50000))
 
 
@@ -32,8 +38,13 @@ def main_of(text: str, *replace: str) -> str:
 
 
 def test_registrations_are_limited_per_ip_with_the_wait_in_words(
-    app, http, runtime, db, mailbox, frozen_clock
-):
+    app: FastAPI,
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    mailbox: smtp.Mailbox,
+    frozen_clock: FrozenClock,
+) -> None:
     runtime.settings.registration_max_requests_ip = 3
     for i in range(3):
         assert register(http, email=f"warga{i}@example.id").status_code == 200
@@ -52,12 +63,16 @@ def test_registrations_are_limited_per_ip_with_the_wait_in_words(
     assert register(http, email="warga3@example.id").status_code == 200
 
 
-def test_a_festival_registers_many_people_behind_one_ip(http, mailbox):
+def test_a_festival_registers_many_people_behind_one_ip(
+    http: TestClient, mailbox: smtp.Mailbox
+) -> None:
     for i in range(25):  # one hotspot, many citizens: the default limit is far above this
         assert register(http, email=f"festival{i}@example.id").status_code == 200
 
 
-def test_password_reset_requests_are_limited_per_ip(app, http, runtime, db, mailbox):
+def test_password_reset_requests_are_limited_per_ip(
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     runtime.settings.password_reset_max_requests_ip = 3
     for i in range(3):
         assert forgot(http, f"orang{i}@example.id", lang="en").status_code == 200
@@ -68,7 +83,9 @@ def test_password_reset_requests_are_limited_per_ip(app, http, runtime, db, mail
         assert forgot(elsewhere, "orang3@example.id", lang="en").status_code == 200
 
 
-def _login_attempt(http: TestClient, client_id: str, username: str, password: str):
+def _login_attempt(
+    http: TestClient, client_id: str, username: str, password: str
+) -> httpx2.Response:
     r = http.get(authorize_url(client_id).url + "&ui_locales=en", follow_redirects=False)
     interaction = r.headers["location"]
     page = http.get(interaction)
@@ -79,7 +96,9 @@ def _login_attempt(http: TestClient, client_id: str, username: str, password: st
     )
 
 
-def test_login_answers_the_same_for_existing_and_unknown_accounts(http, runtime, db):
+def test_login_answers_the_same_for_existing_and_unknown_accounts(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     client, _ = create_client(runtime, db)
     create_user(runtime, db, username="siti")
     known = _login_attempt(http, client.client_id, "siti@example.id", "wrong password here")
@@ -92,8 +111,8 @@ def test_login_answers_the_same_for_existing_and_unknown_accounts(http, runtime,
 
 
 def test_registration_and_reset_pages_do_not_tell_whether_an_account_exists(
-    http, runtime, db, mailbox
-):
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     create_user(runtime, db, username="siti", email="siti@example.id")
     pages = {}
     for email in ("siti@example.id", "rina@example.id"):
@@ -107,7 +126,9 @@ def test_registration_and_reset_pages_do_not_tell_whether_an_account_exists(
     assert "If VALUE is registered with Tangsel SSO" in reset_page
 
 
-def test_parallel_guesses_of_the_current_password_run_at_most_threshold_checks(http, runtime, db):
+def test_parallel_guesses_of_the_current_password_run_at_most_threshold_checks(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     create_user(runtime, db, username="siti")
     assert console(http, "/account/password", "siti").status_code == 200
     token = csrf_of(http.get("/account/password").text)
@@ -116,7 +137,7 @@ def test_parallel_guesses_of_the_current_password_run_at_most_threshold_checks(h
     checks = 0
     lock = threading.Lock()
 
-    def counting(password: str, password_hash: str):
+    def counting(password: str, password_hash: str) -> tuple[bool, str | None]:
         nonlocal checks
         with lock:
             checks += 1

@@ -6,16 +6,20 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.accounts.deletion import pseudonym
-from sso.db.models import BackchannelLogoutDelivery, Consent, LoginSession, User
+from sso.db.models import BackchannelLogoutDelivery, Client, Consent, LoginSession, User
 from sso.oidc.backchannel import BACKCHANNEL_EVENT, stop_background_deliveries
+from sso.runtime import Runtime
 from tests.accounts.console import (
     RP,
     Receiver,
@@ -37,7 +41,7 @@ NEW = "nasi uduk di pagi hari"
 
 
 @pytest.fixture
-def receiver(runtime) -> Iterator[Receiver]:
+def receiver(runtime: Runtime) -> Iterator[Receiver]:
     r = Receiver()
     yield r
     stop_background_deliveries(runtime, wait=True)
@@ -50,7 +54,7 @@ def _insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def rp(runtime, db, receiver):
+def rp(runtime: Runtime, db: Session, receiver: Receiver) -> tuple[Client, str]:
     client, secret = create_client(
         runtime,
         db,
@@ -63,25 +67,25 @@ def rp(runtime, db, receiver):
 
 
 @pytest.fixture
-def siti(runtime, db) -> User:
+def siti(runtime: Runtime, db: Session) -> User:
     return create_user(runtime, db, username="siti", display_name="Siti")
 
 
 @pytest.fixture
-def phone(app) -> Iterator[TestClient]:
+def phone(app: FastAPI) -> Iterator[TestClient]:
     """Siti's phone: another browser with a cookie jar of its own."""
     with TestClient(app, base_url="http://testserver", headers={"User-Agent": PHONE}) as client:
         yield client
 
 
-def logout_claims(http: TestClient, token: str) -> dict:
+def logout_claims(http: TestClient, token: str) -> dict[str, Any]:
     keys = KeySet.import_key_set(http.get("/jwks.json").json())
     claims = dict(jwt.decode(token, keys).claims)
     assert BACKCHANNEL_EVENT in claims["events"]
     return claims
 
 
-def live_sessions(db, user_id: str) -> list[LoginSession]:
+def live_sessions(db: Session, user_id: str) -> list[LoginSession]:
     db.rollback()
     return list(
         db.scalars(
@@ -92,7 +96,14 @@ def live_sessions(db, user_id: str) -> list[LoginSession]:
     )
 
 
-def test_sessions_page_and_logging_out_another_device(http, phone, db, rp, receiver, siti):
+def test_sessions_page_and_logging_out_another_device(
+    http: TestClient,
+    phone: TestClient,
+    db: Session,
+    rp: tuple[Client, str],
+    receiver: Receiver,
+    siti: User,
+) -> None:
     client, secret = rp
     sign_in_to_rp(phone, client.client_id, secret, "siti", scope="openid profile")
     page = console(http, "/account/sessions?lang=en", "siti")
@@ -115,7 +126,15 @@ def test_sessions_page_and_logging_out_another_device(http, phone, db, rp, recei
     assert logout.actor_id == siti.id
 
 
-def test_log_out_all_other_devices_and_this_one(http, phone, app, db, rp, receiver, siti):
+def test_log_out_all_other_devices_and_this_one(
+    http: TestClient,
+    phone: TestClient,
+    app: FastAPI,
+    db: Session,
+    rp: tuple[Client, str],
+    receiver: Receiver,
+    siti: User,
+) -> None:
     client, secret = rp
     sign_in_to_rp(phone, client.client_id, secret, "siti", scope="openid profile")
     with TestClient(app, base_url="http://testserver") as laptop:
@@ -137,8 +156,13 @@ def test_log_out_all_other_devices_and_this_one(http, phone, app, db, rp, receiv
 
 
 def test_password_change_ends_other_sessions_and_revokes_refresh_tokens(
-    http, phone, db, rp, receiver, siti
-):
+    http: TestClient,
+    phone: TestClient,
+    db: Session,
+    rp: tuple[Client, str],
+    receiver: Receiver,
+    siti: User,
+) -> None:
     client, secret = rp
     on_phone = sign_in_to_rp(phone, client.client_id, secret, "siti")
     here = sign_in_to_rp(http, client.client_id, secret, "siti")
@@ -167,7 +191,9 @@ def test_password_change_ends_other_sessions_and_revokes_refresh_tokens(
     assert {e.details["reason"] for e in revoked} >= {"password_changed"}
 
 
-def test_revoking_an_app_stops_its_refresh_token(http, db, rp, siti):
+def test_revoking_an_app_stops_its_refresh_token(
+    http: TestClient, db: Session, rp: tuple[Client, str], siti: User
+) -> None:
     client, secret = rp
     tokens = sign_in_to_rp(http, client.client_id, secret, "siti")
     assert refresh(http, client.client_id, secret, tokens["refresh_token"]).status_code == 200
@@ -193,8 +219,14 @@ def test_revoking_an_app_stops_its_refresh_token(http, db, rp, siti):
 
 
 def test_deleting_the_account_logs_it_out_of_every_app(
-    http, phone, runtime, db, rp, receiver, siti
-):
+    http: TestClient,
+    phone: TestClient,
+    runtime: Runtime,
+    db: Session,
+    rp: tuple[Client, str],
+    receiver: Receiver,
+    siti: User,
+) -> None:
     client, secret = rp
     sign_in_to_rp(phone, client.client_id, secret, "siti")
     tokens = sign_in_to_rp(http, client.client_id, secret, "siti")

@@ -3,11 +3,17 @@ and the audit event. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import httpx2
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.accounts import sessions as login_sessions
+from sso.core.clock import FrozenClock
 from sso.db.models import AccountToken, LoginSession, User
+from sso.runtime import Runtime
+from tests.accounts import mailbox as smtp
 from tests.accounts.console import console, events, post, redirected_to_login, text_of
 from tests.factories import PASSWORD, create_user
 
@@ -16,30 +22,38 @@ NIK = "3674012301900001"
 
 
 @pytest.fixture
-def siti(runtime, db) -> User:
+def siti(runtime: Runtime, db: Session) -> User:
     return create_user(runtime, db, username="siti", display_name="Siti")
 
 
 @pytest.fixture
-def logged_in(http, siti) -> User:
+def logged_in(http: TestClient, siti: User) -> User:
     assert console(http, "/account?lang=en", "siti").status_code == 200
     return siti
 
 
-def fresh_user(db, user_id: str) -> User:
+def fresh_user(db: Session, user_id: str) -> User:
     db.rollback()
     user = db.get(User, user_id, populate_existing=True)
     assert user is not None
     return user
 
 
-def main_of(response, address: str) -> str:
+def password_hash_of(db: Session, user_id: str) -> str:
+    credential = fresh_user(db, user_id).password
+    assert credential is not None
+    return credential.password_hash
+
+
+def main_of(response: httpx2.Response, address: str) -> str:
     """The page's main content with the address it names replaced."""
     main = text_of(response).split("<main", 1)[1].split("</main>", 1)[0]
     return main.replace(address, "ADDRESS")
 
 
-def change_password(http, current: str, new: str = NEW, confirm: str | None = None):
+def change_password(
+    http: TestClient, current: str, new: str = NEW, confirm: str | None = None
+) -> httpx2.Response:
     return post(
         http,
         "/account/password",
@@ -52,11 +66,13 @@ def change_password(http, current: str, new: str = NEW, confirm: str | None = No
     )
 
 
-def test_wrong_current_password_is_refused_and_counted(http, db, logged_in):
-    before = fresh_user(db, logged_in.id).password.password_hash
+def test_wrong_current_password_is_refused_and_counted(
+    http: TestClient, db: Session, logged_in: User
+) -> None:
+    before = password_hash_of(db, logged_in.id)
     r = change_password(http, "not my password")
     assert r.status_code == 400 and "Your current password is not correct." in text_of(r)
-    assert fresh_user(db, logged_in.id).password.password_hash == before
+    assert password_hash_of(db, logged_in.id) == before
     assert not events(db, "user.login_failed")  # not a login: the person is logged in
     [failed] = [e for e in events(db, "user.reauth_failed") if e.details.get("action")]
     assert failed.details == {"reason": "bad_password", "action": "password_change"}
@@ -67,10 +83,12 @@ def test_wrong_current_password_is_refused_and_counted(http, db, logged_in):
     locked = change_password(http, PASSWORD)
     assert locked.status_code == 429 and "please wait 1 minute" in text_of(locked)
     assert int(locked.headers["Retry-After"]) == 60
-    assert fresh_user(db, logged_in.id).password.password_hash == before
+    assert password_hash_of(db, logged_in.id) == before
 
 
-def test_new_password_must_pass_the_policy_and_match(http, db, logged_in):
+def test_new_password_must_pass_the_policy_and_match(
+    http: TestClient, db: Session, logged_in: User
+) -> None:
     r = change_password(http, PASSWORD, "password123")
     assert r.status_code == 400 and "most commonly used" in text_of(r)
     r = change_password(http, PASSWORD, "siti loves her garden")
@@ -80,7 +98,9 @@ def test_new_password_must_pass_the_policy_and_match(http, db, logged_in):
     assert not events(db, "user.password_changed")
 
 
-def test_a_stale_login_must_log_in_again_before_a_sensitive_change(http, db, siti, frozen_clock):
+def test_a_stale_login_must_log_in_again_before_a_sensitive_change(
+    http: TestClient, db: Session, siti: User, frozen_clock: FrozenClock
+) -> None:
     assert console(http, "/account?lang=en", "siti").status_code == 200
     csrf_page = http.get("/account/password")
     assert csrf_page.status_code == 200
@@ -130,27 +150,33 @@ def test_a_stale_login_must_log_in_again_before_a_sensitive_change(http, db, sit
         ("3674012301900000", "must not be 0000"),
     ],
 )
-def test_a_bad_nik_is_explained_in_words(http, db, logged_in, nik, message):
+def test_a_bad_nik_is_explained_in_words(
+    http: TestClient, db: Session, logged_in: User, nik: str, message: str
+) -> None:
     r = post(http, "/account/nik?lang=en", "/account/nik?lang=en", {"nik": nik, "action": "set"})
     assert r.status_code == 400 and message in text_of(r)
     assert fresh_user(db, logged_in.id).nik_hash is None
     assert not events(db, "user.nik_set")
 
 
-def test_a_nik_of_another_account_is_refused(http, runtime, db, logged_in):
+def test_a_nik_of_another_account_is_refused(
+    http: TestClient, runtime: Runtime, db: Session, logged_in: User
+) -> None:
     other = create_user(runtime, db, username="budi")
     assert console(http, "/account", "siti").status_code == 200
     with runtime.sessions() as s:
         from sso.accounts.profile import set_nik
 
-        set_nik(s, runtime.settings, runtime.encryptor, s.get(User, other.id), NIK)
+        set_nik(s, runtime.settings, runtime.encryptor, s.get_one(User, other.id), NIK)
         s.commit()
     r = post(http, "/account/nik?lang=en", "/account/nik?lang=en", {"nik": NIK, "action": "set"})
     assert r.status_code == 409 and "already linked to another account" in text_of(r)
     assert fresh_user(db, logged_in.id).nik_hash is None
 
 
-def test_staff_cannot_add_a_nik_nor_delete_themselves(http, runtime, db):
+def test_staff_cannot_add_a_nik_nor_delete_themselves(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     staff = create_user(
         runtime,
         db,
@@ -180,10 +206,12 @@ def test_staff_cannot_add_a_nik_nor_delete_themselves(http, runtime, db):
     assert not events(db, "user.deleted")
 
 
-def test_another_persons_session_cannot_be_ended(http, runtime, db, logged_in):
+def test_another_persons_session_cannot_be_ended(
+    http: TestClient, runtime: Runtime, db: Session, logged_in: User
+) -> None:
     other = create_user(runtime, db, username="budi")
     with runtime.sessions() as s:
-        theirs = login_sessions.start(s, runtime.settings, s.get(User, other.id), amr=["pwd"])
+        theirs = login_sessions.start(s, runtime.settings, s.get_one(User, other.id), amr=["pwd"])
         s.commit()
     for session_id in (theirs.row.id, "no-such-session"):
         r = post(
@@ -195,12 +223,12 @@ def test_another_persons_session_cannot_be_ended(http, runtime, db, logged_in):
         )
         assert r.status_code == 404 and "not yours" in text_of(r)
     db.rollback()
-    assert db.get(LoginSession, theirs.row.id, populate_existing=True).ended_at is None
+    assert db.get_one(LoginSession, theirs.row.id, populate_existing=True).ended_at is None
     refused = [e for e in events(db, "session.ended") if e.outcome == "failure"]
     assert len(refused) == 2 and all(e.actor_id == logged_in.id for e in refused)
 
 
-def test_an_app_without_access_cannot_be_revoked(http, logged_in):
+def test_an_app_without_access_cannot_be_revoked(http: TestClient, logged_in: User) -> None:
     r = post(
         http,
         "/account/apps",
@@ -211,7 +239,9 @@ def test_an_app_without_access_cannot_be_revoked(http, logged_in):
     assert r.status_code == 404 and "no access to your account" in text_of(r)
 
 
-def test_profile_form_mistakes_and_a_stale_page(http, runtime, db, logged_in):
+def test_profile_form_mistakes_and_a_stale_page(
+    http: TestClient, runtime: Runtime, db: Session, logged_in: User
+) -> None:
     r = post(
         http,
         "/account",
@@ -224,7 +254,7 @@ def test_profile_form_mistakes_and_a_stale_page(http, runtime, db, logged_in):
     assert "Choose Bahasa Indonesia or English." in body
     version = str(fresh_user(db, logged_in.id).version)
     with runtime.sessions() as s:  # another window saves first
-        s.get(User, logged_in.id).display_name = "Siti dari jendela lain"
+        s.get_one(User, logged_in.id).display_name = "Siti dari jendela lain"
         s.commit()
     r = post(
         http,
@@ -237,7 +267,9 @@ def test_profile_form_mistakes_and_a_stale_page(http, runtime, db, logged_in):
     assert not events(db, "user.profile_updated")
 
 
-def test_email_change_refusals(http, runtime, db, mailbox, logged_in):
+def test_email_change_refusals(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox, logged_in: User
+) -> None:
     create_user(runtime, db, username="budi", email="budi@example.id")
     r = post(http, "/account/email", "/account/email?lang=en", {"email": "SITI@example.id"})
     assert r.status_code == 400 and "already your account's email" in text_of(r)
@@ -262,7 +294,9 @@ def test_email_change_refusals(http, runtime, db, mailbox, logged_in):
     assert fresh_user(db, logged_in.id).email_normalized == "siti@example.id"
 
 
-def test_email_taken_between_request_and_confirmation(http, runtime, db, mailbox, logged_in):
+def test_email_taken_between_request_and_confirmation(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox, logged_in: User
+) -> None:
     post(http, "/account/email", "/account/email", {"email": "rina@example.id"})
     (mail,) = mailbox.wait(1)
     create_user(runtime, db, username="rina", email="rina@example.id")
@@ -273,7 +307,9 @@ def test_email_taken_between_request_and_confirmation(http, runtime, db, mailbox
     assert fresh_user(db, logged_in.id).email_normalized == "siti@example.id"
 
 
-def test_deletion_needs_the_box_ticked_and_the_right_password(http, db, logged_in):
+def test_deletion_needs_the_box_ticked_and_the_right_password(
+    http: TestClient, db: Session, logged_in: User
+) -> None:
     r = post(
         http, "/account/delete", "/account/delete?lang=en", {"password": PASSWORD, "confirm": ""}
     )
@@ -295,7 +331,7 @@ def test_deletion_needs_the_box_ticked_and_the_right_password(http, db, logged_i
     assert failed.details == {"reason": "bad_password", "action": "delete_account"}
 
 
-def test_console_forms_need_the_csrf_token(http, db, logged_in):
+def test_console_forms_need_the_csrf_token(http: TestClient, db: Session, logged_in: User) -> None:
     r = http.post(
         "/account/profile",
         data={"name": "Eve", "phone": "", "locale": "id"},

@@ -9,12 +9,25 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from sso.db.models import AccountToken, AuditEvent, Grant, LoginSession, RefreshToken
+from sso.core.clock import FrozenClock
+from sso.db.models import (
+    AccountToken,
+    AuditEvent,
+    Client,
+    Grant,
+    LoginSession,
+    RefreshToken,
+    User,
+)
+from sso.runtime import Runtime
+from tests.accounts import mailbox as smtp
 from tests.accounts.conftest import rp_client
 from tests.accounts.helpers import (
     NEW_PASSWORD,
@@ -31,11 +44,11 @@ from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 RP = "https://rp.example.id/callback"
 
 
-def text_of(response: httpx.Response) -> str:
+def text_of(response: httpx2.Response) -> str:
     return html.unescape(response.text)
 
 
-def events(db, name: str) -> list[AuditEvent]:
+def events(db: Session, name: str) -> list[AuditEvent]:
     db.rollback()
     return list(db.scalars(select(AuditEvent).where(AuditEvent.event == name)))
 
@@ -75,18 +88,24 @@ def tokens_for(http: TestClient, client_id: str, secret: str, username: str) -> 
 
 
 @pytest.fixture
-def siti(runtime, db):
+def siti(runtime: Runtime, db: Session) -> User:
     return create_user(runtime, db, username="siti", email="siti@example.id")
 
 
 @pytest.fixture
-def rp(runtime, db):
+def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
     return rp_client(runtime, db)
 
 
 def test_forgot_mail_reset_ends_sessions_and_refresh_tokens(
-    app, http, runtime, db, mailbox, siti, rp
-):
+    app: FastAPI,
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    mailbox: smtp.Mailbox,
+    siti: User,
+    rp: tuple[Client, str],
+) -> None:
     client, secret = rp
     # The person is logged in in one browser, and an app holds a refresh token.
     tokens = tokens_for(http, client.client_id, secret, "siti")
@@ -134,7 +153,9 @@ def test_forgot_mail_reset_ends_sessions_and_refresh_tokens(
     assert [e.details["reason"] for e in events(db, "session.ended")] == ["password_reset"]
 
 
-def test_reset_in_english_and_policy_applies(http, db, mailbox, siti):
+def test_reset_in_english_and_policy_applies(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
+) -> None:
     forgot(http, "siti@example.id", lang="en")
     (mail,) = mailbox.wait(1)
     assert mail.subject == "Choose a new password for Tangsel SSO" and "30 minutes" in mail.text
@@ -155,7 +176,9 @@ def test_reset_in_english_and_policy_applies(http, db, mailbox, siti):
     assert submit_reset(http, link, lang="en").status_code == 200
 
 
-def test_staff_need_twelve_characters(http, runtime, db, mailbox):
+def test_staff_need_twelve_characters(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     create_user(runtime, db, username="budi", email="budi@example.id", kind="staff")
     forgot(http, "budi@example.id")
     link = mailbox.wait(1)[0].link("/password/reset")
@@ -166,7 +189,9 @@ def test_staff_need_twelve_characters(http, runtime, db, mailbox):
     assert submit_reset(http, link, "dua belas kar").status_code == 200
 
 
-def test_reset_link_works_once(http, db, mailbox, siti):
+def test_reset_link_works_once(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
+) -> None:
     forgot(http, "siti@example.id")
     link = mailbox.wait(1)[0].link("/password/reset")
     page = reset_form(http, link)
@@ -178,7 +203,9 @@ def test_reset_link_works_once(http, db, mailbox, siti):
     assert 'href="/password/forgot"' in r.text
 
 
-def test_reset_link_expires_after_30_minutes(http, db, mailbox, siti, frozen_clock):
+def test_reset_link_expires_after_30_minutes(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User, frozen_clock: FrozenClock
+) -> None:
     forgot(http, "siti@example.id")
     link = mailbox.wait(1)[0].link("/password/reset")
     frozen_clock.advance(29 * 60)
@@ -190,7 +217,9 @@ def test_reset_link_expires_after_30_minutes(http, db, mailbox, siti, frozen_clo
     assert r.status_code == 400 and "kedaluwarsa" in text_of(r)
 
 
-def test_newer_request_voids_the_older_link(http, db, mailbox, siti):
+def test_newer_request_voids_the_older_link(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
+) -> None:
     forgot(http, "siti@example.id")
     forgot(http, "siti@example.id")
     older, newer = (m.link("/password/reset") for m in mailbox.wait(2))
@@ -202,7 +231,9 @@ def test_newer_request_voids_the_older_link(http, db, mailbox, siti):
     assert sorted(r.voided_at is None for r in rows) == [False, True]
 
 
-def test_unknown_email_answers_the_same_and_sends_nothing(http, db, mailbox, siti):
+def test_unknown_email_answers_the_same_and_sends_nothing(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
+) -> None:
     known = forgot(http, "siti@example.id")
     mailbox.wait(1)
     unknown = forgot(http, "nobody@example.id")
@@ -215,7 +246,7 @@ def test_unknown_email_answers_the_same_and_sends_nothing(http, db, mailbox, sit
     assert outcomes == ["failure", "success"]
 
 
-def test_malformed_email_is_explained(http, db, mailbox):
+def test_malformed_email_is_explained(http: TestClient, db: Session, mailbox: smtp.Mailbox) -> None:
     r = forgot(http, "not an email")
     assert r.status_code == 400 and "Alamat email tidak valid" in text_of(r)
     r = forgot(http, "still not", lang="en")
@@ -223,7 +254,9 @@ def test_malformed_email_is_explained(http, db, mailbox):
     assert mailbox.messages() == []
 
 
-def test_reset_of_an_unverified_citizen_verifies_the_email(http, db, mailbox):
+def test_reset_of_an_unverified_citizen_verifies_the_email(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox
+) -> None:
     register(http, email="rudi@example.id", name="Rudi")
     mailbox.wait(1)
     forgot(http, "rudi@example.id")
@@ -235,7 +268,9 @@ def test_reset_of_an_unverified_citizen_verifies_the_email(http, db, mailbox):
     assert db.scalar(select(User.email_verified).where(User.email_normalized == "rudi@example.id"))
 
 
-def test_forgot_and_reset_posts_need_csrf(http, db, mailbox, siti):
+def test_forgot_and_reset_posts_need_csrf(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
+) -> None:
     assert http.post("/password/forgot", data={"email": "siti@example.id"}).status_code == 403
     assert (
         http.post(
@@ -246,7 +281,9 @@ def test_forgot_and_reset_posts_need_csrf(http, db, mailbox, siti):
     assert mailbox.messages() == []
 
 
-def test_a_reset_link_used_twice_at_once_has_one_winner(app, http, db, mailbox, siti):
+def test_a_reset_link_used_twice_at_once_has_one_winner(
+    app: FastAPI, http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
+) -> None:
     forgot(http, "siti@example.id")
     link = mailbox.wait(1)[0].link("/password/reset")
     csrf = csrf_of(reset_form(http, link).text)
@@ -263,7 +300,14 @@ def test_a_reset_link_used_twice_at_once_has_one_winner(app, http, db, mailbox, 
     assert len(events(db, "user.password_reset")) == 1
 
 
-def test_no_password_or_token_in_any_log_line(http, runtime, db, mailbox, caplog, siti):
+def test_no_password_or_token_in_any_log_line(
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    mailbox: smtp.Mailbox,
+    caplog: pytest.LogCaptureFixture,
+    siti: User,
+) -> None:
     caplog.set_level(logging.DEBUG)
     client, _ = rp_client(runtime, db)
     register(http, email="log@example.id", password="a secret passphrase to hide")

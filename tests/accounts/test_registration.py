@@ -8,11 +8,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from sso.core.clock import FrozenClock
 from sso.db.models import AccountToken, AuditEvent, User
+from sso.runtime import Runtime
+from tests.accounts import mailbox as smtp
 from tests.accounts.conftest import rp_client
 from tests.accounts.helpers import PASSWORD, path_of, register
 from tests.factories import create_user
@@ -21,21 +26,23 @@ from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 RP = "https://rp.example.id/callback"
 
 
-def events(db, name: str) -> list[AuditEvent]:
+def events(db: Session, name: str) -> list[AuditEvent]:
     db.rollback()  # a fresh snapshot: the app committed in other connections
     return list(db.scalars(select(AuditEvent).where(AuditEvent.event == name)))
 
 
-def users_with_email(db, email: str) -> int:
+def users_with_email(db: Session, email: str) -> int:
     db.rollback()  # a fresh snapshot: the app committed in other connections
-    return db.scalar(select(func.count()).select_from(User).where(User.email_normalized == email))
+    count = db.scalar(select(func.count()).select_from(User).where(User.email_normalized == email))
+    assert count is not None
+    return count
 
 
-def text_of(response) -> str:
+def text_of(response: httpx2.Response) -> str:
     return html.unescape(response.text)
 
 
-def try_login(http: TestClient, client_id: str, username: str, password: str):
+def try_login(http: TestClient, client_id: str, username: str, password: str) -> httpx2.Response:
     """/authorize → login form → POST; the login response (no redirects followed)."""
     r = http.get(authorize_url(client_id).url, follow_redirects=False)
     assert r.status_code == 303
@@ -48,7 +55,13 @@ def try_login(http: TestClient, client_id: str, username: str, password: str):
     )
 
 
-def test_register_verify_then_log_in(http, runtime, db, mailbox, frozen_clock):
+def test_register_verify_then_log_in(
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    mailbox: smtp.Mailbox,
+    frozen_clock: FrozenClock,
+) -> None:
     client, _ = rp_client(runtime, db)
     r = register(http, phone="0812-3456-7890")
     assert r.status_code == 200
@@ -63,10 +76,12 @@ def test_register_verify_then_log_in(http, runtime, db, mailbox, frozen_clock):
     assert html.escape(link) in mail.html  # the HTML alternative carries the same link
 
     user = db.scalar(select(User).where(User.email_normalized == "siti.aminah@example.id"))
+    assert user is not None
     assert user.kind == "citizen" and user.status == "active" and not user.email_verified
     assert user.username == "siti.aminah" and user.phone == "+6281234567890"
     assert user.display_name == "Siti Aminah" and user.locale == "id"
     token_row = db.scalar(select(AccountToken))
+    assert token_row is not None
     assert token_row.token_hash not in link and link.split("token=")[1] not in token_row.token_hash
 
     # Before verification (and after the grace login's minutes, see test_grace_login) the
@@ -91,7 +106,7 @@ def test_register_verify_then_log_in(http, runtime, db, mailbox, frozen_clock):
     assert [e.details["reason"] for e in events(db, "user.login_failed")][:1] == ["unverified"]
 
 
-def test_register_in_english(http, db, mailbox):
+def test_register_in_english(http: TestClient, db: Session, mailbox: smtp.Mailbox) -> None:
     r = register(http, email="Ani@Example.ID", name="Ani", lang="en")
     assert r.status_code == 200 and "Check your email" in text_of(r)
     assert r.headers["content-language"] == "en"
@@ -99,6 +114,7 @@ def test_register_in_english(http, db, mailbox):
     assert mail.subject == "Verify the email of your Tangsel SSO account"
     assert "Hello Ani" in mail.text and "24 hours" in mail.text
     user = db.scalar(select(User))
+    assert user is not None
     assert user.locale == "en" and user.email == "Ani@Example.ID"
     assert user.email_normalized == "ani@example.id" and user.username == "ani"
 
@@ -106,7 +122,9 @@ def test_register_in_english(http, db, mailbox):
     assert "Email verified" in text_of(verified)
 
 
-def test_bad_or_spent_verification_links(http, db, mailbox):
+def test_bad_or_spent_verification_links(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox
+) -> None:
     assert http.get("/register/verify?token=tsso_ev_nope").status_code == 400
     r = http.get("/register/verify")
     assert r.status_code == 400 and "Tautan tidak berlaku" in text_of(r)
@@ -114,7 +132,9 @@ def test_bad_or_spent_verification_links(http, db, mailbox):
     assert r.status_code == 400 and "Link not valid" in text_of(r)
 
 
-def test_expired_verification_link(http, db, mailbox, frozen_clock):
+def test_expired_verification_link(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox, frozen_clock: FrozenClock
+) -> None:
     register(http)
     link = mailbox.wait(1)[0].link("/register/verify")
     frozen_clock.advance(24 * 3600 + 1)
@@ -123,7 +143,9 @@ def test_expired_verification_link(http, db, mailbox, frozen_clock):
     assert not db.scalar(select(User.email_verified))
 
 
-def test_duplicate_email_answers_the_same_and_mails_the_owner(http, runtime, db, mailbox):
+def test_duplicate_email_answers_the_same_and_mails_the_owner(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     first = register(http, email="budi@example.id", name="Budi")
     second = register(
         http, email="BUDI@example.id", name="Someone Else", password="another fine passphrase"
@@ -145,7 +167,9 @@ def test_duplicate_email_answers_the_same_and_mails_the_owner(http, runtime, db,
     ]
 
 
-def test_duplicate_of_a_verified_account_gets_no_verification_link(http, runtime, db, mailbox):
+def test_duplicate_of_a_verified_account_gets_no_verification_link(
+    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+) -> None:
     create_user(runtime, db, username="ani", email="ani@example.id", locale="en")
     r = register(http, email="ani@example.id")
     assert r.status_code == 200 and "Periksa email Anda" in text_of(r)
@@ -173,7 +197,15 @@ def test_duplicate_of_a_verified_account_gets_no_verification_link(http, runtime
         ("en", "my name is WARGA123 ok", "warga123@example.id", "must not contain your username"),
     ],
 )
-def test_password_policy_refusals_explained(http, db, mailbox, lang, password, email, expected):
+def test_password_policy_refusals_explained(
+    http: TestClient,
+    db: Session,
+    mailbox: smtp.Mailbox,
+    lang: str | None,
+    password: str,
+    email: str,
+    expected: str,
+) -> None:
     r = register(http, email=email, password=password, lang=lang)
     assert r.status_code == 400
     assert expected in text_of(r)
@@ -183,7 +215,9 @@ def test_password_policy_refusals_explained(http, db, mailbox, lang, password, e
     assert mailbox.messages() == []
 
 
-def test_spaces_and_any_characters_are_fine(http, db, mailbox):
+def test_spaces_and_any_characters_are_fine(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox
+) -> None:
     r = register(http, email="dewi@example.id", password="  ☕ kopi pagi di Serpong  ")
     assert r.status_code == 200
     assert users_with_email(db, "dewi@example.id") == 1
@@ -200,14 +234,21 @@ def test_spaces_and_any_characters_are_fine(http, db, mailbox):
         ("en", {"confirm": "something else entirely"}, "The two passwords are not the same"),
     ],
 )
-def test_form_mistakes_are_explained(http, db, mailbox, lang, fields, expected):
+def test_form_mistakes_are_explained(
+    http: TestClient,
+    db: Session,
+    mailbox: smtp.Mailbox,
+    lang: str | None,
+    fields: dict[str, str],
+    expected: str,
+) -> None:
     r = register(http, lang=lang, **fields)
     assert r.status_code == 400 and expected in text_of(r)
     assert db.scalar(select(func.count()).select_from(User)) == 0
     assert mailbox.messages() == []
 
 
-def test_register_post_needs_csrf(http, db):
+def test_register_post_needs_csrf(http: TestClient, db: Session) -> None:
     r = http.post(
         "/register",
         data={
@@ -221,7 +262,9 @@ def test_register_post_needs_csrf(http, db):
     assert db.scalar(select(func.count()).select_from(User)) == 0
 
 
-def test_login_page_links_to_register_and_forgot(http, runtime, db):
+def test_login_page_links_to_register_and_forgot(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     client, _ = rp_client(runtime, db)
     r = http.get(authorize_url(client.client_id).url)
     # Registration from an app's login page keeps its parked request (issue 15).
@@ -232,7 +275,9 @@ def test_login_page_links_to_register_and_forgot(http, runtime, db):
     assert "Register a citizen account" in http.get("/register?lang=en").text
 
 
-def test_same_registration_submitted_100_times_at_once_makes_one_account(http, db, mailbox):
+def test_same_registration_submitted_100_times_at_once_makes_one_account(
+    http: TestClient, db: Session, mailbox: smtp.Mailbox
+) -> None:
     page = http.get("/register")
     form = {
         "name": "Rina",

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from sso.accounts import registration
 from sso.accounts.mail import Mail, Mailer, MailError
@@ -16,6 +18,8 @@ from sso.accounts.passwords import PasswordHasher
 from sso.accounts.policy import PasswordRefused
 from sso.accounts.service import NewUser, create_user
 from sso.db.models import User
+from sso.runtime import Runtime
+from tests.accounts import mailbox as smtp
 from tests.accounts.mailbox import free_port
 from tests.conftest import make_settings
 from tests.factories import create_agency
@@ -37,7 +41,7 @@ class BarrierHasher:
         return hashed
 
 
-def test_create_user_applies_the_policy(runtime, db) -> None:
+def test_create_user_applies_the_policy(runtime: Runtime, db: Session) -> None:
     hasher = PasswordHasher(runtime.settings)
     agency = create_agency(db)
     staff = NewUser(username="budi", email="budi@example.id", kind="staff", agency_code=agency.code)
@@ -55,7 +59,7 @@ def test_create_user_applies_the_policy(runtime, db) -> None:
     assert create_user(db, hasher, NewUser(username="dewi", email="dewi@example.id"), None)
 
 
-def test_registrations_racing_past_the_existence_check_make_one_account(runtime) -> None:
+def test_registrations_racing_past_the_existence_check_make_one_account(runtime: Runtime) -> None:
     parties = 12  # within the connection pool (10 + 10 overflow)
     hasher = BarrierHasher(PasswordHasher(runtime.settings), parties)
     reg = registration.Registration(name="Rina", email="rina@example.id", password=PASSWORD)
@@ -73,7 +77,7 @@ def test_registrations_racing_past_the_existence_check_make_one_account(runtime)
         assert session.scalar(select(func.count()).select_from(User)) == 1
 
 
-def test_usernames_from_the_same_local_part_get_a_suffix(runtime, db) -> None:
+def test_usernames_from_the_same_local_part_get_a_suffix(runtime: Runtime, db: Session) -> None:
     hasher = PasswordHasher(runtime.settings)
     for domain in ("example.id", "contoh.id", "mail.id"):
         reg = registration.Registration(name="Ani", email=f"ani@{domain}", password=PASSWORD)
@@ -113,7 +117,7 @@ def test_phone_numbers_are_stored_in_e164(raw: str, expected: str) -> None:
     assert registration.normalize_phone(raw) == expected
 
 
-def test_a_verification_link_opened_twice_at_once(runtime) -> None:
+def test_a_verification_link_opened_twice_at_once(runtime: Runtime) -> None:
     hasher = PasswordHasher(runtime.settings)
     reg = registration.Registration(name="Ani", email="ani@example.id", password=PASSWORD)
     with runtime.sessions() as session:
@@ -143,7 +147,9 @@ MAIL = Mail(
 )
 
 
-def test_smtp_login_and_message_shape(backend_urls, tmp_path, mailbox) -> None:
+def test_smtp_login_and_message_shape(
+    backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
+) -> None:
     settings = make_settings(
         backend_urls["sqlite"],
         tmp_path,
@@ -165,7 +171,9 @@ def test_smtp_login_and_message_shape(backend_urls, tmp_path, mailbox) -> None:
     assert got.text.replace("\r\n", "\n") == MAIL.text and got.html.strip() == MAIL.html
 
 
-def test_smtp_failures_are_logged_not_raised(backend_urls, tmp_path, caplog) -> None:
+def test_smtp_failures_are_logged_not_raised(
+    backend_urls: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = make_settings(
         backend_urls["sqlite"],
         tmp_path,
@@ -182,7 +190,9 @@ def test_smtp_failures_are_logged_not_raised(backend_urls, tmp_path, caplog) -> 
     assert record.levelno == logging.ERROR and "mail not sent" in record.getMessage()
 
 
-def test_without_smtp_test_env_logs_and_prod_refuses(backend_urls, tmp_path, caplog) -> None:
+def test_without_smtp_test_env_logs_and_prod_refuses(
+    backend_urls: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="sso.mail")
     Mailer(make_settings(backend_urls["sqlite"], tmp_path)).send(MAIL)
     assert "Subject: Subjek" in caplog.text and "siti@example.id" in caplog.text
@@ -193,7 +203,10 @@ def test_without_smtp_test_env_logs_and_prod_refuses(backend_urls, tmp_path, cap
 
 
 def test_without_smtp_dev_env_prints_the_whole_mail_with_its_link(
-    backend_urls, tmp_path, capsys, caplog
+    backend_urls: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     dev = make_settings(backend_urls["sqlite"], tmp_path)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -80,8 +80,8 @@ class LoginPage:
         self.path = r.headers["location"]
         self.csrf = csrf_of(http.get(self.path).text)
 
-    def submit(self, username: str, password: str, lang: str = "en") -> httpx.Response:
-        response: httpx.Response = self.http.post(
+    def submit(self, username: str, password: str, lang: str = "en") -> httpx2.Response:
+        response: httpx2.Response = self.http.post(
             f"{self.path}/login?lang={lang}",
             data={"username": username, "password": password, "csrf_token": self.csrf},
             follow_redirects=False,
@@ -186,8 +186,8 @@ def test_parallel_guesses_run_at_most_threshold_password_checks(
     assert codes.count(429) == 50 - checks
 
 
-def _client_credentials(http: TestClient, client_id: str, secret: str) -> httpx.Response:
-    response: httpx.Response = http.post(
+def _client_credentials(http: TestClient, client_id: str, secret: str) -> httpx2.Response:
+    response: httpx2.Response = http.post(
         "/token",
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
     )
@@ -230,9 +230,9 @@ def test_forgot_password_requests_are_limited_per_address(
 
 
 def test_device_codes_are_limited_per_ip(counters: str, http: TestClient) -> None:
-    def submit(code: str) -> httpx.Response:
+    def submit(code: str) -> httpx2.Response:
         page = http.get("/device?lang=en")
-        response: httpx.Response = http.post(
+        response: httpx2.Response = http.post(
             "/device?lang=en", data={"user_code": code, "csrf_token": csrf_of(page.text)}
         )
         return response

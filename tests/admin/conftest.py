@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -39,12 +40,12 @@ class Browser:
     user: User
     totp: str | None
 
-    def get(self, path: str, **kw: Any) -> Any:
+    def get(self, path: str, **kw: Any) -> httpx2.Response:
         return self.http.get(path, follow_redirects=False, **kw)
 
     def post(
         self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None, **kw: Any
-    ) -> Any:
+    ) -> httpx2.Response:
         """POST ``data`` with the CSRF token of ``page`` (default: the form's own path)."""
         source = self.http.get(page or path, follow_redirects=False)
         assert source.status_code == 200, (source.status_code, source.text[:300])
@@ -133,7 +134,7 @@ def person(
 def browser(app: FastAPI, user: User, totp: str | None, path: str = "/admin") -> Browser:
     http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
     r = open_console_page(http, path, user.username, totp_secret=totp)
-    assert r.status_code == 200, (r.status_code, r.text[:500])  # type: ignore[attr-defined]
+    assert r.status_code == 200, (r.status_code, r.text[:500])
     return Browser(http, user, totp)
 
 

@@ -51,7 +51,7 @@ def test_admin_pages_need_a_second_factor(
 ) -> None:
     user, _ = person(runtime, db, "tanpamfa", nip=NIP_X, mfa=False)
     http = TestClient(app, base_url="http://testserver")
-    assert open_console_page(http, "/account", user.username).status_code == 200  # type: ignore[attr-defined]
+    assert open_console_page(http, "/account", user.username).status_code == 200
     # Made an admin after logging in with a password only: the session's acr is "1".
     role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), user.id)
     db.commit()
@@ -70,7 +70,7 @@ def test_no_admin_role_is_refused(
     user, totp = person(runtime, db, "biasa", nip=NIP_X)
     http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
     r = open_console_page(http, "/admin", user.username, totp_secret=totp)
-    assert r.status_code == 403  # type: ignore[attr-defined]
+    assert r.status_code == 403
     assert (
         events(db, "admin.access_denied", actor_id=user.id)[0].details["reason"] == "no_admin_role"
     )
@@ -415,7 +415,7 @@ def test_a_citizen_opening_the_admin_pages_gets_no_access_at_once(
     enrolling an authenticator app), in their language, with the way back to their account."""
     user, _ = person(runtime, db, "wargabiasa", kind="citizen", mfa=False)
     http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
-    assert open_console_page(http, "/account", user.username).status_code == 200  # type: ignore[attr-defined]
+    assert open_console_page(http, "/account", user.username).status_code == 200
     for path in ("/admin", "/admin/users/abc", "/admin/audit?page=2"):
         r = http.get(path, follow_redirects=False)
         assert r.status_code == 403, (path, r.status_code, r.headers.get("location"))
@@ -443,11 +443,11 @@ def test_someone_not_logged_in_is_asked_who_they_are_before_any_second_factor(
     assert r.status_code == 303
     assert "acr_values" not in parse_qs(urlsplit(r.headers["location"]).query)
     r = open_console_page(http, "/admin/users", user.username)
-    assert r.status_code == 403  # type: ignore[attr-defined]
-    assert "Tidak ada akses" in r.text  # type: ignore[attr-defined]
+    assert r.status_code == 403
+    assert "Tidak ada akses" in r.text
 
     boss, totp = person(runtime, db, "kepala", role="admin", nip=NIP_Y)
     http = TestClient(app, base_url="http://testserver", headers={"accept": "text/html"})
     r = open_console_page(http, "/admin/users", boss.username, totp_secret=totp)
-    assert r.status_code == 200  # type: ignore[attr-defined]
+    assert r.status_code == 200
     assert http.get("/admin/users", follow_redirects=False).status_code == 200

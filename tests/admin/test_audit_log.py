@@ -11,11 +11,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
 from sso.core import events as ev
+from sso.core.events import Event
 from sso.runtime import Runtime
 from sso.storage import audit
 from sso.web import event_labels
@@ -32,7 +33,8 @@ SECRET = "s3cr3t-never-shown-9f8e7d"
 
 def put(db: Session, event: str, at: datetime | None = None, **kw: Any) -> None:
     """An audit row as the app writes it (at ``at`` when given)."""
-    values = audit.event_values(event, **kw)
+    # Any name, as rows written by another version of the app may carry one this one lacks.
+    values = audit.event_values(cast(Event, event), **kw)
     if at is not None:
         values["created_at"] = at
     audit.write(db, values)

@@ -442,8 +442,8 @@ def test_activation_links_after_an_import(
             .values(expires_at=now() - timedelta(seconds=1))
         )
         assert person_http.get(expired).status_code == 400
-        page = person_http.get(link.replace("/account/activate", "/password/reset"))
-        assert page.status_code == 400  # an activation token is no reset token
+        reset = person_http.get(link.replace("/account/activate", "/password/reset"))
+        assert reset.status_code == 400  # an activation token is no reset token
         # The person logs in with the new password (their username is the NIP).
         assert o5.username == nip(5)
 
@@ -478,8 +478,8 @@ def test_a_dead_batch_is_resumed_without_mailing_anyone_twice(
     with runtime.sessions() as s:
         batch = activation.start_for_import(
             s,
-            s.get(ImportJob, job.id),
-            actor_id=admin.user.id,  # type: ignore[arg-type]
+            s.get_one(ImportJob, job.id),
+            actor_id=admin.user.id,
             locale="id",
         )
         s.commit()

@@ -178,7 +178,7 @@ def test_sessions_show_app_device_address_wib_and_this_session(
         headers={"accept": "text/html", "user-agent": ANDROID_CHROME},
     )
     try:
-        assert open_console_page(phone, "/account", "warga.hp").status_code == 200  # type: ignore[attr-defined]
+        assert open_console_page(phone, "/account", "warga.hp").status_code == 200
     finally:
         phone.close()
     text = admin.get("/admin/sessions").text

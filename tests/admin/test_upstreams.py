@@ -23,12 +23,19 @@ FORM = {
 }
 
 
+def the_upstream(db: Session) -> UpstreamProvider:
+    row: UpstreamProvider | None = db.scalar(select(UpstreamProvider))
+    assert row is not None
+    return row
+
+
 def test_create_edit_disable_enable(admin: Browser, runtime: Runtime, db: Session) -> None:
     page = admin.get("/admin/upstreams/new")
     assert page.status_code == 200 and "/upstreams/SLUG/callback" in page.text
     r = admin.post("/admin/upstreams", FORM, page="/admin/upstreams/new")
     assert r.status_code == 303 and r.headers["location"].startswith("/admin/upstreams/inapas")
     row = db.scalar(select(UpstreamProvider))
+    assert row is not None
     assert row.identity_assurance and "nik" in row.scope.split()
     detail = admin.get("/admin/upstreams/inapas").text
     assert "http://testserver/upstreams/inapas/callback" in detail
@@ -39,6 +46,7 @@ def test_create_edit_disable_enable(admin: Browser, runtime: Runtime, db: Sessio
     assert r.status_code == 303, r.text
     db.expire_all()
     row = db.scalar(select(UpstreamProvider))
+    assert row is not None
     assert row.name == "INApas (Peruri)"
     assert registry.client_secret(runtime.encryptor, row) == "first-secret"
 
@@ -50,16 +58,16 @@ def test_create_edit_disable_enable(admin: Browser, runtime: Runtime, db: Sessio
     r = admin.post("/admin/upstreams/inapas/disable", {}, page="/admin/upstreams/inapas")
     assert r.headers["location"] == "/admin/upstreams/inapas/disable/confirm"
     db.expire_all()
-    assert db.scalar(select(UpstreamProvider)).enabled
+    assert the_upstream(db).enabled
     text = admin.get("/admin/upstreams/inapas/disable/confirm").text
     assert "Masuk dengan INApas (Peruri)" in text and "0 identitas tertaut" in text
     r = confirm(admin, "/admin/upstreams/inapas/disable")
     assert r.status_code == 303
     db.expire_all()
-    assert not db.scalar(select(UpstreamProvider)).enabled
+    assert not the_upstream(db).enabled
     r = admin.post("/admin/upstreams/inapas/enable", {}, page="/admin/upstreams/inapas")
     db.expire_all()
-    assert db.scalar(select(UpstreamProvider)).enabled
+    assert the_upstream(db).enabled
     names = set(db.scalars(select(AuditEvent.event)))
     assert {
         "upstream.created",

@@ -13,10 +13,13 @@ from sso.db.models import Client
 from tests.admin.conftest import agencies
 from tests.api.conftest import fetch_token
 from tests.api.test_basics import API
-from tests.test_cli import sso  # noqa: F401 (the fixture)
+from tests.test_cli import (
+    Run,
+    sso,  # noqa: F401 (the fixture)
+)
 
 
-def test_an_admin_api_client_from_the_cli(sso, db: Session, http: TestClient) -> None:  # noqa: F811
+def test_an_admin_api_client_from_the_cli(sso: Run, db: Session, http: TestClient) -> None:  # noqa: F811
     agencies(db)
     r = sso(
         "clients",
@@ -52,11 +55,11 @@ def test_an_admin_api_client_from_the_cli(sso, db: Session, http: TestClient) ->
         ).stdout
     )
     token = fetch_token(http, unlimited["client_id"], unlimited["client_secret"])
-    r = http.get(f"{API}/clients", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200 and len(r.json()["items"]) == 2
+    listed = http.get(f"{API}/clients", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200 and len(listed.json()["items"]) == 2
 
 
-def test_unknown_agency_or_a_person_client_is_refused(sso, db: Session) -> None:  # noqa: F811
+def test_unknown_agency_or_a_person_client_is_refused(sso: Run, db: Session) -> None:  # noqa: F811
     agencies(db)
     r = sso(
         "clients",

@@ -14,6 +14,7 @@ from tests.config.helpers import EVENT_SECRET, PORTAL_SECRET, Run
 @pytest.fixture
 def sso(runtime: Runtime) -> Run:
     s = runtime.settings
+    assert s.secret_key is not None and s.key_encryption_key is not None
     env = {
         "SSO_ENV": "test",
         "SSO_DATABASE_URL": s.database_url,

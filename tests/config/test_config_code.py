@@ -22,7 +22,7 @@ from tests.conftest import _empty_all_tables
 from tests.factories import create_user
 
 ADMIN = "test-admin"
-JWKS = {
+JWKS: dict[str, object] = {
     "keys": [
         {
             "kty": "EC",

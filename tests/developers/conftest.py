@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ def siti(runtime: Runtime, db: Session) -> User:
 
 
 @pytest.fixture
-def other_http(app: object) -> Iterator[TestClient]:
+def other_http(app: FastAPI) -> Iterator[TestClient]:
     """A second browser (another person's cookies)."""
-    with TestClient(app, base_url="http://testserver") as client:  # type: ignore[arg-type]
+    with TestClient(app, base_url="http://testserver") as client:
         yield client

@@ -7,6 +7,7 @@ import html
 import re
 from typing import Any
 
+import httpx2
 from authlib.oidc.core import CodeIDToken
 from fastapi.testclient import TestClient
 from joserfc import jwt
@@ -52,9 +53,9 @@ def register_app(
     """Register an app through the portal as ``username``: (client_id, secret, response). The
     response is the page the POST redirected to (the secret shown once), or the refused form."""
     page = open_console_page(http, "/developers/apps/new", username)
-    assert page.status_code == 200, page.text  # type: ignore[attr-defined]
+    assert page.status_code == 200, page.text
     data = app_form(**overrides)
-    data["csrf_token"] = csrf_of(page.text)  # type: ignore[attr-defined]
+    data["csrf_token"] = csrf_of(page.text)
     r = http.post("/developers/apps/new", data=data, follow_redirects=False)
     if r.status_code == 303:
         # A POST ends in a redirect; the secret waits on its own page (never in the URL).
@@ -106,7 +107,7 @@ def log_in_with(
     }
     if secret is None:
         form["client_id"] = client_id
-    r = http.post("/token", data=form, auth=auth)
+    r = http.post("/token", data=form, auth=auth or httpx2.USE_CLIENT_DEFAULT)
     assert r.status_code == 200, r.text
     token = r.json()
     keys = KeySet.import_key_set(http.get("/jwks.json").json())

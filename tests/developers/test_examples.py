@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -172,7 +173,7 @@ def test_the_apps_page_shows_its_examples_with_its_values(
 ) -> None:
     name = "Layanan \"Kependudukan\" <Tangsel> 'ñ' ?>"
     redirect = "https://dukcapil.example.id/cb?from='home'&x=1"
-    form = {"kind": kind, "name": name, "redirect_uris": redirect}
+    form: dict[str, Any] = {"kind": kind, "name": name, "redirect_uris": redirect}
     if kind == "m2m":
         form.update(redirect_uris="", scopes=[])
     client_id, secret, r = register_app(http, **form)

@@ -11,16 +11,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
+from sso.core.errors import NotFound
 from sso.db.models import Grant, LoginSession, User
 from sso.oauth import developer_apps
 from sso.runtime import Runtime
-from tests.developers.conftest import developer
 from tests.developers.helpers import (
     REDIRECT,
     SECRET_RE,
     app_form,
     client_row,
     csrf_token,
+    developer,
     events,
     log_in_with,
     register_app,
@@ -39,6 +40,7 @@ def test_another_developer_can_neither_see_nor_change_an_app(
     http: TestClient, other_http: TestClient, dewi: User, eko: User, db: Session
 ) -> None:
     client_id, secret, _ = register_app(http)
+    assert secret is not None
     before = client_row(db, client_id)
     assert before is not None
     original = (before.name, before.redirect_uris, before.client_secret_hash, before.version)
@@ -73,9 +75,9 @@ def test_another_developer_can_neither_see_nor_change_an_app(
     assert not events(db, "client.secret_rotated")
 
     # The services refuse just the same (the admin routes and others call them).
-    with pytest.raises(developer_apps.NotFound):
+    with pytest.raises(NotFound):
         developer_apps.rotate_secret(db, http.app.state.runtime.settings, client_id, eko)  # type: ignore[attr-defined]
-    with pytest.raises(developer_apps.NotFound):
+    with pytest.raises(NotFound):
         developer_apps.delete_app(db, client_id, eko)
     db.rollback()
 
@@ -124,15 +126,19 @@ def test_editing_an_app(http: TestClient, dewi: User, db: Session) -> None:
 
     # Invalid changes are refused with the form shown again, nothing saved.
     page = http.get(f"/developers/apps/{client_id}/edit")
+    row = client_row(db, client_id)
+    assert row is not None
     bad = {
         **data,
         "redirect_uris": "https://app.example.id/*",
         "csrf_token": csrf_of(page.text),
-        "version": str(client_row(db, client_id).version),
-    }  # type: ignore[union-attr]
+        "version": str(row.version),
+    }
     r = http.post(f"/developers/apps/{client_id}/edit", data=bad)
     assert r.status_code == 400 and "wildcard" in r.text
-    assert client_row(db, client_id).redirect_uris[1] == "https://app.example.id/cb2"  # type: ignore[index,union-attr]
+    row = client_row(db, client_id)
+    assert row is not None
+    assert row.redirect_uris[1] == "https://app.example.id/cb2"
 
 
 def _age_logins(db: Session, minutes: int) -> None:
@@ -187,6 +193,7 @@ def test_deleting_an_app_revokes_what_it_was_given(
     http: TestClient, other_http: TestClient, dewi: User, siti: User, db: Session
 ) -> None:
     client_id, secret, _ = register_app(http)
+    assert secret is not None
     developer_apps.approve(db, client_row(db, client_id), dewi.id)  # type: ignore[arg-type]
     db.commit()
     _, tokens = log_in_with(other_http, client_id, secret, "siti")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from sso.db.models import Client, User
 from sso.oauth import developer_apps
+from sso.runtime import Runtime
 from tests.developers.helpers import (
     ISSUER,
     REDIRECT,
@@ -43,7 +44,7 @@ def test_the_portal_needs_a_login(http: TestClient) -> None:
     assert "client_id=tangselconsole" in r.headers["location"]
 
 
-def test_an_unverified_account_is_refused(http: TestClient, runtime, db: Session) -> None:
+def test_an_unverified_account_is_refused(http: TestClient, runtime: Runtime, db: Session) -> None:
     # Unverified citizens cannot log in at all; an address can become unverified while logged
     # in (an email change waiting for confirmation): the portal checks on every request.
     budi = create_user(runtime, db, username="budi")
@@ -65,7 +66,7 @@ def test_an_unverified_account_is_refused(http: TestClient, runtime, db: Session
     assert r.status_code == 403 and "Verify your email first" in r.text
 
 
-def test_staff_may_register_apps(http: TestClient, runtime, db: Session) -> None:
+def test_staff_may_register_apps(http: TestClient, runtime: Runtime, db: Session) -> None:
     staff = create_user(runtime, db, username="andi.staff", kind="staff", nip="198503122010011001")
     staff.email_verified = False  # staff are vetted by their agency
     db.flush()
@@ -111,7 +112,7 @@ def test_a_web_app_is_registered_pending_and_its_secret_shown_once(
 
 
 def test_pending_and_rejected_apps_log_nobody_in(
-    http: TestClient, dewi: User, siti: User, db: Session, runtime
+    http: TestClient, dewi: User, siti: User, db: Session, runtime: Runtime
 ) -> None:
     client_id, secret, _ = register_app(http)
     m2m_id, m2m_secret, _ = register_app(

@@ -4,20 +4,22 @@ initial access tokens an admin issues for Dynamic Client Registration (service a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from sso.cli import app as cli
-from sso.core.errors import Conflict
-from sso.db.models import InitialAccessToken, User
+from sso.core.errors import Conflict, InvalidInput
+from sso.db.models import Client, InitialAccessToken, User
 from sso.oauth import developer_apps, initial_access
 from sso.runtime import Runtime
 from tests.developers.helpers import events
 
 
-def pending_app(runtime: Runtime, db: Session, owner: User, name: str = "Ojek Kota"):
+def pending_app(runtime: Runtime, db: Session, owner: User, name: str = "Ojek Kota") -> Client:
     created = developer_apps.create_app(
         db,
         runtime.settings,
@@ -94,29 +96,32 @@ def test_initial_access_tokens_are_stored_hashed_limited_and_revocable(
     [issued_event, _] = events(db, "initial_access_token.issued")
     assert issued_event.actor_id == siti.id and issued.token not in json.dumps(issued_event.details)
     assert events(db, "initial_access_token.revoked")[0].target_id == str(other.row.id)
-    with pytest.raises(initial_access.InvalidInput):
+    with pytest.raises(InvalidInput):
         initial_access.issue(db, runtime.secret_key, max_uses=0)
 
 
 @pytest.fixture
-def sso(runtime: Runtime):
+def sso(runtime: Runtime) -> Callable[..., Result]:
     s = runtime.settings
+    assert s.secret_key is not None and s.key_encryption_key is not None
     env = {
         "SSO_ENV": "test",
         "SSO_DATABASE_URL": s.database_url,
-        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),
+        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),
         "SSO_ISSUER": s.issuer,
         "SSO_VAR_DIR": str(s.var_dir),
     }
 
-    def run(*args: str):
+    def run(*args: str) -> Result:
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
     return run
 
 
-def test_cli_issues_and_revokes_registration_tokens(sso, http, db: Session) -> None:
+def test_cli_issues_and_revokes_registration_tokens(
+    sso: Callable[..., Result], http: TestClient, db: Session
+) -> None:
     r = sso(
         "clients",
         "issue-registration-token",

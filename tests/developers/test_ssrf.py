@@ -137,9 +137,9 @@ def test_back_channel_logout_is_not_posted_to_a_private_address(
     assert row.delivered_at is None and "refused" in (row.last_error or "")
 
     # A trusted (first-party, admin-registered) client may live on the city's network.
-    client = client_row(db, client.client_id)
-    assert client is not None
-    client.trusted = True
+    refreshed = client_row(db, client.client_id)
+    assert refreshed is not None
+    refreshed.trusted = True
     db.flush()
     row.next_attempt_at = now()
     db.flush()

@@ -3,6 +3,7 @@ refused in production (literals, IPv4 inside IPv6, and names that resolve to the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sso.oauth.url_guard import UnsafeURL, allow_private, check_client_url, chec
 from tests.conftest import make_settings
 
 
-def resolver_to(*addresses: str):
+def resolver_to(*addresses: str) -> Callable[[str, int], list[str]]:
     def resolve(host: str, port: int) -> list[str]:
         return list(addresses)
 

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
+from playwright.sync_api import Browser, Page, Route
 
 from sso.app import create_app
 from sso.runtime import build_runtime
@@ -43,7 +44,9 @@ def mailbox() -> Iterator[smtp.Mailbox]:
 
 
 @pytest.fixture
-def server(backend, backend_urls, tmp_path: Path, mailbox) -> Iterator[LiveServer]:
+def server(
+    backend: str, backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
+) -> Iterator[LiveServer]:
     """A live provider whose mail goes to the in-process SMTP server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -71,7 +74,7 @@ def server(backend, backend_urls, tmp_path: Path, mailbox) -> Iterator[LiveServe
     thread.join(timeout=10)
 
 
-def log_in(page, username: str, password: str) -> None:
+def log_in(page: Page, username: str, password: str) -> None:
     """On the login page the console sent the browser to."""
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
@@ -79,20 +82,20 @@ def log_in(page, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
-def submit(page, action: str) -> None:
+def submit(page: Page, action: str) -> None:
     page.click(f"form[action='{action}'] button[type=submit]")
     page.wait_for_load_state()
 
 
-def main_text(page) -> str:
+def main_text(page: Page) -> str:
     return page.inner_text("main")
 
 
-def app_refresh_token(page, server: LiveServer, client_id: str, secret: str) -> str:
+def app_refresh_token(page: Page, server: LiveServer, client_id: str, secret: str) -> str:
     """The relying party's login in this browser (already logged in: consent only)."""
     captured: list[str] = []
 
-    def handle(route):
+    def handle(route: Route) -> None:
         captured.append(route.request.url)
         route.fulfill(status=200, content_type="text/html", body="<p>RP</p>")
 
@@ -130,7 +133,13 @@ def refresh_status(server: LiveServer, client_id: str, secret: str, token: str) 
     ).status_code
 
 
-def test_citizen_account_journey_in_chromium(server, browser, mailbox, tmp_path, monkeypatch):
+def test_citizen_account_journey_in_chromium(
+    server: LiveServer,
+    browser: Browser,
+    mailbox: smtp.Mailbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
     rt = server.runtime
     with rt.sessions() as db:
@@ -238,7 +247,7 @@ def test_citizen_account_journey_in_chromium(server, browser, mailbox, tmp_path,
     context.close()
 
 
-def test_staff_logs_in_with_the_nip_on_a_phone(server, browser):
+def test_staff_logs_in_with_the_nip_on_a_phone(server: LiveServer, browser: Browser) -> None:
     rt = server.runtime
     with rt.sessions() as db:
         agency = create_agency(db, "DISKOMINFO", "Dinas Komunikasi dan Informatika")

@@ -5,6 +5,7 @@ introspection, revocation and RP-initiated logout."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,7 +15,9 @@ from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from playwright.sync_api import Browser, Page, Route
 
+from tests.e2e.conftest import LiveServer
 from tests.factories import PASSWORD, create_client, create_user
 
 pytestmark = pytest.mark.browser
@@ -22,10 +25,10 @@ RP = "https://rp.example.id/callback"
 RP_LOGGED_OUT = "https://rp.example.id/bye"
 
 
-def capture_rp(page, captured: list[str]) -> None:
+def capture_rp(page: Page, captured: list[str]) -> None:
     """The relying party's host: record where the browser was sent and show a blank page."""
 
-    def handle(route):
+    def handle(route: Route) -> None:
         captured.append(route.request.url)
         route.fulfill(status=200, content_type="text/html", body="<p>RP</p>")
 
@@ -41,7 +44,7 @@ def capture_rp(page, captured: list[str]) -> None:
     )
 
 
-def goto(page, url: str) -> None:
+def goto(page: Page, url: str) -> None:
     """Navigate; a navigation that ends at the (fake) relying party may report a DNS error."""
     from playwright.sync_api import Error
 
@@ -53,8 +56,8 @@ def goto(page, url: str) -> None:
 
 
 def test_person_logs_in_through_chromium_and_relying_party_uses_every_endpoint(
-    live_server, page, tmp_path
-):
+    live_server: LiveServer, page: Page, tmp_path: Path
+) -> None:
     rt = live_server.runtime
     with rt.sessions() as db:
         create_user(
@@ -136,6 +139,7 @@ def test_person_logs_in_through_chromium_and_relying_party_uses_every_endpoint(
     refreshed = rp.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
     assert refreshed["refresh_token"] != token["refresh_token"]
 
+    assert secret is not None
     auth = (client.client_id, secret)
     active = httpx.post(
         meta["introspection_endpoint"], auth=auth, data={"token": refreshed["access_token"]}
@@ -176,7 +180,9 @@ def test_person_logs_in_through_chromium_and_relying_party_uses_every_endpoint(
     assert "error=login_required" in captured[-1]
 
 
-def test_login_page_in_english_and_without_javascript(live_server, browser):
+def test_login_page_in_english_and_without_javascript(
+    live_server: LiveServer, browser: Browser
+) -> None:
     rt = live_server.runtime
     with rt.sessions() as db:
         create_user(rt, db, username="ani")

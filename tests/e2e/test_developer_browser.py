@@ -7,13 +7,17 @@ and the old one is refused at /token."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, Route
 
 from sso.db.models import Client
 from sso.oauth import developer_apps
 from sso.storage import clients as client_repo
+from tests.e2e.conftest import LiveServer
 from tests.factories import PASSWORD, create_user
 
 pytestmark = pytest.mark.browser
@@ -21,17 +25,17 @@ APP = "https://pajak.example.id"
 REDIRECT = APP + "/callback"
 
 
-def capture(page, captured: list[str]) -> None:
+def capture(page: Page, captured: list[str]) -> None:
     """Stand in for the app's host: record where the browser was sent."""
 
-    def handle(route):
+    def handle(route: Route) -> None:
         captured.append(route.request.url)
         route.fulfill(status=200, content_type="text/html", body="<p>app</p>")
 
     page.route(APP + "/**", handle)
 
 
-def wait_for(captured: list[str], page) -> str:
+def wait_for(captured: list[str], page: Page) -> str:
     deadline = time.monotonic() + 15
     while not captured and time.monotonic() < deadline:
         page.wait_for_timeout(50)
@@ -39,21 +43,21 @@ def wait_for(captured: list[str], page) -> str:
     return captured[-1]
 
 
-def log_in(page, username: str) -> None:
+def log_in(page: Page, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state()
 
 
-def run_example(code: str, secret: str, monkeypatch) -> dict:
+def run_example(code: str, secret: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("TANGSEL_CLIENT_SECRET", secret)
-    namespace: dict = {"__name__": "developer_example"}
+    namespace: dict[str, Any] = {"__name__": "developer_example"}
     exec(compile(code, "example.py", "exec"), namespace)  # noqa: S102  (the page's own example)
     return namespace
 
 
-def sign_in_through_app(browser, example: dict) -> dict:
+def sign_in_through_app(browser: Browser, example: dict[str, Any]) -> dict[str, Any]:
     """A person (Siti, her own browser) signs in to the developer's app."""
     context = browser.new_context(locale="id-ID")
     page = context.new_page()
@@ -72,8 +76,12 @@ def sign_in_through_app(browser, example: dict) -> dict:
 
 
 def test_a_developer_registers_an_app_that_logs_people_in(
-    live_server, page, browser, monkeypatch, tmp_path
-):
+    live_server: LiveServer,
+    page: Page,
+    browser: Browser,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     rt = live_server.runtime
     with rt.sessions() as db:
         dewi = create_user(rt, db, username="dewi", display_name="Dewi Lestari")
@@ -153,7 +161,9 @@ def test_a_developer_registers_an_app_that_logs_people_in(
     assert sign_in_through_app(browser, fresh)["claims"]["sub"] == siti_id
 
 
-def test_an_unverified_account_sees_why_it_cannot_register(live_server, page):
+def test_an_unverified_account_sees_why_it_cannot_register(
+    live_server: LiveServer, page: Page
+) -> None:
     rt = live_server.runtime
     with rt.sessions() as db:
         create_user(rt, db, username="budi")

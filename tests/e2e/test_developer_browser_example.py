@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Route, expect
 
 from sso.developers import examples
 from sso.oauth import developer_apps
 from sso.oidc import discovery
 from sso.storage import clients as client_repo
+from tests.e2e.conftest import LiveServer
 from tests.factories import PASSWORD, create_user
 
 pytestmark = pytest.mark.browser
@@ -40,7 +41,9 @@ handleCallback().then((r) => { out.textContent = JSON.stringify(r.claims); },
 
 
 @pytest.mark.skipif(not NODE_MODULES, reason="SSO_TEST_NODE_MODULES is not set (oauth4webapi)")
-def test_the_browser_example_logs_its_developer_in(live_server, browser) -> None:
+def test_the_browser_example_logs_its_developer_in(
+    live_server: LiveServer, browser: Browser
+) -> None:
     assert NODE_MODULES
     library = (Path(NODE_MODULES) / "oauth4webapi" / "build" / "index.js").read_text()
     rt = live_server.runtime
@@ -74,7 +77,7 @@ def test_the_browser_example_logs_its_developer_in(live_server, browser) -> None
     console: list[str] = []
     pages = {"/": INDEX, "/callback": CALLBACK}
 
-    def serve(route) -> None:
+    def serve(route: Route) -> None:
         path = route.request.url[len(APP) :].split("?")[0]
         if path in ("/app.js", "/oauth4webapi.js"):
             body = code if path == "/app.js" else library

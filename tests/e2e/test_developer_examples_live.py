@@ -18,12 +18,13 @@ import pytest
 from sso.developers import examples
 from sso.oauth import developer_apps
 from sso.oidc import discovery
+from tests.e2e.conftest import LiveServer
 from tests.factories import create_user
 
 NODE_MODULES = os.environ.get("SSO_TEST_NODE_MODULES")
 
 
-def machine_app(live_server) -> tuple[str, str, dict[str, str]]:
+def machine_app(live_server: LiveServer) -> tuple[str, str, dict[str, str]]:
     """An approved m2m app: (client_id, secret, {example key: code})."""
     rt = live_server.runtime
     with rt.sessions() as db:
@@ -39,7 +40,7 @@ def machine_app(live_server) -> tuple[str, str, dict[str, str]]:
         return created.client.client_id, created.client_secret, code
 
 
-def active(live_server, client_id: str, secret: str, token: str) -> bool:
+def active(live_server: LiveServer, client_id: str, secret: str, token: str) -> bool:
     r = httpx.post(f"{live_server.url}/introspect", data={"token": token}, auth=(client_id, secret))
     return bool(r.json()["active"])
 
@@ -58,7 +59,9 @@ def run(command: list[str], cwd: Path, secret: str) -> str:
     return done.stdout
 
 
-def test_curl_and_python_examples_get_a_token(live_server, tmp_path: Path, monkeypatch) -> None:
+def test_curl_and_python_examples_get_a_token(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client_id, secret, code = machine_app(live_server)
     bash, curl = shutil.which("bash"), shutil.which("curl")
     if bash and curl:
@@ -74,7 +77,7 @@ def test_curl_and_python_examples_get_a_token(live_server, tmp_path: Path, monke
 
 
 @pytest.mark.skipif(not NODE_MODULES, reason="SSO_TEST_NODE_MODULES is not set (openid-client v6)")
-def test_the_node_example_gets_a_token(live_server, tmp_path: Path) -> None:
+def test_the_node_example_gets_a_token(live_server: LiveServer, tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")

@@ -6,11 +6,14 @@ so the clipboard API is there as it is over https."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from sso.oauth import developer_apps
 from sso.storage import clients as client_repo
+from tests.e2e.conftest import LiveServer
 from tests.factories import PASSWORD, create_user
 
 pytestmark = pytest.mark.browser
@@ -22,13 +25,13 @@ REDIRECT = (
 )
 
 
-def overflow(page) -> int:
+def overflow(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
 
 @pytest.mark.parametrize("width", [360, 1280])
 def test_the_app_page_at_phone_and_desktop_width(
-    live_server, browser, width: int, tmp_path
+    live_server: LiveServer, browser: Browser, width: int, tmp_path: Path
 ) -> None:
     rt = live_server.runtime
     with rt.sessions() as db:
@@ -55,7 +58,7 @@ def test_the_app_page_at_phone_and_desktop_width(
     page = context.new_page()
     errors: list[str] = []
 
-    def console(message) -> None:
+    def console(message: ConsoleMessage) -> None:
         # /favicon.ico is the browser's own request (the favicon comes with the home page work
         # of this issue); every other error counts.
         if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):

@@ -8,12 +8,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
+from playwright.sync_api import Page
 from sqlalchemy import select
 
 from sso.app import create_app
+from sso.db.base import Base
 from sso.db.models import FederatedIdentity, User
 from sso.federation import registry
 from sso.runtime import Runtime, build_runtime
@@ -26,6 +29,7 @@ from tests.oidc.flow import authorize_url
 
 pytestmark = pytest.mark.browser
 RP = "https://rp.example.id/callback"
+M = TypeVar("M", bound=Base)
 PEOPLE = (
     ("andi-up", "andi@warga.example.id", "Andi Wijaya"),
     ("budi-up", "budi@warga.example.id", "Budi Santoso"),
@@ -107,13 +111,13 @@ def sso(
     runtime.dispose()
 
 
-def to_login_page(page, sso: Sso) -> None:
+def to_login_page(page: Page, sso: Sso) -> None:
     req = authorize_url(sso.client_id, RP, "openid profile email nik")
     goto(page, sso.url + req.url)
     assert page.locator("h1").inner_text() == "Masuk"
 
 
-def submit(page, selector: str) -> None:
+def submit(page: Page, selector: str) -> None:
     """Click and wait for the navigation; one that ends at the (fake) relying party may report
     a DNS error (its requests are captured by :func:`capture_rp`)."""
     from playwright.sync_api import Error
@@ -126,7 +130,7 @@ def submit(page, selector: str) -> None:
             raise
 
 
-def at_upstream(page, username: str, *, decision: str = "allow") -> None:
+def at_upstream(page: Page, username: str, *, decision: str = "allow") -> None:
     """The person on the upstream's own pages: log in, and answer its consent if it asks."""
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
@@ -135,13 +139,15 @@ def at_upstream(page, username: str, *, decision: str = "allow") -> None:
         submit(page, f"button[value={decision}]")
 
 
-def rows(sso: Sso, model, **where) -> list:
+def rows(sso: Sso, model: type[M], **where: Any) -> list[M]:
     with sso.runtime.sessions() as s:
         stmt = select(model).filter_by(**where)
         return list(s.scalars(stmt))
 
 
-def test_sign_up_through_inapas_with_a_verified_nik(sso, upstream, page):
+def test_sign_up_through_inapas_with_a_verified_nik(
+    sso: Sso, upstream: Upstream, page: Page
+) -> None:
     captured: list[str] = []
     capture_rp(page, captured)
     to_login_page(page, sso)
@@ -156,7 +162,7 @@ def test_sign_up_through_inapas_with_a_verified_nik(sso, upstream, page):
     assert page.locator("[data-testid=identity]").inner_text().startswith("INApas")
 
 
-def test_linking_to_an_existing_account_after_proving_the_password(sso, page):
+def test_linking_to_an_existing_account_after_proving_the_password(sso: Sso, page: Page) -> None:
     captured: list[str] = []
     capture_rp(page, captured)
     to_login_page(page, sso)
@@ -174,7 +180,7 @@ def test_linking_to_an_existing_account_after_proving_the_password(sso, page):
     ]
 
 
-def test_a_bare_email_match_is_never_linked(sso, page):
+def test_a_bare_email_match_is_never_linked(sso: Sso, page: Page) -> None:
     to_login_page(page, sso)
     page.click("text=Masuk dengan Google")
     at_upstream(page, "budi-up")
@@ -189,7 +195,7 @@ def test_a_bare_email_match_is_never_linked(sso, page):
     assert page.locator("h1").inner_text() == "Masuk"
 
 
-def test_upstream_errors_give_a_page_with_a_way_back(sso, page):
+def test_upstream_errors_give_a_page_with_a_way_back(sso: Sso, page: Page) -> None:
     to_login_page(page, sso)
     page.click("text=Masuk dengan INApas")
     at_upstream(page, "dewi-up", decision="deny")

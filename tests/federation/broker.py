@@ -32,7 +32,7 @@ def inapas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 
 
 @pytest.fixture
-def registered(runtime: Runtime, db: Session, inapas: Upstream) -> Any:
+def registered(runtime: Runtime, db: Session, inapas: Upstream) -> str:
     with runtime.sessions() as s:
         row = registry.create(
             s,

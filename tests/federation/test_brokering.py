@@ -10,9 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.db.models import AuditEvent, FederatedIdentity, User
 from sso.federation import registry
+from sso.runtime import Runtime
 from tests.factories import PASSWORD, create_user
 from tests.federation.broker import (
     CALLBACK,
@@ -24,11 +26,13 @@ from tests.federation.broker import (
     start_login,
     tokens,
 )
-from tests.federation.idp import NIK, log_in_at_upstream
+from tests.federation.idp import NIK, Upstream, log_in_at_upstream
 from tests.oidc.flow import authorize_url, csrf_of
 
 
-def test_sign_up_through_inapas_stores_a_verified_nik(http, db, registered, rp, inapas):
+def test_sign_up_through_inapas_stores_a_verified_nik(
+    http: TestClient, db: Session, registered: int, rp: tuple[str, str], inapas: Upstream
+) -> None:
     interaction, req, upstream_url = start_login(http, rp[0])
     query = parse_qs(urlsplit(upstream_url).query)
     assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
@@ -41,6 +45,7 @@ def test_sign_up_through_inapas_stores_a_verified_nik(http, db, registered, rp, 
     assert user.display_name == "Siti Aminah" and user.password is None
     assert user.nik_verified and user.nik_encrypted and NIK not in user.nik_encrypted
     link = db.scalar(select(FederatedIdentity))
+    assert link is not None
     assert link.user_id == user.id and link.subject == inapas.subject
 
     body = tokens(http, rp, req, interaction)
@@ -62,7 +67,14 @@ def test_sign_up_through_inapas_stores_a_verified_nik(http, db, registered, rp, 
     assert id_claims(http, tokens(http, rp, req, interaction)["id_token"])["sub"] == user.id
 
 
-def test_an_email_match_links_only_after_the_password(http, runtime, db, registered, rp, inapas):
+def test_an_email_match_links_only_after_the_password(
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    registered: int,
+    rp: tuple[str, str],
+    inapas: Upstream,
+) -> None:
     siti = create_user(runtime, db, username="siti", email=inapas.email)
     interaction, req, upstream_url = start_login(http, rp[0])
     r = finish(http, log_in_at_upstream(upstream_url))
@@ -82,9 +94,10 @@ def test_an_email_match_links_only_after_the_password(http, runtime, db, registe
     )
     assert r.status_code == 303 and r.headers["location"] == interaction
     link = db.scalar(select(FederatedIdentity))
+    assert link is not None
     assert link.user_id == siti.id
     db.expire_all()
-    assert db.get(User, siti.id).nik_verified
+    assert db.get_one(User, siti.id).nik_verified
     claims = id_claims(http, tokens(http, rp, req, interaction)["id_token"])
     assert claims["sub"] == siti.id and claims["amr"] == ["fed", "pwd"]
     # The proof page is used up.
@@ -92,8 +105,13 @@ def test_an_email_match_links_only_after_the_password(http, runtime, db, registe
 
 
 def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
-    http, runtime, db, registered, rp, inapas
-):
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    registered: int,
+    rp: tuple[str, str],
+    inapas: Upstream,
+) -> None:
     siti = create_user(runtime, db, username="siti", email=inapas.email)
     siti.email_verified = False
     db.commit()
@@ -106,7 +124,9 @@ def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
     assert count(db, FederatedIdentity) == 0
 
 
-def test_refusal_at_the_upstream_creates_nothing(http, db, registered, rp):
+def test_refusal_at_the_upstream_creates_nothing(
+    http: TestClient, db: Session, registered: int, rp: tuple[str, str]
+) -> None:
     interaction, _, upstream_url = start_login(http, rp[0])
     callback = log_in_at_upstream(upstream_url, decision="deny", username="andi-inapas")
     assert "error=access_denied" in callback
@@ -118,7 +138,9 @@ def test_refusal_at_the_upstream_creates_nothing(http, db, registered, rp):
     assert finish(http, callback).status_code == 400  # the state is used up
 
 
-def test_a_callback_in_another_browser_or_replayed_is_refused(http, runtime, db, registered, rp):
+def test_a_callback_in_another_browser_or_replayed_is_refused(
+    http: TestClient, runtime: Runtime, db: Session, registered: int, rp: tuple[str, str]
+) -> None:
     _, _, upstream_url = start_login(http, rp[0])
     callback = log_in_at_upstream(upstream_url)
     from sso.app import create_app
@@ -131,7 +153,9 @@ def test_a_callback_in_another_browser_or_replayed_is_refused(http, runtime, db,
     assert finish(http, callback).status_code == 400  # once
 
 
-def test_an_upstream_that_is_down_gives_a_page_with_a_way_back(http, runtime, db, rp):
+def test_an_upstream_that_is_down_gives_a_page_with_a_way_back(
+    http: TestClient, runtime: Runtime, db: Session, rp: tuple[str, str]
+) -> None:
     from tests.e2e.conftest import free_port
 
     with runtime.sessions() as s:
@@ -160,7 +184,14 @@ def test_an_upstream_that_is_down_gives_a_page_with_a_way_back(http, runtime, db
     assert count(db, User) == 0
 
 
-def test_a_disabled_upstream_has_no_button_and_no_login(http, runtime, db, registered, rp, inapas):
+def test_a_disabled_upstream_has_no_button_and_no_login(
+    http: TestClient,
+    runtime: Runtime,
+    db: Session,
+    registered: int,
+    rp: tuple[str, str],
+    inapas: Upstream,
+) -> None:
     _, _, upstream_url = start_login(http, rp[0])
     with runtime.sessions() as s:
         registry.disable(s, "inapas")
@@ -173,8 +204,8 @@ def test_a_disabled_upstream_has_no_button_and_no_login(http, runtime, db, regis
 
 
 def test_the_console_links_another_and_never_unlinks_the_last_way(
-    http, runtime, db, registered, inapas
-):
+    http: TestClient, runtime: Runtime, db: Session, registered: int, inapas: Upstream
+) -> None:
     from sqlalchemy import delete
 
     from sso.db.models import PasswordCredential
@@ -191,9 +222,10 @@ def test_the_console_links_another_and_never_unlinks_the_last_way(
     r = finish(http, log_in_at_upstream(r.headers["location"]))
     assert r.status_code == 303 and r.headers["location"] == "/account/identities?done=linked"
     identity = db.scalar(select(FederatedIdentity))
+    assert identity is not None
     assert identity.user_id == siti.id  # linked to the person logged in, whatever the email
     db.expire_all()
-    assert db.get(User, siti.id).nik_verified
+    assert db.get_one(User, siti.id).nik_verified
     page = http.get("/account/identities?done=linked")
     assert "INApas" in page.text and "Identitas ditautkan" in page.text
 

@@ -6,13 +6,15 @@ import json
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.db.models import AuditEvent, UpstreamProvider
 from sso.federation import registry
-from tests.test_cli import count, sso  # noqa: F401  (the fixture)
+from sso.runtime import Runtime
+from tests.test_cli import Run, count, sso  # noqa: F401  (the fixture)
 
 
-def test_create_json_list_and_disable(sso, db, runtime):  # noqa: F811
+def test_create_json_list_and_disable(sso: Run, db: Session, runtime: Runtime) -> None:  # noqa: F811
     r = sso(
         "upstreams",
         "create",
@@ -37,6 +39,7 @@ def test_create_json_list_and_disable(sso, db, runtime):  # noqa: F811
     assert out["redirect_uri"] == f"{runtime.settings.issuer_url}/upstreams/inapas/callback"
     db.expire_all()
     row = db.scalar(select(UpstreamProvider).where(UpstreamProvider.id == out["id"]))
+    assert row is not None
     assert row.identity_assurance is True and "nik" in row.scope.split()
     assert "s3cret-value" not in row.client_secret_encrypted
     assert registry.client_secret(runtime.encryptor, row) == "s3cret-value"
@@ -63,7 +66,12 @@ def test_create_json_list_and_disable(sso, db, runtime):  # noqa: F811
         (("--slug", "g", "--preset", "google", "--issuer", "https://evil.example"), "Google"),
     ],
 )
-def test_create_refuses_bad_input(sso, db, args, message):  # noqa: F811
+def test_create_refuses_bad_input(
+    sso: Run,  # noqa: F811
+    db: Session,
+    args: tuple[str, ...],
+    message: str,
+) -> None:
     base = {
         "--slug": "g",
         "--name": "Google",
@@ -78,7 +86,7 @@ def test_create_refuses_bad_input(sso, db, args, message):  # noqa: F811
     assert count(db, UpstreamProvider) == 0
 
 
-def test_create_needs_secret_on_stdin_and_unique_slug(sso, db):  # noqa: F811
+def test_create_needs_secret_on_stdin_and_unique_slug(sso: Run, db: Session) -> None:  # noqa: F811
     base = [
         "upstreams",
         "create",

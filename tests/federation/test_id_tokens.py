@@ -95,7 +95,9 @@ def check(cache: MetadataCache, keys: Keys, token: str) -> dict[str, Any]:
     return validate(cache, cache.metadata(keys.issuer), token, client_id=CLIENT, nonce=NONCE)
 
 
-def test_a_good_token_is_accepted_and_the_jwks_is_cached(upstream):
+def test_a_good_token_is_accepted_and_the_jwks_is_cached(
+    upstream: tuple[Keys, MetadataCache],
+) -> None:
     keys, cache = upstream
     key = keys.published[0]
     assert check(cache, keys, sign(claims(keys), key))["sub"] == "248289761001"
@@ -120,14 +122,16 @@ def test_a_good_token_is_accepted_and_the_jwks_is_cached(upstream):
         ({"sub": None}, "no sub"),
     ],
 )
-def test_each_claim_failure_is_refused(upstream, change, reason):
+def test_each_claim_failure_is_refused(
+    upstream: tuple[Keys, MetadataCache], change: dict[str, Any], reason: str
+) -> None:
     keys, cache = upstream
     with pytest.raises(IdTokenRefused) as refused:
         check(cache, keys, sign(claims(keys, **change), keys.published[0]))
     assert refused.value.reason == reason
 
 
-def test_a_forged_signature_is_refused(upstream):
+def test_a_forged_signature_is_refused(upstream: tuple[Keys, MetadataCache]) -> None:
     keys, cache = upstream
     forger = RSAKey.generate_key(2048, parameters={"kid": "k1"})  # same kid, other key
     with pytest.raises(IdTokenRefused, match="bad signature"):
@@ -139,7 +143,9 @@ def test_a_forged_signature_is_refused(upstream):
         check(cache, keys, f"{head}.{tampered}.{sig}")
 
 
-def test_alg_none_hmac_and_key_bearing_headers_are_refused(upstream):
+def test_alg_none_hmac_and_key_bearing_headers_are_refused(
+    upstream: tuple[Keys, MetadataCache],
+) -> None:
     keys, cache = upstream
     import base64
 
@@ -160,7 +166,7 @@ def test_alg_none_hmac_and_key_bearing_headers_are_refused(upstream):
         validate(cache, cache.metadata(keys.issuer), None, client_id=CLIENT, nonce=NONCE)
 
 
-def test_an_unknown_kid_fetches_the_jwks_again_once(upstream):
+def test_an_unknown_kid_fetches_the_jwks_again_once(upstream: tuple[Keys, MetadataCache]) -> None:
     keys, cache = upstream
     check(cache, keys, sign(claims(keys), keys.published[0]))
     rotated = ECKey.generate_key("P-256", parameters={"kid": "k2"})
@@ -173,7 +179,7 @@ def test_an_unknown_kid_fetches_the_jwks_again_once(upstream):
     assert keys.jwks_fetches == 2  # not again right away: forged kids cannot hammer it
 
 
-def test_a_document_naming_another_issuer_is_refused(upstream):
+def test_a_document_naming_another_issuer_is_refused(upstream: tuple[Keys, MetadataCache]) -> None:
     keys, cache = upstream
     real = keys.issuer
     keys.issuer = "https://impostor.example"

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from sso.core.errors import Conflict
+from sso.db.models import User
 from sso.federation import linking, registry
 from sso.federation.flow import Verified
 from sso.runtime import Runtime
@@ -44,6 +45,11 @@ def verified(row: Any, sub: str = "u-1", **claims: Any) -> Verified:
     return Verified(row, sub, {"sub": sub, **claims}, "login", None, None)
 
 
+def user_of(decision: linking.Decision) -> User:
+    assert decision.user is not None
+    return decision.user
+
+
 def test_staff_match_only_through_the_mapped_claim(runtime: Runtime, db: Session) -> None:
     budi = create_user(
         runtime, db, username="budi", kind="staff", nip=NIP, email="budi@tangerangselatankota.go.id"
@@ -61,14 +67,14 @@ def test_staff_match_only_through_the_mapped_claim(runtime: Runtime, db: Session
         staff_match="nip",
         staff_claim="employee_nip",
     )
-    assert linking.decide(db, verified(staff_up, employee_nip=NIP)).user.id == budi.id
+    assert user_of(linking.decide(db, verified(staff_up, employee_nip=NIP))).id == budi.id
     assert linking.decide(db, verified(staff_up, nip=NIP)).kind == "refused"  # unmapped
     nobody = linking.decide(db, verified(staff_up, employee_nip="199001012015011001"))
     assert nobody.kind == "refused" and nobody.reason == "upstream.no_staff_account"
 
     by_email = upstream(runtime, db, slug="by-email", accounts="all", staff_match="email")
     assert (
-        linking.decide(db, verified(by_email, email=budi.email, email_verified=True)).user.id
+        user_of(linking.decide(db, verified(by_email, email=budi.email, email_verified=True))).id
         == budi.id
     )
     # An unverified email proves nothing: it is an email match, which needs proof.

@@ -526,6 +526,7 @@ def test_cli_registers_a_device_only_public_client(runtime: Runtime, db: Session
     from sso.cli import app as cli
 
     s = runtime.settings
+    assert s.secret_key is not None and s.key_encryption_key is not None
     env = {
         "SSO_ENV": "test",
         "SSO_DATABASE_URL": s.database_url,

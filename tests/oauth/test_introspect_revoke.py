@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,14 +34,16 @@ def tokens_for(
     issued = issue_code(env.runtime, client, user, scope=scope)
     auth = (client.client_id, secret) if secret else None
     form = code_form(issued) if secret else code_form(issued, client_id=client.client_id)
-    r = env.http.post("/token", data=form, auth=auth)
+    r = env.http.post("/token", data=form, auth=auth or httpx2.USE_CLIENT_DEFAULT)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body | {"grant_id": issued.grant_id}
 
 
 def introspect(env: Env, token: str, auth: tuple[str, str] | None, **extra: str) -> Any:
-    return env.http.post("/introspect", data={"token": token, **extra}, auth=auth)
+    return env.http.post(
+        "/introspect", data={"token": token, **extra}, auth=auth or httpx2.USE_CLIENT_DEFAULT
+    )
 
 
 def active(env: Env, token: str, auth: tuple[str, str]) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -299,14 +300,14 @@ def test_matching(registered: str, presented: str, native: bool, expected: bool)
 
 
 def test_admin_console_shows_why_a_redirect_uri_is_refused(
-    app: object, http: TestClient, runtime: Runtime, db: Session
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session
 ) -> None:
     """The admin console refuses with the shared rules and says why, in the person's language."""
     from tests.admin.conftest import NIP_ADMIN, agencies, browser, person
 
     agencies(db)
     user, totp = person(runtime, db, "adminkota", role="admin", nip=NIP_ADMIN)
-    admin = browser(app, user, totp)  # type: ignore[arg-type]
+    admin = browser(app, user, totp)
     with runtime.sessions() as session:
         client = register(
             session,

@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx2
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
@@ -58,8 +59,10 @@ def post(
     hdrs = dict(headers or {})
     if isinstance(data, bytes | str):
         hdrs.setdefault("content-type", "application/x-www-form-urlencoded")
-        return env.http.post("/token", content=data, auth=auth, headers=hdrs)
-    return env.http.post("/token", data=data, auth=auth, headers=hdrs)
+        return env.http.post(
+            "/token", content=data, auth=auth or httpx2.USE_CLIENT_DEFAULT, headers=hdrs
+        )
+    return env.http.post("/token", data=data, auth=auth or httpx2.USE_CLIENT_DEFAULT, headers=hdrs)
 
 
 def introspect(env: Env, token: str, client: Client, secret: str) -> dict[str, Any]:

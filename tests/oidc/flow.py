@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Any, overload
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import httpx2
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -30,7 +32,7 @@ class AuthRequest:
 
 def authorize_url(
     client_id: str,
-    redirect_uri: str = "https://rp.example.id/callback",
+    redirect_uri: str | None = "https://rp.example.id/callback",
     scope: str = "openid profile email",
     *,
     pkce: bool = True,
@@ -85,8 +87,8 @@ def totp_code(secret: str) -> str:
 
 
 def answer_mfa(
-    http: TestClient, interaction: str, page: httpx.Response, totp_secret: str | None
-) -> httpx.Response:
+    http: TestClient, interaction: str, page: httpx2.Response, totp_secret: str | None
+) -> httpx2.Response:
     """When ``page`` is the MFA step of ``interaction``, answer it with a TOTP code; returns the
     interaction's next response (unchanged ``page`` otherwise)."""
     text = page.text
@@ -146,6 +148,7 @@ def login(
     return page.headers["location"]
 
 
+@overload
 def open_console_page(
     http: TestClient,
     path: str,
@@ -153,7 +156,28 @@ def open_console_page(
     password: str = PASSWORD,
     totp_secret: str | None = None,
     _rounds: int = 2,
-) -> object:
+) -> httpx2.Response: ...
+
+
+@overload
+def open_console_page(
+    http: httpx.Client,
+    path: str,
+    username: str,
+    password: str = PASSWORD,
+    totp_secret: str | None = None,
+    _rounds: int = 2,
+) -> httpx.Response: ...
+
+
+def open_console_page(
+    http: Any,  # a TestClient, or an httpx.Client on a live server: the same interface
+    path: str,
+    username: str,
+    password: str = PASSWORD,
+    totp_secret: str | None = None,
+    _rounds: int = 2,
+) -> Any:
     """GET a page of the provider's own consoles (/account, /admin, /developers), logging in
     through the console client when asked to (answering the MFA step with ``totp_secret`` when
     it appears); returns the final response of ``path``."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from sso.db.models import AuditEvent, AuthorizationCode, LoginSession
+from sso.db.models import AuditEvent, AuthorizationCode, Client, LoginSession, User
+from sso.runtime import Runtime
 from tests.factories import create_client, create_user
 from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 
@@ -15,17 +20,17 @@ RP = "https://rp.example.id/callback"
 
 
 @pytest.fixture
-def rp(runtime, db):
+def rp(runtime: Runtime, db: Session) -> Client:
     client, secret = create_client(runtime, db)
     return client
 
 
 @pytest.fixture
-def siti(runtime, db):
+def siti(runtime: Runtime, db: Session) -> User:
     return create_user(runtime, db, username="siti")
 
 
-def test_unknown_client_gets_a_page_not_a_redirect(http):
+def test_unknown_client_gets_a_page_not_a_redirect(http: TestClient) -> None:
     r = http.get(authorize_url("nope").url, follow_redirects=False)
     assert r.status_code == 400
     assert "location" not in r.headers
@@ -33,7 +38,7 @@ def test_unknown_client_gets_a_page_not_a_redirect(http):
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
-def test_unregistered_redirect_uri_gets_a_page(http, rp):
+def test_unregistered_redirect_uri_gets_a_page(http: TestClient, rp: Client) -> None:
     r = http.get(authorize_url(rp.client_id, "https://evil.example/cb").url, follow_redirects=False)
     assert r.status_code == 400 and "location" not in r.headers
     # A redirect URI that only shares a prefix is not the registered one either.
@@ -54,7 +59,9 @@ def test_unregistered_redirect_uri_gets_a_page(http, rp):
         ({"response_mode": "fragment"}, "invalid_request"),
     ],
 )
-def test_errors_go_back_to_the_client_with_state_and_iss(http, rp, extra, error):
+def test_errors_go_back_to_the_client_with_state_and_iss(
+    http: TestClient, rp: Client, extra: dict[str, str], error: str
+) -> None:
     req = authorize_url(rp.client_id)
     params = query_of(req.url)
     params.update(extra)
@@ -67,20 +74,22 @@ def test_errors_go_back_to_the_client_with_state_and_iss(http, rp, extra, error)
     assert q["iss"] == "http://testserver"
 
 
-def test_duplicate_parameter_is_refused(http, rp):
+def test_duplicate_parameter_is_refused(http: TestClient, rp: Client) -> None:
     req = authorize_url(rp.client_id)
     r = http.get(req.url + "&scope=openid", follow_redirects=False)
     q = query_of(r.headers["location"])
     assert q["error"] == "invalid_request"
 
 
-def test_public_client_must_use_pkce(http, runtime, db):
+def test_public_client_must_use_pkce(http: TestClient, runtime: Runtime, db: Session) -> None:
     public, _ = create_client(runtime, db, name="Hotspot app", public=True)
     r = http.get(authorize_url(public.client_id, pkce=False).url, follow_redirects=False)
     assert query_of(r.headers["location"])["error"] == "invalid_request"
 
 
-def test_login_consent_code_and_single_sign_on(http, rp, siti, db):
+def test_login_consent_code_and_single_sign_on(
+    http: TestClient, rp: Client, siti: User, db: Session
+) -> None:
     req = authorize_url(rp.client_id)
     r = http.get(req.url, follow_redirects=False)
     interaction = r.headers["location"]
@@ -106,19 +115,22 @@ def test_login_consent_code_and_single_sign_on(http, rp, siti, db):
     assert cookie and cookie.startswith("tsso_ss_")
 
     # Same browser, second request: a code at once, no form (SSO); prompt=none too.
-    for extra in ({}, {"prompt": "none"}):
+    extras: tuple[dict[str, Any], ...] = ({}, {"prompt": "none"})
+    for extra in extras:
         again = authorize_url(rp.client_id, **extra)
         r = http.get(again.url, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith(RP + "?code=")
         assert query_of(r.headers["location"])["state"] == again.state
 
 
-def test_email_and_login_by_email(http, rp, siti):
+def test_email_and_login_by_email(http: TestClient, rp: Client, siti: User) -> None:
     location = login(http, authorize_url(rp.client_id), "SITI@example.id")
     assert "code" in query_of(location)
 
 
-def test_second_app_gets_code_without_a_form_when_trusted(http, rp, siti, runtime, db):
+def test_second_app_gets_code_without_a_form_when_trusted(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime, db: Session
+) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     other, _ = create_client(
         runtime, db, name="Event", redirect_uris=["https://event.example.id/cb"], trusted=True
@@ -129,7 +141,9 @@ def test_second_app_gets_code_without_a_form_when_trusted(http, rp, siti, runtim
     assert r.headers["location"].startswith("https://event.example.id/cb?code=")
 
 
-def test_untrusted_second_app_asks_consent_once(http, rp, siti, runtime, db):
+def test_untrusted_second_app_asks_consent_once(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime, db: Session
+) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     other, _ = create_client(
         runtime, db, name="Hotspot", redirect_uris=["https://wifi.example.id/cb"]
@@ -155,14 +169,16 @@ def test_untrusted_second_app_asks_consent_once(http, rp, siti, runtime, db):
     assert r.headers["location"].startswith("/interaction/")
 
 
-def test_prompt_none_without_session_is_login_required(http, rp):
+def test_prompt_none_without_session_is_login_required(http: TestClient, rp: Client) -> None:
     req = authorize_url(rp.client_id, prompt="none")
     r = http.get(req.url, follow_redirects=False)
     q = query_of(r.headers["location"])
     assert q["error"] == "login_required" and q["state"] == req.state
 
 
-def test_prompt_none_without_consent_is_consent_required(http, rp, siti, runtime, db):
+def test_prompt_none_without_consent_is_consent_required(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime, db: Session
+) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     r = http.get(
         authorize_url(rp.client_id, scope="openid phone", prompt="none").url, follow_redirects=False
@@ -170,10 +186,13 @@ def test_prompt_none_without_consent_is_consent_required(http, rp, siti, runtime
     assert query_of(r.headers["location"])["error"] == "consent_required"
 
 
-def test_prompt_login_and_max_age_force_a_new_login_and_new_session(http, rp, siti, db):
+def test_prompt_login_and_max_age_force_a_new_login_and_new_session(
+    http: TestClient, rp: Client, siti: User, db: Session
+) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     first = http.cookies.get("sso_session")
-    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+    extras: tuple[dict[str, Any], ...] = ({"prompt": "login"}, {"max_age": "0"})
+    for extra in extras:
         req = authorize_url(rp.client_id, **extra)
         r = http.get(req.url, follow_redirects=False)
         assert r.headers["location"].startswith("/interaction/")
@@ -186,16 +205,16 @@ def test_prompt_login_and_max_age_force_a_new_login_and_new_session(http, rp, si
     ended = db.scalar(
         select(func.count()).select_from(LoginSession).where(LoginSession.ended_at.is_not(None))
     )
-    assert ended >= 1
+    assert ended is not None and ended >= 1
 
 
-def test_consent_denied_is_access_denied(http, rp, siti):
+def test_consent_denied_is_access_denied(http: TestClient, rp: Client, siti: User) -> None:
     req = authorize_url(rp.client_id)
     q = query_of(login(http, req, "siti", consent="deny"))
     assert q["error"] == "access_denied" and q["state"] == req.state
 
 
-def test_form_post_response_mode(http, rp, siti):
+def test_form_post_response_mode(http: TestClient, rp: Client, siti: User) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     req = authorize_url(rp.client_id, response_mode="form_post")
     r = http.get(req.url, follow_redirects=False)
@@ -204,7 +223,9 @@ def test_form_post_response_mode(http, rp, siti):
     assert 'name="code"' in r.text and req.state in r.text and 'name="iss"' in r.text
 
 
-def test_wrong_password_is_refused_and_audited(http, rp, siti, db):
+def test_wrong_password_is_refused_and_audited(
+    http: TestClient, rp: Client, siti: User, db: Session
+) -> None:
     req = authorize_url(rp.client_id)
     interaction = http.get(req.url, follow_redirects=False).headers["location"]
     page = http.get(interaction)
@@ -219,7 +240,7 @@ def test_wrong_password_is_refused_and_audited(http, rp, siti, db):
     assert "wrong password" not in str(db.scalars(select(AuditEvent.details)).all())
 
 
-def test_login_form_needs_csrf_and_same_site(http, rp, siti):
+def test_login_form_needs_csrf_and_same_site(http: TestClient, rp: Client, siti: User) -> None:
     req = authorize_url(rp.client_id)
     interaction = http.get(req.url, follow_redirects=False).headers["location"]
     page = http.get(interaction)
@@ -233,7 +254,9 @@ def test_login_form_needs_csrf_and_same_site(http, rp, siti):
     assert r.status_code == 403
 
 
-def test_interaction_is_bound_to_the_browser(http, app, rp, siti):
+def test_interaction_is_bound_to_the_browser(
+    http: TestClient, app: FastAPI, rp: Client, siti: User
+) -> None:
     from fastapi.testclient import TestClient
 
     req = authorize_url(rp.client_id)
@@ -243,14 +266,16 @@ def test_interaction_is_bound_to_the_browser(http, app, rp, siti):
     assert r.status_code == 400 and 'name="password"' not in r.text
 
 
-def test_english_with_ui_locales(http, rp):
+def test_english_with_ui_locales(http: TestClient, rp: Client) -> None:
     req = authorize_url(rp.client_id, ui_locales="en-US id")
     interaction = http.get(req.url, follow_redirects=False).headers["location"]
     page = http.get(interaction)
     assert 'lang="en"' in page.text
 
 
-def test_loopback_redirect_uri_may_change_port(http, runtime, db, siti):
+def test_loopback_redirect_uri_may_change_port(
+    http: TestClient, runtime: Runtime, db: Session, siti: User
+) -> None:
     native, _ = create_client(
         runtime, db, name="Desktop", public=True, redirect_uris=["http://127.0.0.1/callback"]
     )
@@ -263,7 +288,7 @@ def test_loopback_redirect_uri_may_change_port(http, runtime, db, siti):
     assert r.status_code == 400
 
 
-def _id_token_for(runtime, user_id: str, client_id: str) -> str:
+def _id_token_for(runtime: Runtime, user_id: str, client_id: str) -> str:
     from sso.core.clock import now
     from sso.oidc.keys import key_service
 
@@ -274,7 +299,9 @@ def _id_token_for(runtime, user_id: str, client_id: str) -> str:
     )
 
 
-def test_id_token_hint_for_another_person_needs_login(http, rp, siti, runtime, db):
+def test_id_token_hint_for_another_person_needs_login(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime, db: Session
+) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     other = create_user(runtime, db, username="ani")
     hint = _id_token_for(runtime, other.id, rp.client_id)
@@ -290,13 +317,15 @@ def test_id_token_hint_for_another_person_needs_login(http, rp, siti, runtime, d
 
 
 @pytest.mark.parametrize("hint", ["not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "a.b.c"])
-def test_bogus_id_token_hint_is_invalid_request(http, rp, hint):
+def test_bogus_id_token_hint_is_invalid_request(http: TestClient, rp: Client, hint: str) -> None:
     r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
     assert r.status_code == 303
     assert query_of(r.headers["location"])["error"] == "invalid_request"
 
 
-def test_idle_and_absolute_session_lifetimes(http, rp, siti, runtime):
+def test_idle_and_absolute_session_lifetimes(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime
+) -> None:
     from sso.core.clock import FrozenClock, set_clock
 
     clock = FrozenClock()
@@ -313,7 +342,7 @@ def test_idle_and_absolute_session_lifetimes(http, rp, siti, runtime):
         set_clock(previous)
 
 
-def test_malformed_requests_never_500(http, rp):
+def test_malformed_requests_never_500(http: TestClient, rp: Client) -> None:
     cases = [
         "/authorize?client_id=%ff%fe&response_type=code",
         "/authorize?" + "x" * 9000,
@@ -334,7 +363,7 @@ def test_malformed_requests_never_500(http, rp):
     assert r.status_code in (303, 400)
 
 
-def _hint_of_unpublished_key(runtime, user_id: str, client_id: str) -> str:
+def _hint_of_unpublished_key(runtime: Runtime, user_id: str, client_id: str) -> str:
     """An ID token of ours in every respect but its key, which we no longer publish."""
     from joserfc import jwt
     from joserfc.jwk import RSAKey
@@ -347,7 +376,9 @@ def _hint_of_unpublished_key(runtime, user_id: str, client_id: str) -> str:
     return jwt.encode({"alg": "RS256", "kid": "unpublished-key"}, claims, gone)
 
 
-def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti, runtime):
+def test_hint_of_an_unpublished_key_is_answered_in_one_connection(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime
+) -> None:
     """Issue 14 item 1: the key cache revalidated on a session of its own while the request's
     held SQLite's write lock: 30 s, then 503 (and two pool connections on PostgreSQL)."""
     from sso.oidc.keys import key_service
@@ -374,11 +405,12 @@ def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti
 
 @pytest.mark.parametrize("sent_at_authorize", [False, True])
 def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
-    http, runtime, db, siti, sent_at_authorize
-):
+    http: TestClient, runtime: Runtime, db: Session, siti: User, sent_at_authorize: bool
+) -> None:
     """RFC 6749 §4.1.3 (issue 14 item 3): redirect_uri is required at /token if, and only if,
     the authorization request included it; then it must be identical."""
     client, secret = create_client(runtime, db, name="API only", scope="api:read")
+    assert secret is not None
     req = authorize_url(client.client_id, RP if sent_at_authorize else None, "api:read")
     assert ("redirect_uri=" in req.url) is sent_at_authorize
     location = login(http, req, "siti")
@@ -399,7 +431,9 @@ def test_token_request_repeats_redirect_uri_only_if_authorize_had_it(
 
 
 @pytest.mark.parametrize("trusted", [True, False])
-def test_prompt_consent_always_shows_the_consent_page(http, rp, siti, runtime, db, trusted):
+def test_prompt_consent_always_shows_the_consent_page(
+    http: TestClient, rp: Client, siti: User, runtime: Runtime, db: Session, trusted: bool
+) -> None:
     """OIDC Core §3.1.2.1 (issue 14 item 8): prompt=consent asks again, for a trusted client
     and over a remembered consent alike; the person's answer decides."""
     app, _ = create_client(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from fastapi.testclient import TestClient
 from joserfc.jwk import KeySet
 
 
-def test_both_documents_agree_and_point_at_live_endpoints(http):
+def test_both_documents_agree_and_point_at_live_endpoints(http: TestClient) -> None:
     oidc = http.get("/.well-known/openid-configuration")
     oauth = http.get("/.well-known/oauth-authorization-server")
     assert oidc.status_code == oauth.status_code == 200
@@ -38,7 +39,7 @@ def test_both_documents_agree_and_point_at_live_endpoints(http):
         assert r.status_code != 404, f"{name} {path} is advertised but not served"
 
 
-def test_jwks_has_public_keys_only_for_every_advertised_alg(http):
+def test_jwks_has_public_keys_only_for_every_advertised_alg(http: TestClient) -> None:
     r = http.get("/jwks.json")
     assert r.status_code == 200
     doc = r.json()
@@ -57,13 +58,13 @@ def test_jwks_has_public_keys_only_for_every_advertised_alg(http):
     assert "PRIVATE" not in json.dumps(doc)
 
 
-def test_health_and_readiness(http):
+def test_health_and_readiness(http: TestClient) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     ready = http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
-def test_home_page_in_both_languages(http):
+def test_home_page_in_both_languages(http: TestClient) -> None:
     page = http.get("/")
     assert page.status_code == 200 and 'lang="id"' in page.text
     assert 'lang="en"' in http.get("/?lang=en").text

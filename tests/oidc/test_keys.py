@@ -378,6 +378,11 @@ def test_cache_follows_a_rotation_made_elsewhere(
 ) -> None:
     decrypted: list[str] = []
     real = service.encryptor.decrypt
+
+    def spy_decrypt(value: str) -> str:
+        decrypted.append(value)
+        return real(value)
+
     monkeypatch.setattr(
         service.cache,
         "_encryptor",
@@ -385,7 +390,7 @@ def test_cache_follows_a_rotation_made_elsewhere(
             "Spy",
             (),
             {
-                "decrypt": staticmethod(lambda value: decrypted.append(value) or real(value)),
+                "decrypt": staticmethod(spy_decrypt),
             },
         )(),
     )

@@ -6,6 +6,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from sso.accounts import mfa
 from sso.accounts import sessions as login_sessions
 from sso.core.clock import FrozenClock, now, set_clock
-from sso.db.models import AuditEvent, Client, User
+from sso.db.models import AuditEvent, Client, LoginSession, User
 from sso.oidc import interaction, policy
 from sso.oidc.authorize import AuthorizationParams
 from sso.oidc.interaction import Interaction, ParkedRequest
@@ -24,12 +25,12 @@ from sso.storage import users as user_repo
 from tests.factories import create_client, create_user, enrol_totp
 
 
-def _params(client: Client, **fields: object) -> AuthorizationParams:
+def _params(client: Client, **fields: Any) -> AuthorizationParams:
     return AuthorizationParams(
         client_id=client.client_id,
         redirect_uri=client.redirect_uris[0],
         scope=["openid", "profile"],
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
@@ -38,17 +39,17 @@ def _unmet(
     db: Session,
     client: Client,
     params: AuthorizationParams,
-    login: object = None,
-    **more: object,
+    login: tuple[LoginSession, User] | None = None,
+    **more: Any,
 ) -> str | None:
     situation = policy.Situation(
         db,
         runtime.settings,
         client,
         params,
-        login,  # type: ignore[arg-type]
+        login,
         **more,
-    )  # type: ignore[arg-type]
+    )
     check = policy.first_unmet(situation)
     return check.name if check else None
 

@@ -141,7 +141,7 @@ class City:
             database_url=self.database_url,
             secret_key=self.env["SSO_SECRET_KEY"],
             key_encryption_key=self.env["SSO_KEY_ENCRYPTION_KEY"],
-        ).finalize()  # type: ignore[arg-type]
+        ).finalize()
         rt = build_runtime(settings)
         hasher = PasswordHasher(settings)
         try:

@@ -108,7 +108,8 @@ class Browser:
                 params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
                 assert params.get("state") == req["state"], params
                 assert "code" in params, params
-                return params["code"]
+                code: str = params["code"]
+                return code
             response = self.http.get(location)
         raise AssertionError("no redirect to the relying party")
 

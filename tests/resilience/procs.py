@@ -208,7 +208,7 @@ def database(admin_url: str, name: str, missing_ok: bool = False) -> Iterator[st
 def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
-        cur = conn.execute(query, params or None)  # type: ignore[arg-type]
+        cur = conn.execute(query, params or None)
         return cur.fetchall() if cur.description else []
 
 

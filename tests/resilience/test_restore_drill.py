@@ -45,7 +45,9 @@ def test_backup_and_restore_drill(
     )
     assert dump.stat().st_size > 0
 
-    name = psycopg.conninfo.conninfo_to_dict(plain(city.database_url))["dbname"] + "_restored"
+    dbname = psycopg.conninfo.conninfo_to_dict(plain(city.database_url))["dbname"]
+    assert isinstance(dbname, str)
+    name = dbname + "_restored"
     with database(admin_url, str(name)) as restored_url:
         subprocess.run(  # noqa: S603
             [  # noqa: S607

@@ -8,13 +8,17 @@ import os
 import secrets
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 
 from tests.resilience.conftest import PASSWORD, City
-from tests.resilience.people import Browser
+from tests.resilience.people import RP, Browser
 from tests.resilience.procs import Provider, sql, wait_until
+
+T = TypeVar("T")
 
 REGISTRATIONS = 100
 LOGINS = 100
@@ -34,11 +38,11 @@ def register(base_url: str, i: int) -> tuple[str, bool]:
         browser.close()
 
 
-def login(base_url: str, rp: object) -> bool:
+def login(base_url: str, rp: RP) -> bool:
     """Acknowledged = the provider answered the password with its redirect and a session."""
     browser = Browser(base_url, timeout=120)
     try:
-        interaction, csrf, _req = browser.login_page(rp)  # type: ignore[arg-type]
+        interaction, csrf, _req = browser.login_page(rp)
         r = browser.submit_login(interaction, csrf, "siti", PASSWORD)
         return r.status_code == 303 and any(
             c.startswith("sso") or "session" in c for c in r.cookies
@@ -74,8 +78,8 @@ def test_sigkill_of_a_worker_loses_no_acknowledged_account(city: City, launch: o
     lock = threading.Lock()
     killed = threading.Event()
 
-    def counted(fn: object, *args: object) -> object:
-        result = fn(*args)  # type: ignore[operator]
+    def counted(fn: Callable[..., T], *args: Any) -> T:
+        result = fn(*args)
         with lock:
             done[0] += 1
             if done[0] == 40 and not killed.is_set():  # well into the run: kill a worker

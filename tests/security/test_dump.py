@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -137,7 +139,9 @@ def test_a_database_dump_holds_no_usable_secret(
     # The signing keys: the PEM body and the private JWK members.
     snapshot = key_service(runtime).cache._current(None)
     for alg, key in snapshot.signing.items():
-        pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        private_key = key.private_key
+        assert isinstance(private_key, RSAPrivateKey | EllipticCurvePrivateKey)
+        pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         body = "".join(pem.decode().splitlines()[1:-1])
         secrets[f"{alg} private key (PEM body)"] = body[:64]
         private = import_key(pem.decode()).as_dict(private=True)

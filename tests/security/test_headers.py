@@ -12,7 +12,7 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -27,7 +27,7 @@ from tests.oidc.flow import authorize_url, csrf_of, login, open_console_page, qu
 REDIRECT = "https://rp.example.id/callback"
 
 
-def _requests(http: TestClient, client_id: str) -> list[tuple[str, httpx.Response]]:
+def _requests(http: TestClient, client_id: str) -> list[tuple[str, httpx2.Response]]:
     """One response of every kind the provider sends."""
     big = "x" * (2 * 1024 * 1024)
     return [
@@ -54,7 +54,7 @@ def _requests(http: TestClient, client_id: str) -> list[tuple[str, httpx.Respons
 FORM = "application/x-www-form-urlencoded"
 
 
-def _assert_baseline(name: str, response: httpx.Response) -> None:
+def _assert_baseline(name: str, response: httpx2.Response) -> None:
     h = response.headers
     assert h.get("x-content-type-options") == "nosniff", name
     assert h.get("x-frame-options") == "DENY", name
@@ -130,7 +130,7 @@ def _add_login_page(app: Any) -> None:
     app.include_router(router)
 
 
-def _set_cookies(response: httpx.Response) -> dict[str, str]:
+def _set_cookies(response: httpx2.Response) -> dict[str, str]:
     """name -> the raw Set-Cookie header of each cookie set by ``response``."""
     found: dict[str, str] = {}
     for raw in response.headers.get_list("set-cookie"):
@@ -211,8 +211,8 @@ def test_console_round_trip_over_https(https: TestClient, https_runtime: Runtime
     with https_runtime.sessions() as session:
         create_user(https_runtime, session, username="budi")
     final = open_console_page(https, "/_test/me", "budi")
-    assert final.status_code == 200  # type: ignore[attr-defined]
-    assert final.text == "hello budi"  # type: ignore[attr-defined]
+    assert final.status_code == 200
+    assert final.text == "hello budi"
     cleared = [c for c in https.cookies.jar if c.name == "__Host-sso_console"]
     assert cleared == []  # deleted after use
 

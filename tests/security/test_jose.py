@@ -268,6 +268,7 @@ def test_client_assertion_attacks_are_refused_at_token(
     assert token_with(assertion(key, cid)).status_code == 200  # the genuine one works
     genuine = assertion(key, cid)
     header, claims = parts(genuine)
+    assert key.kid is not None
     attacker = RSAKey.generate_key(2048, parameters={"kid": key.kid}, private=True)
     pem = key.as_pem(private=False)
     jwk_json = json.dumps(key.as_dict(private=False)).encode()

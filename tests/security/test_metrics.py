@@ -160,7 +160,7 @@ def test_metrics_without_a_token_does_not_exist_in_prod(
 
 
 def test_prod_refuses_a_short_metrics_token() -> None:
-    s = Settings(env="prod", metrics_token="short")  # type: ignore[call-arg]
+    s = Settings(env="prod", metrics_token="short")
     assert "SSO_METRICS_TOKEN must be at least 24 characters" in s.problems()
 
 
@@ -256,7 +256,7 @@ def test_admin_needs_an_administrator(http: TestClient, runtime: Runtime, db: Se
     # The admin surface asks for a second factor first; even with it, a citizen is refused.
     secret = enrol_totp(runtime, db, warga)
     page = open_console_page(http, "/admin", "warga", totp_secret=secret)
-    assert page.status_code == 403  # type: ignore[attr-defined]
+    assert page.status_code == 403
 
 
 def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) -> None:

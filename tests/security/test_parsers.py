@@ -245,7 +245,7 @@ def test_authorize_endpoint_never_fails_with_a_server_error(
     def check(multi: dict[str, list[str]]) -> None:
         query = [(k, v) for k, values in multi.items() for v in values]
         query.append(("client_id", client.client_id))
-        r = http.get("/authorize", params=query, follow_redirects=False)
+        r = http.get("/authorize", params=tuple(query), follow_redirects=False)
         assert r.status_code < 500, (query, r.status_code)
 
     check()

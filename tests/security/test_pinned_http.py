@@ -59,7 +59,7 @@ class Receiver:
 
         self.server = HTTPServer((address, port), Handler)
         if tls is not None:
-            tls.sni_callback = lambda sock, name, ctx: seen.sni.append(name)  # type: ignore[assignment,misc]
+            tls.sni_callback = lambda sock, name, ctx: seen.sni.append(name)
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -3,8 +3,9 @@ handlers, static files and routes that render every template."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -27,14 +28,14 @@ BODY_LIMIT = 4096
 
 
 def make_web_settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {  # any field's type: pydantic validates them
         "env": "test",
         "issuer": "http://testserver",
         "secret_key": "x" * 40,
         "key_encryption_key": Fernet.generate_key().decode(),
     }
     values.update(overrides)
-    return Settings(**values).finalize()  # type: ignore[arg-type]
+    return Settings(**values).finalize()
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -157,7 +158,7 @@ def browser(web_app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def app_factory() -> object:
+def app_factory() -> Callable[..., FastAPI]:
     """``app_factory(**settings_overrides)`` → a fresh test app."""
 
     def factory(**overrides: object) -> FastAPI:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import html
 
+import httpx2
+from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.accounts import mfa
 from sso.core.crypto import keyed_hash
 from sso.db.models import LoginSession, RecoveryCode, TotpCredential, User, WebAuthnCredential
+from sso.runtime import Runtime
 from sso.storage import roles as role_repo
 from tests.factories import PASSWORD, create_user
 from tests.oidc.flow import csrf_of, open_console_page
@@ -27,11 +31,13 @@ PAGES = (
 )
 
 
-def text(response) -> str:
+def text(response: httpx2.Response) -> str:
     return html.unescape(response.text)
 
 
-def test_every_page_in_both_languages_with_the_menu(http, runtime, db):
+def test_every_page_in_both_languages_with_the_menu(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     create_user(runtime, db, username="siti", display_name="Siti Aminah")
     assert open_console_page(http, "/account", "siti").status_code == 200
     for path in PAGES:
@@ -55,7 +61,9 @@ def test_every_page_in_both_languages_with_the_menu(http, runtime, db):
         assert f'href="{href}"' in menu
 
 
-def test_navigation_shows_what_the_person_may_open(http, runtime, db):
+def test_navigation_shows_what_the_person_may_open(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     staff = create_user(
         runtime,
         db,
@@ -65,7 +73,7 @@ def test_navigation_shows_what_the_person_may_open(http, runtime, db):
         password="a long staff passphrase 2024",
     )
     with runtime.sessions() as s:
-        s.get(User, staff.id).email_verified = False
+        s.get_one(User, staff.id).email_verified = False
         s.commit()
     page = text(open_console_page(http, "/account?lang=en", "budi", "a long staff passphrase 2024"))
     assert "My account" in page and 'href="/admin"' not in page
@@ -73,7 +81,7 @@ def test_navigation_shows_what_the_person_may_open(http, runtime, db):
     assert 'href="/developers"' in page
     with runtime.sessions() as s:
         role_repo.assign_to_user(s, role_repo.get_or_create_global(s, "admin"), staff.id)
-        s.get(User, staff.id).email_verified = True
+        s.get_one(User, staff.id).email_verified = True
         s.commit()
     page = text(http.get("/account?lang=en"))
     assert 'href="/admin"' in page and 'href="/developers"' in page
@@ -85,7 +93,9 @@ def test_navigation_shows_what_the_person_may_open(http, runtime, db):
     assert "user-menu" not in http.get("/register").text
 
 
-def test_the_logout_button_ends_the_session(http, runtime, db):
+def test_the_logout_button_ends_the_session(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     siti = create_user(runtime, db, username="siti")
     page = open_console_page(http, "/account?lang=en", "siti")
     nav = page.text.split('class="user-menu"', 1)[1].split("</nav>", 1)[0]
@@ -98,7 +108,9 @@ def test_the_logout_button_ends_the_session(http, runtime, db):
     assert http.get("/account", follow_redirects=False).status_code == 303
 
 
-def test_export_describes_factors_without_their_secrets(http, runtime, db):
+def test_export_describes_factors_without_their_secrets(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     siti = create_user(runtime, db, username="siti")
     assert open_console_page(http, "/account/data", "siti").status_code == 200
     seed = "JBSWY3DPEHPK3PXP"
@@ -128,7 +140,9 @@ def test_export_describes_factors_without_their_secrets(http, runtime, db):
     assert data["sessions"][0]["device"] is None or isinstance(data["sessions"][0]["device"], str)
 
 
-def test_deleting_the_account_removes_its_mfa_factors(http, runtime, db):
+def test_deleting_the_account_removes_its_mfa_factors(
+    http: TestClient, runtime: Runtime, db: Session
+) -> None:
     siti = create_user(runtime, db, username="siti")
     assert open_console_page(http, "/account/delete", "siti").status_code == 200
     db.add(TotpCredential(user_id=siti.id, secret_encrypted=runtime.encryptor.encrypt("X")))

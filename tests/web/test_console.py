@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from sso.runtime import Runtime
 from sso.storage import clients as client_repo
@@ -34,18 +35,18 @@ def _add_pages(app: FastAPI) -> None:
 
 
 def test_a_page_needing_a_person_sends_them_through_login_and_back(
-    app: FastAPI, http: TestClient, runtime: Runtime, db: object
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session
 ) -> None:
     _add_pages(app)
-    create_user(runtime, db, username="budi")  # type: ignore[arg-type]
+    create_user(runtime, db, username="budi")
     r = http.get("/_test/me?x=1", follow_redirects=False)
     assert r.status_code == 303
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["client_id"] == [console.CONSOLE_CLIENT_ID]
     assert query["code_challenge_method"] == ["S256"]
     final = open_console_page(http, "/_test/me?x=1", "budi")
-    assert final.status_code == 200  # type: ignore[attr-defined]
-    assert final.text == "hello budi"  # type: ignore[attr-defined]
+    assert final.status_code == 200
+    assert final.text == "hello budi"
     # The built-in client is trusted (no consent page) and public.
     with runtime.sessions() as session:
         client = client_repo.get_by_client_id(session, console.CONSOLE_CLIENT_ID)
@@ -53,16 +54,16 @@ def test_a_page_needing_a_person_sends_them_through_login_and_back(
 
 
 def test_a_sensitive_page_asks_for_a_fresh_login(
-    app: FastAPI, http: TestClient, runtime: Runtime, db: object
+    app: FastAPI, http: TestClient, runtime: Runtime, db: Session
 ) -> None:
     from sso.core.clock import FrozenClock, set_clock
 
     _add_pages(app)
-    create_user(runtime, db, username="budi")  # type: ignore[arg-type]
+    create_user(runtime, db, username="budi")
     clock = FrozenClock()
     previous = set_clock(clock)
     try:
-        assert open_console_page(http, "/_test/sensitive", "budi").text == "recent budi"  # type: ignore[attr-defined]
+        assert open_console_page(http, "/_test/sensitive", "budi").text == "recent budi"
         clock.advance(120)
         r = http.get("/_test/sensitive", follow_redirects=False)
         assert r.status_code == 303

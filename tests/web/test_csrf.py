@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
 
 import pytest
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
@@ -54,16 +55,16 @@ def test_origin_null_is_left_to_the_token(browser: TestClient) -> None:
     assert response.status_code == 401
 
 
-def test_token_of_another_browser_is_refused(web_app: object, browser: TestClient) -> None:
-    with TestClient(web_app) as other:  # type: ignore[arg-type]
+def test_token_of_another_browser_is_refused(web_app: FastAPI, browser: TestClient) -> None:
+    with TestClient(web_app) as other:
         stolen = form_token(other)
     browser.get("/login")
     response = browser.post("/login", data={"csrf_token": stolen})
     assert response.status_code == 403
 
 
-def test_token_without_cookie_is_refused(web_app: object) -> None:
-    with TestClient(web_app) as attacker:  # type: ignore[arg-type]
+def test_token_without_cookie_is_refused(web_app: FastAPI) -> None:
+    with TestClient(web_app) as attacker:
         token = form_token(attacker)
         attacker.cookies.clear()
         assert attacker.post("/login", data={"csrf_token": token}).status_code == 403
@@ -94,7 +95,9 @@ def test_json_client_gets_json_csrf_error(client: TestClient) -> None:
     assert response.json()["error"] == "access_denied"
 
 
-def test_https_issuer_uses_a_host_prefixed_secure_cookie(app_factory: Any) -> None:
+def test_https_issuer_uses_a_host_prefixed_secure_cookie(
+    app_factory: Callable[..., FastAPI],
+) -> None:
     app = app_factory(issuer="https://sso.example.go.id")
     with TestClient(app, base_url="https://sso.example.go.id") as client:
         response = client.get("/login")
@@ -110,7 +113,7 @@ def test_https_issuer_uses_a_host_prefixed_secure_cookie(app_factory: Any) -> No
         assert ok.status_code == 401
 
 
-def _request(headers: dict[str, str], app: object) -> Request:
+def _request(headers: dict[str, str], app: FastAPI) -> Request:
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     scope = {
         "type": "http",
@@ -125,7 +128,9 @@ def _request(headers: dict[str, str], app: object) -> Request:
     return Request(scope)
 
 
-def test_is_cross_site_accepts_the_issuer_origin_behind_a_proxy(app_factory: Any) -> None:
+def test_is_cross_site_accepts_the_issuer_origin_behind_a_proxy(
+    app_factory: Callable[..., FastAPI],
+) -> None:
     app = app_factory(issuer="https://sso.example.go.id/")
     assert not is_cross_site(_request({"Origin": "https://sso.example.go.id"}, app))
     assert not is_cross_site(_request({"Origin": "https://sso.example.go.id:443"}, app))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ DOWNLOAD_RE = re.compile(
 )
 
 
-def delete(http: TestClient, **fields: str) -> object:
+def delete(http: TestClient, **fields: str) -> httpx2.Response:
     token = csrf_of(http.get("/account/delete").text)
     data = {"password": PASSWORD, "confirm": "yes", "csrf_token": token, **fields}
     return http.post("/account/delete", data=data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 
+import httpx2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from tests.webhooks.receiver import Receiver, wait_for
 SECRET = re.compile(r'<code id="new-secret">(whsec_[^<]+)</code>')
 
 
-def create(admin: Browser, url: str, *types: str, extra: str = "") -> object:
+def create(admin: Browser, url: str, *types: str, extra: str = "") -> httpx2.Response:
     return admin.post(
         "/admin/webhooks/new",
         {

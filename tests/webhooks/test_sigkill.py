@@ -73,10 +73,10 @@ def admin_signs_in(base: str, totp: str) -> None:
             http,
             "/admin",
             "admin",
-            PASSWORD,  # type: ignore[arg-type]
+            PASSWORD,
             totp_secret=totp,
         )
-        assert r.status_code == 200  # type: ignore[attr-defined]
+        assert r.status_code == 200
 
 
 def test_every_event_arrives_once_across_a_sigkill(database_url: str, tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_every_event_arrives_once_across_a_sigkill(database_url: str, tmp_path: 
         secret_key=env_settings["SSO_SECRET_KEY"],
         key_encryption_key=env_settings["SSO_KEY_ENCRYPTION_KEY"],
         admin_password=PASSWORD,
-    ).finalize()  # type: ignore[arg-type]
+    ).finalize()
     rt: Runtime = build_runtime(settings)
     provider: Provider | None = None
     try:

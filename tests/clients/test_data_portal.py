@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -79,7 +80,9 @@ def machine_token(provider: Provider, client: tuple[str, str], scope: str) -> st
     return str(response.json()["access_token"])
 
 
-def api(portal: Portal, path: str, token: str | None, method: str = "GET", **kw) -> httpx.Response:
+def api(
+    portal: Portal, path: str, token: str | None, method: str = "GET", **kw: Any
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     headers.update(kw.pop("headers", {}))
     return HTTP.request(method, f"{portal.rp.url}{path}", headers=headers, **kw)
@@ -227,15 +230,17 @@ def test_api_refuses_a_token_without_the_scope(portal: Portal) -> None:
     from tangsel_rp.sessions import SessionRecord
 
     with transaction(portal.rp.toolkit.sessions) as db:
-        person_token = (
+        row = (
             db.query(SessionRecord.access_token)
             .filter(SessionRecord.sub == portal.provider.user_id("ani"))
-            .first()[0]
+            .first()
         )
+        assert row is not None
+        person_token = row[0]
     refused(api(portal, "/api/datasets", person_token), 403, "insufficient_scope")
 
 
-def _b64(data: dict) -> str:
+def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 

@@ -8,8 +8,10 @@ import os
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.clients.conftest import RP, Provider, browser_client, csrf_from, login, start_rp
 from tests.conftest import POSTGRES_URL
@@ -28,7 +30,9 @@ def event_rp(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> It
     rp.toolkit.engine.dispose()
 
 
-def new_event(rp: RP, *, kind: str = "talk", capacity: int = 10, team_size: int | None = None):
+def new_event(
+    rp: RP, *, kind: str = "talk", capacity: int = 10, team_size: int | None = None
+) -> int:
     from event import service
     from tangsel_rp.db import transaction
     from tangsel_rp.oidc import RPUser
@@ -47,7 +51,7 @@ def new_event(rp: RP, *, kind: str = "talk", capacity: int = 10, team_size: int 
         return service.create_event(db, data, organizer).id
 
 
-def test_public_list_needs_no_login(event_rp):
+def test_public_list_needs_no_login(event_rp: RP) -> None:
     event_id = new_event(event_rp)
     with browser_client() as http:
         page = http.get(event_rp.url + "/")
@@ -59,7 +63,7 @@ def test_public_list_needs_no_login(event_rp):
         assert "Masuk untuk mendaftar" in detail.text
 
 
-def test_citizen_registers_sees_and_cancels(event_rp):
+def test_citizen_registers_sees_and_cancels(event_rp: RP) -> None:
     event_id = new_event(event_rp, capacity=2)
     with browser_client() as http:
         page = login(http, event_rp, "warga1", f"/events/{event_id}")
@@ -82,7 +86,7 @@ def test_citizen_registers_sees_and_cancels(event_rp):
         assert f"/events/{event_id}" not in cancelled.text.split("<main>")[1]
 
 
-def test_post_without_csrf_token_is_refused(event_rp):
+def test_post_without_csrf_token_is_refused(event_rp: RP) -> None:
     event_id = new_event(event_rp)
     with browser_client() as http:
         login(http, event_rp, "warga2")
@@ -90,7 +94,7 @@ def test_post_without_csrf_token_is_refused(event_rp):
         assert r.status_code == 403 and "Formulir kedaluwarsa" in r.text
 
 
-def test_team_registration_needs_every_player(event_rp):
+def test_team_registration_needs_every_player(event_rp: RP) -> None:
     event_id = new_event(event_rp, kind="tournament", capacity=4, team_size=3)
     with browser_client() as http:
         page = login(http, event_rp, "warga2", f"/events/{event_id}")
@@ -105,7 +109,7 @@ def test_team_registration_needs_every_player(event_rp):
         assert "Tim: Garuda" in ok.text
 
 
-def test_organizer_creates_edits_and_exports(event_rp):
+def test_organizer_creates_edits_and_exports(event_rp: RP) -> None:
     with browser_client() as citizen:
         login(citizen, event_rp, "warga1")
         assert citizen.get(f"{event_rp.url}/manage").status_code == 403
@@ -170,7 +174,7 @@ def test_organizer_creates_edits_and_exports(event_rp):
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def event_db(request: pytest.FixtureRequest, tmp_path) -> Iterator[object]:
+def event_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """The event site's own database, on SQLite (its default) and on PostgreSQL."""
     from event.models import Base
     from sqlalchemy import create_engine, text
@@ -200,7 +204,9 @@ def event_db(request: pytest.FixtureRequest, tmp_path) -> Iterator[object]:
         admin.dispose()
 
 
-def test_capacity_holds_under_concurrent_registrations(event_db) -> None:
+def test_capacity_holds_under_concurrent_registrations(
+    event_db: sessionmaker[Session],
+) -> None:
     """20 people register at once for 5 places, from 20 threads: exactly 5 get in."""
     from event import service
     from event.models import Event, Registration
@@ -245,4 +251,4 @@ def test_capacity_holds_under_concurrent_registrations(event_db) -> None:
         count = db.scalar(
             select(func.count()).select_from(Registration).where(Registration.event_id == event_id)
         )
-        assert count == 5 and db.get(Event, event_id).seats_taken == 5
+        assert count == 5 and db.get_one(Event, event_id).seats_taken == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -76,17 +77,20 @@ def connect(http: httpx.Client, rp: RP, page: httpx.Response) -> httpx.Response:
     return http.post(f"{rp.url}/connect", data={"csrf_token": csrf_from(page.text)})
 
 
-def decision(rp: RP, mac: str, location: str = "TSL-0001") -> dict:
+def decision(rp: RP, mac: str, location: str = "TSL-0001") -> dict[str, Any]:
     r = HTTP.get(
         f"{rp.url}/api/gateway/decision",
         params={"mac": mac, "location": location},
         headers=GATEWAY,
     )
     assert r.status_code == 200, r.text
-    return r.json()
+    answer: dict[str, Any] = r.json()
+    return answer
 
 
-def test_daily_quota_is_counted_across_sessions_and_renewed_the_next_day(hotspot, clock):
+def test_daily_quota_is_counted_across_sessions_and_renewed_the_next_day(
+    hotspot: RP, clock: Clock
+) -> None:
     clock.set("2030-01-15T08:00:00")
     phone, laptop = "AA:BB:CC:00:00:01", "aa-bb-cc-00-00-02"
     with browser_client() as http:
@@ -126,7 +130,7 @@ def test_daily_quota_is_counted_across_sessions_and_renewed_the_next_day(hotspot
         assert decision(hotspot, "AA:BB:CC:00:00:02", "TSL-0002")["seconds_left"] == QUOTA
 
 
-def test_a_session_ends_at_midnight_and_one_device_at_a_time(hotspot, clock):
+def test_a_session_ends_at_midnight_and_one_device_at_a_time(hotspot: RP, clock: Clock) -> None:
     clock.set("2030-02-01T23:30:00")
     with browser_client() as http:
         status = join(http, hotspot, "eko", "TSL-0001", "AA:BB:CC:00:00:11")
@@ -139,7 +143,7 @@ def test_a_session_ends_at_midnight_and_one_device_at_a_time(hotspot, clock):
         assert decision(hotspot, "AA:BB:CC:00:00:12")["authorized"] is True
 
 
-def test_gateway_api_needs_its_token_and_valid_input(hotspot, clock):
+def test_gateway_api_needs_its_token_and_valid_input(hotspot: RP, clock: Clock) -> None:
     url = f"{hotspot.url}/api/gateway/decision"
     params = {"mac": "AA:BB:CC:00:00:01", "location": "TSL-0001"}
     assert HTTP.get(url, params=params).status_code == 401
@@ -149,7 +153,9 @@ def test_gateway_api_needs_its_token_and_valid_input(hotspot, clock):
     assert bad.status_code == 400
 
 
-def test_access_point_redirect_with_bad_values_gets_a_readable_page(hotspot, clock):
+def test_access_point_redirect_with_bad_values_gets_a_readable_page(
+    hotspot: RP, clock: Clock
+) -> None:
     with browser_client() as http:
         unknown = http.get(
             f"{hotspot.url}/", params={"location": "NOPE", "mac": "AA:BB:CC:00:00:01"}
@@ -161,7 +167,7 @@ def test_access_point_redirect_with_bad_values_gets_a_readable_page(hotspot, clo
         assert plain.status_code == 200 and 'id="no-device"' in plain.text
 
 
-def test_operators_see_usage_per_location(hotspot, clock):
+def test_operators_see_usage_per_location(hotspot: RP, clock: Clock) -> None:
     clock.set("2030-03-10T10:00:00")
     with browser_client() as http:
         status = join(http, hotspot, "fajar", "TSL-0002", "AA:BB:CC:00:00:21")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -55,20 +56,22 @@ def hotspot(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Ite
     rp.toolkit.engine.dispose()
 
 
-def decision(rp: RP, mac: str, location: str = "TSL-0100") -> dict:
+def decision(rp: RP, mac: str, location: str = "TSL-0100") -> dict[str, Any]:
     r = HTTP.get(
         f"{rp.url}/api/gateway/decision",
         params={"mac": mac, "location": location},
         headers=GATEWAY,
     )
     assert r.status_code == 200, r.text
-    return r.json()
+    answer: dict[str, Any] = r.json()
+    return answer
 
 
-def device_status(rp: RP, login_id: str) -> dict:
+def device_status(rp: RP, login_id: str) -> dict[str, Any]:
     r = HTTP.get(f"{rp.url}/api/device/{login_id}")
     assert r.status_code == 200, r.text
-    return r.json()
+    answer: dict[str, Any] = r.json()
+    return answer
 
 
 def phone_answers(provider: Provider, username: str, user_code: str, answer: str) -> str:
@@ -95,7 +98,9 @@ def phone_answers(provider: Provider, username: str, user_code: str, answer: str
         return page.text
 
 
-def test_a_tv_logs_in_with_a_user_code_and_the_gateway_lets_it_online(hotspot, provider):
+def test_a_tv_logs_in_with_a_user_code_and_the_gateway_lets_it_online(
+    hotspot: RP, provider: Provider
+) -> None:
     tv_mac = "AA:BB:CC:00:01:01"
     with browser_client() as tv:
         start = tv.get(
@@ -129,7 +134,7 @@ def test_a_tv_logs_in_with_a_user_code_and_the_gateway_lets_it_online(hotspot, p
     assert 'id="device-connected"' in page.text and "refresh" not in page.headers
 
 
-def test_a_declined_request_leaves_the_device_offline(hotspot, provider):
+def test_a_declined_request_leaves_the_device_offline(hotspot: RP, provider: Provider) -> None:
     tv_mac = "AA:BB:CC:00:01:02"
     r = HTTP.post(
         f"{hotspot.url}/device/start", data={"location": "TSL-0100", "mac": tv_mac}, headers=JSON
@@ -147,7 +152,7 @@ def test_a_declined_request_leaves_the_device_offline(hotspot, provider):
     assert 'id="device-denied"' in page.text and "ditolak" in page.text
 
 
-def test_bad_device_values_and_unknown_requests_are_readable_pages(hotspot):
+def test_bad_device_values_and_unknown_requests_are_readable_pages(hotspot: RP) -> None:
     bad = HTTP.post(f"{hotspot.url}/device/start", data={"location": "TSL-0100", "mac": "12"})
     assert bad.status_code == 400 and "tidak valid" in bad.text
     unknown = HTTP.get(

@@ -28,10 +28,10 @@ from tests.clients.conftest import (
     Server,
     browser_client,
     form_of,
-    free_port,
     login,
     start_rp,
 )
+from tests.e2e.conftest import free_port
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -151,6 +151,7 @@ def test_an_id_token_with_another_nonce_is_refused(rp: RP, provider: Provider) -
         row_id = hashlib.sha256(http.cookies["event_session"].encode()).hexdigest()
         with transaction(rp.toolkit.sessions) as db:
             row = db.get(SessionRecord, row_id)
+            assert row is not None
             data = {k: v for k, v in row.data.items()}
             key = next(k for k in data if k.startswith("_state_sso_"))
             data[key] = {**data[key], "data": {**data[key]["data"], "nonce": "another-nonce"}}
@@ -165,7 +166,7 @@ def test_an_id_token_with_another_nonce_is_refused(rp: RP, provider: Provider) -
 
 
 def test_an_unreachable_or_wrong_provider_gives_a_page(
-    rp: RP, provider: Provider, tmp_path
+    rp: RP, provider: Provider, tmp_path: Path
 ) -> None:
     from event.app import create_app
 
@@ -271,7 +272,7 @@ def test_a_valid_logout_token_ends_only_that_session(rp: RP, provider: Provider)
         from tangsel_rp.sessions import SessionRecord
 
         with transaction(rp.toolkit.sessions) as db:
-            sid = db.get(SessionRecord, laptop_sid).sid
+            sid = db.get_one(SessionRecord, laptop_sid).sid
         token = provider.sign(logout_claims(rp, provider, sub=sub, sid=sid), typ="logout+jwt")
         response = post_logout_token(rp, token)
         assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
@@ -303,7 +304,9 @@ def test_a_valid_logout_token_ends_only_that_session(rp: RP, provider: Provider)
         ({}, "at+jwt"),
     ],
 )
-def test_malformed_logout_tokens_are_refused(rp: RP, provider: Provider, changes, typ) -> None:
+def test_malformed_logout_tokens_are_refused(
+    rp: RP, provider: Provider, changes: dict[str, Any], typ: str
+) -> None:
     token = provider.sign(logout_claims(rp, provider, **changes), typ=typ)
     response = post_logout_token(rp, token)
     assert response.status_code == 400, response.text

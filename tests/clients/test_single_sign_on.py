@@ -14,12 +14,16 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.clients.conftest import PASSWORD, City, Provider, build_city
+from tests.clients.conftest import PASSWORD, RP, City, Provider, build_city
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page as AsyncPage
+    from playwright.async_api import Response as AsyncResponse
 
 pytestmark = pytest.mark.browser
 
@@ -84,11 +88,11 @@ def city(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     city.stop()
 
 
-def provider_pages(page, provider_url: str) -> list[str]:
+def provider_pages(page: AsyncPage, provider_url: str) -> list[str]:
     """Record every document the provider answered with a page (not a redirect)."""
     shown: list[str] = []
 
-    def on_response(response) -> None:
+    def on_response(response: AsyncResponse) -> None:
         if (
             response.request.resource_type == "document"
             and response.url.startswith(provider_url)
@@ -100,17 +104,17 @@ def provider_pages(page, provider_url: str) -> list[str]:
     return shown
 
 
-def sessions_of(rp, sub: str) -> int:
+def sessions_of(rp: RP, sub: str) -> int:
     from sqlalchemy import func, select
     from tangsel_rp.db import transaction
     from tangsel_rp.sessions import SessionRecord
 
     with transaction(rp.toolkit.sessions) as db:
-        return int(
-            db.scalar(
-                select(func.count()).select_from(SessionRecord).where(SessionRecord.sub == sub)
-            )
+        count = db.scalar(
+            select(func.count()).select_from(SessionRecord).where(SessionRecord.sub == sub)
         )
+        assert count is not None
+        return int(count)
 
 
 def test_log_in_once_use_three_apps_log_out_everywhere(city: City) -> None:

@@ -78,7 +78,7 @@ def settings(url: str, issuer: str, var_dir: Path) -> Settings:
         env="test",
         issuer=issuer,
         database_url=url,
-        var_dir=var_dir,  # type: ignore[call-arg]
+        var_dir=var_dir,
         secret_key=SECRET_KEY,
         key_encryption_key=KEY_ENCRYPTION_KEY,
         admin_password=PASSWORD,

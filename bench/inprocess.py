@@ -21,7 +21,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from sso.app import create_app
@@ -30,7 +30,7 @@ from sso.config import load_settings
 Request = tuple[str, str, list[tuple[bytes, bytes]], bytes]
 
 
-def requests(spec: dict[str, Any]) -> dict[str, Callable[[int], Request]]:
+def requests(spec: dict[str, Any]) -> tuple[dict[str, Callable[[int], Request]], dict[str, str]]:
     form = [(b"content-type", b"application/x-www-form-urlencoded")]
     cc = [(b"authorization", spec["cc"].encode()), *form]
     rp = [(b"authorization", spec["rp"].encode()), *form]
@@ -49,8 +49,7 @@ def requests(spec: dict[str, Any]) -> dict[str, Callable[[int], Request]]:
         "refresh": refresh_request,
         "introspect": lambda _i: ("POST", "/introspect", rp, f"token={spec['access']}".encode()),
         "userinfo": lambda _i: ("GET", "/userinfo", bearer, b""),
-        "_state": state,  # type: ignore[dict-item]
-    }
+    }, state
 
 
 async def call(app: Any, host: str, request: Request) -> tuple[int, bytes]:
@@ -103,14 +102,13 @@ async def run(args: argparse.Namespace) -> None:
     settings = load_settings()
     app = create_app(settings)
     host = settings.issuer_url.split("//", 1)[1].split("/", 1)[0]
-    kinds = requests(spec)
-    state = kinds.pop("_state")  # type: ignore[arg-type]
+    kinds, state = requests(spec)
     startup: dict[str, Any] = {"type": "lifespan.startup"}
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await events.put(startup)
     done = asyncio.Event()
 
-    async def lifespan_send(message: dict[str, Any]) -> None:
+    async def lifespan_send(message: MutableMapping[str, Any]) -> None:
         if message["type"].startswith("lifespan.startup"):
             done.set()
 

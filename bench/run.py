@@ -649,7 +649,7 @@ class Bench:
         self,
         s: Scenario,
         make: Callable[[int], Callable[..., dict[str, Any]]],
-        warm: Callable[..., dict[str, Any]] | None = None,
+        warm: Callable[[], object] | None = None,
     ) -> None:
         """Warm-up (``make(-1)`` or ``warm``), then the measured runs ``make(0..)``."""
         self.scenarios.append(s)

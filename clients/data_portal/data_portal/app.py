@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from tangsel_rp.app import build_app
 from tangsel_rp.db import transaction
 from tangsel_rp.i18n import Catalogue
@@ -13,7 +14,7 @@ from tangsel_rp.web import NavItem, PageError, require_csrf
 
 from data_portal import api, service
 from data_portal.i18n import FLASH, MESSAGES
-from data_portal.models import LICENCES, VISIBILITIES, Base
+from data_portal.models import LICENCES, VISIBILITIES, Base, Dataset
 from data_portal.settings import PortalSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -55,7 +56,7 @@ def create_app(settings: PortalSettings) -> FastAPI:
     PublisherDep = Annotated[service.Viewer, Depends(publisher)]
     csrf = [Depends(require_csrf)]
 
-    def visible(db, dataset_id: int, who: service.Viewer):  # type: ignore[no-untyped-def]
+    def visible(db: Session, dataset_id: int, who: service.Viewer) -> Dataset:
         try:
             return service.get_visible(db, dataset_id, who)
         except service.DatasetError:

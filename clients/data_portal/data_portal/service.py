@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 from tangsel_rp.oidc import RPUser
@@ -66,7 +66,7 @@ def remember_person(db: Session, user: RPUser) -> None:
     person.seen_at = utcnow()
 
 
-def _visible(viewer: Viewer):  # type: ignore[no-untyped-def]
+def _visible(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.agency_code is None:
         return Dataset.visibility == "public"
     return or_(Dataset.visibility == "public", Dataset.agency_code == viewer.agency_code)

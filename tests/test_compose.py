@@ -48,7 +48,8 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]  # type: ignore[no-any-return]
+    services: dict[str, dict[str, Any]] = compose["services"]
+    return services
 
 
 def _context(service: dict[str, Any]) -> str | None:

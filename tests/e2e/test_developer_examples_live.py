@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,9 +71,9 @@ def test_curl_and_python_examples_get_a_token(
         assert active(live_server, client_id, secret, out["access_token"])
     monkeypatch.setenv("TANGSEL_CLIENT_SECRET", secret)
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # the live server is http://127.0.0.1
-    namespace: dict[str, object] = {"__name__": "developer_example"}
+    namespace: dict[str, Any] = {"__name__": "developer_example"}  # what the example defines
     exec(compile(code["python"], "example.py", "exec"), namespace)  # noqa: S102
-    token = namespace["access_token"]()  # type: ignore[operator]
+    token = namespace["access_token"]()
     assert active(live_server, client_id, secret, str(token))
 
 

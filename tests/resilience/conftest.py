@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 import pytest
@@ -222,8 +223,24 @@ class City:
             p.stop()
 
 
+class MakeCity(Protocol):
+    """What the ``make_city`` fixture gives."""
+
+    def __call__(
+        self, *, migrate: bool = True, redis: bool | str = True, admin: str | None = None
+    ) -> City: ...
+
+
+class Launch(Protocol):
+    """What the ``launch`` fixture gives."""
+
+    def __call__(
+        self, name: str, *, workers: int = 1, start: bool = True, **settings: str
+    ) -> Provider: ...
+
+
 @pytest.fixture()
-def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[object]:
+def make_city(admin_url: str, redis_url: str, tmp_path: Path) -> Iterator[MakeCity]:
     """``make_city(migrate=True, redis=True, admin=None)``: a deployment of the test's own (a
     new database, on the server of ``admin`` or the machine's), for tests that break things."""
     cities: list[City] = []
@@ -269,7 +286,7 @@ def city(
 
 
 @pytest.fixture()
-def launch(city: City) -> Iterator[object]:
+def launch(city: City) -> Iterator[Launch]:
     """``launch(name, workers=1, start=True, **settings)``: a provider on the run's database,
     stopped at the end of the test."""
     started: list[Provider] = []

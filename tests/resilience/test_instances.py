@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.resilience.conftest import ISSUER, PASSWORD, City
+from tests.resilience.conftest import ISSUER, PASSWORD, City, Launch
 from tests.resilience.people import (
     RP,
     Browser,
@@ -32,12 +32,12 @@ def machine_token(base_url: str, client: RP) -> str:
     return token
 
 
-def test_two_instances_behave_as_one_provider(city: City, launch: object) -> None:
+def test_two_instances_behave_as_one_provider(city: City, launch: Launch) -> None:
     rp, machine, siti, budi = city.portal, city.machines[0], "siti", "budi"
     # Started together on a database without signing keys: one key set between them.
     sql(city.database_url, "DELETE FROM signing_keys")
-    a: Provider = launch("a", start=False).start()  # type: ignore[operator]
-    b: Provider = launch("b", start=False).start()  # type: ignore[operator]
+    a: Provider = launch("a", start=False).start()
+    b: Provider = launch("b", start=False).start()
     a.wait_ready()
     b.wait_ready()
     rows = sql(

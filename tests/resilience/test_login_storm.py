@@ -11,7 +11,7 @@ from collections import Counter
 
 import httpx
 
-from tests.resilience.conftest import PASSWORD, City
+from tests.resilience.conftest import PASSWORD, City, Launch
 from tests.resilience.people import REDIRECT_URI, Browser, csrf_of, refresh, s256
 from tests.resilience.procs import Provider, rss_mb
 
@@ -77,9 +77,9 @@ async def storm(
         return list(await asyncio.gather(*(post(i) for i in interactions)))
 
 
-def test_login_storm_is_queued_and_shed(city: City, launch: object) -> None:
+def test_login_storm_is_queued_and_shed(city: City, launch: Launch) -> None:
     rp = city.portal
-    provider: Provider = launch(  # type: ignore[operator]
+    provider: Provider = launch(
         "storm",
         password_check_concurrency=str(CAP),
         password_check_queue=str(QUEUE),

@@ -6,18 +6,19 @@ when it is back the same provider process serves again, without a restart."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.resilience.conftest import PASSWORD, City
+from tests.resilience.conftest import PASSWORD, City, MakeCity
 from tests.resilience.load import SteadyLoad
 from tests.resilience.people import RP, Browser, no_stack_trace
 from tests.resilience.procs import PgCluster, wait_until
 
 
 @pytest.fixture()
-def cluster() -> object:
+def cluster() -> Iterator[PgCluster]:
     pg = PgCluster()
     try:
         pg.init()
@@ -27,8 +28,8 @@ def cluster() -> object:
         pg.destroy()
 
 
-def test_postgres_restart_under_load(make_city: object, cluster: PgCluster) -> None:
-    city: City = make_city(admin=cluster.admin_url)  # type: ignore[operator]
+def test_postgres_restart_under_load(make_city: MakeCity, cluster: PgCluster) -> None:
+    city: City = make_city(admin=cluster.admin_url)
     rp = city.rp()
     machine = RP(**json.loads(city.sso("clients", "create", "--name", "Mesin", "--json")))
     city.person("siti")

@@ -4,9 +4,11 @@ addresses (127.0.0.x), which the provider sees as different client IPs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
-from tests.resilience.conftest import City
+from tests.resilience.conftest import City, Launch
 from tests.resilience.people import RP
 from tests.resilience.procs import Provider
 
@@ -27,18 +29,18 @@ def token(http: httpx.Client, rp: RP, secret: str | None = None) -> httpx.Respon
     )
 
 
-def until_refused(send: object, most: int) -> tuple[int, httpx.Response]:
+def until_refused(send: Callable[[], httpx.Response], most: int) -> tuple[int, httpx.Response]:
     """Send until the first 429 (at most ``most`` times): (successes before it, the 429)."""
     for ok in range(most):
-        r: httpx.Response = send()  # type: ignore[operator]
+        r = send()
         if r.status_code == 429:
             return ok, r
         assert r.status_code < 400, r.text
     raise AssertionError(f"no 429 after {most} requests")
 
 
-def test_client_and_ip_limits_refuse_only_the_caller_over_them(city: City, launch: object) -> None:
-    provider: Provider = launch(  # type: ignore[operator]
+def test_client_and_ip_limits_refuse_only_the_caller_over_them(city: City, launch: Launch) -> None:
+    provider: Provider = launch(
         "limits",
         rate_limit_client_per_minute=str(PER_CLIENT),
         rate_limit_ip_per_minute=str(PER_IP),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis
 
-from tests.resilience.conftest import PASSWORD, City
+from tests.resilience.conftest import PASSWORD, City, Launch
 from tests.resilience.people import Browser
 from tests.resilience.procs import Provider, RedisServer, sql, wait_until
 
@@ -21,11 +21,11 @@ def wrong_password(provider: Provider, rp: object, username: str) -> int:
         browser.close()
 
 
-def test_logins_survive_a_redis_outage(city: City, launch: object) -> None:
+def test_logins_survive_a_redis_outage(city: City, launch: Launch) -> None:
     own = RedisServer()
     own.start()
     try:
-        provider: Provider = launch("redis", redis_url=own.url)  # type: ignore[operator]
+        provider: Provider = launch("redis", redis_url=own.url)
         client = redis.Redis(host="127.0.0.1", port=own.port)
         rp = city.portal
         assert Browser(provider.url).login(rp, "ani", PASSWORD)["id_token"]

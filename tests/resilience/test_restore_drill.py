@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.resilience.conftest import ISSUER, PASSWORD, City
+from tests.resilience.conftest import ISSUER, PASSWORD, City, Launch
 from tests.resilience.people import Browser, kid_of, verify_id_token
 from tests.resilience.procs import Provider, database, sql
 
@@ -20,10 +20,10 @@ def plain(url: str) -> str:
 
 
 def test_backup_and_restore_drill(
-    city: City, launch: object, admin_url: str, tmp_path: Path
+    city: City, launch: Launch, admin_url: str, tmp_path: Path
 ) -> None:
     rp = city.portal
-    before: Provider = launch("before-backup")  # type: ignore[operator]
+    before: Provider = launch("before-backup")
     tokens = Browser(before.url).login(rp, "dewi", PASSWORD)
     claims = verify_id_token(before.url, ISSUER, rp, tokens["id_token"], tokens["nonce"])
     kid = kid_of(tokens["id_token"])
@@ -66,7 +66,7 @@ def test_backup_and_restore_drill(
 
         city.env["SSO_DATABASE_URL"] = restored_url  # the same secrets, the restored database
         try:
-            after: Provider = launch("after-restore")  # type: ignore[operator]
+            after: Provider = launch("after-restore")
         finally:
             city.env["SSO_DATABASE_URL"] = city.database_url
         fresh = Browser(after.url).login(rp, "dewi", PASSWORD)

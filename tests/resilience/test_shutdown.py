@@ -9,7 +9,7 @@ import threading
 
 import httpx
 
-from tests.resilience.conftest import PASSWORD, City
+from tests.resilience.conftest import PASSWORD, City, Launch
 from tests.resilience.people import REDIRECT_URI, csrf_of, s256
 from tests.resilience.procs import Provider, wait_until
 
@@ -57,8 +57,8 @@ async def logins(base_url: str, client_id: str, sent: threading.Event) -> list[i
         return list(await asyncio.gather(*tasks))
 
 
-def test_sigterm_flips_readiness_then_drains(city: City, launch: object) -> None:
-    provider: Provider = launch(  # type: ignore[operator]
+def test_sigterm_flips_readiness_then_drains(city: City, launch: Launch) -> None:
+    provider: Provider = launch(
         "drain",
         shutdown_drain_seconds="2",
         # one check at a time and a long line: the logins are still running when the drain

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.resilience.conftest import PASSWORD, City
+from tests.resilience.conftest import PASSWORD, City, Launch
 from tests.resilience.people import RP, Browser
 from tests.resilience.procs import Provider, sql, wait_until
 
@@ -53,8 +53,8 @@ def login(base_url: str, rp: RP) -> bool:
         browser.close()
 
 
-def test_sigkill_of_a_worker_loses_no_acknowledged_account(city: City, launch: object) -> None:
-    provider: Provider = launch(  # type: ignore[operator]
+def test_sigkill_of_a_worker_loses_no_acknowledged_account(city: City, launch: Launch) -> None:
+    provider: Provider = launch(
         "kill",
         workers=2,
         # 200 people from one address in a minute: keep the per-IP limits out of this test

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from starlette.types import Receive, Scope, Send
 
 from sso.config import Settings
 from sso.runtime import Runtime, build_runtime
@@ -271,7 +272,7 @@ def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) 
     release = asyncio.Event()
     entered = 0
 
-    async def slow_login(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def slow_login(scope: Scope, receive: Receive, send: Send) -> None:
         nonlocal entered
         entered += 1
         await release.wait()

@@ -7,18 +7,19 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from sso.cli import app as cli
 from sso.db.models import WebhookSubscription
-from tests.test_cli import sso  # noqa: F401  (fixture)
+from tests.test_cli import Run, sso  # noqa: F401  (fixture)
 
 
-def subscriptions(db) -> int:  # type: ignore[no-untyped-def]
+def subscriptions(db: Session) -> int:
     return int(db.execute(select(func.count()).select_from(WebhookSubscription)).scalar_one())
 
 
-def test_create_list_disable_enable_rotate_delete(sso, db) -> None:  # type: ignore[no-untyped-def]
+def test_create_list_disable_enable_rotate_delete(sso: Run, db: Session) -> None:
     r = sso(
         "webhooks",
         "create",
@@ -48,7 +49,7 @@ def test_create_list_disable_enable_rotate_delete(sso, db) -> None:  # type: ign
     assert subscriptions(db) == 0
 
 
-def test_bad_input_is_a_one_line_error(sso, db) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_one_line_error(sso: Run, db: Session) -> None:
     for args in (
         ["--url", "https://soc.example.id/h", "--event", "login.failed"],
         ["--url", "ftp://soc.example.id/h", "--event", "user.created"],

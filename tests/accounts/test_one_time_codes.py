@@ -454,5 +454,5 @@ def test_verifying_a_phone_moves_it_from_its_previous_owner(
         ).ok
         db.commit()
         db.expire_all()
-        assert db.get(User, new.id).phone_verified  # type: ignore[union-attr]
-        assert not db.get(User, old.id).phone_verified  # type: ignore[union-attr]
+        assert db.get_one(User, new.id).phone_verified
+        assert not db.get_one(User, old.id).phone_verified

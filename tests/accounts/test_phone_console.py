@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.core.clock import FrozenClock
@@ -54,12 +55,12 @@ def settings(
 
 def test_a_number_is_verified_only_by_its_code(
     runtime: Runtime,
-    db: object,
+    db: Session,
     http: TestClient,
     gateways: phone_gateway.Gateways,
     frozen_clock: FrozenClock,
 ) -> None:
-    user = create_user(runtime, db, username="siti")  # type: ignore[arg-type]
+    user = create_user(runtime, db, username="siti")
     form = open_console_page(http, "/account/phone", "siti")
     assert form.status_code == 200 and 'name="channel"' in form.text
     sent = post(
@@ -73,8 +74,8 @@ def test_a_number_is_verified_only_by_its_code(
     challenge = re.search(r'name="challenge" value="([^"]+)"', code_page.text)
     assert challenge
     # Not stored until the code is typed.
-    db.expire_all()  # type: ignore[attr-defined]
-    assert db.get(User, user.id).phone is None  # type: ignore[attr-defined]
+    db.expire_all()
+    assert db.get_one(User, user.id).phone is None
 
     wrong = f"{(int(arrival.code) + 1) % 1_000_000:06d}"
     refused = http.post(
@@ -129,10 +130,10 @@ def test_a_number_is_verified_only_by_its_code(
         follow_redirects=False,
     )
     assert ok.status_code == 303 and ok.headers["location"] == "/account?done=phone"
-    db.expire_all()  # type: ignore[attr-defined]
-    stored = db.get(User, user.id)  # type: ignore[attr-defined]
+    db.expire_all()
+    stored = db.get_one(User, user.id)
     assert (stored.phone, stored.phone_verified) == (NUMBER, True)
-    assert len(events(db, "user.phone_verified")) == 1  # type: ignore[arg-type]
+    assert len(events(db, "user.phone_verified")) == 1
     profile = http.get("/account")
     assert NUMBER in profile.text and "Verifikasi nomor" not in text_of(profile)
 
@@ -151,15 +152,15 @@ def test_a_number_is_verified_only_by_its_code(
 
 def test_a_landline_is_refused_before_anything_is_sent(
     runtime: Runtime,
-    db: object,
+    db: Session,
     http: TestClient,
     gateways: phone_gateway.Gateways,
 ) -> None:
-    create_user(runtime, db, username="siti")  # type: ignore[arg-type]
+    create_user(runtime, db, username="siti")
     open_console_page(http, "/account/phone", "siti")
     refused = post(
         http, "/account/phone", "/account/phone", {"phone": "(021) 555 1234", "channel": "sms"}
     )
     assert refused.status_code == 400 and "nomor ponsel Indonesia" in text_of(refused)
     assert gateways.arrivals == []
-    assert db.scalars(select(OneTimeCode)).all() == []  # type: ignore[attr-defined]
+    assert db.scalars(select(OneTimeCode)).all() == []

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.runtime import Runtime
@@ -57,11 +59,11 @@ def register_from_app(http: TestClient, client_id: str) -> str:
 
 def test_the_link_in_the_same_browser_goes_back_to_the_app_logged_in(
     runtime: Runtime,
-    db: object,
+    db: Session,
     http: TestClient,
     mailbox: smtp.Mailbox,
 ) -> None:
-    client, _ = rp_client(runtime, db, trusted=True)  # type: ignore[arg-type]
+    client, _ = rp_client(runtime, db, trusted=True)
     interaction = register_from_app(http, client.client_id)
     link = mailbox.wait(1)[0].link("/register/verify")
     verified = http.get(path_of(link))
@@ -73,15 +75,15 @@ def test_the_link_in_the_same_browser_goes_back_to_the_app_logged_in(
 
 
 def test_the_link_in_another_browser_only_verifies(
-    app: object,
+    app: FastAPI,
     runtime: Runtime,
-    db: object,
+    db: Session,
     http: TestClient,
     mailbox: smtp.Mailbox,
 ) -> None:
-    client, _ = rp_client(runtime, db, trusted=True)  # type: ignore[arg-type]
+    client, _ = rp_client(runtime, db, trusted=True)
     register_from_app(http, client.client_id)
     link = mailbox.wait(1)[0].link("/register/verify")
-    with TestClient(app, base_url="http://testserver") as other:  # type: ignore[arg-type]
+    with TestClient(app, base_url="http://testserver") as other:
         verified = other.get(path_of(link))
     assert verified.status_code == 200 and 'id="back-to-app"' not in verified.text

@@ -5,6 +5,7 @@ address, and a limit per address."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
@@ -31,11 +32,11 @@ def test_a_new_link_replaces_the_old_one(http: TestClient, mailbox: smtp.Mailbox
 
 def test_the_same_page_for_an_address_without_a_waiting_account(
     runtime: Runtime,
-    db: object,
+    db: Session,
     http: TestClient,
     mailbox: smtp.Mailbox,
 ) -> None:
-    create_user(runtime, db, username="andi")  # type: ignore[arg-type]  # verified already
+    create_user(runtime, db, username="andi")  # verified already
     page = http.get("/register")
     for email in ("andi@example.id", "nobody@example.id"):
         answer = resend(http, page.text, email)

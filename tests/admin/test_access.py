@@ -391,13 +391,13 @@ def test_disabling_an_admin_needs_a_recent_login(
     r = admin.http.post(action, data=fields, follow_redirects=False)
     assert r.status_code == 303 and "max_age=300" in r.headers["location"]
     db.expire_all()
-    assert db.get(type(other), other.id).status == "active"  # type: ignore[union-attr]
+    assert db.get_one(type(other), other.id).status == "active"
     assert not events(db, "user.disabled")
     # Signing in again leads back to the confirmation page, never to the action done.
     again = login_again(admin, r.headers["location"])
     assert again.status_code == 200 and 'id="confirm-form"' in again.text
     db.expire_all()
-    assert db.get(type(other), other.id).status == "active"  # type: ignore[union-attr]
+    assert db.get_one(type(other), other.id).status == "active"
     action, fields = confirm_fields(again.text)
     r = admin.http.post(action, data=fields, follow_redirects=False)
     assert r.status_code == 303 and "done=disabled" in r.headers["location"]

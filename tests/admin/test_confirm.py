@@ -61,7 +61,7 @@ def test_disabling_a_user_is_confirmed_with_counts(
     r = skip_confirmation(admin, page, f"{page}/disable")
     assert r.status_code == 303 and r.headers["location"] == f"{page}/disable/confirm"
     db.expire_all()
-    assert db.get(User, staff.id).status == "active"  # type: ignore[union-attr]
+    assert db.get_one(User, staff.id).status == "active"
     # A confirmation made for another person does not fit this one.
     other, _ = person(runtime, db, "eko", nip=NIPS[1], mfa=False)
     _, fields = confirm_fields(admin.get(f"/admin/users/{other.id}/disable/confirm").text)
@@ -73,7 +73,7 @@ def test_disabling_a_user_is_confirmed_with_counts(
     for _ in range(2):
         assert admin.get(r.headers["location"]).status_code == 200
     db.expire_all()
-    assert db.get(User, staff.id).status == "disabled"  # type: ignore[union-attr]
+    assert db.get_one(User, staff.id).status == "disabled"
     assert len(events(db, "user.disabled", target_id=staff.id)) == 1
 
 
@@ -143,7 +143,7 @@ def test_move_and_delete_an_agency(admin: Browser, db: Session, org: Any, backen
     r = confirm(admin, "/admin/agencies/move", {"agency_id": str(sub.id), "parent_id": "top"})
     assert r.headers["location"] == "/admin/agencies?done=moved"
     db.expire_all()
-    assert db.get(Agency, sub.id).parent_id is None  # type: ignore[union-attr]
+    assert db.get_one(Agency, sub.id).parent_id is None
     # DISKOMINFO has staff (the admin): it cannot be deleted; DINKES can... once it is empty.
     r = admin.get(f"/admin/agencies/delete/confirm?agency_id={top.id}")
     assert r.status_code == 400 and "masih punya 1 pegawai" in r.text
@@ -213,10 +213,10 @@ def test_disabling_a_client_and_the_console_client(
     assert "Hotspot tidak bisa lagi memakai login kota" in text and "0 izin aktif" in text
     assert skip_confirmation(admin, page, f"{page}/disable").status_code == 303
     db.expire_all()
-    assert db.get(Client, client.id).status == "active"  # type: ignore[union-attr]
+    assert db.get_one(Client, client.id).status == "active"
     assert confirm(admin, f"{page}/disable").headers["location"] == f"{page}?done=disabled"
     db.expire_all()
-    assert db.get(Client, client.id).status == "disabled"  # type: ignore[union-attr]
+    assert db.get_one(Client, client.id).status == "disabled"
     r = admin.get("/admin/clients/tangselconsole/disable/confirm")
     assert r.status_code == 400 and 'id="confirm-form"' not in r.text
 
@@ -284,7 +284,7 @@ def test_registration_tokens_issue_once_and_revoke(
     assert "sudah dipakai 0 kali" in text and "3 pendaftaran yang tersisa" in text
     assert skip_confirmation(admin, "/admin/registration-tokens", path).status_code == 303
     db.expire_all()
-    assert db.get(InitialAccessToken, row.id).revoked_at is None  # type: ignore[union-attr]
+    assert db.get_one(InitialAccessToken, row.id).revoked_at is None
     assert confirm(admin, path).headers["location"] == "/admin/registration-tokens?done=revoked"
     db.expire_all()
-    assert db.get(InitialAccessToken, row.id).revoked_at is not None  # type: ignore[union-attr]
+    assert db.get_one(InitialAccessToken, row.id).revoked_at is not None

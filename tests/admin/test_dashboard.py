@@ -73,7 +73,7 @@ def test_dashboard_figures_for_seeded_data(
     person(runtime, db, "pegawaib", nip=NIPS[1], mfa=False)
     person(runtime, db, "pegawaic", nip=NIPS[2], mfa=False)
     gone, _ = person(runtime, db, "pegawaid", nip=NIPS[3])
-    db.get(User, gone.id).status = "disabled"  # type: ignore[union-attr]
+    db.get_one(User, gone.id).status = "disabled"
     db.commit()
     citizen = create_user(runtime, db, username="wargasatu")
     enrol_totp(runtime, db, citizen)

@@ -67,8 +67,8 @@ def test_agency_tree_move_and_merge(
     assert r.status_code == 303 and "done=merged" in r.headers["location"], r.text
     db.expire_all()
     assert db.get(Agency, sub_id) is None
-    assert db.get(User, staff_id).agency_id == dinkes_id  # type: ignore[union-attr]
-    assert db.get(Agency, seksi_id).parent_id == dinkes_id  # type: ignore[union-attr]
+    assert db.get_one(User, staff_id).agency_id == dinkes_id
+    assert db.get_one(Agency, seksi_id).parent_id == dinkes_id
     assert role_repo.role_names_for(db, staff_id, dinkes_id, None) == ["operator"]
     merged = events(db, "agency.merged", actor_id=admin.user.id)[0]
     assert merged.details["staff_moved"] == 1 and merged.details["roles_moved"] == 1

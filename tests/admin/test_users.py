@@ -87,7 +87,7 @@ def test_stale_edits_get_a_conflict(
     assert "sudah diubah orang lain" in r.text
     assert 'value="Rina B"' in r.text and 'name="version" value="2"' in r.text
     db.expire_all()
-    assert db.get(User, staff.id).display_name == "Rina A"  # type: ignore[union-attr]
+    assert db.get_one(User, staff.id).display_name == "Rina A"
     second.http.close()
 
 
@@ -133,7 +133,7 @@ def test_disable_ends_sessions_and_tokens_at_once(
     assert r.json() == {"active": False}
     assert events(db, "user.disabled", actor_id=admin.user.id, target_id=staff.id)
     r = admin.post(f"{page}/enable", page=page)
-    assert r.status_code == 303 and db.get(User, staff.id).status == "active"  # type: ignore[union-attr]
+    assert r.status_code == 303 and db.get_one(User, staff.id).status == "active"
 
 
 def test_unlock_clears_a_login_lock(

@@ -316,7 +316,7 @@ def test_the_last_admin_stays(
         "admin.error.last_admin",
     )
     assert _status(db, me) == "active"
-    assert db.get(User, me.id).agency_id == setda.id  # type: ignore[union-attr]
+    assert db.get_one(User, me.id).agency_id == setda.id
     # With a second admin, the same disable goes through.
     role_repo.assign_to_user(db, admin_role, w.local_admin.id)
     db.commit()

@@ -205,13 +205,14 @@ def provider(
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
     server = Server(create_provider(settings, runtime), port)
+    assert settings.secret_key is not None and settings.key_encryption_key is not None
     env = {
         # The CLI registers these web apps with http://127.0.0.1 redirect URIs: allowed only
         # in a development deployment (sso.oauth.redirect_uris).
         "SSO_ENV": "dev",
         "SSO_DATABASE_URL": settings.database_url,
-        "SSO_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        "SSO_KEY_ENCRYPTION_KEY": settings.key_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+        "SSO_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "SSO_KEY_ENCRYPTION_KEY": settings.key_encryption_key.get_secret_value(),
         "SSO_ISSUER": url,
         "SSO_VAR_DIR": str(settings.var_dir),
     }

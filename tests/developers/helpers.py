@@ -85,6 +85,13 @@ def client_row(db: Session, client_id: str) -> Client | None:
     return db.scalar(select(Client).where(Client.client_id == client_id))
 
 
+def existing_client(db: Session, client_id: str) -> Client:
+    """:func:`client_row` of a client that must exist."""
+    row = client_row(db, client_id)
+    assert row is not None, client_id
+    return row
+
+
 def log_in_with(
     http: TestClient,
     client_id: str,

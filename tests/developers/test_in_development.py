@@ -21,6 +21,7 @@ from tests.developers.helpers import (
     app_form,
     client_row,
     events,
+    existing_client,
     register_app,
 )
 from tests.factories import PASSWORD
@@ -78,7 +79,7 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
     # Not marked: refused, in the person's language.
     r = edit(http, client_id, f"{REDIRECT}\n{LOOPBACK}")
     assert r.status_code == 400 and "localhost" in r.text
-    assert client_row(db, client_id).redirect_uris == [REDIRECT]  # type: ignore[union-attr]
+    assert existing_client(db, client_id).redirect_uris == [REDIRECT]
     assert "in-development" not in http.get(f"/developers/apps/{client_id}").text
 
     # An admin marks it (audited); the developer sees the state and may add loopback URIs.
@@ -96,7 +97,7 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
     assert "Dalam pengembangan" in http.get("/developers").text
     r = edit(http, client_id, f"{REDIRECT}\n{LOOPBACK}\n{LOOPBACK_IP}")
     assert r.status_code == 303, r.text
-    assert client_row(db, client_id).redirect_uris == [REDIRECT, LOOPBACK, LOOPBACK_IP]  # type: ignore[union-attr]
+    assert existing_client(db, client_id).redirect_uris == [REDIRECT, LOOPBACK, LOOPBACK_IP]
 
     # The mark cannot be cleared while those URIs would stay usable by anyone.
     r = admin.post(
@@ -105,7 +106,7 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
         page=f"/admin/clients/{client_id}",
     )
     assert r.status_code == 409 and LOOPBACK in r.text
-    assert client_row(db, client_id).in_development  # type: ignore[union-attr]
+    assert existing_client(db, client_id).in_development
     edit(http, client_id, REDIRECT)
     r = admin.post(
         f"/admin/clients/{client_id}/development",
@@ -113,7 +114,7 @@ def test_loopback_redirect_uris_only_with_the_mark_in_production(
         page=f"/admin/clients/{client_id}",
     )
     assert r.status_code == 303
-    assert not client_row(db, client_id).in_development  # type: ignore[union-attr]
+    assert not existing_client(db, client_id).in_development
     assert [e.details["in_development"] for e in events(db, "client.development_changed")] == [
         True,
         False,

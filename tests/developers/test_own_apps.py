@@ -23,6 +23,7 @@ from tests.developers.helpers import (
     csrf_token,
     developer,
     events,
+    existing_client,
     log_in_with,
     register_app,
 )
@@ -99,7 +100,7 @@ def test_editing_an_app(http: TestClient, dewi: User, db: Session) -> None:
     client_id, _, _ = register_app(http)
     page = http.get(f"/developers/apps/{client_id}/edit")
     assert page.status_code == 200 and "Aplikasi Pajak Daerah" in page.text
-    version = client_row(db, client_id).version  # type: ignore[union-attr]
+    version = existing_client(db, client_id).version
     data = app_form(
         name="Pajak Daerah Online",
         redirect_uris=f"{REDIRECT}\nhttps://app.example.id/cb2",
@@ -122,7 +123,7 @@ def test_editing_an_app(http: TestClient, dewi: User, db: Session) -> None:
     # A form opened before that change is stale: a conflict, not a silent overwrite.
     r = http.post(f"/developers/apps/{client_id}/edit", data={**data, "name": "Lama"}, headers=HTML)
     assert r.status_code == 409 and "diubah di tempat lain" in r.text
-    assert client_row(db, client_id).name == "Pajak Daerah Online"  # type: ignore[union-attr]
+    assert existing_client(db, client_id).name == "Pajak Daerah Online"
 
     # Invalid changes are refused with the form shown again, nothing saved.
     page = http.get(f"/developers/apps/{client_id}/edit")
@@ -194,7 +195,7 @@ def test_deleting_an_app_revokes_what_it_was_given(
 ) -> None:
     client_id, secret, _ = register_app(http)
     assert secret is not None
-    developer_apps.approve(db, client_row(db, client_id), dewi.id)  # type: ignore[arg-type]
+    developer_apps.approve(db, existing_client(db, client_id), dewi.id)
     db.commit()
     _, tokens = log_in_with(other_http, client_id, secret, "siti")
     page = http.get(f"/developers/apps/{client_id}/delete")

@@ -24,7 +24,7 @@ from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
 from tests.conftest import make_settings
-from tests.developers.helpers import client_row, register_app
+from tests.developers.helpers import client_row, existing_client, register_app
 
 PUBLIC_LOGO = "https://93.184.216.34/logo.png"  # a public address: no DNS needed
 
@@ -61,7 +61,7 @@ def test_the_portal_accepts_public_addresses(http: TestClient, dewi: User, db: S
         backchannel_logout_uri="https://93.184.216.34/logout",
     )
     assert r.status_code == 200, r.text
-    assert client_row(db, client_id).backchannel_logout_uri == "https://93.184.216.34/logout"  # type: ignore[union-attr]
+    assert existing_client(db, client_id).backchannel_logout_uri == "https://93.184.216.34/logout"
 
 
 @pytest.mark.parametrize(

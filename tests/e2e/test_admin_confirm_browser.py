@@ -54,7 +54,7 @@ def test_admin_disables_a_person_through_the_confirmation(
         assert "sesi login diakhiri" in summary and "Pegawai TI tidak bisa masuk" in summary
         no_overflow(page)
         with live_server.runtime.sessions() as db:  # nothing has happened yet
-            assert db.get(User, people["ti"]).status == "active"  # type: ignore[union-attr]
+            assert db.get_one(User, people["ti"]).status == "active"
         page.click("#confirm-button")
         page.wait_for_url(f"**{user_page}?done=disabled")
         assert page.locator("#user-status").inner_text().strip() == "Nonaktif"
@@ -62,7 +62,7 @@ def test_admin_disables_a_person_through_the_confirmation(
         no_overflow(page)
         page.reload()  # the result page repeats nothing
         with live_server.runtime.sessions() as db:
-            assert db.get(User, people["ti"]).status == "disabled"  # type: ignore[union-attr]
+            assert db.get_one(User, people["ti"]).status == "disabled"
         assert errors == []
     finally:
         ctx.close()

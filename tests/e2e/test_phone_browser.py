@@ -71,11 +71,12 @@ def world(
     runtime = build_runtime(settings)
     _empty_all_tables(runtime)
     server = Server(create_app(settings, runtime), port)
+    assert settings.secret_key is not None and settings.key_encryption_key is not None
     env = {
         "SSO_ENV": "dev",
         "SSO_DATABASE_URL": settings.database_url,
-        "SSO_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        "SSO_KEY_ENCRYPTION_KEY": settings.key_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+        "SSO_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "SSO_KEY_ENCRYPTION_KEY": settings.key_encryption_key.get_secret_value(),
         "SSO_ISSUER": url,
         "SSO_VAR_DIR": str(settings.var_dir),
     }

@@ -374,11 +374,11 @@ def test_every_page_of_every_role(
     if role == "admin":
         confirm(v, f"/admin/users/{ids['citizen']}/disable/confirm", "done=disabled")
         with world.server.runtime.sessions() as db:
-            assert db.get(User, ids["citizen"]).status == "disabled"  # type: ignore[union-attr]
+            assert db.get_one(User, ids["citizen"]).status == "disabled"
     elif role == "opd-admin":
         confirm(v, f"/admin/users/{ids['ti2']}/disable/confirm", "done=disabled")
         with world.server.runtime.sessions() as db:
-            assert db.get(User, ids["ti2"]).status == "disabled"  # type: ignore[union-attr]
+            assert db.get_one(User, ids["ti2"]).status == "disabled"
     elif role == "helpdesk":
         confirm(v, f"/admin/users/{ids['dinkes2']}/reset-mfa/confirm", "done=")
     elif role == "developer":

@@ -55,11 +55,12 @@ CASES = [
 # ------------------------------------------------------------------ the four registration paths
 def via_cli(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
     s = rt.settings
+    assert s.secret_key is not None and s.key_encryption_key is not None
     env = {
         "SSO_ENV": s.env,
         "SSO_DATABASE_URL": s.database_url,
-        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),
+        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),
         "SSO_ISSUER": s.issuer,
         "SSO_VAR_DIR": str(s.var_dir),
     }
@@ -197,11 +198,12 @@ def test_production_refuses_what_dev_allows(runtime: Runtime, db: Session) -> No
 # ------------------------------------------------------------------------------ /authorize
 def _register_via_cli(rt: Runtime, *args: str) -> str:
     s = rt.settings
+    assert s.secret_key is not None and s.key_encryption_key is not None
     env = {
         "SSO_ENV": s.env,
         "SSO_DATABASE_URL": s.database_url,
-        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+        "SSO_SECRET_KEY": s.secret_key.get_secret_value(),
+        "SSO_KEY_ENCRYPTION_KEY": s.key_encryption_key.get_secret_value(),
         "SSO_ISSUER": s.issuer,
         "SSO_VAR_DIR": str(s.var_dir),
     }
@@ -330,5 +332,5 @@ def test_admin_console_shows_why_a_redirect_uri_is_refused(
         r = admin.post(f"{path}/edit", form, page=path, headers={"accept-language": language})
         assert r.status_code == 400 and text in r.text, r.text[:2000]
     db.expire_all()
-    assert db.get(type(client), client.id).redirect_uris == ["https://app.example.id/callback"]  # type: ignore[union-attr]
+    assert db.get_one(type(client), client.id).redirect_uris == ["https://app.example.id/callback"]
     admin.http.close()

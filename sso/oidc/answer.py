@@ -138,7 +138,7 @@ def deny(ia: Interaction, error: str, description: str) -> AuthorizationResponse
 
 def refuse(ia: Interaction, user: User) -> bool:
     """End the interaction of a person an app in development may not log in
-    (:func:`sso.oauth.developer_apps.may_log_in`); False when it was already used."""
+    (:func:`sso.oauth.app_review.may_log_in`); False when it was already used."""
     if not complete(ia):
         return False
     if ia.params.device_code_hash is not None:  # RFC 8628: the device's poll is refused

@@ -15,7 +15,7 @@ from sso.config import Settings
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.core.events import Event
 from sso.db.models import Client, User
-from sso.oauth import developer_apps, redirect_uris, url_guard
+from sso.oauth import app_review, redirect_uris, url_guard
 from sso.oauth.clients import (
     GRANT_TYPES,
     ClientSpec,
@@ -127,9 +127,9 @@ def review(
     """Approve or reject a developer registration: the rules live with the registrations
     (:mod:`sso.oauth.developer_apps`), so the portal and the admin UI cannot drift apart."""
     if approve:
-        developer_apps.approve(session, client, actor_id, note or "")
+        app_review.approve(session, client, actor_id, note or "")
     else:
-        developer_apps.reject(session, client, actor_id, note or "")
+        app_review.reject(session, client, actor_id, note or "")
 
 
 def check_can_disable(client: Client) -> None:

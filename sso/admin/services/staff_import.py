@@ -3,12 +3,12 @@
 1. :func:`~sso.admin.services.staff_csv.parse_file` reads the file from the temporary file the
    upload was streamed to; a file that cannot be read is refused as a whole, with the reason.
 2. :func:`validate` checks every row (:mod:`sso.admin.services.staff_check`) and writes one
-   :class:`~sso.db.models.ImportRow` per row: *create* (a new NIP), *change* (a known NIP whose name, email, agency or position differ:
-   the fields are listed), *unchanged*, or *refuse* with reasons that name the refused value
-   (bad NIP, bad email, unknown agency or one outside the uploader's agencies, a NIP or email
-   twice in the file, an email or username owned by someone else). It works in chunks of short
-   transactions and stores its progress in the job row, so any worker can show it and the
-   database is never locked for long.
+   :class:`~sso.db.models.ImportRow` per row: *create* (a new NIP), *change* (a known NIP
+   whose name, email, agency or position differ: the fields are listed), *unchanged*, or
+   *refuse* with reasons that name the refused value (bad NIP, bad email, unknown agency or one
+   outside the uploader's agencies, a NIP or email twice in the file, an email or username
+   owned by someone else). It works in chunks of short transactions and stores its progress in
+   the job row, so any worker can show it and the database is never locked for long.
 3. :func:`apply` writes all the creates and changes in **one** transaction, after validating
    again inside it (from the rows stored in step 2: the file itself is gone by then, and the
    worker applying may not be the one that received it): if anything differs from the report

@@ -8,12 +8,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core.clock import now
 from sso.core.errors import Conflict
 from sso.core.events import Event
 from sso.db.models import Client, User
 from sso.oauth import redirect_uris
 from sso.storage import audit
+from sso.storage import clients as client_repo
 from sso.storage import registrations as repo
 from sso.storage import roles as role_repo
 
@@ -36,11 +36,9 @@ def _review(
             detail=f"cannot move client from {client.status} to {to}",
         )
     previous = client.status
-    client.status = to
-    client.reviewed_by_id = actor_id
-    client.reviewed_at = now()
-    client.review_note = note.strip()[:2000] or None
-    session.flush()
+    client_repo.record_review(
+        session, client, status=to, reviewed_by_id=actor_id, note=note.strip()[:2000] or None
+    )
     audit.record(
         session,
         event,
@@ -125,8 +123,7 @@ def set_in_development(
                 detail=f"loopback redirect URIs still registered: {kept!r}",
                 uris=", ".join(u[:200] for u in kept[:5]),
             )
-    client.in_development = flag
-    session.flush()
+    client_repo.set_in_development(session, client, flag)
     audit.record(
         session,
         Event.CLIENT_DEVELOPMENT_CHANGED,

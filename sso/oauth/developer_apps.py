@@ -262,15 +262,18 @@ def update_app(
     spec = spec_for(details, owner.id, status=client.status)
     if "nik" in client.scopes and spec.scope:  # an admin granted it: the developer keeps it
         spec.scope += " nik"
-    client.name = spec.name
-    client.description = spec.description
-    client.redirect_uris = list(dict.fromkeys(spec.redirect_uris))
-    client.post_logout_redirect_uris = list(dict.fromkeys(spec.post_logout_redirect_uris))
-    client.scope = spec.scope
-    client.logo_uri = spec.logo_uri
-    client.client_uri = spec.client_uri
-    client.backchannel_logout_uri = spec.backchannel_logout_uri
-    session.flush()
+    client_repo.update_client(
+        session,
+        client,
+        name=spec.name,
+        description=spec.description,
+        redirect_uris=list(dict.fromkeys(spec.redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(spec.post_logout_redirect_uris)),
+        scope=spec.scope,
+        logo_uri=spec.logo_uri,
+        client_uri=spec.client_uri,
+        backchannel_logout_uri=spec.backchannel_logout_uri,
+    )
     audit.record(
         session,
         Event.CLIENT_UPDATED,
@@ -303,8 +306,7 @@ def delete_client(session: Session, client: Client, *, actor_id: str | None, by:
         by=by,
         grants_revoked=revoked,
     )
-    session.delete(client)
-    session.flush()
+    client_repo.delete(session, client)
 
 
 def delete_app(session: Session, client_id: str, owner: User) -> None:

@@ -35,7 +35,7 @@ def new_event(
 ) -> int:
     from event import service
     from tangsel_rp.db import transaction
-    from tangsel_rp.oidc import RPUser
+    from tangsel_rp.user import RPUser
 
     data = service.EventInput(
         title=f"{kind} {datetime.now().isoformat()}",
@@ -212,7 +212,7 @@ def test_capacity_holds_under_concurrent_registrations(
     from event.models import Event, Registration
     from sqlalchemy import func, select
     from tangsel_rp.db import transaction
-    from tangsel_rp.oidc import RPUser
+    from tangsel_rp.user import RPUser
 
     data = service.EventInput(
         title="Final",

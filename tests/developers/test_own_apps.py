@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.core.errors import NotFound
 from sso.db.models import Grant, LoginSession, User
-from sso.oauth import developer_apps
+from sso.oauth import app_review, developer_apps
 from sso.runtime import Runtime
 from tests.developers.helpers import (
     REDIRECT,
@@ -153,7 +153,7 @@ def test_rotating_the_secret_needs_a_recent_login_and_kills_the_old_one(
     client_id, old_secret, _ = register_app(http)
     client = client_row(db, client_id)
     assert client is not None and old_secret
-    developer_apps.approve(db, client, dewi.id)
+    app_review.approve(db, client, dewi.id)
     db.commit()
     log_in_with(other_http, client_id, old_secret, "siti")
 
@@ -195,7 +195,7 @@ def test_deleting_an_app_revokes_what_it_was_given(
 ) -> None:
     client_id, secret, _ = register_app(http)
     assert secret is not None
-    developer_apps.approve(db, existing_client(db, client_id), dewi.id)
+    app_review.approve(db, existing_client(db, client_id), dewi.id)
     db.commit()
     _, tokens = log_in_with(other_http, client_id, secret, "siti")
     page = http.get(f"/developers/apps/{client_id}/delete")

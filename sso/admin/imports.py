@@ -43,7 +43,6 @@ from sso.storage import imports as job_repo
 from sso.web.deps import SessionDep, runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.middleware import RequestBodyTooLarge, body_limit
-from sso.web.routes.account_self_service import mailer
 from sso.web.security import csrf
 from sso.web.templating import default_locale
 
@@ -388,5 +387,5 @@ def send_activation(request: Request, session: SessionDep, form: FormDep, job_id
     session.commit()
     if activation.claimable(batch):
         runtime = runtime_of(request)
-        start(activation.run_batch, runtime.sessions, runtime.settings, mailer(runtime), batch.id)
+        start(activation.run_batch, runtime.sessions, runtime.settings, runtime.mailer, batch.id)
     return back(path)

@@ -18,7 +18,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.background import BackgroundTask
 
 from sso.accounts import activation
-from sso.accounts.throttle import Throttle, for_runtime
 from sso.admin.access import (
     ADMIN,
     FormDep,
@@ -43,8 +42,6 @@ from sso.storage import users as user_repo
 from sso.web.account_ui import local_time
 from sso.web.deps import SessionDep, runtime_of
 from sso.web.load_shedding import checks_password
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import password_hasher
 
 router = APIRouter()
 PAGE_SIZES = (25, 50, 100)
@@ -74,7 +71,7 @@ def list_users(request: Request, session: SessionDep) -> Response:
     status = qp.get("status") if qp.get("status") in ("active", "disabled") else None
     # Locked: password sign-in refused for now by the guessing limits (the dashboard's count).
     locked = qp.get("locked") == "1"
-    locked_ids = _throttle(request).locked_accounts(session) if locked else None
+    locked_ids = runtime_of(request).throttle.locked_accounts(session) if locked else None
     size_raw = qp.get("size", "")
     size = int(size_raw) if size_raw.isdigit() and int(size_raw) in PAGE_SIZES else 50
     sort = _choice(qp.get("sort"), SORT_KEYS, "name")
@@ -200,7 +197,7 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
     try:
         user = people.create_staff(
             session,
-            password_hasher(runtime),
+            runtime.password_hasher,
             people.NewStaff(
                 username=values["username"],
                 display_name=values["display_name"],
@@ -221,7 +218,7 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
         return _new_form(request, session, who, values, exc)
     response = back(f"/admin/users/{user.id}", "created")
     if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
+        response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response
 
 
@@ -238,15 +235,10 @@ def target_user(session: Session, user_id: str) -> User:
 TABS = ("details", "credentials", "roles", "sessions", "apps", "events")
 
 
-def _throttle(request: Request) -> Throttle:
-    runtime = runtime_of(request)
-    return for_runtime(runtime.extras, runtime.settings, runtime.sessions)
-
-
 def _locked(request: Request, session: Session, user: User) -> bool:
     """Whether password logins to the account are refused for now (the rule of
     :meth:`Throttle.locked_accounts`; the unlock action clears the same counters)."""
-    return bool(_throttle(request).locked_accounts(session, [user.id]))
+    return bool(runtime_of(request).throttle.locked_accounts(session, [user.id]))
 
 
 def _tab_data(

@@ -70,7 +70,6 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
 
     from authlib.jose import JsonWebKey, jwt
 
-    from sso.oidc.keys import key_service
     from tests.accounts.conftest import rp_client
     from tests.accounts.console import RP
     from tests.accounts.helpers import PASSWORD as REG_PASSWORD
@@ -112,7 +111,7 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
     )
     assert tokens.status_code == 200, tokens.text
     with runtime.sessions() as session:
-        jwks = JsonWebKey.import_key_set(json.loads(key_service(runtime).jwks(session=session)))
+        jwks = JsonWebKey.import_key_set(json.loads(runtime.keys.jwks(session=session)))
     claims = jwt.decode(tokens.json()["id_token"], jwks)
     assert claims["acr"] == "0"
     info = http.get(

@@ -24,10 +24,8 @@ from sso.accounts.throttle import Throttle
 from sso.accounts.throttle_redis import connect
 from sso.core.clock import FrozenClock
 from sso.db.models import ThrottleCounter
-from sso.oidc.provider import get_authorization_server
 from sso.runtime import Runtime
 from sso.storage import gc
-from sso.web.routes.interaction import password_hasher
 from tests.factories import PASSWORD, create_client, create_user
 from tests.oidc.flow import authorize_url, csrf_of
 
@@ -48,8 +46,8 @@ def counters(request: pytest.FixtureRequest, runtime: Runtime) -> Iterator[str]:
     elif kind == "redis_down":
         redis = connect(DOWN_REDIS_URL)
     guard = Throttle(runtime.settings, runtime.sessions, redis)
-    runtime.extras["throttle"] = guard
-    get_authorization_server(runtime).throttle = guard
+    runtime.throttle = guard
+    runtime.token_server.throttle = guard
     yield kind
     if kind == "redis" and redis is not None:
         stale = list(redis.client.scan_iter(match=redis.prefix + "*"))
@@ -166,7 +164,7 @@ def test_many_people_behind_one_ip_do_not_lock_each_other(
 def test_parallel_guesses_run_at_most_threshold_password_checks(
     counters: str, runtime: Runtime, http: TestClient, rp: str, siti: str
 ) -> None:
-    hasher = password_hasher(runtime)
+    hasher = runtime.password_hasher
     original = hasher.verify
     checks = 0
     lock = threading.Lock()

@@ -20,7 +20,6 @@ from sso.db.models import BackchannelLogoutDelivery, User
 from sso.oauth import initial_access
 from sso.oauth.clients import ClientSpec, register
 from sso.oidc.backchannel import deliver_due
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
 from tests.conftest import make_settings
@@ -113,7 +112,7 @@ def receiver() -> Iterator[str]:
 def test_back_channel_logout_is_not_posted_to_a_private_address(
     runtime: Runtime, db: Session, siti: User, receiver: str
 ) -> None:
-    key_service(runtime).ensure_keys(db)
+    runtime.keys.ensure_keys(db)
     db.commit()
     # A URI that passed at registration may point inside the network by the time it is used
     # (DNS changes); here it is a loopback receiver, registered behind the guard's back.

@@ -24,7 +24,7 @@ from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuditEvent, Client, User
 from sso.oauth.assertions import ASSERTION_TYPE
-from sso.oidc.keys import KeyService, key_service
+from sso.oidc.keys import KeyService
 from sso.runtime import Runtime
 from sso.storage import grants as grant_repo
 from sso.web.routes import token as token_routes
@@ -61,7 +61,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
 
 def make_env(runtime: Runtime) -> Env:
-    keys = key_service(runtime)
+    keys = runtime.keys
     with runtime.sessions() as s:
         keys.ensure_keys(s)
         s.commit()

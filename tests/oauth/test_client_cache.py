@@ -17,7 +17,6 @@ from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import Client
 from sso.oauth.client_cache import ClientCache
 from sso.oauth.clients import rotate_secret
-from sso.oidc.provider import get_authorization_server
 from sso.runtime import Runtime
 from tests.factories import create_client
 from tests.oauth.helpers import Env
@@ -34,7 +33,7 @@ class Clock:
 @pytest.fixture
 def clock(runtime: Runtime) -> Clock:
     clock = Clock()
-    cache: ClientCache = get_authorization_server(runtime).tokens.clients
+    cache: ClientCache = runtime.token_server.tokens.clients
     cache.clock = clock
     return clock
 

@@ -28,7 +28,6 @@ from sso.db.models import (
     RefreshToken,
     User,
 )
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.web.routes import device as device_routes
 from tests.factories import PASSWORD, create_client
@@ -60,7 +59,7 @@ def phone(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def env(runtime: Runtime, http: TestClient) -> Env:
-    return Env(runtime, http, key_service(runtime))
+    return Env(runtime, http, runtime.keys)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from sso.core.errors import InvalidInput
 from sso.db.models import User
 from sso.oauth import developer_apps, initial_access, redirect_uris
 from sso.oauth.clients import ClientSpec, register
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import make_settings
 from tests.factories import create_user
 from tests.oidc.flow import authorize_url, login
@@ -154,7 +155,7 @@ def env_runtime(
         yield runtime
         return
     settings = make_settings(runtime.settings.database_url, tmp_path / "dev", env="dev")
-    rt = build_runtime(settings)
+    rt = build_app_runtime(settings)
     yield rt
     rt.dispose()
 
@@ -218,7 +219,7 @@ def _register_via_cli(rt: Runtime, *args: str) -> str:
 @pytest.fixture
 def dev_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
     settings = make_settings(runtime.settings.database_url, tmp_path / "dev", env="dev")
-    rt = build_runtime(settings)
+    rt = build_app_runtime(settings)
     yield rt
     rt.dispose()
 

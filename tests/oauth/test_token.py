@@ -412,12 +412,11 @@ def test_consuming_a_refresh_token_tells_why_it_failed(
 ) -> None:
     """The atomic consume says which refusal it was, so a rotation that loses to a concurrent
     logout is not mistaken for theft."""
-    from sso.oidc.provider import token_issuer
     from sso.storage import grants as grant_repo
 
     client, secret = rp
     tokens = [offline_tokens(env, client, secret, siti)["refresh_token"] for _ in range(3)]
-    hashes = [token_issuer(runtime).hash_refresh_token(t) for t in tokens]
+    hashes = [runtime.token_server.tokens.hash_refresh_token(t) for t in tokens]
     with env.session() as s:
         assert grant_repo.consume_refresh_token(s, hashes[0]) == grant_repo.LIVE
         assert grant_repo.consume_refresh_token(s, hashes[0]) == grant_repo.REUSED

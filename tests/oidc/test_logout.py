@@ -33,7 +33,6 @@ from sso.oidc.backchannel import (
     start_delivery_worker,
     stop_background_deliveries,
 )
-from sso.oidc.keys import key_service
 from sso.oidc.session_end import end_everything_for_user
 from sso.runtime import Runtime
 from sso.storage import grants as grant_repo
@@ -490,7 +489,7 @@ def test_hint_of_another_person_asks_first(
 ) -> None:
     sid = claims_of(sign_in(http, rp)["id_token"], jwks)["sid"]
     t = int(now().timestamp())
-    hint = key_service(runtime).sign_jwt(
+    hint = runtime.keys.sign_jwt(
         {
             "iss": ISSUER,
             "sub": "someone-else",
@@ -516,7 +515,7 @@ def test_expired_hint_still_logs_out(
 ) -> None:
     sid = claims_of(sign_in(http, rp)["id_token"], jwks)["sid"]
     t = int(now().timestamp()) - 7200
-    hint = key_service(runtime).sign_jwt(
+    hint = runtime.keys.sign_jwt(
         {
             "iss": ISSUER,
             "sub": siti.id,
@@ -799,7 +798,7 @@ def test_hint_is_checked_in_the_request_s_own_connection(
     from tests.oidc.connections import one_connection_per_thread
 
     tokens = sign_in(http, rp)
-    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    runtime.keys.cache.invalidate()  # the cache revalidates during the request
     with one_connection_per_thread(runtime.engine) as watch:
         r = http.get(
             "/logout?" + urlencode({"id_token_hint": tokens["id_token"]}), follow_redirects=False
@@ -816,7 +815,7 @@ def test_a_whole_journey_never_holds_two_connections_in_one_thread(
     from tests.oidc.connections import one_connection_per_thread
 
     client, secret = rp
-    cache = key_service(runtime).cache
+    cache = runtime.keys.cache
     cache.refresh_interval = 0  # revalidate on every use: any path without a session shows
     with one_connection_per_thread(runtime.engine) as watch:
         tokens = sign_in(http, rp, "openid profile offline_access")

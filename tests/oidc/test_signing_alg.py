@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from sso.db.models import Client, User
 from sso.oauth import initial_access
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import make_settings
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import REDIRECT, code_form, issue_code, make_env, verify_id_token
@@ -22,7 +23,7 @@ from tests.oauth.helpers import REDIRECT, code_form, issue_code, make_env, verif
 def es256_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
     """The test's (emptied) database, served with ES256 as the default algorithm."""
     settings = make_settings(runtime.settings.database_url, tmp_path, default_signing_alg="ES256")
-    rt = build_runtime(settings)
+    rt = build_app_runtime(settings)
     yield rt
     rt.dispose()
 

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sso.config import Settings
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import _empty_all_tables, make_settings, seed_signing_keys
 
 HTTPS_ISSUER = "https://testserver"
@@ -28,7 +29,7 @@ def https_settings(backend: str, backend_urls: dict[str, str], tmp_path: Path) -
 
 @pytest.fixture
 def https_runtime(https_settings: Settings) -> Iterator[Runtime]:
-    rt = build_runtime(https_settings)
+    rt = build_app_runtime(https_settings)
     _empty_all_tables(rt)
     yield rt
     rt.dispose()

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.core.crypto import PREFIXES
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings
@@ -135,7 +134,7 @@ def test_a_database_dump_holds_no_usable_secret(
     secrets["TOTP secret"] = enrol_totp(runtime, db, user)
 
     # The signing keys: the PEM body and the private JWK members.
-    snapshot = key_service(runtime).cache._current(None)
+    snapshot = runtime.keys.cache._current(None)
     for alg, key in snapshot.signing.items():
         pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         body = "".join(pem.decode().splitlines()[1:-1])

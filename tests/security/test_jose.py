@@ -28,7 +28,6 @@ from joserfc.jwk import RSAKey
 from sqlalchemy.orm import Session
 
 from sso.oidc import jws as our_jws
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import assertion, client_key, public_jwks
@@ -93,7 +92,7 @@ def genuine(http: TestClient, runtime: Runtime, db: Session) -> Genuine:
 
 def _ours(runtime: Runtime, alg: str) -> Any:
     """Our active signing key of ``alg`` (the private key never leaves the process)."""
-    return key_service(runtime).cache._current(None).signing[alg]
+    return runtime.keys.cache._current(None).signing[alg]
 
 
 def resigned(runtime: Runtime, token: str, **changes: Any) -> str:

@@ -30,7 +30,6 @@ from sso.oidc.authorize import (
     validate,
 )
 from sso.oidc.jws import InvalidJWT
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.web.i18n import SUPPORTED, parse_accept_language
 from tests.factories import create_client
@@ -165,7 +164,7 @@ jwt_like = st.one_of(
 
 
 def test_verify_jwt_refuses_garbage_with_its_own_error(runtime: Runtime) -> None:
-    keys = key_service(runtime)
+    keys = runtime.keys
     with runtime.sessions() as session:
         keys.ensure_keys(session)
         session.commit()

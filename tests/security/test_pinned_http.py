@@ -26,7 +26,6 @@ from sso.oauth.clients import ClientSpec, register
 from sso.oauth.pinned_http import pinned_post
 from sso.oauth.url_guard import UnsafeURL
 from sso.oidc.backchannel import deliver_due
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
 from tests.factories import create_user
@@ -213,7 +212,7 @@ def test_back_channel_logout_is_sent_to_the_vetted_address(
     runtime: Runtime, db: Session, vetted_and_other: tuple[Receiver, Receiver]
 ) -> None:
     vetted, other = vetted_and_other
-    key_service(runtime).ensure_keys(db)
+    runtime.keys.ensure_keys(db)
     db.commit()
     siti = create_user(runtime, db, username="siti")
     client = register(

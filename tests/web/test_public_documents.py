@@ -9,7 +9,6 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from sso.oidc.keys import key_service
 from sso.runtime import Runtime
 from sso.web.public_documents import PublicDocuments
 
@@ -83,7 +82,7 @@ def test_a_new_key_is_published_at_once_with_a_new_etag(
 ) -> None:
     before = http.get("/jwks.json")
     kids = {k["kid"] for k in before.json()["keys"]}
-    key_service(runtime).rotate(db, "RS256")  # type: ignore[arg-type]
+    runtime.keys.rotate(db, "RS256")  # type: ignore[arg-type]
     db.commit()  # type: ignore[attr-defined]
     after = http.get("/jwks.json", headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200, "the old ETag must not match the new key set"
@@ -126,7 +125,7 @@ def test_database_down_serves_the_last_jwks_and_asks_again_later(
     from sso.web import public_documents
 
     good = http.get("/jwks.json")
-    keys = key_service(runtime)
+    keys = runtime.keys
     calls: list[int] = []
 
     def unreachable(**_kw: object) -> bytes:

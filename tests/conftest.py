@@ -233,7 +233,7 @@ def seed_signing_keys(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> object:
+def app(runtime: AppRuntime) -> object:
     from sso.app import create_app
 
     seed_signing_keys(runtime)

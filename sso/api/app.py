@@ -33,8 +33,8 @@ from sso import __version__
 from sso.admin.services.authority import Forbidden
 from sso.core.errors import DomainError
 from sso.core.events import Event
+from sso.runtime import Runtime
 from sso.storage import audit
-from sso.web.app_runtime import AppRuntime
 from sso.web.errors import describe
 from sso.web.machine_auth import MachineCaller
 from sso.web.problems import Problem
@@ -66,7 +66,7 @@ def _caller(request: Request) -> MachineCaller | None:
     return found if isinstance(found, MachineCaller) else None
 
 
-def _record_denial(runtime: AppRuntime, caller: MachineCaller | None, exc: Forbidden) -> None:
+def _record_denial(runtime: Runtime, caller: MachineCaller | None, exc: Forbidden) -> None:
     with runtime.sessions() as session:
         if caller is not None:
             audit.act_for_client(session, caller.client_id)
@@ -76,7 +76,7 @@ def _record_denial(runtime: AppRuntime, caller: MachineCaller | None, exc: Forbi
         session.commit()
 
 
-def install_handlers(api: FastAPI, runtime: AppRuntime) -> None:
+def install_handlers(api: FastAPI, runtime: Runtime) -> None:
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
         return exc.response(_instance(request))
@@ -150,7 +150,7 @@ class CallAudit:
     """Records ``admin_api.called`` for every call once its answer is known (method, path,
     status; the client as actor when the token named one). Never the query string or body."""
 
-    def __init__(self, app: ASGIApp, runtime: AppRuntime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
 
@@ -268,7 +268,7 @@ def _describe_security(api: FastAPI, issuer: str) -> None:
     api.openapi = openapi  # type: ignore[method-assign]
 
 
-def build_api(runtime: AppRuntime) -> FastAPI:
+def build_api(runtime: Runtime) -> FastAPI:
     api = FastAPI(
         title="Tangsel SSO Admin API",
         version=__version__,
@@ -293,7 +293,7 @@ def build_api(runtime: AppRuntime) -> FastAPI:
     return api
 
 
-def mount_api(app: FastAPI, runtime: AppRuntime) -> None:
+def mount_api(app: FastAPI, runtime: Runtime) -> None:
     """Mount the API on the provider at :data:`PREFIX`. Every path below the prefix reaches
     it, also one with an (encoded) line break, which Starlette's mount pattern would leave to
     the provider's own 404 page instead of a problem document."""

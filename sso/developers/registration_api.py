@@ -24,8 +24,8 @@ from sso.oauth import developer_apps as review
 from sso.oauth import dynamic_registration as dcr
 from sso.oauth import initial_access
 from sso.oauth.requests import MAX_BODY_BYTES
+from sso.runtime import Runtime
 from sso.storage import audit
-from sso.web.app_runtime import AppRuntime
 from sso.web.deps import runtime_of
 
 router = APIRouter(tags=["registration"])
@@ -82,7 +82,7 @@ async def _body(request: Request) -> Any:
         raise _BadBody("the request body is not valid JSON") from exc
 
 
-def _refused(runtime: AppRuntime, reason: str, client_id: str | None = None) -> Response:
+def _refused(runtime: Runtime, reason: str, client_id: str | None = None) -> Response:
     with runtime.sessions() as session:
         audit.record(
             session,
@@ -110,7 +110,7 @@ async def register(request: Request) -> Response:
     return await run_in_threadpool(_register, runtime_of(request), token, body)
 
 
-def _register(runtime: AppRuntime, token: str | None, body: Any) -> Response:
+def _register(runtime: Runtime, token: str | None, body: Any) -> Response:
     settings = runtime.settings
     with runtime.sessions() as session:
         if token is None or initial_access.find(session, runtime.secret_key, token) is None:
@@ -153,7 +153,7 @@ async def update(request: Request, client_id: str) -> Response:
     return await run_in_threadpool(_update, runtime_of(request), client_id, token, body)
 
 
-def _update(runtime: AppRuntime, client_id: str, token: str | None, body: Any) -> Response:
+def _update(runtime: Runtime, client_id: str, token: str | None, body: Any) -> Response:
     with runtime.sessions() as session:
         client = dcr.authorized_client(session, runtime.settings, client_id, token)
         if client is None:

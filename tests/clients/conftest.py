@@ -38,8 +38,7 @@ from tangsel_rp.tls import SSL_CONTEXT  # noqa: E402
 
 from sso.app import create_app as create_provider  # noqa: E402
 from sso.cli import app as sso_cli  # noqa: E402
-from sso.runtime import Runtime  # noqa: E402
-from sso.web.app_runtime import build_app_runtime  # noqa: E402
+from sso.web.app_runtime import AppRuntime, build_app_runtime  # noqa: E402
 from tests.conftest import POSTGRES_URL, _empty_all_tables, make_settings  # noqa: E402
 from tests.e2e.conftest import free_port  # noqa: E402
 
@@ -72,7 +71,7 @@ class Server:
 @dataclass
 class Provider:
     url: str
-    runtime: Runtime
+    runtime: AppRuntime
     env: dict[str, str]
     runner: CliRunner = field(default_factory=CliRunner)
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.core.crypto import PREFIXES
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, create_client, create_user, enrol_totp
@@ -91,7 +91,7 @@ def dump(database_url: str) -> str:
 
 
 def test_a_database_dump_holds_no_usable_secret(
-    backend: str, http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+    backend: str, http: TestClient, runtime: AppRuntime, db: Session, mailbox: smtp.Mailbox
 ) -> None:
     postgres_only(backend)
     secrets: dict[str, str] = {"password": PASSWORD}

@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from sso.accounts import sessions as login_sessions
 from sso.oidc.backchannel import deliver_soon
 from sso.oidc.logout import LogoutRequest, LogoutRequestError, end_session, validate_logout_request
+from sso.runtime import Runtime
 from sso.web import security
-from sso.web.app_runtime import AppRuntime
 from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale
 from sso.web.responses import clear_session_cookie, session_cookie
@@ -79,7 +79,7 @@ def _error_page(request: Request, multi: Params, exc: LogoutRequestError) -> Res
     return render(request, "error.html", {"message": exc.message}, status=400, locale=locale)
 
 
-def _done(request: Request, runtime: AppRuntime, req: LogoutRequest) -> Response:
+def _done(request: Request, runtime: Runtime, req: LogoutRequest) -> Response:
     """The end of every logout: no session cookie, back to the RP or a page saying so."""
     target = req.redirect_target()
     response: Response

@@ -22,8 +22,8 @@ from sso.federation import flow, linking
 from sso.federation.metadata import UpstreamUnavailable
 from sso.oidc import interaction, login
 from sso.oidc.outcomes import Refused
+from sso.runtime import Runtime
 from sso.storage import upstreams as upstream_repo
-from sso.web.app_runtime import AppRuntime
 from sso.web.deps import runtime_of
 from sso.web.responses import browser_cookie, session_cookie, set_session_cookie
 from sso.web.templating import render
@@ -172,7 +172,7 @@ def callback(request: Request, slug: str) -> Response:
 
 
 def _after_login(
-    request: Request, session: Session, runtime: AppRuntime, verified: flow.Verified, browser: str
+    request: Request, session: Session, runtime: Runtime, verified: flow.Verified, browser: str
 ) -> Response:
     decision = linking.decide(session, verified)
     back = back_link(verified.interaction_id, "login")
@@ -212,7 +212,7 @@ def _after_login(
 def resume(
     request: Request,
     session: Session,
-    runtime: AppRuntime,
+    runtime: Runtime,
     verified: flow.Verified,
     user: User,
     *,
@@ -259,7 +259,7 @@ def resume(
 
 
 def _link_from_console(
-    request: Request, session: Session, runtime: AppRuntime, verified: flow.Verified
+    request: Request, session: Session, runtime: Runtime, verified: flow.Verified
 ) -> Response:
     current = login_sessions.resolve(session, runtime.settings, session_cookie(request))
     back = (ACCOUNT_IDENTITIES, "upstream.back_to_account")

@@ -32,6 +32,7 @@ from sso.oauth.requests import (
 )
 from sso.oauth.server import OAuthResponse
 from sso.oidc.provider import BearerError, userinfo
+from sso.runtime import Runtime
 from sso.web import api_docs
 from sso.web.app_runtime import AppRuntime
 from sso.web.deps import runtime_of
@@ -74,7 +75,7 @@ def _render(result: OAuthResponse) -> Response:
 
 
 def _finish(
-    session: Session, request: OAuthRequest, result: OAuthResponse, runtime: AppRuntime
+    session: Session, request: OAuthRequest, result: OAuthResponse, runtime: Runtime
 ) -> None:
     if result.status == 200:
         session.commit()
@@ -104,7 +105,7 @@ READ_ONLY_ENDPOINTS = frozenset({"introspection", "userinfo"})
 _autocommit: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
-def _sessions_for(runtime: AppRuntime, endpoint: str, body: bytes = b"") -> Session:
+def _sessions_for(runtime: Runtime, endpoint: str, body: bytes = b"") -> Session:
     engine = runtime.engine
     if (
         endpoint not in READ_ONLY_ENDPOINTS

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sso.db.models import AuditEvent, Consent, Grant
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import build_app, code_form, issue_code, make_env
 from tests.oidc.flow import authorize_url, csrf_of, query_of
@@ -48,7 +48,7 @@ def _events(db: Session, name: str) -> int:
 
 
 def test_a_refresh_token_used_ten_times_at_once_has_one_winner(
-    backend: str, runtime: Runtime, db: Session
+    backend: str, runtime: AppRuntime, db: Session
 ) -> None:
     postgres_only(backend)
     env = make_env(runtime)
@@ -82,7 +82,7 @@ def test_a_refresh_token_used_ten_times_at_once_has_one_winner(
 
 
 def test_a_consent_form_submitted_twice_at_once_gives_one_code(
-    backend: str, http: TestClient, runtime: Runtime, db: Session
+    backend: str, http: TestClient, runtime: AppRuntime, db: Session
 ) -> None:
     postgres_only(backend)
     client, _ = create_client(runtime, db, redirect_uris=[REDIRECT])

@@ -61,14 +61,14 @@ def peek(session: Session, kind: str, token_hash: str) -> TokenState:
 def consume(session: Session, kind: str, token_hash: str) -> TokenState:
     """Atomically spend a token; ``ok`` for exactly one caller, else why not."""
     t = now()
-    spent = _tokens.consume_row(session, token_hash, at=t, kind=kind)
+    spent = TOKENS.consume_row(session, token_hash, at=t, kind=kind)
     if spent.ok:
         return TokenState(spent.row, "ok")
     return _state(spent.row, kind, t)  # a voided link says "voided", not "refused"
 
 
 # A token of another kind is unknown; a voided one (a newer link of its kind was sent) refused.
-_tokens = SingleUse(
+TOKENS = SingleUse(
     AccountToken, "token_hash", match=("kind",), guards=(AccountToken.voided_at.is_(None),)
 )
 

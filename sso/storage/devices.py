@@ -98,11 +98,11 @@ def deny(session: Session, device_code_hash: str) -> bool:
 
 def consume(session: Session, device_code_hash: str) -> bool:
     """approved → consumed, before expiry; exactly one caller ever sees True."""
-    return _approved.try_consume(session, device_code_hash)
+    return APPROVED_REQUESTS.try_consume(session, device_code_hash)
 
 
 # Only an approved request, with the grant its approval made, is redeemed.
-_approved = SingleUse(
+APPROVED_REQUESTS = SingleUse(
     DeviceAuthorization,
     "device_code_hash",
     guards=(DeviceAuthorization.status == APPROVED, DeviceAuthorization.grant_id.is_not(None)),

@@ -149,11 +149,11 @@ class ConsumeResult:
 
 def consume_code(session: Session, code_hash: str) -> ConsumeResult:
     """Atomically mark the code used. Exactly one caller ever sees ``ok`` for a code."""
-    spent = _codes.consume_row(session, code_hash)
+    spent = CODES.consume_row(session, code_hash)
     return ConsumeResult(spent.row, spent.outcome)
 
 
-_codes = SingleUse(AuthorizationCode, "code_hash")
+CODES = SingleUse(AuthorizationCode, "code_hash")
 
 
 def revoke_grant(session: Session, grant_id: str) -> bool:
@@ -246,7 +246,7 @@ def consume_refresh_token(session: Session, token_hash: str) -> str:
     did it; otherwise why not (:func:`refresh_token_status`, or :data:`UNKNOWN`), read after
     the failed UPDATE so a concurrent rotation is told apart from a concurrent revocation."""
     t = now()
-    if _refresh_tokens.try_consume(session, token_hash, at=t):
+    if REFRESH_TOKENS.try_consume(session, token_hash, at=t):
         return LIVE
     found = refresh_token_with_grant(session, token_hash)
     if found is None:
@@ -258,7 +258,7 @@ def consume_refresh_token(session: Session, token_hash: str) -> str:
 
 # Why a refused rotation was refused takes the grant and its person into account
 # (:func:`refresh_token_status`), so only the primitive's UPDATE is used here.
-_refresh_tokens = SingleUse(RefreshToken, "token_hash", guards=(RefreshToken.revoked_at.is_(None),))
+REFRESH_TOKENS = SingleUse(RefreshToken, "token_hash", guards=(RefreshToken.revoked_at.is_(None),))
 
 
 def revoke_access_token(session: Session, jti: str, expires_at: datetime) -> None:

@@ -20,7 +20,7 @@ def get(session: Session, id_hash: str) -> AuthorizationRequest | None:
 
 def consume(session: Session, id_hash: str) -> bool:
     """Atomically finish an interaction; True for the one caller that did."""
-    return _interactions.try_consume(session, id_hash)
+    return INTERACTIONS.try_consume(session, id_hash)
 
 
-_interactions = SingleUse(AuthorizationRequest, "id_hash")
+INTERACTIONS = SingleUse(AuthorizationRequest, "id_hash")

@@ -179,11 +179,11 @@ def add_challenge(session: Session, row: WebAuthnChallenge) -> WebAuthnChallenge
 
 def consume_challenge(session: Session, handle_hash: str, purpose: str) -> WebAuthnChallenge | None:
     """Spend a live challenge exactly once; the row, or None when unknown, used or expired."""
-    spent = _challenges.consume_row(session, handle_hash, purpose=purpose)
+    spent = CHALLENGES.consume_row(session, handle_hash, purpose=purpose)
     return spent.row if spent.ok else None
 
 
-_challenges = SingleUse(WebAuthnChallenge, "handle_hash", match=("purpose",))
+CHALLENGES = SingleUse(WebAuthnChallenge, "handle_hash", match=("purpose",))
 
 
 def delete_expired_challenges(session: Session, t: datetime) -> int:

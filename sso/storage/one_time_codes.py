@@ -70,10 +70,10 @@ def count_attempt(
 def consume(session: Session, challenge_id: str, t: datetime) -> bool:
     """Spend a live challenge (``t``: the time its attempt was counted at); True for the one
     caller that did."""
-    return _challenges.try_consume(session, challenge_id, at=t)
+    return CHALLENGES.try_consume(session, challenge_id, at=t)
 
 
-_challenges = SingleUse(OneTimeCode, "id")
+CHALLENGES = SingleUse(OneTimeCode, "id")
 
 
 def void_open(

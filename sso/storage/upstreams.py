@@ -150,10 +150,10 @@ def get_login(session: Session, id_hash: str) -> UpstreamLogin | None:
 
 def consume_login(session: Session, id_hash: str) -> bool:
     """Atomically use a round trip (a ``state`` or a continuation); True for the one caller."""
-    return _logins.try_consume(session, id_hash)
+    return LOGINS.try_consume(session, id_hash)
 
 
-_logins = SingleUse(UpstreamLogin, "id_hash")
+LOGINS = SingleUse(UpstreamLogin, "id_hash")
 
 
 def delete_expired_logins(session: Session, before: datetime) -> int:

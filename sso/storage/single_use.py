@@ -20,7 +20,9 @@ whether this call won). ``at`` defaults to the one clock
 Each kind of row is described once, at import, by a :class:`SingleUse` (its table, its key,
 the columns that must match for the row to count as the one asked for, the guards of its own
 kind such as "not voided", and what else the UPDATE sets); the statements are built there, so
-every call is a compiled-cache hit.
+every call is a compiled-cache hit. They are public (:attr:`SingleUse.spend`,
+:attr:`SingleUse.why`, :meth:`SingleUse.params`) so a path that runs on a connection of its own
+(an async token endpoint) executes the very same statements.
 """
 
 from __future__ import annotations
@@ -101,10 +103,11 @@ class SingleUse(Generic[M]):
         ]
         live = [table.c.consumed_at.is_(None), table.c.expires_at > at, *guards]
         values = {"consumed_at": at, **(sets or {})}
-        self._update = update(table).where(*identity, *live).values(values)
-        self._state = select(table.c.consumed_at, table.c.expires_at).where(*identity)
+        # UPDATE ... (one row changed: this call won); SELECT consumed_at, expires_at (why not).
+        self.spend = update(table).where(*identity, *live).values(values)
+        self.why = select(table.c.consumed_at, table.c.expires_at).where(*identity)
         # The ORM forms hand back the model's object, refreshed in the session's identity map.
-        self._update_row = (
+        self._spend_row = (
             update(model)
             .where(*identity, *live)
             .values(values)
@@ -113,7 +116,8 @@ class SingleUse(Generic[M]):
         )
         self._row = select(model).where(*identity).execution_options(populate_existing=True)
 
-    def _params(self, key: str, at: datetime | None, match: Mapping[str, Any]) -> dict[str, Any]:
+    def params(self, key: str, *, at: datetime | None = None, **match: Any) -> dict[str, Any]:
+        """The statements' parameters: ``key``, ``at`` (default: now) and the match values."""
         if set(match) != set(self.match):
             raise TypeError(
                 f"{self.model.__name__}: match {sorted(self.match)}, got {sorted(match)}"
@@ -128,21 +132,21 @@ class SingleUse(Generic[M]):
         """The UPDATE alone (one Core statement on the session's connection, after flushing
         what the session holds): True for the one caller that spent the row. For callers that
         work out the reason themselves (refresh tokens look at the grant and the person too)."""
-        params = self._params(key, at, match)
+        params = self.params(key, at=at, **match)
         session.flush()
-        result = session.connection().execute(self._update, params)
+        result = session.connection().execute(self.spend, params)
         return result.rowcount == 1
 
     def consume_once(
         self, session: Session, key: str, *, at: datetime | None = None, **match: Any
     ) -> Outcome:
         """Spend the row; :data:`Outcome.OK` for exactly one caller, else why not."""
-        params = self._params(key, at, match)
+        params = self.params(key, at=at, **match)
         session.flush()
         conn = session.connection()
-        if conn.execute(self._update, params).rowcount == 1:
+        if conn.execute(self.spend, params).rowcount == 1:
             return Outcome.OK
-        state = conn.execute(self._state, params).first()
+        state = conn.execute(self.why, params).first()
         if state is None:
             return Outcome.UNKNOWN
         return outcome_of(state[0], state[1], params["at"])
@@ -153,13 +157,13 @@ class SingleUse(Generic[M]):
         """Spend the row and hand it back (attached to ``session``, as it is now): with
         RETURNING where the database has it (one round trip when it wins), else UPDATE then
         SELECT."""
-        params = self._params(key, at, match)
+        params = self.params(key, at=at, **match)
         session.flush()
         if session.connection().dialect.update_returning:
-            row = session.scalars(self._update_row, params).first()
+            row = session.scalars(self._spend_row, params).first()
             if row is not None:
                 return Consumed(Outcome.OK, row)
-        elif session.connection().execute(self._update, params).rowcount == 1:
+        elif session.connection().execute(self.spend, params).rowcount == 1:
             return Consumed(Outcome.OK, session.scalars(self._row, params).one())
         found = session.scalars(self._row, params).first()
         if found is None:

@@ -145,6 +145,24 @@ def test_aware_datetimes_round_trip_as_utc(
         assert row.consumed_at == datetime(2026, 12, 7, 16, 59, 30, 123456, tzinfo=UTC)
 
 
+def test_the_statements_run_on_a_plain_connection(
+    kind: Kind, runtime: Runtime, session: Session, parents: Parents, clock: FrozenClock
+) -> None:
+    """What a path without an ORM session (an async token endpoint) executes: the same UPDATE
+    and, when it changed nothing, the same SELECT."""
+    key = new_key()
+    kind.add(session, parents, key, clock.now() + LIFE)
+    session.commit()
+    params = kind.spec.params(key, **kind.match)
+    with runtime.engine.begin() as conn:
+        assert conn.execute(kind.spec.spend, params).rowcount == 1
+    with runtime.engine.begin() as conn:
+        assert conn.execute(kind.spec.spend, params).rowcount == 0
+        consumed_at, expires_at = conn.execute(kind.spec.why, params).one()
+    assert outcome_of(consumed_at, expires_at, clock.now()) is Outcome.REUSED
+    assert consumed_at == clock.now()
+
+
 def test_a_naive_datetime_is_refused(kind: Kind, session: Session, parents: Parents) -> None:
     with pytest.raises((ValueError, StatementError), match="naive datetime"):
         kind.add(session, parents, new_key(), datetime(2026, 12, 7, 12, 0))  # noqa: DTZ001

@@ -1,6 +1,8 @@
 """Account links (single-use account tokens) spent by several callers at once, on SQLite and on
 PostgreSQL: a reset link submitted 8 times at once over HTTP, with mail going to a real SMTP
-server, and a verification link opened 6 times at once below HTTP. Exactly one wins."""
+server, and a verification link opened 6 times at once below HTTP: exactly one wins. And a
+one-time code guessed 12 times at once: at most five attempts count, at most one right guess
+wins."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sso.accounts import registration
+from sso.accounts import otp, registration
 from sso.accounts.passwords import PasswordHasher
 from sso.config import Settings
-from sso.db.models import AuditEvent
+from sso.db.models import AuditEvent, OneTimeCode
+from sso.db.models.one_time_codes import LOGIN
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
 from tests.accounts.helpers import forgot, reset_form, submit_reset
@@ -100,3 +103,42 @@ def test_a_verification_link_opened_twice_at_once(runtime: Runtime) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(pool.map(open_link, range(6)))
     assert statuses == ["already"] * 5 + ["verified"]
+
+
+def test_concurrent_guesses_never_exceed_five_attempts_and_one_right_code_wins(
+    runtime: Runtime,
+) -> None:
+    """Moved from tests/accounts/test_one_time_codes.py (attempts are counted, and the challenge
+    spent, by conditional UPDATEs)."""
+    with runtime.sessions() as db:
+        issued = otp.issue(
+            db,
+            runtime.settings,
+            purpose=LOGIN,
+            channel="sms",
+            destination="+6281234567890",
+            user_id=None,
+        )
+        db.commit()
+    assert issued.code is not None
+    wrong = f"{(int(issued.code) + 7) % 1_000_000:06d}"
+    guesses = [wrong] * 8 + [issued.code] * 4
+    results: list[str] = []
+    start = threading.Barrier(len(guesses))
+
+    def attempt(code: str) -> None:
+        start.wait()
+        with runtime.sessions() as db:
+            check = otp.verify(db, runtime.settings, issued.challenge_id, code, LOGIN)
+            db.commit()
+            results.append(check.status)
+
+    threads = [threading.Thread(target=attempt, args=(g,)) for g in guesses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") <= 1
+    with runtime.sessions() as db:
+        row = db.get(OneTimeCode, issued.challenge_id)
+        assert row is not None and row.attempts <= 5

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,6 @@ from sso.db.models import (
     DeviceAuthorization,
     Grant,
     LoginSession,
-    RefreshToken,
     User,
 )
 from sso.web.app_runtime import AppRuntime
@@ -556,40 +554,6 @@ def test_cli_registers_a_device_only_public_client(runtime: AppRuntime, db: Sess
     row = db.scalars(select(Client).where(Client.client_id == created["client_id"])).one()
     assert row.grant_types == [DEVICE_GRANT] and row.redirect_uris == []
     assert row.token_endpoint_auth_method == "none"
-
-
-# ---------------------------------------------------------------------------- concurrency
-
-
-def test_ten_parallel_polls_of_an_approved_code_exactly_one_wins(
-    env: Env, app: FastAPI, phone: TestClient, backend: str, tv: Client, siti: User
-) -> None:
-    if backend != "postgres":
-        pytest.skip("real parallel connections: PostgreSQL only")
-    body = started(env.http, tv, scope="openid offline_access")
-    approve(phone, body["user_code"])
-    barrier = threading.Barrier(10)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def redeem() -> None:
-        device = TestClient(app, base_url=ISSUER)
-        barrier.wait()
-        r = poll(device, body["device_code"], tv)
-        with lock:
-            statuses.append(r.status_code)
-
-    threads = [threading.Thread(target=redeem) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200] + [400] * 9
-    with env.session() as s:
-        assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
-        assert (
-            len(list(s.scalars(select(AuditEvent).where(AuditEvent.event == "token.issued")))) == 1
-        )
 
 
 def test_consent_shows_the_user_code_and_the_warning(

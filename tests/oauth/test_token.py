@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -904,40 +903,3 @@ def test_no_nonce_means_no_nonce_claim(env: Env, rp: tuple[Client, str], siti: U
         nonce=None,
         access_token=body["access_token"],
     )
-
-
-# ---------------------------------------------------------------------------- concurrency
-
-
-def test_twenty_parallel_redemptions_exactly_one_wins(
-    env: Env, backend: str, rp: tuple[Client, str], siti: User
-) -> None:
-    if backend != "postgres":
-        pytest.skip("real parallel connections: PostgreSQL only")
-    client, secret = rp
-    issued = issue_code(env.runtime, client, siti, scope="openid offline_access")
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def redeem() -> None:
-        from fastapi.testclient import TestClient
-
-        from tests.oauth.helpers import build_app
-
-        http = TestClient(build_app(env.runtime))
-        barrier.wait()
-        r = http.post("/token", data=code_form(issued), auth=(client.client_id, secret))
-        with lock:
-            statuses.append(r.status_code)
-
-    threads = [threading.Thread(target=redeem) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200] + [400] * 19
-    with env.session() as s:
-        assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
-        grant = s.get(Grant, issued.grant_id)
-        assert grant is not None and grant.revoked_at is not None  # the replays revoked it

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.db.base import Base
-from sso.runtime import Runtime, build_runtime, upgrade_database
+from sso.runtime import Runtime, upgrade_database
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 
 POSTGRES_URL = os.environ.get("SSO_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -160,11 +161,11 @@ def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path) -> Sett
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = build_runtime(settings)
+def runtime(settings: Settings) -> Iterator[AppRuntime]:
+    rt = build_app_runtime(settings)
     _empty_all_tables(rt)
     yield rt
-    rt.dispose()
+    rt.close()
 
 
 @pytest.fixture
@@ -236,7 +237,7 @@ def seed_signing_keys(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
+def app(runtime: AppRuntime) -> FastAPI:
     from sso.app import create_app
 
     seed_signing_keys(runtime)

@@ -14,6 +14,7 @@ from sso.config import Settings
 from sso.core.clock import FrozenClock, set_clock
 from sso.db.models import Client
 from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings, seed_signing_keys
 
@@ -43,7 +44,7 @@ def settings(
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
+def app(runtime: AppRuntime) -> FastAPI:
     from sso.app import create_app
     from sso.web.routes import account_self_service
 

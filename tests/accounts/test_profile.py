@@ -14,6 +14,7 @@ from sso.accounts.deletion import pseudonym
 from sso.db.models import AccountToken, AuditEvent, Consent, Grant, LoginSession, User
 from sso.oidc.backchannel import stop_background_deliveries
 from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.accounts import mailbox as smtp
 from tests.accounts.conftest import rp_client
 from tests.accounts.console import (
@@ -49,7 +50,7 @@ def user_row(db: Session, email: str = EMAIL) -> User:
 
 
 def test_citizen_uses_every_part_of_the_console(
-    http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+    http: TestClient, runtime: AppRuntime, db: Session, mailbox: smtp.Mailbox
 ) -> None:
     client, secret = rp_client(runtime, db, name="Portal Satu Data")
     registered_and_verified(http, mailbox)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import FrozenClock
 from sso.runtime import Runtime
-from sso.web.routes.interaction import password_hasher
+from sso.web.app_runtime import AppRuntime
 from tests.accounts import mailbox as smtp
 from tests.accounts.console import console, text_of
 from tests.accounts.helpers import forgot, register
@@ -127,12 +127,12 @@ def test_registration_and_reset_pages_do_not_tell_whether_an_account_exists(
 
 
 def test_parallel_guesses_of_the_current_password_run_at_most_threshold_checks(
-    http: TestClient, runtime: Runtime, db: Session
+    http: TestClient, runtime: AppRuntime, db: Session
 ) -> None:
     create_user(runtime, db, username="siti")
     assert console(http, "/account/password", "siti").status_code == 200
     token = csrf_of(http.get("/account/password").text)
-    hasher = password_hasher(runtime)
+    hasher = runtime.password_hasher
     original = hasher.verify
     checks = 0
     lock = threading.Lock()

@@ -20,6 +20,7 @@ from sso.accounts.deletion import pseudonym
 from sso.db.models import BackchannelLogoutDelivery, Client, Consent, LoginSession, User
 from sso.oidc.backchannel import BACKCHANNEL_EVENT, stop_background_deliveries
 from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.accounts.console import (
     RP,
     Receiver,
@@ -41,7 +42,7 @@ NEW = "nasi uduk di pagi hari"
 
 
 @pytest.fixture
-def receiver(runtime: Runtime) -> Iterator[Receiver]:
+def receiver(runtime: AppRuntime) -> Iterator[Receiver]:
     r = Receiver()
     yield r
     stop_background_deliveries(runtime, wait=True)

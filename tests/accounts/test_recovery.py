@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 import pytest
@@ -279,25 +277,6 @@ def test_forgot_and_reset_posts_need_csrf(
         == 403
     )
     assert mailbox.messages() == []
-
-
-def test_a_reset_link_used_twice_at_once_has_one_winner(
-    app: FastAPI, http: TestClient, db: Session, mailbox: smtp.Mailbox, siti: User
-) -> None:
-    forgot(http, "siti@example.id")
-    link = mailbox.wait(1)[0].link("/password/reset")
-    csrf = csrf_of(reset_form(http, link).text)
-    passwords = [f"concurrent passphrase {i:02d}" for i in range(8)]
-    start = threading.Barrier(len(passwords))
-
-    def submit(password: str) -> int:
-        start.wait()
-        return submit_reset(http, link, password, csrf=csrf).status_code
-
-    with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
-        statuses = list(pool.map(submit, passwords))
-    assert sorted(statuses) == [200] + [400] * (len(passwords) - 1)
-    assert len(events(db, "user.password_reset")) == 1
 
 
 def test_no_password_or_token_in_any_log_line(

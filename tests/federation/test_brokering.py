@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sso.db.models import AuditEvent, FederatedIdentity, User
 from sso.federation import registry
 from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import PASSWORD, create_user
 from tests.federation.broker import (
     CALLBACK,
@@ -31,7 +32,7 @@ from tests.oidc.flow import authorize_url, csrf_of
 
 
 def test_sign_up_through_inapas_stores_a_verified_nik(
-    http: TestClient, db: Session, registered: int, rp: tuple[str, str], inapas: Upstream
+    http: TestClient, db: Session, registered: str, rp: tuple[str, str], inapas: Upstream
 ) -> None:
     interaction, req, upstream_url = start_login(http, rp[0])
     query = parse_qs(urlsplit(upstream_url).query)
@@ -71,7 +72,7 @@ def test_an_email_match_links_only_after_the_password(
     http: TestClient,
     runtime: Runtime,
     db: Session,
-    registered: int,
+    registered: str,
     rp: tuple[str, str],
     inapas: Upstream,
 ) -> None:
@@ -108,7 +109,7 @@ def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
     http: TestClient,
     runtime: Runtime,
     db: Session,
-    registered: int,
+    registered: str,
     rp: tuple[str, str],
     inapas: Upstream,
 ) -> None:
@@ -125,7 +126,7 @@ def test_an_unverified_account_is_told_to_verify_not_that_the_password_is_wrong(
 
 
 def test_refusal_at_the_upstream_creates_nothing(
-    http: TestClient, db: Session, registered: int, rp: tuple[str, str]
+    http: TestClient, db: Session, registered: str, rp: tuple[str, str]
 ) -> None:
     interaction, _, upstream_url = start_login(http, rp[0])
     callback = log_in_at_upstream(upstream_url, decision="deny", username="andi-inapas")
@@ -139,7 +140,7 @@ def test_refusal_at_the_upstream_creates_nothing(
 
 
 def test_a_callback_in_another_browser_or_replayed_is_refused(
-    http: TestClient, runtime: Runtime, db: Session, registered: int, rp: tuple[str, str]
+    http: TestClient, runtime: AppRuntime, db: Session, registered: str, rp: tuple[str, str]
 ) -> None:
     _, _, upstream_url = start_login(http, rp[0])
     callback = log_in_at_upstream(upstream_url)
@@ -188,7 +189,7 @@ def test_a_disabled_upstream_has_no_button_and_no_login(
     http: TestClient,
     runtime: Runtime,
     db: Session,
-    registered: int,
+    registered: str,
     rp: tuple[str, str],
     inapas: Upstream,
 ) -> None:
@@ -204,7 +205,7 @@ def test_a_disabled_upstream_has_no_button_and_no_login(
 
 
 def test_the_console_links_another_and_never_unlinks_the_last_way(
-    http: TestClient, runtime: Runtime, db: Session, registered: int, inapas: Upstream
+    http: TestClient, runtime: Runtime, db: Session, registered: str, inapas: Upstream
 ) -> None:
     from sqlalchemy import delete
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from sso.db.models import AuditEvent, AuthorizationCode, Client, LoginSession, User
 from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client, create_user
 from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 
@@ -288,19 +289,18 @@ def test_loopback_redirect_uri_may_change_port(
     assert r.status_code == 400
 
 
-def _id_token_for(runtime: Runtime, user_id: str, client_id: str) -> str:
+def _id_token_for(runtime: AppRuntime, user_id: str, client_id: str) -> str:
     from sso.core.clock import now
-    from sso.oidc.keys import key_service
 
     t = int(now().timestamp())
-    return key_service(runtime).sign_jwt(
+    return runtime.keys.sign_jwt(
         {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t, "exp": t + 60},
         "RS256",
     )
 
 
 def test_id_token_hint_for_another_person_needs_login(
-    http: TestClient, rp: Client, siti: User, runtime: Runtime, db: Session
+    http: TestClient, rp: Client, siti: User, runtime: AppRuntime, db: Session
 ) -> None:
     login(http, authorize_url(rp.client_id), "siti")
     other = create_user(runtime, db, username="ani")
@@ -377,16 +377,15 @@ def _hint_of_unpublished_key(runtime: Runtime, user_id: str, client_id: str) -> 
 
 
 def test_hint_of_an_unpublished_key_is_answered_in_one_connection(
-    http: TestClient, rp: Client, siti: User, runtime: Runtime
+    http: TestClient, rp: Client, siti: User, runtime: AppRuntime
 ) -> None:
     """Issue 14 item 1: the key cache revalidated on a session of its own while the request's
     held SQLite's write lock: 30 s, then 503 (and two pool connections on PostgreSQL)."""
-    from sso.oidc.keys import key_service
     from tests.oidc.connections import one_connection_per_thread
 
     login(http, authorize_url(rp.client_id), "siti")
     hint = _hint_of_unpublished_key(runtime, siti.id, rp.client_id)
-    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    runtime.keys.cache.invalidate()  # the cache revalidates during the request
     with one_connection_per_thread(runtime.engine) as watch:
         r = http.get(
             authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
@@ -396,7 +395,7 @@ def test_hint_of_an_unpublished_key_is_answered_in_one_connection(
     assert r.status_code == 303, r.text
     # A hint we cannot check names someone we cannot confirm: never answered at once.
     assert query_of(r.headers["location"])["error"] == "login_required"
-    key_service(runtime).cache.invalidate()
+    runtime.keys.cache.invalidate()
     with one_connection_per_thread(runtime.engine) as watch:
         r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
     assert watch.most == 1

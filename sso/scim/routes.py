@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sso.admin.services.authority import Authority, for_machine
 from sso.core.errors import DomainError
 from sso.db.models import Agency, AuditEvent, User
-from sso.scim import agencies, staff
+from sso.scim import agencies, provision, staff
 from sso.scim.documents import (
     DISCOVERY,
     ENTERPRISE,
@@ -185,6 +185,11 @@ def create_user(
     url = base_url(runtime)
 
     def create() -> tuple[dict[str, Any], int]:
+        if values.active:  # the provisioning path: same rules, two statements
+            who = _who(session, caller)
+            return provision.create(
+                session, values, who=who, client_id=caller.client_id, base_url=url
+            )
         user = staff.create(session, password_hasher(runtime), values, who=_who(session, caller))
         session.flush()
         return staff.to_json(user, url), user.version  # all known now: no read after commit

@@ -29,6 +29,7 @@ from sso.web.machine_auth import (
     check_scopes,
 )
 
+PREFIX = "/scim/v2"
 MEDIA_TYPE = "application/scim+json"
 SCOPE = "scim"
 MAX_BODY = 1024 * 1024

@@ -6,9 +6,12 @@ with the ``scim`` scope through the ``sso`` CLI, starts ``sso serve --workers W`
 from /token, then sends the creates from this process (asyncio, ``--concurrency`` requests in
 flight) with valid NIPs spread over the agencies. Server CPU is utime+stime of the uvicorn
 master and its workers from /proc, read before and after; PostgreSQL's backends are reported
-apart. The database is dropped at the end.
+apart. The database is dropped at the end. ``--threads`` adds the CPU seconds of every
+server thread (the event loop, the thread pool, background workers), ``--profile`` a py-spy
+``--gil`` record of the server.
 
     .venv/bin/python bench/scim_provision.py [--count 10000] [--workers 1] [--concurrency 8]
+        [--threads] [--profile FILE]
 """
 
 from __future__ import annotations

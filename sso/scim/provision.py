@@ -27,9 +27,12 @@ from sso.core.errors import Conflict, DomainError, NotFound
 from sso.core.events import Event
 from sso.db.models._common import new_uuid
 from sso.db.models.accounts import search_text_of
+from sso.scim.changes import authority
+from sso.scim.http import from_domain
 from sso.scim.staff import StaffValues, render
 from sso.storage import audit
 from sso.storage import scim as scim_repo
+from sso.web.machine_auth import MachineCaller
 
 
 @dataclass(frozen=True)
@@ -154,3 +157,25 @@ def create(
     )
     agency_code = values.agency_code if checks.agency_id is not None else None
     return render(person, agency_code, base_url), person.version
+
+
+def commit_create(
+    session: Session, caller: MachineCaller, values: StaffValues, *, base_url: str
+) -> tuple[dict[str, Any], int]:
+    """:func:`create` with the client's authority, committed; a refusal becomes its SCIM
+    error. (No ORM object is added here, so :func:`sso.scim.changes.write`'s stamping of
+    audit rows and its re-reading of relationships are not needed: the client is named on the
+    audit row by :func:`create`.)"""
+    try:
+        made = create(
+            session,
+            values,
+            who=authority(session, caller),
+            client_id=caller.client_id,
+            base_url=base_url,
+        )
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        raise from_domain(exc) from exc
+    return made

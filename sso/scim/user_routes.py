@@ -123,18 +123,16 @@ def create_user(
     url = base_url(runtime)
 
     def create() -> tuple[dict[str, Any], int]:
-        if values.active:  # the provisioning path: same rules, two statements
-            who = authority(session, caller)
-            return provision.create(
-                session, values, who=who, client_id=caller.client_id, base_url=url
-            )
         user = staff.create(
             session, password_hasher(runtime), values, who=authority(session, caller)
         )
         session.flush()
         return staff.to_json(user, url), user.version  # all known now: no read after commit
 
-    created, version = write(session, caller, create)
+    if values.active:  # the provisioning path: same rules, one SELECT and two INSERTs
+        created, version = provision.commit_create(session, caller, values, base_url=url)
+    else:
+        created, version = write(session, caller, create)
     query = parse_query(dict(request.query_params))
     return scim_response(
         project(created, query.attributes, query.excluded, USER_SCHEMAS),

@@ -31,7 +31,6 @@ from sso.scim.patch import apply
 from sso.storage import scim as scim_repo
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.machine_auth import MachineCaller
-from sso.web.routes.interaction import password_hasher
 
 router = APIRouter(include_in_schema=False)  # included by sso.scim.routes under its prefix
 USER_SCHEMAS = (USER_SCHEMA, ENTERPRISE)
@@ -124,7 +123,7 @@ def create_user(
 
     def create() -> tuple[dict[str, Any], int]:
         user = staff.create(
-            session, password_hasher(runtime), values, who=authority(session, caller)
+            session, runtime.password_hasher, values, who=authority(session, caller)
         )
         session.flush()
         return staff.to_json(user, url), user.version  # all known now: no read after commit

@@ -19,7 +19,6 @@ from sso.scim import staff
 from sso.scim.changes import authority, write
 from sso.storage import audit_feed
 from sso.web.machine_auth import MachineCaller
-from sso.web.routes.interaction import password_hasher
 from sso.webhooks import subscriptions
 from tests.factories import create_client
 from tests.scim.conftest import Scim, staff_body, token_for
@@ -83,7 +82,7 @@ def test_the_same_person_and_audit_row_as_the_console_create(
     made = write(
         db,
         caller,
-        lambda: staff.create(db, password_hasher(runtime), values, who=authority(db, caller)),
+        lambda: staff.create(db, runtime.password_hasher, values, who=authority(db, caller)),
     )
     slow = _person(db, made.id)
     assert {k: getattr(fast, k) for k in SAME} == {k: getattr(slow, k) for k in SAME}

@@ -18,6 +18,7 @@ from sso.runtime import Runtime
 from sso.scim import staff
 from sso.scim.changes import authority, write
 from sso.storage import audit_feed
+from sso.web.app_runtime import AppRuntime
 from sso.web.machine_auth import MachineCaller
 from sso.webhooks import subscriptions
 from tests.factories import create_client
@@ -71,7 +72,7 @@ def _created_event(db: Session, user_id: str) -> AuditEvent:
 
 
 def test_the_same_person_and_audit_row_as_the_console_create(
-    scim: Scim, runtime: Runtime, db: Session
+    scim: Scim, runtime: AppRuntime, db: Session
 ) -> None:
     r = scim.post("/Users", staff_body("budi.santoso", nip=NIPS[0]))
     assert r.status_code == 201, r.text

@@ -200,6 +200,18 @@ def authenticate(
     Unknown accounts still cost one hash check so timing does not reveal which accounts exist.
     A stored hash with outdated parameters or scheme is replaced on success."""
     user = user_repo.find_by_login(session, normalize_login(identifier)) if identifier else None
+    return check_password(session, hasher, user, password, grace)
+
+
+def check_password(
+    session: Session,
+    hasher: PasswordHasher,
+    user: User | None,
+    password: str,
+    grace: timedelta | None = None,
+) -> User:
+    """:func:`authenticate` for an account already looked up (None: no such account, which
+    still costs one hash check)."""
     credential = user.password if user is not None else None
     if user is None or credential is None:
         hasher.waste_time(password)

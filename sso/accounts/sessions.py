@@ -20,7 +20,6 @@ from sso.core.events import Event, current_context
 from sso.db.models import LoginSession, User
 from sso.storage import audit
 from sso.storage import sessions as repo
-from sso.storage import users as user_repo
 
 # Touching last_seen_at on every request would make every SSO hop a write; a minute of
 # slack on the idle timeout is fine.
@@ -94,11 +93,11 @@ def resolve(
     """The live session and its active user for a cookie value, else None."""
     if not cookie_value or len(cookie_value) > 200:
         return None
-    row = repo.get_by_token_hash(session, _hash(settings.secret_key_bytes(), cookie_value))
-    if row is None or not is_live(row, settings):
+    found = repo.get_with_user(session, _hash(settings.secret_key_bytes(), cookie_value))
+    if found is None:
         return None
-    user = user_repo.get(session, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if not is_live(row, settings) or not user.is_active:
         return None
     t = now()
     if t - row.last_seen_at > TOUCH_INTERVAL:

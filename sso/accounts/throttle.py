@@ -48,6 +48,7 @@ from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import keyed_hash
 from sso.core.events import Event
+from sso.db.models import User
 from sso.storage import audit_queries
 from sso.storage import throttle as store
 from sso.storage import users as user_repo
@@ -257,6 +258,12 @@ def _with(attempt: LoginAttempt, verdict: Verdict) -> LoginAttempt:
 def account_ref(session: Session, identifier: str) -> str:
     """What a login attempt is counted against: the account's id when the identifier names one
     (so username, email and NIP share a counter), else the normalised identifier."""
+    return find_account(session, identifier)[0]
+
+
+def find_account(session: Session, identifier: str) -> tuple[str, User | None]:
+    """:func:`account_ref` and the account it names (None: no such account), so a login can
+    check the password of the row it counted against without reading it again."""
     normalized = normalize_login(identifier)
     user = user_repo.find_by_login(session, normalized) if normalized else None
-    return f"user:{user.id}" if user is not None else f"login:{normalized}"
+    return (f"user:{user.id}" if user is not None else f"login:{normalized}"), user

@@ -30,7 +30,6 @@ from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuthorizationRequest, Client, LoginSession, User
 from sso.oidc import policy
 from sso.oidc.authorize import AuthorizationParams
-from sso.storage import clients as client_repo
 from sso.storage import interactions as repo
 from sso.storage import sessions as session_repo
 from sso.storage import users as user_repo
@@ -225,16 +224,16 @@ def open_interaction(
     or its client was disabled meanwhile)."""
     if not interaction_id or len(interaction_id) > 200 or not browser_value:
         raise InteractionExpired()
-    row = repo.get(session, _hash(settings, interaction_id, "interaction"))
+    found = repo.get_with_client(session, _hash(settings, interaction_id, "interaction"))
+    if found is None:  # no such request, or its client is gone
+        raise InteractionExpired()
+    row, client = found
     if (
-        row is None
-        or row.consumed_at is not None
+        row.consumed_at is not None
         or row.expires_at <= now()
         or row.browser_binding != _hash(settings, browser_value, "browser")
+        or client.status != "active"
     ):
-        raise InteractionExpired()
-    client = client_repo.get_by_client_id(session, row.client_id)
-    if client is None or client.status != "active":
         raise InteractionExpired()
     current = login_sessions.resolve(session, settings, session_cookie_value)
     return Interaction(

@@ -18,12 +18,12 @@ from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import (
     ACR_GRACE,
     AuthenticationFailed,
-    authenticate,
     check_may_log_in,
+    check_password,
     email_grace,
     grace_ends_at,
 )
-from sso.accounts.throttle import LoginAttempt, Throttle, account_ref
+from sso.accounts.throttle import LoginAttempt, Throttle, find_account
 from sso.core import events
 from sso.core.events import Event
 from sso.db.models import User
@@ -184,13 +184,15 @@ def submit_password(
         username = again.username
     if not username or not password:
         return Refused("login.invalid_credentials", 400)
-    attempt = reserve_login(ia, guard, account_ref(ia.session, username))
+    # The account is read once: counted against, then its password checked.
+    ref, account = find_account(ia.session, username)
+    attempt = reserve_login(ia, guard, ref)
     if not attempt.verdict.allowed:
         # Refused before any password check, with the same answer for unknown accounts.
         record_login_refused(ia, guard, None, AuthenticationFailed("throttled"), "password")
         return Refused("login.locked", 429, attempt.verdict.retry_after)
     try:
-        user = authenticate(ia.session, hasher, username, password, email_grace(ia.settings))
+        user = check_password(ia.session, hasher, account, password, email_grace(ia.settings))
     except AuthenticationFailed as exc:
         return Refused(record_login_refused(ia, guard, attempt, exc, "password"), 401)
     outcome = continue_after_authentication(

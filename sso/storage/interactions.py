@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sso.db.models import AuthorizationRequest
+from sso.db.models import AuthorizationRequest, Client
 from sso.storage.single_use import SingleUse
 
 
@@ -16,6 +17,17 @@ def add(session: Session, row: AuthorizationRequest) -> AuthorizationRequest:
 
 def get(session: Session, id_hash: str) -> AuthorizationRequest | None:
     return session.get(AuthorizationRequest, id_hash)
+
+
+def get_with_client(session: Session, id_hash: str) -> tuple[AuthorizationRequest, Client] | None:
+    """The parked request and its client in one joined read (each step of a login opens the
+    interaction: one round trip instead of two). None when either is missing."""
+    row = session.execute(
+        select(AuthorizationRequest, Client)
+        .join(Client, Client.client_id == AuthorizationRequest.client_id)
+        .where(AuthorizationRequest.id_hash == id_hash)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def consume(session: Session, id_hash: str) -> bool:

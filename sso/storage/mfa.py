@@ -127,6 +127,16 @@ def count_passkeys(session: Session, user_id: str) -> int:
     )
 
 
+def has_factor(session: Session, user_id: str) -> bool:
+    """A confirmed TOTP or at least one passkey, in one statement (recovery codes are no
+    factor)."""
+    totp = select(TotpCredential.user_id).where(
+        TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None)
+    )
+    passkey = select(WebAuthnCredential.id).where(WebAuthnCredential.user_id == user_id)
+    return bool(session.scalar(select(or_(totp.exists(), passkey.exists()))))
+
+
 def get_passkey(session: Session, user_id: str, passkey_id: str) -> WebAuthnCredential | None:
     row = session.get(WebAuthnCredential, passkey_id)
     return row if row is not None and row.user_id == user_id else None

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from sso.core.clock import now
-from sso.db.models import LoginSession, SessionClient
+from sso.db.models import LoginSession, SessionClient, User
 from sso.storage import users as user_repo
 
 
@@ -26,6 +28,17 @@ def get(session: Session, session_id: str) -> LoginSession | None:
 
 def get_by_token_hash(session: Session, token_hash: str) -> LoginSession | None:
     return session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash))
+
+
+def get_with_user(session: Session, token_hash: str) -> tuple[LoginSession, User] | None:
+    """The session with this cookie hash and its person, in one joined read (every step of a
+    login resolves the browser's session)."""
+    row = session.execute(
+        select(LoginSession, User)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.token_hash == token_hash)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def touch(session: Session, session_id: str, at: datetime) -> None:
@@ -58,9 +71,14 @@ def live_sessions_of_user(session: Session, user_id: str) -> Sequence[LoginSessi
 
 
 def add_client(session: Session, session_id: str, client_id: str) -> None:
-    if session.get(SessionClient, (session_id, client_id)) is None:
-        session.add(SessionClient(session_id=session_id, client_id=client_id))
-        session.flush()
+    """Note that ``client_id`` reached the session (once: a repeat is a no-op), in one
+    statement instead of a read and an insert (one round trip less per code issued)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(SessionClient)
+        .values(session_id=session_id, client_id=client_id, created_at=now())
+        .on_conflict_do_nothing()
+    )
 
 
 def clients_of(session: Session, session_id: str) -> list[str]:

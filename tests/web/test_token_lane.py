@@ -42,7 +42,9 @@ COMPARED = (
 
 def _without_lane(runtime: Runtime) -> FastAPI:
     app = create_app(runtime.settings, runtime)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not TokenLane]
+    app.user_middleware = [
+        m for m in app.user_middleware if getattr(m, "cls", None) is not TokenLane
+    ]
     return app
 
 

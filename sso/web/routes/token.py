@@ -207,16 +207,18 @@ _pool_lock = threading.Lock()
 
 
 def _pool(runtime: Runtime) -> ThreadPoolExecutor:
-    """The token endpoints' own threads, as many as the database pool has connections (so none
-    waits for one), apart from the shared pool where password checks may queue in a login
-    storm: machine-to-machine traffic keeps moving. A plain executor also hands work over in
-    about half the CPU of anyio's (bench/README.md)."""
+    """The token endpoints' own threads, as many as the database pool keeps connections,
+    apart from the shared pool where password checks may queue in a login storm:
+    machine-to-machine traffic keeps moving. Not more: with twice as many threads (the pool's
+    overflow too) a busy worker opened and closed overflow connections all the time, a tenth
+    of a token's CPU spent connecting (bench/README.md, fourth round). A plain executor also
+    hands work over in about half the CPU of anyio's."""
     pool = runtime.extras.get("token_pool")
     if not isinstance(pool, ThreadPoolExecutor):
         with _pool_lock:
             pool = runtime.extras.get("token_pool")
             if not isinstance(pool, ThreadPoolExecutor):
-                size = max(4, 2 * runtime.settings.database_pool_size)
+                size = max(4, runtime.settings.database_pool_size)
                 pool = ThreadPoolExecutor(size, thread_name_prefix="sso-token")
                 runtime.extras["token_pool"] = pool
     return pool

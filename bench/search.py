@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sso.db.engine import build_engine
-from sso.storage.directory import SORTS, UserQuery, estimate_users, search_users, total_users
+from sso.storage.people_search import SORTS, UserQuery, estimate_users, search_users, total_users
 
 PAGE = 50
 TIMEOUT_MS = 3000  # per statement: a plan that walks the whole table is cut off here

@@ -27,6 +27,7 @@ ROUTERS = (
     "sso.web.routes.interaction",
     "sso.web.routes.upstreams",
     "sso.web.routes.upstream_answer",
+    "sso.web.routes.upstream_passkey",
     "sso.web.routes.account_identities",
     "sso.web.routes.token",
     # Before the pages: a SCIM request is matched against ~20 routes, not all of them (its

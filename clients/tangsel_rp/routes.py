@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from tangsel_rp.i18n import LOCALES
 from tangsel_rp.jwks import ProviderUnavailable
 from tangsel_rp.logout_token import InvalidLogoutToken
-from tangsel_rp.oidc import LoginFailed, RelyingParty, RPUser
+from tangsel_rp.oidc import RelyingParty
 from tangsel_rp.sessions import session_state
+from tangsel_rp.user import LoginFailed, RPUser
 from tangsel_rp.web import LoginRequired, PageError, Web, require_csrf, safe_next
 
 log = logging.getLogger("tangsel_rp.routes")

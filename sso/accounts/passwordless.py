@@ -6,7 +6,8 @@ Every ``start_*`` counts the request against the sending limits first
 (:func:`sso.accounts.code_limits.allow_request`, raising :class:`SendRefused`), then makes a
 challenge (:mod:`sso.accounts.otp`) and returns what to send after the commit. The person sees
 the same "we sent a code" page whether the number or address has an account or not: for one
-without, nothing is sent and the challenge can never be satisfied.
+without, nothing is sent and the challenge can never be satisfied. What every kind of code
+shares (the limits, the events, sending again) is :mod:`sso.accounts.code_requests`.
 
 Login by code is for citizens: staff log in with a password and their second factor.
 Registering with a number that already has an account logs its owner in (they proved the
@@ -25,15 +26,24 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sso.accounts import code_limits, otp
+from sso.accounts import otp
 from sso.accounts import phone as phones
-from sso.accounts.code_delivery import Outgoing
+from sso.accounts.code_requests import (
+    CodeRequest,
+    check_limits,
+    outgoing,
+    parse_destination,
+    phone_channel,
+    record_failed,
+    record_issued,
+    sendable_phone,
+)
 from sso.accounts.identifiers import normalize_email
 from sso.accounts.registration import MAX_NAME, FieldError, RegistrationInvalid
 from sso.accounts.service import NewUser, create_user
 from sso.accounts.throttle import Throttle
 from sso.config import Settings
-from sso.core.errors import Conflict, DomainError, InvalidInput
+from sso.core.errors import Conflict, InvalidInput
 from sso.core.events import Event
 from sso.db.models import User
 from sso.db.models.one_time_codes import LOGIN, REGISTER, VERIFY_EMAIL, VERIFY_PHONE
@@ -41,74 +51,10 @@ from sso.storage import audit
 from sso.storage import phones as phone_repo
 from sso.storage import users as user_repo
 
-CODE_ISSUED = Event.ONE_TIME_CODE_ISSUED
-CODE_FAILED = Event.ONE_TIME_CODE_FAILED
 PHONE_VERIFIED = Event.USER_PHONE_VERIFIED
 EMAIL_VERIFIED = Event.USER_EMAIL_VERIFIED
 REGISTERED = Event.USER_REGISTERED
-PHONE_CHANNELS = ("whatsapp", "sms")
 USERNAME_ATTEMPTS = 8
-
-
-class SendRefused(DomainError):
-    """Too many codes asked for (this number, this address, this IP or this range)."""
-
-    status_code = 429
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("code.too_many", detail="code sending limit reached")
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class CodeRequest:
-    issued: otp.Issued
-    outgoing: Outgoing | None  # None: nothing to send (no such account, or not sendable)
-
-
-def _outgoing(issued: otp.Issued, locale: str) -> Outgoing | None:
-    if issued.code is None:
-        return None
-    return Outgoing(issued.channel, issued.destination, issued.code, locale, otp.minutes())
-
-
-def _channel(preferred: str) -> str:
-    return preferred if preferred in PHONE_CHANNELS else PHONE_CHANNELS[0]
-
-
-def _limit(
-    session: Session, guard: Throttle, destination: str, ip: str | None, is_phone: bool
-) -> None:
-    verdict = code_limits.allow_request(guard, destination, ip, is_phone, session)
-    if not verdict.allowed:
-        raise SendRefused(verdict.retry_after)
-
-
-def parse_destination(raw: str) -> tuple[str, bool]:
-    """A login identifier as (E.164 number, True) or (normalised email, False)."""
-    if "@" in (raw or ""):
-        return normalize_email(raw[:254]), False
-    return phones.normalize(raw), True
-
-
-def _sendable_phone(settings: Settings, raw: str) -> str:
-    number = phones.normalize(raw)
-    if not phones.sendable(number, settings.phone_region_set):
-        raise InvalidInput("phone.not_sendable", detail="not a mobile number we send codes to")
-    return number
-
-
-def _issued_event(session: Session, issued: otp.Issued, purpose: str, user_id: str | None) -> None:
-    audit.record(
-        session,
-        CODE_ISSUED,
-        actor_id=user_id,
-        target_type="user" if user_id else None,
-        target_id=user_id,
-        purpose=purpose,
-        channel=issued.channel,
-        sent=issued.code is not None,
-    )
 
 
 # ----------------------------------------------------------------------------- login
@@ -128,7 +74,7 @@ def start_login(
     """A login code for a verified phone number or email (InvalidInput when ``raw`` is
     neither; SendRefused over the limits)."""
     destination, is_phone = parse_destination(raw)
-    _limit(session, guard, destination, ip, is_phone)
+    check_limits(session, guard, destination, ip, is_phone)
     if is_phone:
         user = phone_repo.find_by_verified_phone(session, destination)
         deliverable = phones.sendable(destination, settings.phone_region_set)
@@ -141,14 +87,14 @@ def start_login(
         session,
         settings,
         purpose=LOGIN,
-        channel=_channel(channel) if is_phone else "email",
+        channel=phone_channel(channel) if is_phone else "email",
         destination=destination,
         user_id=user.id if user else None,
         deliverable=user is not None and deliverable,
         data=data,
     )
-    _issued_event(session, issued, LOGIN, user.id if user else None)
-    return CodeRequest(issued, _outgoing(issued, locale))
+    record_issued(session, issued, LOGIN, user.id if user else None)
+    return CodeRequest(issued, outgoing(issued, locale))
 
 
 def _still_proves(user: User, destination: str) -> bool:
@@ -163,26 +109,12 @@ def finish_login(
     """The person the code logs in, or None (the check says why); the caller commits."""
     check = otp.verify(session, settings, challenge_id, code, LOGIN)
     if not check.ok or check.row is None:
-        _failed(session, check, LOGIN)
+        record_failed(session, check, LOGIN)
         return check, None
     user = user_repo.get(session, check.row.user_id) if check.row.user_id else None
     if user is None or not user.is_active or not _still_proves(user, check.row.destination):
         return otp.Check("expired", check.row), None
     return check, user
-
-
-def _failed(session: Session, check: otp.Check, purpose: str) -> None:
-    user_id = check.row.user_id if check.row is not None else None
-    audit.record(
-        session,
-        CODE_FAILED,
-        outcome="failure",
-        actor_id=user_id,
-        target_type="user" if user_id else None,
-        target_id=user_id,
-        purpose=purpose,
-        reason=check.status,
-    )
 
 
 # ----------------------------------------------------------------------------- registration
@@ -208,7 +140,7 @@ def validate_registration(settings: Settings, reg: PhoneRegistration) -> tuple[s
         errors.append(FieldError("name", "register.name_too_long", {"max": MAX_NAME}))
     number = ""
     try:
-        number = _sendable_phone(settings, reg.phone)
+        number = sendable_phone(settings, reg.phone)
     except InvalidInput as exc:
         errors.append(FieldError("phone", exc.message))
     email = ""
@@ -232,19 +164,19 @@ def start_registration(
     extra: dict[str, Any] | None = None,
 ) -> CodeRequest:
     name, number, email = validate_registration(settings, reg)
-    _limit(session, guard, number, ip, True)
+    check_limits(session, guard, number, ip, True)
     data = {"name": name, "email": email, "locale": reg.locale, **(extra or {})}
     issued = otp.issue(
         session,
         settings,
         purpose=REGISTER,
-        channel=_channel(reg.channel),
+        channel=phone_channel(reg.channel),
         destination=number,
         user_id=None,
         data=data,
     )
-    _issued_event(session, issued, REGISTER, None)
-    return CodeRequest(issued, _outgoing(issued, reg.locale))
+    record_issued(session, issued, REGISTER, None)
+    return CodeRequest(issued, outgoing(issued, reg.locale))
 
 
 def username_from_name(name: str) -> str:
@@ -266,7 +198,7 @@ def finish_registration(
 ) -> tuple[otp.Check, Registered | None]:
     check = otp.verify(session, settings, challenge_id, code, REGISTER)
     if not check.ok or check.row is None:
-        _failed(session, check, REGISTER)
+        record_failed(session, check, REGISTER)
         return check, None
     number = check.row.destination
     data = dict(check.row.data or {})
@@ -335,18 +267,18 @@ def start_phone_verification(
     locale: str,
     ip: str | None,
 ) -> CodeRequest:
-    number = _sendable_phone(settings, raw)
-    _limit(session, guard, number, ip, True)
+    number = sendable_phone(settings, raw)
+    check_limits(session, guard, number, ip, True)
     issued = otp.issue(
         session,
         settings,
         purpose=VERIFY_PHONE,
-        channel=_channel(channel),
+        channel=phone_channel(channel),
         destination=number,
         user_id=user.id,
     )
-    _issued_event(session, issued, VERIFY_PHONE, user.id)
-    return CodeRequest(issued, _outgoing(issued, locale))
+    record_issued(session, issued, VERIFY_PHONE, user.id)
+    return CodeRequest(issued, outgoing(issued, locale))
 
 
 def confirm_phone(
@@ -358,7 +290,7 @@ def confirm_phone(
         return otp.Check("expired")
     check = otp.verify(session, settings, challenge_id, code, VERIFY_PHONE)
     if not check.ok:
-        _failed(session, check, VERIFY_PHONE)
+        record_failed(session, check, VERIFY_PHONE)
         return check
     user.phone = row.destination
     user.phone_verified = True
@@ -387,7 +319,7 @@ def start_email_verification(
     """A code to the person's current (unverified) email address."""
     if user.email_normalized is None or user.email_verified:
         raise InvalidInput("code.nothing_to_verify", detail="no unverified email")
-    _limit(session, guard, user.email_normalized, ip, False)
+    check_limits(session, guard, user.email_normalized, ip, False)
     issued = otp.issue(
         session,
         settings,
@@ -396,8 +328,8 @@ def start_email_verification(
         destination=user.email_normalized,
         user_id=user.id,
     )
-    _issued_event(session, issued, VERIFY_EMAIL, user.id)
-    return CodeRequest(issued, _outgoing(issued, locale))
+    record_issued(session, issued, VERIFY_EMAIL, user.id)
+    return CodeRequest(issued, outgoing(issued, locale))
 
 
 def confirm_email(
@@ -408,7 +340,7 @@ def confirm_email(
         return otp.Check("expired")
     check = otp.verify(session, settings, challenge_id, code, VERIFY_EMAIL)
     if not check.ok:
-        _failed(session, check, VERIFY_EMAIL)
+        record_failed(session, check, VERIFY_EMAIL)
         return check
     if user.email_normalized != row.destination:  # the address changed since
         return otp.Check("expired", row)
@@ -423,27 +355,3 @@ def confirm_email(
         method="code",
     )
     return check
-
-
-def resend(
-    session: Session,
-    settings: Settings,
-    guard: Throttle,
-    challenge_id: str,
-    *,
-    channel: str | None,
-    locale: str,
-    ip: str | None,
-) -> CodeRequest | None:
-    """ "Kirim ulang": a new code for an open challenge, by the same or another phone channel
-    (None when the challenge is spent or unknown; otp.ResendTooSoon; SendRefused)."""
-    row = otp.get(session, challenge_id)
-    if row is None or row.consumed_at is not None:
-        return None
-    is_phone = row.channel != "email"
-    _limit(session, guard, row.destination, ip, is_phone)
-    issued = otp.resend(session, settings, row, _channel(channel) if is_phone and channel else None)
-    if issued is None:
-        return None
-    _issued_event(session, issued, row.purpose, row.user_id)
-    return CodeRequest(issued, _outgoing(issued, locale))

@@ -16,7 +16,7 @@ from sso.admin.services import clients as service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, NotFound
 from sso.db.models import Client
-from sso.oauth import developer_apps
+from sso.oauth import app_review
 from sso.oauth.clients import GRANT_TYPES, SCOPES, rotate_secret
 from sso.oidc.interaction import CONSOLE_CLIENT_ID
 from sso.storage import admin_lists, impact
@@ -181,7 +181,7 @@ def client_action(
             done = "approved" if action == "approve" else "rejected"
         elif action == "development":
             on = form.get("in_development") == "1"
-            developer_apps.set_in_development(session, runtime.settings, client, on, actor_id=actor)
+            app_review.set_in_development(session, runtime.settings, client, on, actor_id=actor)
             done = "development_on" if on else "development_off"
         elif action in ("disable", "enable"):
             service.set_disabled(session, client, action == "disable", actor_id=actor)

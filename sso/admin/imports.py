@@ -3,57 +3,45 @@
 show it), read the report (paged, filtered by outcome, searched; the refused rows as CSV), apply
 it (all or nothing), then mail activation links to the people it brought in.
 
-The upload is the one route with a large body (:func:`sso.web.middleware.body_limit`): up to
-10 MB, parsed by Starlette into its spooled temporary file and copied in chunks to a file of
-our own under the var dir, which the check reads as a stream and deletes. A refusal (too big,
-too many rows, a spreadsheet instead of CSV, not UTF-8, missing columns) is the upload page
-with the reason in the admin's language, never JSON and never a 500.
+The upload is the one route with a large body (:func:`sso.web.middleware.body_limit`), read by
+:mod:`sso.admin.import_upload` into a file of our own, which the check reads as a stream and
+deletes. A refusal (too big, too many rows, a spreadsheet instead of CSV, not UTF-8, missing
+columns) is the upload page with the reason in the admin's language, never JSON and never a
+500.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import csv
 import io
 import tempfile
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 
 from sso.admin.access import FormDep, Staff, deny, staff
+from sso.admin.import_upload import COPY_CHUNK, MAX_BODY_BYTES, MAX_FILE_BYTES, UploadDep
 from sso.admin.services import activation, staff_csv, staff_import
 from sso.admin.views import back, page
 from sso.core.clock import now
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import ImportJob
-from sso.db.models._common import new_uuid
 from sso.storage import imports as job_repo
 from sso.web.deps import SessionDep, runtime_of
 from sso.web.i18n import negotiate_locale, translate
-from sso.web.middleware import RequestBodyTooLarge, body_limit
+from sso.web.middleware import body_limit
 from sso.web.routes.account_self_service import mailer
-from sso.web.security import csrf
 from sso.web.templating import default_locale
 
 router = APIRouter()
 PAGE_SIZE = 50
 STALLED = timedelta(minutes=5)
-MAX_FILE_BYTES = 10 * 1024 * 1024
-MAX_BODY_BYTES = MAX_FILE_BYTES + 256 * 1024  # the file and the form around it
-COPY_CHUNK = 256 * 1024
-LEFTOVER_AGE = 24 * 3600  # seconds
 SHOW = ("create", "change", "unchanged", "refuse")
 
 
@@ -66,78 +54,6 @@ def start(fn: Callable[..., None], *args: Any) -> None:
 
 def _locale(request: Request) -> str:
     return negotiate_locale(request, default=default_locale(request))
-
-
-# ---------------------------------------------------------------------------- the upload
-
-
-@dataclass
-class Upload:
-    """The uploaded file, copied under the var dir, or why it was refused."""
-
-    filename: str = ""
-    path: Path | None = None
-    error: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    kept: bool = False  # handed to the job (which deletes it): not removed after the request
-
-
-def _copy(source: IO[bytes], folder: Path) -> Path | None:
-    """Copy ``source`` to a new file under ``folder`` in chunks; None when over the limit.
-    Files left by a worker that died mid-check (older than a day) are removed on the way."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - LEFTOVER_AGE
-    for old in folder.glob("*.csv"):
-        with contextlib.suppress(OSError):  # another worker may be removing it too
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-    target = folder / f"{new_uuid()}.csv"
-    copied = 0
-    source.seek(0)
-    with target.open("wb") as out:
-        while chunk := source.read(COPY_CHUNK):
-            copied += len(chunk)
-            if copied > MAX_FILE_BYTES:
-                break
-            out.write(chunk)
-    if copied > MAX_FILE_BYTES:
-        target.unlink(missing_ok=True)
-        return None
-    return target
-
-
-async def read_upload(request: Request) -> AsyncIterator[Upload]:
-    upload = Upload()
-    too_big = {"mb": MAX_FILE_BYTES // (1024 * 1024)}
-    try:
-        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
-    except RequestBodyTooLarge:
-        upload.error, upload.params = "admin.import.too_big", too_big
-        form = None
-    except HTTPException:  # a body Starlette cannot read as multipart
-        upload.error = "admin.import.not_a_form"
-        form = None
-    try:
-        if form is not None:
-            csrf.verify(request, form)
-            file = form.get("file")
-            if not isinstance(file, UploadFile) or not file.filename:
-                upload.error = "admin.import.empty"
-            else:
-                upload.filename = file.filename[:200]
-                folder = runtime_of(request).settings.var_dir / "imports"
-                upload.path = await run_in_threadpool(_copy, file.file, folder)
-                if upload.path is None:
-                    upload.error, upload.params = "admin.import.too_big", too_big
-        yield upload
-    finally:
-        if form is not None:
-            await form.close()
-        if upload.path is not None and not upload.kept:
-            upload.path.unlink(missing_ok=True)
-
-
-UploadDep = Annotated[Upload, Depends(read_upload)]
 
 
 def _jobs(session: Session, who: Staff) -> Any:

@@ -11,6 +11,7 @@ router = APIRouter(include_in_schema=False)
 AREAS = (
     "dashboard",
     "imports",
+    "user_new",  # /admin/users/new before /admin/users/{user_id}
     "users",
     "user_actions",
     "agencies",

@@ -1,8 +1,9 @@
 """``/admin/users``: find people (any part of name, username, email or NIP; pages both ways,
-a total, page sizes, three sort orders; filters), create staff, the person's page in tabs
-(details, credentials, roles given and taken back, sessions, connected apps, recent events),
-edit with optimistic locking, and the support actions (disable / enable, unlock, reset link,
-reset MFA, end sessions). Every action checks role *and* scope on the server."""
+a total, page sizes, three sort orders; filters), the person's page in tabs (details,
+credentials, roles given and taken back, sessions, connected apps, recent events), edit with
+optimistic locking. Creating staff is :mod:`sso.admin.user_new`, the support actions (disable /
+enable, unlock, reset link, reset MFA, end sessions) :mod:`sso.admin.user_actions`. Every
+action checks role *and* scope on the server."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
-from starlette.background import BackgroundTask
 
-from sso.accounts import activation
 from sso.accounts.throttle import Throttle, for_runtime
 from sso.admin.access import (
     ADMIN,
@@ -33,7 +32,7 @@ from sso.admin.services import roles as role_service
 from sso.admin.views import back, page
 from sso.core.errors import Conflict, DomainError, NotFound
 from sso.db.models import RoleAssignment, User
-from sso.storage import audit_queries
+from sso.storage import audit_queries, people_search
 from sso.storage import clients as client_repo
 from sso.storage import consents as consent_repo
 from sso.storage import directory as dir_repo
@@ -42,16 +41,13 @@ from sso.storage import mfa as mfa_repo
 from sso.storage import users as user_repo
 from sso.web.account_ui import local_time
 from sso.web.deps import SessionDep, runtime_of
-from sso.web.load_shedding import checks_password
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import password_hasher
 
 router = APIRouter()
 PAGE_SIZES = (25, 50, 100)
 SORT_KEYS = ("name", "-name", "created", "-created", "last_login", "-last_login")
 
 
-def _agencies(session: Session, who: Staff) -> list[Any]:
+def agencies_in_scope(session: Session, who: Staff) -> list[Any]:
     return [a for a in dir_repo.all_agencies(session) if who.scope is None or a.id in who.scope]
 
 
@@ -78,10 +74,10 @@ def list_users(request: Request, session: SessionDep) -> Response:
     size_raw = qp.get("size", "")
     size = int(size_raw) if size_raw.isdigit() and int(size_raw) in PAGE_SIZES else 50
     sort = _choice(qp.get("sort"), SORT_KEYS, "name")
-    last_page = dir_repo.MAX_OFFSET // size + 1
+    last_page = people_search.MAX_OFFSET // size + 1
     number_raw = qp.get("page", "1")
     number = min(max(int(number_raw), 1), last_page) if number_raw.isdigit() else 1
-    query = dir_repo.UserQuery(
+    query = people_search.UserQuery(
         text=text,
         kind=kind,
         status=status,
@@ -92,9 +88,9 @@ def list_users(request: Request, session: SessionDep) -> Response:
         offset=(number - 1) * size,
         limit=size,
     )
-    estimate = dir_repo.estimate_users(session, query)
-    rows, more = dir_repo.search_users(session, query, estimate)
-    total = dir_repo.total_users(
+    estimate = people_search.estimate_users(session, query)
+    rows, more = people_search.search_users(session, query, estimate)
+    total = people_search.total_users(
         session, query, exact_up_to=EXACT_UP_TO, page=(len(rows), more), estimate=estimate
     )
     keep = {
@@ -133,7 +129,7 @@ def list_users(request: Request, session: SessionDep) -> Response:
             "status": status or "",
             "agency": agency,
             "locked": locked,
-            "agencies": _agencies(session, who),
+            "agencies": agencies_in_scope(session, who),
             "sort": sort,
             "size": size,
             "sizes": PAGE_SIZES,
@@ -151,78 +147,7 @@ def list_users(request: Request, session: SessionDep) -> Response:
     )
 
 
-EXACT_UP_TO = dir_repo.EXACT_UP_TO  # the test of the estimate lowers it on the app's module
-
-
-# ---------------------------------------------------------------------------- create
-
-
-def _new_form(
-    request: Request,
-    session: Session,
-    who: Staff,
-    values: dict[str, str],
-    error: DomainError | None = None,
-) -> Response:
-    return page(
-        request,
-        "admin/user_new.html",
-        who,
-        {
-            "values": values,
-            "agencies": _agencies(session, who),
-            "error": error.message if error else None,
-            "error_params": error.params if error else None,
-        },
-        status=error.status_code if error else 200,
-    )
-
-
-@router.get("/admin/users/new")
-def new_user_form(request: Request, session: SessionDep) -> Response:
-    who = staff(request, session, "users.manage")
-    return _new_form(request, session, who, {})
-
-
-NEW_FIELDS = ("username", "display_name", "email", "nip", "agency_id", "position", "phone")
-
-
-@router.post("/admin/users/new")
-@checks_password
-def create_staff(request: Request, session: SessionDep, form: FormDep) -> Response:
-    who = staff(request, session, "users.manage", next_path="/admin/users/new")
-    values = {k: form.get(k) for k in NEW_FIELDS}
-    values["send_activation"] = "yes" if form.flag("send_activation") else "no"
-    agency_id = int(values["agency_id"]) if values["agency_id"].isdigit() else None
-    check_agency(session, who, agency_id, "users.create")
-    runtime = runtime_of(request)
-    mails = []
-    try:
-        user = people.create_staff(
-            session,
-            password_hasher(runtime),
-            people.NewStaff(
-                username=values["username"],
-                display_name=values["display_name"],
-                email=values["email"],
-                nip=values["nip"],
-                agency_id=agency_id,
-                position=values["position"],
-                phone=values["phone"],
-            ),
-            actor_id=who.user.id,
-        )
-        if form.flag("send_activation") and user.email:
-            # A set-password link valid 7 days (sso.accounts.activation), not a 30-minute reset.
-            mails = [activation.issue(session, runtime.settings, user, actor_id=who.user.id)]
-        session.commit()
-    except DomainError as exc:
-        session.rollback()
-        return _new_form(request, session, who, values, exc)
-    response = back(f"/admin/users/{user.id}", "created")
-    if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
-    return response
+EXACT_UP_TO = people_search.EXACT_UP_TO  # the test of the estimate lowers it on the app's module
 
 
 # ---------------------------------------------------------------------------- one person
@@ -278,7 +203,7 @@ def _tab_data(
         }
     if tab == "events":
         return {"events": audit_queries.about_user(session, user.id, limit=50)}
-    return {"locked": _locked(request, session, user), "agencies": _agencies(session, who)}
+    return {"locked": _locked(request, session, user), "agencies": agencies_in_scope(session, who)}
 
 
 def _detail(

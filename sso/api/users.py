@@ -31,7 +31,7 @@ from sso.db.models import User
 from sso.oidc.backchannel import deliver_soon
 from sso.storage import agencies as agency_repo
 from sso.storage import directory as dir_repo
-from sso.storage import keyset
+from sso.storage import keyset, people_search
 from sso.storage import users as user_repo
 from sso.web.routes.account_self_service import mailer
 from sso.web.routes.interaction import password_hasher
@@ -150,12 +150,12 @@ def list_users(
         ids = for_runtime(runtime.extras, runtime.settings, runtime.sessions).locked_accounts(
             session
         )
-    query = dir_repo.UserQuery(
+    query = people_search.UserQuery(
         text=q, kind=shown_kind, status=status, agency_ids=agency_ids, ids=ids
     )
     found_page = keyset.page(
         session,
-        dir_repo.matching_users(query),
+        people_search.matching_users(query),
         User.id,
         after=paging.after,
         before=paging.before,

@@ -6,7 +6,7 @@ replaces the stored secret (compared by keyed hash), and leaving ``secret`` out 
 
 Applied through the admin console's services (:mod:`sso.admin.services.clients`: creation with
 the SSRF guard, the settings form, registration metadata, disable / enable; marking an app in
-development, and deletion, from :mod:`sso.oauth.developer_apps`). Reviewing a developer's
+development from :mod:`sso.oauth.app_review`, deletion from :mod:`sso.oauth.developer_apps`). Reviewing a developer's
 pending app stays a person's decision in the console: apply does not approve or reject.
 
 The provider's own console client (``tangselconsole``, :mod:`sso.web.console`) is not
@@ -35,7 +35,7 @@ from sso.config_code.model import (
 from sso.core.crypto import keyed_hash
 from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import Client
-from sso.oauth import developer_apps
+from sso.oauth import app_review, developer_apps
 from sso.oauth.clients import AUTH_METHODS, GRANT_TYPES, SIGNING_ALGS, ClientSpec, rotate_secret
 from sso.runtime import Runtime
 from sso.storage import agencies as agency_repo
@@ -283,7 +283,7 @@ def _update(
             detail="client_type cannot change (remove the client, add a new one)",
         )
     if "in_development" in changed and values["in_development"]:
-        developer_apps.set_in_development(session, settings, client, True, actor_id=actor)
+        app_review.set_in_development(session, settings, client, True, actor_id=actor)
     secret: Secret | None = values["secret"] if "secret" in changed else None
     registration = {k: values[k] for k in service.REGISTRATION_FIELDS if k in changed}
     if registration:
@@ -307,7 +307,7 @@ def _update(
             secret=secret.value,
         )
     if "in_development" in changed and not values["in_development"]:
-        developer_apps.set_in_development(session, settings, client, False, actor_id=actor)
+        app_review.set_in_development(session, settings, client, False, actor_id=actor)
     if "status" in changed:
         wanted = values["status"]
         if {client.status, wanted} != {"active", "disabled"}:

@@ -247,9 +247,7 @@ def rotate_secret(
     if client.is_public or client.token_endpoint_auth_method == "private_key_jwt":
         raise InvalidInput("error.client_has_no_secret", detail="this client has no secret")
     secret = check_given_secret(secret) if secret else random_token("client_secret")
-    client.client_secret_hash = keyed_hash(secret_key, secret, "client_secret")
-    client.secret_rotated_at = now()
-    session.flush()
+    client_repo.set_secret_hash(session, client, keyed_hash(secret_key, secret, "client_secret"))
     audit.record(
         session,
         Event.CLIENT_SECRET_ROTATED,

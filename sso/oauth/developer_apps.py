@@ -28,8 +28,8 @@ checking the app's legal basis, may add it to an approved app (``sso/admin``). M
 no person scopes (client credentials act for no person).
 
 New apps are ``pending``: ``/authorize`` and ``/token`` refuse any client that is not
-``active``, so a pending or rejected app can log nobody in. An admin calls :func:`approve` or
-:func:`reject`. Developers edit, rotate the secret of, and delete only their *own* apps: every
+``active``, so a pending or rejected app can log nobody in. An admin calls :func:`sso.oauth.app_review.approve`
+or :func:`~sso.oauth.app_review.reject`. Developers edit, rotate the secret of, and delete only their *own* apps: every
 service here takes the acting user and checks ownership itself (a foreign app is "not found",
 so its existence is not revealed either).
 """
@@ -42,7 +42,6 @@ from dataclasses import field as dc_field
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.core.clock import now
 from sso.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from sso.core.events import Event
 from sso.db.models import Client, User
@@ -52,7 +51,6 @@ from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.storage import admin_lists, audit
 from sso.storage import clients as client_repo
 from sso.storage import registrations as repo
-from sso.storage import roles as role_repo
 
 KINDS = ("web", "spa", "native", "m2m")
 DEVELOPER_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "opd", "roles")
@@ -264,15 +262,18 @@ def update_app(
     spec = spec_for(details, owner.id, status=client.status)
     if "nik" in client.scopes and spec.scope:  # an admin granted it: the developer keeps it
         spec.scope += " nik"
-    client.name = spec.name
-    client.description = spec.description
-    client.redirect_uris = list(dict.fromkeys(spec.redirect_uris))
-    client.post_logout_redirect_uris = list(dict.fromkeys(spec.post_logout_redirect_uris))
-    client.scope = spec.scope
-    client.logo_uri = spec.logo_uri
-    client.client_uri = spec.client_uri
-    client.backchannel_logout_uri = spec.backchannel_logout_uri
-    session.flush()
+    client_repo.update_client(
+        session,
+        client,
+        name=spec.name,
+        description=spec.description,
+        redirect_uris=list(dict.fromkeys(spec.redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(spec.post_logout_redirect_uris)),
+        scope=spec.scope,
+        logo_uri=spec.logo_uri,
+        client_uri=spec.client_uri,
+        backchannel_logout_uri=spec.backchannel_logout_uri,
+    )
     audit.record(
         session,
         Event.CLIENT_UPDATED,
@@ -305,131 +306,8 @@ def delete_client(session: Session, client: Client, *, actor_id: str | None, by:
         by=by,
         grants_revoked=revoked,
     )
-    session.delete(client)
-    session.flush()
+    client_repo.delete(session, client)
 
 
 def delete_app(session: Session, client_id: str, owner: User) -> None:
     delete_client(session, owned_app(session, client_id, owner), actor_id=owner.id, by="developer")
-
-
-# ---------------------------------------------------------------------------- admin review
-
-
-def _review(
-    session: Session,
-    client: Client,
-    actor_id: str | None,
-    note: str,
-    *,
-    to: str,
-    event: Event,
-    allowed_from: tuple[str, ...],
-) -> Client:
-    if client.status not in allowed_from:
-        raise Conflict(
-            "developers.error.review_state",
-            detail=f"cannot move client from {client.status} to {to}",
-        )
-    previous = client.status
-    client.status = to
-    client.reviewed_by_id = actor_id
-    client.reviewed_at = now()
-    client.review_note = note.strip()[:2000] or None
-    session.flush()
-    audit.record(
-        session,
-        event,
-        actor_id=actor_id,
-        target_type="client",
-        target_id=client.client_id,
-        client_id=client.client_id,
-        previous_status=previous,
-    )
-    return client
-
-
-def approve(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
-    """An admin lets a pending (or earlier rejected) app log people in: status ``active``."""
-    return _review(
-        session,
-        client,
-        actor_id,
-        note,
-        to="active",
-        event=Event.CLIENT_APPROVED,
-        allowed_from=("pending", "rejected"),
-    )
-
-
-def reject(session: Session, client: Client, actor_id: str | None, note: str = "") -> Client:
-    """An admin refuses a pending app: status ``rejected`` (the developer sees the note)."""
-    return _review(
-        session,
-        client,
-        actor_id,
-        note,
-        to="rejected",
-        event=Event.CLIENT_REJECTED,
-        allowed_from=("pending",),
-    )
-
-
-def pending(session: Session) -> list[Client]:
-    """Apps waiting for review, oldest first (for the admin console)."""
-    return list(repo.pending_clients(session))
-
-
-# ---------------------------------------------------------------------------- in development
-
-ADMIN_ROLE = "admin"
-
-
-def may_log_in(session: Session, client: Client, user: User) -> bool:
-    """Whether ``user`` may log in to ``client``: anyone, unless an admin marked the app as in
-    development; then only its owner and admins (a loopback redirect URI sends the code to
-    whatever listens on that port of the person's own machine, and an unreviewed build should
-    not meet the public)."""
-    if not client.in_development:
-        return True
-    if client.owner_id is not None and client.owner_id == user.id:
-        return True
-    return ADMIN_ROLE in role_repo.role_names_for(session, user.id, user.agency_id, None)
-
-
-def set_in_development(
-    session: Session, settings: Settings, client: Client, flag: bool, *, actor_id: str | None
-) -> bool:
-    """An admin marks ``client`` as in development (or no longer); returns whether it changed.
-
-    Clearing the mark is refused while the app has redirect URIs only the mark allows (loopback
-    ``http`` of a web app in production): they would stay usable by anyone. The developer (or
-    the admin) removes them first; the error names them."""
-    if client.in_development == flag:
-        return False
-    if not flag:
-        native = redirect_uris.is_native(client.app_kind, client.is_public)
-        dev = settings.env == "dev"
-        kept = [
-            uri
-            for uri in [*client.redirect_uris, *client.post_logout_redirect_uris]
-            if redirect_uris.problem(uri, native=native, dev=dev) is not None
-        ]
-        if kept:
-            raise Conflict(
-                "developers.error.development_uris",
-                detail=f"loopback redirect URIs still registered: {kept!r}",
-                uris=", ".join(u[:200] for u in kept[:5]),
-            )
-    client.in_development = flag
-    session.flush()
-    audit.record(
-        session,
-        Event.CLIENT_DEVELOPMENT_CHANGED,
-        actor_id=actor_id,
-        target_type="client",
-        target_id=client.client_id,
-        client_id=client.client_id,
-        in_development=flag,
-    )
-    return True

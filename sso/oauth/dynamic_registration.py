@@ -39,6 +39,7 @@ from sso.oauth import developer_apps
 from sso.oauth import redirect_uris as redirect_rules
 from sso.oauth.url_guard import UnsafeURL, check_client_url
 from sso.storage import audit
+from sso.storage import clients as client_repo
 from sso.storage import registrations as repo
 
 RAT_PURPOSE = "registration_access_token"
@@ -261,8 +262,7 @@ def register(
     spec.status = "active" if token.approve_clients else "pending"
     created = client_service.register(session, settings.secret_key_bytes(), spec, env=settings.env)
     rat = random_token(RAT_PURPOSE)
-    created.client.registration_access_token_hash = _rat_hash(settings, rat)
-    session.flush()
+    client_repo.set_registration_token_hash(session, created.client, _rat_hash(settings, rat))
     audit.record(
         session,
         Event.CLIENT_REGISTERED,
@@ -309,27 +309,27 @@ def replace(session: Session, settings: Settings, client: Client, body: Any) -> 
     method = spec.token_endpoint_auth_method or "client_secret_basic"
     if method.startswith("client_secret_") and not client.client_secret_hash:
         raise _bad("this client has no secret: keep its token_endpoint_auth_method")
-    for name in (
-        "name",
-        "description",
-        "scope",
-        "backchannel_logout_uri",
-        "jwks",
-        "backchannel_logout_session_required",
-        "id_token_signed_response_alg",
-        "logo_uri",
-        "client_uri",
-        "policy_uri",
-        "tos_uri",
-        "jwks_uri",
-    ):
-        setattr(client, name, getattr(spec, name))
-    client.redirect_uris = spec.redirect_uris
-    client.post_logout_redirect_uris = spec.post_logout_redirect_uris
-    client.grant_types = spec.grant_types
-    client.token_endpoint_auth_method = method
-    client.contacts = spec.contacts
-    session.flush()
+    client_repo.update_client(
+        session,
+        client,
+        name=spec.name,
+        description=spec.description,
+        scope=spec.scope,
+        backchannel_logout_uri=spec.backchannel_logout_uri,
+        jwks=spec.jwks,
+        backchannel_logout_session_required=spec.backchannel_logout_session_required,
+        id_token_signed_response_alg=spec.id_token_signed_response_alg,
+        logo_uri=spec.logo_uri,
+        client_uri=spec.client_uri,
+        policy_uri=spec.policy_uri,
+        tos_uri=spec.tos_uri,
+        jwks_uri=spec.jwks_uri,
+        redirect_uris=spec.redirect_uris,
+        post_logout_redirect_uris=spec.post_logout_redirect_uris,
+        grant_types=spec.grant_types,
+        token_endpoint_auth_method=method,
+        contacts=spec.contacts,
+    )
     audit.record(
         session,
         Event.CLIENT_UPDATED,

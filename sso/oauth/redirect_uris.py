@@ -13,7 +13,7 @@ development deployment (§8.3: the name may resolve elsewhere). In a development
 (``SSO_ENV=dev``) any app may also register ``http://127.0.0.1…`` / ``http://[::1]…`` /
 ``http://localhost…``, so a developer can try a web app on their machine. So may an app that an
 admin marked as *in development* (``Client.in_development``), in any deployment: such an app
-logs in only its owner and admins (:func:`sso.oauth.developer_apps.may_log_in`), so a loopback
+logs in only its owner and admins (:func:`sso.oauth.app_review.may_log_in`), so a loopback
 URI — which any program on the person's machine could listen on — exposes nobody else.
 
 Matching (:func:`matches`): exact string comparison. The only exception is the port of a

@@ -6,4 +6,5 @@ The browser's way through a login: ``entry`` (/authorize and /device: answer at 
 → ``policy`` (the named checks that say what is still owed) → ``interaction`` (the parked
 request, typed) → ``login`` and ``second_factor`` (the steps a person takes, as services that
 return ``outcomes``; :func:`sso.oidc.login.continue_after_authentication` is where every login
-method hands over a proven person)."""
+method hands over a proven person) → ``answer`` (the code, device approval or error that
+ends it)."""

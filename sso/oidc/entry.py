@@ -15,7 +15,7 @@ from sso.accounts.throttle import Throttle
 from sso.config import Settings
 from sso.core import events
 from sso.oauth import device as device_flow
-from sso.oidc import interaction, policy
+from sso.oidc import answer, interaction, policy
 from sso.oidc.authorize import (
     AuthorizationPageError,
     AuthorizationParams,
@@ -62,7 +62,7 @@ def begin_authorization(
         )
         if unmet is None:
             assert current is not None
-            result = interaction.issue_code(session, settings, client, params, *current)
+            result = answer.issue_code(session, settings, client, params, *current)
             session.commit()
             return Answer(result)
         if "none" in params.prompt:  # OIDC Core §3.1.2.6: never show a page
@@ -78,7 +78,7 @@ def begin_authorization(
     except AuthorizationRedirectError as exc:
         session.rollback()
         return Answer(
-            interaction.error_response(
+            answer.error_response(
                 settings, exc.redirect_uri, exc.response_mode, exc.state, exc.error, exc.description
             )
         )

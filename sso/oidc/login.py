@@ -27,7 +27,7 @@ from sso.accounts.throttle import LoginAttempt, Throttle, account_ref
 from sso.core import events
 from sso.core.events import Event
 from sso.db.models import User
-from sso.oidc import interaction, policy
+from sso.oidc import answer, interaction, policy
 from sso.oidc.interaction import Interaction, InteractionExpired
 from sso.oidc.outcomes import Answer, AppRefused, Proceed, Refused, Show, WrongStep
 from sso.storage import audit
@@ -47,13 +47,13 @@ def advance(ia: Interaction) -> Show | Answer | AppRefused:
     nxt = ia.next()
     if nxt.step == "refused":  # an app in development: its owner and admins only
         assert nxt.user is not None
-        if not interaction.refuse(ia, nxt.user):
+        if not answer.refuse(ia, nxt.user):
             raise InteractionExpired()
         ia.session.commit()
         return AppRefused()
     if nxt.step == "complete":
         assert nxt.current is not None
-        response = interaction.finish(ia, nxt.current)
+        response = answer.finish(ia, nxt.current)
         if response is None:
             raise InteractionExpired()
         ia.session.commit()
@@ -208,8 +208,8 @@ def submit_consent(ia: Interaction, allow: bool) -> Answer | WrongStep:
         return WrongStep()
     if not allow:
         return abort(ia, "the person declined")
-    interaction.remember_consent(ia.session, nxt.user, ia.client, ia.params)
-    response = interaction.finish(ia, nxt.current)
+    answer.remember_consent(ia.session, nxt.user, ia.client, ia.params)
+    response = answer.finish(ia, nxt.current)
     if response is None:
         raise InteractionExpired()
     ia.session.commit()
@@ -218,7 +218,7 @@ def submit_consent(ia: Interaction, allow: bool) -> Answer | WrongStep:
 
 def abort(ia: Interaction, description: str = "the person cancelled the login") -> Answer:
     """End the interaction with ``access_denied`` (a device's poll is refused too)."""
-    response = interaction.deny(ia, "access_denied", description)
+    response = answer.deny(ia, "access_denied", description)
     if response is None:
         raise InteractionExpired()
     ia.session.commit()

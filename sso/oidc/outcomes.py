@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sso.db.models import User
-from sso.oidc.interaction import AuthorizationResponse, Step
+from sso.oidc.answer import AuthorizationResponse
+from sso.oidc.interaction import Step
 
 
 @dataclass(frozen=True)

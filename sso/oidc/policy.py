@@ -20,7 +20,7 @@ from sso.accounts import mfa
 from sso.config import Settings
 from sso.core.clock import now
 from sso.db.models import Client, LoginSession, User
-from sso.oauth import developer_apps
+from sso.oauth import app_review
 from sso.oidc.authorize import AuthorizationParams, redirect_error
 from sso.oidc.keys import InvalidJWT, KeyService, UnknownKey
 from sso.storage import consents as consent_repo
@@ -143,8 +143,8 @@ def _hint_names_someone_else(s: Situation) -> bool:
 
 
 def _app_in_development(s: Situation) -> bool:
-    # An app in development logs in its owner and admins only (sso.oauth.developer_apps).
-    return not developer_apps.may_log_in(s.session, s.client, s.user)
+    # An app in development logs in its owner and admins only (sso.oauth.app_review).
+    return not app_review.may_log_in(s.session, s.client, s.user)
 
 
 def _acr_not_met(s: Situation) -> bool:

@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 
 from sso.accounts import code_delivery, code_senders, otp
 from sso.accounts import phone as phones
-from sso.accounts.passwordless import CodeRequest
+from sso.accounts.code_requests import CodeRequest
 from sso.accounts.throttle import wait_minutes
 from sso.db.models import OneTimeCode
 from sso.runtime import Runtime

@@ -148,7 +148,7 @@ def ensure_console_client(session: Session, settings: Settings) -> Client:
                     "error.service_unavailable", detail="console client not found"
                 ) from None
     elif client.redirect_uris != [redirect_uri]:  # the issuer URL changed
-        client.redirect_uris = [redirect_uri]
+        client_repo.update_client(session, client, redirect_uris=[redirect_uri])
     return client
 
 

@@ -14,7 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
 from sso.config import Settings
-from sso.oidc.interaction import BROWSER_COOKIE, AuthorizationResponse
+from sso.oidc.answer import AuthorizationResponse
+from sso.oidc.interaction import BROWSER_COOKIE
 from sso.web.security import cookie_name, read_cookie
 from sso.web.templating import render
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sso.accounts import code_delivery, code_senders, otp, passwordless
+from sso.accounts import code_delivery, code_requests, code_senders, otp, passwordless
 from sso.accounts import phone as phones
 from sso.accounts.mail import Mailer
 from sso.accounts.throttle import Throttle
@@ -61,7 +61,7 @@ def guard(runtime: Runtime) -> Throttle:
     return Throttle(runtime.settings, runtime.sessions)
 
 
-def send(runtime: Runtime, guard: Throttle, request: passwordless.CodeRequest) -> str | None:
+def send(runtime: Runtime, guard: Throttle, request: code_requests.CodeRequest) -> str | None:
     assert request.outgoing is not None
     return code_delivery.send(runtime.settings, guard, Mailer(runtime.settings), request.outgoing)
 
@@ -310,7 +310,7 @@ def test_sending_is_limited_per_number_the_same_for_unknown_ones(
                 locale="id",
                 ip="10.0.0.3",
             )
-        with pytest.raises(passwordless.SendRefused) as refused:
+        with pytest.raises(code_requests.SendRefused) as refused:
             passwordless.start_login(
                 db,
                 runtime.settings,
@@ -338,7 +338,7 @@ def test_sending_is_limited_per_ip_and_per_range(
             passwordless.start_login(
                 db, settings, guard, f"+628129876540{i}", channel="sms", locale="id", ip="10.9.9.9"
             )
-        with pytest.raises(passwordless.SendRefused):
+        with pytest.raises(code_requests.SendRefused):
             passwordless.start_login(
                 db, settings, guard, "+6281298765409", channel="sms", locale="id", ip="10.9.9.9"
             )
@@ -346,7 +346,7 @@ def test_sending_is_limited_per_ip_and_per_range(
         passwordless.start_login(
             db, settings, guard, "+6281298765410", channel="sms", locale="id", ip="10.1.1.1"
         )
-        with pytest.raises(passwordless.SendRefused):
+        with pytest.raises(code_requests.SendRefused):
             passwordless.start_login(
                 db, settings, guard, "+6281298765411", channel="sms", locale="id", ip="10.1.1.2"
             )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from sso.db.models import User
 from sso.runtime import Runtime
-from sso.storage import directory as dir_repo
+from sso.storage import people_search
 from tests.admin.conftest import Browser, person
 
 NIPS = [f"19{70 + i:02d}0101200{i % 10}01100{i % 10}" for i in range(8)]
@@ -117,23 +117,25 @@ def test_total_is_estimated_past_the_cap(
     for i in range(1, 31):
         citizen(db, f"Warga Taksir {i:02d}", i)
     db.commit()
-    query = dir_repo.UserQuery(text="taksir")
-    assert dir_repo.total_users(db, query) == dir_repo.Total(30, estimated=False)
-    low = dir_repo.total_users(db, query, exact_up_to=3)
+    query = people_search.UserQuery(text="taksir")
+    assert people_search.total_users(db, query) == people_search.Total(30, estimated=False)
+    low = people_search.total_users(db, query, exact_up_to=3)
     assert low.estimated and low.count >= 4
-    everyone = dir_repo.total_users(db, dir_repo.UserQuery(), exact_up_to=3)  # no filter
+    everyone = people_search.total_users(db, people_search.UserQuery(), exact_up_to=3)  # no filter
     assert everyone.estimated and everyone.count >= 4
-    scoped = dir_repo.UserQuery(text="taksir", kind="staff", agency_ids={1, 2, 3})  # IN list
-    assert dir_repo.total_users(db, scoped, exact_up_to=3) == dir_repo.Total(0, estimated=False)
-    if backend == "postgres":  # the planner's estimate, with the IN list written out
-        assert isinstance(dir_repo.estimate_users(db, scoped), int)
-    else:
-        assert dir_repo.estimate_users(db, scoped) is None
-    # The last page knows its total without counting (also past the cap).
-    last = dir_repo.UserQuery(text="taksir", offset=25, limit=25)
-    assert dir_repo.total_users(db, last, exact_up_to=3, page=(5, False)) == dir_repo.Total(
-        30, estimated=False
+    scoped = people_search.UserQuery(text="taksir", kind="staff", agency_ids={1, 2, 3})  # IN list
+    assert people_search.total_users(db, scoped, exact_up_to=3) == people_search.Total(
+        0, estimated=False
     )
+    if backend == "postgres":  # the planner's estimate, with the IN list written out
+        assert isinstance(people_search.estimate_users(db, scoped), int)
+    else:
+        assert people_search.estimate_users(db, scoped) is None
+    # The last page knows its total without counting (also past the cap).
+    last = people_search.UserQuery(text="taksir", offset=25, limit=25)
+    assert people_search.total_users(
+        db, last, exact_up_to=3, page=(5, False)
+    ) == people_search.Total(30, estimated=False)
     import sso.admin.users as users_page
 
     monkeypatch.setattr(users_page, "EXACT_UP_TO", 3)  # the cap, lowered for the test

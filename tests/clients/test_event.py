@@ -31,7 +31,7 @@ def event_rp(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> It
 def new_event(rp: RP, *, kind: str = "talk", capacity: int = 10, team_size: int | None = None):
     from event import service
     from tangsel_rp.db import transaction
-    from tangsel_rp.oidc import RPUser
+    from tangsel_rp.user import RPUser
 
     data = service.EventInput(
         title=f"{kind} {datetime.now().isoformat()}",
@@ -206,7 +206,7 @@ def test_capacity_holds_under_concurrent_registrations(event_db) -> None:
     from event.models import Event, Registration
     from sqlalchemy import func, select
     from tangsel_rp.db import transaction
-    from tangsel_rp.oidc import RPUser
+    from tangsel_rp.user import RPUser
 
     data = service.EventInput(
         title="Final",

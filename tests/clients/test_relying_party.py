@@ -339,7 +339,7 @@ def test_apps_refuse_to_start_without_credentials(module: str) -> None:
 
 
 def test_roles_come_from_the_claim_and_local_grants() -> None:
-    from tangsel_rp.oidc import RPUser
+    from tangsel_rp.user import RPUser
 
     claims = {
         "sub": "u1",

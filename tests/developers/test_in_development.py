@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.errors import Conflict
 from sso.db.models import User
-from sso.oauth import developer_apps, redirect_uris
+from sso.oauth import app_review, redirect_uris
 from sso.runtime import Runtime
 from tests.admin.conftest import Browser, agencies, browser, person
 from tests.developers.helpers import (
@@ -49,7 +49,7 @@ def approved_app(http: TestClient, db: Session, dewi: User) -> tuple[str, str]:
     client_id, secret, _ = register_app(http)
     client = client_row(db, client_id)
     assert client is not None and secret
-    developer_apps.approve(db, client, dewi.id, "OK")
+    app_review.approve(db, client, dewi.id, "OK")
     db.commit()
     return client_id, secret
 
@@ -126,13 +126,11 @@ def test_clearing_the_mark_is_refused_while_loopback_uris_remain(
     client_id, _ = approved_app(http, db, dewi)
     client = client_row(db, client_id)
     assert client is not None
-    assert developer_apps.set_in_development(db, runtime.settings, client, True, actor_id=dewi.id)
-    assert not developer_apps.set_in_development(
-        db, runtime.settings, client, True, actor_id=dewi.id
-    )
+    assert app_review.set_in_development(db, runtime.settings, client, True, actor_id=dewi.id)
+    assert not app_review.set_in_development(db, runtime.settings, client, True, actor_id=dewi.id)
     client.redirect_uris = [REDIRECT, LOOPBACK]
     with pytest.raises(Conflict):
-        developer_apps.set_in_development(db, runtime.settings, client, False, actor_id=dewi.id)
+        app_review.set_in_development(db, runtime.settings, client, False, actor_id=dewi.id)
     db.rollback()
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import Grant, LoginSession, User
-from sso.oauth import developer_apps
+from sso.oauth import app_review, developer_apps
 from sso.runtime import Runtime
 from tests.developers.conftest import developer
 from tests.developers.helpers import (
@@ -146,7 +146,7 @@ def test_rotating_the_secret_needs_a_recent_login_and_kills_the_old_one(
     client_id, old_secret, _ = register_app(http)
     client = client_row(db, client_id)
     assert client is not None and old_secret
-    developer_apps.approve(db, client, dewi.id)
+    app_review.approve(db, client, dewi.id)
     db.commit()
     log_in_with(other_http, client_id, old_secret, "siti")
 
@@ -187,7 +187,7 @@ def test_deleting_an_app_revokes_what_it_was_given(
     http: TestClient, other_http: TestClient, dewi: User, siti: User, db: Session
 ) -> None:
     client_id, secret, _ = register_app(http)
-    developer_apps.approve(db, client_row(db, client_id), dewi.id)  # type: ignore[arg-type]
+    app_review.approve(db, client_row(db, client_id), dewi.id)  # type: ignore[arg-type]
     db.commit()
     _, tokens = log_in_with(other_http, client_id, secret, "siti")
     page = http.get(f"/developers/apps/{client_id}/delete")

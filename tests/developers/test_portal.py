@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sso.db.models import Client, User
-from sso.oauth import developer_apps
+from sso.oauth import app_review
 from tests.developers.helpers import (
     ISSUER,
     REDIRECT,
@@ -33,7 +33,7 @@ def count_clients(db: Session) -> int:
 def approve(db: Session, client_id: str, admin: User) -> None:
     client = client_row(db, client_id)
     assert client is not None
-    developer_apps.approve(db, client, admin.id, "Checked with Diskominfo")
+    app_review.approve(db, client, admin.id, "Checked with Diskominfo")
     db.commit()
 
 
@@ -131,7 +131,7 @@ def test_pending_and_rejected_apps_log_nobody_in(
     for cid in (client_id, m2m_id):
         client = client_row(db, cid)
         assert client is not None
-        developer_apps.reject(db, client, dewi.id, "Tidak ada dasar hukum")
+        app_review.reject(db, client, dewi.id, "Tidak ada dasar hukum")
         db.commit()
     refused()
     assert [e.client_id for e in events(db, "client.rejected")] == [client_id, m2m_id]
@@ -222,7 +222,7 @@ def test_a_machine_to_machine_app_uses_client_credentials_only(
         auth=(cid, secret),
     )
     assert r.status_code == 400 and r.json()["error"] == "unauthorized_client"
-    developer_apps.approve  # noqa: B018
+    app_review.approve  # noqa: B018
 
 
 def test_forms_without_a_csrf_token_are_refused(http: TestClient, dewi: User, db: Session) -> None:

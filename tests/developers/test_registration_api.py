@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import Client, Grant, InitialAccessToken, User
-from sso.oauth import developer_apps, initial_access
+from sso.oauth import app_review, initial_access
 from sso.runtime import Runtime
 from tests.developers.helpers import ISSUER, REDIRECT, client_row, events, log_in_with
 from tests.oauth.helpers import client_key, public_jwks
@@ -93,7 +93,7 @@ def test_register_read_update_delete(
     assert (
         http.get(authorize_url(client_id, REDIRECT).url, follow_redirects=False).status_code == 400
     )
-    developer_apps.approve(db, row, siti.id)
+    app_review.approve(db, row, siti.id)
     db.commit()
     claims, _ = log_in_with(http, client_id, secret, "siti")
     assert claims["aud"] == client_id

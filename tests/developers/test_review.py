@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sso.cli import app as cli
 from sso.core.errors import Conflict
 from sso.db.models import InitialAccessToken, User
-from sso.oauth import developer_apps, initial_access
+from sso.oauth import app_review, developer_apps, initial_access
 from sso.runtime import Runtime
 from tests.developers.helpers import events
 
@@ -32,13 +32,13 @@ def test_approve_and_reject_move_the_status_with_audit(
     runtime: Runtime, db: Session, dewi: User, siti: User
 ) -> None:
     first, second = pending_app(runtime, db, dewi), pending_app(runtime, db, dewi, "Parkir")
-    assert [c.client_id for c in developer_apps.pending(db)] == [first.client_id, second.client_id]
-    developer_apps.approve(db, first, siti.id, "  OK  ")
-    developer_apps.reject(db, second, siti.id, "")
+    assert [c.client_id for c in app_review.pending(db)] == [first.client_id, second.client_id]
+    app_review.approve(db, first, siti.id, "  OK  ")
+    app_review.reject(db, second, siti.id, "")
     db.commit()
     assert (first.status, first.review_note, first.reviewed_by_id) == ("active", "OK", siti.id)
     assert (second.status, second.review_note) == ("rejected", None)
-    assert developer_apps.pending(db) == []
+    assert app_review.pending(db) == []
     [approved], [rejected] = events(db, "client.approved"), events(db, "client.rejected")
     assert (approved.actor_id, approved.target_id) == (siti.id, first.client_id)
     assert (rejected.actor_id, rejected.target_id) == (siti.id, second.client_id)
@@ -48,12 +48,12 @@ def test_review_refuses_moves_that_make_no_sense(
     runtime: Runtime, db: Session, dewi: User, siti: User
 ) -> None:
     client = pending_app(runtime, db, dewi)
-    developer_apps.approve(db, client, siti.id)
+    app_review.approve(db, client, siti.id)
     db.commit()
     with pytest.raises(Conflict):
-        developer_apps.approve(db, client, siti.id)
+        app_review.approve(db, client, siti.id)
     with pytest.raises(Conflict):
-        developer_apps.reject(db, client, siti.id)  # an active app is disabled, not rejected
+        app_review.reject(db, client, siti.id)  # an active app is disabled, not rejected
     db.rollback()
     assert len(events(db, "client.approved")) == 1
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from sso.db.models import User
-from sso.oauth import developer_apps as registration
+from sso.oauth import app_review
 from tests.developers.helpers import (
     CLIENT_ID_RE,
     SECRET_PAGE,
@@ -70,7 +70,7 @@ def test_a_new_apps_secret_survives_a_reload_and_english_then_is_gone(
     # The secret shown is the app's real one.
     client = client_row(db, client_id)
     assert client is not None
-    registration.approve(db, client, dewi.id)
+    app_review.approve(db, client, dewi.id)
     db.commit()
     log_in_with(other_http, client_id, secret, "siti")
 
@@ -86,7 +86,7 @@ def test_a_rotated_secret_goes_through_the_same_page(
     http.post(SECRET_PAGE, data={"csrf_token": csrf_token(http)})
     client = client_row(db, client_id)
     assert client is not None and first
-    registration.approve(db, client, dewi.id)
+    app_review.approve(db, client, dewi.id)
     db.commit()
 
     r = http.post(

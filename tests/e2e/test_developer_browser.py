@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from sso.db.models import Client
-from sso.oauth import developer_apps
+from sso.oauth import app_review
 from sso.storage import clients as client_repo
 from tests.factories import PASSWORD, create_user
 
@@ -124,7 +124,7 @@ def test_a_developer_registers_an_app_that_logs_people_in(
     with rt.sessions() as db:
         client = client_repo.get_by_client_id(db, client_id)
         assert isinstance(client, Client) and client.owner_id == dewi_id
-        developer_apps.approve(db, client, dewi_id, "OK")
+        app_review.approve(db, client, dewi_id, "OK")
         db.commit()
 
     # The page's own example, with the real client_id and secret, logs Siti in.

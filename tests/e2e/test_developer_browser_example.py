@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sso.developers import examples
-from sso.oauth import developer_apps
+from sso.oauth import app_review, developer_apps
 from sso.oidc import discovery
 from sso.storage import clients as client_repo
 from tests.factories import PASSWORD, create_user
@@ -56,9 +56,9 @@ def test_the_browser_example_logs_its_developer_in(live_server, browser) -> None
         )
         client = client_repo.get_by_client_id(db, created.client.client_id)
         assert client is not None
-        developer_apps.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
+        app_review.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
         client.redirect_uris = [f"{APP}/callback"]
-        developer_apps.approve(db, client, dewi.id)
+        app_review.approve(db, client, dewi.id)
         db.commit()
         [code] = [
             e.files[0].code

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from sso.developers import examples
-from sso.oauth import developer_apps
+from sso.oauth import app_review, developer_apps
 from sso.oidc import discovery
 from tests.factories import create_user
 
@@ -31,7 +31,7 @@ def machine_app(live_server) -> tuple[str, str, dict[str, str]]:
         created = developer_apps.create_app(
             db, rt.settings, dewi, developer_apps.AppDetails(name='Sinkron "Data" ñ', kind="m2m")
         )
-        developer_apps.approve(db, created.client, dewi.id)
+        app_review.approve(db, created.client, dewi.id)
         db.commit()
         found = examples.examples(created.client, discovery.metadata(rt.settings))
         code = {e.key: e.files[0].code for e in found}

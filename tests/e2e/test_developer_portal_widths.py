@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from sso.oauth import developer_apps
+from sso.oauth import app_review, developer_apps
 from sso.storage import clients as client_repo
 from tests.factories import PASSWORD, create_user
 
@@ -47,7 +47,7 @@ def test_the_app_page_at_phone_and_desktop_width(
         client_id = created.client.client_id
         client = client_repo.get_by_client_id(db, client_id)
         assert client is not None
-        developer_apps.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
+        app_review.set_in_development(db, rt.settings, client, True, actor_id=dewi.id)
         db.commit()
 
     context = browser.new_context(locale="id-ID", viewport={"width": width, "height": 800})

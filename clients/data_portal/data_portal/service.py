@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
-from tangsel_rp.oidc import RPUser
+from tangsel_rp.user import RPUser
 
 from data_portal.models import LICENCES, VISIBILITIES, Dataset, DatasetVersion, Person
 

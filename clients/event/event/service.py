@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from tangsel_rp.oidc import RPUser
+from tangsel_rp.user import RPUser
 
 from event.models import KINDS, Event, Registration
 

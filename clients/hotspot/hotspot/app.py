@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from tangsel_rp.app import build_app
 from tangsel_rp.db import transaction
 from tangsel_rp.i18n import Catalogue
-from tangsel_rp.oidc import RPUser
+from tangsel_rp.user import RPUser
 from tangsel_rp.web import NavItem, PageError, require_csrf
 
 from hotspot import service

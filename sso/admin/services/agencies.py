@@ -121,7 +121,7 @@ def merge(
     for client in client_repo.limited_to(session, source.id):
         # An Admin API client limited to the source now reaches the merged agency instead
         # (never every agency: its limit must not vanish with the source).
-        client.admin_agency_id = target.id
+        client_repo.set_admin_agency(session, client, target.id)
     children = dir_repo.reparent_children(session, source.id, target.id)
     held = {a.role_id for a in dir_repo.agency_assignments(session, target.id)}
     roles = 0

@@ -15,7 +15,7 @@ from sso.config import Settings
 from sso.core.errors import Conflict, InvalidInput, NotFound
 from sso.core.events import Event
 from sso.db.models import Client, User
-from sso.oauth import developer_apps, redirect_uris, url_guard
+from sso.oauth import app_review, redirect_uris, url_guard
 from sso.oauth.clients import (
     GRANT_TYPES,
     ClientSpec,
@@ -93,7 +93,7 @@ def edit(
             url_guard.check_client_url(settings, change.backchannel_logout_uri)
         except url_guard.UnsafeURL as exc:
             raise InvalidInput("admin.client.logout_uri_invalid", reason=str(exc)) from exc
-    values = {
+    values: client_repo.ClientChanges = {
         "redirect_uris": list(dict.fromkeys(change.redirect_uris)),
         "post_logout_redirect_uris": list(dict.fromkeys(change.post_logout_redirect_uris)),
         "scope": validate_scope(change.scope),
@@ -103,12 +103,9 @@ def edit(
         "trusted": change.trusted,
         "backchannel_logout_uri": change.backchannel_logout_uri or None,
     }
-    changed = [k for k, v in values.items() if getattr(client, k) != v]
+    changed = client_repo.update_client(session, client, **values)
     if not changed:
         return []
-    for key, value in values.items():
-        setattr(client, key, value)
-    session.flush()
     audit.record(
         session,
         Event.CLIENT_UPDATED,
@@ -127,9 +124,9 @@ def review(
     """Approve or reject a developer registration: the rules live with the registrations
     (:mod:`sso.oauth.developer_apps`), so the portal and the admin UI cannot drift apart."""
     if approve:
-        developer_apps.approve(session, client, actor_id, note or "")
+        app_review.approve(session, client, actor_id, note or "")
     else:
-        developer_apps.reject(session, client, actor_id, note or "")
+        app_review.reject(session, client, actor_id, note or "")
 
 
 def check_can_disable(client: Client) -> None:
@@ -145,8 +142,7 @@ def set_disabled(session: Session, client: Client, disabled: bool, *, actor_id: 
     wanted, expected = ("disabled", "active") if disabled else ("active", "disabled")
     if client.status != expected:
         raise Conflict("admin.client.wrong_status")
-    client.status = wanted
-    session.flush()
+    client_repo.set_status(session, client, wanted)
     audit.record(
         session,
         Event.CLIENT_DISABLED if disabled else Event.CLIENT_ENABLED,
@@ -165,8 +161,7 @@ def set_admin_agency(
         return False
     if agency_id is not None and "client_credentials" not in client.grant_types:
         raise InvalidInput("error.grant_type_invalid")
-    client.admin_agency_id = agency_id
-    session.flush()
+    client_repo.set_admin_agency(session, client, agency_id)
     audit.record(
         session,
         Event.CLIENT_UPDATED,
@@ -276,11 +271,10 @@ def edit_registration(
         raise InvalidInput("error.client_secret_required", detail=f"{method} needs a client secret")
     if not changed and not secret:
         return []
-    for key in changed:
-        setattr(client, key, values[key])
-    if method not in _SECRET_METHODS:
-        client.client_secret_hash = None  # private_key_jwt: a left-over secret must not work
-    session.flush()
+    client_repo.update_client(session, client, **{key: values[key] for key in changed})
+    if method not in _SECRET_METHODS and client.client_secret_hash is not None:
+        # private_key_jwt: a left-over secret must not work
+        client_repo.set_secret_hash(session, client, None)
     audit.record(
         session,
         Event.CLIENT_UPDATED,

@@ -51,7 +51,7 @@ class Client(Base):
     # application_type covers only web/native; this drives the portal's checks and examples).
     app_kind: Mapped[str | None] = mapped_column(String(16))
     # Marked by an admin (issue 13): the app may register loopback ``http`` redirect URIs even
-    # in production, and only its owner and admins may log in to it (sso.oauth.developer_apps).
+    # in production, and only its owner and admins may log in to it (sso.oauth.app_review).
     in_development: Mapped[bool] = mapped_column(default=False, server_default=false())
     logo_uri: Mapped[str | None] = mapped_column(String(2000))
     client_uri: Mapped[str | None] = mapped_column(String(2000))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sso.accounts import otp, passwordless
+from sso.accounts import code_requests, otp, passwordless
 from sso.core import events
 from sso.core.errors import InvalidInput
 from sso.web import codes
@@ -86,7 +86,7 @@ def _phone_send(request: Request, number: str, channel: str) -> Response:
         except InvalidInput as exc:
             db.rollback()
             return _number_page(request, number, exc.message, status=400)
-        except passwordless.SendRefused as exc:
+        except code_requests.SendRefused as exc:
             db.rollback()
             found = codes.too_many(exc.retry_after)
             return _number_page(request, number, found["error"], found["error_params"], 429)
@@ -155,7 +155,7 @@ def _email_send(request: Request) -> Response:
                 ip=events.current_context().ip,
             )
             db.commit()
-        except (InvalidInput, passwordless.SendRefused):
+        except (InvalidInput, code_requests.SendRefused):
             db.rollback()
             return done("/account", "email_code_refused")
     target = RedirectResponse(f"/account/email/code?c={sent.issued.challenge_id}", 303)
@@ -206,7 +206,7 @@ def _resend(request: Request, kind: str, challenge: str, channel: str) -> Respon
         if row is None or row.user_id != who.user.id:
             return RedirectResponse("/account", 303)
         try:
-            sent = passwordless.resend(
+            sent = code_requests.resend(
                 db,
                 runtime.settings,
                 throttle(runtime),
@@ -221,7 +221,7 @@ def _resend(request: Request, kind: str, challenge: str, channel: str) -> Respon
             return _code_page(
                 request, kind, challenge, "code.resend_wait", {"seconds": exc.seconds}, status=429
             )
-        except passwordless.SendRefused as exc:
+        except code_requests.SendRefused as exc:
             db.rollback()
             found = codes.too_many(exc.retry_after)
             return _code_page(

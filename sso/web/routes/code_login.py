@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sso.accounts import otp, passwordless
+from sso.accounts import code_requests, otp, passwordless
 from sso.core import events
 from sso.core.crypto import keyed_hash
 from sso.core.errors import InvalidInput
@@ -136,7 +136,7 @@ def _send(page: InteractionPage, identifier: str, channel: str) -> Response:
     except InvalidInput:
         session.rollback()
         return _ask_page(page, identifier, "code.identifier_invalid", status=400)
-    except passwordless.SendRefused as exc:
+    except code_requests.SendRefused as exc:
         session.rollback()
         found = codes.too_many(exc.retry_after)
         response = _ask_page(page, identifier, found["error"], found["error_params"], 429)
@@ -228,7 +228,7 @@ def _resend(page: InteractionPage, kind: str, challenge: str, channel: str) -> R
         return RedirectResponse(f"{page.here}/{kind}", 303)
     base = f"{page.here}/{kind}/{challenge}"
     try:
-        sent = passwordless.resend(
+        sent = code_requests.resend(
             session,
             page.settings,
             throttle(page.runtime),
@@ -249,7 +249,7 @@ def _resend(page: InteractionPage, kind: str, challenge: str, channel: str) -> R
             params={"seconds": exc.seconds},
             status=429,
         )
-    except passwordless.SendRefused as exc:
+    except code_requests.SendRefused as exc:
         session.rollback()
         found = codes.too_many(exc.retry_after)
         return code_page(

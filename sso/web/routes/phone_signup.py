@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from sso.accounts import messages, passwordless, registration
+from sso.accounts import code_requests, messages, passwordless, registration
 from sso.accounts.registration import FieldError, RegistrationInvalid
 from sso.core import events
 from sso.oidc import login
@@ -90,7 +90,7 @@ def _start(page: InteractionPage, fields: dict[str, str]) -> Response:
     except RegistrationInvalid as exc:
         session.rollback()
         return _form_page(page, fields, {e.field: e for e in exc.errors}, status=400)
-    except passwordless.SendRefused as exc:
+    except code_requests.SendRefused as exc:
         session.rollback()
         found = codes.too_many(exc.retry_after)
         response = _form_page(

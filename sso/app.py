@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from sso import __version__
 from sso.config import Settings, load_settings
 from sso.core.logging import configure_logging
-from sso.runtime import Runtime, build_runtime, migration_head, schema_revision
+from sso.runtime import migration_head, schema_revision
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 
 log = logging.getLogger("sso.app")
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -52,27 +53,26 @@ ROUTERS = (
 )
 
 
-def _prepare(runtime: Runtime) -> None:
+def _prepare(runtime: AppRuntime) -> None:
     """Per-process start-up: make sure signing keys exist (safe with many workers at once)."""
-    from sso.oidc.keys import key_service
-
     try:
         with runtime.sessions() as session:
-            key_service(runtime).ensure_keys(session)
+            runtime.keys.ensure_keys(session)
             session.commit()
     except SQLAlchemyError as exc:  # not migrated yet or database down: /readyz says so
         log.warning("signing keys not ensured at start: %s", exc.__class__.__name__)
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings, runtime: AppRuntime | None = None) -> FastAPI:
+    """The application over ``runtime`` (built here from ``settings`` unless given): its
+    services are made once, and closed when the application's lifespan ends."""
     configure_logging(settings.log_level, settings.log_json)
-    runtime = runtime or build_runtime(settings)
+    runtime = runtime or build_app_runtime(settings)
     head = migration_head()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         from sso.oidc.backchannel import start_delivery_worker
-        from sso.web.routes.token import stop_pool as stop_token_pool
         from sso.webhooks.delivery import start_worker as start_webhook_sender
 
         await run_in_threadpool(_prepare, runtime)
@@ -83,8 +83,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.state.ready = False  # readiness flips first on shutdown
         stop_worker()  # back-channel deliveries still queued are retried by any worker
         stop_webhooks()  # so are webhook deliveries (their claims' leases run out)
-        stop_token_pool(runtime)
-        runtime.dispose()
+        runtime.close()  # the thread pools shut down, the engine disposed
 
     app = FastAPI(
         title="Tangsel SSO",

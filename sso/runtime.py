@@ -1,12 +1,17 @@
-"""The process-wide objects a deployment needs, built once from Settings by the composition
-roots (``create_app`` and the CLI). Nothing here holds state another worker needs: the
-database (and Redis, when configured) is the shared truth; in-process caches are short-lived
-copies that every worker revalidates."""
+"""The process-wide base a deployment needs (settings, engine, session factory, encryptor),
+built once from Settings by the composition roots (``create_app`` and the CLI). Nothing here
+holds state another worker needs: the database (and Redis, when configured) is the shared truth.
+
+This module sits just above ``sso.db``, so it cannot name the services built on top of it. The
+application's typed runtime, with the key set, token server, throttle, hasher, mailer, metrics
+and thread pools, is :class:`sso.web.app_runtime.AppRuntime`, a subclass of :class:`Runtime`
+built by ``create_app``; the CLI builds what a command needs from a plain :class:`Runtime`.
+Services take a :class:`Runtime` (or a small Protocol of what they use) as a parameter."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,6 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     encryptor: Encryptor
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def secret_key(self) -> bytes:

@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 
 from sso.config import Settings
 from sso.db.base import Base
-from sso.runtime import Runtime, build_runtime, upgrade_database
+from sso.runtime import Runtime, upgrade_database
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 
 POSTGRES_URL = os.environ.get("SSO_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -156,11 +157,11 @@ def settings(backend: str, backend_urls: dict[str, str], tmp_path: Path) -> Sett
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = build_runtime(settings)
+def runtime(settings: Settings) -> Iterator[AppRuntime]:
+    rt = build_app_runtime(settings)
     _empty_all_tables(rt)
     yield rt
-    rt.dispose()
+    rt.close()
 
 
 @pytest.fixture
@@ -232,7 +233,7 @@ def seed_signing_keys(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> object:
+def app(runtime: AppRuntime) -> object:
     from sso.app import create_app
 
     seed_signing_keys(runtime)

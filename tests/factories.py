@@ -13,6 +13,7 @@ from sso.db.models import Agency, Client, User
 from sso.oauth.clients import ClientSpec, register
 from sso.runtime import Runtime
 from sso.storage import agencies as agency_repo
+from sso.web.app_runtime import AppRuntime
 
 PASSWORD = "correct horse battery staple"
 
@@ -36,8 +37,12 @@ def create_user(
     password: str = PASSWORD,
     **fields: Any,
 ) -> User:
-    hasher = runtime.extras.get("password_hasher") or PasswordHasher(runtime.settings)
-    runtime.extras["password_hasher"] = hasher
+    # The application's hasher when there is one (made once), else one for this call.
+    hasher = (
+        runtime.password_hasher
+        if isinstance(runtime, AppRuntime)
+        else PasswordHasher(runtime.settings)
+    )
     if kind == "staff" and "agency_code" not in fields:
         fields["agency_code"] = create_agency(session).code
     user = _create_user(

@@ -69,11 +69,9 @@ def test_a_connection_killed_mid_transaction_is_a_database_error(runtime, backen
     rollbacks too): the error handlers then answer 503 with Retry-After."""
     from sqlalchemy.exc import OperationalError
 
-    from sso.web.metrics import for_runtime
-
     if backend != "postgres":
         pytest.skip("PostgreSQL only")
-    for_runtime(runtime)  # subscribes /metrics to the audit feed of the engine
+    # The runtime's /metrics listen to the audit feed of its engine (build_app_runtime).
     killer = build_engine(os.environ["SSO_TEST_POSTGRES_URL"], pool_size=1)
     with pytest.raises(OperationalError), runtime.sessions() as session:
         pid = session.execute(text("SELECT pg_backend_pid()")).scalar()

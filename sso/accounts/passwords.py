@@ -30,7 +30,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -38,6 +37,7 @@ from passlib.context import CryptContext
 
 from sso.config import Settings
 from sso.core.errors import ServiceUnavailable
+from sso.core.pools import ThreadPool
 
 log = logging.getLogger("sso.passwords")
 
@@ -72,9 +72,7 @@ class PasswordHasher:
         self.max_wait = settings.password_check_max_wait
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._dummy_hash: str | None = None
-        self._threads: ThreadPoolExecutor | None = None
-        self._threads_pid = 0
-        self._threads_lock = threading.Lock()
+        self._threads = ThreadPool(self.concurrency, "sso-argon2")
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -89,12 +87,12 @@ class PasswordHasher:
         """``work()`` in a slot, on one of the hashing threads (made in this process: a pool
         inherited through fork has no threads)."""
         with self._slot():
-            with self._threads_lock:
-                if self._threads is None or self._threads_pid != os.getpid():
-                    self._threads = ThreadPoolExecutor(self.concurrency, "sso-argon2")
-                    self._threads_pid = os.getpid()
-                threads = self._threads
-            return threads.submit(work).result()
+            return self._threads.submit(work).result()
+
+    def close(self) -> None:
+        """Stop the hashing threads (the application's shutdown); a later check starts them
+        again."""
+        self._threads.shutdown(wait=True)
 
     # ------------------------------------------------------------------ hashing
     def hash(self, password: str) -> str:

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -260,13 +260,3 @@ def account_ref(session: Session, identifier: str) -> str:
     normalized = normalize_login(identifier)
     user = user_repo.find_by_login(session, normalized) if normalized else None
     return f"user:{user.id}" if user is not None else f"login:{normalized}"
-
-
-def for_runtime(
-    extras: dict[str, Any], settings: Settings, sessions: sessionmaker[Session]
-) -> Throttle:
-    """The process's Throttle, kept in ``runtime.extras["throttle"]``."""
-    found = extras.get("throttle")
-    if not isinstance(found, Throttle):
-        found = extras["throttle"] = Throttle(settings, sessions)
-    return found

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from sso.accounts.throttle import Throttle, for_runtime
+from sso.accounts.throttle import Throttle
 from sso.admin.access import staff
 from sso.admin.views import page
 from sso.core.clock import now
@@ -133,7 +133,7 @@ def dashboard(request: Request, session: SessionDep) -> Response:
         ("clients", people_search.Total(dir_repo.count_clients(session), estimated=False)),
         ("sessions", people_search.Total(dir_repo.count_live_sessions(session), estimated=False)),
     ]
-    throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
+    throttle = runtime.throttle
     return page(
         request,
         "admin/dashboard.html",

@@ -36,7 +36,6 @@ from sso.storage import imports as job_repo
 from sso.web.deps import SessionDep, runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.middleware import body_limit
-from sso.web.routes.account_self_service import mailer
 from sso.web.templating import default_locale
 
 router = APIRouter()
@@ -304,5 +303,5 @@ def send_activation(request: Request, session: SessionDep, form: FormDep, job_id
     session.commit()
     if activation.claimable(batch):
         runtime = runtime_of(request)
-        start(activation.run_batch, runtime.sessions, runtime.settings, mailer(runtime), batch.id)
+        start(activation.run_batch, runtime.sessions, runtime.settings, runtime.mailer, batch.id)
     return back(path)

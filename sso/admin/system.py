@@ -15,7 +15,6 @@ from sso.core.errors import DomainError, NotFound
 from sso.core.user_agents import summarise
 from sso.db.models import AuditEvent
 from sso.oidc.backchannel import deliver_soon
-from sso.oidc.keys import key_service
 from sso.oidc.logout import end_session
 from sso.storage import admin_lists, impact
 from sso.storage import directory as dir_repo
@@ -259,7 +258,7 @@ def key_action(request: Request, session: SessionDep, form: FormDep, action: str
     if isinstance(fresh, Response):
         return fresh
     who = fresh
-    keys = key_service(runtime_of(request))
+    keys = runtime_of(request).keys
     try:
         if action == "rotate":
             alg = form.get("alg")

@@ -17,7 +17,7 @@ from sso.admin.access import Form, FormDep, Staff, staff
 from sso.admin.views import back, page
 from sso.core.errors import DomainError, NotFound
 from sso.db.models import UpstreamProvider
-from sso.federation import metadata, registry
+from sso.federation import registry
 from sso.storage import upstreams as repo
 from sso.storage.admin_lists import clean
 from sso.web.deps import SessionDep, runtime_of
@@ -230,5 +230,5 @@ def upstream_action(
         if action == "edit":
             return _form_page(request, session, who, _get(session, slug), _posted(form), exc)
         return back(path, error=exc.message)
-    metadata.for_runtime(runtime).forget(row.issuer)  # a changed issuer is looked up afresh
+    runtime.upstream_metadata.forget(row.issuer)  # a changed issuer is looked up afresh
     return back(path, done)

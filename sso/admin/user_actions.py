@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from sso.accounts.throttle import for_runtime
 from sso.admin import confirm, reauth
 from sso.admin.access import ADMIN, FormDep, admin_roles_of, check_person, staff
 from sso.admin.services import people
@@ -24,7 +23,6 @@ from sso.db.models import User
 from sso.oidc.backchannel import deliver_soon
 from sso.storage import impact
 from sso.web.deps import SessionDep, runtime_of
-from sso.web.routes.account_self_service import mailer
 
 router = APIRouter()
 
@@ -129,7 +127,7 @@ def user_action(
         if action in ("disable", "enable"):
             people.set_disabled(session, user, action == "disable", actor_id=actor)
         elif action == "unlock":
-            throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
+            throttle = runtime.throttle
             people.unlock(session, throttle, user, actor_id=actor)
         elif action == "reset-link":
             mails = people.send_reset_link(session, runtime.settings, user, actor_id=actor)
@@ -152,5 +150,5 @@ def user_action(
     }[action]
     response = reauth.forget(request, back(path, done))
     if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
+        response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response

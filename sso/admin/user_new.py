@@ -16,8 +16,6 @@ from sso.admin.views import back, page
 from sso.core.errors import DomainError
 from sso.web.deps import SessionDep, runtime_of
 from sso.web.load_shedding import checks_password
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import password_hasher
 
 router = APIRouter()
 
@@ -65,7 +63,7 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
     try:
         user = people.create_staff(
             session,
-            password_hasher(runtime),
+            runtime.password_hasher,
             people.NewStaff(
                 username=values["username"],
                 display_name=values["display_name"],
@@ -86,5 +84,5 @@ def create_staff(request: Request, session: SessionDep, form: FormDep) -> Respon
         return _new_form(request, session, who, values, exc)
     response = back(f"/admin/users/{user.id}", "created")
     if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
+        response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response

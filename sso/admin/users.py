@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from sso.accounts.throttle import Throttle, for_runtime
 from sso.admin.access import (
     ADMIN,
     FormDep,
@@ -70,7 +69,7 @@ def list_users(request: Request, session: SessionDep) -> Response:
     status = qp.get("status") if qp.get("status") in ("active", "disabled") else None
     # Locked: password sign-in refused for now by the guessing limits (the dashboard's count).
     locked = qp.get("locked") == "1"
-    locked_ids = _throttle(request).locked_accounts(session) if locked else None
+    locked_ids = runtime_of(request).throttle.locked_accounts(session) if locked else None
     size_raw = qp.get("size", "")
     size = int(size_raw) if size_raw.isdigit() and int(size_raw) in PAGE_SIZES else 50
     sort = _choice(qp.get("sort"), SORT_KEYS, "name")
@@ -163,15 +162,10 @@ def target_user(session: Session, user_id: str) -> User:
 TABS = ("details", "credentials", "roles", "sessions", "apps", "events")
 
 
-def _throttle(request: Request) -> Throttle:
-    runtime = runtime_of(request)
-    return for_runtime(runtime.extras, runtime.settings, runtime.sessions)
-
-
 def _locked(request: Request, session: Session, user: User) -> bool:
     """Whether password logins to the account are refused for now (the rule of
     :meth:`Throttle.locked_accounts`; the unlock action clears the same counters)."""
-    return bool(_throttle(request).locked_accounts(session, [user.id]))
+    return bool(runtime_of(request).throttle.locked_accounts(session, [user.id]))
 
 
 def _tab_data(

@@ -21,8 +21,8 @@ from sso.admin.services import authority
 from sso.admin.services.authority import Authority
 from sso.core.crypto import keyed_hash
 from sso.db.models import User
-from sso.runtime import Runtime
 from sso.storage import audit
+from sso.web.app_runtime import AppRuntime
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.load_shedding import WindowCounters
 from sso.web.machine_auth import (
@@ -46,7 +46,7 @@ class Call:
 
     caller: MachineCaller
     session: Session
-    runtime: Runtime
+    runtime: AppRuntime
     request: Request
 
     def allow(self, permission: str) -> Authority:
@@ -65,15 +65,13 @@ class Call:
         self.session.commit()
 
 
-async def limit_client(runtime: Runtime, caller: MachineCaller) -> None:
+async def limit_client(runtime: AppRuntime, caller: MachineCaller) -> None:
     """The per-client budget of /token (``SSO_RATE_LIMIT_CLIENT_PER_MINUTE``) for API calls:
     over it, 429 with ``Retry-After`` (seconds to the end of the minute)."""
     per_client = runtime.settings.rate_limit_client_per_minute
     if per_client <= 0:
         return
-    counters = runtime.extras.get("admin_api_rate")
-    if not isinstance(counters, WindowCounters):
-        counters = runtime.extras["admin_api_rate"] = WindowCounters(runtime.settings.redis_url)
+    counters = runtime.api_rate
     key = (
         "api-client:"
         + keyed_hash(runtime.secret_key, caller.client_id, purpose="rate:api-client")[:32]

@@ -14,7 +14,6 @@ from sqlalchemy import func, or_, select
 from sso.api.common import Paging, Reader, Writer, iso, page_response, resource
 from sso.core.errors import NotFound
 from sso.db.models import SigningKey
-from sso.oidc.keys import key_service
 from sso.storage import keys as key_repo
 from sso.storage import keyset
 from sso.storage.admin_lists import clean
@@ -112,7 +111,7 @@ def rotate(call: Writer, body: RotateIn | None = None) -> Response:
     """Rotate the keys of ``alg`` (both algorithms when absent); answers with every key of the
     key set as it is now."""
     call.allow("keys.manage")
-    keys = key_service(call.runtime)
+    keys = call.runtime.keys
     keys.rotate(call.session, body.alg if body else None)
     call.commit()
     keys.cache.invalidate()
@@ -125,7 +124,7 @@ def retire(call: Writer, kid: str) -> Response:
     """Take a key that does not sign out of service now (the active key: rotate first)."""
     call.allow("keys.manage")
     _key(call, kid)
-    keys = key_service(call.runtime)
+    keys = call.runtime.keys
     retired = keys.retire(call.session, kid[:64])
     call.commit()
     keys.cache.invalidate()

@@ -24,7 +24,7 @@ from sso.api.common import (
     resource,
 )
 from sso.db.models import UpstreamProvider
-from sso.federation import metadata, registry
+from sso.federation import registry
 from sso.storage import keyset
 from sso.storage import upstreams as repo
 from sso.storage.admin_lists import clean
@@ -192,7 +192,7 @@ def update_upstream(call: Writer, slug: str, body: UpstreamPatch) -> Response:
         actor_id=None,
     )
     call.commit()
-    metadata.for_runtime(runtime).forget(old_issuer)  # a changed issuer is looked up afresh
+    runtime.upstream_metadata.forget(old_issuer)  # a changed issuer is looked up afresh
     return resource(upstream_body(call, row))
 
 

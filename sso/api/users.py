@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from sso.accounts import activation
-from sso.accounts.throttle import for_runtime
 from sso.admin.services import authority, people
 from sso.api.common import (
     Call,
@@ -33,8 +32,6 @@ from sso.storage import agencies as agency_repo
 from sso.storage import directory as dir_repo
 from sso.storage import keyset, people_search
 from sso.storage import users as user_repo
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import password_hasher
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -147,9 +144,7 @@ def list_users(
     ids = None
     if locked:
         runtime = call.runtime
-        ids = for_runtime(runtime.extras, runtime.settings, runtime.sessions).locked_accounts(
-            session
-        )
+        ids = runtime.throttle.locked_accounts(session)
     query = people_search.UserQuery(
         text=q, kind=shown_kind, status=status, agency_ids=agency_ids, ids=ids
     )
@@ -186,7 +181,7 @@ def create_staff(call: Writer, body: NewStaffIn) -> Response:
     runtime = call.runtime
     user = people.create_staff(
         session,
-        password_hasher(runtime),
+        runtime.password_hasher,
         people.NewStaff(
             username=body.username.strip(),
             display_name=body.display_name,
@@ -205,7 +200,7 @@ def create_staff(call: Writer, body: NewStaffIn) -> Response:
     session.refresh(user)
     response = resource(user_body(user), 201, location=f"{call.request.url.path}/{user.id}")
     if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
+        response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response
 
 
@@ -274,7 +269,7 @@ def user_action(call: Writer, user_id: str, action: Action) -> Response:
     if action in ("disable", "enable"):
         people.set_disabled(session, user, action == "disable", actor_id=None)
     elif action == "unlock":
-        throttle = for_runtime(runtime.extras, runtime.settings, runtime.sessions)
+        throttle = runtime.throttle
         people.unlock(session, throttle, user, actor_id=None)
     elif action == "send-reset-link":
         mails = people.send_reset_link(session, runtime.settings, user, actor_id=None)
@@ -289,5 +284,5 @@ def user_action(call: Writer, user_id: str, action: Action) -> Response:
     session.refresh(user)
     response: JSONResponse = resource(user_body(user))
     if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
+        response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
+import click
 import typer
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,13 @@ def settings() -> Settings:
 
 
 def runtime() -> Runtime:
-    return build_runtime(settings())
+    """The command's runtime (the CLI builds the services a command needs on it, e.g. a
+    ``KeyService``); its engine is disposed when the command ends."""
+    rt = build_runtime(settings())
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(rt.dispose)
+    return rt
 
 
 @contextmanager

@@ -151,12 +151,12 @@ def register(app: typer.Typer) -> None:
         from sso.accounts import policy
         from sso.accounts.passwords import PasswordHasher
         from sso.accounts.service import NewUser, create_user
-        from sso.oidc.keys import key_service
+        from sso.oidc.keys import KeyService
         from sso.storage import users as user_repo
 
         rt = runtime()
         with unit_of_work(rt) as session:
-            key_service(rt).ensure_keys(session)
+            KeyService(rt).ensure_keys(session)
         with unit_of_work(rt) as session:
             if user_repo.count_admins(session) > 0:
                 typer.echo("admin exists; nothing to do")

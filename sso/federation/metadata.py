@@ -26,7 +26,6 @@ from sso import __version__
 from sso.config import Settings
 from sso.oauth.pinned_http import pinned_request
 from sso.oauth.url_guard import UnsafeURL, allow_private
-from sso.runtime import Runtime
 
 TTL = 3600.0
 REFETCH_INTERVAL = 30.0
@@ -169,11 +168,3 @@ class MetadataCache:
         with self._lock:
             self._metadata.pop(issuer, None)
             self._jwks.pop(issuer, None)
-
-
-def for_runtime(runtime: Runtime) -> MetadataCache:
-    """The process's cache (one per Runtime)."""
-    cache = runtime.extras.get("upstream_metadata")
-    if not isinstance(cache, MetadataCache):
-        cache = runtime.extras["upstream_metadata"] = MetadataCache(runtime.settings)
-    return cache

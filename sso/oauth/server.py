@@ -1,8 +1,8 @@
 """Authlib's AuthorizationServer for our token-side endpoints: /token, /introspect, /revoke and
 /device_authorization.
 
-The server is built once per process (:func:`build`, kept in ``runtime.extras`` by
-``sso.oidc.provider``) and holds no request state: every request carries its own Session
+The server is built once per process (:func:`build`, through ``sso.oidc.provider.build_server``,
+held by the application's runtime) and holds no request state: every request carries its own Session
 (:class:`~sso.oauth.requests.OAuthRequest`). Responses come back as :class:`OAuthResponse`, a
 plain value the web layer renders (no web framework below ``sso.web``).
 

@@ -2,7 +2,7 @@
 
 Deliveries are an outbox (:mod:`sso.storage.logout`), filled by
 :func:`sso.oidc.logout.end_session` and :mod:`sso.oidc.session_end`. After the logout commits,
-:func:`deliver_soon` sends them on a per-process thread pool, so a slow or dead relying party
+:func:`deliver_soon` sends them on the runtime's back-channel thread pool, so a slow or dead relying party
 never holds up the person's logout; :func:`start_delivery_worker` polls for deliveries that are
 due again (retries with exponential back-off, rows enqueued by the CLI, or left behind by a
 worker that died). The logout token is signed when it is sent, with the client's
@@ -19,23 +19,23 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from sso import __version__
 from sso.config import Settings
 from sso.core.clock import now
 from sso.core.crypto import random_id
 from sso.core.events import Event
+from sso.core.pools import ThreadPool
 from sso.db.models import Client
 from sso.oauth.pinned_http import pinned_post
 from sso.oauth.tokens import Signer
 from sso.oauth.url_guard import Resolver, UnsafeURL, allow_private, system_resolver
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.oidc.keys import KeyService
 from sso.storage import audit
 from sso.storage import clients as client_repo
 from sso.storage import logout as delivery_repo
@@ -53,8 +53,23 @@ BACKOFF_CAP = 3600
 MAX_PARALLEL_SENDS = 8
 WORKER_INTERVAL = 5.0
 BATCH = 50
-_EXECUTOR_KEY = "backchannel_logout_executor"
-_executor_lock = threading.Lock()
+
+
+class DeliveryRuntime(Protocol):
+    """What back-channel logout uses of the application's runtime
+    (``sso.web.app_runtime.AppRuntime``, which this layer may not import)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def keys(self) -> KeyService: ...
+
+    @property
+    def backchannel_pool(self) -> ThreadPool: ...
 
 
 def logout_token(
@@ -110,14 +125,14 @@ def _lease(settings: Settings) -> timedelta:
     return timedelta(seconds=4 * settings.backchannel_logout_timeout + 30)
 
 
-def _send(runtime: Runtime, job: _Job, resolver: Resolver) -> str | None:
+def _send(runtime: DeliveryRuntime, job: _Job, resolver: Resolver) -> str | None:
     """POST the logout token; None on success, else an error for logs (never the token)."""
     if job.uri is None or job.client is None:
         return "client has no back-channel logout URI any more"
     d = job.delivery
     try:
         token = logout_token(
-            key_service(runtime),
+            runtime.keys,
             runtime.settings,
             job.client,
             sub=str(d.payload.get("sub") or d.user_id),
@@ -150,7 +165,7 @@ def _send(runtime: Runtime, job: _Job, resolver: Resolver) -> str | None:
     return f"HTTP {response.status_code}"
 
 
-def _record(runtime: Runtime, results: list[tuple[_Job, str | None]]) -> list[Outcome]:
+def _record(runtime: DeliveryRuntime, results: list[tuple[_Job, str | None]]) -> list[Outcome]:
     settings = runtime.settings
     outcomes = []
     with runtime.sessions() as session:
@@ -198,7 +213,7 @@ def _record(runtime: Runtime, results: list[tuple[_Job, str | None]]) -> list[Ou
 
 
 def deliver_due(
-    runtime: Runtime,
+    runtime: DeliveryRuntime,
     limit: int = BATCH,
     *,
     ids: Collection[str] | None = None,
@@ -228,7 +243,7 @@ def deliver_due(
     return _record(runtime, list(zip(jobs, errors, strict=True)))
 
 
-def _deliver_quietly(runtime: Runtime, ids: Collection[str] | None) -> None:
+def _deliver_quietly(runtime: DeliveryRuntime, ids: Collection[str] | None) -> None:
     try:
         if ids is not None:
             deliver_due(runtime, ids=ids)
@@ -241,25 +256,19 @@ def _deliver_quietly(runtime: Runtime, ids: Collection[str] | None) -> None:
         log.exception("back-channel logout delivery crashed")
 
 
-def deliver_soon(runtime: Runtime, ids: Collection[str]) -> None:
+def deliver_soon(runtime: DeliveryRuntime, ids: Collection[str]) -> None:
     """Send these (committed) deliveries on a background thread; returns at once. Whatever
     this process fails to send, the delivery worker of any process retries."""
     if not ids:
         return
-    with _executor_lock:
-        executor = runtime.extras.get(_EXECUTOR_KEY)
-        if not isinstance(executor, ThreadPoolExecutor):
-            executor = runtime.extras[_EXECUTOR_KEY] = ThreadPoolExecutor(
-                max_workers=4, thread_name_prefix="backchannel-logout"
-            )
-        try:
-            executor.submit(_deliver_quietly, runtime, list(ids))
-        except RuntimeError:  # shutting down: the worker of another process picks it up
-            log.info("back-channel logout left to the delivery worker (shutting down)")
+    try:
+        runtime.backchannel_pool.submit(_deliver_quietly, runtime, list(ids))
+    except RuntimeError:  # shutting down: the worker of another process picks it up
+        log.info("back-channel logout left to the delivery worker (shutting down)")
 
 
 def start_delivery_worker(
-    runtime: Runtime, *, interval: float = WORKER_INTERVAL
+    runtime: DeliveryRuntime, *, interval: float = WORKER_INTERVAL
 ) -> Callable[[], None]:
     """Start this process's retry loop (a daemon thread polling every ``interval`` seconds);
     returns a function that stops it and the :func:`deliver_soon` pool. Call it from the app
@@ -282,10 +291,7 @@ def start_delivery_worker(
     return stop_worker
 
 
-def stop_background_deliveries(runtime: Runtime, *, wait: bool = False) -> None:
+def stop_background_deliveries(runtime: DeliveryRuntime, *, wait: bool = False) -> None:
     """Shut down the :func:`deliver_soon` pool. With ``wait``, block until the sends in flight
     are recorded (tests); otherwise queued sends are dropped, to be retried by a worker."""
-    with _executor_lock:
-        executor = runtime.extras.pop(_EXECUTOR_KEY, None)
-    if isinstance(executor, ThreadPoolExecutor):
-        executor.shutdown(wait=wait, cancel_futures=not wait)
+    runtime.backchannel_pool.shutdown(wait=wait, cancel_futures=not wait)

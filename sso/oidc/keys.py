@@ -255,7 +255,8 @@ class KeyService:
     """Key management and the process's key cache, bound to one :class:`Runtime`.
 
     Management methods work in the caller's session (the caller commits); signing, JWKS and
-    verification read the cache. Get the process-wide instance with :func:`key_service`.
+    verification read the cache. The application's one instance is ``AppRuntime.keys``
+    (:mod:`sso.web.app_runtime`); the CLI makes its own.
     """
 
     def __init__(self, runtime: Runtime, *, refresh_interval: float = 5.0) -> None:
@@ -322,15 +323,3 @@ class KeyService:
             leeway=leeway,
             session=session,
         )
-
-
-_service_lock = threading.Lock()
-
-
-def key_service(runtime: Runtime) -> KeyService:
-    """The one :class:`KeyService` of ``runtime`` (kept in ``runtime.extras``)."""
-    with _service_lock:
-        service = runtime.extras.get("key_service")
-        if not isinstance(service, KeyService):
-            service = runtime.extras["key_service"] = KeyService(runtime)
-        return service

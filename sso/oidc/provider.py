@@ -1,22 +1,20 @@
 """The OpenID Provider's token side: the OAuth server with the OpenID Connect extension, and
 /userinfo (OIDC Core §5.3).
 
-:func:`get_authorization_server` builds the server once per process and keeps it in
-``runtime.extras``; it signs with the process's key cache (``sso.oidc.keys.key_service``),
-so nothing here is state another worker needs. The OpenID extension adds an ``id_token`` to
+:func:`build_server` makes the server; the composition root builds it once per process (the
+application's ``AppRuntime.token_server``). It signs with the process's key cache (the
+:class:`~sso.oidc.keys.KeyService` it is given), so nothing here is state another worker needs. The OpenID extension adds an ``id_token`` to
 every token response whose scope has ``openid`` and that was issued for a person (code
 exchange and refresh, OIDC Core §3.1.3.3 and §12.2).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from sso.config import Settings
 from sso.core.crypto import Encryptor
 from sso.oauth.client_auth import REALM
 from sso.oauth.introspection import live_access_token
@@ -24,24 +22,19 @@ from sso.oauth.server import TokenServer, build
 from sso.oauth.tokens import TokenIssuer
 from sso.oidc.claims import userinfo_claims
 from sso.oidc.id_token import mint_id_token
-from sso.oidc.keys import key_service
+from sso.oidc.keys import KeyService
+from sso.runtime import Runtime
 
-_SERVER_KEY = "oauth_server"
 
-
-class Runtime(Protocol):
-    """What we use of ``sso.runtime.Runtime`` (services may not import the runtime module)."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    encryptor: Encryptor
-    extras: dict[str, Any]
+class ProviderRuntime(Protocol):
+    """What /userinfo uses of the application's runtime (``sso.web.app_runtime.AppRuntime``,
+    which this layer may not import)."""
 
     @property
-    def secret_key(self) -> bytes: ...
+    def encryptor(self) -> Encryptor: ...
 
-
-_lock = threading.Lock()
+    @property
+    def token_server(self) -> TokenServer: ...
 
 
 class OpenIDExtension:
@@ -76,28 +69,17 @@ class OpenIDExtension:
         )
 
 
-def token_issuer(runtime: Runtime) -> TokenIssuer:
-    # cast: keys.py is typed against sso.runtime.Runtime, which this layer may not import
-    return TokenIssuer(runtime.settings, runtime.secret_key, key_service(cast(Any, runtime)))
+def token_issuer(runtime: Runtime, keys: KeyService) -> TokenIssuer:
+    return TokenIssuer(runtime.settings, runtime.secret_key, keys)
 
 
-def build_server(runtime: Runtime) -> TokenServer:
-    tokens = token_issuer(runtime)
+def build_server(runtime: Runtime, keys: KeyService) -> TokenServer:
+    """The OAuth server with the OpenID extension, signing with ``keys`` (build it once per
+    process: it holds the process's client cache and no request state)."""
+    tokens = token_issuer(runtime, keys)
     return build(
         runtime.settings, runtime.secret_key, tokens, openid=OpenIDExtension(runtime, tokens)
     )
-
-
-def get_authorization_server(runtime: Runtime) -> TokenServer:
-    """The process's server (built on first use, kept in ``runtime.extras``)."""
-    server = runtime.extras.get(_SERVER_KEY)
-    if isinstance(server, TokenServer):
-        return server
-    with _lock:
-        server = runtime.extras.get(_SERVER_KEY)
-        if not isinstance(server, TokenServer):
-            server = runtime.extras[_SERVER_KEY] = build_server(runtime)
-        return server
 
 
 # ---------------------------------------------------------------------------- /userinfo
@@ -131,14 +113,13 @@ class BearerError(Exception):
         return body
 
 
-def userinfo(runtime: Runtime, session: Session, access_token: str) -> dict[str, Any]:
+def userinfo(runtime: ProviderRuntime, session: Session, access_token: str) -> dict[str, Any]:
     """Claims for the person behind ``access_token`` (scope claims plus ``claims.userinfo``).
 
     Raises :class:`BearerError`: ``invalid_token`` (401) for a token that is not live,
     ``insufficient_scope`` (403) without ``openid``.
     """
-    server = get_authorization_server(runtime)
-    live = live_access_token(session, server.tokens, access_token)
+    live = live_access_token(session, runtime.token_server.tokens, access_token)
     if live is None:
         raise BearerError("invalid_token", 401, "The access token is invalid or expired.")
     if live.user is None or "openid" not in live.scopes:

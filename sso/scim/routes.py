@@ -44,7 +44,6 @@ from sso.scim.patch import apply
 from sso.storage import scim as scim_repo
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.machine_auth import MachineCaller
-from sso.web.routes.interaction import password_hasher
 
 PREFIX = "/scim/v2"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -185,7 +184,7 @@ def create_user(
     url = base_url(runtime)
 
     def create() -> tuple[dict[str, Any], int]:
-        user = staff.create(session, password_hasher(runtime), values, who=_who(session, caller))
+        user = staff.create(session, runtime.password_hasher, values, who=_who(session, caller))
         session.flush()
         return staff.to_json(user, url), user.version  # all known now: no read after commit
 

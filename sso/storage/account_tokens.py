@@ -1,7 +1,7 @@
 """Single-use account tokens (email verification, password reset), stored by keyed hash.
 
-``consume`` is one conditional UPDATE and a row-count check: of any number of concurrent
-redemptions of one link, exactly one wins, on every backend."""
+``consume`` is :mod:`sso.storage.single_use`'s one conditional UPDATE: of any number of
+concurrent redemptions of one link, exactly one wins, on every backend."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import AccountToken
+from sso.storage.single_use import SingleUse
 
 
 def add(
@@ -60,22 +61,16 @@ def peek(session: Session, kind: str, token_hash: str) -> TokenState:
 def consume(session: Session, kind: str, token_hash: str) -> TokenState:
     """Atomically spend a token; ``ok`` for exactly one caller, else why not."""
     t = now()
-    result = session.execute(
-        update(AccountToken)
-        .where(
-            AccountToken.token_hash == token_hash,
-            AccountToken.kind == kind,
-            AccountToken.consumed_at.is_(None),
-            AccountToken.voided_at.is_(None),
-            AccountToken.expires_at > t,
-        )
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    row = session.get(AccountToken, token_hash, populate_existing=True)
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        return TokenState(row, "ok")
-    return _state(row, kind, t)
+    spent = TOKENS.consume_row(session, token_hash, at=t, kind=kind)
+    if spent.ok:
+        return TokenState(spent.row, "ok")
+    return _state(spent.row, kind, t)  # a voided link says "voided", not "refused"
+
+
+# A token of another kind is unknown; a voided one (a newer link of its kind was sent) refused.
+TOKENS = SingleUse(
+    AccountToken, "token_hash", match=("kind",), guards=(AccountToken.voided_at.is_(None),)
+)
 
 
 def void_unused(session: Session, user_id: str, kind: str, *, keep: str | None = None) -> int:

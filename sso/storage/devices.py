@@ -2,7 +2,7 @@
 
 Every change of ``status`` is one conditional UPDATE and a row-count check: a person approves
 or denies only a pending, unexpired request, and of any number of concurrent polls of an
-approved one exactly one consumes it, on every backend."""
+approved one exactly one consumes it (:mod:`sso.storage.single_use`), on every backend."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.db.models import DeviceAuthorization
 from sso.db.models.devices import APPROVED, CONSUMED, DENIED, PENDING
+from sso.storage.single_use import SingleUse
 
 SLOW_DOWN_STEP = 5  # seconds added to the interval on every slow_down (RFC 8628 §3.5)
 
@@ -97,19 +98,16 @@ def deny(session: Session, device_code_hash: str) -> bool:
 
 def consume(session: Session, device_code_hash: str) -> bool:
     """approved → consumed, before expiry; exactly one caller ever sees True."""
-    t = now()
-    result = session.execute(
-        update(DeviceAuthorization)
-        .where(
-            DeviceAuthorization.device_code_hash == device_code_hash,
-            DeviceAuthorization.status == APPROVED,
-            DeviceAuthorization.grant_id.is_not(None),
-            DeviceAuthorization.expires_at > t,
-        )
-        .values(status=CONSUMED, consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return APPROVED_REQUESTS.try_consume(session, device_code_hash)
+
+
+# Only an approved request, with the grant its approval made, is redeemed.
+APPROVED_REQUESTS = SingleUse(
+    DeviceAuthorization,
+    "device_code_hash",
+    guards=(DeviceAuthorization.status == APPROVED, DeviceAuthorization.grant_id.is_not(None)),
+    sets={"status": CONSUMED},
+)
 
 
 @dataclass(frozen=True)

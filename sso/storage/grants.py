@@ -1,7 +1,7 @@
 """Grants, authorization codes, refresh tokens and revoked access tokens.
 
-Single-use values are consumed with one conditional UPDATE and a row-count check, so of two
-concurrent redemptions exactly one wins on every backend.
+Codes and refresh tokens are spent with :mod:`sso.storage.single_use` (one conditional UPDATE),
+so of two concurrent redemptions exactly one wins on every backend.
 
 The token endpoint's hot paths (client credentials, refresh, introspection, /userinfo) use
 plain Core statements here (:func:`insert_grant`, :func:`add_refresh_token`,
@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from sso.core.clock import now
 from sso.db.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken, User
 from sso.db.models._common import new_uuid
-from sso.db.types import UTCDateTime
 from sso.storage import audit
+from sso.storage.single_use import Outcome, SingleUse
 
 _grants = cast(Table, Grant.__table__)
 _refresh = cast(Table, RefreshToken.__table__)
@@ -143,31 +143,17 @@ def get_code(session: Session, code_hash: str) -> AuthorizationCode | None:
 @dataclass(frozen=True)
 class ConsumeResult:
     code: AuthorizationCode | None
-    # "ok", "unknown", "expired" or "reused" (already consumed: the caller revokes the grant)
-    status: str
+    # ok, unknown, expired or reused (already consumed: the caller revokes the grant)
+    status: Outcome
 
 
 def consume_code(session: Session, code_hash: str) -> ConsumeResult:
     """Atomically mark the code used. Exactly one caller ever sees ``ok`` for a code."""
-    t = now()
-    result = session.execute(
-        update(AuthorizationCode)
-        .where(
-            AuthorizationCode.code_hash == code_hash,
-            AuthorizationCode.consumed_at.is_(None),
-            AuthorizationCode.expires_at > t,
-        )
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    row = session.get(AuthorizationCode, code_hash, populate_existing=True)
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        return ConsumeResult(row, "ok")
-    if row is None:
-        return ConsumeResult(None, "unknown")
-    if row.consumed_at is not None:
-        return ConsumeResult(row, "reused")
-    return ConsumeResult(row, "expired")
+    spent = CODES.consume_row(session, code_hash)
+    return ConsumeResult(spent.row, spent.outcome)
+
+
+CODES = SingleUse(AuthorizationCode, "code_hash")
 
 
 def revoke_grant(session: Session, grant_id: str) -> bool:
@@ -260,8 +246,7 @@ def consume_refresh_token(session: Session, token_hash: str) -> str:
     did it; otherwise why not (:func:`refresh_token_status`, or :data:`UNKNOWN`), read after
     the failed UPDATE so a concurrent rotation is told apart from a concurrent revocation."""
     t = now()
-    result = session.connection().execute(_consume_refresh, {"h": token_hash, "now": t})
-    if result.rowcount == 1:
+    if REFRESH_TOKENS.try_consume(session, token_hash, at=t):
         return LIVE
     found = refresh_token_with_grant(session, token_hash)
     if found is None:
@@ -271,17 +256,9 @@ def consume_refresh_token(session: Session, token_hash: str) -> str:
     return EXPIRED if status == LIVE else status
 
 
-_at = bindparam("now", type_=UTCDateTime())
-_consume_refresh = (
-    update(_refresh)
-    .where(
-        _refresh.c.token_hash == bindparam("h"),
-        _refresh.c.consumed_at.is_(None),
-        _refresh.c.revoked_at.is_(None),
-        _refresh.c.expires_at > _at,
-    )
-    .values(consumed_at=_at)
-)
+# Why a refused rotation was refused takes the grant and its person into account
+# (:func:`refresh_token_status`), so only the primitive's UPDATE is used here.
+REFRESH_TOKENS = SingleUse(RefreshToken, "token_hash", guards=(RefreshToken.revoked_at.is_(None),))
 
 
 def revoke_access_token(session: Session, jti: str, expires_at: datetime) -> None:

@@ -1,12 +1,11 @@
-"""Parked authorization requests (interactions)."""
+"""Parked authorization requests (interactions), finished once (:mod:`sso.storage.single_use`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from sso.core.clock import now
 from sso.db.models import AuthorizationRequest
+from sso.storage.single_use import SingleUse
 
 
 def add(session: Session, row: AuthorizationRequest) -> AuthorizationRequest:
@@ -21,15 +20,7 @@ def get(session: Session, id_hash: str) -> AuthorizationRequest | None:
 
 def consume(session: Session, id_hash: str) -> bool:
     """Atomically finish an interaction; True for the one caller that did."""
-    t = now()
-    result = session.execute(
-        update(AuthorizationRequest)
-        .where(
-            AuthorizationRequest.id_hash == id_hash,
-            AuthorizationRequest.consumed_at.is_(None),
-            AuthorizationRequest.expires_at > t,
-        )
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return INTERACTIONS.try_consume(session, id_hash)
+
+
+INTERACTIONS = SingleUse(AuthorizationRequest, "id_hash")

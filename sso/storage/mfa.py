@@ -2,7 +2,8 @@
 
 Single-use things are spent by one conditional ``UPDATE``: a TOTP step (``last_used_step`` only
 grows), a recovery code (``used_at`` set once) and a WebAuthn challenge (``consumed_at`` set
-once); the caller checks that exactly one row changed, so two concurrent requests never both win.
+once, by :mod:`sso.storage.single_use`); the caller checks that exactly one row changed, so two
+concurrent requests never both win.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import now
 from sso.db.models import RecoveryCode, TotpCredential, WebAuthnChallenge, WebAuthnCredential
+from sso.storage.single_use import SingleUse
 
 
 def _changed(result: object) -> int:
@@ -177,21 +179,11 @@ def add_challenge(session: Session, row: WebAuthnChallenge) -> WebAuthnChallenge
 
 def consume_challenge(session: Session, handle_hash: str, purpose: str) -> WebAuthnChallenge | None:
     """Spend a live challenge exactly once; the row, or None when unknown, used or expired."""
-    t = now()
-    result = session.execute(
-        update(WebAuthnChallenge)
-        .where(
-            WebAuthnChallenge.handle_hash == handle_hash,
-            WebAuthnChallenge.purpose == purpose,
-            WebAuthnChallenge.consumed_at.is_(None),
-            WebAuthnChallenge.expires_at > t,
-        )
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    if _changed(result) != 1:
-        return None
-    return session.get(WebAuthnChallenge, handle_hash)
+    spent = CHALLENGES.consume_row(session, handle_hash, purpose=purpose)
+    return spent.row if spent.ok else None
+
+
+CHALLENGES = SingleUse(WebAuthnChallenge, "handle_hash", match=("purpose",))
 
 
 def delete_expired_challenges(session: Session, t: datetime) -> int:

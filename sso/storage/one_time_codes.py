@@ -3,7 +3,8 @@
 Trying a code is two conditional UPDATEs, so concurrent tries of one challenge can neither
 exceed its attempts nor spend it twice, on every backend: :func:`count_attempt` takes one of the
 remaining attempts (``attempts < max``, live, unspent) and returns the stored hash to compare;
-:func:`consume` spends the challenge (``consumed_at IS NULL``) and reports whether this call did.
+:func:`consume` spends the challenge (:mod:`sso.storage.single_use`: ``consumed_at IS NULL``,
+unexpired) and reports whether this call did.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from sso.db.models import OneTimeCode
+from sso.storage.single_use import SingleUse
 
 
 def add(session: Session, row: OneTimeCode) -> OneTimeCode:
@@ -66,14 +68,12 @@ def count_attempt(
 
 
 def consume(session: Session, challenge_id: str, t: datetime) -> bool:
-    c = OneTimeCode
-    result = session.execute(
-        update(c)
-        .where(c.id == challenge_id, c.consumed_at.is_(None))
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    """Spend a live challenge (``t``: the time its attempt was counted at); True for the one
+    caller that did."""
+    return CHALLENGES.try_consume(session, challenge_id, at=t)
+
+
+CHALLENGES = SingleUse(OneTimeCode, "id")
 
 
 def void_open(

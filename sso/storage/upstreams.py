@@ -1,5 +1,5 @@
 """Upstream identity providers, the identities linked to them, and the round-trip state of an
-upstream login (single use: consumed atomically)."""
+upstream login (single use: consumed atomically by :mod:`sso.storage.single_use`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from sso.core.clock import now
 from sso.db.models import (
     FederatedIdentity,
     PasswordCredential,
@@ -18,6 +17,7 @@ from sso.db.models import (
     WebAuthnCredential,
 )
 from sso.storage.admin_lists import Page, clean
+from sso.storage.single_use import SingleUse
 
 # ---------------------------------------------------------------------------- providers
 
@@ -150,18 +150,10 @@ def get_login(session: Session, id_hash: str) -> UpstreamLogin | None:
 
 def consume_login(session: Session, id_hash: str) -> bool:
     """Atomically use a round trip (a ``state`` or a continuation); True for the one caller."""
-    t = now()
-    result = session.execute(
-        update(UpstreamLogin)
-        .where(
-            UpstreamLogin.id_hash == id_hash,
-            UpstreamLogin.consumed_at.is_(None),
-            UpstreamLogin.expires_at > t,
-        )
-        .values(consumed_at=t)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return LOGINS.try_consume(session, id_hash)
+
+
+LOGINS = SingleUse(UpstreamLogin, "id_hash")
 
 
 def delete_expired_logins(session: Session, before: datetime) -> int:

@@ -19,10 +19,9 @@ from sso.accounts.connections import EndSession
 from sso.core import events
 from sso.db.models import LoginSession, User
 from sso.oidc.logout import end_session
-from sso.runtime import Runtime
 from sso.web import navigation, security
+from sso.web.app_runtime import AppRuntime
 from sso.web.console import CurrentLogin
-from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import render
 
 MAX_FIELD = 1024
@@ -127,15 +126,15 @@ class PasswordVerdict:
 
 
 def verify_current_password(
-    runtime: Runtime, user_id: str, password_hash: str, password: str
+    runtime: AppRuntime, user_id: str, password_hash: str, password: str
 ) -> PasswordVerdict:
     """Check a current password outside any transaction, counted like a login attempt of the
     same account (a stolen session cannot guess the password any faster than the login form)."""
-    guard = throttle(runtime)
+    guard = runtime.throttle
     attempt = guard.reserve_login(f"user:{user_id}", events.current_context().ip)
     if not attempt.verdict.allowed:
         return PasswordVerdict(False, attempt.verdict.retry_after)
-    ok, _ = password_hasher(runtime).verify(password, password_hash)
+    ok, _ = runtime.password_hasher.verify(password, password_hash)
     if ok:
         guard.login_succeeded(attempt)
     else:

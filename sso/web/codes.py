@@ -15,10 +15,8 @@ from sso.accounts import phone as phones
 from sso.accounts.code_requests import CodeRequest
 from sso.accounts.throttle import wait_minutes
 from sso.db.models import OneTimeCode
-from sso.runtime import Runtime
 from sso.web import security
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import throttle
+from sso.web.app_runtime import AppRuntime
 
 # otp.Check.status → the message shown under the code field
 CHECK_MESSAGES = {
@@ -30,21 +28,21 @@ CHECK_MESSAGES = {
 }
 
 
-def send_after(response: Response, runtime: Runtime, request: CodeRequest | None) -> Response:
+def send_after(response: Response, runtime: AppRuntime, request: CodeRequest | None) -> Response:
     """Send the code in a background task after the response (nothing when there is none to
     send: the page is the same either way)."""
     if request is not None and request.outgoing is not None:
         response.background = BackgroundTask(
             code_delivery.send,
             runtime.settings,
-            throttle(runtime),
-            mailer(runtime),
+            runtime.throttle,
+            runtime.mailer,
             request.outgoing,
         )
     return response
 
 
-def phone_channels(runtime: Runtime) -> list[str]:
+def phone_channels(runtime: AppRuntime) -> list[str]:
     """The phone channels a person may choose between (the log counts as none of them)."""
     return [c for c in code_senders.channels(runtime.settings) if c in ("whatsapp", "sms")]
 
@@ -55,7 +53,7 @@ def too_many(retry_after: int) -> dict[str, Any]:
 
 def form_context(
     request: Request,
-    runtime: Runtime,
+    runtime: AppRuntime,
     row: OneTimeCode,
     *,
     action: str,

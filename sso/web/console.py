@@ -32,8 +32,8 @@ from sso.core.crypto import random_token
 from sso.core.errors import ServiceUnavailable
 from sso.db.models import Client, LoginSession, User
 from sso.oidc.interaction import CONSOLE_CLIENT_ID as CONSOLE_CLIENT_ID  # re-exported
-from sso.runtime import Runtime
 from sso.storage import clients as client_repo
+from sso.web.deps import runtime_of
 from sso.web.responses import session_cookie
 from sso.web.security import clear_cookie, cookie_name, read_cookie
 from sso.web.templating import render
@@ -84,7 +84,7 @@ def here(request: Request) -> str:
 
 
 def current_login(request: Request, session: Session) -> CurrentLogin | None:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     found = login_sessions.resolve(session, runtime.settings, session_cookie(request))
     return CurrentLogin(*found) if found else None
 
@@ -153,7 +153,7 @@ def ensure_console_client(session: Session, settings: Settings) -> Client:
 
 
 def login_redirect(request: Request, exc: LoginRequired) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     settings = runtime.settings
     with runtime.sessions() as session:
         ensure_console_client(session, settings)

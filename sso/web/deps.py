@@ -1,5 +1,5 @@
-"""FastAPI dependencies: the runtime (also :func:`runtime_of` for a plain call), a database
-session per request."""
+"""FastAPI dependencies: the application's runtime (also :func:`runtime_of` for a plain call), a
+database session per request."""
 
 from __future__ import annotations
 
@@ -10,23 +10,30 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 
 
-async def get_runtime(request: Request) -> Runtime:
+def runtime_of(conn: HTTPConnection) -> AppRuntime:
+    """The application's runtime (``create_app`` puts it in ``app.state``): the one accessor,
+    for routes, pages and services of the web layers alike. A plain call, so a path that
+    counts its cost solves no dependency for it (bench/README.md)."""
+    runtime: AppRuntime = conn.app.state.runtime
+    return runtime
+
+
+def runtime_in(app: object) -> AppRuntime | None:
+    """The runtime of an ASGI application, or None for one built without it (middleware
+    around a bare application in tests): for code that has the scope, not a request."""
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    return runtime if isinstance(runtime, AppRuntime) else None
+
+
+async def get_runtime(request: Request) -> AppRuntime:
     # async: it only reads app.state, so it need not hop to the thread pool (bench/README.md)
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime_of(request)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def runtime_of(conn: HTTPConnection) -> Runtime:
-    """The application's runtime, for code that has the request but is no route parameter (a
-    plain call: no dependency solving on paths that count it)."""
-    runtime: Runtime = conn.app.state.runtime
-    return runtime
+RuntimeDep = Annotated[AppRuntime, Depends(get_runtime)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:

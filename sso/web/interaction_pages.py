@@ -18,8 +18,8 @@ from sso.oidc import interaction, login
 from sso.oidc.authorize import AuthorizationParams
 from sso.oidc.interaction import Interaction, InteractionExpired
 from sso.oidc.outcomes import Answer, AppRefused, Proceed, Refused, Show
-from sso.runtime import Runtime
 from sso.web import security
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import (
     authorization_response,
@@ -37,7 +37,7 @@ class InteractionPage:
     def __init__(self, request: Request, ia: Interaction) -> None:
         self.request = request
         self.ia = ia
-        self.runtime: Runtime = request.app.state.runtime
+        self.runtime = runtime_of(request)
         self.settings = self.runtime.settings
         self.locale = negotiate_locale(request, ia.params.ui_locales)
 
@@ -194,7 +194,7 @@ def with_interaction(
 ) -> Response:
     """Load the interaction for this browser and run ``action`` on it; an unknown, used or
     expired interaction (now or during the action) is the "expired" page."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
             ia = interaction.open_interaction(

@@ -37,7 +37,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.datastructures import Headers
@@ -49,10 +49,8 @@ from sso.accounts.passwords import PasswordChecksBusy
 from sso.config import Settings
 from sso.core.crypto import keyed_hash
 from sso.core.events import current_context
-from sso.runtime import Runtime
 from sso.web.errors import error_response
 from sso.web.metrics import Metrics
-from sso.web.metrics import for_runtime as metrics_for_runtime
 
 log = logging.getLogger("sso.web.load_shedding")
 
@@ -95,6 +93,17 @@ def all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
             yield route
 
 
+class LineRuntime(Protocol):
+    """What the password line uses of the application's runtime
+    (``sso.web.app_runtime.AppRuntime``, which is built on this module's counters)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
 class PasswordCheckAdmission:
     """A bounded, thread-free line in front of the requests that hash a password.
 
@@ -104,9 +113,8 @@ class PasswordCheckAdmission:
     connection, for at most ``password_check_max_wait`` seconds. Anything beyond that, or
     waiting longer, gets 503 with ``Retry-After`` at once."""
 
-    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, *, runtime: LineRuntime) -> None:
         self.app = app
-        self.runtime = runtime
         settings = runtime.settings
         self.running = 2 * (settings.password_check_concurrency or (os.cpu_count() or 1))
         self.queue = max(0, settings.password_check_queue)
@@ -117,7 +125,7 @@ class PasswordCheckAdmission:
         )
         self.waiting = 0  # in the line
         self.inside = 0  # let in, running (hashing or around the hash)
-        self._metrics: Metrics | None = None
+        self._metrics = runtime.metrics
         # The marked routes of the application (read from its router at the first request:
         # routes are added after the middleware is declared).
         self._marked: list[BaseRoute] | None = None
@@ -138,8 +146,6 @@ class PasswordCheckAdmission:
     def _report(self) -> None:
         """The line's state for /metrics, set when it changes (so every worker's gauge is
         current, whichever worker a scrape reaches)."""
-        if self._metrics is None:
-            self._metrics = metrics_for_runtime(self.runtime)
         self._metrics.observe_password_line(self.inside + self.waiting, self.waiting)
 
     def _semaphore(self) -> asyncio.Semaphore:

@@ -36,9 +36,8 @@ from sqlalchemy.orm import Session
 from sso.db.models import Client
 from sso.oauth.client_auth import REALM
 from sso.oauth.introspection import live_access_token
-from sso.oidc.provider import get_authorization_server
-from sso.runtime import Runtime
 from sso.storage import directory as dir_repo
+from sso.web.app_runtime import AppRuntime
 from sso.web.deps import RuntimeDep, SessionDep
 from sso.web.problems import Problem
 
@@ -120,9 +119,9 @@ def bearer_token(authorization: str | None) -> str:
     return value.strip()
 
 
-def authenticate(runtime: Runtime, session: Session, token: str) -> MachineCaller:
+def authenticate(runtime: AppRuntime, session: Session, token: str) -> MachineCaller:
     """The caller behind ``token``, or :class:`MachineAuthError` (401)."""
-    server = get_authorization_server(runtime)
+    server = runtime.token_server
     live = live_access_token(session, server.tokens, token, load_user=False)
     if live is None:
         raise MachineAuthError(401, "invalid_token", "The access token is invalid or expired.")

@@ -45,10 +45,10 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from sqlalchemy import Engine
 
 from sso.config import Settings
 from sso.core.events import Event
-from sso.runtime import Runtime
 from sso.storage import audit_feed
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -221,26 +221,19 @@ def prepare_for_workers(settings: Settings, workers: int) -> Path | None:
     return directory
 
 
-def for_runtime(runtime: Runtime) -> Metrics:
-    """The Metrics of one runtime (kept in ``runtime.extras["metrics"]``), made on first use,
-    counting the audit events committed through the runtime's sessions from then on.
+def build_metrics(settings: Settings, engine: Engine) -> Metrics:
+    """The Metrics of the application's runtime (``AppRuntime.metrics``, built once by the
+    composition root), counting the audit events committed through ``engine`` from now on.
 
     In multiprocess mode there is one Metrics per process and directory: two would overwrite
     each other's values in the shared files."""
-    found = runtime.extras.get("metrics")
-    if isinstance(found, Metrics):
-        return found
     with _multiprocess_lock:
-        found = runtime.extras.get("metrics")
-        if isinstance(found, Metrics):
-            return found
-        directory = runtime.settings.metrics_dir
+        directory = settings.metrics_dir
         if directory is None:
             made = Metrics()
         else:
             key = (str(directory), os.getpid())
             made = _multiprocess_by_directory.get(key) or Metrics(directory)
             _multiprocess_by_directory[key] = made
-        audit_feed.subscribe(runtime.engine, made.count_audit_events)
-        runtime.extras["metrics"] = made
+    audit_feed.subscribe(engine, made.count_audit_events)
     return made

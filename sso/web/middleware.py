@@ -48,9 +48,8 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sso.core.events import RequestContext, request_context
-from sso.runtime import Runtime
+from sso.web.deps import runtime_in
 from sso.web.metrics import UNMATCHED, Metrics
-from sso.web.metrics import for_runtime as metrics_for_runtime
 from sso.web.security import apply_baseline_headers
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
@@ -145,8 +144,9 @@ class RequestContextMiddleware:
         settings = getattr(runtime, "settings", None)
         if settings is not None:
             self._hsts = bool(settings.cookie_secure)
-        if isinstance(runtime, Runtime):
-            self._metrics = metrics_for_runtime(runtime)
+        typed = runtime_in(scope.get("app"))
+        if typed is not None:
+            self._metrics = typed.metrics
         self._resolved = True
 
     # ------------------------------------------------------------------ helpers

@@ -39,11 +39,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sso.core.events import RequestContext, request_context
-from sso.oidc.discovery import documents
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
+from sso.web.deps import runtime_in
 from sso.web.metrics import Metrics
-from sso.web.metrics import for_runtime as metrics_for_runtime
 from sso.web.middleware import REQUEST_ID_HEADER, log_access, request_id_from
 from sso.web.security import BASELINE_HEADERS, HSTS, NON_HTML_CSP
 
@@ -81,39 +79,37 @@ class _Document:
 class PublicDocuments:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._runtime: Runtime | None = None
+        self._runtime: AppRuntime | None = None
         self._metrics: Metrics | None = None
         self._common: Headers = []
         self._static: dict[str, _Document] = {}
         self._jwks: tuple[bytes, _Document] | None = None
         self._stale_until = 0.0
 
-    def _resolve(self, scope: Scope) -> Runtime | None:
-        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
-        if not isinstance(runtime, Runtime):
+    def _resolve(self, scope: Scope) -> AppRuntime | None:
+        runtime = runtime_in(scope.get("app"))
+        if runtime is None:
             return None
         common: Headers = [(b"access-control-allow-origin", b"*")]
         common += [(name.lower().encode(), value.encode()) for name, value in BASELINE_HEADERS]
         common.append((b"content-security-policy", NON_HTML_CSP.encode()))
         if runtime.settings.cookie_secure:
             common.append((b"strict-transport-security", HSTS.encode()))
-        docs = runtime.extras.get("discovery")
-        if docs is None:
-            docs = runtime.extras["discovery"] = documents(runtime.settings)
+        docs = runtime.discovery
         json, cache = "application/json", "public, max-age=300"
         self._static = {
             DISCOVERY: _Document(docs[0], json, cache, common),
             OAUTH_METADATA: _Document(docs[1], json, cache, common),
         }
         self._common = common
-        self._metrics = metrics_for_runtime(runtime)
+        self._metrics = runtime.metrics
         self._runtime = runtime
         return runtime
 
-    async def _document(self, runtime: Runtime, path: str) -> _Document | None:
+    async def _document(self, runtime: AppRuntime, path: str) -> _Document | None:
         if path != JWKS:
             return self._static.get(path)
-        keys = key_service(runtime)
+        keys = runtime.keys
         body = keys.cache.fresh_jwks()
         if body is None and time.monotonic() < self._stale_until:
             body = keys.cache.last_jwks()

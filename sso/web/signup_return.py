@@ -15,9 +15,9 @@ from fastapi.responses import Response
 from sso.oidc import interaction, login
 from sso.oidc.interaction import InteractionExpired
 from sso.oidc.outcomes import Proceed
-from sso.runtime import Runtime
 from sso.storage import users as user_repo
 from sso.web import sealed
+from sso.web.deps import runtime_of
 from sso.web.responses import browser_cookie, session_cookie
 
 MAX_ID = 200
@@ -28,7 +28,7 @@ def after_email_signup(
 ) -> tuple[str | None, str | None]:
     """(the URL that continues the app's login or None when it is gone, the new session's
     cookie value when the person is logged in already)."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     if not interaction_id or len(interaction_id) > MAX_ID:
         return None, None
     with runtime.sessions() as session:
@@ -60,7 +60,7 @@ COOKIE = "signup_return"
 def remember(request: Request, response: Response, interaction_id: str, user_id: str) -> None:
     """Keep, in this browser only (a sealed cookie for this person), which app's login the
     registration came from, so the verification link opened here goes back to it."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     sealed.put(
         request,
         response,
@@ -79,7 +79,7 @@ def after_verification(request: Request, user_id: str) -> tuple[str | None, str 
     interaction_id = str((payload or {}).get("ia") or "")
     if not interaction_id:
         return None, None
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
             ia = interaction.open_interaction(

@@ -46,12 +46,12 @@ from sso.config import Settings
 from sso.core.events import RequestContext, request_context
 from sso.oauth.requests import MAX_BODY_BYTES
 from sso.oidc.provider import BearerError
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from sso.web.cors import CORS_PATHS
+from sso.web.deps import runtime_in
 from sso.web.errors import database_error_handler, server_error_handler
 from sso.web.load_shedding import RateLimits, WindowCounters, client_id_of
 from sso.web.metrics import Metrics
-from sso.web.metrics import for_runtime as metrics_for_runtime
 from sso.web.middleware import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
@@ -83,7 +83,7 @@ class TokenLane:
     def __init__(self, app: ASGIApp, *, counters: WindowCounters | None = None) -> None:
         self.app = app
         self._counters = counters
-        self._runtime: Runtime | None = None
+        self._runtime: AppRuntime | None = None
         self._metrics: Metrics | None = None
         self._limits: RateLimits | None = None
         self._context: RequestContextMiddleware | None = None
@@ -92,9 +92,9 @@ class TokenLane:
         self._security: Headers_ = []
         self._urls: dict[tuple[Any, ...], str] = {}
 
-    def _resolve(self, scope: Scope) -> Runtime | None:
-        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
-        if not isinstance(runtime, Runtime):
+    def _resolve(self, scope: Scope) -> AppRuntime | None:
+        runtime = runtime_in(scope.get("app"))
+        if runtime is None:
             return None
         settings: Settings = runtime.settings
         self._hsts = bool(settings.cookie_secure)
@@ -108,7 +108,7 @@ class TokenLane:
             self.app, trusted_proxies=settings.trusted_proxy_list
         )
         self._trusted = bool(self._context.trusted_proxies)
-        self._metrics = metrics_for_runtime(runtime)
+        self._metrics = runtime.metrics
         self._runtime = runtime
         return runtime
 
@@ -205,7 +205,7 @@ class _Exchange:
 
     async def run(
         self,
-        runtime: Runtime,
+        runtime: AppRuntime,
         endpoint: str,
         ip: str | None,
         authorization: bytes | None,
@@ -263,7 +263,7 @@ class _Exchange:
 
         return receive
 
-    async def _oauth(self, runtime: Runtime, endpoint: str, body: bytes) -> None:
+    async def _oauth(self, runtime: AppRuntime, endpoint: str, body: bytes) -> None:
         scope = self.scope
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         url = self.lane.url_of(scope)
@@ -280,7 +280,7 @@ class _Exchange:
 
     async def _userinfo(
         self,
-        runtime: Runtime,
+        runtime: AppRuntime,
         authorization: bytes | None,
         content_type: bytes | None,
         body: bytes,

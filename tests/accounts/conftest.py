@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from sso.config import Settings
 from sso.core.clock import FrozenClock, set_clock
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings, seed_signing_keys
 
@@ -41,7 +41,7 @@ def settings(
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
+def app(runtime: AppRuntime) -> FastAPI:
     from sso.app import create_app
     from sso.web.routes import account_self_service
 
@@ -63,7 +63,7 @@ def frozen_clock() -> Iterator[FrozenClock]:
         set_clock(previous)
 
 
-def rp_client(runtime: Runtime, db: Any, **spec: Any) -> tuple[Any, str]:
+def rp_client(runtime: AppRuntime, db: Any, **spec: Any) -> tuple[Any, str]:
     from tests.factories import create_client
 
     client, secret = create_client(runtime, db, **spec)

@@ -12,14 +12,14 @@ from sso.accounts.passwords import PasswordHasher
 from sso.accounts.service import AuthenticationFailed, authenticate, grace_ends_at
 from sso.core.clock import FrozenClock
 from sso.db.models import User
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import PASSWORD, create_user
 
 GRACE = timedelta(minutes=10)
 
 
 def test_an_unverified_citizen_logs_in_only_within_the_grace(
-    runtime: Runtime,
+    runtime: AppRuntime,
     frozen_clock: FrozenClock,
 ) -> None:
     hasher = PasswordHasher(runtime.settings)
@@ -39,7 +39,7 @@ def test_an_unverified_citizen_logs_in_only_within_the_grace(
             authenticate(db, hasher, "baru", PASSWORD, GRACE)
 
 
-def test_a_verified_phone_is_enough_and_staff_get_no_grace(runtime: Runtime) -> None:
+def test_a_verified_phone_is_enough_and_staff_get_no_grace(runtime: AppRuntime) -> None:
     hasher = PasswordHasher(runtime.settings)
     with runtime.sessions() as db:
         user = create_user(runtime, db, username="nomor", phone="+6281234567890")
@@ -57,7 +57,7 @@ def test_a_verified_phone_is_enough_and_staff_get_no_grace(runtime: Runtime) -> 
 
 
 def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: object,
     http: object,
     mailbox: object,
@@ -70,7 +70,6 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
 
     from authlib.jose import JsonWebKey, jwt
 
-    from sso.oidc.keys import key_service
     from tests.accounts.conftest import rp_client
     from tests.accounts.console import RP
     from tests.accounts.helpers import PASSWORD as REG_PASSWORD
@@ -112,7 +111,7 @@ def test_an_email_sign_up_from_an_app_goes_back_to_it_with_acr_0(
     )
     assert tokens.status_code == 200, tokens.text
     with runtime.sessions() as session:
-        jwks = JsonWebKey.import_key_set(json.loads(key_service(runtime).jwks(session=session)))
+        jwks = JsonWebKey.import_key_set(json.loads(runtime.keys.jwks(session=session)))
     claims = jwt.decode(tokens.json()["id_token"], jwks)
     assert claims["acr"] == "0"
     info = http.get(

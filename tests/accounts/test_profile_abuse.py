@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
-from sso.web.routes.interaction import password_hasher
 from tests.accounts.console import console, text_of
 from tests.accounts.helpers import forgot, register
 from tests.factories import create_client, create_user
@@ -111,7 +110,7 @@ def test_parallel_guesses_of_the_current_password_run_at_most_threshold_checks(h
     create_user(runtime, db, username="siti")
     assert console(http, "/account/password", "siti").status_code == 200
     token = csrf_of(http.get("/account/password").text)
-    hasher = password_hasher(runtime)
+    hasher = runtime.password_hasher
     original = hasher.verify
     checks = 0
     lock = threading.Lock()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -244,23 +242,6 @@ def test_forgot_and_reset_posts_need_csrf(http, db, mailbox, siti):
         == 403
     )
     assert mailbox.messages() == []
-
-
-def test_a_reset_link_used_twice_at_once_has_one_winner(app, http, db, mailbox, siti):
-    forgot(http, "siti@example.id")
-    link = mailbox.wait(1)[0].link("/password/reset")
-    csrf = csrf_of(reset_form(http, link).text)
-    passwords = [f"concurrent passphrase {i:02d}" for i in range(8)]
-    start = threading.Barrier(len(passwords))
-
-    def submit(password: str) -> int:
-        start.wait()
-        return submit_reset(http, link, password, csrf=csrf).status_code
-
-    with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
-        statuses = list(pool.map(submit, passwords))
-    assert sorted(statuses) == [200] + [400] * (len(passwords) - 1)
-    assert len(events(db, "user.password_reset")) == 1
 
 
 def test_no_password_or_token_in_any_log_line(http, runtime, db, mailbox, caplog, siti):

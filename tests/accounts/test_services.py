@@ -1,5 +1,6 @@
 """The account services below HTTP: create_user applies the policy, registration survives a
-forced race, verification links are spent once, and the mailer's SMTP and no-SMTP paths."""
+forced race, and the mailer's SMTP and no-SMTP paths. (A verification link opened several times
+at once: tests/storage/test_races_accounts.py.)"""
 
 from __future__ import annotations
 
@@ -111,28 +112,6 @@ def test_username_base(email: str, base: str) -> None:
 )
 def test_phone_numbers_are_stored_in_e164(raw: str, expected: str) -> None:
     assert registration.normalize_phone(raw) == expected
-
-
-def test_a_verification_link_opened_twice_at_once(runtime) -> None:
-    hasher = PasswordHasher(runtime.settings)
-    reg = registration.Registration(name="Ani", email="ani@example.id", password=PASSWORD)
-    with runtime.sessions() as session:
-        outcome = registration.register_citizen(session, hasher, runtime.settings, reg)
-        session.commit()
-    link = next(line for line in outcome.mails[0].text.split() if "token=" in line)
-    token = link.split("token=")[1]
-    start = threading.Barrier(6)
-
-    def open_link(_: int) -> str:
-        start.wait()
-        with runtime.sessions() as session:
-            result = registration.verify_email(session, runtime.settings, token)
-            session.commit()
-            return result.status
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        statuses = sorted(pool.map(open_link, range(6)))
-    assert statuses == ["already"] * 5 + ["verified"]
 
 
 MAIL = Mail(

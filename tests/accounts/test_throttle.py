@@ -24,10 +24,8 @@ from sso.accounts.throttle import Throttle
 from sso.accounts.throttle_redis import connect
 from sso.core.clock import FrozenClock
 from sso.db.models import ThrottleCounter
-from sso.oidc.provider import get_authorization_server
-from sso.runtime import Runtime
 from sso.storage import gc
-from sso.web.routes.interaction import password_hasher
+from sso.web.app_runtime import AppRuntime
 from tests.factories import PASSWORD, create_client, create_user
 from tests.oidc.flow import authorize_url, csrf_of
 
@@ -36,7 +34,7 @@ DOWN_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(params=["db", "redis", "redis_down"])
-def counters(request: pytest.FixtureRequest, runtime: Runtime) -> Iterator[str]:
+def counters(request: pytest.FixtureRequest, runtime: AppRuntime) -> Iterator[str]:
     """Install the throttle of one backend in the runtime (login pages) and at /token."""
     kind: str = request.param
     redis = None
@@ -48,8 +46,8 @@ def counters(request: pytest.FixtureRequest, runtime: Runtime) -> Iterator[str]:
     elif kind == "redis_down":
         redis = connect(DOWN_REDIS_URL)
     guard = Throttle(runtime.settings, runtime.sessions, redis)
-    runtime.extras["throttle"] = guard
-    get_authorization_server(runtime).throttle = guard
+    runtime.throttle = guard
+    runtime.token_server.throttle = guard
     yield kind
     if kind == "redis" and redis is not None:
         stale = list(redis.client.scan_iter(match=redis.prefix + "*"))
@@ -58,13 +56,13 @@ def counters(request: pytest.FixtureRequest, runtime: Runtime) -> Iterator[str]:
 
 
 @pytest.fixture
-def rp(runtime: Runtime, db: Session) -> str:
+def rp(runtime: AppRuntime, db: Session) -> str:
     client, _secret = create_client(runtime, db)
     return client.client_id
 
 
 @pytest.fixture
-def siti(runtime: Runtime, db: Session) -> str:
+def siti(runtime: AppRuntime, db: Session) -> str:
     return create_user(runtime, db, username="siti").id
 
 
@@ -151,7 +149,7 @@ def test_second_ip_not_locked_until_account_threshold(
 
 
 def test_many_people_behind_one_ip_do_not_lock_each_other(
-    counters: str, runtime: Runtime, db: Session, http: TestClient, rp: str, siti: str
+    counters: str, runtime: AppRuntime, db: Session, http: TestClient, rp: str, siti: str
 ) -> None:
     runtime.settings.login_max_failures_ip = 10  # a small "festival" to keep the test quick
     page = LoginPage(http, rp)
@@ -164,9 +162,9 @@ def test_many_people_behind_one_ip_do_not_lock_each_other(
 
 
 def test_parallel_guesses_run_at_most_threshold_password_checks(
-    counters: str, runtime: Runtime, http: TestClient, rp: str, siti: str
+    counters: str, runtime: AppRuntime, http: TestClient, rp: str, siti: str
 ) -> None:
-    hasher = password_hasher(runtime)
+    hasher = runtime.password_hasher
     original = hasher.verify
     checks = 0
     lock = threading.Lock()
@@ -195,7 +193,7 @@ def _client_credentials(http: TestClient, client_id: str, secret: str) -> httpx.
 
 
 def test_client_secret_guessing_gets_429(
-    counters: str, runtime: Runtime, db: Session, http: TestClient, frozen_clock: FrozenClock
+    counters: str, runtime: AppRuntime, db: Session, http: TestClient, frozen_clock: FrozenClock
 ) -> None:
     spec: dict[str, Any] = {
         "grant_types": ["client_credentials"],
@@ -243,7 +241,7 @@ def test_device_codes_are_limited_per_ip(counters: str, http: TestClient) -> Non
 
 
 def test_counters_are_collected(
-    runtime: Runtime, db: Session, http: TestClient, rp: str, frozen_clock: FrozenClock
+    runtime: AppRuntime, db: Session, http: TestClient, rp: str, frozen_clock: FrozenClock
 ) -> None:
     fail(LoginPage(http, rp), "nobody", 2)
     assert db.scalar(select(func.count()).select_from(ThrottleCounter))

@@ -177,11 +177,11 @@ def test_the_per_client_limit_of_token_applies(
     runtime: Runtime, db: Session, tmp_path: Any
 ) -> None:
     from sso.app import create_app
-    from sso.runtime import build_runtime
+    from sso.web.app_runtime import build_app_runtime
     from tests.api.conftest import fetch_token
     from tests.factories import create_client
 
-    limited = build_runtime(
+    limited = build_app_runtime(
         make_settings(runtime.settings.database_url, tmp_path, rate_limit_client_per_minute=3)
     )
     try:

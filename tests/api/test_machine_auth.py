@@ -118,7 +118,7 @@ def test_a_scope_taken_from_the_client_is_gone_at_once(
     m = machine("admin:read admin:write")
     m.client.scope = "admin:read"
     db.commit()
-    app.state.runtime.extras.clear()  # this process's client cache (another worker: 2 s)
+    app.state.runtime.token_server.tokens.clients.clear()  # this process's client cache (another worker: 2 s)
     r = http.get("/probe/caller", headers=m.auth)
     assert r.json()["scopes"] == ["admin:read"]
     _problem(http.post("/probe/write", headers=m.auth), 403, "insufficient_scope")
@@ -165,6 +165,6 @@ def test_a_persons_token_is_refused(
     # and the same client's own token is accepted once it may use client_credentials
     client.grant_types = [*client.grant_types, "client_credentials"]
     db.commit()
-    app.state.runtime.extras.clear()
+    app.state.runtime.token_server.tokens.clients.clear()
     own = fetch_token(http, client.client_id, secret, "admin:read")
     assert http.get("/probe/caller", headers={"Authorization": f"Bearer {own}"}).status_code == 200

@@ -38,7 +38,7 @@ from tangsel_rp.tls import SSL_CONTEXT  # noqa: E402
 
 from sso.app import create_app as create_provider  # noqa: E402
 from sso.cli import app as sso_cli  # noqa: E402
-from sso.runtime import Runtime, build_runtime  # noqa: E402
+from sso.web.app_runtime import AppRuntime, build_app_runtime  # noqa: E402
 from tests.conftest import POSTGRES_URL, _empty_all_tables, make_settings  # noqa: E402
 from tests.e2e.conftest import free_port  # noqa: E402
 
@@ -71,7 +71,7 @@ class Server:
 @dataclass
 class Provider:
     url: str
-    runtime: Runtime
+    runtime: AppRuntime
     env: dict[str, str]
     runner: CliRunner = field(default_factory=CliRunner)
 
@@ -173,10 +173,9 @@ class Provider:
 
     def sign(self, claims: dict[str, Any], typ: str | None = None) -> str:
         """A JWT signed with the provider's own active key (for tokens it would not issue)."""
-        from sso.oidc.keys import key_service
 
         with self.runtime.sessions() as db:
-            token = key_service(self.runtime).sign_jwt(claims, "RS256", typ, session=db)
+            token = self.runtime.keys.sign_jwt(claims, "RS256", typ, session=db)
             db.commit()
         return token
 
@@ -202,7 +201,7 @@ def provider(
     url = f"http://127.0.0.1:{port}"
     tmp = tmp_path_factory.mktemp("provider")
     settings = make_settings(backend_urls[request.param], tmp, issuer=url)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     server = Server(create_provider(settings, runtime), port)
     env = {

@@ -278,7 +278,6 @@ def test_api_refuses_id_tokens_and_logout_tokens(portal: Portal) -> None:
 
 
 def test_api_follows_key_rotation(portal: Portal) -> None:
-    from sso.oidc.keys import key_service
 
     reader = portal.reader_only
     assert api(portal, "/api/datasets", machine_token(portal.provider, reader, "datasets:read"))
@@ -287,7 +286,7 @@ def test_api_follows_key_rotation(portal: Portal) -> None:
     # Twice: the next key was published (and cached by the portal) before it signs.
     portal.provider.cli("keys", "rotate", "--alg", "RS256")
     portal.provider.cli("keys", "rotate", "--alg", "RS256")
-    key_service(portal.provider.runtime).cache.invalidate()  # the server sees it at once
+    portal.provider.runtime.keys.cache.invalidate()  # the server sees it at once
     token = machine_token(portal.provider, reader, "datasets:read")
     kid = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
     assert kid not in known

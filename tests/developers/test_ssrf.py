@@ -20,9 +20,8 @@ from sso.db.models import BackchannelLogoutDelivery, User
 from sso.oauth import initial_access
 from sso.oauth.clients import ClientSpec, register
 from sso.oidc.backchannel import deliver_due
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
+from sso.web.app_runtime import AppRuntime
 from tests.conftest import make_settings
 from tests.developers.helpers import client_row, register_app
 
@@ -76,7 +75,7 @@ def test_the_portal_accepts_public_addresses(http: TestClient, dewi: User, db: S
     ],
 )
 def test_dynamic_registration_refuses_private_addresses(
-    http: TestClient, runtime: Runtime, db: Session, field: str, url: str
+    http: TestClient, runtime: AppRuntime, db: Session, field: str, url: str
 ) -> None:
     token = initial_access.issue(db, runtime.secret_key).token
     db.commit()
@@ -111,9 +110,9 @@ def receiver() -> Iterator[str]:
 
 
 def test_back_channel_logout_is_not_posted_to_a_private_address(
-    runtime: Runtime, db: Session, siti: User, receiver: str
+    runtime: AppRuntime, db: Session, siti: User, receiver: str
 ) -> None:
-    key_service(runtime).ensure_keys(db)
+    runtime.keys.ensure_keys(db)
     db.commit()
     # A URI that passed at registration may point inside the network by the time it is used
     # (DNS changes); here it is a loopback receiver, registered behind the guard's back.

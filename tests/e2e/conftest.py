@@ -18,7 +18,8 @@ import pytest
 import uvicorn
 
 from sso.app import create_app
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import _empty_all_tables, make_settings, seed_signing_keys
 
 CHROMIUM = os.environ.get("SSO_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -61,7 +62,7 @@ def live_server(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = make_settings(backend_urls[backend], tmp_path, issuer=url, **live_settings)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     seed_signing_keys(runtime)
     app = create_app(settings, runtime)

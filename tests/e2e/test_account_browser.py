@@ -20,8 +20,8 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
 from sso.app import create_app
-from sso.runtime import build_runtime
 from sso.web import account_ui
+from sso.web.app_runtime import build_app_runtime
 from tests.accounts import mailbox as smtp
 from tests.conftest import _empty_all_tables, make_settings
 from tests.e2e.conftest import LiveServer, free_port
@@ -55,7 +55,7 @@ def server(backend, backend_urls, tmp_path: Path, mailbox) -> Iterator[LiveServe
         smtp_port=mailbox.port,
         smtp_starttls=False,
     )
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     app = create_app(settings, runtime)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -25,7 +25,8 @@ from sqlalchemy import select
 
 from sso.app import create_app
 from sso.db.models import AuditEvent, Client, WebAuthnCredential
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import _empty_all_tables, make_settings
 from tests.e2e.conftest import free_port
 from tests.factories import PASSWORD, create_client, create_user, enrol_totp
@@ -46,7 +47,7 @@ def server(backend: str, backend_urls: dict[str, str], tmp_path: Path) -> Iterat
     port = free_port()
     url = f"http://localhost:{port}"
     settings = make_settings(backend_urls[backend], tmp_path, issuer=url)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     app = create_app(settings, runtime)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

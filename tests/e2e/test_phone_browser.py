@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from sso.app import create_app
 from sso.db.models import OneTimeCode, User
-from sso.runtime import build_runtime
+from sso.web.app_runtime import build_app_runtime
 from tests import phone_gateway
 from tests.conftest import BACKENDS, POSTGRES_URL, _empty_all_tables, make_settings
 from tests.e2e.conftest import free_port
@@ -68,7 +68,7 @@ def world(
         phone_code_max_sends_number=MAX_SENDS,
         **gateways.settings(),
     )
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     server = Server(create_app(settings, runtime), port)
     env = {

@@ -30,8 +30,9 @@ import uvicorn
 from sso.app import create_app
 from sso.db.models import Client, User
 from sso.oauth import developer_apps as registration
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
 from sso.storage import roles as role_repo
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import BACKENDS, POSTGRES_URL, _empty_all_tables, make_settings
 from tests.e2e.conftest import LiveServer, free_port
 from tests.factories import PASSWORD, create_agency, create_client, create_user, enrol_totp
@@ -85,7 +86,7 @@ def world(
     settings = make_settings(
         backend_urls[request.param], tmp_path_factory.mktemp("journeys"), issuer=url
     )
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     w = World(LiveServer(url, runtime))
     seed(runtime, w)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sso.app import create_app
 from sso.db.models import FederatedIdentity, User
 from sso.federation import registry
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import BACKENDS, POSTGRES_URL, _empty_all_tables, make_settings
 from tests.e2e.conftest import free_port
 from tests.e2e.test_browser_login import capture_rp, goto
@@ -60,7 +61,7 @@ def sso(
     settings = make_settings(
         backend_urls[request.param], tmp_path_factory.mktemp("sso"), issuer=url
     )
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     _empty_all_tables(runtime)
     google_id, google_secret = upstream.more_clients[0]
     upstream.allow_redirect(f"{url}/upstreams/inapas/callback")

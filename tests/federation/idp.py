@@ -18,7 +18,8 @@ from sqlalchemy import update
 from sso.accounts import profile
 from sso.app import create_app
 from sso.db.models import Client
-from sso.runtime import Runtime, build_runtime, upgrade_database
+from sso.runtime import Runtime, upgrade_database
+from sso.web.app_runtime import build_app_runtime
 from tests.conftest import make_settings
 from tests.e2e.conftest import free_port
 from tests.factories import PASSWORD, create_client, create_user
@@ -66,7 +67,7 @@ def running_upstream(
     database = f"sqlite:///{tmp / 'upstream.db'}"
     upgrade_database(database)
     settings = make_settings(database, tmp, issuer=url)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     with runtime.sessions() as s:
         user = create_user(
             runtime,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from sso.db.models import Client, User
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import REDIRECT, Env, make_env
 
@@ -18,12 +18,12 @@ def _insecure_transport_for_authlib_clients(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def env(runtime: Runtime) -> Env:
+def env(runtime: AppRuntime) -> Env:
     return make_env(runtime)
 
 
 @pytest.fixture
-def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
+def rp(runtime: AppRuntime, db: Session) -> tuple[Client, str]:
     """A confidential client (client_secret_basic) with code + refresh grants."""
     client, secret = create_client(runtime, db, redirect_uris=[REDIRECT])
     assert secret is not None
@@ -31,7 +31,7 @@ def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
 
 
 @pytest.fixture
-def public_rp(runtime: Runtime, db: Session) -> Client:
+def public_rp(runtime: AppRuntime, db: Session) -> Client:
     client, _ = create_client(
         runtime, db, name="Hotspot app", public=True, redirect_uris=[REDIRECT]
     )
@@ -39,7 +39,7 @@ def public_rp(runtime: Runtime, db: Session) -> Client:
 
 
 @pytest.fixture
-def siti(runtime: Runtime, db: Session) -> User:
+def siti(runtime: AppRuntime, db: Session) -> User:
     return create_user(
         runtime,
         db,
@@ -51,7 +51,7 @@ def siti(runtime: Runtime, db: Session) -> User:
 
 
 @pytest.fixture
-def budi(runtime: Runtime, db: Session) -> User:
+def budi(runtime: AppRuntime, db: Session) -> User:
     """Staff of an agency (OPD)."""
     return create_user(
         runtime,

@@ -24,9 +24,9 @@ from sso.core.clock import now
 from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import AuditEvent, Client, User
 from sso.oauth.assertions import ASSERTION_TYPE
-from sso.oidc.keys import KeyService, key_service
-from sso.runtime import Runtime
+from sso.oidc.keys import KeyService
 from sso.storage import grants as grant_repo
+from sso.web.app_runtime import AppRuntime
 from sso.web.routes import token as token_routes
 
 ISSUER = "http://testserver"
@@ -36,7 +36,7 @@ TOKEN_URL = f"{ISSUER}/token"
 
 @dataclass
 class Env:
-    runtime: Runtime
+    runtime: AppRuntime
     http: TestClient
     keys: KeyService
 
@@ -53,15 +53,15 @@ class Env:
             return list(s.scalars(select(AuditEvent).where(AuditEvent.event == name)))
 
 
-def build_app(runtime: Runtime) -> FastAPI:
+def build_app(runtime: AppRuntime) -> FastAPI:
     app = FastAPI()
     app.state.runtime = runtime
     app.include_router(token_routes.router)
     return app
 
 
-def make_env(runtime: Runtime) -> Env:
-    keys = key_service(runtime)
+def make_env(runtime: AppRuntime) -> Env:
+    keys = runtime.keys
     with runtime.sessions() as s:
         keys.ensure_keys(s)
         s.commit()
@@ -78,7 +78,7 @@ class IssuedCode:
 
 
 def issue_code(
-    runtime: Runtime,
+    runtime: AppRuntime,
     client: Client,
     user: User,
     *,

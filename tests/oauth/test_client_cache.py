@@ -17,8 +17,7 @@ from sso.core.crypto import keyed_hash, random_token
 from sso.db.models import Client
 from sso.oauth.client_cache import ClientCache
 from sso.oauth.clients import rotate_secret
-from sso.oidc.provider import get_authorization_server
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client
 from tests.oauth.helpers import Env
 
@@ -32,15 +31,15 @@ class Clock:
 
 
 @pytest.fixture
-def clock(runtime: Runtime) -> Clock:
+def clock(runtime: AppRuntime) -> Clock:
     clock = Clock()
-    cache: ClientCache = get_authorization_server(runtime).tokens.clients
+    cache: ClientCache = runtime.token_server.tokens.clients
     cache.clock = clock
     return clock
 
 
 @pytest.fixture
-def service(runtime: Runtime, db: Session) -> tuple[Client, str]:
+def service(runtime: AppRuntime, db: Session) -> tuple[Client, str]:
     client, secret = create_client(
         runtime,
         db,
@@ -59,14 +58,14 @@ def token(env: Env, client_id: str, secret: str) -> Any:
     )
 
 
-def elsewhere(runtime: Runtime, sql: str, **params: Any) -> None:
+def elsewhere(runtime: AppRuntime, sql: str, **params: Any) -> None:
     """A change by another worker or host: plain SQL on a connection of its own."""
     with runtime.engine.begin() as conn:
         conn.execute(text(sql), params)
 
 
 def test_disabled_on_another_host_stops_within_the_lifetime(
-    env: Env, runtime: Runtime, service: tuple[Client, str], clock: Clock
+    env: Env, runtime: AppRuntime, service: tuple[Client, str], clock: Clock
 ) -> None:
     client, secret = service
     assert token(env, client.client_id, secret).status_code == 200  # now cached
@@ -81,7 +80,7 @@ def test_disabled_on_another_host_stops_within_the_lifetime(
 
 
 def test_secret_rotated_on_another_host_takes_over_within_the_lifetime(
-    env: Env, runtime: Runtime, service: tuple[Client, str], clock: Clock
+    env: Env, runtime: AppRuntime, service: tuple[Client, str], clock: Clock
 ) -> None:
     client, old = service
     assert token(env, client.client_id, old).status_code == 200
@@ -98,7 +97,7 @@ def test_secret_rotated_on_another_host_takes_over_within_the_lifetime(
 
 
 def test_a_change_in_this_process_is_immediate(
-    env: Env, runtime: Runtime, service: tuple[Client, str], clock: Clock
+    env: Env, runtime: AppRuntime, service: tuple[Client, str], clock: Clock
 ) -> None:
     client, old = service
     assert token(env, client.client_id, old).status_code == 200
@@ -117,7 +116,7 @@ def test_a_change_in_this_process_is_immediate(
 
 @pytest.mark.parametrize("statement", ["orm", "core"])
 def test_a_bulk_update_through_a_session_is_immediate(
-    env: Env, runtime: Runtime, service: tuple[Client, str], clock: Clock, statement: str
+    env: Env, runtime: AppRuntime, service: tuple[Client, str], clock: Clock, statement: str
 ) -> None:
     """A statement that changes client rows without loading them (an ORM bulk UPDATE, or a
     Core UPDATE of the clients table executed by a session) drops this process's copies at

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,11 +24,9 @@ from sso.db.models import (
     DeviceAuthorization,
     Grant,
     LoginSession,
-    RefreshToken,
     User,
 )
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from sso.web.routes import device as device_routes
 from tests.factories import PASSWORD, create_client
 from tests.oauth.helpers import ISSUER, Env, verify_id_token
@@ -40,7 +37,7 @@ USER_CODE_RE = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
+def app(runtime: AppRuntime) -> FastAPI:
     """The provider, with the device router even before sso.app lists it."""
     from sso.app import create_app
 
@@ -59,12 +56,12 @@ def phone(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def env(runtime: Runtime, http: TestClient) -> Env:
-    return Env(runtime, http, key_service(runtime))
+def env(runtime: AppRuntime, http: TestClient) -> Env:
+    return Env(runtime, http, runtime.keys)
 
 
 @pytest.fixture
-def tv(runtime: Runtime, db: Session) -> Client:
+def tv(runtime: AppRuntime, db: Session) -> Client:
     """A public device client (no browser, no redirect URI) that may keep a refresh token."""
     client, secret = create_client(
         runtime,
@@ -80,7 +77,7 @@ def tv(runtime: Runtime, db: Session) -> Client:
 
 
 @pytest.fixture
-def kiosk(runtime: Runtime, db: Session) -> tuple[Client, str]:
+def kiosk(runtime: AppRuntime, db: Session) -> tuple[Client, str]:
     """A confidential device client (client_secret_basic)."""
     client, secret = create_client(
         runtime,
@@ -225,7 +222,7 @@ def test_scope_is_narrowed_to_the_registered_scopes(env: Env, tv: Client) -> Non
 
 
 def test_client_authentication_and_grant_type(
-    env: Env, runtime: Runtime, db: Session, tv: Client, kiosk: tuple[Client, str]
+    env: Env, runtime: AppRuntime, db: Session, tv: Client, kiosk: tuple[Client, str]
 ) -> None:
     client, secret = kiosk
     started(env.http, client, secret)
@@ -375,7 +372,7 @@ def test_confidential_client_single_sign_on_and_remembered_consent(
 
 
 def test_trusted_client_still_asks_to_confirm_the_device(
-    env: Env, phone: TestClient, runtime: Runtime, db: Session, siti: User
+    env: Env, phone: TestClient, runtime: AppRuntime, db: Session, siti: User
 ) -> None:
     client, _ = create_client(
         runtime,
@@ -522,7 +519,7 @@ def test_discovery_advertises_the_endpoint_and_it_works(http: TestClient, tv: Cl
     assert r.status_code == 200, r.text
 
 
-def test_cli_registers_a_device_only_public_client(runtime: Runtime, db: Session) -> None:
+def test_cli_registers_a_device_only_public_client(runtime: AppRuntime, db: Session) -> None:
     from sso.cli import app as cli
 
     s = runtime.settings
@@ -557,40 +554,6 @@ def test_cli_registers_a_device_only_public_client(runtime: Runtime, db: Session
     row = db.scalars(select(Client).where(Client.client_id == created["client_id"])).one()
     assert row.grant_types == [DEVICE_GRANT] and row.redirect_uris == []
     assert row.token_endpoint_auth_method == "none"
-
-
-# ---------------------------------------------------------------------------- concurrency
-
-
-def test_ten_parallel_polls_of_an_approved_code_exactly_one_wins(
-    env: Env, app: FastAPI, phone: TestClient, backend: str, tv: Client, siti: User
-) -> None:
-    if backend != "postgres":
-        pytest.skip("real parallel connections: PostgreSQL only")
-    body = started(env.http, tv, scope="openid offline_access")
-    approve(phone, body["user_code"])
-    barrier = threading.Barrier(10)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def redeem() -> None:
-        device = TestClient(app, base_url=ISSUER)
-        barrier.wait()
-        r = poll(device, body["device_code"], tv)
-        with lock:
-            statuses.append(r.status_code)
-
-    threads = [threading.Thread(target=redeem) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200] + [400] * 9
-    with env.session() as s:
-        assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
-        assert (
-            len(list(s.scalars(select(AuditEvent).where(AuditEvent.event == "token.issued")))) == 1
-        )
 
 
 def test_consent_shows_the_user_code_and_the_warning(

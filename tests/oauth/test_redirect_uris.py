@@ -21,7 +21,7 @@ from sso.core.errors import InvalidInput
 from sso.db.models import User
 from sso.oauth import developer_apps, initial_access, redirect_uris
 from sso.oauth.clients import ClientSpec, register
-from sso.runtime import Runtime, build_runtime
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 from tests.conftest import make_settings
 from tests.factories import create_user
 from tests.oidc.flow import authorize_url, login
@@ -52,7 +52,7 @@ CASES = [
 
 
 # ------------------------------------------------------------------ the four registration paths
-def via_cli(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
+def via_cli(rt: AppRuntime, owner: User, kind: str, uri: str) -> bool:
     s = rt.settings
     env = {
         "SSO_ENV": s.env,
@@ -73,7 +73,7 @@ def via_cli(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
     return False
 
 
-def via_admin(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
+def via_admin(rt: AppRuntime, owner: User, kind: str, uri: str) -> bool:
     with rt.sessions() as session:
         client = register(
             session,
@@ -106,7 +106,7 @@ def via_admin(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
         return True
 
 
-def via_portal(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
+def via_portal(rt: AppRuntime, owner: User, kind: str, uri: str) -> bool:
     details = developer_apps.AppDetails(name="Via portal", kind=kind, redirect_uris=[uri])
     with rt.sessions() as session:
         try:
@@ -118,7 +118,7 @@ def via_portal(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
         return True
 
 
-def via_dynamic_registration(rt: Runtime, owner: User, kind: str, uri: str) -> bool:
+def via_dynamic_registration(rt: AppRuntime, owner: User, kind: str, uri: str) -> bool:
     with rt.sessions() as session:
         token = initial_access.issue(session, rt.secret_key, description="tests").token
         session.commit()
@@ -137,7 +137,7 @@ def via_dynamic_registration(rt: Runtime, owner: User, kind: str, uri: str) -> b
     return False
 
 
-PATHS: dict[str, Callable[[Runtime, User, str, str], bool]] = {
+PATHS: dict[str, Callable[[AppRuntime, User, str, str], bool]] = {
     "cli": via_cli,
     "admin": via_admin,
     "portal": via_portal,
@@ -147,21 +147,21 @@ PATHS: dict[str, Callable[[Runtime, User, str, str], bool]] = {
 
 @pytest.fixture(params=["test", "dev"])
 def env_runtime(
-    request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path
-) -> Iterator[Runtime]:
+    request: pytest.FixtureRequest, runtime: AppRuntime, tmp_path: Path
+) -> Iterator[AppRuntime]:
     """The test deployment's runtime, or one of a development deployment on the same database."""
     if request.param == "test":
         yield runtime
         return
     settings = make_settings(runtime.settings.database_url, tmp_path / "dev", env="dev")
-    rt = build_runtime(settings)
+    rt = build_app_runtime(settings)
     yield rt
     rt.dispose()
 
 
 @pytest.mark.parametrize(("uri", "kind", "in_test", "in_dev"), CASES)
 def test_every_registration_path_applies_the_same_rules(
-    env_runtime: Runtime, db: Session, uri: str, kind: str, in_test: bool, in_dev: bool
+    env_runtime: AppRuntime, db: Session, uri: str, kind: str, in_test: bool, in_dev: bool
 ) -> None:
     owner = create_user(env_runtime, db, username="dewi")
     expected = in_dev if env_runtime.settings.env == "dev" else in_test
@@ -173,7 +173,7 @@ def test_every_registration_path_applies_the_same_rules(
     assert (redirect_uris.problem(uri, native=native, dev=dev) is None) == expected
 
 
-def test_production_refuses_what_dev_allows(runtime: Runtime, db: Session) -> None:
+def test_production_refuses_what_dev_allows(runtime: AppRuntime, db: Session) -> None:
     prod = runtime.settings.model_copy(update={"env": "prod"})  # only the kind of deployment
     owner = create_user(runtime, db, username="dewi")
     details = developer_apps.AppDetails(
@@ -194,7 +194,7 @@ def test_production_refuses_what_dev_allows(runtime: Runtime, db: Session) -> No
 
 
 # ------------------------------------------------------------------------------ /authorize
-def _register_via_cli(rt: Runtime, *args: str) -> str:
+def _register_via_cli(rt: AppRuntime, *args: str) -> str:
     s = rt.settings
     env = {
         "SSO_ENV": s.env,
@@ -216,15 +216,15 @@ def _register_via_cli(rt: Runtime, *args: str) -> str:
 
 
 @pytest.fixture
-def dev_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+def dev_runtime(runtime: AppRuntime, tmp_path: Path) -> Iterator[AppRuntime]:
     settings = make_settings(runtime.settings.database_url, tmp_path / "dev", env="dev")
-    rt = build_runtime(settings)
+    rt = build_app_runtime(settings)
     yield rt
     rt.dispose()
 
 
 @pytest.fixture
-def dev_http(dev_runtime: Runtime) -> Iterator[TestClient]:
+def dev_http(dev_runtime: AppRuntime) -> Iterator[TestClient]:
     with TestClient(
         create_app(dev_runtime.settings, dev_runtime), base_url="http://testserver"
     ) as c:
@@ -232,7 +232,7 @@ def dev_http(dev_runtime: Runtime) -> Iterator[TestClient]:
 
 
 def test_web_app_loopback_redirect_uri_matches_exactly(
-    dev_runtime: Runtime, dev_http: TestClient, db: Session
+    dev_runtime: AppRuntime, dev_http: TestClient, db: Session
 ) -> None:
     """A confidential web client registered with a loopback URI (dev) gets its code at that
     port and nowhere else: another program on the next port catches nothing."""
@@ -253,7 +253,7 @@ def test_web_app_loopback_redirect_uri_matches_exactly(
 
 
 def test_native_app_loopback_port_varies(
-    dev_runtime: Runtime, dev_http: TestClient, db: Session
+    dev_runtime: AppRuntime, dev_http: TestClient, db: Session
 ) -> None:
     create_user(dev_runtime, db, username="siti")
     client_id = _register_via_cli(
@@ -299,7 +299,7 @@ def test_matching(registered: str, presented: str, native: bool, expected: bool)
 
 
 def test_admin_console_shows_why_a_redirect_uri_is_refused(
-    app: object, http: TestClient, runtime: Runtime, db: Session
+    app: object, http: TestClient, runtime: AppRuntime, db: Session
 ) -> None:
     """The admin console refuses with the shared rules and says why, in the person's language."""
     from tests.admin.conftest import NIP_ADMIN, agencies, browser, person

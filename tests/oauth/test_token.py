@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sso.core.clock import FrozenClock, set_clock
 from sso.db.models import AuditEvent, Client, ClientAssertionJti, Grant, RefreshToken, User
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client
 from tests.oauth.helpers import (
     REDIRECT,
@@ -207,7 +206,7 @@ def test_redirect_uri_must_match_exactly(env: Env, rp: tuple[Client, str], siti:
 
 
 def test_code_of_another_client(
-    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+    env: Env, rp: tuple[Client, str], siti: User, runtime: AppRuntime, db: Session
 ) -> None:
     client, _ = rp
     other, other_secret = create_client(runtime, db, name="Other", redirect_uris=[REDIRECT])
@@ -235,7 +234,7 @@ def test_unknown_and_expired_code(env: Env, rp: tuple[Client, str], siti: User) 
 
 
 def test_reused_code_revokes_what_the_first_redemption_issued(
-    env: Env, runtime: Runtime, db: Session, siti: User
+    env: Env, runtime: AppRuntime, db: Session, siti: User
 ) -> None:
     client, secret = create_client(runtime, db, name="Offline", redirect_uris=[REDIRECT])
     assert secret
@@ -354,7 +353,7 @@ def _grant_live(env: Env, grant_id: str) -> bool:
 
 
 def test_revoked_expired_and_foreign_refresh_tokens_are_not_reuse(
-    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+    env: Env, rp: tuple[Client, str], siti: User, runtime: AppRuntime, db: Session
 ) -> None:
     """Issue 14 item 4: only a reuse revokes the grant and records refresh_token.reused."""
     client, secret = rp
@@ -408,16 +407,15 @@ def test_revoked_expired_and_foreign_refresh_tokens_are_not_reuse(
 
 
 def test_consuming_a_refresh_token_tells_why_it_failed(
-    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime
+    env: Env, rp: tuple[Client, str], siti: User, runtime: AppRuntime
 ) -> None:
     """The atomic consume says which refusal it was, so a rotation that loses to a concurrent
     logout is not mistaken for theft."""
-    from sso.oidc.provider import token_issuer
     from sso.storage import grants as grant_repo
 
     client, secret = rp
     tokens = [offline_tokens(env, client, secret, siti)["refresh_token"] for _ in range(3)]
-    hashes = [token_issuer(runtime).hash_refresh_token(t) for t in tokens]
+    hashes = [runtime.token_server.tokens.hash_refresh_token(t) for t in tokens]
     with env.session() as s:
         assert grant_repo.consume_refresh_token(s, hashes[0]) == grant_repo.LIVE
         assert grant_repo.consume_refresh_token(s, hashes[0]) == grant_repo.REUSED
@@ -467,7 +465,9 @@ def test_refresh_scope_may_narrow_but_not_widen(
     assert again.json()["scope"] == "openid email offline_access"
 
 
-def test_refresh_token_issuance_rule(env: Env, runtime: Runtime, db: Session, siti: User) -> None:
+def test_refresh_token_issuance_rule(
+    env: Env, runtime: AppRuntime, db: Session, siti: User
+) -> None:
     with_rt, s1 = create_client(
         runtime,
         db,
@@ -501,7 +501,7 @@ def test_refresh_token_issuance_rule(env: Env, runtime: Runtime, db: Session, si
 
 
 def test_refresh_token_of_another_client_and_of_a_disabled_user(
-    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+    env: Env, rp: tuple[Client, str], siti: User, runtime: AppRuntime, db: Session
 ) -> None:
     client, secret = rp
     tokens = offline_tokens(env, client, secret, siti)
@@ -532,7 +532,7 @@ def test_refresh_token_of_another_client_and_of_a_disabled_user(
 # ---------------------------------------------------------------------------- client credentials
 
 
-def test_client_credentials(env: Env, runtime: Runtime, db: Session) -> None:
+def test_client_credentials(env: Env, runtime: AppRuntime, db: Session) -> None:
     client, secret = create_client(
         runtime,
         db,
@@ -586,7 +586,7 @@ def assert_invalid_client(r: Any) -> None:
     assert r.headers["www-authenticate"].startswith('Basic realm="tangsel-sso"')
 
 
-def test_client_secret_post(env: Env, runtime: Runtime, db: Session, siti: User) -> None:
+def test_client_secret_post(env: Env, runtime: AppRuntime, db: Session, siti: User) -> None:
     client, secret = create_client(
         runtime,
         db,
@@ -671,7 +671,7 @@ def test_two_authentication_methods_are_refused(
 
 
 @pytest.fixture
-def jwt_rp(runtime: Runtime, db: Session) -> tuple[Client, Any]:
+def jwt_rp(runtime: AppRuntime, db: Session) -> tuple[Client, Any]:
     key = client_key()
     client, secret = create_client(
         runtime,
@@ -860,7 +860,7 @@ def test_empty_values_count_as_omitted(env: Env, rp: tuple[Client, str], siti: U
 
 
 def test_es256_id_token_and_claims_parameter(
-    env: Env, runtime: Runtime, db: Session, siti: User
+    env: Env, runtime: AppRuntime, db: Session, siti: User
 ) -> None:
     client, secret = create_client(
         runtime, db, name="EC", redirect_uris=[REDIRECT], id_token_signed_response_alg="ES256"
@@ -903,40 +903,3 @@ def test_no_nonce_means_no_nonce_claim(env: Env, rp: tuple[Client, str], siti: U
         nonce=None,
         access_token=body["access_token"],
     )
-
-
-# ---------------------------------------------------------------------------- concurrency
-
-
-def test_twenty_parallel_redemptions_exactly_one_wins(
-    env: Env, backend: str, rp: tuple[Client, str], siti: User
-) -> None:
-    if backend != "postgres":
-        pytest.skip("real parallel connections: PostgreSQL only")
-    client, secret = rp
-    issued = issue_code(env.runtime, client, siti, scope="openid offline_access")
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def redeem() -> None:
-        from fastapi.testclient import TestClient
-
-        from tests.oauth.helpers import build_app
-
-        http = TestClient(build_app(env.runtime))
-        barrier.wait()
-        r = http.post("/token", data=code_form(issued), auth=(client.client_id, secret))
-        with lock:
-            statuses.append(r.status_code)
-
-    threads = [threading.Thread(target=redeem) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200] + [400] * 19
-    with env.session() as s:
-        assert s.scalar(select(func.count()).select_from(RefreshToken)) == 1
-        grant = s.get(Grant, issued.grant_id)
-        assert grant is not None and grant.revoked_at is not None  # the replays revoked it

@@ -265,10 +265,9 @@ def test_loopback_redirect_uri_may_change_port(http, runtime, db, siti):
 
 def _id_token_for(runtime, user_id: str, client_id: str) -> str:
     from sso.core.clock import now
-    from sso.oidc.keys import key_service
 
     t = int(now().timestamp())
-    return key_service(runtime).sign_jwt(
+    return runtime.keys.sign_jwt(
         {"iss": "http://testserver", "sub": user_id, "aud": client_id, "iat": t, "exp": t + 60},
         "RS256",
     )
@@ -350,12 +349,11 @@ def _hint_of_unpublished_key(runtime, user_id: str, client_id: str) -> str:
 def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti, runtime):
     """Issue 14 item 1: the key cache revalidated on a session of its own while the request's
     held SQLite's write lock: 30 s, then 503 (and two pool connections on PostgreSQL)."""
-    from sso.oidc.keys import key_service
     from tests.oidc.connections import one_connection_per_thread
 
     login(http, authorize_url(rp.client_id), "siti")
     hint = _hint_of_unpublished_key(runtime, siti.id, rp.client_id)
-    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    runtime.keys.cache.invalidate()  # the cache revalidates during the request
     with one_connection_per_thread(runtime.engine) as watch:
         r = http.get(
             authorize_url(rp.client_id, prompt="none", id_token_hint=hint).url,
@@ -365,7 +363,7 @@ def test_hint_of_an_unpublished_key_is_answered_in_one_connection(http, rp, siti
     assert r.status_code == 303, r.text
     # A hint we cannot check names someone we cannot confirm: never answered at once.
     assert query_of(r.headers["location"])["error"] == "login_required"
-    key_service(runtime).cache.invalidate()
+    runtime.keys.cache.invalidate()
     with one_connection_per_thread(runtime.engine) as watch:
         r = http.get(authorize_url(rp.client_id, id_token_hint=hint).url, follow_redirects=False)
     assert watch.most == 1

@@ -27,6 +27,7 @@ from sso.db.models.keys import SigningKey
 from sso.oidc import key_set, keys
 from sso.oidc.keys import InvalidJWT, KeyService
 from sso.runtime import Runtime, build_runtime
+from sso.web.app_runtime import AppRuntime
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -440,8 +441,9 @@ def test_signing_without_keys_is_a_clear_error(runtime: Runtime) -> None:
     assert json.loads(svc.jwks()) == {"keys": []}
 
 
-def test_key_service_is_one_per_runtime(runtime: Runtime) -> None:
-    assert keys.key_service(runtime) is keys.key_service(runtime)
+def test_key_service_is_one_per_runtime(runtime: AppRuntime) -> None:
+    """The token server signs with the runtime's one key service (one key cache per process)."""
+    assert runtime.token_server.tokens.signer is runtime.keys
 
 
 # ---------------------------------------------------------------------------- concurrency

@@ -33,12 +33,11 @@ from sso.oidc.backchannel import (
     start_delivery_worker,
     stop_background_deliveries,
 )
-from sso.oidc.keys import key_service
 from sso.oidc.session_end import end_everything_for_user
-from sso.runtime import Runtime
 from sso.storage import grants as grant_repo
 from sso.storage import logout as delivery_repo
 from sso.storage import sessions as session_repo
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client, create_user
 from tests.oidc.flow import authorize_url, csrf_of, login, query_of
 
@@ -120,7 +119,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) ->
 
 
 @pytest.fixture(autouse=True)
-def _background_sends_finish(runtime: Runtime, receiver: Receiver) -> Iterator[None]:
+def _background_sends_finish(runtime: AppRuntime, receiver: Receiver) -> Iterator[None]:
     """Sends started by a test end (and are recorded) before its database and RP go away."""
     yield
     receiver.gate.set()
@@ -133,7 +132,7 @@ def _insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def rp(runtime: Runtime, db: Session, receiver: Receiver) -> tuple[Client, str]:
+def rp(runtime: AppRuntime, db: Session, receiver: Receiver) -> tuple[Client, str]:
     client, secret = create_client(
         runtime,
         db,
@@ -146,7 +145,7 @@ def rp(runtime: Runtime, db: Session, receiver: Receiver) -> tuple[Client, str]:
 
 
 @pytest.fixture
-def siti(runtime: Runtime, db: Session) -> User:
+def siti(runtime: AppRuntime, db: Session) -> User:
     return create_user(runtime, db, username="siti")
 
 
@@ -329,7 +328,7 @@ def test_client_id_must_match_the_hint(
     http: TestClient,
     rp: tuple[Client, str],
     siti: User,
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: Session,
     jwks: KeySet,
 ) -> None:
@@ -484,13 +483,13 @@ def test_hint_of_another_person_asks_first(
     http: TestClient,
     rp: tuple[Client, str],
     siti: User,
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: Session,
     jwks: KeySet,
 ) -> None:
     sid = claims_of(sign_in(http, rp)["id_token"], jwks)["sid"]
     t = int(now().timestamp())
-    hint = key_service(runtime).sign_jwt(
+    hint = runtime.keys.sign_jwt(
         {
             "iss": ISSUER,
             "sub": "someone-else",
@@ -510,13 +509,13 @@ def test_expired_hint_still_logs_out(
     http: TestClient,
     rp: tuple[Client, str],
     siti: User,
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: Session,
     jwks: KeySet,
 ) -> None:
     sid = claims_of(sign_in(http, rp)["id_token"], jwks)["sid"]
     t = int(now().timestamp()) - 7200
-    hint = key_service(runtime).sign_jwt(
+    hint = runtime.keys.sign_jwt(
         {
             "iss": ISSUER,
             "sub": siti.id,
@@ -549,7 +548,7 @@ def test_without_a_session_it_just_redirects(http: TestClient, rp: tuple[Client,
 
 
 def test_offline_access_grant_survives_logout(
-    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: AppRuntime
 ) -> None:
     tokens = sign_in(http, rp, "openid profile offline_access")
     assert tokens.get("refresh_token")
@@ -599,7 +598,7 @@ def test_failed_deliveries_are_retried_then_given_up(
     http: TestClient,
     rp: tuple[Client, str],
     siti: User,
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: Session,
     receiver: Receiver,
     jwks: KeySet,
@@ -650,7 +649,7 @@ def test_a_dead_uri_is_retried(
     http: TestClient,
     rp: tuple[Client, str],
     siti: User,
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: Session,
     jwks: KeySet,
 ) -> None:
@@ -673,7 +672,7 @@ def test_a_dead_uri_is_retried(
 # ---------------------------------------------------------------------------- outbox and admin
 
 
-def test_claims_are_exclusive(runtime: Runtime, db: Session, siti: User) -> None:
+def test_claims_are_exclusive(runtime: AppRuntime, db: Session, siti: User) -> None:
     for _ in range(30):
         delivery_repo.enqueue(db, client_id="c", user_id=siti.id, session_id=None)
     db.commit()
@@ -712,7 +711,7 @@ def test_claims_are_exclusive(runtime: Runtime, db: Session, siti: User) -> None
 
 
 def test_end_everything_for_user(
-    runtime: Runtime,
+    runtime: AppRuntime,
     db: Session,
     siti: User,
     rp: tuple[Client, str],
@@ -793,13 +792,13 @@ def test_end_everything_for_user(
 
 
 def test_hint_is_checked_in_the_request_s_own_connection(
-    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: AppRuntime
 ) -> None:
     """Issue 14 item 1: the key cache must not open a second session beside the request's."""
     from tests.oidc.connections import one_connection_per_thread
 
     tokens = sign_in(http, rp)
-    key_service(runtime).cache.invalidate()  # the cache revalidates during the request
+    runtime.keys.cache.invalidate()  # the cache revalidates during the request
     with one_connection_per_thread(runtime.engine) as watch:
         r = http.get(
             "/logout?" + urlencode({"id_token_hint": tokens["id_token"]}), follow_redirects=False
@@ -809,14 +808,14 @@ def test_hint_is_checked_in_the_request_s_own_connection(
 
 
 def test_a_whole_journey_never_holds_two_connections_in_one_thread(
-    http: TestClient, rp: tuple[Client, str], siti: User, runtime: Runtime
+    http: TestClient, rp: tuple[Client, str], siti: User, runtime: AppRuntime
 ) -> None:
     """Issue 14 item 1, every path at once: login, consent, code, tokens, userinfo, refresh,
     introspection, revocation and logout, each with the key cache due for revalidation."""
     from tests.oidc.connections import one_connection_per_thread
 
     client, secret = rp
-    cache = key_service(runtime).cache
+    cache = runtime.keys.cache
     cache.refresh_interval = 0  # revalidate on every use: any path without a session shows
     with one_connection_per_thread(runtime.engine) as watch:
         tokens = sign_in(http, rp, "openid profile offline_access")

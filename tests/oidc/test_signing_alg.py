@@ -12,27 +12,27 @@ from sqlalchemy.orm import Session
 
 from sso.db.models import Client, User
 from sso.oauth import initial_access
-from sso.runtime import Runtime, build_runtime
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 from tests.conftest import make_settings
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import REDIRECT, code_form, issue_code, make_env, verify_id_token
 
 
 @pytest.fixture
-def es256_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+def es256_runtime(runtime: AppRuntime, tmp_path: Path) -> Iterator[AppRuntime]:
     """The test's (emptied) database, served with ES256 as the default algorithm."""
     settings = make_settings(runtime.settings.database_url, tmp_path, default_signing_alg="ES256")
-    rt = build_runtime(settings)
+    rt = build_app_runtime(settings)
     yield rt
     rt.dispose()
 
 
 @pytest.fixture
-def siti(runtime: Runtime, db: Session) -> User:
+def siti(runtime: AppRuntime, db: Session) -> User:
     return create_user(runtime, db, username="siti")
 
 
-def _id_token_alg(rt: Runtime, client: Client, secret: str, user: User) -> str:
+def _id_token_alg(rt: AppRuntime, client: Client, secret: str, user: User) -> str:
     env = make_env(rt)
     issued = issue_code(rt, client, user)
     r = env.http.post("/token", data=code_form(issued), auth=(client.client_id, secret))
@@ -50,7 +50,7 @@ def _id_token_alg(rt: Runtime, client: Client, secret: str, user: User) -> str:
 
 
 def test_default_alg_signs_for_clients_that_chose_none(
-    es256_runtime: Runtime, db: Session, siti: User
+    es256_runtime: AppRuntime, db: Session, siti: User
 ) -> None:
     undecided, s1 = create_client(es256_runtime, db, name="Undecided", redirect_uris=[REDIRECT])
     chose_rs, s2 = create_client(
@@ -63,7 +63,7 @@ def test_default_alg_signs_for_clients_that_chose_none(
 
 
 def test_the_default_follows_the_setting_not_the_registration(
-    runtime: Runtime, es256_runtime: Runtime, db: Session, siti: User
+    runtime: AppRuntime, es256_runtime: AppRuntime, db: Session, siti: User
 ) -> None:
     client, secret = create_client(runtime, db, name="Undecided", redirect_uris=[REDIRECT])
     assert secret
@@ -72,7 +72,7 @@ def test_the_default_follows_the_setting_not_the_registration(
 
 
 def test_dynamic_registration_stores_no_choice_and_reports_the_default(
-    es256_runtime: Runtime, db: Session
+    es256_runtime: AppRuntime, db: Session
 ) -> None:
     from sso.app import create_app
 

@@ -10,20 +10,20 @@ from authlib.integrations.httpx_client import OAuth2Client
 from sqlalchemy.orm import Session
 
 from sso.db.models import Client, Role, User
-from sso.runtime import Runtime
 from sso.storage import roles as role_repo
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import REDIRECT, Env, code_form, issue_code, make_env
 
 
 @pytest.fixture
-def env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Env:
+def env(runtime: AppRuntime, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
     return make_env(runtime)
 
 
 @pytest.fixture
-def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
+def rp(runtime: AppRuntime, db: Session) -> tuple[Client, str]:
     client, secret = create_client(
         runtime,
         db,
@@ -35,7 +35,7 @@ def rp(runtime: Runtime, db: Session) -> tuple[Client, str]:
 
 
 @pytest.fixture
-def siti(runtime: Runtime, db: Session) -> User:
+def siti(runtime: AppRuntime, db: Session) -> User:
     return create_user(
         runtime,
         db,
@@ -47,7 +47,7 @@ def siti(runtime: Runtime, db: Session) -> User:
 
 
 @pytest.fixture
-def budi(runtime: Runtime, db: Session) -> User:
+def budi(runtime: AppRuntime, db: Session) -> User:
     return create_user(
         runtime,
         db,
@@ -104,7 +104,7 @@ def test_only_sub_without_claim_scopes(env: Env, rp: tuple[Client, str], siti: U
 
 
 def test_opd_for_staff(
-    env: Env, rp: tuple[Client, str], budi: User, runtime: Runtime, db: Session
+    env: Env, rp: tuple[Client, str], budi: User, runtime: AppRuntime, db: Session
 ) -> None:
     client, _ = rp
     role_repo.assign_to_user(db, role_repo.get_or_create_global(db, "admin"), budi.id)
@@ -134,7 +134,7 @@ def test_opd_for_a_citizen_has_no_staff_claims(
 
 
 def test_nik_only_when_the_person_has_one(
-    env: Env, rp: tuple[Client, str], siti: User, runtime: Runtime, db: Session
+    env: Env, rp: tuple[Client, str], siti: User, runtime: AppRuntime, db: Session
 ) -> None:
     assert get(env, access_token(env, rp, siti, "openid nik")).json() == {"sub": siti.id}
     user = db.get(User, siti.id)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sso.config import Settings
-from sso.runtime import Runtime, build_runtime
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 from tests.conftest import _empty_all_tables, make_settings, seed_signing_keys
 
 HTTPS_ISSUER = "https://testserver"
@@ -27,15 +27,15 @@ def https_settings(backend: str, backend_urls: dict[str, str], tmp_path: Path) -
 
 
 @pytest.fixture
-def https_runtime(https_settings: Settings) -> Iterator[Runtime]:
-    rt = build_runtime(https_settings)
+def https_runtime(https_settings: Settings) -> Iterator[AppRuntime]:
+    rt = build_app_runtime(https_settings)
     _empty_all_tables(rt)
     yield rt
     rt.dispose()
 
 
 @pytest.fixture
-def https_app(https_runtime: Runtime) -> FastAPI:
+def https_app(https_runtime: AppRuntime) -> FastAPI:
     from sso.app import create_app
 
     seed_signing_keys(https_runtime)

@@ -29,8 +29,7 @@ from sqlalchemy.orm import Session
 
 from sso.config import Settings
 from sso.core.crypto import PREFIXES
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.accounts import mailbox as smtp
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, create_client, create_user, enrol_totp
@@ -92,7 +91,7 @@ def dump(database_url: str) -> str:
 
 
 def test_a_database_dump_holds_no_usable_secret(
-    backend: str, http: TestClient, runtime: Runtime, db: Session, mailbox: smtp.Mailbox
+    backend: str, http: TestClient, runtime: AppRuntime, db: Session, mailbox: smtp.Mailbox
 ) -> None:
     postgres_only(backend)
     secrets: dict[str, str] = {"password": PASSWORD}
@@ -135,7 +134,7 @@ def test_a_database_dump_holds_no_usable_secret(
     secrets["TOTP secret"] = enrol_totp(runtime, db, user)
 
     # The signing keys: the PEM body and the private JWK members.
-    snapshot = key_service(runtime).cache._current(None)
+    snapshot = runtime.keys.cache._current(None)
     for alg, key in snapshot.signing.items():
         pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         body = "".join(pem.decode().splitlines()[1:-1])

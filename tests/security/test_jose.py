@@ -28,8 +28,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy.orm import Session
 
 from sso.oidc import jws as our_jws
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_client, create_user
 from tests.oauth.helpers import assertion, client_key, public_jwks
 from tests.oidc.flow import authorize_url, login, query_of
@@ -67,7 +66,7 @@ class Genuine:
 
 
 @pytest.fixture
-def genuine(http: TestClient, runtime: Runtime, db: Session) -> Genuine:
+def genuine(http: TestClient, runtime: AppRuntime, db: Session) -> Genuine:
     """A person logged in at the provider, and the tokens their relying party received."""
     client, secret = create_client(
         runtime, db, redirect_uris=[REDIRECT], post_logout_redirect_uris=[LOGOUT_DONE]
@@ -91,12 +90,12 @@ def genuine(http: TestClient, runtime: Runtime, db: Session) -> Genuine:
     return Genuine(body["access_token"], body["id_token"], client.client_id, secret)
 
 
-def _ours(runtime: Runtime, alg: str) -> Any:
+def _ours(runtime: AppRuntime, alg: str) -> Any:
     """Our active signing key of ``alg`` (the private key never leaves the process)."""
-    return key_service(runtime).cache._current(None).signing[alg]
+    return runtime.keys.cache._current(None).signing[alg]
 
 
-def resigned(runtime: Runtime, token: str, **changes: Any) -> str:
+def resigned(runtime: AppRuntime, token: str, **changes: Any) -> str:
     """``token`` with ``changes`` to its claims under our real signature: a token we could have
     made ourselves, refused for what its claims say."""
     header, claims = parts(token)
@@ -105,7 +104,7 @@ def resigned(runtime: Runtime, token: str, **changes: Any) -> str:
     return our_jws.encode(claims, header["alg"], header["kid"], header.get("typ"), private)
 
 
-def attacks(runtime: Runtime, genuine_token: str) -> dict[str, str]:
+def attacks(runtime: AppRuntime, genuine_token: str) -> dict[str, str]:
     """Forgeries of ``genuine_token``: its own claims, with a header or signature attack."""
     header, claims = parts(genuine_token)
     ours = _ours(runtime, header["alg"])
@@ -172,7 +171,7 @@ def _introspect_inactive(http: TestClient, g: Genuine, token: str) -> bool:
 
 
 def test_access_token_forgeries_are_refused_at_userinfo_and_introspect(
-    http: TestClient, runtime: Runtime, genuine: Genuine
+    http: TestClient, runtime: AppRuntime, genuine: Genuine
 ) -> None:
     assert (
         http.get(
@@ -201,7 +200,7 @@ def _authorize_with_hint(http: TestClient, client_id: str, hint: str) -> dict[st
 
 
 def test_id_token_hint_forgeries_are_refused_at_authorize(
-    http: TestClient, runtime: Runtime, genuine: Genuine
+    http: TestClient, runtime: AppRuntime, genuine: Genuine
 ) -> None:
     assert "code" in _authorize_with_hint(http, genuine.client_id, genuine.id_token)
     cases = attacks(runtime, genuine.id_token)
@@ -215,7 +214,7 @@ def test_id_token_hint_forgeries_are_refused_at_authorize(
 
 
 def test_id_token_hint_forgeries_are_refused_at_logout(
-    http: TestClient, runtime: Runtime, genuine: Genuine
+    http: TestClient, runtime: AppRuntime, genuine: Genuine
 ) -> None:
     cases = attacks(runtime, genuine.id_token)
     cases["access token as id_token_hint"] = genuine.access_token
@@ -240,7 +239,7 @@ TOKEN_URL = f"{ISSUER}/token"
 
 
 def test_client_assertion_attacks_are_refused_at_token(
-    http: TestClient, runtime: Runtime, db: Session
+    http: TestClient, runtime: AppRuntime, db: Session
 ) -> None:
     key = client_key()
     client, _ = create_client(

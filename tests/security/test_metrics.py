@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from sso.config import Settings
-from sso.runtime import Runtime, build_runtime
+from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 from sso.web.metrics import prepare_for_workers
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, create_client, create_user, enrol_totp
@@ -125,7 +126,7 @@ def test_metrics_needs_the_configured_token(backend_urls: dict[str, str], tmp_pa
 
     token = "scrape-token-0123456789abcdef"
     settings = make_settings(backend_urls["sqlite"], tmp_path, metrics_token=token)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     try:
         http = TestClient(create_app(settings, runtime))
         assert http.get("/metrics").status_code == 401
@@ -147,7 +148,7 @@ def test_metrics_without_a_token_does_not_exist_in_prod(
     from sso.app import create_app
 
     settings = make_settings(backend_urls["sqlite"], tmp_path)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     # Settings.problems() refuses SQLite in prod; the route only looks at env and the token.
     runtime.settings = settings.model_copy(update={"env": "prod"})
     try:
@@ -172,12 +173,12 @@ _WORKER = textwrap.dedent(
     from pathlib import Path
     from fastapi.testclient import TestClient
     from sso.app import create_app
-    from sso.runtime import build_runtime
+    from sso.web.app_runtime import AppRuntime, build_app_runtime
     from tests.conftest import make_settings
 
     url, var, directory, count = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     settings = make_settings(url, var, metrics_dir=directory)
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     http = TestClient(create_app(settings, runtime))
     for _ in range(count):
         assert http.get("/healthz").status_code == 200
@@ -259,14 +260,13 @@ def test_admin_needs_an_administrator(http: TestClient, runtime: Runtime, db: Se
     assert page.status_code == 403  # type: ignore[attr-defined]
 
 
-def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) -> None:
+def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: AppRuntime) -> None:
     """While logins wait their turn, an operator sees them in the two gauges; afterwards both
     are back at zero."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from sso.web.load_shedding import PasswordCheckAdmission
-    from sso.web.metrics import for_runtime
 
     release = asyncio.Event()
     entered = 0
@@ -312,10 +312,10 @@ def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) 
         tasks = [asyncio.create_task(sent()) for _ in range(line.running + 2)]
         while entered < line.running or line.waiting < 2:
             await asyncio.sleep(0.01)
-        during = for_runtime(runtime).render().decode()
+        during = runtime.metrics.render().decode()
         release.set()
         await asyncio.gather(*tasks)
-        return during, for_runtime(runtime).render().decode()
+        return during, runtime.metrics.render().decode()
 
     # A loop of its own in a thread of its own (another test may have left one running here).
     with ThreadPoolExecutor(1) as thread:
@@ -326,15 +326,14 @@ def test_the_password_check_line_shows_who_runs_and_who_waits(runtime: Runtime) 
     assert sample(after, "sso_password_check_queue_depth") == 0
 
 
-def test_only_committed_audit_events_are_counted(runtime: Runtime) -> None:
+def test_only_committed_audit_events_are_counted(runtime: AppRuntime) -> None:
     """The counters read the audit events of committed transactions: a rolled-back
     transaction counts nothing, a rolled-back savepoint drops only what it wrote, and a
     released savepoint's events count when the outer transaction commits."""
     from sso.core.events import Event
     from sso.storage import audit
-    from sso.web.metrics import for_runtime
 
-    metrics = for_runtime(runtime)
+    metrics = runtime.metrics
 
     def logins() -> float:
         return sample(metrics.render().decode(), "sso_logins_total")

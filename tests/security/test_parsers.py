@@ -30,8 +30,7 @@ from sso.oidc.authorize import (
     validate,
 )
 from sso.oidc.jws import InvalidJWT
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from sso.web.i18n import SUPPORTED, parse_accept_language
 from tests.factories import create_client
 from tests.oidc.flow import authorize_url, csrf_of
@@ -164,8 +163,8 @@ jwt_like = st.one_of(
 )
 
 
-def test_verify_jwt_refuses_garbage_with_its_own_error(runtime: Runtime) -> None:
-    keys = key_service(runtime)
+def test_verify_jwt_refuses_garbage_with_its_own_error(runtime: AppRuntime) -> None:
+    keys = runtime.keys
     with runtime.sessions() as session:
         keys.ensure_keys(session)
         session.commit()
@@ -211,7 +210,7 @@ params = st.dictionaries(
 )
 
 
-def test_authorize_parameters_are_validated_or_refused(runtime: Runtime, db: Session) -> None:
+def test_authorize_parameters_are_validated_or_refused(runtime: AppRuntime, db: Session) -> None:
     client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK], public=True)
 
     @WITH_DB
@@ -236,7 +235,7 @@ def test_authorize_parameters_are_validated_or_refused(runtime: Runtime, db: Ses
 
 
 def test_authorize_endpoint_never_fails_with_a_server_error(
-    http: TestClient, runtime: Runtime, db: Session
+    http: TestClient, runtime: AppRuntime, db: Session
 ) -> None:
     client, _ = create_client(runtime, db, redirect_uris=[REDIRECT, LOOPBACK], public=True)
 
@@ -255,7 +254,7 @@ NUL_VALUES = ["\x00", "a\x00b", "\ud7ff\x00", "%00"]
 
 
 def test_nul_characters_never_cause_a_server_error(
-    http: TestClient, runtime: Runtime, db: Session
+    http: TestClient, runtime: AppRuntime, db: Session
 ) -> None:
     """PostgreSQL refuses NUL in text; every endpoint must answer 4xx, not 500."""
     client, secret = create_client(runtime, db, redirect_uris=[REDIRECT])

@@ -26,9 +26,8 @@ from sso.oauth.clients import ClientSpec, register
 from sso.oauth.pinned_http import pinned_post
 from sso.oauth.url_guard import UnsafeURL
 from sso.oidc.backchannel import deliver_due
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
 from sso.storage import logout as delivery_repo
+from sso.web.app_runtime import AppRuntime
 from tests.factories import create_user
 
 NAME = "rp.example.test"
@@ -210,10 +209,10 @@ def test_tls_keeps_the_host_name_for_sni_and_the_certificate(
 
 
 def test_back_channel_logout_is_sent_to_the_vetted_address(
-    runtime: Runtime, db: Session, vetted_and_other: tuple[Receiver, Receiver]
+    runtime: AppRuntime, db: Session, vetted_and_other: tuple[Receiver, Receiver]
 ) -> None:
     vetted, other = vetted_and_other
-    key_service(runtime).ensure_keys(db)
+    runtime.keys.ensure_keys(db)
     db.commit()
     siti = create_user(runtime, db, username="siti")
     client = register(

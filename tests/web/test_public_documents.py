@@ -9,8 +9,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
+from sso.web.app_runtime import AppRuntime
 from sso.web.public_documents import PublicDocuments
 
 PATHS = (
@@ -21,7 +20,9 @@ PATHS = (
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_same_body_and_headers_as_the_routes(http: TestClient, runtime: Runtime, path: str) -> None:
+def test_same_body_and_headers_as_the_routes(
+    http: TestClient, runtime: AppRuntime, path: str
+) -> None:
     from sso.app import create_app
 
     fast = http.get(path, headers={"X-Request-ID": "abc-123"})
@@ -79,11 +80,11 @@ def test_etag_gives_304_without_a_body(http: TestClient, path: str) -> None:
 
 
 def test_a_new_key_is_published_at_once_with_a_new_etag(
-    http: TestClient, runtime: Runtime, db: object
+    http: TestClient, runtime: AppRuntime, db: object
 ) -> None:
     before = http.get("/jwks.json")
     kids = {k["kid"] for k in before.json()["keys"]}
-    key_service(runtime).rotate(db, "RS256")  # type: ignore[arg-type]
+    runtime.keys.rotate(db, "RS256")  # type: ignore[arg-type]
     db.commit()  # type: ignore[attr-defined]
     after = http.get("/jwks.json", headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200, "the old ETag must not match the new key set"
@@ -119,14 +120,14 @@ def test_access_log_and_metrics_as_for_any_request(
 
 
 def test_database_down_serves_the_last_jwks_and_asks_again_later(
-    http: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    http: TestClient, runtime: AppRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
     from sso.web import public_documents
 
     good = http.get("/jwks.json")
-    keys = key_service(runtime)
+    keys = runtime.keys
     calls: list[int] = []
 
     def unreachable(**_kw: object) -> bytes:

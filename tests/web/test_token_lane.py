@@ -16,7 +16,7 @@ from httpx2 import Response
 from sqlalchemy.orm import Session
 
 from sso.app import create_app
-from sso.runtime import Runtime, build_runtime
+from sso.web.app_runtime import AppRuntime, build_app_runtime
 from sso.web.routes import token as token_routes
 from sso.web.token_lane import TokenLane
 from tests.conftest import make_settings, seed_signing_keys
@@ -40,7 +40,7 @@ COMPARED = (
 )
 
 
-def _without_lane(runtime: Runtime) -> FastAPI:
+def _without_lane(runtime: AppRuntime) -> FastAPI:
     app = create_app(runtime.settings, runtime)
     app.user_middleware = [
         m for m in app.user_middleware if getattr(m, "cls", None) is not TokenLane
@@ -58,14 +58,14 @@ def _without_token_routes(app: FastAPI) -> FastAPI:
 
 
 @pytest.fixture
-def plain(runtime: Runtime) -> Iterator[TestClient]:
+def plain(runtime: AppRuntime) -> Iterator[TestClient]:
     """The same provider with the lane taken out: the stack and the routes answer."""
     with TestClient(_without_lane(runtime), base_url="http://testserver") as client:
         yield client
 
 
 @pytest.fixture
-def machine(runtime: Runtime, db: Session) -> tuple[str, str]:
+def machine(runtime: AppRuntime, db: Session) -> tuple[str, str]:
     client, secret = create_client(
         runtime,
         db,
@@ -86,7 +86,7 @@ def _same(fast: Response, slow: Response) -> None:
     assert int(fast.headers["content-length"]) == len(fast.content)
 
 
-def test_the_lane_answers_ahead_of_the_stack(runtime: Runtime, machine: tuple[str, str]) -> None:
+def test_the_lane_answers_ahead_of_the_stack(runtime: AppRuntime, machine: tuple[str, str]) -> None:
     seed_signing_keys(runtime)
     app = _without_token_routes(create_app(runtime.settings, runtime))
     with TestClient(app, base_url="http://testserver") as http:
@@ -195,7 +195,7 @@ def test_access_log_and_metrics_as_for_any_request(
 
 
 def test_the_request_context_reaches_the_audit_row(
-    http: TestClient, machine: tuple[str, str], runtime: Runtime
+    http: TestClient, machine: tuple[str, str], runtime: AppRuntime
 ) -> None:
     from sqlalchemy import select
 
@@ -215,22 +215,22 @@ def test_the_request_context_reaches_the_audit_row(
 
 
 @pytest.fixture
-def limited(backend_urls: dict[str, str], backend: str, tmp_path: Path) -> Iterator[Runtime]:
+def limited(backend_urls: dict[str, str], backend: str, tmp_path: Path) -> Iterator[AppRuntime]:
     settings = make_settings(
         backend_urls[backend],
         tmp_path,
         rate_limit_ip_per_minute=6,
         rate_limit_client_per_minute=2,
     )
-    runtime = build_runtime(settings)
+    runtime = build_app_runtime(settings)
     try:
         yield runtime
     finally:
-        runtime.dispose()
+        runtime.close()
 
 
 def test_rate_limits_count_as_in_the_stack(
-    limited: Runtime, runtime: Runtime, machine: tuple[str, str]
+    limited: AppRuntime, runtime: AppRuntime, machine: tuple[str, str]
 ) -> None:
     seed_signing_keys(limited)
     with TestClient(create_app(limited.settings, limited), base_url="http://t") as http:

@@ -26,8 +26,6 @@ from sso.web.console import require_login, require_recent_login
 from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
 from sso.web.routes import account_devices, account_phone, account_privacy
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -133,7 +131,7 @@ def _email_request(request: Request, email: str) -> Response:
             return page(request, db, who, "email.html", "profile", context, status=400)
         response = page(request, db, who, "email_sent.html", "profile", {"email": email.strip()})
     # The same page whether the address was free or not; the mail goes out afterwards.
-    response.background = BackgroundTask(mailer(runtime).deliver, mails)
+    response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response
 
 
@@ -155,7 +153,7 @@ def email_confirm(request: Request, token: str = "") -> Response:
         status=200 if ok else (409 if result.status == "taken" else 400),
     )
     if result.mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, list(result.mails))
+        response.background = BackgroundTask(runtime.mailer.deliver, list(result.mails))
     return response
 
 
@@ -282,7 +280,7 @@ def _password_change(request: Request, fields: dict[str, str]) -> Response:
                 headers={"Retry-After": str(verdict.retry_after)},
             )
         return _password_page(request, 400, "account.current_password_wrong")
-    new_hash = password_hasher(runtime).hash(fields["password"])
+    new_hash = runtime.password_hasher.hash(fields["password"])
     with runtime.sessions() as db:
         try:
             profile.store_new_password(db, change, new_hash)

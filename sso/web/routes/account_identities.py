@@ -20,7 +20,7 @@ from sso.web.account_ui import done, page, read_form
 from sso.web.console import require_login
 from sso.web.deps import runtime_of
 from sso.web.responses import browser_cookie, set_browser_cookie
-from sso.web.routes.upstreams import failure_page, metadata_cache
+from sso.web.routes.upstreams import failure_page
 
 router = APIRouter(include_in_schema=False)
 PATH = "/account/identities"
@@ -92,7 +92,7 @@ def link(request: Request, slug: str) -> Response:
                 db,
                 runtime.settings,
                 runtime.encryptor,
-                metadata_cache(runtime),
+                runtime.upstream_metadata,
                 upstream,
                 browser,
                 purpose="link",

@@ -18,7 +18,6 @@ from sso.web.account_ui import DONE, done, page, read_form
 from sso.web.console import require_login
 from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale
-from sso.web.routes.interaction import throttle
 from sso.web.templating import default_locale
 
 router = APIRouter(include_in_schema=False)
@@ -75,7 +74,7 @@ def _phone_send(request: Request, number: str, channel: str) -> Response:
             sent = passwordless.start_phone_verification(
                 db,
                 runtime.settings,
-                throttle(runtime),
+                runtime.throttle,
                 who.user,
                 number,
                 channel=channel,
@@ -149,7 +148,7 @@ def _email_send(request: Request) -> Response:
             sent = passwordless.start_email_verification(
                 db,
                 runtime.settings,
-                throttle(runtime),
+                runtime.throttle,
                 who.user,
                 locale=_locale(request),
                 ip=events.current_context().ip,
@@ -209,7 +208,7 @@ def _resend(request: Request, kind: str, challenge: str, channel: str) -> Respon
             sent = code_requests.resend(
                 db,
                 runtime.settings,
-                throttle(runtime),
+                runtime.throttle,
                 challenge,
                 channel=channel or None,
                 locale=_locale(request),

@@ -25,7 +25,6 @@ from sso.web.console import require_recent_login
 from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie
-from sso.web.routes.interaction import throttle
 from sso.web.security import security_headers
 from sso.web.templating import render
 
@@ -156,7 +155,7 @@ def _check_code(request: Request, user_id: str, code: str) -> Response | None:
     if not code.strip():  # not a guess: nothing counted
         return _delete_page(request, 400, "account.delete.code_missing")
     runtime = runtime_of(request)
-    guard = throttle(runtime)
+    guard = runtime.throttle
     attempt = mfa.reserve_code_attempt(guard, user_id, events.current_context().ip)
     if not attempt.verdict.allowed:
         wait = attempt.verdict.retry_after

@@ -17,18 +17,17 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import policy, recovery, registration
-from sso.accounts.mail import Mail, Mailer
+from sso.accounts.mail import Mail
 from sso.accounts.throttle import wait_minutes
 from sso.core import events
 from sso.core.errors import InvalidInput
 from sso.oidc.session_end import end_everything_for_user
-from sso.runtime import Runtime
 from sso.web import security, signup_return
+from sso.web.app_runtime import AppRuntime
 from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.load_shedding import checks_password
 from sso.web.responses import clear_session_cookie, set_session_cookie
-from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.templating import default_locale, render
 
 router = APIRouter(include_in_schema=False)
@@ -37,21 +36,13 @@ MAX_FIELD = 1024
 REGISTER_FIELDS = ("name", "email", "phone", "password", "password_confirm", "interaction")
 
 
-def mailer(runtime: Runtime) -> Mailer:
-    """The process's mailer (tests may put their own in ``runtime.extras["mailer"]``)."""
-    found = runtime.extras.get("mailer")
-    if not isinstance(found, Mailer):
-        found = runtime.extras["mailer"] = Mailer(runtime.settings)
-    return found
-
-
 def _locale(request: Request) -> str:
     return negotiate_locale(request, default=default_locale(request))
 
 
-def _send_after(response: Response, runtime: Runtime, mails: list[Mail]) -> Response:
+def _send_after(response: Response, runtime: AppRuntime, mails: list[Mail]) -> Response:
     if mails:
-        response.background = BackgroundTask(mailer(runtime).deliver, mails)
+        response.background = BackgroundTask(runtime.mailer.deliver, mails)
     return response
 
 
@@ -129,7 +120,7 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
     with runtime.sessions() as session:
         try:
             outcome = registration.register_citizen(
-                session, password_hasher(runtime), runtime.settings, reg
+                session, runtime.password_hasher, runtime.settings, reg
             )
             session.commit()
         except BaseException:
@@ -155,11 +146,11 @@ def _register(request: Request, fields: dict[str, str]) -> Response:
     return _send_after(page, runtime, outcome.mails)
 
 
-def _register_refused(request: Request, runtime: Runtime) -> Response | None:
+def _register_refused(request: Request, runtime: AppRuntime) -> Response | None:
     """Registrations that would hash a password and send a mail count per IP, the same
     whether or not the address has an account (the limit is high: many people register behind
     one public address). Over it: 429 with the wait in words and ``Retry-After``."""
-    guard = throttle(runtime)
+    guard = runtime.throttle
     ip = events.current_context().ip or "unknown"
     limit = guard.limit(runtime.settings.registration_max_requests_ip)
     verdict = guard.hit(guard.key("register_ip", ip), limit)
@@ -231,10 +222,10 @@ async def forgot(request: Request) -> Response:
     return await run_in_threadpool(_forgot, request, fields["email"])
 
 
-def _forgot_refused(request: Request, runtime: Runtime, email: str) -> Response | None:
+def _forgot_refused(request: Request, runtime: AppRuntime, email: str) -> Response | None:
     """Every request counts, per IP and per address (the same whether or not it has an
     account), so nobody floods a mailbox or probes addresses by the page's timing."""
-    guard = throttle(runtime)
+    guard = runtime.throttle
     settings = runtime.settings
     ip = events.current_context().ip or "unknown"
     checks = (
@@ -336,7 +327,7 @@ def _reset(request: Request, fields: dict[str, str]) -> Response:
                 return _reset_page(request, token, kind, "password.mismatch", status=400)
             recovery.reset_password(
                 session,
-                password_hasher(runtime),
+                runtime.password_hasher,
                 runtime.settings,
                 token,
                 fields["password"],

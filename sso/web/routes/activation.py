@@ -16,7 +16,6 @@ from sso.accounts import activation, policy
 from sso.web import security
 from sso.web.deps import runtime_of
 from sso.web.load_shedding import checks_password
-from sso.web.routes.interaction import password_hasher
 from sso.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -95,7 +94,7 @@ def _activate(request: Request, fields: dict[str, str]) -> Response:
             if fields["password"] != fields["password_confirm"]:
                 return _page(request, token, kind, "password.mismatch", status=400)
             activation.activate(
-                session, password_hasher(runtime), runtime.settings, token, fields["password"]
+                session, runtime.password_hasher, runtime.settings, token, fields["password"]
             )
             session.commit()
         except activation.ActivationLinkInvalid:

@@ -11,9 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.core.crypto import random_token
 from sso.oidc.entry import ErrorPage, begin_authorization
-from sso.oidc.keys import key_service
 from sso.oidc.outcomes import Answer
-from sso.runtime import Runtime
+from sso.web.deps import runtime_of
 from sso.web.responses import (
     authorization_response,
     browser_cookie,
@@ -52,14 +51,14 @@ def error_page(
 
 
 def _authorize(request: Request, multi: Mapping[str, Sequence[str]]) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     settings = runtime.settings
     browser = browser_cookie(request) or random_token(nbytes=24)
     with runtime.sessions() as session:
         outcome = begin_authorization(
             session,
             settings,
-            key_service(runtime),
+            runtime.keys,
             multi,
             session_cookie_value=session_cookie(request),
             browser_value=browser,

@@ -24,7 +24,6 @@ from sso.oidc import login
 from sso.oidc.outcomes import Proceed
 from sso.web import codes, security
 from sso.web.interaction_pages import InteractionPage, with_interaction
-from sso.web.routes.interaction import throttle
 
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 1024
@@ -126,7 +125,7 @@ def _send(page: InteractionPage, identifier: str, channel: str) -> Response:
         sent = passwordless.start_login(
             session,
             page.settings,
-            throttle(page.runtime),
+            page.runtime.throttle,
             identifier,
             channel=channel,
             locale=page.locale,
@@ -231,7 +230,7 @@ def _resend(page: InteractionPage, kind: str, challenge: str, channel: str) -> R
         sent = code_requests.resend(
             session,
             page.settings,
-            throttle(page.runtime),
+            page.runtime.throttle,
             challenge,
             channel=channel or None,
             locale=page.locale,

@@ -21,12 +21,10 @@ from sso.core.crypto import random_token
 from sso.oauth import device as device_flow
 from sso.oidc.entry import begin_device_approval
 from sso.oidc.outcomes import Refused
-from sso.runtime import Runtime
 from sso.web import api_docs, security
-from sso.web.deps import RuntimeDep, SessionDep
+from sso.web.deps import RuntimeDep, SessionDep, runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.responses import browser_cookie, set_browser_cookie
-from sso.web.routes.interaction import throttle
 from sso.web.routes.token import serve_endpoint
 from sso.web.templating import default_locale, render
 
@@ -83,13 +81,13 @@ async def submit_user_code(request: Request) -> Response:
 
 
 def _submit(request: Request, user_code: str) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     browser = browser_cookie(request) or random_token(nbytes=24)
     with runtime.sessions() as session:
         outcome = begin_device_approval(
             session,
             runtime.settings,
-            throttle(runtime),
+            runtime.throttle,
             user_code,
             browser_value=browser,
             display_code=_shown(user_code),

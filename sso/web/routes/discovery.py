@@ -6,10 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from sso.oidc.discovery import documents
-from sso.oidc.keys import key_service
-from sso.runtime import Runtime
 from sso.web import api_docs
+from sso.web.deps import runtime_of
 
 router = APIRouter(tags=["discovery"])
 JSON = "application/json"
@@ -17,18 +15,10 @@ DOCUMENT_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allo
 JWKS_HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
 
 
-def _documents(request: Request) -> tuple[bytes, bytes]:
-    runtime: Runtime = request.app.state.runtime
-    docs = runtime.extras.get("discovery")
-    if docs is None:
-        docs = runtime.extras["discovery"] = documents(runtime.settings)
-    return docs
-
-
 @router.get("/.well-known/openid-configuration", **api_docs.DISCOVERY)
 async def openid_configuration(request: Request) -> Response:
     return Response(
-        _documents(request)[0],
+        runtime_of(request).discovery[0],
         media_type=JSON,
         headers=DOCUMENT_HEADERS,
     )
@@ -37,7 +27,7 @@ async def openid_configuration(request: Request) -> Response:
 @router.get("/.well-known/oauth-authorization-server", **api_docs.DISCOVERY)
 async def oauth_metadata(request: Request) -> Response:
     return Response(
-        _documents(request)[1],
+        runtime_of(request).discovery[1],
         media_type=JSON,
         headers=DOCUMENT_HEADERS,
     )
@@ -45,8 +35,8 @@ async def oauth_metadata(request: Request) -> Response:
 
 @router.get("/jwks.json", **api_docs.JWKS)
 async def jwks(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    keys = key_service(runtime)
+    runtime = runtime_of(request)
+    keys = runtime.keys
     # The bytes are built once per key-set version; only a due revalidation (one small query,
     # every few seconds) goes to the thread pool.
     body = keys.cache.fresh_jwks()

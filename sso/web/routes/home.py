@@ -12,9 +12,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
-from sso.runtime import Runtime
 from sso.web import navigation
 from sso.web.console import current_login
+from sso.web.deps import runtime_of
 from sso.web.templating import STATIC_DIR, render
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +24,7 @@ ICON_MAX_AGE = 7 * 24 * 3600
 
 @router.get("/")
 def home(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     with runtime.sessions() as db:
         found = current_login(request, db)
         nav = navigation.for_person(request, db, found.user) if found else None

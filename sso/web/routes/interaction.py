@@ -8,11 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from sso.accounts.passwords import PasswordHasher
-from sso.accounts.throttle import Throttle, for_runtime
 from sso.oidc import login
 from sso.oidc.outcomes import Refused, WrongStep
-from sso.runtime import Runtime
 from sso.web import security
 from sso.web.interaction_pages import InteractionPage, with_interaction
 from sso.web.load_shedding import checks_password
@@ -20,18 +17,6 @@ from sso.web.load_shedding import checks_password
 router = APIRouter(include_in_schema=False)
 
 MAX_FIELD = 1024
-
-
-def password_hasher(runtime: Runtime) -> PasswordHasher:
-    hasher = runtime.extras.get("password_hasher")
-    if not isinstance(hasher, PasswordHasher):
-        hasher = runtime.extras["password_hasher"] = PasswordHasher(runtime.settings)
-    return hasher
-
-
-def throttle(runtime: Runtime) -> Throttle:
-    """The process's guessing protection (Redis or database counters)."""
-    return for_runtime(runtime.extras, runtime.settings, runtime.sessions)
 
 
 @router.get("/interaction/{interaction_id}")
@@ -55,7 +40,7 @@ async def login_form(request: Request, interaction_id: str) -> Response:
 
 def _login(page: InteractionPage, username: str, password: str) -> Response:
     outcome = login.submit_password(
-        page.ia, password_hasher(page.runtime), throttle(page.runtime), username, password
+        page.ia, page.runtime.password_hasher, page.runtime.throttle, username, password
     )
     if isinstance(outcome, Refused):
         return page.refused(

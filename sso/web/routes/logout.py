@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import sessions as login_sessions
 from sso.oidc.backchannel import deliver_soon
-from sso.oidc.keys import key_service
 from sso.oidc.logout import LogoutRequest, LogoutRequestError, end_session, validate_logout_request
 from sso.runtime import Runtime
 from sso.web import security
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale
 from sso.web.responses import clear_session_cookie, session_cookie
 from sso.web.templating import render
@@ -113,10 +113,10 @@ def _confirm_page(request: Request, req: LogoutRequest) -> Response:
 
 
 def _logout(request: Request, multi: Params) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
-            req = validate_logout_request(session, key_service(runtime), runtime.settings, multi)
+            req = validate_logout_request(session, runtime.keys, runtime.settings, multi)
         except LogoutRequestError as exc:
             return _error_page(request, multi, exc)
         current = login_sessions.resolve(session, runtime.settings, session_cookie(request))
@@ -132,10 +132,10 @@ def _logout(request: Request, multi: Params) -> Response:
 
 
 def _confirm(request: Request, multi: Params, confirmed: bool) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
-            req = validate_logout_request(session, key_service(runtime), runtime.settings, multi)
+            req = validate_logout_request(session, runtime.keys, runtime.settings, multi)
         except LogoutRequestError as exc:
             return _error_page(request, multi, exc)
         if not confirmed:

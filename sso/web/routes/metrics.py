@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from sso.core.crypto import constant_time_equals
-from sso.runtime import Runtime
-from sso.web.metrics import CONTENT_TYPE, for_runtime
+from sso.web.deps import runtime_of
+from sso.web.metrics import CONTENT_TYPE
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +26,7 @@ def _authorised(request: Request, expected: str) -> bool:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     settings = runtime.settings
     if settings.metrics_token is None:
         if settings.env == "prod":
@@ -36,7 +36,6 @@ def metrics(request: Request) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
         )
-    collected = for_runtime(runtime)
     return Response(
-        collected.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+        runtime.metrics.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"}
     )

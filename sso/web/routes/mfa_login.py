@@ -21,7 +21,7 @@ from sso.web.i18n import translate
 from sso.web.interaction_pages import InteractionPage, with_interaction
 from sso.web.responses import set_session_cookie
 from sso.web.routes import mfa_pages
-from sso.web.routes.interaction import MAX_FIELD, throttle
+from sso.web.routes.interaction import MAX_FIELD
 
 router = APIRouter(include_in_schema=False)
 MAX_JSON = 64 * 1024
@@ -42,7 +42,7 @@ async def verify_code(request: Request, interaction_id: str) -> Response:
 def _verify_code(page: InteractionPage, method: str, code: str) -> Response:
     user = page.ia.next().user
     outcome = second_factor.submit_code(
-        page.ia, throttle(page.runtime), page.runtime.encryptor, method, code
+        page.ia, page.runtime.throttle, page.runtime.encryptor, method, code
     )
     if isinstance(outcome, WrongStep) or user is None:
         return page.proceed()
@@ -163,7 +163,7 @@ async def passkey_finish(request: Request, interaction_id: str) -> Response:
         lambda page: _json_outcome(
             page,
             second_factor.passkey_finish(
-                page.ia, throttle(page.runtime), body.get("handle"), body.get("credential")
+                page.ia, page.runtime.throttle, body.get("handle"), body.get("credential")
             ),
         ),
     )

@@ -22,9 +22,7 @@ from sso.oidc.outcomes import Proceed
 from sso.web import codes, security
 from sso.web.interaction_pages import InteractionPage, with_interaction
 from sso.web.load_shedding import checks_password
-from sso.web.routes.account_self_service import mailer
 from sso.web.routes.code_login import amr_of, bound, challenge_of, code_page
-from sso.web.routes.interaction import throttle
 
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 1024
@@ -82,7 +80,7 @@ def _start(page: InteractionPage, fields: dict[str, str]) -> Response:
         sent = passwordless.start_registration(
             session,
             page.settings,
-            throttle(page.runtime),
+            page.runtime.throttle,
             reg,
             ip=events.current_context().ip,
             extra={"ia": bound(page)},
@@ -168,5 +166,5 @@ def _check(page: InteractionPage, challenge: str, code: str) -> Response:
         )
     response = page.back(outcome)
     if mails:
-        response.background = BackgroundTask(mailer(page.runtime).deliver, mails)
+        response.background = BackgroundTask(page.runtime.mailer.deliver, mails)
     return response

@@ -12,11 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from sso.accounts import code_limits, registration
 from sso.core import events
-from sso.runtime import Runtime
 from sso.web import security
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
-from sso.web.routes.account_self_service import mailer
-from sso.web.routes.interaction import throttle
 from sso.web.templating import default_locale, render
 
 router = APIRouter(include_in_schema=False)
@@ -38,8 +36,8 @@ async def resend_link(request: Request) -> Response:
 def _resend_link(request: Request, email: str) -> Response:
     """The same page whether or not the address has an unverified account; counted per
     address and IP like codes (nobody floods a mailbox with links)."""
-    runtime: Runtime = request.app.state.runtime
-    guard = throttle(runtime)
+    runtime = runtime_of(request)
+    guard = runtime.throttle
     verdict = code_limits.allow_request(
         guard, "link:" + email.strip().casefold(), events.current_context().ip, False
     )
@@ -69,5 +67,5 @@ def _resend_link(request: Request, email: str) -> Response:
     context["resent"] = True
     page = render(request, "register_sent.html", context)
     if mails:
-        page.background = BackgroundTask(mailer(runtime).deliver, mails)
+        page.background = BackgroundTask(runtime.mailer.deliver, mails)
     return page

@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -33,9 +31,11 @@ from sso.oauth.requests import (
     parse_form,
 )
 from sso.oauth.server import OAuthResponse
-from sso.oidc.provider import BearerError, get_authorization_server, userinfo
+from sso.oidc.provider import BearerError, userinfo
 from sso.runtime import Runtime
 from sso.web import api_docs
+from sso.web.app_runtime import AppRuntime
+from sso.web.deps import runtime_of
 
 router = APIRouter(tags=["oauth"])
 
@@ -128,14 +128,14 @@ def _is_autocommit(session: Session) -> bool:
 
 def _serve_in(
     session: Session,
-    runtime: Runtime,
+    runtime: AppRuntime,
     endpoint: str,
     method: str,
     url: str,
     headers: list[tuple[str, str]],
     body: bytes,
 ) -> OAuthResponse:
-    server = get_authorization_server(runtime)
+    server = runtime.token_server
     try:
         request = build_request(method, url, headers, body, session)
     except MalformedRequest as exc:
@@ -153,7 +153,7 @@ def _serve_in(
 
 
 def _serve(
-    runtime: Runtime,
+    runtime: AppRuntime,
     session: Session | None,
     endpoint: str,
     method: str,
@@ -168,13 +168,13 @@ def _serve(
 
 
 async def serve_endpoint(
-    endpoint: str, request: Request, runtime: Runtime, session: Session | None = None
+    endpoint: str, request: Request, runtime: AppRuntime, session: Session | None = None
 ) -> Response:
     """Serve one OAuth endpoint; without ``session`` the work opens its own in the pool."""
     try:
         body = await _read_body(request)
     except _TooLarge:
-        return _render(get_authorization_server(runtime).malformed_response("body too large"))
+        return _render(runtime.token_server.malformed_response("body too large"))
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
     result = await _in_pool(
         _serve, runtime, session, endpoint, request.method, str(request.url), headers, body
@@ -184,7 +184,7 @@ async def serve_endpoint(
 
 async def oauth_result(
     endpoint: str,
-    runtime: Runtime,
+    runtime: AppRuntime,
     method: str,
     url: str,
     headers: list[tuple[str, str]],
@@ -196,70 +196,41 @@ async def oauth_result(
 
 
 async def userinfo_claims(
-    runtime: Runtime, authorization: str | None, content_type: str | None, body: bytes
+    runtime: AppRuntime, authorization: str | None, content_type: str | None, body: bytes
 ) -> dict[str, Any]:
     """The claims ``/userinfo`` answers, or :class:`BearerError` (the lean lane's entry)."""
     return await _in_pool(_userinfo_sync, runtime, authorization, content_type, body)
 
 
 T = TypeVar("T")
-_pool_lock = threading.Lock()
 
 
-def _pool(runtime: Runtime) -> ThreadPoolExecutor:
-    """The token endpoints' own threads, as many as the database pool keeps connections,
-    apart from the shared pool where password checks may queue in a login storm:
-    machine-to-machine traffic keeps moving. Not more: with twice as many threads (the pool's
-    overflow too) a busy worker opened and closed overflow connections all the time, a tenth
-    of a token's CPU spent connecting (bench/README.md, fourth round). A plain executor also
-    hands work over in about half the CPU of anyio's."""
-    pool = runtime.extras.get("token_pool")
-    if not isinstance(pool, ThreadPoolExecutor):
-        with _pool_lock:
-            pool = runtime.extras.get("token_pool")
-            if not isinstance(pool, ThreadPoolExecutor):
-                size = max(4, runtime.settings.database_pool_size)
-                pool = ThreadPoolExecutor(size, thread_name_prefix="sso-token")
-                runtime.extras["token_pool"] = pool
-    return pool
-
-
-def stop_pool(runtime: Runtime) -> None:
-    """Shut the token threads down with the application (its lifespan): uvicorn has finished
-    the requests in flight by then, so this waits for nothing but idle threads to exit."""
-    with _pool_lock:
-        pool = runtime.extras.pop("token_pool", None)
-    if isinstance(pool, ThreadPoolExecutor):
-        pool.shutdown(wait=True)
-
-
-async def _in_pool(fn: Callable[..., T], runtime: Runtime, *args: Any) -> T:
-    """``fn(runtime, *args)`` in :func:`_pool`, with this request's context variables."""
+async def _in_pool(fn: Callable[..., T], runtime: AppRuntime, *args: Any) -> T:
+    """``fn(runtime, *args)`` on the token endpoints' own threads (``runtime.token_pool``), with
+    this request's context variables. Those threads, as many as the database pool has
+    connections (so none waits for one), are apart from the shared pool where password checks
+    may queue in a login storm: machine-to-machine traffic keeps moving. A plain executor also
+    hands work over in about half the CPU of anyio's (bench/README.md)."""
     context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(runtime), context.run, fn, runtime, *args)
-
-
-def _runtime(request: Request) -> Runtime:
-    # Read directly, not through a dependency: FastAPI's dependency solving was ~15 % of the
-    # event loop's share of a token request (bench/README.md).
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return await loop.run_in_executor(
+        runtime.token_pool.executor(), context.run, fn, runtime, *args
+    )
 
 
 @router.post("/token", **api_docs.TOKEN)
 async def token(request: Request) -> Response:
-    return await serve_endpoint("token", request, _runtime(request))
+    return await serve_endpoint("token", request, runtime_of(request))
 
 
 @router.post("/introspect", **api_docs.INTROSPECT)
 async def introspect(request: Request) -> Response:
-    return await serve_endpoint("introspection", request, _runtime(request))
+    return await serve_endpoint("introspection", request, runtime_of(request))
 
 
 @router.post("/revoke", **api_docs.REVOKE)
 async def revoke(request: Request) -> Response:
-    return await serve_endpoint("revocation", request, _runtime(request))
+    return await serve_endpoint("revocation", request, runtime_of(request))
 
 
 def _bearer(authorization: str | None, content_type: str | None, body: bytes) -> str:
@@ -285,7 +256,7 @@ def _bearer(authorization: str | None, content_type: str | None, body: bytes) ->
 
 
 def _userinfo_sync(
-    runtime: Runtime,
+    runtime: AppRuntime,
     authorization: str | None,
     content_type: str | None,
     body: bytes,
@@ -298,7 +269,7 @@ def _userinfo_sync(
 @router.get("/userinfo", operation_id="userinfo_get", **api_docs.USERINFO)
 @router.post("/userinfo", operation_id="userinfo_post", **api_docs.USERINFO)
 async def userinfo_endpoint(request: Request) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
         body = await _read_body(request) if request.method == "POST" else b""
     except _TooLarge:

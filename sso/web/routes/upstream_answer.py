@@ -22,16 +22,15 @@ from sso.core import events
 from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import User
 from sso.federation import flow, linking
-from sso.runtime import Runtime
 from sso.storage import users as user_repo
 from sso.web import security
+from sso.web.app_runtime import AppRuntime
+from sso.web.deps import runtime_of
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.load_shedding import checks_password
 from sso.web.responses import browser_cookie
-from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.routes.upstreams import (
     MAX_FIELD,
-    app_runtime,
     back_link,
     expired,
     failure_page,
@@ -51,7 +50,7 @@ PROOF_REFUSALS = {
 @dataclass
 class Answer:
     request: Request
-    runtime: Runtime
+    runtime: AppRuntime
     session: Session
     token: str
     parked: flow.Parked
@@ -107,7 +106,7 @@ class Answer:
 
 
 def with_answer(request: Request, token: str, action: Any) -> Response:
-    runtime = app_runtime(request)
+    runtime = runtime_of(request)
     with runtime.sessions() as session:
         try:
             parked = flow.load_answer(
@@ -169,7 +168,7 @@ def _prove(a: Answer, fields: dict[str, str]) -> Response:
         return expired(a.request)
     if not fields["password"]:
         return a.page("login.invalid_credentials", status=400)
-    guard = throttle(a.runtime)
+    guard = a.runtime.throttle
     a.session.commit()
     attempt = guard.reserve_login(user.username_normalized, events.current_context().ip)
     if not attempt.verdict.allowed:
@@ -178,7 +177,7 @@ def _prove(a: Answer, fields: dict[str, str]) -> Response:
         return a.page(message, status=429)
     try:
         proven = authenticate(
-            a.session, password_hasher(a.runtime), user.username_normalized, fields["password"]
+            a.session, a.runtime.password_hasher, user.username_normalized, fields["password"]
         )
     except AuthenticationFailed as exc:
         a.session.rollback()

@@ -20,7 +20,6 @@ from sso.federation import linking
 from sso.web import security
 from sso.web.i18n import negotiate_locale, translate
 from sso.web.load_shedding import checks_password
-from sso.web.routes.interaction import password_hasher, throttle
 from sso.web.routes.upstream_answer import PROOF_REFUSALS, Answer, link_and_resume, with_answer
 from sso.web.routes.upstreams import MAX_FIELD
 
@@ -98,7 +97,7 @@ def _passkey_proof(a: Answer, body: dict[str, Any]) -> Response:
     user = a.user()
     if user is None or a.parked.row.stage != "prove":
         return _json_error(a, "upstream.error.expired")
-    guard = throttle(a.runtime)
+    guard = a.runtime.throttle
     a.session.commit()
     attempt = guard.reserve_login(user.username_normalized, events.current_context().ip)
     if not attempt.verdict.allowed:
@@ -123,7 +122,7 @@ def _passkey_proof(a: Answer, body: dict[str, Any]) -> Response:
     try:
         if password:
             proven = authenticate(
-                a.session, password_hasher(a.runtime), user.username_normalized, password
+                a.session, a.runtime.password_hasher, user.username_normalized, password
             )
             amr, proof = mfa.combine_amr(["fed", "pwd"], assertion.amr[:1]), "password+mfa"
         elif not assertion.user_verified:  # a touch is possession only: not a whole proof

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from sso.accounts import sessions as login_sessions
 from sso.core.errors import Conflict, InvalidInput
 from sso.db.models import User
-from sso.federation import flow, linking, metadata
-from sso.federation.metadata import MetadataCache, UpstreamUnavailable
+from sso.federation import flow, linking
+from sso.federation.metadata import UpstreamUnavailable
 from sso.oidc import interaction, login
 from sso.oidc.outcomes import Refused
 from sso.runtime import Runtime
 from sso.storage import upstreams as upstream_repo
+from sso.web.deps import runtime_of
 from sso.web.responses import browser_cookie, session_cookie, set_session_cookie
 from sso.web.templating import render
 
@@ -38,10 +39,6 @@ FAILURE_MESSAGES = {
     "unavailable": "upstream.error.unavailable",
     "bad_token": "upstream.error.bad_token",
 }
-
-
-def metadata_cache(runtime: Runtime) -> MetadataCache:
-    return metadata.for_runtime(runtime)
 
 
 def back_link(interaction_id: str | None, purpose: str) -> tuple[str, str]:
@@ -77,17 +74,12 @@ def expired(request: Request) -> Response:
     return failure_page(request, "upstream.error.expired", ("/", "upstream.back_home"))
 
 
-def app_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 # ---------------------------------------------------------------------------- start
 
 
 @router.get("/upstreams/{slug}/start")
 def start(request: Request, slug: str) -> Response:
-    runtime = app_runtime(request)
+    runtime = runtime_of(request)
     browser = browser_cookie(request)
     interaction_id = request.query_params.get("interaction") or ""
     with runtime.sessions() as session:
@@ -110,7 +102,7 @@ def start(request: Request, slug: str) -> Response:
                 session,
                 runtime.settings,
                 runtime.encryptor,
-                metadata_cache(runtime),
+                runtime.upstream_metadata,
                 upstream,
                 browser,
                 purpose="login",
@@ -144,7 +136,7 @@ def see_other(url: str) -> Response:
 
 @router.get("/upstreams/{slug}/callback")
 def callback(request: Request, slug: str) -> Response:
-    runtime = app_runtime(request)
+    runtime = runtime_of(request)
     browser = browser_cookie(request)
     query = {k: v[:4096] for k, v in request.query_params.items()}
     with runtime.sessions() as session:
@@ -153,7 +145,7 @@ def callback(request: Request, slug: str) -> Response:
                 session,
                 runtime.settings,
                 runtime.encryptor,
-                metadata_cache(runtime),
+                runtime.upstream_metadata,
                 slug,
                 query,
                 browser,

@@ -6,9 +6,12 @@ with the ``scim`` scope through the ``sso`` CLI, starts ``sso serve --workers W`
 from /token, then sends the creates from this process (asyncio, ``--concurrency`` requests in
 flight) with valid NIPs spread over the agencies. Server CPU is utime+stime of the uvicorn
 master and its workers from /proc, read before and after; PostgreSQL's backends are reported
-apart. The database is dropped at the end.
+apart. The database is dropped at the end. ``--threads`` adds the CPU seconds of every
+server thread (the event loop, the thread pool, background workers), ``--profile`` a py-spy
+``--gil`` record of the server.
 
     .venv/bin/python bench/scim_provision.py [--count 10000] [--workers 1] [--concurrency 8]
+        [--threads] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procfs import cpu_seconds, descendants  # noqa: E402
+from procfs import CLK_TCK, cpu_seconds, descendants  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -158,6 +161,20 @@ class Run:
         pids = [self.server.pid, *descendants(self.server.pid)]
         return sum(c for c in map(cpu_seconds, pids) if c is not None)
 
+    def threads(self) -> dict[str, float]:
+        """CPU seconds per server thread (pid/tid comm), to see what besides requests burns."""
+        assert self.server is not None
+        out: dict[str, float] = {}
+        for pid in [self.server.pid, *descendants(self.server.pid)]:
+            with suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    raw = (task / "stat").read_text()
+                    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+                    fields = raw[raw.rindex(")") + 2 :].split()
+                    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+                    out[f"{pid}/{task.name} {comm}"] = cpu
+        return out
+
     def db_cpu(self) -> float:
         with self.admin() as conn:
             pids = [
@@ -218,6 +235,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
+        "--threads", action="store_true", help="report the server's CPU seconds per thread"
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="py-spy raw profile of the server to this file "
@@ -260,12 +280,17 @@ def main() -> None:
             )
             time.sleep(1)
         cpu0, db0, t0 = run.server_cpu(), run.db_cpu(), time.monotonic()
+        threads0 = run.threads()
         created, errors = asyncio.run(run.provision(token))
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
         wall = time.monotonic() - t0
         cpu, db = run.server_cpu() - cpu0, run.db_cpu() - db0
+        spent = {k: v - threads0.get(k, 0.0) for k, v in run.threads().items()}
+        busy = {
+            k: round(v, 2) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v >= 0.05
+        }
     finally:
         run.stop()
     print(
@@ -278,6 +303,7 @@ def main() -> None:
                 "server_cpu_s": round(cpu, 1),
                 "creates_per_server_cpu_s": round(created / cpu, 1) if cpu else None,
                 "postgres_cpu_s": round(db, 1),
+                "server_threads_cpu_s": busy if args.threads else None,
                 "workers": args.workers,
                 "concurrency": args.concurrency,
             },

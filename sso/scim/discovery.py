@@ -10,8 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.scim.documents import list_response, resource_types, schemas, service_provider_config
-from sso.scim.http import CallerDep, ScimError, base_url, one_hop, scim_response
-from sso.scim.routes import PREFIX
+from sso.scim.http import PREFIX, CallerDep, ScimError, base_url, one_hop, scim_response
 from sso.storage.agencies import list_all
 from sso.web.deps import RuntimeDep, SessionDep
 

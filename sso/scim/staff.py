@@ -10,7 +10,8 @@ the console's disable does. Every change is an audit event whose actor is the cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -109,8 +110,46 @@ def values_from(body: dict[str, Any]) -> StaffValues:
     )
 
 
+class StaffFields(Protocol):
+    """What a User resource is rendered from: a :class:`User` row, or the values a create
+    has just inserted (:mod:`sso.scim.provision`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def given_name(self) -> str | None: ...
+    @property
+    def family_name(self) -> str | None: ...
+    @property
+    def position(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def nip(self) -> str | None: ...
+
+
 def to_json(user: User, base_url: str) -> dict[str, Any]:
     agency = user.agency
+    return render(user, agency.code if agency else None, base_url)
+
+
+def render(user: StaffFields, agency_code: str | None, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schemas": [USER_SCHEMA],
         "id": user.id,
@@ -134,11 +173,7 @@ def to_json(user: User, base_url: str) -> dict[str, Any]:
         body["emails"] = [{"value": user.email, "type": "work"}]
     if user.phone:
         body["phoneNumbers"] = [{"value": user.phone, "type": "work"}]
-    extension = {
-        k: v
-        for k, v in (("employeeNumber", user.nip), ("department", agency.code if agency else None))
-        if v
-    }
+    extension = {k: v for k, v in (("employeeNumber", user.nip), ("department", agency_code)) if v}
     if extension:
         body["schemas"].append(ENTERPRISE)
         body[ENTERPRISE] = extension
@@ -259,4 +294,13 @@ def delete(session: Session, user: User, *, who: Authority) -> None:
     )
 
 
-__all__ = ["StaffValues", "create", "delete", "replace", "to_json", "values_from"]
+__all__ = [
+    "StaffFields",
+    "StaffValues",
+    "create",
+    "delete",
+    "render",
+    "replace",
+    "to_json",
+    "values_from",
+]

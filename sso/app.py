@@ -107,16 +107,21 @@ def create_app(settings: Settings, runtime: AppRuntime | None = None) -> FastAPI
     install_scim(app)
     console.install(app)
     # Inner to outer: the load bounds run inside the request context (they need the client IP).
-    from sso.web.load_shedding import PasswordCheckAdmission, RateLimits
+    from sso.web.load_shedding import PasswordCheckAdmission, RateLimits, WindowCounters
 
+    rate_counters = WindowCounters(settings.redis_url)  # shared with the token lane below
     app.add_middleware(PasswordCheckAdmission, runtime=runtime)
-    app.add_middleware(RateLimits, settings=settings)
+    app.add_middleware(RateLimits, settings=settings, counters=rate_counters)
     app.add_middleware(CORSMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxy_list)
     # Outermost: discovery and JWKS answered from prebuilt bytes before the stack (issue 7).
     from sso.web.public_documents import PublicDocuments
 
     app.add_middleware(PublicDocuments)
+    # Outermost: /token, /introspect, /revoke and /userinfo in raw ASGI (issue 17).
+    from sso.web.token_lane import TokenLane
+
+    app.add_middleware(TokenLane, counters=rate_counters)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     for name in ROUTERS:

@@ -530,6 +530,16 @@ class Runner:
                     raise SystemExit(f"seeding logins failed: {seeded.stderr}")
                 t.refresh_tokens = [x["refresh_token"] for x in logins]
                 t.userinfo_tokens = [x["access_token"] for x in logins]
+            if self.args.keep_db:  # what bench/inprocess.py needs, against the kept database
+                spare = t.refresh_tokens.pop() if len(t.refresh_tokens) > self.chains else None
+                spec = {
+                    "env": {k: v for k, v in env.items() if k.startswith("SSO_")},
+                    "cc": t.cc_basic,
+                    "rp": t.rt_basic,
+                    "access": (t.userinfo_tokens or [t.introspect_token])[0],
+                    "refresh": [spare] if spare else [],
+                }
+                (self.out / "inprocess.json").write_text(json.dumps(spec, indent=1))
             self.run_tests(t)
         finally:
             stop(proc)

@@ -82,7 +82,9 @@ def build_app_runtime(settings: Settings) -> AppRuntime:
         upstream_metadata=MetadataCache(base.settings),
         discovery=documents(base.settings),
         api_rate=WindowCounters(base.settings.redis_url),
-        # As many token threads as the database pool has connections (so none waits for one).
-        token_pool=ThreadPool(max(4, 2 * base.settings.database_pool_size), "sso-token"),
+        # As many token threads as the database pool keeps connections. Not twice as many (the
+        # pool's overflow too): a busy worker then opened and closed overflow connections all
+        # the time, a tenth of a token's CPU spent connecting (bench/README.md, fourth round).
+        token_pool=ThreadPool(max(4, base.settings.database_pool_size), "sso-token"),
         backchannel_pool=ThreadPool(BACKCHANNEL_THREADS, "backchannel-logout"),
     )

@@ -301,18 +301,34 @@ def client_id_of(headers: Headers, body: bytes) -> str | None:
 
 
 class RateLimits:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    """The limits as a middleware; the lean lane of the token endpoints
+    (:mod:`sso.web.token_lane`) counts through the same methods and, given the same
+    ``counters`` by ``create_app``, in the same windows."""
+
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, counters: WindowCounters | None = None
+    ) -> None:
         self.app = app
         self.per_ip = settings.rate_limit_ip_per_minute
         self.per_client = settings.rate_limit_client_per_minute
-        self.counters = WindowCounters(settings.redis_url)
+        self.counters = counters if counters is not None else WindowCounters(settings.redis_url)
         self._secret = settings.secret_key_bytes()
 
     def _key(self, kind: str, value: str) -> str:
         # Keyed hashes: neither IP addresses nor client ids are written to Redis in clear.
         return kind + ":" + keyed_hash(self._secret, value, purpose="rate:" + kind)[:32]
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
+    def client_key(self, client_id: str) -> str:
+        return self._key("client", client_id)
+
+    async def ip_over_limit(self, ip: str | None) -> bool:
+        """Count one request from ``ip``; whether it is over the per-IP limit."""
+        if self.per_ip <= 0:
+            return False
+        return await self.counters.add(self._key("ip", ip or "unknown")) > self.per_ip
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
+        """Answer 429 with ``Retry-After`` (seconds to the end of the window)."""
         _number, left = WindowCounters.window()
         log.info("rate limit per %s reached", kind)
         response = error_response(Request(scope), 429, headers={"Retry-After": str(left)})
@@ -323,11 +339,9 @@ class RateLimits:
         if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if self.per_ip > 0:
-            ip = current_context().ip or "unknown"
-            if await self.counters.add(self._key("ip", ip)) > self.per_ip:
-                await self._refuse(scope, receive, send, "IP")
-                return
+        if await self.ip_over_limit(current_context().ip):
+            await self.refuse(scope, receive, send, "IP")
+            return
         if self.per_client > 0 and path == "/token" and scope.get("method") == "POST":
             await self._token(scope, receive, send)
             return
@@ -354,9 +368,9 @@ class RateLimits:
         if not client_id:
             await self.app(scope, replay, send)
             return
-        key = self._key("client", client_id)
+        key = self.client_key(client_id)
         if await self.counters.add(key) > self.per_client:
-            await self._refuse(scope, replay, send, "client")
+            await self.refuse(scope, replay, send, "client")
             return
         status = 0
 

@@ -313,6 +313,9 @@ def request_id_from(incoming: str | bytes | None) -> str:
 
 def log_access(scope: Scope, status: int, started: float) -> None:
     """One access line: method, path (never the query string), status, duration in ms."""
+    level = logging.ERROR if status >= 500 else logging.INFO
+    if not access_log.isEnabledFor(level):  # SSO_LOG_LEVEL=WARNING: nothing to build
+        return
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     method: str = scope.get("method", "-")
     path: str = scope.get("path", "-")
@@ -322,7 +325,6 @@ def log_access(scope: Scope, status: int, started: float) -> None:
         "status": status,
         "duration_ms": duration_ms,
     }
-    level = logging.ERROR if status >= 500 else logging.INFO
     access_log.log(level, "%s %s %s %s ms", method, path, status, duration_ms, extra=extra)
 
 

@@ -182,6 +182,26 @@ async def serve_endpoint(
     return _render(result)
 
 
+async def oauth_result(
+    endpoint: str,
+    runtime: AppRuntime,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> OAuthResponse:
+    """What :func:`serve_endpoint` computes, for a caller that has read the body itself (the
+    lean lane, :mod:`sso.web.token_lane`): the same work in the same thread pool."""
+    return await _in_pool(_serve, runtime, None, endpoint, method, url, headers, body)
+
+
+async def userinfo_claims(
+    runtime: AppRuntime, authorization: str | None, content_type: str | None, body: bytes
+) -> dict[str, Any]:
+    """The claims ``/userinfo`` answers, or :class:`BearerError` (the lean lane's entry)."""
+    return await _in_pool(_userinfo_sync, runtime, authorization, content_type, body)
+
+
 T = TypeVar("T")
 
 
@@ -255,8 +275,7 @@ async def userinfo_endpoint(request: Request) -> Response:
     except _TooLarge:
         return _bearer_error(BearerError("invalid_request", 400, "Request body too large."))
     try:
-        claims = await _in_pool(
-            _userinfo_sync,
+        claims = await userinfo_claims(
             runtime,
             request.headers.get("authorization"),
             request.headers.get("content-type"),

@@ -7,56 +7,31 @@ wins."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sso.accounts import otp, registration
 from sso.accounts.passwords import PasswordHasher
-from sso.config import Settings
 from sso.db.models import AuditEvent, OneTimeCode
 from sso.db.models.one_time_codes import LOGIN
 from sso.runtime import Runtime
 from tests.accounts import mailbox as smtp
+from tests.accounts.conftest import mailbox, settings  # noqa: F401  (the mail fixtures)
 from tests.accounts.helpers import forgot, reset_form, submit_reset
-from tests.conftest import make_settings
 from tests.factories import create_user
 from tests.oidc.flow import csrf_of
 
 PASSWORD = "kopi susu gula aren 2024"
 
 
-@pytest.fixture
-def mailbox() -> Iterator[smtp.Mailbox]:
-    box = smtp.Mailbox()
-    controller = smtp.start(box)
-    try:
-        yield box
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(
-    backend: str, backend_urls: dict[str, str], tmp_path: Path, mailbox: smtp.Mailbox
-) -> Settings:
-    """The shared test settings, with mail going to the in-process SMTP server."""
-    return make_settings(
-        backend_urls[backend],
-        tmp_path,
-        smtp_host=mailbox.host,
-        smtp_port=mailbox.port,
-        smtp_starttls=False,
-    )
-
-
 def test_a_reset_link_used_twice_at_once_has_one_winner(
-    runtime: Runtime, http: TestClient, db: Session, mailbox: smtp.Mailbox
+    runtime: Runtime,
+    http: TestClient,
+    db: Session,
+    mailbox: smtp.Mailbox,  # noqa: F811  (the fixture imported above)
 ) -> None:
     """Moved from tests/accounts/test_recovery.py."""
     create_user(runtime, db, username="siti", email="siti@example.id")

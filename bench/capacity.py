@@ -63,6 +63,7 @@ class Measured:
 def latest_run(readme: str) -> tuple[str, list[dict[str, str]]]:
     """The heading and the rows (column → cell) of the last results table of bench/README.md."""
     results = readme.split(RESULTS_MARKER, 1)[-1]
+    results = results.split("\n## ", 1)[0]  # a section someone appended after the results
     sections = re.split(r"^### ", results, flags=re.M)[1:]
     for section in reversed(sections):
         heading = section.splitlines()[0].strip()

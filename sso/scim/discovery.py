@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from sso.runtime import Runtime
 from sso.scim.documents import list_response, resource_types, schemas, service_provider_config
 from sso.scim.http import PREFIX, CallerDep, ScimError, base_url, one_hop, scim_response
 from sso.storage.agencies import list_all
@@ -23,7 +24,7 @@ def get_service_provider_config(runtime: RuntimeDep, caller: CallerDep) -> Respo
     return scim_response(service_provider_config(base_url(runtime)))
 
 
-def _schemas(runtime: Any, session: Session) -> list[dict[str, Any]]:
+def _schemas(runtime: Runtime, session: Session) -> list[dict[str, Any]]:
     return schemas(base_url(runtime), [a.code for a in list_all(session)])
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.db.models import Agency
+from sso.runtime import Runtime
 from sso.scim import agencies
 from sso.scim.changes import authority, read_values, search_request, write
 from sso.scim.documents import GROUP_SCHEMA, list_response
@@ -46,7 +47,7 @@ def _agency(session: Session, group_id: str, caller: MachineCaller) -> Agency:
 
 def _group_out(
     request: Request,
-    runtime: Any,
+    runtime: Runtime,
     session: Session,
     caller: MachineCaller,
     group_id: str,
@@ -65,7 +66,7 @@ def _group_out(
 
 
 def search_groups_of(
-    runtime: Any, session: Session, query: Query, caller: MachineCaller
+    runtime: Runtime, session: Session, query: Query, caller: MachineCaller
 ) -> dict[str, Any]:
     try:
         condition = (

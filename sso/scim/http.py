@@ -17,6 +17,7 @@ from scim2_models.path.expressions import AttrPath
 from starlette.concurrency import run_in_threadpool
 
 from sso.core.errors import Conflict, DomainError, NotFound
+from sso.runtime import Runtime
 from sso.scim.documents import ENTERPRISE, MAX_RESULTS, error, lookup
 from sso.scim.patch import PatchRefused
 from sso.storage.scim import FilterRefused
@@ -129,7 +130,7 @@ async def scim_body(request: Request) -> Any:
 BodyDep = Annotated[Any, Depends(scim_body)]
 
 
-def base_url(runtime: Any) -> str:
+def base_url(runtime: Runtime) -> str:
     return f"{runtime.settings.issuer_url}/scim/v2"
 
 

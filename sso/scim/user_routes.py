@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from sso.db.models import User
+from sso.runtime import Runtime
 from sso.scim import provision, staff
 from sso.scim.changes import authority, read_values, search_request, write
 from sso.scim.documents import ENTERPRISE, USER_SCHEMA, list_response
@@ -49,7 +50,7 @@ def _user(session: Session, user_id: str, caller: MachineCaller) -> User:
 
 def _user_out(
     request: Request,
-    runtime: Any,
+    runtime: Runtime,
     session: Session,
     caller: MachineCaller,
     user_id: str,
@@ -67,7 +68,7 @@ def _user_out(
 
 
 def search_users_of(
-    runtime: Any, session: Session, query: Query, caller: MachineCaller
+    runtime: Runtime, session: Session, query: Query, caller: MachineCaller
 ) -> dict[str, Any]:
     try:
         condition = (
